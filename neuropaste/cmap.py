@@ -1,0 +1,154 @@
+"""The connectivity map: what a recording "copied", before any hardware decision.
+
+Arrays, not objects: a map of 1e5 neurons and 1e8 synapses is ~2 GB here (int32 pre/post,
+float64 weight, int16 delay) and every importer, exporter and generator reads it vectorised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+#: Neuron parameters a map may carry, in real units; NaN means "use the compiler's default".
+#: ``tau`` (membrane time constant, in steps), ``v_threshold`` and ``v_reset`` (in weight units),
+#: ``bias`` (weight units added every step), ``refractory`` (steps).
+NEURON_PARAMS = ("tau", "v_threshold", "v_reset", "bias", "refractory")
+
+EXCITATORY, INHIBITORY, UNKNOWN = 1, -1, 0
+
+
+@dataclass(frozen=True, eq=False)
+class ConnectivityMap:
+    """Named neurons and directed, signed, delayed synapses.
+
+    Canonical form (enforced by :meth:`build`): synapses sorted by (pre, post, delay), at most one
+    synapse per (pre, post, delay) -- parallel edges with the same delay are summed, edges with
+    different delays stay separate -- and no zero weights. Self-connections are kept: with a delay
+    of at least one step they are ordinary recurrent synapses.
+    """
+
+    labels: np.ndarray  # (N,) str
+    pre: np.ndarray  # (E,) int32
+    post: np.ndarray  # (E,) int32
+    weight: np.ndarray  # (E,) float64, signed
+    delay: np.ndarray  # (E,) int16, steps >= 1
+    kind: np.ndarray  # (N,) int8: +1 excitatory, -1 inhibitory, 0 unknown
+    params: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N,) float64, NaN=default
+    meta: dict[str, Any] = field(default_factory=dict)  # provenance: source, reader, rules applied
+
+    @classmethod
+    def build(
+        cls,
+        labels,
+        pre,
+        post,
+        weight,
+        delay=None,
+        kind=None,
+        params: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> ConnectivityMap:
+        """Validate, merge parallel edges and sort; the one way maps are made."""
+        labels = np.asarray([str(x) for x in labels], dtype=str)
+        n = len(labels)
+        if len(set(labels.tolist())) != n:
+            seen: set[str] = set()
+            dup = next(x for x in labels.tolist() if x in seen or seen.add(x))
+            raise ValueError(f"duplicate neuron label {dup!r}")
+        pre = np.asarray(pre, dtype=np.int64)
+        post = np.asarray(post, dtype=np.int64)
+        weight = np.asarray(weight, dtype=np.float64)
+        delay = np.ones(len(pre), np.int64) if delay is None else np.asarray(delay, np.int64)
+        if not (len(pre) == len(post) == len(weight) == len(delay)):
+            raise ValueError("pre, post, weight and delay must have the same length")
+        if len(pre) and (pre.min() < 0 or post.min() < 0 or pre.max() >= n or post.max() >= n):
+            raise ValueError("synapse endpoint outside the neuron table")
+        if not np.all(np.isfinite(weight)):
+            raise ValueError("non-finite synaptic weight")
+        if len(delay) and (delay.min() < 1 or delay.max() > np.iinfo(np.int16).max):
+            raise ValueError("delays must be integer steps in 1..32767")
+        # merge (pre, post, delay) duplicates by summing, in a fixed order
+        key = np.lexsort((delay, post, pre))
+        pre, post, weight, delay = pre[key], post[key], weight[key], delay[key]
+        if len(pre):
+            new = np.ones(len(pre), bool)
+            new[1:] = (pre[1:] != pre[:-1]) | (post[1:] != post[:-1]) | (delay[1:] != delay[:-1])
+            starts = np.flatnonzero(new)
+            weight = np.add.reduceat(weight, starts)
+            pre, post, delay = pre[starts], post[starts], delay[starts]
+            keep = weight != 0.0
+            pre, post, weight, delay = pre[keep], post[keep], weight[keep], delay[keep]
+        kind = np.zeros(n, np.int8) if kind is None else np.asarray(kind, np.int8)
+        if kind.shape != (n,) or not np.all(np.isin(kind, (-1, 0, 1))):
+            raise ValueError("kind must be one of -1, 0, +1 per neuron")
+        clean: dict[str, np.ndarray] = {}
+        for name, values in (params or {}).items():
+            if name not in NEURON_PARAMS:
+                raise ValueError(f"unknown neuron parameter {name!r}")
+            arr = np.broadcast_to(np.asarray(values, np.float64), (n,)).copy()
+            clean[name] = arr
+        return cls(
+            labels=labels,
+            pre=pre.astype(np.int32),
+            post=post.astype(np.int32),
+            weight=weight,
+            delay=delay.astype(np.int16),
+            kind=kind,
+            params=clean,
+            meta=dict(meta or {}),
+        )
+
+    @property
+    def n_neurons(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_synapses(self) -> int:
+        return len(self.pre)
+
+    @property
+    def max_delay(self) -> int:
+        return int(self.delay.max()) if self.n_synapses else 1
+
+    def param(self, name: str, default: float) -> np.ndarray:
+        """Per-neuron values of a parameter, with NaN (or absence) replaced by ``default``."""
+        values = self.params.get(name)
+        if values is None:
+            return np.full(self.n_neurons, float(default))
+        return np.where(np.isnan(values), float(default), values)
+
+    def csr(self) -> sp.csr_matrix:
+        """Summed weight matrix W[pre, post] over all delays."""
+        n = self.n_neurons
+        return sp.csr_matrix((self.weight, (self.pre, self.post)), shape=(n, n))
+
+    def index(self) -> dict[str, int]:
+        return {label: i for i, label in enumerate(self.labels.tolist())}
+
+    def summary(self) -> dict[str, Any]:
+        """The figures ``neuropaste info`` prints."""
+        w = self.weight
+        exc_syn = int(np.count_nonzero(w > 0))
+        return {
+            "source": self.meta.get("source"),
+            "neurons": self.n_neurons,
+            "synapses": self.n_synapses,
+            "excitatory_neurons": int(np.count_nonzero(self.kind == EXCITATORY)),
+            "inhibitory_neurons": int(np.count_nonzero(self.kind == INHIBITORY)),
+            "unknown_type_neurons": int(np.count_nonzero(self.kind == UNKNOWN)),
+            "excitatory_synapses": exc_syn,
+            "inhibitory_synapses": self.n_synapses - exc_syn,
+            "self_connections": int(np.count_nonzero(self.pre == self.post)),
+            "delay_min": int(self.delay.min()) if self.n_synapses else None,
+            "delay_max": int(self.delay.max()) if self.n_synapses else None,
+            "weight_min": float(w.min()) if self.n_synapses else None,
+            "weight_max": float(w.max()) if self.n_synapses else None,
+            "mean_fan_out": self.n_synapses / max(self.n_neurons, 1),
+            "max_fan_in": int(np.bincount(self.post, minlength=self.n_neurons).max())
+            if self.n_synapses
+            else 0,
+            "rules": self.meta.get("rules", []),
+        }

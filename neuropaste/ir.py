@@ -1,0 +1,144 @@
+"""The Network IR: the one integer network every backend reads and the reference model runs.
+
+Everything here is exactly what the hardware computes (docs/semantics.md). Backends never look
+back at the :class:`~neuropaste.cmap.ConnectivityMap`; they read a :class:`Network`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+def signed_range(bits: int) -> tuple[int, int]:
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def bits_for_signed(magnitude: int) -> int:
+    """Smallest two's-complement width that holds every value in [-magnitude, magnitude]."""
+    return max(2, int(magnitude).bit_length() + 1)
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """Integer LIF network: quantized synapses and per-neuron integer parameters.
+
+    Synapses are in canonical order (pre, post, delay), one per (pre, post, delay).
+    ``acc_bits`` is sized so the per-step input sum of any neuron cannot overflow.
+    """
+
+    labels: np.ndarray  # (N,) str -- data only; backends escape before emitting text
+    pre: np.ndarray  # (E,) int32
+    post: np.ndarray  # (E,) int32
+    weight: np.ndarray  # (E,) int32, within signed_range(w_bits)
+    delay: np.ndarray  # (E,) int16, 1..max_delay
+    threshold: np.ndarray  # (N,) int64: spike when v >= threshold
+    v_reset: np.ndarray  # (N,) int64: v after a spike and while refractory
+    bias: np.ndarray  # (N,) int64: added every step
+    leak_shift: np.ndarray  # (N,) uint8: leak = v >> k, k == 0 means no leak
+    refractory: np.ndarray  # (N,) int64: steps during which input is ignored after a spike
+    stim_weight: int  # added by one external (AER input) event
+    w_bits: int
+    v_bits: int
+    acc_bits: int
+    max_delay: int
+    quantization: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_neurons(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_synapses(self) -> int:
+        return len(self.pre)
+
+    @property
+    def v_min(self) -> int:
+        return signed_range(self.v_bits)[0]
+
+    @property
+    def v_max(self) -> int:
+        return signed_range(self.v_bits)[1]
+
+    @property
+    def refractory_bits(self) -> int:
+        return max(1, int(self.refractory.max(initial=0)).bit_length())
+
+    def replace(self, **changes: Any) -> Network:
+        return dataclasses.replace(self, **changes)
+
+    def fan_in_bound(self) -> np.ndarray:
+        """Per neuron: the largest |input| one step can bring (synapses + bias + one event)."""
+        abs_in = np.bincount(
+            self.post, weights=np.abs(self.weight).astype(np.float64), minlength=self.n_neurons
+        ).astype(np.int64)
+        return abs_in + np.abs(self.bias) + abs(int(self.stim_weight))
+
+    def scalars(self) -> dict[str, Any]:
+        """The widths and sizes a generator records in its manifest."""
+        return {
+            "neurons": self.n_neurons,
+            "synapses": self.n_synapses,
+            "w_bits": self.w_bits,
+            "v_bits": self.v_bits,
+            "acc_bits": self.acc_bits,
+            "max_delay": self.max_delay,
+            "refractory_bits": self.refractory_bits,
+            "stim_weight": int(self.stim_weight),
+            "quantization": self.quantization,
+        }
+
+    def digest(self) -> str:
+        """Content hash: two networks with the same digest compute the same thing."""
+        h = hashlib.sha256()
+        for arr in (
+            self.pre, self.post, self.weight, self.delay, self.threshold, self.v_reset,
+            self.bias, self.leak_shift, self.refractory,
+        ):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        h.update("\0".join(self.labels.tolist()).encode())
+        h.update(json.dumps([self.stim_weight, self.w_bits, self.v_bits, self.acc_bits,
+                             self.max_delay]).encode())
+        return h.hexdigest()
+
+
+_ARRAYS = ("labels", "pre", "post", "weight", "delay", "threshold", "v_reset", "bias",
+           "leak_shift", "refractory")
+_SCALARS = ("stim_weight", "w_bits", "v_bits", "acc_bits", "max_delay")
+
+
+def save_network(net: Network, path) -> None:
+    """Write the IR as an .npz (arrays) with its scalars and reports as JSON inside."""
+    header = {k: int(getattr(net, k)) for k in _SCALARS}
+    header["quantization"] = net.quantization
+    header["meta"] = net.meta
+    arrays = {k: np.asarray(getattr(net, k)) for k in _ARRAYS}
+    arrays["header"] = np.array(json.dumps(header, sort_keys=True, default=str))
+    write_npz(path, arrays)
+
+
+def write_npz(path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez with fixed zip timestamps, so the same network gives the same bytes."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, arr in arrays.items():
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+            zf.writestr(info, buf.getvalue())
+
+
+def load_network(path) -> Network:
+    with np.load(path, allow_pickle=False) as data:
+        header = json.loads(str(data["header"]))
+        arrays = {k: data[k] for k in _ARRAYS}
+    return Network(**arrays, **{k: header[k] for k in _SCALARS},
+                   quantization=header["quantization"], meta=header["meta"])

@@ -1,0 +1,153 @@
+"""The bit-exact reference model: docs/semantics.md section 3, compiled with numba.
+
+It is the oracle for the cocotb and ngspice checks, so it is written to be read against the
+semantics page line by line; speed comes from numba, not from cleverness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from neuropaste.ir import Network
+
+
+@dataclass(frozen=True, eq=False)
+class Raster:
+    """Spikes as (step, neuron index) pairs, sorted by step then neuron."""
+
+    step: np.ndarray  # int64
+    neuron: np.ndarray  # int64
+    steps: int
+    n_neurons: int
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def counts(self) -> np.ndarray:
+        return np.bincount(self.neuron, minlength=self.n_neurons)
+
+    def dense(self) -> np.ndarray:
+        out = np.zeros((self.steps, self.n_neurons), bool)
+        out[self.step, self.neuron] = True
+        return out
+
+    def first_difference(self, other: Raster) -> tuple[int, int] | None:
+        """(step, neuron) of the first event present in one raster and not the other."""
+        a = set(zip(self.step.tolist(), self.neuron.tolist(), strict=True))
+        b = set(zip(other.step.tolist(), other.neuron.tolist(), strict=True))
+        diff = a ^ b
+        return min(diff) if diff else None
+
+
+@dataclass(frozen=True, eq=False)
+class Stimulus:
+    """External events e_j(t): sorted unique (step, neuron) pairs."""
+
+    step: np.ndarray
+    neuron: np.ndarray
+
+    @classmethod
+    def from_pairs(cls, step, neuron) -> Stimulus:
+        step = np.asarray(step, np.int64)
+        neuron = np.asarray(neuron, np.int64)
+        if len(step):
+            key = np.unique(np.stack([step, neuron], 1), axis=0)
+            step, neuron = key[:, 0].copy(), key[:, 1].copy()
+        return cls(step=step, neuron=neuron)
+
+    @classmethod
+    def empty(cls) -> Stimulus:
+        return cls.from_pairs([], [])
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+
+def fanout_table(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CSR by presynaptic source: indptr, target, weight, delay (canonical order kept)."""
+    indptr = np.zeros(net.n_neurons + 1, np.int64)
+    np.cumsum(np.bincount(net.pre, minlength=net.n_neurons), out=indptr[1:])
+    order = np.argsort(net.pre, kind="stable")
+    return (
+        indptr,
+        net.post[order].astype(np.int64),
+        net.weight[order].astype(np.int64),
+        net.delay[order].astype(np.int64),
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _run(steps, indptr, target, weight, delay, n_slots, threshold, v_reset, bias, leak_shift,
+         refractory, stim_weight, v_min, v_max, stim_ptr, stim_neuron, v, r):
+    n = threshold.shape[0]
+    ring = np.zeros((n_slots, n), np.int64)
+    ext = np.zeros(n, np.int64)
+    spiked = np.empty(n, np.int64)
+    out_step = np.empty(1024, np.int64)
+    out_neuron = np.empty(1024, np.int64)
+    n_out = 0
+    for t in range(steps):
+        slot = t % n_slots
+        for e in range(stim_ptr[t], stim_ptr[t + 1]):
+            ext[stim_neuron[e]] = stim_weight
+        n_spk = 0
+        for j in range(n):
+            inp = ring[slot, j] + bias[j] + ext[j]
+            ring[slot, j] = 0
+            ext[j] = 0
+            if r[j] > 0:
+                r[j] -= 1
+                v[j] = v_reset[j]
+                continue
+            k = leak_shift[j]
+            u = v[j] - ((v[j] >> k) if k > 0 else 0) + inp
+            if u < v_min:
+                u = v_min
+            elif u > v_max:
+                u = v_max
+            if u >= threshold[j]:
+                v[j] = v_reset[j]
+                r[j] = refractory[j]
+                spiked[n_spk] = j
+                n_spk += 1
+            else:
+                v[j] = u
+        if n_out + n_spk > out_step.shape[0]:
+            grow = max(2 * out_step.shape[0], n_out + n_spk)
+            s2 = np.empty(grow, np.int64)
+            n2 = np.empty(grow, np.int64)
+            s2[:n_out] = out_step[:n_out]
+            n2[:n_out] = out_neuron[:n_out]
+            out_step, out_neuron = s2, n2
+        for s in range(n_spk):
+            i = spiked[s]
+            out_step[n_out] = t
+            out_neuron[n_out] = i
+            n_out += 1
+            for e in range(indptr[i], indptr[i + 1]):
+                ring[(t + delay[e]) % n_slots, target[e]] += weight[e]
+    return out_step[:n_out], out_neuron[:n_out]
+
+
+def simulate(net: Network, steps: int, stimulus: Stimulus | None = None,
+             state: tuple[np.ndarray, np.ndarray] | None = None) -> Raster:
+    """Run the integer network for ``steps`` steps from rest (or from ``state`` = (v, r))."""
+    stimulus = stimulus or Stimulus.empty()
+    keep = stimulus.step < steps
+    stim_step, stim_neuron = stimulus.step[keep], stimulus.neuron[keep]
+    if len(stim_neuron) and (stim_neuron.min() < 0 or stim_neuron.max() >= net.n_neurons):
+        raise ValueError("stimulus names a neuron outside the network")
+    stim_ptr = np.searchsorted(stim_step, np.arange(steps + 1)).astype(np.int64)
+    indptr, target, weight, delay = fanout_table(net)
+    v = np.zeros(net.n_neurons, np.int64) if state is None else state[0]
+    r = np.zeros(net.n_neurons, np.int64) if state is None else state[1]
+    step, neuron = _run(
+        int(steps), indptr, target, weight, delay, int(net.max_delay),
+        net.threshold.astype(np.int64), net.v_reset.astype(np.int64), net.bias.astype(np.int64),
+        net.leak_shift.astype(np.int64), net.refractory.astype(np.int64), int(net.stim_weight),
+        int(net.v_min), int(net.v_max), stim_ptr, stim_neuron.astype(np.int64), v, r,
+    )
+    return Raster(step=step, neuron=neuron, steps=int(steps), n_neurons=net.n_neurons)
