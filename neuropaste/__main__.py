@@ -1,0 +1,5 @@
+import sys
+
+from neuropaste.cli import main
+
+sys.exit(main())

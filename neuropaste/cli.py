@@ -1,0 +1,308 @@
+"""The ``neuropaste`` command line: info, simulate, export, compile, verify, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from neuropaste.errors import InputError
+
+DEFAULT_MAP = "builtin:celegans"
+
+
+# ---------------------------------------------------------------------------- shared options
+
+
+def _map_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("map import")
+    g.add_argument("--gap-scale", type=float, default=0.5,
+                   help="weight of each synapse a gap junction becomes (cect maps; default 0.5)")
+    g.add_argument("--no-gap", action="store_true", help="drop gap junctions instead")
+
+
+def _quant_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("neuron model and quantization (docs/semantics.md)")
+    g.add_argument("--w-bits", type=int, default=8, help="signed weight width (default 8)")
+    g.add_argument("--v-bits", type=int, default=16, help="signed membrane width (default 16)")
+    g.add_argument("--tau", type=float, default=8.0,
+                   help="membrane time constant in steps; leak shift k = round(log2 tau); "
+                        "'inf' for no leak (default 8)")
+    g.add_argument("--threshold", type=float, default=None,
+                   help="threshold in weight units (default: the map's, else 4 x median |w|)")
+    g.add_argument("--threshold-factor", type=float, default=4.0)
+    g.add_argument("--refractory", type=int, default=2, help="refractory steps (default 2)")
+    g.add_argument("--v-reset", type=float, default=0.0)
+    g.add_argument("--bias", type=float, default=0.0)
+    g.add_argument("--stim-weight", type=float, default=None,
+                   help="weight of one external event, in weight units (default: max threshold)")
+
+
+def _stimulus_options(p: argparse.ArgumentParser, steps_default: int | None) -> None:
+    g = p.add_argument_group("stimulus")
+    if steps_default is None:
+        g.add_argument("--steps", type=int, required=True, help="time steps to run")
+    else:
+        g.add_argument("--steps", type=int, default=steps_default, help="time steps to run")
+    g.add_argument("--stimulus", help="CSV of external events with header step,neuron")
+    g.add_argument("--seed", type=int, default=0, help="seed of the Poisson drive (default 0)")
+    g.add_argument("--drive-rate", type=float, default=0.02,
+                   help="Poisson drive: probability of an external event per neuron and step "
+                        "(default 0.02; ignored with --stimulus)")
+    g.add_argument("--drive", default=None,
+                   help="comma-separated labels of the driven neurons (default: all)")
+
+
+def _quant_from_args(args: argparse.Namespace):
+    from neuropaste.generators.quantize import QuantOptions
+
+    return QuantOptions(
+        w_bits=args.w_bits, v_bits=args.v_bits, tau=args.tau, threshold=args.threshold,
+        threshold_factor=args.threshold_factor, v_reset=args.v_reset, bias=args.bias,
+        refractory=args.refractory, stim_weight=args.stim_weight,
+    )
+
+
+def _load(spec: str, args: argparse.Namespace):
+    from neuropaste.io import load_map
+
+    return load_map(spec, gap_scale=args.gap_scale, gap=not args.no_gap)
+
+
+def _stimulus_from_args(args: argparse.Namespace, cmap) -> tuple[Any, dict[str, Any]]:
+    """External events from --stimulus, else a seeded Poisson drive; with what made them."""
+    import numpy as np
+
+    from neuropaste.sim.stimulus import load_stimulus_csv, poisson
+
+    if args.steps < 1:
+        raise InputError(None, f"--steps must be >= 1, got {args.steps}")
+    if args.stimulus:
+        stim = load_stimulus_csv(args.stimulus, cmap.labels)
+        return stim, {"kind": "csv", "file": os.path.basename(args.stimulus)}
+    if not 0.0 <= args.drive_rate <= 1.0:
+        raise InputError(None, f"--drive-rate must be a probability in [0, 1], got {args.drive_rate}")
+    neurons = None
+    if args.drive:
+        index = cmap.index()
+        names = [x for x in args.drive.split(",") if x]
+        missing = [x for x in names if x not in index]
+        if missing:
+            raise InputError(None, f"--drive names unknown neuron {missing[0]!r}")
+        neurons = np.array(sorted(index[x] for x in names), np.int64)
+    stim = poisson(cmap.n_neurons, args.steps, args.drive_rate, args.seed, neurons)
+    spec = {"kind": "poisson", "rate": args.drive_rate, "seed": args.seed,
+            "driven": "all" if neurons is None else len(neurons)}
+    return stim, spec
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    cmap = _load(args.map, args)
+    s = cmap.summary()
+    if args.json:
+        print(json.dumps(s, indent=2, sort_keys=True))
+        return 0
+    print(f"map            {s['source']}")
+    print(f"neurons        {s['neurons']}  (excitatory {s['excitatory_neurons']}, "
+          f"inhibitory {s['inhibitory_neurons']}, unknown {s['unknown_type_neurons']})")
+    print(f"synapses       {s['synapses']}  (excitatory {s['excitatory_synapses']}, "
+          f"inhibitory {s['inhibitory_synapses']}, self {s['self_connections']})")
+    if s["synapses"]:
+        print(f"delays         {s['delay_min']} .. {s['delay_max']} steps")
+        print(f"weights        {s['weight_min']:.6g} .. {s['weight_max']:.6g}")
+        print(f"fan-out mean   {s['mean_fan_out']:.2f}, fan-in max {s['max_fan_in']}")
+    for rule in s["rules"]:
+        print(f"rule           {rule}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from neuropaste.generators.quantize import quantize
+    from neuropaste.outputs import atomic_dir, stage, write_json
+    from neuropaste.sim.stimulus import save_raster_csv
+
+    cmap = _load(args.map, args)
+    quant = _quant_from_args(args)
+    stim, spec = _stimulus_from_args(args, cmap)
+    with atomic_dir(args.out) as tmp:
+        with stage(f"simulating {cmap.n_neurons} neurons for {args.steps} steps"):
+            if args.float:
+                from neuropaste.sim.float_model import simulate_float
+
+                raster = simulate_float(cmap, quant, args.steps, stim)
+                extra: dict[str, Any] = {"mode": "float"}
+            else:
+                from neuropaste.sim.reference import simulate
+
+                net = quantize(cmap, quant)
+                raster = simulate(net, args.steps, stim)
+                extra = {"mode": "integer", "quantization": net.quantization,
+                         "network": net.scalars()}
+        save_raster_csv(tmp / "spikes.csv", raster, cmap.labels)
+        write_json(tmp / "run.json", {
+            "map": cmap.summary(), "steps": args.steps, "stimulus": spec,
+            "stimulus_events": len(stim), "spikes": len(raster),
+            "active_neurons": int((raster.counts() > 0).sum()), **extra,
+        })
+    print(f"{len(raster)} spikes from {int((raster.counts() > 0).sum())} of {cmap.n_neurons} "
+          f"neurons in {args.steps} steps -> {Path(args.out) / 'spikes.csv'}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from neuropaste.io import save_map
+
+    cmap = _load(args.map, args)
+    target = Path(args.to)
+    if target.suffix.lower() not in (".csv", ".nir"):
+        raise InputError(target, "unknown export type: use a .csv or .nir file name")
+    if target.is_dir():
+        raise InputError(target, "is a directory")
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        save_map(cmap, tmp.with_suffix(target.suffix))
+        os.replace(tmp.with_suffix(target.suffix), target)
+    finally:
+        tmp.with_suffix(target.suffix).unlink(missing_ok=True)
+    print(f"wrote {cmap.n_neurons} neurons, {cmap.n_synapses} synapses -> {target}")
+    return 0
+
+
+def _backend_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    opts: dict[str, dict[str, Any]] = {}
+    spice: dict[str, Any] = {}
+    if getattr(args, "tile", None):
+        spice["tile"] = args.tile
+    if getattr(args, "device", None):
+        spice["device"] = args.device
+    if spice:
+        from neuropaste.generators.crossbar import options_from_cli
+
+        opts["spice"] = {"options": options_from_cli(**spice)}
+    return opts
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from neuropaste.generators.compile import compile_map
+
+    cmap = _load(args.map, args)
+    stim, spec = _stimulus_from_args(args, cmap)
+    backends = tuple(b for b in args.backends.split(",") if b)
+    manifest = compile_map(cmap, args.out, quant=_quant_from_args(args), stimulus=stim,
+                           steps=args.steps, stimulus_spec=spec, backends=backends,
+                           backend_options=_backend_options(args))
+    net = manifest["network"]
+    print(f"compiled {net['neurons']} neurons, {net['synapses']} synapses "
+          f"(w{net['w_bits']} v{net['v_bits']} acc{net['acc_bits']}, delays <= {net['max_delay']})"
+          f" with backends {', '.join(backends)} -> {args.out}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from neuropaste.sim.verify import verify
+
+    report = verify(Path(args.dir), rtl=args.rtl, spice=args.spice, steps=args.steps,
+                    vcd=args.vcd, tiles=args.tiles, workers=args.workers,
+                    scheduler=args.scheduler)
+    for name, check in report["checks"].items():
+        status = "PASS" if check.get("passed") else "FAIL"
+        print(f"{status}  {name}: {check.get('summary', '')}")
+    return 0 if report["passed"] else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from neuropaste.demo import run_demo
+
+    path = run_demo(Path(args.out), steps=args.steps, map_spec=args.map, tiles=args.tiles)
+    print(f"report -> {path}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="neuropaste",
+        description="Paste a copied synaptic connectivity map onto silicon: LIF RTL and 1T1R "
+                    "crossbar netlists, proven against one reference model.")
+    p.add_argument("--version", action="version", version="neuropaste 0.1.0")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("info", help="summarise a connectivity map")
+    s.add_argument("map", metavar="MAP", help="file (.csv .graphml .nir) or builtin:NAME, cect:READER")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    _map_options(s)
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("simulate", help="run the reference model and write spikes.csv")
+    s.add_argument("map", metavar="MAP")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--float", action="store_true", help="floating-point mode on real weights")
+    _stimulus_options(s, None)
+    _map_options(s)
+    _quant_options(s)
+    s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("export", help="write a map as CSV or NIR")
+    s.add_argument("map", metavar="MAP")
+    s.add_argument("--to", required=True, help="target file: .csv or .nir")
+    _map_options(s)
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("compile", help="compile a map to RTL and SPICE netlists")
+    s.add_argument("map", metavar="MAP")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--backends", default="rtl,spice", help="comma list of rtl, spice")
+    s.add_argument("--tile", type=int, default=None, help="crossbar tile size R = C (default 64)")
+    s.add_argument("--device", default=None,
+                   help="memory preset (rram, pcm, flash, mram) or a preset file")
+    _stimulus_options(s, 1000)
+    _map_options(s)
+    _quant_options(s)
+    s.set_defaults(func=cmd_compile)
+
+    s = sub.add_parser("verify", help="prove a compiled directory against the reference model")
+    s.add_argument("dir", metavar="DIR")
+    s.add_argument("--rtl", action="store_true", help="cocotb + Icarus on the generated Verilog")
+    s.add_argument("--spice", action="store_true", help="ngspice on crossbar tiles")
+    s.add_argument("--steps", type=int, default=None, help="steps for --rtl (default: all stored)")
+    s.add_argument("--vcd", action="store_true", help="keep a VCD waveform of the RTL run")
+    s.add_argument("--tiles", type=int, default=None, help="ngspice on K sampled tiles (default all)")
+    s.add_argument("--workers", type=int, default=2, help="local worker processes")
+    s.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
+    s.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("demo", help="the main job on the bundled C. elegans connectome")
+    s.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
+    s.add_argument("--map", default=DEFAULT_MAP, help=argparse.SUPPRESS)
+    s.add_argument("--steps", type=int, default=1000)
+    s.add_argument("--tiles", type=int, default=4, help="tiles checked in ngspice (default 4)")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as err:
+        print(f"neuropaste: error: {err}", file=sys.stderr)
+        return 2
+    except ValueError as err:  # model choices the map cannot satisfy (widths, thresholds)
+        where = getattr(args, "map", None) or getattr(args, "dir", None)
+        print(f"neuropaste: error: {where}: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neuropaste: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

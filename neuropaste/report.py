@@ -1,0 +1,124 @@
+"""The HTML report: one self-contained page (plots embedded), one section per backend."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from neuropaste.sim.reference import Raster  # noqa: E402
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;
+text-align:left}th{background:#f4f4f4}.pass{color:#070;font-weight:bold}
+.fail{color:#b00;font-weight:bold}img{max-width:100%}code{background:#f4f4f4;padding:0 .2em}
+"""
+
+
+def figure_png(fig) -> str:
+    """An <img> tag with the figure inlined; no timestamp metadata, so the page is reproducible."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode()
+    return f'<img alt="plot" src="data:image/png;base64,{data}">'
+
+
+def table(rows: list[tuple[str, Any]] | dict[str, Any], header: tuple[str, str] | None = None) -> str:
+    items = rows.items() if isinstance(rows, dict) else rows
+    head = f"<tr><th>{html.escape(header[0])}</th><th>{html.escape(header[1])}</th></tr>" if header else ""
+    body = "".join(
+        f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in items
+    )
+    return f"<table>{head}{body}</table>"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, sort_keys=True, default=str)
+    return str(v)
+
+
+def raster_plot(raster: Raster, title: str, ax=None):
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(10, 4))
+    ax.scatter(raster.step, raster.neuron, s=0.6, c="k", marker="|", linewidths=0.5)
+    ax.set_xlim(0, raster.steps)
+    ax.set_ylim(-0.5, raster.n_neurons - 0.5)
+    ax.set_xlabel("step")
+    ax.set_ylabel("neuron index")
+    ax.set_title(title)
+    return ax.figure if own else None
+
+
+def rate_histogram(raster: Raster):
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    rates = raster.counts() / max(raster.steps, 1)
+    ax.hist(rates, bins=40, color="#4466aa")
+    ax.set_xlabel("firing rate (spikes per step)")
+    ax.set_ylabel("neurons")
+    ax.set_title(f"{int((rates > 0).sum())} of {raster.n_neurons} neurons fired")
+    return fig
+
+
+def map_section(summary: dict[str, Any], quantization: dict[str, Any], raster: Raster,
+                stimulus: dict[str, Any]) -> str:
+    """Map summary, quantization error, reference raster and firing-rate histogram."""
+    keys = ("source", "neurons", "synapses", "excitatory_neurons", "inhibitory_neurons",
+            "excitatory_synapses", "inhibitory_synapses", "self_connections", "delay_min",
+            "delay_max", "weight_min", "weight_max", "mean_fan_out", "max_fan_in")
+    rules = "".join(f"<li>{html.escape(r)}</li>" for r in summary.get("rules", []))
+    return (
+        "<h2>Connectivity map</h2>"
+        + table([(k, summary.get(k)) for k in keys])
+        + (f"<p>Rules applied on import:</p><ul>{rules}</ul>" if rules else "")
+        + "<h2>Quantization</h2>" + table(quantization)
+        + "<h2>Reference model</h2>"
+        + table([("steps", raster.steps), ("spikes", len(raster)),
+                 ("active neurons", int((raster.counts() > 0).sum())),
+                 ("stimulus", stimulus)])
+        + figure_png(raster_plot(raster, "reference spike raster"))
+        + figure_png(rate_histogram(raster))
+    )
+
+
+def write_report(path: Path, title: str, sections: list[str]) -> Path:
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+        + "".join(sections)
+        + "</body></html>\n"
+    )
+    path.write_text(page)
+    return path
+
+
+def verify_section(verify: dict[str, Any]) -> str:
+    rows = []
+    for name, check in sorted(verify.get("checks", {}).items()):
+        cls = "pass" if check.get("passed") else "fail"
+        word = "PASS" if check.get("passed") else "FAIL"
+        rows.append(f"<tr><td>{html.escape(name)}</td><td class='{cls}'>{word}</td>"
+                    f"<td>{html.escape(str(check.get('summary', '')))}</td></tr>")
+    return ("<h2>Verification</h2><table><tr><th>check</th><th>result</th><th>summary</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def load_raster(path: Path, labels: np.ndarray, steps: int) -> Raster:
+    from neuropaste.sim.stimulus import load_raster_csv
+
+    return load_raster_csv(path, labels, steps)

@@ -1,0 +1,50 @@
+"""``neuropaste verify``: run the requested proofs on a compiled directory, fold into verify.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from neuropaste.errors import InputError
+from neuropaste.generators.compile import MANIFEST
+from neuropaste.outputs import write_json
+
+VERIFY = "verify.json"
+
+
+def verify(compiled: Path, *, rtl: bool = False, spice: bool = False, steps: int | None = None,
+           vcd: bool = False, tiles: int | None = None, workers: int = 2,
+           scheduler: str | None = None) -> dict[str, Any]:
+    """Run each requested check; earlier results of other checks in verify.json are kept."""
+    manifest_path = compiled / MANIFEST
+    if not compiled.is_dir() or not manifest_path.is_file():
+        raise InputError(compiled, "not a compiled directory (no manifest.json): run neuropaste compile")
+    manifest = json.loads(manifest_path.read_text())
+    if not (rtl or spice):
+        rtl = "rtl" in manifest["backends"]
+        spice = "spice" in manifest["backends"]
+    for name, wanted in (("rtl", rtl), ("spice", spice)):
+        if wanted and name not in manifest["backends"]:
+            raise InputError(compiled, f"was compiled without the {name} backend")
+    previous = {}
+    if (compiled / VERIFY).is_file():
+        previous = json.loads((compiled / VERIFY).read_text()).get("checks", {})
+    checks: dict[str, Any] = dict(previous)
+    if rtl:
+        from neuropaste.sim.verify_rtl import verify as verify_rtl
+
+        checks["rtl"] = verify_rtl(compiled, steps=steps, vcd=vcd)
+    if spice:
+        from neuropaste.sim.verify_spice import verify as verify_spice
+
+        checks["spice"] = verify_spice(compiled, tiles=tiles, workers=workers, scheduler=scheduler)
+    ran = [k for k, w in (("rtl", rtl), ("spice", spice)) if w]
+    report = {
+        "network_digest": manifest["network_digest"],
+        "checks": checks,
+        "requested": ran,
+        "passed": all(bool(checks[k].get("passed")) for k in ran),
+    }
+    write_json(compiled / VERIFY, report)
+    return report
