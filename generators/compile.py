@@ -14,12 +14,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from neuropaste.cmap import ConnectivityMap
 from neuropaste.generators.quantize import QuantOptions, quantize
-from neuropaste.ir import Network, save_network
-from neuropaste.outputs import atomic_dir, stage, write_json
 from neuropaste.sim.reference import Stimulus, simulate
 from neuropaste.sim.stimulus import save_raster_csv, save_stimulus_csv
+
+from neuropaste.cmap import ConnectivityMap
+from neuropaste.ir import Network, save_network
+from neuropaste.outputs import atomic_dir, stage, write_json
 
 #: backend name -> module whose ``emit(net, out_dir, **options) -> dict`` writes its files.
 BACKENDS = {
@@ -76,7 +77,10 @@ def compile_map(
             "network": net.scalars(),
             "network_digest": net.digest(),
             "stimulus": {"steps": steps, "events": len(stimulus), **(stimulus_spec or {})},
-            "reference": {"spikes": len(raster), "active_neurons": int((raster.counts() > 0).sum())},
+            "reference": {
+                "spikes": len(raster),
+                "active_neurons": int((raster.counts() > 0).sum()),
+            },
             "tools": tool_versions(),
             "backends": {},
         }
@@ -84,7 +88,8 @@ def compile_map(
             module = importlib.import_module(BACKENDS[name])
             with stage(f"{name} backend", quiet):
                 opts = (backend_options or {}).get(name, {})
-                manifest["backends"][name] = run_backend(module, name, net, tmp, stimulus, steps, opts)
+                part = run_backend(module, name, net, tmp, stimulus, steps, opts)
+                manifest["backends"][name] = part
         write_json(tmp / MANIFEST, manifest)
     return manifest
 

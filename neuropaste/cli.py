@@ -84,7 +84,7 @@ def _stimulus_from_args(args: argparse.Namespace, cmap) -> tuple[Any, dict[str, 
         stim = load_stimulus_csv(args.stimulus, cmap.labels)
         return stim, {"kind": "csv", "file": os.path.basename(args.stimulus)}
     if not 0.0 <= args.drive_rate <= 1.0:
-        raise InputError(None, f"--drive-rate must be a probability in [0, 1], got {args.drive_rate}")
+        raise InputError(None, f"--drive-rate must be in [0, 1], got {args.drive_rate}")
     neurons = None
     if args.drive:
         index = cmap.index()
@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("info", help="summarise a connectivity map")
-    s.add_argument("map", metavar="MAP", help="file (.csv .graphml .nir) or builtin:NAME, cect:READER")
+    s.add_argument("map", metavar="MAP", help="file or builtin:NAME, cect:READER")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     _map_options(s)
     s.set_defaults(func=cmd_info)
@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--spice", action="store_true", help="ngspice on crossbar tiles")
     s.add_argument("--steps", type=int, default=None, help="steps for --rtl (default: all stored)")
     s.add_argument("--vcd", action="store_true", help="keep a VCD waveform of the RTL run")
-    s.add_argument("--tiles", type=int, default=None, help="ngspice on K sampled tiles (default all)")
+    s.add_argument("--tiles", type=int, default=None, help="ngspice on K sampled tiles")
     s.add_argument("--workers", type=int, default=2, help="local worker processes")
     s.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
     s.set_defaults(func=cmd_verify)

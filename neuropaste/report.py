@@ -35,9 +35,12 @@ def figure_png(fig) -> str:
     return f'<img alt="plot" src="data:image/png;base64,{data}">'
 
 
-def table(rows: list[tuple[str, Any]] | dict[str, Any], header: tuple[str, str] | None = None) -> str:
+def table(rows: list[tuple[str, Any]] | dict[str, Any],
+          header: tuple[str, str] | None = None) -> str:
     items = rows.items() if isinstance(rows, dict) else rows
-    head = f"<tr><th>{html.escape(header[0])}</th><th>{html.escape(header[1])}</th></tr>" if header else ""
+    head = ""
+    if header:
+        head = f"<tr><th>{html.escape(header[0])}</th><th>{html.escape(header[1])}</th></tr>"
     body = "".join(
         f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in items
     )

@@ -1,4 +1,4 @@
-"""``neuropaste verify``: run the requested proofs on a compiled directory, fold into verify.json."""
+"""``neuropaste verify``: run the requested proofs on a compiled directory; keep verify.json."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from neuropaste.errors import InputError
 from neuropaste.generators.compile import MANIFEST
+
+from neuropaste.errors import InputError
 from neuropaste.outputs import write_json
 
 VERIFY = "verify.json"
@@ -19,7 +20,7 @@ def verify(compiled: Path, *, rtl: bool = False, spice: bool = False, steps: int
     """Run each requested check; earlier results of other checks in verify.json are kept."""
     manifest_path = compiled / MANIFEST
     if not compiled.is_dir() or not manifest_path.is_file():
-        raise InputError(compiled, "not a compiled directory (no manifest.json): run neuropaste compile")
+        raise InputError(compiled, "not a compiled directory (no manifest.json)")
     manifest = json.loads(manifest_path.read_text())
     if not (rtl or spice):
         rtl = "rtl" in manifest["backends"]
