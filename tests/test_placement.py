@@ -1,0 +1,88 @@
+"""Placement on cores: limits hold, traffic falls against in-order, tables are multicast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuropaste import ConnectivityMap
+from neuropaste.errors import InputError
+from neuropaste.generators.placement import (
+    CoreLimits,
+    destinations,
+    multicast_table,
+    place,
+    traffic,
+)
+from neuropaste.generators.quantize import quantize
+
+
+def clustered_network(n: int = 600, e: int = 12000, clusters: int = 8, p_in: float = 0.9,
+                      seed: int = 0):
+    rng = np.random.default_rng(seed)
+    cluster = rng.permutation(n) % clusters  # clusters scattered over the index order
+    pre = rng.integers(0, n, e)
+    members = [np.flatnonzero(cluster == c) for c in range(clusters)]
+    inside = rng.random(e) < p_in
+    post = rng.integers(0, n, e)
+    pick = rng.integers(0, n, e)
+    for c in range(clusters):
+        sel = inside & (cluster[pre] == c)
+        post[sel] = members[c][pick[sel] % len(members[c])]
+    cmap = ConnectivityMap.build([f"n{i}" for i in range(n)], pre, post,
+                                 rng.normal(0.3, 1.0, e), rng.integers(1, 4, e))
+    return quantize(cmap)
+
+
+def test_limits_hold_and_traffic_beats_in_order() -> None:
+    net = clustered_network()
+    limits = CoreLimits(neurons=80, fanout_entries=2000)
+    p = place(net, 8, limits)
+    assert np.bincount(p.core, minlength=8).max() <= 80
+    assert np.bincount(p.core[net.post], minlength=8).max() <= 2000
+    in_order = p.stats["intercore_packets_in_order"]
+    assert p.stats["intercore_packets_per_step"] < 0.6 * in_order
+    # local addresses are a permutation of 0..size-1 on every core
+    for c in range(8):
+        assert sorted(p.local[p.core == c].tolist()) == list(range(int((p.core == c).sum())))
+
+
+def test_multicast_table_sends_one_packet_per_destination_core() -> None:
+    net = clustered_network(seed=1)
+    p = place(net, 4, CoreLimits(neurons=160, fanout_entries=4000))
+    src, dst = multicast_table(net, p)
+    pairs = set(zip(net.pre.tolist(), p.core[net.post].tolist(), strict=True))
+    assert set(zip(src.tolist(), dst.tolist(), strict=True)) == pairs
+    assert len(src) == len(pairs) < net.n_synapses
+    remote = sum(1 for s, d in pairs if p.core[s] != d)
+    assert traffic(net, p.core) == remote
+
+
+def test_rates_steer_the_placement() -> None:
+    net = clustered_network(seed=2)
+    rates = np.zeros(net.n_neurons)
+    rates[:50] = 1.0  # only a few neurons fire
+    p = place(net, 4, CoreLimits(neurons=160, fanout_entries=4000), rates=rates)
+    assert p.stats["weighted_by"] == "firing rates"
+    assert p.stats["intercore_packets_per_step"] <= traffic(net, p.core * 0 + np.arange(
+        net.n_neurons) * 4 // net.n_neurons, rates)
+
+
+def test_deterministic() -> None:
+    net = clustered_network(seed=3)
+    a = place(net, 8, CoreLimits(neurons=80, fanout_entries=2000), seed=5)
+    b = place(net, 8, CoreLimits(neurons=80, fanout_entries=2000), seed=5)
+    assert np.array_equal(a.core, b.core)
+
+
+def test_too_few_cores_is_a_clear_error() -> None:
+    net = clustered_network()
+    with pytest.raises(InputError, match="at least 8 cores"):
+        place(net, 2, CoreLimits(neurons=80, fanout_entries=100000))
+
+
+def test_destinations_marks_each_core_once() -> None:
+    net = clustered_network(n=100, e=800, clusters=2)
+    p = place(net, 2, CoreLimits(neurons=60, fanout_entries=1000))
+    d = destinations(net, p.core)
+    assert d.max() == 1
