@@ -38,7 +38,8 @@ def test_info_json_counts(small_map: Path) -> None:
     assert info["inhibitory_synapses"] == 12
 
 
-def test_simulate_writes_sorted_raster_and_is_deterministic(small_map: Path, tmp_path: Path) -> None:
+def test_simulate_writes_sorted_raster_and_is_deterministic(small_map: Path,
+                                                           tmp_path: Path) -> None:
     outs = []
     for name in ("a", "b"):
         res = run("simulate", str(small_map), "--steps", "200", "--seed", "7",

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from neuropaste import ConnectivityMap
-from neuropaste.errors import InputError
 from neuropaste.generators.placement import (
     CoreLimits,
     destinations,
@@ -15,6 +12,9 @@ from neuropaste.generators.placement import (
     traffic,
 )
 from neuropaste.generators.quantize import quantize
+
+from neuropaste import ConnectivityMap
+from neuropaste.errors import InputError
 
 
 def clustered_network(n: int = 600, e: int = 12000, clusters: int = 8, p_in: float = 0.9,
