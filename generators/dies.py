@@ -1,0 +1,172 @@
+"""Assignment of crossbar tiles to the memory dies of a TSV stack.
+
+Every signal between the neuron logic die and a memory die crosses TSVs: a spike of source ``s``
+goes up once to every die that holds a tile with a row of ``s`` (the die fans it out to its own
+tiles), and the column current of target ``p`` comes down once from every die that holds a
+column of ``p`` (columns of one target on one die are summed on that die). Both are hyperedges
+over tiles, and the TSV count is the sum of their connectivities (the number of dies each one
+touches): exactly the (lambda) connectivity metric that KaHyPar minimises. We use Mt-KaHyPar
+(``mtkahypar`` on PyPI, the maintained multi-threaded KaHyPar) in its deterministic preset, so
+the same map gives the same stack. Spike traffic across dies is the same sum over the source
+hyperedges weighted by firing rate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from neuropaste.errors import InputError
+
+
+@dataclass(frozen=True, eq=False)
+class TileFootprint:
+    """The neurons a tile touches: sources on its rows, targets on its columns."""
+
+    rows: np.ndarray  # source neuron indices (word lines)
+    cols: np.ndarray  # target neuron indices (sense columns, one per target)
+    cells: int  # cells holding a real synapse
+
+
+@dataclass(frozen=True, eq=False)
+class DieAssignment:
+    die: np.ndarray  # (T,) memory die of each tile; die 0 sits on the logic die
+    n_dies: int
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def hyperedges(tiles: list[TileFootprint], n_neurons: int) -> tuple[list[np.ndarray],
+                                                                     list[np.ndarray]]:
+    """Pins (tile indices) of each source's word-line net and each target's column net."""
+    src: list[list[int]] = [[] for _ in range(n_neurons)]
+    dst: list[list[int]] = [[] for _ in range(n_neurons)]
+    for t, tile in enumerate(tiles):
+        for s in np.unique(tile.rows).tolist():
+            src[s].append(t)
+        for p in np.unique(tile.cols).tolist():
+            dst[p].append(t)
+    return [np.array(x, np.int64) for x in src], [np.array(x, np.int64) for x in dst]
+
+
+def evaluate(die: np.ndarray, n_dies: int, src: list[np.ndarray], dst: list[np.ndarray],
+             rates: np.ndarray | None = None, columns_per_target: int = 1) -> dict[str, Any]:
+    """TSV signals, TSV segments, per-interface load and spike traffic of one assignment."""
+    r = np.ones(len(src)) if rates is None else np.asarray(rates, np.float64)
+    up = np.zeros(n_dies, np.int64)  # signals that terminate on each die
+    traffic = 0.0
+    for s, pins in enumerate(src):
+        if len(pins):
+            dies = np.unique(die[pins])
+            up[dies] += 1
+            traffic += r[s] * len(dies)
+    down = np.zeros(n_dies, np.int64)
+    for pins in dst:
+        if len(pins):
+            down[np.unique(die[pins])] += columns_per_target
+    per_die = up + down
+    # a signal for die k passes the interfaces 0..k: interface k carries dies >= k
+    through = np.cumsum(per_die[::-1])[::-1]
+    return {
+        "tsv_signals": int(per_die.sum()),
+        "word_line_signals": int(up.sum()),
+        "column_signals": int(down.sum()),
+        "tsv_segments": int(through.sum()),
+        "signals_per_die": per_die.tolist(),
+        "tsvs_per_interface": through.tolist(),
+        "spike_traffic_per_step": float(traffic),
+        "traffic_weighted_by": "firing rates" if rates is not None else "one spike per source",
+    }
+
+
+def _kahypar(n_tiles: int, nets: list[np.ndarray], weights: np.ndarray, n_dies: int,
+             max_per_die: int, seed: int) -> np.ndarray:
+    import mtkahypar
+
+    _init_mtkahypar()
+    keep = [i for i, pins in enumerate(nets) if len(pins) > 1]
+    mtkahypar.set_seed(int(seed))
+    ctx = _INIT["init"].context_from_preset(mtkahypar.PresetType.DETERMINISTIC)
+    ctx.logging = False
+    eps = max(max_per_die * n_dies / n_tiles - 1.0, 0.0)
+    ctx.set_partitioning_parameters(n_dies, min(eps, 1.0) if eps > 0 else 0.0,
+                                    mtkahypar.Objective.KM1)
+    if eps > 0:
+        ctx.set_individual_target_block_weights([max_per_die] * n_dies)
+    hg = _INIT["init"].create_hypergraph(
+        ctx, n_tiles, len(keep), [nets[i].tolist() for i in keep],
+        [1] * n_tiles, [int(weights[i]) for i in keep])
+    part = hg.partition(ctx)
+    return np.array([part.block_id(t) for t in range(n_tiles)], np.int64)
+
+
+_INIT: dict[str, Any] = {}
+
+
+def _init_mtkahypar() -> None:
+    if "init" not in _INIT:
+        import mtkahypar
+
+        _INIT["init"] = mtkahypar.initialize(1, False)  # one thread: deterministic
+
+
+def assign_dies(tiles: list[TileFootprint], n_neurons: int, n_dies: int, tiles_per_die: int,
+                tsv_budget: int | None = None, rates: np.ndarray | None = None,
+                columns_per_target: int = 1, seed: int = 0) -> DieAssignment:
+    """Tiles -> dies minimising TSV signals (and rate-weighted spike traffic) under capacity."""
+    n_tiles = len(tiles)
+    if n_tiles > n_dies * tiles_per_die:
+        raise InputError(None, f"the map needs {n_tiles} tiles but {n_dies} memory dies hold "
+                         f"{n_dies * tiles_per_die} ({tiles_per_die} each): add dies or layers, "
+                         "or use larger tiles")
+    src, dst = hyperedges(tiles, n_neurons)
+    r = np.zeros(n_neurons) if rates is None else np.asarray(rates, np.float64)
+    # each net costs one TSV per die it touches; source nets also carry r spikes per step
+    scale = 100.0 / max(float(r.max(initial=0.0)), 1e-12) if rates is not None else 0.0
+    w_src = 1 + np.rint(r * scale).astype(np.int64)
+    nets = src + dst
+    weights = np.concatenate([w_src, np.full(n_neurons, columns_per_target, np.int64)])
+    if n_dies == 1 or n_tiles <= 1:
+        die = np.zeros(n_tiles, np.int64)
+    else:
+        die = _kahypar(n_tiles, nets, weights, n_dies, tiles_per_die, seed)
+        die = _repair_capacity(die, n_dies, tiles_per_die)
+    die = _order_by_load(die, n_dies, src, dst, columns_per_target)
+    stats = evaluate(die, n_dies, src, dst, rates, columns_per_target)
+    rng = np.random.default_rng(seed)
+    random_die = rng.permutation(np.arange(n_tiles) % n_dies)
+    in_order = np.minimum(np.arange(n_tiles) // max(math.ceil(n_tiles / n_dies), 1), n_dies - 1)
+    stats["baselines"] = {
+        "random": evaluate(random_die, n_dies, src, dst, rates, columns_per_target),
+        "in_order": evaluate(in_order, n_dies, src, dst, rates, columns_per_target),
+    }
+    stats["tiles_per_die"] = np.bincount(die, minlength=n_dies).tolist()
+    stats["partitioner"] = "Mt-KaHyPar (deterministic preset), connectivity objective"
+    if tsv_budget is not None:
+        worst = max(stats["tsvs_per_interface"], default=0)
+        if worst > tsv_budget:
+            raise InputError(None, f"the stack needs {worst} TSVs through one die interface "
+                             f"but the budget is {tsv_budget} per die: raise the TSV budget, "
+                             "use fewer dies or a finer TSV pitch")
+    return DieAssignment(die=die, n_dies=n_dies, stats=stats)
+
+
+def _repair_capacity(die: np.ndarray, n_dies: int, cap: int) -> np.ndarray:
+    """Move the last tiles of over-full dies to the emptiest die (rare: KaHyPar's balance)."""
+    die = die.copy()
+    for t in range(len(die) - 1, -1, -1):
+        load = np.bincount(die, minlength=n_dies)
+        if load[die[t]] > cap:
+            die[t] = int(np.argmin(load))
+    return die
+
+
+def _order_by_load(die: np.ndarray, n_dies: int, src, dst, cpt: int) -> np.ndarray:
+    """Put the die with the most TSV signals nearest the logic die: fewer TSV segments."""
+    per_die = np.array(evaluate(die, n_dies, src, dst, None, cpt)["signals_per_die"])
+    order = np.argsort(-per_die, kind="stable")  # order[new] = old
+    rank = np.empty(n_dies, np.int64)
+    rank[order] = np.arange(n_dies)
+    return rank[die]
