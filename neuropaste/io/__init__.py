@@ -1,0 +1,57 @@
+"""Maps in and out: pick the importer by prefix (builtin:, cect:) or by file extension."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from neuropaste.cmap import ConnectivityMap
+from neuropaste.errors import InputError
+
+READERS = {".csv": "csv", ".graphml": "graphml", ".xml": "graphml", ".nir": "nir",
+           ".h5": "nir", ".hdf5": "nir"}
+
+
+def load_map(spec: str | os.PathLike, *, gap_scale: float = 0.5, gap: bool = True
+             ) -> ConnectivityMap:
+    """Read a connectivity map; every failure is an InputError naming file and record."""
+    text = os.fspath(spec)
+    if text.startswith("builtin:"):
+        from neuropaste.io.builtin import read_builtin
+
+        return read_builtin(text.split(":", 1)[1], gap=gap, gap_scale=gap_scale)
+    if text.startswith("cect:"):
+        from neuropaste.io.cect_io import read_cect
+
+        return read_cect(text.split(":", 1)[1], gap=gap, gap_scale=gap_scale)
+    path = Path(text)
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        if path.is_dir():
+            raise InputError(path, "is a directory, not a map file")
+        raise InputError(path, f"unknown map type {path.suffix or '(no extension)'!r}: use .csv, "
+                         ".graphml, .nir, builtin:celegans or cect:<Reader>")
+    if kind == "csv":
+        from neuropaste.io.csv_edges import read_csv as reader
+    elif kind == "graphml":
+        from neuropaste.io.graphml import read_graphml as reader
+    else:
+        from neuropaste.io.nir_io import read_nir as reader
+    cmap = reader(path)
+    cmap.meta["source"] = text
+    return cmap
+
+
+def save_map(cmap: ConnectivityMap, path: str | os.PathLike) -> None:
+    """Write a map as a CSV edge list or a NIR graph, by extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        from neuropaste.io.csv_edges import write_csv
+
+        write_csv(cmap, path)
+    elif suffix == ".nir":
+        from neuropaste.io.nir_io import write_nir
+
+        write_nir(cmap, path)
+    else:
+        raise InputError(path, "unknown export type: use .csv or .nir")

@@ -1,0 +1,105 @@
+"""External events in, spike rasters out: Poisson drive and the `step,neuron` CSV format."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+from neuropaste.sim.reference import Raster, Stimulus
+
+from neuropaste.errors import InputError
+
+
+def poisson(n_neurons: int, steps: int, rate: float, seed: int,
+            neurons: np.ndarray | None = None) -> Stimulus:
+    """e_j(t) ~ Bernoulli(rate) for each driven neuron and step, from default_rng(seed).
+
+    Drawn step by step in blocks so 1e4 neurons x 1e5 steps never materialise as one array.
+    """
+    rng = np.random.default_rng(seed)
+    driven = np.arange(n_neurons) if neurons is None else np.asarray(neurons, np.int64)
+    block = max(1, (1 << 22) // max(len(driven), 1))
+    steps_out, neurons_out = [], []
+    for t0 in range(0, steps, block):
+        t1 = min(steps, t0 + block)
+        hit = rng.random((t1 - t0, len(driven))) < rate
+        t, j = np.nonzero(hit)
+        steps_out.append(t + t0)
+        neurons_out.append(driven[j])
+    if not steps_out:
+        return Stimulus.empty()
+    return Stimulus.from_pairs(np.concatenate(steps_out), np.concatenate(neurons_out))
+
+
+def _open_csv(path: str | os.PathLike) -> list[list[str]]:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "no such file")
+    if p.is_dir():
+        raise InputError(p, "is a directory, not a CSV file")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(p, f"cannot read: {err}") from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise InputError(p, "empty file: expected a header step,neuron")
+    return rows
+
+
+def load_stimulus_csv(path: str | os.PathLike, labels: np.ndarray) -> Stimulus:
+    """Read external events; labels name the neurons (docs/semantics.md section 5)."""
+    rows = _open_csv(path)
+    header = [c.strip() for c in rows[0]]
+    for col in ("step", "neuron"):
+        if col not in header:
+            raise InputError(path, f"missing column {col!r} (header is {','.join(header)})",
+                             record="line 1")
+    i_step, i_neuron = header.index("step"), header.index("neuron")
+    index = {label: i for i, label in enumerate(np.asarray(labels).tolist())}
+    steps, neurons = [], []
+    for lineno, row in enumerate(rows[1:], start=2):
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            raise InputError(path, f"{len(row)} fields, header has {len(header)}",
+                             record=f"line {lineno}")
+        raw_step, label = row[i_step].strip(), row[i_neuron]
+        try:
+            step = int(raw_step)
+        except ValueError:
+            raise InputError(path, f"step {raw_step!r} is not an integer",
+                             record=f"line {lineno}") from None
+        if step < 0:
+            raise InputError(path, f"step {step} is negative", record=f"line {lineno}")
+        if label not in index:
+            raise InputError(path, f"unknown neuron {label!r}", record=f"line {lineno}")
+        steps.append(step)
+        neurons.append(index[label])
+    return Stimulus.from_pairs(steps, neurons)
+
+
+def _write_events(path: str | os.PathLike, step: np.ndarray, neuron: np.ndarray,
+                  labels: np.ndarray) -> None:
+    names = np.asarray(labels).tolist()
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["step", "neuron"])
+        w.writerows((int(s), names[int(n)]) for s, n in zip(step, neuron, strict=True))
+
+
+def save_stimulus_csv(path: str | os.PathLike, stim: Stimulus, labels: np.ndarray) -> None:
+    _write_events(path, stim.step, stim.neuron, labels)
+
+
+def save_raster_csv(path: str | os.PathLike, raster: Raster, labels: np.ndarray) -> None:
+    """`step,neuron` sorted by step then neuron index; labels CSV-quoted as needed."""
+    order = np.lexsort((raster.neuron, raster.step))
+    _write_events(path, raster.step[order], raster.neuron[order], labels)
+
+
+def load_raster_csv(path: str | os.PathLike, labels: np.ndarray, steps: int) -> Raster:
+    stim = load_stimulus_csv(path, labels)
+    return Raster(step=stim.step, neuron=stim.neuron, steps=steps, n_neurons=len(labels))
