@@ -19,15 +19,16 @@ class QuantOptions:
     threshold, so an event alone fires a resting neuron that is not inhibited or refractory.
     """
 
-    w_bits: int = 8
+    w_bits: int = 10
     v_bits: int = 16
     tau: float = 8.0  # steps; leak shift k = round(log2(tau)), inf -> no leak
     threshold: float | None = None
-    threshold_factor: float = 4.0
+    threshold_factor: float = 16.0
     v_reset: float = 0.0
     bias: float = 0.0
     refractory: int = 2
     stim_weight: float | None = None
+    clip_percentile: float = 100.0  # full scale at this percentile of |w|; larger ones saturate
 
 
 def leak_shift_for_tau(tau: np.ndarray, v_bits: int) -> np.ndarray:
@@ -39,6 +40,22 @@ def leak_shift_for_tau(tau: np.ndarray, v_bits: int) -> np.ndarray:
     return np.where(np.isinf(tau), 0, k).astype(np.uint8)
 
 
+def neuron_params(cmap: ConnectivityMap, opts: QuantOptions) -> dict[str, np.ndarray]:
+    """Per-neuron parameters in real (weight) units: shared by the quantizer and float mode."""
+    med = float(np.median(np.abs(cmap.weight))) if cmap.n_synapses else 1.0
+    if opts.threshold is not None:
+        threshold = np.full(cmap.n_neurons, float(opts.threshold))
+    else:
+        threshold = cmap.param("v_threshold", opts.threshold_factor * med)
+    return {
+        "threshold": threshold,
+        "v_reset": cmap.param("v_reset", opts.v_reset),
+        "bias": cmap.param("bias", opts.bias),
+        "refractory": np.rint(cmap.param("refractory", opts.refractory)).astype(np.int64),
+        "leak_shift": leak_shift_for_tau(cmap.param("tau", opts.tau), opts.v_bits),
+    }
+
+
 def quantize(cmap: ConnectivityMap, opts: QuantOptions | None = None) -> Network:
     """Scale weights so the largest |w| uses the full signed range, round half to even."""
     opts = opts or QuantOptions()
@@ -46,9 +63,11 @@ def quantize(cmap: ConnectivityMap, opts: QuantOptions | None = None) -> Network
         raise ValueError("w_bits must be >= 2 and v_bits >= 4")
     w = cmap.weight
     w_max_int = signed_range(opts.w_bits)[1]
-    peak = float(np.abs(w).max()) if cmap.n_synapses else 1.0
-    scale = w_max_int / peak
-    wq = np.rint(w * scale).astype(np.int64)
+    if not 0 < opts.clip_percentile <= 100:
+        raise ValueError("clip_percentile must be in (0, 100]")
+    peak = float(np.percentile(np.abs(w), opts.clip_percentile)) if cmap.n_synapses else 1.0
+    scale = w_max_int / (peak or 1.0)
+    wq = np.clip(np.rint(w * scale), -w_max_int, w_max_int).astype(np.int64)
     err = wq / scale - w
     keep = wq != 0
     norm = float(np.linalg.norm(w)) or 1.0
@@ -58,20 +77,17 @@ def quantize(cmap: ConnectivityMap, opts: QuantOptions | None = None) -> Network
         "max_abs_error": float(np.abs(err).max()) if len(err) else 0.0,
         "rms_relative_error": float(np.linalg.norm(err) / norm),
         "zeroed_synapses": int(np.count_nonzero(~keep)),
+        "clipped_synapses": int(np.count_nonzero(np.abs(w * scale) > w_max_int + 0.5)),
+        "clip_percentile": opts.clip_percentile,
         "rounding": "half to even (numpy.rint)",
     }
 
-    n = cmap.n_neurons
-    med = float(np.median(np.abs(w))) if cmap.n_synapses else 1.0
-    thr_default = opts.threshold if opts.threshold is not None else opts.threshold_factor * med
-    thr_real = (
-        np.full(n, thr_default) if opts.threshold is not None else cmap.param("v_threshold", thr_default)
-    )
-    threshold = np.maximum(np.rint(thr_real * scale), 1).astype(np.int64)
-    v_reset = np.rint(cmap.param("v_reset", opts.v_reset) * scale).astype(np.int64)
-    bias = np.rint(cmap.param("bias", opts.bias) * scale).astype(np.int64)
-    refractory = np.rint(cmap.param("refractory", opts.refractory)).astype(np.int64)
-    leak = leak_shift_for_tau(cmap.param("tau", opts.tau), opts.v_bits)
+    real = neuron_params(cmap, opts)
+    threshold = np.maximum(np.rint(real["threshold"] * scale), 1).astype(np.int64)
+    v_reset = np.rint(real["v_reset"] * scale).astype(np.int64)
+    bias = np.rint(real["bias"] * scale).astype(np.int64)
+    refractory = real["refractory"]
+    leak = real["leak_shift"]
     stim = (
         int(threshold.max(initial=1))
         if opts.stim_weight is None

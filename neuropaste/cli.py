@@ -26,14 +26,17 @@ def _map_options(p: argparse.ArgumentParser) -> None:
 
 def _quant_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("neuron model and quantization (docs/semantics.md)")
-    g.add_argument("--w-bits", type=int, default=8, help="signed weight width (default 8)")
+    g.add_argument("--w-bits", type=int, default=10, help="signed weight width (default 10)")
     g.add_argument("--v-bits", type=int, default=16, help="signed membrane width (default 16)")
     g.add_argument("--tau", type=float, default=8.0,
                    help="membrane time constant in steps; leak shift k = round(log2 tau); "
                         "'inf' for no leak (default 8)")
     g.add_argument("--threshold", type=float, default=None,
-                   help="threshold in weight units (default: the map's, else 4 x median |w|)")
-    g.add_argument("--threshold-factor", type=float, default=4.0)
+                   help="threshold in weight units (default: the map's, else factor x median |w|)")
+    g.add_argument("--threshold-factor", type=float, default=16.0,
+                   help="default threshold = this x median |w| (default 16)")
+    g.add_argument("--clip-percentile", type=float, default=100.0,
+                   help="full-scale weight at this percentile of |w|; larger weights saturate")
     g.add_argument("--refractory", type=int, default=2, help="refractory steps (default 2)")
     g.add_argument("--v-reset", type=float, default=0.0)
     g.add_argument("--bias", type=float, default=0.0)
@@ -63,6 +66,7 @@ def _quant_from_args(args: argparse.Namespace):
         w_bits=args.w_bits, v_bits=args.v_bits, tau=args.tau, threshold=args.threshold,
         threshold_factor=args.threshold_factor, v_reset=args.v_reset, bias=args.bias,
         refractory=args.refractory, stim_weight=args.stim_weight,
+        clip_percentile=args.clip_percentile,
     )
 
 
