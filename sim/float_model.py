@@ -26,10 +26,12 @@ def _run_float(steps, indptr, target, weight, delay, n_slots, threshold, v_reset
     ext = np.zeros(n)
     out_step = []
     out_neuron = []
+    fired = np.empty(n, np.int64)
     for t in range(steps):
         slot = t % n_slots
         for e in range(stim_ptr[t], stim_ptr[t + 1]):
             ext[stim_neuron[e]] = stim_weight
+        n_fired = 0
         for j in range(n):
             inp = ring[slot, j] + bias[j] + ext[j]
             ring[slot, j] = 0.0
@@ -44,10 +46,14 @@ def _run_float(steps, indptr, target, weight, delay, n_slots, threshold, v_reset
                 r[j] = refractory[j]
                 out_step.append(t)
                 out_neuron.append(j)
-                for e in range(indptr[j], indptr[j + 1]):
-                    ring[(t + delay[e]) % n_slots, target[e]] += weight[e]
+                fired[n_fired] = j
+                n_fired += 1
             else:
                 v[j] = u
+        for s in range(n_fired):  # after the sweep: a delay of D lands in this very slot
+            i = fired[s]
+            for e in range(indptr[i], indptr[i + 1]):
+                ring[(t + delay[e]) % n_slots, target[e]] += weight[e]
     return np.array(out_step, np.int64), np.array(out_neuron, np.int64)
 
 
@@ -71,7 +77,6 @@ def simulate_float(cmap: ConnectivityMap, opts: QuantOptions | None, steps: int,
     order = np.argsort(cmap.pre, kind="stable")
     indptr = np.zeros(cmap.n_neurons + 1, np.int64)
     np.cumsum(np.bincount(cmap.pre, minlength=cmap.n_neurons), out=indptr[1:])
-    # spikes are delivered inside the sweep here, which is safe: every delay is >= 1 step
     step, neuron = _run_float(
         int(steps), indptr, cmap.post[order].astype(np.int64), cmap.weight[order],
         cmap.delay[order].astype(np.int64), cmap.max_delay, p["threshold"], p["v_reset"],

@@ -1,0 +1,202 @@
+"""The reference model against docs/semantics.md: hand-checked rules and an independent oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from neuropaste.generators.quantize import QuantOptions, quantize
+from neuropaste.sim.reference import Raster, Stimulus, simulate
+
+from neuropaste.cmap import ConnectivityMap
+from neuropaste.ir import Network, signed_range
+
+
+def net_of(n: int, syn: list[tuple[int, int, int, int]], *, threshold=10, v_reset=0, bias=0,
+           leak=0, refractory=0, stim=10, v_bits=8) -> Network:
+    """A Network built by hand: syn = (pre, post, weight, delay)."""
+    arr = np.array(syn, np.int64).reshape(-1, 4)
+    full = lambda x: np.broadcast_to(np.asarray(x, np.int64), (n,)).copy()  # noqa: E731
+    net = Network(
+        labels=np.array([f"n{i}" for i in range(n)]), pre=arr[:, 0].astype(np.int32),
+        post=arr[:, 1].astype(np.int32), weight=arr[:, 2].astype(np.int32),
+        delay=arr[:, 3].astype(np.int16), threshold=full(threshold), v_reset=full(v_reset),
+        bias=full(bias), leak_shift=full(leak).astype(np.uint8), refractory=full(refractory),
+        stim_weight=stim, w_bits=8, v_bits=v_bits, acc_bits=16,
+        max_delay=int(arr[:, 3].max()) if len(arr) else 1)
+    return net
+
+
+def spikes(r: Raster) -> list[tuple[int, int]]:
+    return list(zip(r.step.tolist(), r.neuron.tolist(), strict=True))
+
+
+def test_threshold_equality_fires_and_resets() -> None:
+    net = net_of(1, [], threshold=10, stim=10, v_reset=-3)
+    r = simulate(net, 3, Stimulus.from_pairs([0], [0]))
+    assert spikes(r) == [(0, 0)]
+    below = net_of(1, [], threshold=10, stim=9)
+    assert len(simulate(below, 3, Stimulus.from_pairs([0], [0]))) == 0
+
+
+def test_bias_without_leak_fires_periodically() -> None:
+    # v grows by 3 per step: 3, 6, 9, 12 >= 10 -> spike at step 3, then every 4 steps
+    net = net_of(1, [], threshold=10, bias=3)
+    assert [s for s, _ in spikes(simulate(net, 12))] == [3, 7, 11]
+
+
+def test_leak_is_an_arithmetic_shift() -> None:
+    # bias 8, k = 1: v <- v - (v >> 1) + 8: 8, 12, 14, 15, 16 -> fixed point 16
+    net = net_of(1, [], threshold=17, bias=8, leak=1)
+    assert len(simulate(net, 50)) == 0
+    net = net_of(1, [], threshold=16, bias=8, leak=1)
+    assert [s for s, _ in spikes(simulate(net, 5))] == [4]
+    # negative: bias -5: -5, -7, -8, -9, -9 ... the floor shift (-9 >> 1 = -5) holds -9;
+    # a shift truncating toward zero (-9 / 2 = -4) would settle at -10
+    net = net_of(1, [], threshold=100, bias=-5, leak=1, v_bits=8)
+    state = (np.zeros(1, np.int64), np.zeros(1, np.int64))
+    simulate(net, 40, state=state)
+    assert state[0][0] == -9
+
+
+def test_saturation_at_both_rails() -> None:
+    lo, hi = signed_range(8)
+    state = (np.zeros(1, np.int64), np.zeros(1, np.int64))
+    simulate(net_of(1, [], threshold=127, bias=-100), 5, state=state)
+    assert state[0][0] == lo
+    # a threshold above the top rail can never be reached: v sticks at the rail
+    state = (np.zeros(1, np.int64), np.zeros(1, np.int64))
+    r = simulate(net_of(1, [], threshold=200, bias=100, v_bits=8), 5, state=state)
+    assert len(r) == 0 and state[0][0] == hi
+
+
+def test_refractory_timing() -> None:
+    # R = 2: spike at t, input ignored at t+1 and t+2, can fire again at t+3
+    net = net_of(1, [], threshold=10, refractory=2, stim=10)
+    stim = Stimulus.from_pairs(range(8), [0] * 8)
+    assert [s for s, _ in spikes(simulate(net, 8, stim))] == [0, 3, 6]
+
+
+def test_every_delay_arrives_on_time() -> None:
+    syn = [(0, d, 10, d) for d in range(1, 6)]
+    net = net_of(6, syn, threshold=10)
+    r = simulate(net, 10, Stimulus.from_pairs([2], [0]))
+    assert spikes(r) == [(2, 0)] + [(2 + d, d) for d in range(1, 6)]
+
+
+def test_events_count_once_per_step_and_self_connection() -> None:
+    net = net_of(1, [(0, 0, 10, 3)], threshold=10, stim=5)
+    once = simulate(net, 10, Stimulus.from_pairs([0, 0, 0], [0, 0, 0]))
+    assert len(once) == 0  # three events in one step are one event of weight 5
+    net = net_of(1, [(0, 0, 10, 3)], threshold=10, stim=10)
+    assert [s for s, _ in spikes(simulate(net, 10, Stimulus.from_pairs([0], [0])))] == [0, 3, 6, 9]
+
+
+def test_refractory_discards_synaptic_input() -> None:
+    # n0 drives n1 with delay 1; n1 fired at step 0 and is refractory at step 1
+    net = net_of(2, [(0, 1, 10, 1)], threshold=10, refractory=1)
+    r = simulate(net, 4, Stimulus.from_pairs([0, 0], [0, 1]))
+    assert spikes(r) == [(0, 0), (0, 1)]
+
+
+# ---------------------------------------------------------------- independent oracle
+
+
+def oracle(net: Network, steps: int, stim: Stimulus) -> list[tuple[int, int]]:
+    """docs/semantics.md section 3, written plainly with Python ints and a spike history."""
+    n = net.n_neurons
+    lo, hi = signed_range(net.v_bits)
+    v, r = [0] * n, [0] * n
+    fired: dict[int, list[int]] = {}
+    events = set(zip(stim.step.tolist(), stim.neuron.tolist(), strict=True))
+    syn = list(zip(net.pre.tolist(), net.post.tolist(), net.weight.tolist(),
+                   net.delay.tolist(), strict=True))
+    out = []
+    for t in range(steps):
+        now = []
+        for j in range(n):
+            total = int(net.bias[j]) + (net.stim_weight if (t, j) in events else 0)
+            total += sum(w for i, p, w, d in syn if p == j and i in fired.get(t - d, ()))
+            if r[j] > 0:
+                r[j] -= 1
+                v[j] = int(net.v_reset[j])
+                continue
+            k = int(net.leak_shift[j])
+            u = v[j] - ((v[j] >> k) if k else 0) + total
+            u = min(max(u, lo), hi)
+            if u >= net.threshold[j]:
+                v[j], r[j] = int(net.v_reset[j]), int(net.refractory[j])
+                now.append(j)
+                out.append((t, j))
+            else:
+                v[j] = u
+        fired[t] = now
+    return out
+
+
+@st.composite
+def small_networks(draw):
+    n = draw(st.integers(1, 7))
+    e = draw(st.integers(0, 25))
+    syn = [(draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1)),
+            draw(st.integers(-127, 127).filter(bool)), draw(st.integers(1, 4))) for _ in range(e)]
+    syn = list({(a, b, d): (a, b, w, d) for a, b, w, d in syn}.values())
+    thr = draw(st.integers(1, 120))
+    net = net_of(n, syn, threshold=thr, v_reset=draw(st.integers(-30, 0)),
+                 bias=draw(st.integers(-20, 20)), leak=draw(st.integers(0, 4)),
+                 refractory=draw(st.integers(0, 3)), stim=draw(st.integers(0, 127)), v_bits=8)
+    steps = draw(st.integers(1, 30))
+    events = draw(st.lists(st.tuples(st.integers(0, steps - 1), st.integers(0, n - 1)),
+                           max_size=40))
+    stim = Stimulus.from_pairs([a for a, _ in events], [b for _, b in events])
+    return net, steps, stim
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_networks())
+def test_matches_independent_oracle(case) -> None:
+    net, steps, stim = case
+    assert spikes(simulate(net, steps, stim)) == oracle(net, steps, stim)
+
+
+@settings(max_examples=40, deadline=None)
+@given(small_networks(), st.randoms(use_true_random=False))
+def test_synapse_order_never_changes_the_result(case, rnd) -> None:
+    net, steps, stim = case
+    perm = np.array(rnd.sample(range(net.n_synapses), net.n_synapses), np.int64)
+    shuffled = net.replace(pre=net.pre[perm], post=net.post[perm], weight=net.weight[perm],
+                           delay=net.delay[perm])
+    assert spikes(simulate(shuffled, steps, stim)) == spikes(simulate(net, steps, stim))
+
+
+def test_deterministic_on_a_real_map() -> None:
+    from neuropaste.sim.stimulus import poisson
+
+    from neuropaste.io import load_map
+
+    cmap = load_map("builtin:celegans")
+    net = quantize(cmap)
+    stim = poisson(cmap.n_neurons, 300, 0.02, seed=3)
+    a, b = simulate(net, 300, stim), simulate(net, 300, stim)
+    assert spikes(a) == spikes(b) and len(a) > 0
+
+
+def test_quantizer_error_bound_and_accumulator() -> None:
+    rng = np.random.default_rng(0)
+    n, e = 50, 600
+    cmap = ConnectivityMap.build([f"x{i}" for i in range(n)], rng.integers(0, n, e),
+                                 rng.integers(0, n, e), rng.normal(0, 2, e), rng.integers(1, 4, e))
+    net = quantize(cmap, QuantOptions(w_bits=6))
+    q = net.quantization
+    assert q["max_abs_error"] <= 0.5 / q["scale"] + 1e-12
+    assert np.abs(net.weight).max() == 31
+    assert q["zeroed_synapses"] == cmap.n_synapses - net.n_synapses
+    worst = int(net.fan_in_bound().max())
+    assert worst <= signed_range(net.acc_bits)[1] and worst > signed_range(net.acc_bits - 1)[1]
+
+
+def test_threshold_too_wide_for_membrane() -> None:
+    cmap = ConnectivityMap.build(["a", "b"], [0], [1], [1.0])
+    with pytest.raises(ValueError, match="v-bits"):
+        quantize(cmap, QuantOptions(threshold=1000.0, v_bits=8))
