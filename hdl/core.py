@@ -1,0 +1,291 @@
+"""The time-multiplexed LIF core: docs/semantics.md in logic, one step per start/done handshake.
+
+Memories (all sized and initialised from the Network IR):
+
+- ``ptr``: per source neuron, ``start | end`` into the fan-out table (CSR offsets);
+- ``fanout``: per entry ``target | weight | delay`` (sources' entries contiguous);
+- ``acc``: the ring of per-delay accumulators, address ``slot · 2^n_bits + target``;
+- ``v``, ``r``: membrane and refractory counter per neuron; ``ext``: one pending-event bit;
+- ``param``: per neuron ``threshold | v_reset | bias | leak_shift | refractory`` (ROM).
+
+A step (docs/hardware.md): in IDLE the core takes AER input events (each sets the target's
+``ext`` bit); ``start`` runs the delivery phase (the previous step's spikes, from the spike FIFO,
+one synaptic operation per clock: entry read, accumulator read, accumulator write, with the
+accumulator read port transparent to its write port so back-to-back updates of one address
+chain without a stall) and the update phase (one neuron per clock); spikes go both to the AER
+output FIFO and to the spike FIFO for the next step. ``done`` pulses when the output FIFO is
+drained.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from neuropaste.sim.reference import fanout_table
+
+from neuropaste.ir import Network
+
+
+def bits_for(n: int) -> int:
+    """Unsigned width that holds 0..n."""
+    return max(1, int(n).bit_length())
+
+
+class CoreGeometry:
+    """Every width and depth of one core, derived from the network it holds."""
+
+    def __init__(self, net: Network):
+        self.n = net.n_neurons
+        self.entries = max(net.n_synapses, 1)
+        self.n_bits = bits_for(max(self.n - 1, 1))
+        self.e_bits = bits_for(net.n_synapses)
+        self.w_bits = net.w_bits
+        self.v_bits = net.v_bits
+        self.acc_bits = net.acc_bits
+        self.max_delay = net.max_delay
+        self.d_bits = bits_for(net.max_delay)  # delays 1..D
+        self.slot_bits = bits_for(max(net.max_delay - 1, 1))
+        self.k_bits = bits_for(int(net.leak_shift.max(initial=0)))
+        self.r_bits = bits_for(int(net.refractory.max(initial=0)))
+        self.b_bits = max(2, int(np.abs(net.bias).max(initial=0)).bit_length() + 1)
+        self.acc_depth = net.max_delay << self.n_bits
+        self.stim_weight = int(net.stim_weight)
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: int(v) for k, v in vars(self).items()}
+
+
+def _pack(fields: list[tuple[np.ndarray, int]]) -> list[int]:
+    """Concatenate two's-complement fields, first field in the least significant bits."""
+    n = len(fields[0][0])
+    words = [0] * n
+    shift = 0
+    for values, width in fields:
+        mask = (1 << width) - 1
+        for i, x in enumerate(np.asarray(values).tolist()):
+            words[i] |= (int(x) & mask) << shift
+        shift += width
+    return words
+
+
+class LIFCore(wiring.Component):
+    """One LIF core holding a whole :class:`~neuropaste.ir.Network`.
+
+    Ports: ``aer_in`` (stream of neuron addresses, accepted while idle), ``aer_out`` (stream of
+    the addresses that spiked), ``start`` (pulse: run one step), ``busy``, ``done`` (pulse at the
+    end of a step), and the counters ``step_count``, ``sop_count``, ``deliver_cycles`` and
+    ``update_cycles`` for measurement.
+    """
+
+    def __init__(self, net: Network):
+        g = CoreGeometry(net)
+        self.geometry = g
+        self.net = net
+        super().__init__({
+            "aer_in": In(stream.Signature(unsigned(g.n_bits))),
+            "aer_out": Out(stream.Signature(unsigned(g.n_bits))),
+            "start": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "step_count": Out(32),
+            "sop_count": Out(32),
+            "deliver_cycles": Out(32),
+            "update_cycles": Out(32),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        g, net = self.geometry, self.net
+        n, nb = g.n, g.n_bits
+
+        indptr, target, weight, delay = fanout_table(net)
+        ptr_init = _pack([(indptr[:-1], g.e_bits), (indptr[1:], g.e_bits)])
+        fan_init = _pack([(target, nb), (weight, g.w_bits), (delay, g.d_bits)])
+        if not fan_init:
+            fan_init = [0]
+        param_init = _pack([(net.threshold, g.v_bits), (net.v_reset, g.v_bits),
+                            (net.bias, g.b_bits), (net.leak_shift, g.k_bits),
+                            (net.refractory, g.r_bits)])
+        m.submodules.ptr = ptr = Memory(shape=unsigned(2 * g.e_bits), depth=n, init=ptr_init)
+        m.submodules.fan = fan = Memory(shape=unsigned(nb + g.w_bits + g.d_bits),
+                                        depth=g.entries, init=fan_init)
+        m.submodules.param = param = Memory(
+            shape=unsigned(2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits), depth=n,
+            init=param_init)
+        m.submodules.acc = acc = Memory(shape=signed(g.acc_bits), depth=g.acc_depth, init=[])
+        m.submodules.vmem = vmem = Memory(shape=signed(g.v_bits), depth=n, init=[])
+        m.submodules.rmem = rmem = Memory(shape=unsigned(g.r_bits), depth=n, init=[])
+        m.submodules.ext = ext = Memory(shape=unsigned(1), depth=n, init=[])
+        m.submodules.spikes = spikes = SyncFIFOBuffered(width=nb, depth=n)
+        m.submodules.outq = outq = SyncFIFOBuffered(width=nb, depth=n)
+
+        ptr_rd = ptr.read_port()
+        fan_rd = fan.read_port()
+        param_rd = param.read_port()
+        acc_wr = acc.write_port()
+        acc_rd = acc.read_port(transparent_for=(acc_wr,))
+        v_wr, r_wr, ext_wr = vmem.write_port(), rmem.write_port(), ext.write_port()
+        v_rd, r_rd, ext_rd = vmem.read_port(), rmem.read_port(), ext.read_port()
+
+        # ---------------------------------------------------------------- control state
+        slot = Signal(range(max(g.max_delay, 2)))  # t mod D
+        prev = Signal.like(slot)  # (t - 1) mod D: base slot of this step's deliveries
+        m.d.comb += prev.eq(Mux(slot == 0, g.max_delay - 1, slot - 1))
+
+        # ---------------------------------------------------------------- delivery datapath
+        ptr_pending = Signal()  # a pointer read issued last cycle
+        buf_valid = Signal()
+        buf_start = Signal(g.e_bits)
+        buf_end = Signal(g.e_bits)
+        cur_valid = Signal()
+        cur_e = Signal(g.e_bits)
+        cur_end = Signal(g.e_bits)
+        s1_valid = Signal()  # fan-out entry data arrives
+        s2_valid = Signal()  # accumulator data arrives
+        s2_addr = Signal(range(g.acc_depth))
+        s2_w = Signal(signed(g.w_bits))
+        delivering = Signal()
+        issue = Signal()
+        issue_addr = Signal(g.e_bits)
+
+        p_start = ptr_rd.data[:g.e_bits]
+        p_end = ptr_rd.data[g.e_bits:]
+        e_target = fan_rd.data[:nb]
+        e_weight = fan_rd.data[nb:nb + g.w_bits].as_signed()
+        e_delay = fan_rd.data[nb + g.w_bits:]
+        slot_sum = Signal(range(2 * g.max_delay + 1))
+        e_slot = Signal.like(slot)
+        m.d.comb += [
+            slot_sum.eq(prev + e_delay),
+            e_slot.eq(Mux(slot_sum >= g.max_delay, slot_sum - g.max_delay, slot_sum)),
+        ]
+
+        # pointer fetch: one spike popped per read, into a one-entry buffer
+        fetch = Signal()
+        m.d.comb += fetch.eq(delivering & spikes.r_rdy & ~ptr_pending & ~buf_valid)
+        m.d.comb += [spikes.r_en.eq(fetch), ptr_rd.addr.eq(spikes.r_data)]
+        m.d.sync += ptr_pending.eq(fetch)
+
+        consume_buf = Signal()
+        with m.If(cur_valid):
+            m.d.comb += [issue.eq(1), issue_addr.eq(cur_e)]
+            with m.If(cur_e + 1 == cur_end):
+                m.d.sync += cur_valid.eq(0)
+            m.d.sync += cur_e.eq(cur_e + 1)
+        with m.Elif(buf_valid):
+            m.d.comb += [issue.eq(1), issue_addr.eq(buf_start), consume_buf.eq(1)]
+            m.d.sync += [cur_e.eq(buf_start + 1), cur_end.eq(buf_end),
+                         cur_valid.eq(buf_start + 1 != buf_end)]
+        with m.If(ptr_pending):  # a fresh pointer lands in the buffer (dropped if no targets)
+            m.d.sync += [buf_valid.eq(p_start != p_end), buf_start.eq(p_start),
+                         buf_end.eq(p_end)]
+        with m.Elif(consume_buf):
+            m.d.sync += buf_valid.eq(0)
+
+        m.d.comb += fan_rd.addr.eq(issue_addr)
+        m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid), s2_w.eq(e_weight),
+                     s2_addr.eq(Cat(e_target, e_slot))]
+        pipeline_busy = Signal()
+        m.d.comb += pipeline_busy.eq(spikes.r_rdy | ptr_pending | buf_valid | cur_valid
+                                     | s1_valid | s2_valid)
+
+        # ---------------------------------------------------------------- update datapath
+        j = Signal(range(n + 1))
+        u1_valid = Signal()  # neuron data arrives
+        u1_j = Signal(nb)
+        updating = Signal()
+        m.d.sync += [u1_valid.eq(updating & (j < n)), u1_j.eq(j)]
+
+        thr = param_rd.data[:g.v_bits].as_signed()
+        v_reset = param_rd.data[g.v_bits:2 * g.v_bits].as_signed()
+        o = 2 * g.v_bits
+        bias = param_rd.data[o:o + g.b_bits].as_signed()
+        k = param_rd.data[o + g.b_bits:o + g.b_bits + g.k_bits]
+        refr = param_rd.data[o + g.b_bits + g.k_bits:]
+        v = v_rd.data
+        r = r_rd.data
+        v_min, v_max = -(1 << (g.v_bits - 1)), (1 << (g.v_bits - 1)) - 1
+        stim = Mux(ext_rd.data, Const(g.stim_weight, signed(bits_for(g.stim_weight) + 1)), 0)
+        leak = Mux(k == 0, 0, v >> k)
+        u = Signal(signed(max(g.acc_bits, g.v_bits) + 4))
+        u_sat = Signal(signed(g.v_bits))
+        fire = Signal()
+        m.d.comb += [
+            u.eq(v - leak + acc_rd.data + bias + stim),
+            u_sat.eq(Mux(u < v_min, v_min, Mux(u > v_max, v_max, u))),
+            fire.eq(u1_valid & (r == 0) & (u_sat >= thr)),
+        ]
+
+        # ---------------------------------------------------------------- port sharing
+        neuron_addr = Signal(nb)
+        m.d.comb += neuron_addr.eq(j)
+        m.d.comb += [
+            param_rd.addr.eq(neuron_addr), v_rd.addr.eq(neuron_addr),
+            r_rd.addr.eq(neuron_addr), ext_rd.addr.eq(neuron_addr),
+            v_wr.addr.eq(u1_j), r_wr.addr.eq(u1_j),
+            v_wr.en.eq(u1_valid), r_wr.en.eq(u1_valid),
+        ]
+        with m.If(r != 0):
+            m.d.comb += [v_wr.data.eq(v_reset), r_wr.data.eq(r - 1)]
+        with m.Elif(fire):
+            m.d.comb += [v_wr.data.eq(v_reset), r_wr.data.eq(refr)]
+        with m.Else():
+            m.d.comb += [v_wr.data.eq(u_sat), r_wr.data.eq(0)]
+        m.d.comb += [spikes.w_en.eq(fire), spikes.w_data.eq(u1_j),
+                     outq.w_en.eq(fire), outq.w_data.eq(u1_j)]
+
+        with m.If(updating):
+            m.d.comb += [acc_rd.addr.eq(Cat(j[:nb], slot)),
+                         acc_wr.addr.eq(Cat(u1_j, slot)), acc_wr.en.eq(u1_valid),
+                         acc_wr.data.eq(0)]
+        with m.Else():
+            m.d.comb += [acc_rd.addr.eq(Cat(e_target, e_slot)),
+                         acc_wr.addr.eq(s2_addr), acc_wr.en.eq(s2_valid),
+                         acc_wr.data.eq(acc_rd.data + s2_w)]
+
+        # external events set ext bits while idle; the update clears them
+        idle = Signal()
+        in_range = Signal()
+        m.d.comb += in_range.eq(self.aer_in.payload < n)
+        with m.If(idle):
+            m.d.comb += [self.aer_in.ready.eq(1), ext_wr.addr.eq(self.aer_in.payload),
+                         ext_wr.data.eq(1), ext_wr.en.eq(self.aer_in.valid & in_range)]
+        with m.Else():
+            m.d.comb += [ext_wr.addr.eq(u1_j), ext_wr.data.eq(0), ext_wr.en.eq(u1_valid)]
+
+        m.d.comb += [self.aer_out.payload.eq(outq.r_data), self.aer_out.valid.eq(outq.r_rdy),
+                     outq.r_en.eq(self.aer_out.ready)]
+
+        # ---------------------------------------------------------------- phases
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += idle.eq(1)
+                with m.If(self.start):
+                    m.next = "DELIVER"
+            with m.State("DELIVER"):
+                m.d.comb += [delivering.eq(1), self.busy.eq(1)]
+                m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
+                with m.If(~pipeline_busy):
+                    m.d.sync += j.eq(0)
+                    m.next = "UPDATE"
+            with m.State("UPDATE"):
+                m.d.comb += [updating.eq(1), self.busy.eq(1)]
+                m.d.sync += self.update_cycles.eq(self.update_cycles + 1)
+                with m.If(j < n):
+                    m.d.sync += j.eq(j + 1)
+                with m.Elif(~u1_valid):
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(~outq.r_rdy):
+                    m.d.comb += self.done.eq(1)
+                    m.d.sync += [slot.eq(Mux(slot == g.max_delay - 1, 0, slot + 1)),
+                                 self.step_count.eq(self.step_count + 1)]
+                    m.next = "IDLE"
+        with m.If(s2_valid):
+            m.d.sync += self.sop_count.eq(self.sop_count + 1)
+        return m
