@@ -138,7 +138,8 @@ def write_npz(path, arrays: dict[str, np.ndarray]) -> None:
 
 def load_network(path) -> Network:
     with np.load(path, allow_pickle=False) as data:
-        header = json.loads(str(data["header"]))
+        raw = data["header"].item()
+        header = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
         arrays = {k: data[k] for k in _ARRAYS}
     return Network(**arrays, **{k: header[k] for k in _SCALARS},
                    quantization=header["quantization"], meta=header["meta"])

@@ -52,7 +52,7 @@ def build_network(cmap: ConnectivityMap, opts: QuantOptions | None, steps: int,
         thr : 1 (constant)
         v_reset : 1 (constant)
         refractory_steps : integer (constant)""",
-        threshold="v >= thr",
+        threshold="is_ref == 0 and v >= thr",  # a refractory neuron never fires
         reset="v = v_reset\nr = refractory_steps",
         namespace={"ext": ext, "stim_weight": p["stim_weight"]},
     )

