@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from amaranth.back import verilog
+from amaranth.back import rtlil
 
 from neuropaste.errors import InputError
 from neuropaste.hdl.core import CoreGeometry, LIFCore, _pack
@@ -61,6 +61,23 @@ def check_fits(net: Network, limits: SingleCoreLimits | None = None) -> CoreGeom
     return g
 
 
+def to_verilog(core: LIFCore) -> str:
+    """Amaranth -> RTLIL -> Yosys ``proc`` -> Verilog of continuous assignments and flops.
+
+    ``amaranth.back.verilog`` keeps combinational processes as ``always @*`` blocks, which
+    Icarus never evaluates at time 0 when their inputs hold still (they stay X). Running the
+    full ``proc`` pass turns them into multiplexer cells, i.e. ``assign`` statements, which every
+    simulator and linter reads the same way. Yosys is the one Amaranth itself uses.
+    """
+    from amaranth._toolchain.yosys import find_yosys
+
+    text = rtlil.convert(core, name=TOP, emit_src=False)
+    yosys = find_yosys(lambda ver: ver >= (0, 40))
+    script = "\n".join([f"read_rtlil <<rtlil\n{text}\nrtlil", "proc", "memory_collect",
+                        "opt_clean", "write_verilog -noattr"])
+    return yosys.run(["-q", "-"], script, ignore_warnings=True)
+
+
 def _hex_image(path: Path, words: list[int], width: int) -> None:
     digits = max(1, (width + 3) // 4)
     path.write_text("".join(f"{w:0{digits}x}\n" for w in words))
@@ -72,7 +89,7 @@ def emit(net: Network, out_dir: Path, *, stimulus: Stimulus, steps: int) -> dict
     rtl = Path(out_dir) / "rtl"
     (rtl / "mem").mkdir(parents=True, exist_ok=True)
     core = LIFCore(net)
-    text = verilog.convert(core, name=TOP, emit_src=False)
+    text = to_verilog(core)
     header = "// neuropaste single LIF core -- generated, do not edit\n" + "".join(
         f"// {k} = {v}\n" for k, v in sorted(g.as_dict().items()))
     (rtl / VERILOG).write_text(header + text)

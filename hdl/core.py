@@ -116,10 +116,11 @@ class LIFCore(wiring.Component):
         m.submodules.param = param = Memory(
             shape=unsigned(2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits), depth=n,
             init=param_init)
-        m.submodules.acc = acc = Memory(shape=signed(g.acc_bits), depth=g.acc_depth, init=[])
-        m.submodules.vmem = vmem = Memory(shape=signed(g.v_bits), depth=n, init=[])
-        m.submodules.rmem = rmem = Memory(shape=unsigned(g.r_bits), depth=n, init=[])
-        m.submodules.ext = ext = Memory(shape=unsigned(1), depth=n, init=[])
+        m.submodules.acc = acc = Memory(shape=signed(g.acc_bits), depth=g.acc_depth,
+                                        init=[0] * g.acc_depth)
+        m.submodules.vmem = vmem = Memory(shape=signed(g.v_bits), depth=n, init=[0] * n)
+        m.submodules.rmem = rmem = Memory(shape=unsigned(g.r_bits), depth=n, init=[0] * n)
+        m.submodules.ext = ext = Memory(shape=unsigned(1), depth=n, init=[0] * n)
         m.submodules.spikes = spikes = SyncFIFOBuffered(width=nb, depth=n)
         m.submodules.outq = outq = SyncFIFOBuffered(width=nb, depth=n)
 

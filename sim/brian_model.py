@@ -62,13 +62,15 @@ def build_network(cmap: ConnectivityMap, opts: QuantOptions | None, steps: int,
     group.v_reset = p["v_reset"]
     group.refractory_steps = p["refractory"]
     group.run_regularly(UPDATE, when="groups")
-    syn = b2.Synapses(group, group, "w : 1", on_pre="I_post += w")
-    if cmap.n_synapses:
+    monitor = b2.SpikeMonitor(group)
+    objects = [group, monitor]
+    if cmap.n_synapses:  # Brian2 refuses a Synapses object without connections
+        syn = b2.Synapses(group, group, "w : 1", on_pre="I_post += w")
         syn.connect(i=cmap.pre.astype(np.int64), j=cmap.post.astype(np.int64))
         syn.w = cmap.weight
         syn.delay = (cmap.delay.astype(np.float64) - 1.0) * dt
-    monitor = b2.SpikeMonitor(group)
-    return b2.Network(group, syn, monitor), monitor
+        objects.append(syn)
+    return b2.Network(*objects), monitor
 
 
 def simulate_brian(cmap: ConnectivityMap, opts: QuantOptions | None, steps: int,

@@ -50,6 +50,8 @@ async def raster_matches_reference(dut) -> None:
             by_step.setdefault(s, []).append(j)
     events: list[tuple[int, int]] = []
     cycles = 0
+    # every step fits in (synapses + neurons) cycles many times over; past that it is a hang
+    limit = 1000 + 8 * (net.n_synapses + net.n_neurons) * steps
     for t in range(steps):
         # values are set and sampled at falling edges; the core acts on the rising edge after
         for j in by_step.get(t, ()):
@@ -70,7 +72,11 @@ async def raster_matches_reference(dut) -> None:
             cycles += 1
             if done:
                 break
+            if cycles > limit:
+                raise AssertionError(f"step {t} did not finish within {limit} cycles")
         dut.aer_out__ready.value = 1
+        if t % 100 == 0:
+            dut._log.info(f"step {t}: {len(events)} spikes, {cycles} cycles")
 
     events.sort()
     rtl = Raster(step=np.array([e[0] for e in events], np.int64),

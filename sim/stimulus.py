@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
@@ -18,6 +19,8 @@ def poisson(n_neurons: int, steps: int, rate: float, seed: int,
 
     Drawn step by step in blocks so 1e4 neurons x 1e5 steps never materialise as one array.
     """
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"drive rate must be in [0, 1], got {rate}")
     rng = np.random.default_rng(seed)
     driven = np.arange(n_neurons) if neurons is None else np.asarray(neurons, np.int64)
     block = max(1, (1 << 22) // max(len(driven), 1))
@@ -33,7 +36,8 @@ def poisson(n_neurons: int, steps: int, rate: float, seed: int,
     return Stimulus.from_pairs(np.concatenate(steps_out), np.concatenate(neurons_out))
 
 
-def _open_csv(path: str | os.PathLike) -> list[list[str]]:
+def _read_rows(path: str | os.PathLike) -> list[tuple[int, list[str]]]:
+    """(line number, fields) per record; quoted labels may hold commas, quotes and newlines."""
     p = Path(path)
     if not p.exists():
         raise InputError(p, "no such file")
@@ -43,16 +47,24 @@ def _open_csv(path: str | os.PathLike) -> list[list[str]]:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(p, f"cannot read: {err}") from None
-    rows = list(csv.reader(text.splitlines()))
-    if not rows or not any(cell.strip() for cell in rows[0]):
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = []
+    start = 1
+    try:
+        for row in reader:
+            rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as err:
+        raise InputError(p, f"malformed CSV: {err}", record=f"line {start}") from None
+    if not rows or not any(cell.strip() for cell in rows[0][1]):
         raise InputError(p, "empty file: expected a header step,neuron")
     return rows
 
 
 def load_stimulus_csv(path: str | os.PathLike, labels: np.ndarray) -> Stimulus:
     """Read external events; labels name the neurons (docs/semantics.md section 5)."""
-    rows = _open_csv(path)
-    header = [c.strip() for c in rows[0]]
+    rows = _read_rows(path)
+    header = [c.strip() for c in rows[0][1]]
     for col in ("step", "neuron"):
         if col not in header:
             raise InputError(path, f"missing column {col!r} (header is {','.join(header)})",
@@ -60,7 +72,7 @@ def load_stimulus_csv(path: str | os.PathLike, labels: np.ndarray) -> Stimulus:
     i_step, i_neuron = header.index("step"), header.index("neuron")
     index = {label: i for i, label in enumerate(np.asarray(labels).tolist())}
     steps, neurons = [], []
-    for lineno, row in enumerate(rows[1:], start=2):
+    for lineno, row in rows[1:]:
         if not row or not any(c.strip() for c in row):
             continue
         if len(row) != len(header):
@@ -91,6 +103,7 @@ def _write_events(path: str | os.PathLike, step: np.ndarray, neuron: np.ndarray,
 
 
 def save_stimulus_csv(path: str | os.PathLike, stim: Stimulus, labels: np.ndarray) -> None:
+    """The stimulus CSV that load_stimulus_csv reads back to the same events."""
     _write_events(path, stim.step, stim.neuron, labels)
 
 
@@ -101,5 +114,6 @@ def save_raster_csv(path: str | os.PathLike, raster: Raster, labels: np.ndarray)
 
 
 def load_raster_csv(path: str | os.PathLike, labels: np.ndarray, steps: int) -> Raster:
+    """A `step,neuron` raster (ours or the RTL's) back as a Raster of ``steps`` steps."""
     stim = load_stimulus_csv(path, labels)
     return Raster(step=stim.step, neuron=stim.neuron, steps=steps, n_neurons=len(labels))

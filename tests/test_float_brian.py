@@ -67,3 +67,14 @@ def test_integer_mode_tracks_float_mode_on_spike_counts() -> None:
     # per-neuron counts strongly correlated
     assert abs(q.sum() - f.sum()) <= 0.10 * f.sum()
     assert np.corrcoef(q, f)[0, 1] > 0.9
+
+
+def test_brian2_keeps_a_reset_above_threshold_refractory() -> None:
+    # v_reset >= threshold: refractory steps hold v at reset without firing (section 3, rule 2)
+    from neuropaste.sim.brian_model import simulate_brian
+
+    cmap = ConnectivityMap.build(["a"], [], [], [])
+    opts = QuantOptions(tau=math.inf, threshold=2.0, bias=1.0, v_reset=5.0, refractory=2)
+    ours = simulate_float(cmap, opts, 12, Stimulus.empty())
+    assert ours.step.tolist() == [1, 4, 7, 10]
+    assert simulate_brian(cmap, opts, 12, Stimulus.empty()).step.tolist() == [1, 4, 7, 10]

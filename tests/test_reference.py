@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from neuropaste.generators.quantize import quantize
@@ -178,3 +179,68 @@ def test_deterministic_on_a_real_map() -> None:
     stim = poisson(cmap.n_neurons, 300, 0.02, seed=3)
     a, b = simulate(net, 300, stim), simulate(net, 300, stim)
     assert spikes(a) == spikes(b) and len(a) > 0
+
+
+# ---------------------------------------------------------------- stimulus and raster files
+
+
+def test_poisson_is_seeded_bernoulli_on_the_driven_neurons() -> None:
+    from neuropaste.sim.stimulus import poisson
+
+    a = poisson(2000, 500, 0.02, seed=7)
+    b = poisson(2000, 500, 0.02, seed=7)
+    assert np.array_equal(a.step, b.step) and np.array_equal(a.neuron, b.neuron)
+    assert not np.array_equal(a.neuron, poisson(2000, 500, 0.02, seed=8).neuron)
+    n = 2000 * 500
+    assert abs(len(a) - 0.02 * n) < 5 * np.sqrt(n * 0.02 * 0.98)  # within 5 sigma
+    # same draws as one explicit default_rng(seed) array, block by block
+    ref = np.random.default_rng(7).random((500, 2000)) < 0.02
+    assert np.array_equal(np.stack(np.nonzero(ref)), np.stack([a.step, a.neuron]))
+    sub = poisson(50, 100, 0.5, seed=1, neurons=np.array([3, 9]))
+    assert set(sub.neuron.tolist()) == {3, 9}
+    with pytest.raises(ValueError):
+        poisson(5, 5, 1.5, seed=0)
+
+
+def test_csv_round_trip_with_hostile_labels(tmp_path) -> None:
+    from neuropaste.sim.stimulus import (
+        load_raster_csv,
+        load_stimulus_csv,
+        save_raster_csv,
+        save_stimulus_csv,
+    )
+
+    labels = np.array(['a,b', 'q"uote', "new\nline", " sp ", "plain"])
+    stim = Stimulus.from_pairs([0, 0, 3, 2, 7], [4, 1, 2, 0, 3])
+    save_stimulus_csv(tmp_path / "s.csv", stim, labels)
+    back = load_stimulus_csv(tmp_path / "s.csv", labels)
+    assert np.array_equal(back.step, stim.step) and np.array_equal(back.neuron, stim.neuron)
+    raster = Raster(step=np.array([5, 1, 1]), neuron=np.array([0, 4, 2]), steps=9, n_neurons=5)
+    save_raster_csv(tmp_path / "r.csv", raster, labels)
+    text = (tmp_path / "r.csv").read_text()
+    assert text.startswith('step,neuron\n1,"new\nline"\n1,plain\n5,"a,b"\n')
+    r2 = load_raster_csv(tmp_path / "r.csv", labels, 9)
+    assert spikes(r2) == [(1, 2), (1, 4), (5, 0)]
+
+
+@pytest.mark.parametrize("body, line, fragment", [
+    ("", None, "empty file"),
+    ("step,cell\n1,a\n", "line 1", "missing column 'neuron'"),
+    ("step,neuron\n0,a\nx,b\n", "line 3", "not an integer"),
+    ("step,neuron\n0,a\n-1,b\n", "line 3", "negative"),
+    ('step,neuron\n0,"a\nb"\n2,zz\n', "line 4", "unknown neuron 'zz'"),
+    ("step,neuron\n0,a,3\n", "line 2", "3 fields"),
+])
+def test_stimulus_csv_errors_name_file_and_line(tmp_path, body, line, fragment) -> None:
+    from neuropaste.sim.stimulus import load_stimulus_csv
+
+    from neuropaste.errors import InputError
+
+    path = tmp_path / "stim.csv"
+    path.write_text(body)
+    with pytest.raises(InputError) as info:
+        load_stimulus_csv(path, np.array(["a", "b", "a\nb"]))
+    msg = str(info.value)
+    assert "\n" not in msg and str(path) in msg and fragment in msg
+    if line:
+        assert line in msg
