@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 from pathlib import Path
 
-from neuropaste.generators.compile import MANIFEST, NETWORK, REFERENCE, compile_map
+from neuropaste.generators.compile import BACKENDS, MANIFEST, NETWORK, REFERENCE, compile_map
 from neuropaste.generators.quantize import QuantOptions
 from neuropaste.io import load_map
 from neuropaste.ir import load_network
@@ -25,19 +27,27 @@ def run_demo(out: Path, *, steps: int = 1000, map_spec: str = "builtin:celegans"
     with stage(f"loading {map_spec}"):
         cmap = load_map(map_spec)
     stim = poisson(cmap.n_neurons, steps, DRIVE_RATE, SEED)
+    backends = available_backends()
     with atomic_dir(out) as tmp:
         compiled = tmp / "compiled"
         compile_map(cmap, compiled, quant=QuantOptions(), stimulus=stim, steps=steps,
-                    stimulus_spec={"kind": "poisson", "rate": DRIVE_RATE, "seed": SEED})
-        with stage("verifying RTL (cocotb + Icarus) and crossbar tiles (ngspice)"):
-            report = verify(compiled, rtl=True, spice=True, tiles=tiles)
+                    stimulus_spec={"kind": "poisson", "rate": DRIVE_RATE, "seed": SEED},
+                    backends=backends)
+        with stage(f"verifying {' and '.join(backends)} against the reference model"):
+            report = verify(compiled, rtl="rtl" in backends, spice="spice" in backends,
+                            tiles=tiles)
         write_demo_report(compiled, tmp / "report.html", report)
     return out / "report.html"
 
 
-def write_demo_report(compiled: Path, path: Path, verify_report: dict) -> Path:
-    from neuropaste.generators import crossbar, rtl
+def available_backends() -> tuple[str, ...]:
+    """Every backend whose module is installed (all of them in a full checkout)."""
+    from neuropaste.generators.compile import BACKENDS
 
+    return tuple(name for name, module in BACKENDS.items() if importlib.util.find_spec(module))
+
+
+def write_demo_report(compiled: Path, path: Path, verify_report: dict) -> Path:
     manifest = json.loads((compiled / MANIFEST).read_text())
     net = load_network(compiled / NETWORK)
     steps = manifest["stimulus"]["steps"]
@@ -45,7 +55,8 @@ def write_demo_report(compiled: Path, path: Path, verify_report: dict) -> Path:
     sections = [
         verify_section(verify_report),
         map_section(manifest["map"], net.quantization, raster, manifest["stimulus"]),
-        rtl.report_html(compiled),
-        crossbar.report_html(compiled),
     ]
+    for name in manifest["backends"]:
+        module = importlib.import_module(BACKENDS[name])
+        sections.append(module.report_html(compiled))
     return write_report(path, "neuropaste: C. elegans connectome pasted onto silicon", sections)

@@ -31,7 +31,7 @@ def run_cocotb(compiled: Path, steps: int, *, vcd: bool = False, stall: float = 
     build = compiled / "sim_build"
     runner = get_runner("icarus")
     runner.build(sources=[compiled / "rtl" / VERILOG], hdl_toplevel=TOP, build_dir=build,
-                 always=True, waves=vcd, timescale=("1ns", "1ps"))
+                 always=True, waves=vcd, timescale=("1ns", "1ps"), log_file=build / "build.log")
     result_path = compiled / RESULT
     result_path.unlink(missing_ok=True)
     env = {"NEUROPASTE_DIR": str(compiled.resolve()), "NEUROPASTE_STEPS": str(steps),
@@ -41,11 +41,12 @@ def run_cocotb(compiled: Path, steps: int, *, vcd: bool = False, stall: float = 
     try:
         runner.test(hdl_toplevel=TOP, test_module="neuropaste.sim.cocotb_core", build_dir=build,
                     test_dir=build, extra_env=env, waves=vcd,
-                    results_xml=str((build / "results.xml").resolve()))
+                    results_xml=str((build / "results.xml").resolve()),
+                    log_file=build / "cocotb.log")
     except SystemExit:  # the runner exits non-zero on a failing test: the result file says why
         pass
     if not result_path.is_file():
-        raise RuntimeError(f"the cocotb test wrote no result; see {build}")
+        raise RuntimeError(f"the cocotb test wrote no result; see {build / 'cocotb.log'}")
     result = json.loads(result_path.read_text())
     result["simulation_seconds"] = time.perf_counter() - t0
     if vcd:
