@@ -17,13 +17,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
-from neuropaste.cmap import ConnectivityMap
 from neuropaste.generators.compile import compile_map
 from neuropaste.generators.rtl import synth_stats
-from neuropaste.io import load_map
 from neuropaste.sim.stimulus import poisson
 from neuropaste.sim.verify_rtl import run_cocotb
+
+from neuropaste.cmap import ConnectivityMap
+from neuropaste.io import load_map
 
 ODIN_SOP_PER_CLOCK = 0.5
 

@@ -164,8 +164,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     cmap = _load(args.map, args)
     target = Path(args.to)
-    if target.suffix.lower() not in (".csv", ".nir"):
-        raise InputError(target, "unknown export type: use a .csv or .nir file name")
+    if target.suffix.lower() not in (".csv", ".nir", ".npz"):
+        raise InputError(target, "unknown export type: use a .csv, .nir or .npz file name")
     if target.is_dir():
         raise InputError(target, "is a directory")
     tmp = target.with_name(f".{target.name}.tmp")
@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("export", help="write a map as CSV or NIR")
     s.add_argument("map", metavar="MAP")
-    s.add_argument("--to", required=True, help="target file: .csv or .nir")
+    s.add_argument("--to", required=True, help="target file: .csv, .nir or .npz")
     _map_options(s)
     s.set_defaults(func=cmd_export)
 

@@ -20,6 +20,14 @@ NEURON_PARAMS = ("tau", "v_threshold", "v_reset", "bias", "refractory")
 EXCITATORY, INHIBITORY, UNKNOWN = 1, -1, 0
 
 
+def _strictly_sorted(pre: np.ndarray, post: np.ndarray, delay: np.ndarray) -> bool:
+    """True when (pre, post, delay) is already in strictly increasing lexicographic order."""
+    if len(pre) < 2:
+        return True
+    dp, dq, dd = np.diff(pre), np.diff(post), np.diff(delay)
+    return bool(np.all((dp > 0) | ((dp == 0) & ((dq > 0) | ((dq == 0) & (dd > 0))))))
+
+
 @dataclass(frozen=True, eq=False)
 class ConnectivityMap:
     """Named neurons and directed, signed, delayed synapses.
@@ -71,8 +79,9 @@ class ConnectivityMap:
         if len(delay) and (delay.min() < 1 or delay.max() > np.iinfo(np.int16).max):
             raise ValueError("delays must be integer steps in 1..32767")
         # merge (pre, post, delay) duplicates by summing, in a fixed order
-        key = np.lexsort((delay, post, pre))
-        pre, post, weight, delay = pre[key], post[key], weight[key], delay[key]
+        if not _strictly_sorted(pre, post, delay):  # archives and exports are canonical
+            key = np.lexsort((delay, post, pre))
+            pre, post, weight, delay = pre[key], post[key], weight[key], delay[key]
         if len(pre):
             new = np.ones(len(pre), bool)
             new[1:] = (pre[1:] != pre[:-1]) | (post[1:] != post[:-1]) | (delay[1:] != delay[:-1])

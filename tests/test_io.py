@@ -112,12 +112,12 @@ def maps(draw):
 @given(maps())
 def test_csv_and_nir_round_trip(tmp_path_factory, m: ConnectivityMap) -> None:
     tmp = tmp_path_factory.mktemp("rt")
-    for ext in ("csv", "nir"):
+    for ext in ("csv", "nir", "npz"):
         path = tmp / f"m.{ext}"
         save_map(m, path)
         back = load_map(path)
         used = np.unique(np.concatenate([m.pre, m.post]))
-        if ext == "nir":
+        if ext in ("nir", "npz"):
             assert back.labels.tolist() == m.labels.tolist()
             lab_m, lab_b = m.labels, back.labels
         else:  # CSV holds only neurons that have synapses

@@ -8,7 +8,7 @@ from pathlib import Path
 from neuropaste.cmap import ConnectivityMap
 from neuropaste.errors import InputError
 
-READERS = {".csv": "csv", ".graphml": "graphml", ".xml": "graphml", ".nir": "nir",
+READERS = {".npz": "npz", ".csv": "csv", ".graphml": "graphml", ".xml": "graphml", ".nir": "nir",
            ".h5": "nir", ".hdf5": "nir"}
 
 
@@ -30,9 +30,11 @@ def load_map(spec: str | os.PathLike, *, gap_scale: float = 0.5, gap: bool = Tru
         if path.is_dir():
             raise InputError(path, "is a directory, not a map file")
         raise InputError(path, f"unknown map type {path.suffix or '(no extension)'!r}: use .csv, "
-                         ".graphml, .nir, builtin:celegans or cect:<Reader>")
+                         ".graphml, .nir, .npz, builtin:celegans or cect:<Reader>")
     if kind == "csv":
         from neuropaste.io.csv_edges import read_csv as reader
+    elif kind == "npz":
+        from neuropaste.io.npz_map import read_npz_map as reader
     elif kind == "graphml":
         from neuropaste.io.graphml import read_graphml as reader
     else:
@@ -53,5 +55,9 @@ def save_map(cmap: ConnectivityMap, path: str | os.PathLike) -> None:
         from neuropaste.io.nir_io import write_nir
 
         write_nir(cmap, path)
+    elif suffix == ".npz":
+        from neuropaste.io.npz_map import write_npz_map
+
+        write_npz_map(cmap, path)
     else:
-        raise InputError(path, "unknown export type: use .csv or .nir")
+        raise InputError(path, "unknown export type: use .csv, .nir or .npz")

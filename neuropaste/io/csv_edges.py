@@ -42,8 +42,8 @@ def read_csv(path: str | os.PathLike) -> ConnectivityMap:
         raise InputError(p, f"{len(bad[1])} fields, header has {width}", record=f"line {bad[0]}")
     lines = np.array([i for i, _ in body])
     cols = list(zip(*(r for _, r in body), strict=True))
-    pre = np.array(cols[header.index("pre")], dtype=object)
-    post = np.array(cols[header.index("post")], dtype=object)
+    pre = cols[header.index("pre")]
+    post = cols[header.index("post")]
     weight = _numbers(p, cols[header.index("weight")], lines, "weight")
     if "delay" in header:
         raw = _numbers(p, cols[header.index("delay")], lines, "delay")
@@ -55,18 +55,19 @@ def read_csv(path: str | os.PathLike) -> ConnectivityMap:
         delay = raw.astype(np.int64)
     else:
         delay = None
-    both = np.empty(2 * len(pre), dtype=object)
-    both[0::2], both[1::2] = pre, post
-    empty = np.flatnonzero(both == "")
+    index: dict[str, int] = {}  # labels numbered in order of first appearance, pre then post
+    try:
+        ids = np.fromiter((index.setdefault(x, len(index)) if x else -1
+                           for pair in zip(pre, post, strict=True) for x in pair),
+                          np.int64, 2 * len(pre))
+    except ValueError:
+        ids = np.array([-1])
+    empty = np.flatnonzero(ids < 0)
     if len(empty):
         raise InputError(p, "empty neuron name", record=f"line {lines[empty[0] // 2]}")
-    names, first, inverse = np.unique(both.astype(str), return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")  # labels in order of first appearance
-    rank = np.empty(len(names), np.int64)
-    rank[order] = np.arange(len(names))
-    ids = rank[inverse]
+    names = np.array(list(index), dtype=str)
     try:
-        return ConnectivityMap.build(names[order], ids[0::2], ids[1::2], weight, delay,
+        return ConnectivityMap.build(names, ids[0::2], ids[1::2], weight, delay,
                                      meta={"format": "csv", "rules": ["parallel edges with the "
                                            "same delay summed"]})
     except ValueError as err:
