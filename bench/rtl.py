@@ -44,7 +44,6 @@ def main() -> None:
     cases = {
         "builtin:celegans (302 n, 5,905 syn)": load_map("builtin:celegans"),
         "random 256 n x 64 fan-out": random_map(256, 64),
-        "random 1024 n x 128 fan-out": random_map(1024, 128),
     }
     rows = []
     for name, cmap in cases.items():
