@@ -213,7 +213,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     report = verify(Path(args.dir), rtl=args.rtl, spice=args.spice, steps=args.steps,
                     vcd=args.vcd, tiles=args.tiles, workers=args.workers,
-                    scheduler=args.scheduler)
+                    scheduler=args.scheduler, mc_runs=args.mc, drift_time=args.drift_time)
     for name, check in report["checks"].items():
         status = "PASS" if check.get("passed") else "FAIL"
         print(f"{status}  {name}: {check.get('summary', '')}")
@@ -281,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tiles", type=int, default=None, help="ngspice on K sampled tiles")
     s.add_argument("--workers", type=int, default=2, help="local worker processes")
     s.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
+    s.add_argument("--mc", type=int, default=0,
+                   help="Monte Carlo runs of device-to-device variability")
+    s.add_argument("--drift-time", type=float, default=None,
+                   help="seconds after programming, for conductance drift (PCM)")
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("demo", help="the main job on the bundled C. elegans connectome")

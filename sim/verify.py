@@ -16,7 +16,8 @@ VERIFY = "verify.json"
 
 def verify(compiled: Path, *, rtl: bool = False, spice: bool = False, steps: int | None = None,
            vcd: bool = False, tiles: int | None = None, workers: int = 2,
-           scheduler: str | None = None) -> dict[str, Any]:
+           scheduler: str | None = None, mc_runs: int = 0,
+           drift_time: float | None = None) -> dict[str, Any]:
     """Run each requested check; earlier results of other checks in verify.json are kept."""
     manifest_path = compiled / MANIFEST
     if not compiled.is_dir() or not manifest_path.is_file():
@@ -39,7 +40,8 @@ def verify(compiled: Path, *, rtl: bool = False, spice: bool = False, steps: int
     if spice:
         from neuropaste.sim.verify_spice import verify as verify_spice
 
-        checks["spice"] = verify_spice(compiled, tiles=tiles, workers=workers, scheduler=scheduler)
+        checks["spice"] = verify_spice(compiled, tiles=tiles, workers=workers, scheduler=scheduler,
+                                       mc_runs=mc_runs, drift_time=drift_time)
     ran = [k for k, w in (("rtl", rtl), ("spice", spice)) if w]
     report = {
         "network_digest": manifest["network_digest"],

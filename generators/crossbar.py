@@ -1,0 +1,281 @@
+"""Crossbar backend: the Network IR's synapses as conductances in 1T1R tiles, and their netlists.
+
+Rows are (presynaptic neuron, delay) pairs: the word line of row (i, d) is pulsed at step
+t + d for a spike of i at step t, so one tile row carries one delay. Columns are postsynaptic
+neurons as **differential pairs** (G+ on the even column, G- on the odd one, I = I+ - I-):
+a signed weight w is |w| quantized to the device's levels on one side, the other side held at
+G_min. The pair costs twice the columns of a single-ended column plus one shared reference
+column, but cancels G_min, wire and transistor offsets to first order per pair and needs no
+per-tile calibration; docs/crossbar.md shows the trade-off.
+
+Tiles are packed after reordering neurons with reverse Cuthill-McKee (scipy), which pulls
+the nonzeros of a sparse map toward the diagonal, so more R x C blocks are empty and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from neuropaste.generators.devices import PRESETS, Device, load_device
+from neuropaste.netlists.tile import Electrical, netlist_text
+from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+from neuropaste.errors import InputError
+from neuropaste.ir import Network, write_npz
+
+TILES = "tiles.npz"
+
+
+@dataclass(frozen=True)
+class CrossbarOptions:
+    tile_rows: int = 64
+    tile_cols: int = 64  # physical columns: tile_cols / 2 postsynaptic neurons
+    device: Device = field(default_factory=lambda: PRESETS["rram"])
+    electrical: Electrical = field(default_factory=Electrical)
+    patterns: int = 4  # stored input spike patterns per tile
+    active_fraction: float = 0.5  # share of rows on in a random pattern
+    seed: int = 0
+    reorder: bool = True
+
+
+def options_from_cli(tile: int | None = None, device: str | None = None) -> CrossbarOptions:
+    opts = CrossbarOptions()
+    if tile is not None:
+        if not 8 <= tile <= 256 or tile % 2:
+            raise InputError(None, f"--tile must be an even size in 8..256, got {tile}")
+        opts = replace(opts, tile_rows=tile, tile_cols=tile)
+    if device is not None:
+        opts = replace(opts, device=load_device(device))
+    return opts
+
+
+@dataclass(frozen=True, eq=False)
+class TileSet:
+    """Every tile: its rows' (pre, delay), its columns' post neuron, its conductances."""
+
+    row_pre: list[np.ndarray]
+    row_delay: list[np.ndarray]
+    col_post: list[np.ndarray]  # logical columns (one per differential pair)
+    g: list[np.ndarray]  # (R, 2 * posts) siemens
+    weight: list[np.ndarray]  # (R, posts) integer weights placed there
+    synapses: int
+    stats: dict[str, Any]
+
+
+def conductances(w: np.ndarray, w_max: int, dev: Device) -> tuple[np.ndarray, np.ndarray]:
+    """(G+, G-) for integer weights: |w| on the device's level grid, G_min elsewhere."""
+    levels = dev.weight_levels - 1
+    k = np.rint(np.abs(w) / max(w_max, 1) * levels)
+    g_cell = dev.cells_per_weight * dev.g_min + k * (dev.g_max - dev.g_min) / (dev.levels - 1)
+    g_floor = dev.cells_per_weight * dev.g_min
+    return np.where(w > 0, g_cell, g_floor), np.where(w < 0, g_cell, g_floor)
+
+
+def pack(net: Network, opts: CrossbarOptions) -> TileSet:
+    n = net.n_neurons
+    posts = opts.tile_cols // 2
+    order = np.arange(n)
+    if opts.reorder and net.n_synapses:
+        pattern = sp.csr_matrix((np.ones(net.n_synapses), (net.pre, net.post)), shape=(n, n))
+        order = reverse_cuthill_mckee((pattern + pattern.T).tocsr(), symmetric_mode=True)
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    # rows: distinct (pre, delay) in reordered order
+    row_key = rank[net.pre] * (net.max_delay + 1) + net.delay
+    keys, row_of = np.unique(row_key, return_inverse=True)
+    col_of = rank[net.post]
+    tr, tc = row_of // opts.tile_rows, col_of // posts
+    tile_id = tr * (n // posts + 1) + tc
+    uniq, tile_of = np.unique(tile_id, return_inverse=True)
+    w_max = (1 << (net.w_bits - 1)) - 1
+    out = TileSet([], [], [], [], [], net.n_synapses, {})
+    for t, tid in enumerate(uniq.tolist()):
+        sel = tile_of == t
+        r0 = (tid // (n // posts + 1)) * opts.tile_rows
+        c0 = (tid % (n // posts + 1)) * posts
+        row_keys = keys[r0:r0 + opts.tile_rows]
+        col_ranks = np.arange(c0, min(c0 + posts, n))
+        w = np.zeros((opts.tile_rows, posts), np.int64)
+        w[row_of[sel] - r0, col_of[sel] - c0] = net.weight[sel]
+        gp, gn = conductances(w, w_max, opts.device)
+        g = np.empty((opts.tile_rows, 2 * posts))
+        g[:, 0::2], g[:, 1::2] = gp, gn
+        out.row_pre.append(np.concatenate([order[row_keys // (net.max_delay + 1)],
+                                           np.full(opts.tile_rows - len(row_keys), -1)]))
+        out.row_delay.append(np.concatenate([row_keys % (net.max_delay + 1),
+                                             np.zeros(opts.tile_rows - len(row_keys), int)]))
+        out.col_post.append(np.concatenate([order[col_ranks], np.full(posts - len(col_ranks),
+                                                                       -1)]))
+        out.g.append(g)
+        out.weight.append(w)
+    cells = len(uniq) * opts.tile_rows * posts
+    n_rows = len(keys)
+    out.stats.update({
+        "tiles": len(uniq),
+        "tile_rows": opts.tile_rows, "tile_cols": opts.tile_cols,
+        "crossbar_rows": int(n_rows),
+        "utilisation": net.n_synapses / cells if cells else 0.0,
+        "utilisation_naive_NxN": net.n_synapses / float(n * n) if n else 0.0,
+        "utilisation_naive_rows_x_N": net.n_synapses / float(max(n_rows, 1) * n),
+        "tiles_dense_grid": int(np.ceil(n_rows / opts.tile_rows) * np.ceil(n / posts)),
+        "reordering": "reverse Cuthill-McKee" if opts.reorder else "none",
+        "signed_scheme": "differential column pairs",
+    })
+    return out
+
+
+def program_and_verify(ts: TileSet, dev: Device, seed: int = 0,
+                       tolerance_levels: float = 0.5) -> dict[str, Any]:
+    """Incremental-step pulses from G_min until each cell is within tolerance of its target.
+
+    Each pulse moves a cell by one level step x (1 + pulse_sigma N(0,1)); a verify read follows
+    every pulse; an overshoot costs a reset (back to G_min) and a retry. Returns pulses and the
+    time to write the map one cell at a time per tile, tiles in parallel.
+    """
+    rng = np.random.default_rng(seed)
+    step = (dev.g_max - dev.g_min) / (dev.levels - 1) * dev.cells_per_weight
+    tol = tolerance_levels * step
+    total, worst_tile = 0, 0
+    for g in ts.g:
+        target = g.ravel() - dev.cells_per_weight * dev.g_min
+        need = target > tol / 2
+        pulses = np.zeros(len(target), np.int64)
+        level = np.zeros(len(target))
+        todo = need.copy()
+        for _ in range(8 * (dev.levels + 2)):
+            if not todo.any():
+                break
+            level[todo] += step * (1 + dev.pulse_sigma * rng.standard_normal(todo.sum()))
+            pulses[todo] += 1
+            over = todo & (level - target > tol)
+            level[over] = 0.0  # reset and retry
+            pulses[over] += 1
+            todo = todo & (np.abs(level - target) > tol)
+        total += int(pulses.sum())
+        worst_tile = max(worst_tile, int(pulses.sum()))
+    per_pulse = dev.write_pulse_s + dev.verify_read_s
+    return {"pulses": total, "cells": int(sum(g.size for g in ts.g)),
+            "mean_pulses_per_programmed_cell": total / max(1, int(sum(
+                (g > dev.cells_per_weight * dev.g_min * 1.0000001).sum() for g in ts.g))),
+            "time_serial_s": total * per_pulse, "time_tiles_parallel_s": worst_tile * per_pulse,
+            "tolerance_levels": tolerance_levels}
+
+
+def patterns_for(ts: TileSet, opts: CrossbarOptions) -> list[np.ndarray]:
+    """Per tile, ``patterns`` boolean row vectors: all rows on, then random subsets."""
+    rng = np.random.default_rng(opts.seed)
+    out = []
+    for pre in ts.row_pre:
+        real = pre >= 0
+        pats = [real.copy()]
+        for _ in range(opts.patterns - 1):
+            pats.append(real & (rng.random(len(pre)) < opts.active_fraction))
+        out.append(np.array(pats))
+    return out
+
+
+def emit(net: Network, out_dir: Path, *, options: CrossbarOptions | None = None
+         ) -> dict[str, Any]:
+    """Write ``out_dir/spice``: one netlist per tile, the patterns, and the tile table."""
+    opts = options or CrossbarOptions()
+    ts = pack(net, opts)
+    pats = patterns_for(ts, opts)
+    spice = Path(out_dir) / "spice"
+    spice.mkdir(parents=True, exist_ok=True)
+    dev = opts.device
+    for t, g in enumerate(ts.g):
+        header = {"tile": t, "rows": g.shape[0], "columns": g.shape[1], "device": dev.name,
+                  "g_min_S": dev.g_min, "g_max_S": dev.g_max, "levels": dev.levels,
+                  "cells_per_weight": dev.cells_per_weight, "pattern": "0 (all rows on)",
+                  "signed_scheme": "differential pairs: even column G+, odd column G-"}
+        (spice / f"tile_{t:04d}.cir").write_text(
+            netlist_text(g, pats[t][0], opts.electrical, header, dev.cells_per_weight))
+    arrays: dict[str, np.ndarray] = {
+        "g": np.stack(ts.g) if ts.g else np.zeros((0, opts.tile_rows, opts.tile_cols)),
+        "row_pre": np.stack(ts.row_pre) if ts.row_pre else np.zeros((0, opts.tile_rows), int),
+        "row_delay": np.stack(ts.row_delay) if ts.row_delay else np.zeros((0, opts.tile_rows),
+                                                                          int),
+        "col_post": np.stack(ts.col_post) if ts.col_post else np.zeros((0, opts.tile_cols // 2),
+                                                                       int),
+        "weight": np.stack(ts.weight) if ts.weight else np.zeros((0, 1, 1), int),
+        "patterns": np.stack(pats) if pats else np.zeros((0, opts.patterns, opts.tile_rows), bool),
+    }
+    write_npz(spice / TILES, arrays)
+    params = {"device": asdict(dev), "electrical": asdict(opts.electrical),
+              "tile_rows": opts.tile_rows, "tile_cols": opts.tile_cols,
+              "patterns": opts.patterns, "seed": opts.seed}
+    (spice / "tiles.json").write_text(json.dumps(
+        {"params": params, "stats": ts.stats,
+         "tiles": [{"tile": t, "netlist": f"tile_{t:04d}.cir",
+                    "rows": [[int(p), int(d)] for p, d in zip(ts.row_pre[t], ts.row_delay[t],
+                                                                strict=True) if p >= 0],
+                    "columns": [int(p) for p in ts.col_post[t] if p >= 0]}
+                   for t in range(len(ts.g))]}, indent=1, sort_keys=True) + "\n")
+    prog = program_and_verify(ts, dev, opts.seed)
+    return {**ts.stats, "device": dev.name, "levels_per_weight": dev.weight_levels,
+            "g_min_S": dev.g_min, "g_max_S": dev.g_max, "programming": prog,
+            "params": params, "files": ["spice/tiles.npz", "spice/tiles.json",
+                                        "spice/tile_NNNN.cir"]}
+
+
+def load_tiles(compiled: Path) -> dict[str, np.ndarray]:
+    with np.load(Path(compiled) / "spice" / TILES, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def load_params(compiled: Path) -> tuple[Device, Electrical, dict[str, Any]]:
+    info = json.loads((Path(compiled) / "spice" / "tiles.json").read_text())
+    p = info["params"]
+    return Device(**p["device"]), Electrical(**p["electrical"]), info
+
+
+def report_html(compiled: Path) -> str:
+    """Report section: a tile's conductance map, utilisation, scatter and error table."""
+    import matplotlib.pyplot as plt
+
+    from neuropaste.report import figure_png, table
+
+    compiled = Path(compiled)
+    manifest = json.loads((compiled / "manifest.json").read_text())
+    part = manifest["backends"].get("spice")
+    if part is None:
+        return ""
+    tiles = load_tiles(compiled)
+    busiest = int(np.argmax([(w != 0).sum() for w in tiles["weight"]])) if len(tiles["g"]) else 0
+    fig, ax = plt.subplots(figsize=(6, 5))
+    im = ax.imshow(tiles["g"][busiest] * 1e6, cmap="viridis", aspect="auto")
+    ax.set_title(f"tile {busiest}: conductance (uS), even G+ / odd G- columns")
+    ax.set_xlabel("physical column")
+    ax.set_ylabel("row (pre, delay)")
+    fig.colorbar(im, ax=ax)
+    body = figure_png(fig)
+    rows = [("device", part["device"]), ("tiles", part["tiles"]),
+            ("tile size", f"{part['tile_rows']} x {part['tile_cols']}"),
+            ("utilisation", f"{part['utilisation']:.3%}"),
+            ("naive N x N utilisation", f"{part['utilisation_naive_NxN']:.3%}"),
+            ("programming pulses", part["programming"]["pulses"]),
+            ("programming time, tiles in parallel (s)",
+             part["programming"]["time_tiles_parallel_s"])]
+    verify = {}
+    if (compiled / "verify.json").is_file():
+        verify = json.loads((compiled / "verify.json").read_text())["checks"].get("spice", {})
+    if verify.get("samples"):
+        s = verify["samples"]
+        ng, so, ide = (np.array(s[k]) * 1e6 for k in ("ngspice", "solver", "ideal"))
+        fig, ax = plt.subplots(figsize=(6, 5))
+        ax.scatter(ng, so, s=6, label="fast solver")
+        ax.scatter(ng, ide, s=6, label="ideal sum G V", alpha=0.6)
+        ax.set_xlabel("ngspice column current (uA)")
+        ax.set_ylabel("prediction (uA)")
+        ax.legend()
+        body += figure_png(fig)
+        rows += [("tiles in ngspice", verify["tiles_ngspice"]),
+                 ("max |solver - ngspice| / full scale", f"{verify['max_err_solver_fs']:.2e}"),
+                 ("max |ideal - ngspice| / full scale", f"{verify['max_err_ideal_fs']:.3%}"),
+                 ("tiles checked by the fast solver", verify["tiles_solver"])]
+    return "<h2>Crossbar tiles (1T1R)</h2>" + table(rows) + body

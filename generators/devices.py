@@ -1,0 +1,95 @@
+"""Memory device presets: conductance range, levels, cells per weight, variability, drift.
+
+Figures follow DESIGN.md's survey of the source paper and the device literature it cites:
+
+- **rram**: HfOx/TaOx filamentary cells, on/off 10-100 with 64-500 states; we take
+  1 uS .. 100 uS (on/off 100), 64 levels, 5 % device-to-device spread (lognormal sigma).
+- **pcm**: GST mushroom cells, multi-level but drifting, R(t) = R0 (t/t0)^nu with nu ~ 0.1
+  (so G(t) = G0 (t/t0)^-nu), t0 = 1 s; 1 uS .. 25 uS, 16 levels, 3 % spread.
+- **flash**: 3D NAND charge-trap cells in read (linear) mode, 3 bits per cell (8 levels),
+  0.1 uS .. 10 uS; write-and-verify above 100 MB/s; 2 % spread.
+- **mram**: STT-MRAM, one bit per cell with TMR ~ 150 % (on/off 2.5): 20 uS / 50 uS. A weight
+  uses several cells in parallel, thermometer-coded, so k of n cells on give n + 1 levels.
+
+A user preset is a JSON file with the same keys (see :class:`Device`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from neuropaste.errors import InputError
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    g_min: float  # S, lowest programmable conductance of one cell
+    g_max: float  # S, highest
+    levels: int  # programmable levels of one cell (2 for a binary cell)
+    cells_per_weight: int = 1  # parallel cells per synapse (thermometer code)
+    d2d_sigma: float = 0.0  # lognormal device-to-device spread of programmed conductance
+    drift_nu: float = 0.0  # G(t) = G0 (t / t0) ** -nu
+    drift_t0: float = 1.0  # s
+    write_pulse_s: float = 100e-9  # one program pulse
+    verify_read_s: float = 50e-9  # one verify read after each pulse
+    pulse_sigma: float = 0.3  # relative spread of the conductance step of one pulse
+    source: str = ""
+
+    @property
+    def weight_levels(self) -> int:
+        """Distinct magnitudes one synapse can hold (per side of a differential pair)."""
+        return self.cells_per_weight * (self.levels - 1) + 1
+
+    @property
+    def on_off(self) -> float:
+        return self.g_max / self.g_min
+
+
+PRESETS = {
+    "rram": Device("rram", 1e-6, 100e-6, 64, 1, 0.05, source="DESIGN.md: RRAM on/off 10-100, "
+                   "64-500 states"),
+    "pcm": Device("pcm", 1e-6, 25e-6, 16, 1, 0.03, drift_nu=0.1, drift_t0=1.0,
+                  source="DESIGN.md: PCM multi-level, drift nu ~ 0.1"),
+    "flash": Device("flash", 0.1e-6, 10e-6, 8, 1, 0.02, write_pulse_s=10e-6,
+                    verify_read_s=5e-6, source="DESIGN.md: 3D NAND 3 bits per cell"),
+    "mram": Device("mram", 20e-6, 50e-6, 2, 7, 0.02, write_pulse_s=10e-9, verify_read_s=5e-9,
+                   pulse_sigma=0.0, source="DESIGN.md: STT-MRAM on/off 2-3, one bit per cell"),
+}
+
+
+def load_device(spec: str) -> Device:
+    """A preset name, or a JSON file with the fields of :class:`Device`."""
+    if spec in PRESETS:
+        return PRESETS[spec]
+    path = Path(spec)
+    if not path.is_file():
+        raise InputError(spec, f"not a device preset ({', '.join(PRESETS)}) nor a JSON file")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(path, f"cannot read device preset: {err}") from None
+    known = {f.name for f in fields(Device)}
+    unknown = set(data) - known
+    if unknown:
+        raise InputError(path, f"unknown device field {sorted(unknown)[0]!r}")
+    try:
+        dev = Device(**{"name": path.stem, **data})
+    except TypeError as err:
+        raise InputError(path, f"incomplete device preset: {err}") from None
+    for key in ("g_min", "g_max"):
+        value = getattr(dev, key)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise InputError(path, f"{key} must be a positive number of siemens", record=key)
+    if dev.g_max <= dev.g_min:
+        raise InputError(path, "g_max must exceed g_min", record="g_max")
+    if dev.levels < 2 or dev.cells_per_weight < 1:
+        raise InputError(path, "levels must be >= 2 and cells_per_weight >= 1", record="levels")
+    return dev
+
+
+def as_dict(dev: Device) -> dict:
+    return asdict(dev)
