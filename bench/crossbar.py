@@ -71,8 +71,8 @@ def utilisation() -> None:
     for name, cmap in (("builtin:celegans", load_map("builtin:celegans")),
                        ("clustered 1e4 x 1e3", clustered())):
         net = quantize(cmap)
-        ts = pack(net, CrossbarOptions())
-        naive = pack(net, CrossbarOptions(reorder=False))
+        ts = pack(net, CrossbarOptions(), build=False)
+        naive = pack(net, CrossbarOptions(reorder=False), build=False)
         s = ts.stats
         print(f"| {name} | {net.n_neurons:,} | {net.n_synapses:,} | {s['tiles']:,} | "
               f"{s['utilisation']:.2%} | {s['utilisation_naive_NxN']:.2%} | "

@@ -76,7 +76,8 @@ def conductances(w: np.ndarray, w_max: int, dev: Device) -> tuple[np.ndarray, np
     return np.where(w > 0, g_cell, g_floor), np.where(w < 0, g_cell, g_floor)
 
 
-def pack(net: Network, opts: CrossbarOptions) -> TileSet:
+def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
+    """Reorder, cut into tiles and (unless ``build`` is False: statistics only) fill them."""
     n = net.n_neurons
     posts = opts.tile_cols // 2
     order = np.arange(n)
@@ -94,8 +95,10 @@ def pack(net: Network, opts: CrossbarOptions) -> TileSet:
     uniq, tile_of = np.unique(tile_id, return_inverse=True)
     w_max = (1 << (net.w_bits - 1)) - 1
     out = TileSet([], [], [], [], [], net.n_synapses, {})
-    for t, tid in enumerate(uniq.tolist()):
-        sel = tile_of == t
+    by_tile = np.argsort(tile_of, kind="stable")
+    bounds = np.searchsorted(tile_of[by_tile], np.arange(len(uniq) + 1))
+    for t, tid in enumerate(uniq.tolist() if build else []):
+        sel = by_tile[bounds[t]:bounds[t + 1]]
         r0 = (tid // (n // posts + 1)) * opts.tile_rows
         c0 = (tid % (n // posts + 1)) * posts
         row_keys = keys[r0:r0 + opts.tile_rows]
