@@ -5,8 +5,8 @@ transistors, half the rows on; both engines solve the same operating point; we r
 time (ngspice: the operating point through PySpice's shared library, circuit construction
 excluded and reported apart), speed ratio and maximum disagreement as a fraction of full-scale
 column current. Part 2: utilisation of the bundled connectome and of a 1e4-neuron map with
-1,000 synapses per neuron (spatially clustered: 90 % of targets within the source's cluster of
-100 neurons), packed into 64x64 tiles, against the naive N x N crossbar.
+1,000 synapses per neuron (spatially clustered: 900 of them within the source's cluster of
+1,000 neurons), packed into 64x64 tiles, against the naive N x N crossbar.
 
     .venv/bin/python bench/crossbar.py [--sizes 32 64 128 256]
 """
@@ -18,14 +18,14 @@ import logging
 import time
 
 import numpy as np
-
-from neuropaste.cmap import ConnectivityMap
 from neuropaste.generators.crossbar import CrossbarOptions, pack
 from neuropaste.generators.devices import PRESETS
 from neuropaste.generators.quantize import quantize
-from neuropaste.io import load_map
 from neuropaste.netlists.tile import Electrical, tile_circuit
 from neuropaste.sim.solver import solve_tile
+
+from neuropaste.cmap import ConnectivityMap
+from neuropaste.io import load_map
 
 
 def speed(sizes: list[int]) -> None:
@@ -53,12 +53,17 @@ def speed(sizes: list[int]) -> None:
               f"{t_spice / t_solver:.0f}x | {err:.1e} |", flush=True)
 
 
-def clustered(n: int = 10_000, k: int = 1_000, cluster: int = 100, seed: int = 0):
+def clustered(n: int = 10_000, k: int = 1_000, cluster: int = 1_000, local: int = 900,
+              seed: int = 0):
+    """k distinct targets per neuron: ``local`` inside its cluster, the rest anywhere."""
     rng = np.random.default_rng(seed)
     pre = np.repeat(np.arange(n), k)
-    local = rng.random(n * k) < 0.9
-    base = (pre // cluster) * cluster
-    post = np.where(local, base + rng.integers(0, cluster, n * k), rng.integers(0, n, n * k))
+    post = np.empty(n * k, np.int64)
+    for i in range(n):
+        base = (i // cluster) * cluster
+        inside = base + rng.choice(cluster, local, replace=False)
+        outside = rng.choice(n, k - local, replace=False)
+        post[i * k:(i + 1) * k] = np.concatenate([inside, outside])
     perm = rng.permutation(n)  # hide the structure behind a random labelling
     return ConnectivityMap.build([f"z{i}" for i in range(n)], perm[pre], perm[post],
                                  rng.normal(0.2, 1, n * k), np.ones(n * k, int))
