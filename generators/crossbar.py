@@ -241,11 +241,10 @@ def report_html(compiled: Path) -> str:
     """Report section: a tile's conductance map, utilisation, scatter and error table."""
     import matplotlib.pyplot as plt
 
-    from neuropaste.report import figure_png, table
+    from neuropaste.report import backend_results, figure_png, table
 
     compiled = Path(compiled)
-    manifest = json.loads((compiled / "manifest.json").read_text())
-    part = manifest["backends"].get("spice")
+    part, verify = backend_results(compiled, "spice")
     if part is None:
         return ""
     tiles = load_tiles(compiled)
@@ -264,9 +263,6 @@ def report_html(compiled: Path) -> str:
             ("programming pulses", part["programming"]["pulses"]),
             ("programming time, tiles in parallel (s)",
              part["programming"]["time_tiles_parallel_s"])]
-    verify = {}
-    if (compiled / "verify.json").is_file():
-        verify = json.loads((compiled / "verify.json").read_text())["checks"].get("spice", {})
     if verify.get("samples"):
         s = verify["samples"]
         ng, so, ide = (np.array(s[k]) * 1e6 for k in ("ngspice", "solver", "ideal"))

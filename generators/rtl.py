@@ -166,16 +166,12 @@ def report_html(compiled: Path) -> str:
     from neuropaste.sim.stimulus import load_raster_csv
 
     from neuropaste.ir import load_network
-    from neuropaste.report import figure_png, raster_plot, table
+    from neuropaste.report import backend_results, figure_png, raster_plot, table
 
     compiled = Path(compiled)
-    manifest = json.loads((compiled / "manifest.json").read_text())
-    part = manifest["backends"].get("rtl")
+    part, verify = backend_results(compiled, "rtl")
     if part is None:
         return ""
-    verify = {}
-    if (compiled / "verify.json").is_file():
-        verify = json.loads((compiled / "verify.json").read_text())["checks"].get("rtl", {})
     net = load_network(compiled / "network.npz")
     rows: list[tuple[str, Any]] = [("neurons", net.n_neurons), ("fan-out entries", net.n_synapses),
                                    ("widths", f"w{net.w_bits} v{net.v_bits} acc{net.acc_bits}"),

@@ -121,6 +121,16 @@ def verify_section(verify: dict[str, Any]) -> str:
             + "".join(rows) + "</table>")
 
 
+def backend_results(compiled: Path, name: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """A backend's manifest entries and its verify.json check ({} when not verified yet)."""
+    compiled = Path(compiled)
+    part = json.loads((compiled / "manifest.json").read_text())["backends"].get(name)
+    check: dict[str, Any] = {}
+    if (compiled / "verify.json").is_file():
+        check = json.loads((compiled / "verify.json").read_text())["checks"].get(name, {})
+    return part, check
+
+
 def load_raster(path: Path, labels: np.ndarray, steps: int) -> Raster:
     from neuropaste.sim.stimulus import load_raster_csv
 

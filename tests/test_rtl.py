@@ -77,10 +77,15 @@ def test_component_api_exposes_streams() -> None:
 # ------------------------------------------------------------------ Verilog under Icarus
 
 
-def _compile(tmp: Path, net, steps, stim) -> Path:
+def _prove_in_icarus(tmp: Path, case) -> None:
+    """Compile a generated network and run its Verilog under 30 % output back-pressure."""
+    from neuropaste.sim.verify_rtl import run_cocotb
+
+    net, steps, stim = case
     out = tmp / "c"
     compile_network(net, out, stimulus=stim, steps=steps, backends=("rtl",), quiet=True)
-    return out
+    result = run_cocotb(out, steps, stall=0.3)
+    assert result["passed"], result["first_mismatch"]
 
 
 @needs_iverilog
@@ -88,12 +93,7 @@ def _compile(tmp: Path, net, steps, stim) -> Path:
                                                                  HealthCheck.function_scoped_fixture])
 @given(hardware_networks(max_neurons=10, max_steps=20))
 def test_verilog_matches_reference_quick(tmp_path_factory, case) -> None:
-    from neuropaste.sim.verify_rtl import run_cocotb
-
-    net, steps, stim = case
-    out = _compile(tmp_path_factory.mktemp("v"), net, steps, stim)
-    result = run_cocotb(out, steps, stall=0.3)
-    assert result["passed"], result["first_mismatch"]
+    _prove_in_icarus(tmp_path_factory.mktemp("v"), case)
 
 
 @pytest.mark.slow
@@ -102,12 +102,7 @@ def test_verilog_matches_reference_quick(tmp_path_factory, case) -> None:
                                                                   HealthCheck.function_scoped_fixture])
 @given(hardware_networks(max_neurons=16, max_steps=30))
 def test_verilog_matches_reference_on_50_generated_maps(tmp_path_factory, case) -> None:
-    from neuropaste.sim.verify_rtl import run_cocotb
-
-    net, steps, stim = case
-    out = _compile(tmp_path_factory.mktemp("v"), net, steps, stim)
-    result = run_cocotb(out, steps, stall=0.3)
-    assert result["passed"], result["first_mismatch"]
+    _prove_in_icarus(tmp_path_factory.mktemp("v"), case)
 
 
 @needs_iverilog
