@@ -152,3 +152,15 @@ def test_verify_spice_on_celegans_every_tile_by_solver_a_sample_in_ngspice(tmp_p
     assert s["monte_carlo"]["max_synaptic_current_error_fs"] > 0
     manifest = json.loads((out / "manifest.json").read_text())["backends"]["spice"]
     assert manifest["programming"]["pulses"] > cmap.n_synapses * 0.5
+
+
+@pytest.mark.parametrize("size", [4, 16, 48])
+def test_line_relaxation_equals_full_newton(size: int) -> None:
+    from neuropaste.sim.solver import solve_tile_direct
+
+    rng = np.random.default_rng(size + 100)
+    g = rng.uniform(1e-6, 100e-6, (size, size))
+    active = rng.random(size) < 0.6
+    for el in (Electrical(), Electrical(r_wire=20.0, v_read=0.3)):
+        fast, full = solve_tile(g, active, el), solve_tile_direct(g, active, el)
+        assert np.allclose(fast, full, rtol=1e-9, atol=1e-15)
