@@ -287,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds after programming, for conductance drift (PCM)")
     s.set_defaults(func=cmd_verify)
 
+    from neuropaste.generators.estimate import add_parser as add_estimate
+
+    add_estimate(sub)
+
     s = sub.add_parser("demo", help="the main job on the bundled C. elegans connectome")
     s.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
     s.add_argument("--map", default=DEFAULT_MAP, help=argparse.SUPPRESS)
@@ -307,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         where = getattr(args, "map", None) or getattr(args, "dir", None)
         print(f"neuropaste: error: {where}: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into head and the like
+        return 0
     except KeyboardInterrupt:
         print("neuropaste: interrupted", file=sys.stderr)
         return 130
