@@ -41,10 +41,14 @@ class CrossbarOptions:
     active_fraction: float = 0.5  # share of rows on in a random pattern
     seed: int = 0
     reorder: bool = True
+    memory_dies: int = 0  # > 0: assign the tiles to a TSV stack of this many memory dies
 
 
-def options_from_cli(tile: int | None = None, device: str | None = None) -> CrossbarOptions:
+def options_from_cli(tile: int | None = None, device: str | None = None,
+                     memory_dies: int | None = None) -> CrossbarOptions:
     opts = CrossbarOptions()
+    if memory_dies:
+        opts = replace(opts, memory_dies=memory_dies)
     if tile is not None:
         if not 8 <= tile <= 256 or tile % 2:
             raise InputError(None, f"--tile must be an even size in 8..256, got {tile}")
@@ -220,7 +224,13 @@ def emit(net: Network, out_dir: Path, *, options: CrossbarOptions | None = None
                     "columns": [int(p) for p in ts.col_post[t] if p >= 0]}
                    for t in range(len(ts.g))]}, indent=1, sort_keys=True) + "\n")
     prog = program_and_verify(ts, dev, opts.seed)
-    return {**ts.stats, "device": dev.name, "levels_per_weight": dev.weight_levels,
+    stack = {}
+    if opts.memory_dies:
+        from neuropaste.generators.stack import StackSpec, stack_tiles
+
+        stack = {"stack": stack_tiles(arrays["row_pre"], arrays["col_post"], net.n_neurons,
+                                      StackSpec(memory_dies=opts.memory_dies))}
+    return {**ts.stats, **stack, "device": dev.name, "levels_per_weight": dev.weight_levels,
             "g_min_S": dev.g_min, "g_max_S": dev.g_max, "programming": prog,
             "params": params, "files": ["spice/tiles.npz", "spice/tiles.json",
                                         "spice/tile_NNNN.cir"]}
@@ -263,6 +273,13 @@ def report_html(compiled: Path) -> str:
             ("programming pulses", part["programming"]["pulses"]),
             ("programming time, tiles in parallel (s)",
              part["programming"]["time_tiles_parallel_s"])]
+    if "stack" in part:
+        st = part["stack"]
+        for label, figures in (("partitioned", st), ("random", st["baselines"]["random"]),
+                               ("in order", st["baselines"]["in_order"])):
+            rows.append((f"stack of {len(st['signals_per_die'])} dies, {label}: TSV signals / "
+                         "spikes across dies per step",
+                         f"{figures['tsv_signals']} / {figures['spike_traffic_per_step']:g}"))
     if verify.get("samples"):
         s = verify["samples"]
         ng, so, ide = (np.array(s[k]) * 1e6 for k in ("ngspice", "solver", "ideal"))

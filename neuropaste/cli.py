@@ -185,6 +185,8 @@ def _backend_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         spice["tile"] = args.tile
     if getattr(args, "device", None):
         spice["device"] = args.device
+    if getattr(args, "memory_dies", None):
+        spice["memory_dies"] = args.memory_dies
     if spice:
         from neuropaste.generators.crossbar import options_from_cli
 
@@ -267,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tile", type=int, default=None, help="crossbar tile size R = C (default 64)")
     s.add_argument("--device", default=None,
                    help="memory preset (rram, pcm, flash, mram) or a preset file")
+    s.add_argument("--memory-dies", type=int, default=None,
+                   help="assign the tiles to a TSV stack of this many memory dies")
     _stimulus_options(s, 1000)
     _map_options(s)
     _quant_options(s)
