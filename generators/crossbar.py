@@ -8,8 +8,10 @@ G_min. The pair costs twice the columns of a single-ended column plus one shared
 column, but cancels G_min, wire and transistor offsets to first order per pair and needs no
 per-tile calibration; docs/crossbar.md shows the trade-off.
 
-Tiles are packed after reordering neurons with reverse Cuthill-McKee (scipy), which pulls
-the nonzeros of a sparse map toward the diagonal, so more R x C blocks are empty and skipped.
+Tiles are packed column block by column block: a block of C/2 postsynaptic neurons gets only
+the rows with a synapse in it, R per tile. Neurons are ordered by a METIS partition into
+N / (C/2) parts (pymetis), by reverse Cuthill-McKee (scipy), or kept in input order, whichever
+needs fewest tiles: the first two put neurons that share inputs in the same column block.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class CrossbarOptions:
     active_fraction: float = 0.5  # share of rows on in a random pattern
     seed: int = 0
     reorder: bool = True
+    compact_rows: bool = True  # a column block's tiles hold only its rows with synapses
     memory_dies: int = 0  # > 0: assign the tiles to a TSV stack of this many memory dies
 
 
@@ -80,57 +83,123 @@ def conductances(w: np.ndarray, w_max: int, dev: Device) -> tuple[np.ndarray, np
     return np.where(w > 0, g_cell, g_floor), np.where(w < 0, g_cell, g_floor)
 
 
-def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
-    """Reorder, cut into tiles and (unless ``build`` is False: statistics only) fill them."""
+def _metis_order(sym: sp.csr_matrix, parts: int, seed: int) -> np.ndarray:
+    """Neurons grouped by a METIS partition into ``parts`` balanced parts (fewest cut
+    synapses), so a column block tends to be one part and shares its presynaptic rows."""
+    import pymetis
+
+    sym = sym.copy()
+    sym.setdiag(0)
+    sym.eliminate_zeros()
+    adjacency = pymetis.CSRAdjacency(sym.indptr.astype(np.int64), sym.indices.astype(np.int64))
+    result = pymetis.part_graph(parts, adjacency, options=pymetis.Options(seed=int(seed)))
+    return np.argsort(np.asarray(result[1]), kind="stable")
+
+
+def _slots(net: Network, opts: CrossbarOptions) -> tuple[Any, ...]:
+    """The packing with the fewest tiles among the candidate neuron orders."""
     n = net.n_neurons
-    posts = opts.tile_cols // 2
-    order = np.arange(n)
+    orders = {"none": np.arange(n)}
     if opts.reorder and net.n_synapses:
         pattern = sp.csr_matrix((np.ones(net.n_synapses), (net.pre, net.post)), shape=(n, n))
-        order = reverse_cuthill_mckee((pattern + pattern.T).tocsr(), symmetric_mode=True)
+        sym = (pattern + pattern.T).tocsr()
+        orders["reverse Cuthill-McKee"] = reverse_cuthill_mckee(sym, symmetric_mode=True)
+        parts = -(-n // (opts.tile_cols // 2))
+        if parts >= 2:
+            orders["METIS parts of C/2 neurons"] = _metis_order(sym, parts, opts.seed)
+    best = None
+    for name, order in orders.items():
+        found = _slots_in_order(net, opts, order)
+        if best is None or len(found[1]) < len(best[1][1]):
+            best = (name, found)
+    assert best is not None
+    return best
+
+
+def _slots_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> tuple[Any, ...]:
+    """Per synapse: tile key, row in tile, column rank; per tile: its row keys."""
+    n = net.n_neurons
+    posts = opts.tile_cols // 2
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
-    # rows: distinct (pre, delay) in reordered order
-    row_key = rank[net.pre] * (net.max_delay + 1) + net.delay
+    span = net.max_delay + 1
+    row_key = rank[net.pre] * span + net.delay  # a row is a (pre, delay) pair, in neuron order
+    col_rank = rank[net.post]
+    block = col_rank // posts
     keys, row_of = np.unique(row_key, return_inverse=True)
-    col_of = rank[net.post]
-    tr, tc = row_of // opts.tile_rows, col_of // posts
-    tile_id = tr * (n // posts + 1) + tc
-    uniq, tile_of = np.unique(tile_id, return_inverse=True)
+    if opts.compact_rows:
+        # within each column block only rows with a synapse there, packed densely
+        pair = block * len(keys) + row_of
+        pairs, pair_of = np.unique(pair, return_inverse=True)
+        pair_block = pairs // len(keys)
+        slot = np.arange(len(pairs)) - np.searchsorted(pair_block, pair_block, side="left")
+        per_block = len(keys) // opts.tile_rows + 1
+        pair_tile = pair_block * per_block + slot // opts.tile_rows
+        tile_key = pair_tile[pair_of]
+        row_in = (slot % opts.tile_rows)[pair_of]
+        tiles, first = np.unique(pair_tile, return_index=True)
+        bounds = np.append(first, len(pairs))
+        rows_of_tile = [keys[pairs[a:b] % len(keys)] for a, b in zip(bounds[:-1], bounds[1:],
+                                                                       strict=True)]
+    else:
+        per_block = len(keys) // opts.tile_rows + 1
+        tile_key = block * per_block + row_of // opts.tile_rows
+        row_in = row_of % opts.tile_rows
+        tiles = np.unique(tile_key)
+        rows_of_tile = [keys[(t % per_block) * opts.tile_rows:
+                             (t % per_block + 1) * opts.tile_rows] for t in tiles.tolist()]
+    return order, tiles, per_block, tile_key, row_in, col_rank, rows_of_tile, len(keys)
+
+
+def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
+    """Reorder, cut into tiles and (unless ``build`` is False: statistics only) fill them.
+
+    Columns are cut into blocks of ``tile_cols / 2`` neurons in reordered order. With
+    ``compact_rows`` (the default) a block's tiles hold only the rows that have a synapse in
+    that block, R at a time: a row's word line is driven by the spike router, so a (pre,
+    delay) row may sit in any tile and in several. Without it, rows are cut in fixed R-row
+    bands and empty R x C blocks skipped.
+    """
+    n = net.n_neurons
+    posts = opts.tile_cols // 2
+    ordering, found = _slots(net, opts)
+    order, tiles, per_block, tile_key, row_in, col_rank, rows_of_tile, n_rows = found
+    span = net.max_delay + 1
     w_max = (1 << (net.w_bits - 1)) - 1
     out = TileSet([], [], [], [], [], net.n_synapses, {})
+    tile_of = np.searchsorted(tiles, tile_key)
     by_tile = np.argsort(tile_of, kind="stable")
-    bounds = np.searchsorted(tile_of[by_tile], np.arange(len(uniq) + 1))
-    for t, tid in enumerate(uniq.tolist() if build else []):
+    bounds = np.searchsorted(tile_of[by_tile], np.arange(len(tiles) + 1))
+    for t, tid in enumerate(tiles.tolist() if build else []):
         sel = by_tile[bounds[t]:bounds[t + 1]]
-        r0 = (tid // (n // posts + 1)) * opts.tile_rows
-        c0 = (tid % (n // posts + 1)) * posts
-        row_keys = keys[r0:r0 + opts.tile_rows]
+        c0 = (tid // per_block) * posts
+        row_keys = rows_of_tile[t]
         col_ranks = np.arange(c0, min(c0 + posts, n))
         w = np.zeros((opts.tile_rows, posts), np.int64)
-        w[row_of[sel] - r0, col_of[sel] - c0] = net.weight[sel]
+        w[row_in[sel], col_rank[sel] - c0] = net.weight[sel]
         gp, gn = conductances(w, w_max, opts.device)
         g = np.empty((opts.tile_rows, 2 * posts))
         g[:, 0::2], g[:, 1::2] = gp, gn
-        out.row_pre.append(np.concatenate([order[row_keys // (net.max_delay + 1)],
-                                           np.full(opts.tile_rows - len(row_keys), -1)]))
-        out.row_delay.append(np.concatenate([row_keys % (net.max_delay + 1),
-                                             np.zeros(opts.tile_rows - len(row_keys), int)]))
-        out.col_post.append(np.concatenate([order[col_ranks], np.full(posts - len(col_ranks),
-                                                                       -1)]))
+        pad = opts.tile_rows - len(row_keys)
+        out.row_pre.append(np.concatenate([order[row_keys // span], np.full(pad, -1)]))
+        out.row_delay.append(np.concatenate([row_keys % span, np.zeros(pad, np.int64)]))
+        out.col_post.append(np.concatenate([order[col_ranks],
+                                            np.full(posts - len(col_ranks), -1)]))
         out.g.append(g)
         out.weight.append(w)
-    cells = len(uniq) * opts.tile_rows * posts
-    n_rows = len(keys)
+    cells = len(tiles) * opts.tile_rows * posts
     out.stats.update({
-        "tiles": len(uniq),
+        "tiles": len(tiles),
         "tile_rows": opts.tile_rows, "tile_cols": opts.tile_cols,
         "crossbar_rows": int(n_rows),
         "utilisation": net.n_synapses / cells if cells else 0.0,
         "utilisation_naive_NxN": net.n_synapses / float(n * n) if n else 0.0,
         "utilisation_naive_rows_x_N": net.n_synapses / float(max(n_rows, 1) * n),
+        "tiles_naive_NxN": int(np.ceil(n / opts.tile_rows) * np.ceil(n / posts)),
         "tiles_dense_grid": int(np.ceil(n_rows / opts.tile_rows) * np.ceil(n / posts)),
-        "reordering": "reverse Cuthill-McKee" if opts.reorder else "none",
+        "reordering": ordering,
+        "row_packing": "rows compacted per column block" if opts.compact_rows
+        else "fixed row bands",
         "signed_scheme": "differential column pairs",
     })
     return out

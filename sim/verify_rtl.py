@@ -20,6 +20,7 @@ from neuropaste.generators.rtl import TOP, VERILOG, synth_stats
 from neuropaste.errors import InputError
 
 RESULT = "verify_rtl.json"
+VCD = "neuropaste_core.vcd"
 
 
 def run_cocotb(compiled: Path, steps: int, *, vcd: bool = False, stall: float = 0.0,
@@ -29,30 +30,45 @@ def run_cocotb(compiled: Path, steps: int, *, vcd: bool = False, stall: float = 
     if shutil.which("iverilog") is None:
         raise RuntimeError("Icarus Verilog (iverilog) is not installed: run make setup")
     build = compiled / "sim_build"
+    build.mkdir(parents=True, exist_ok=True)
+    sources = [compiled / "rtl" / VERILOG]
+    extra: list[str] = []
+    if vcd:  # a second root module that dumps a VCD (cocotb's own dump writes FST)
+        dump = build / "vcd_dump.v"
+        dump.write_text(f"module neuropaste_vcd_dump;\ninitial begin\n"
+                        f"  $dumpfile(\"{VCD}\");\n  $dumpvars(0, {TOP});\nend\nendmodule\n")
+        sources.append(dump)
+        extra = ["-s", "neuropaste_vcd_dump"]
     runner = get_runner("icarus")
-    runner.build(sources=[compiled / "rtl" / VERILOG], hdl_toplevel=TOP, build_dir=build,
-                 always=True, waves=vcd, timescale=("1ns", "1ps"), log_file=build / "build.log")
+    runner.build(sources=sources, hdl_toplevel=TOP, build_dir=build, always=True,
+                 build_args=extra, timescale=("1ns", "1ps"), log_file=build / "build.log")
     result_path = compiled / RESULT
     result_path.unlink(missing_ok=True)
     env = {"NEUROPASTE_DIR": str(compiled.resolve()), "NEUROPASTE_STEPS": str(steps),
            "NEUROPASTE_STALL": str(stall), "NEUROPASTE_SEED": str(seed),
            "NEUROPASTE_RESULT": str(result_path.resolve())}
     t0 = time.perf_counter()
+    suffix = os.environ.get("SIM_CMD_SUFFIX")
+    if vcd:  # the runner passes vvp -none without waves; a later -vcd re-enables VCD output
+        os.environ["SIM_CMD_SUFFIX"] = "-vcd"
     try:
         runner.test(hdl_toplevel=TOP, test_module="neuropaste.sim.cocotb_core", build_dir=build,
-                    test_dir=build, extra_env=env, waves=vcd,
+                    test_dir=build, extra_env=env,
                     results_xml=str((build / "results.xml").resolve()),
                     log_file=build / "cocotb.log")
     except SystemExit:  # the runner exits non-zero on a failing test: the result file says why
         pass
+    finally:
+        if suffix is None:
+            os.environ.pop("SIM_CMD_SUFFIX", None)
+        else:
+            os.environ["SIM_CMD_SUFFIX"] = suffix
     if not result_path.is_file():
         raise RuntimeError(f"the cocotb test wrote no result; see {build / 'cocotb.log'}")
     result = json.loads(result_path.read_text())
     result["simulation_seconds"] = time.perf_counter() - t0
-    if vcd:
-        waves = sorted(build.glob("*.vcd")) + sorted(build.glob("*.fst"))
-        if waves:
-            result["waveform"] = str(waves[0].relative_to(compiled))
+    if vcd and (build / VCD).is_file():
+        result["waveform"] = str((build / VCD).relative_to(compiled))
     return result
 
 
@@ -90,5 +106,4 @@ def verify(compiled: Path, *, steps: int | None = None, vcd: bool = False, stall
         f"{result['sops_per_delivery_cycle'] or 0:.2f} SOP per delivery cycle"
         if first is None else
         f"raster differs at step {first['step']}, neuron {first['neuron']!r}")
-    os.environ.pop("NEUROPASTE_DIR", None)
     return result

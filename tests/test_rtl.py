@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -162,3 +163,23 @@ def test_yosys_synthesis_and_verilator_lint(tmp_path: Path) -> None:
     stats = synth_stats(out / "rtl", target="ice40")
     assert stats["by_type"].get("SB_RAM40_4K", 0) > 0  # memories became block RAM
     assert stats["cells"] > 100
+
+
+@pytest.mark.slow
+@needs_iverilog
+def test_verify_cli_keeps_a_vcd_and_writes_verify_json(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cmap = load_map("builtin:celegans")
+    out = tmp_path / "c"
+    compile_map(cmap, out, stimulus=poisson(cmap.n_neurons, 30, 0.05, seed=2), steps=30,
+                backends=("rtl",), quiet=True)
+    res = subprocess.run([sys.executable, "-m", "neuropaste", "verify", str(out), "--rtl",
+                          "--steps", "10", "--vcd"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    report = json.loads((out / "verify.json").read_text())
+    rtl = report["checks"]["rtl"]
+    assert report["passed"] and rtl["steps"] == 10
+    vcd = out / rtl["waveform"]
+    assert vcd.suffix == ".vcd" and vcd.read_text()[:200].lstrip().startswith("$date")
