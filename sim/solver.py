@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.linalg import lapack
 from neuropaste.netlists.tile import Electrical
 
 
@@ -112,21 +113,17 @@ def _cells(vg, r, c, m, g, beta, el, iters: int = 60):
 
 
 def _tridiagonal(diag: np.ndarray, off: float, rhs: np.ndarray) -> np.ndarray:
-    """Solve many symmetric tridiagonal systems at once (Thomas algorithm along axis 1)."""
-    n = diag.shape[1]
-    cp = np.empty_like(diag)
-    dp = np.empty_like(rhs)
-    cp[:, 0] = off / diag[:, 0]
-    dp[:, 0] = rhs[:, 0] / diag[:, 0]
-    for k in range(1, n):
-        den = diag[:, k] - off * cp[:, k - 1]
-        cp[:, k] = off / den
-        dp[:, k] = (rhs[:, k] - off * dp[:, k - 1]) / den
-    x = np.empty_like(rhs)
-    x[:, -1] = dp[:, -1]
-    for k in range(n - 2, -1, -1):
-        x[:, k] = dp[:, k] - cp[:, k] * x[:, k + 1]
-    return x
+    """Solve many symmetric tridiagonal systems (one per row of ``diag``) in one LAPACK call:
+    they are stacked into one tridiagonal matrix whose couplings between systems are zero."""
+    batch, n = diag.shape
+    du = np.full(batch * n - 1, off)
+    du[n - 1::n] = 0.0
+    dl = du.copy()
+    *_, x, info = lapack.dgtsv(dl, diag.ravel().copy(), du, rhs.ravel().copy(),
+                               overwrite_dl=1, overwrite_d=1, overwrite_du=1, overwrite_b=1)
+    if info != 0:
+        raise RuntimeError(f"tridiagonal solve failed (LAPACK dgtsv info {info})")
+    return x.reshape(batch, n)
 
 
 def solve_tile(g: np.ndarray, active: np.ndarray, el: Electrical, cells_per_weight: int = 1,

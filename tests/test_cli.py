@@ -127,3 +127,11 @@ def test_builtin_map_info() -> None:
     assert 250 <= info["neurons"] <= 310
     assert info["synapses"] > 2000
     assert info["inhibitory_synapses"] > 0
+
+
+def test_simulate_float_mode_writes_its_mode(small_map: Path, tmp_path: Path) -> None:
+    res = run("simulate", str(small_map), "--steps", "50", "--float", "--drive-rate", "0.2",
+              "--out", str(tmp_path / "f"))
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "f" / "run.json").read_text())["mode"] == "float"
+    assert (tmp_path / "f" / "spikes.csv").read_text().startswith("step,neuron\n")
