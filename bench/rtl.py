@@ -3,7 +3,7 @@
 Cycle counts come from simulation of the generated Verilog (cocotb + Icarus): the core's own
 ``sop_count`` and ``deliver_cycles`` counters over whole runs. The peer is ODIN's published
 figure of 2 clock cycles per synaptic operation (0.5 SOP/clock); the target is >= 1 per clock
-in the delivery phase. Cells: Yosys generic ``synth`` (technology independent) and
+in the delivery phase. Cells: Yosys generic ``synth`` (gates; memories kept as macros) and
 ``synth_ice40`` (LUTs, flip-flops, block RAMs), both from the pip-installed Yosys.
 
     .venv/bin/python bench/rtl.py [--steps 300]
@@ -61,18 +61,20 @@ def main() -> None:
             "synaptic_ops": r["synaptic_ops"], "deliver_cycles": r["deliver_cycles"],
             "sop_per_delivery_clock": sop_clk, "vs_odin": sop_clk / ODIN_SOP_PER_CLOCK,
             "cycles_per_step": r["cycles_per_step"], "yosys_cells_generic": generic["cells"],
+            "flip_flops_generic": generic["flip_flops"], "memories_generic": generic["memories"],
             "ice40": {k: v for k, v in ice40["by_type"].items()
                       if k in ("SB_LUT4", "SB_DFF", "SB_DFFE", "SB_DFFSR", "SB_DFFESR",
                                "SB_RAM40_4K", "SB_CARRY")},
         })
         print(json.dumps(rows[-1]))
     print("| case | bit-exact | SOPs | delivery cycles | SOP/clock | vs ODIN (0.5) | cycles/step "
-          "| Yosys cells | iCE40 LUT4 / RAM40 |")
+          "| Yosys cells / FFs / memories | iCE40 LUT4 / RAM40 |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         print(f"| {r['case']} | {r['bit_exact']} | {r['synaptic_ops']:,} | "
               f"{r['deliver_cycles']:,} | {r['sop_per_delivery_clock']:.3f} | "
-              f"{r['vs_odin']:.2f}x | {r['cycles_per_step']:.0f} | {r['yosys_cells_generic']:,} | "
+              f"{r['vs_odin']:.2f}x | {r['cycles_per_step']:.0f} | {r['yosys_cells_generic']:,} / "
+              f"{r['flip_flops_generic']} / {r['memories_generic']} | "
               f"{r['ice40'].get('SB_LUT4', 0):,} / {r['ice40'].get('SB_RAM40_4K', 0)} |")
 
 

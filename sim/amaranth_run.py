@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from amaranth import ResetInserter, Signal
 from amaranth.sim import Simulator
 from neuropaste.hdl.core import LIFCore
 from neuropaste.sim.reference import Raster, Stimulus
@@ -11,14 +12,36 @@ from neuropaste.ir import Network
 
 
 def run_core(net: Network, steps: int, stimulus: Stimulus, out_stall: float = 0.0,
-             seed: int = 0) -> tuple[Raster, dict[str, int]]:
-    """Run ``steps`` steps through the AER ports; ``out_stall`` = P(aer_out not ready)."""
+             seed: int = 0, reset_after: int = 0) -> tuple[Raster, dict[str, int]]:
+    """Run ``steps`` steps through the AER ports; ``out_stall`` = P(aer_out not ready).
+
+    ``reset_after > 0`` first runs that many steps, asserts reset for one clock in the middle
+    of the next step's delivery, then starts over: the raster must not remember the first run.
+    """
     dut = LIFCore(net)
+    rst = Signal()
+    top = ResetInserter({"sync": rst})(dut)
     rng = np.random.default_rng(seed)
     events: list[tuple[int, int]] = []
     counts: dict[str, int] = {}
 
     async def bench(ctx):
+        if reset_after:
+            await run(ctx, reset_after, [])
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            await ctx.tick()
+            ctx.set(rst, 1)
+            await ctx.tick()
+            ctx.set(rst, 0)
+        await run(ctx, steps, events)
+        for name in ("step_count", "sop_count", "deliver_cycles", "update_cycles"):
+            counts[name] = ctx.get(getattr(dut, name))
+
+    async def run(ctx, steps, events):
+        while ctx.get(dut.busy):  # the post-reset clear of the state memories
+            await ctx.tick()
         for t in range(steps):
             sel = stimulus.step == t
             for j in stimulus.neuron[sel].tolist():
@@ -38,10 +61,8 @@ def run_core(net: Network, steps: int, stimulus: Stimulus, out_stall: float = 0.
                     await ctx.tick()
                     break
                 await ctx.tick()
-        for name in ("step_count", "sop_count", "deliver_cycles", "update_cycles"):
-            counts[name] = ctx.get(getattr(dut, name))
 
-    sim = Simulator(dut)
+    sim = Simulator(top)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()

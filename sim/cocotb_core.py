@@ -43,6 +43,13 @@ async def raster_matches_reference(dut) -> None:
     for _ in range(3):
         await FallingEdge(dut.clk)
     dut.rst.value = 0
+    clear_limit = 4 + (net.max_delay << max(1, (net.n_neurons - 1).bit_length()))
+    for _ in range(clear_limit):  # the core zeroes its state memories after reset
+        await FallingEdge(dut.clk)
+        if not int(dut.busy.value):
+            break
+    else:
+        raise AssertionError(f"busy still high {clear_limit} clocks after reset")
 
     by_step: dict[int, list[int]] = {}
     for s, j in zip(stim.step.tolist(), stim.neuron.tolist(), strict=True):

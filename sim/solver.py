@@ -16,23 +16,16 @@ from neuropaste.netlists.tile import Electrical
 from scipy.linalg import lapack
 
 
-def _level1(vgs: np.ndarray, vds: np.ndarray, beta: np.ndarray, el: Electrical):
+def _level1(vgs: np.ndarray, vds: np.ndarray, beta, el: Electrical):
     """Drain current and its derivatives (gm = dI/dVgs, gds = dI/dVds), Vds >= 0."""
-    vov = vgs - el.vto
-    on = vov > 0
-    lin = on & (vds < vov)
-    sat = on & ~lin
+    vov = np.maximum(vgs - el.vto, 0.0)  # cut-off: every term below is zero
+    lin = vds < vov
     clm = 1.0 + el.lam * vds
-    i = np.zeros_like(vgs)
-    gm = np.zeros_like(vgs)
-    gds = np.zeros_like(vgs)
-    i[lin] = beta[lin] * (vov[lin] - vds[lin] / 2) * vds[lin] * clm[lin]
-    gm[lin] = beta[lin] * vds[lin] * clm[lin]
-    gds[lin] = beta[lin] * ((vov[lin] - vds[lin]) * clm[lin]
-                            + el.lam * (vov[lin] - vds[lin] / 2) * vds[lin])
-    i[sat] = beta[sat] / 2 * vov[sat] ** 2 * clm[sat]
-    gm[sat] = beta[sat] * vov[sat] * clm[sat]
-    gds[sat] = beta[sat] / 2 * vov[sat] ** 2 * el.lam
+    v = np.minimum(vds, vov)  # triode: vds; saturation: the pinch-off vov
+    core = (vov - v / 2) * v  # (vov - vds/2) vds, or vov^2 / 2
+    i = beta * core * clm
+    gm = beta * v * clm
+    gds = beta * (np.where(lin, (vov - vds) * clm, 0.0) + el.lam * core)
     return i, gm, gds
 
 
@@ -105,7 +98,7 @@ def _cells(vg, r, c, m, g, beta, el, iters: int = 60):
         s = gm + gds + g
         step = f / s
         m = m + step
-        if np.max(np.abs(step)) < 1e-16:
+        if np.max(np.abs(step), initial=0.0) < 1e-15:
             break
     i_d, gm, gds = _level1(vg - m, r - m, beta, el)
     s = gm + gds + g
@@ -138,26 +131,29 @@ def solve_tile(g: np.ndarray, active: np.ndarray, el: Electrical, cells_per_weig
     """
     rows, cols = g.shape
     gw = 1.0 / el.r_wire
-    vg = np.where(np.asarray(active, bool), el.v_gate, 0.0)[:, None] * np.ones((1, cols))
-    beta = np.full(g.shape, el.beta * cells_per_weight)
-    g = np.asarray(g, np.float64)
-    r = np.full(g.shape, el.v_read)
-    c = np.zeros(g.shape)
-    m = np.zeros(g.shape)
+    on = np.flatnonzero(np.asarray(active, bool))  # rows off carry no current: r = v_read
+    g_on = np.asarray(g, np.float64)[on]
+    vg = np.full(g_on.shape, el.v_gate)
+    beta = el.beta * cells_per_weight
+    r = np.full(g_on.shape, el.v_read)
+    c = np.zeros((rows, cols))
+    m = np.zeros(g_on.shape)
+    i0 = np.zeros((rows, cols))
+    di_dc = np.zeros((rows, cols))
     ends_r = np.ones(cols)
     ends_r[-1] = 0.0  # the far end of a read line has one wire neighbour
     for _ in range(max_iter):
-        m, i0, di_dr, _ = _cells(vg, r, c, m, g, beta, el)
+        m, i_on, di_dr, _ = _cells(vg, r, c[on], m, g_on, beta, el)
         diag = gw * (1.0 + ends_r)[None, :] + di_dr
-        rhs = -i0 + di_dr * r
+        rhs = -i_on + di_dr * r
         rhs[:, 0] += gw * el.v_read
-        r_new = _tridiagonal(diag, -gw, rhs)
-        m, i0, _, di_dc = _cells(vg, r_new, c, m, g, beta, el)
+        r_new = _tridiagonal(diag, -gw, rhs) if len(on) else r
+        m, i0[on], _, di_dc[on] = _cells(vg, r_new, c[on], m, g_on, beta, el)
         diag_c = np.full((cols, rows), 2 * gw) - di_dc.T  # column j as a row of the batch
         diag_c[:, 0] = gw - di_dc.T[:, 0]  # the top end: one wire neighbour
         rhs_c = i0.T - di_dc.T * c.T
         c_new = _tridiagonal(diag_c, -gw, rhs_c).T
-        change = max(np.max(np.abs(r_new - r)), np.max(np.abs(c_new - c)))
+        change = max(np.max(np.abs(r_new - r), initial=0.0), np.max(np.abs(c_new - c)))
         r, c = r_new, c_new
         if change < tol:
             break

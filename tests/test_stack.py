@@ -42,3 +42,49 @@ def test_limits_are_named(celegans_tiles) -> None:
                                                     tsv_budget=10**6))
     with pytest.raises(InputError, match="budget is 10 per die"):  # noqa: PT012
         stack_tiles(row_pre, col_post, n, StackSpec(memory_dies=2, tsv_budget=10))
+
+
+def test_stack_files_round_trip(tmp_path) -> None:
+    import json
+
+    from neuropaste.generators.stack import load_stack, stack_to_dict
+
+    toml = tmp_path / "stack.toml"
+    toml.write_text('memory_dies = 4\nlayers = 8\ndie_area_mm2 = 144\ntsv_budget = 50000\n'
+                    '[tsv]\ndiameter_um = 3\nheight_um = 30\npitch_um = 6\nliner_um = 0.2\n')
+    spec = load_stack(toml)
+    assert (spec.memory_dies, spec.layers, spec.die_mm, spec.tsv_budget) == (4, 8, 12.0, 50000)
+    assert spec.tsv.diameter == pytest.approx(3e-6) and spec.tsv.pitch == pytest.approx(6e-6)
+    assert spec.logic_dies == 1 and spec.tsv.liner == pytest.approx(0.2e-6)
+    js = tmp_path / "stack.json"
+    js.write_text(json.dumps(stack_to_dict(spec)))
+    again = load_stack(js)
+    assert again.tsv.pitch == pytest.approx(spec.tsv.pitch) and again.die_mm == spec.die_mm
+    assert load_stack(js).budget() == 50000
+    assert StackSpec().budget() == 250_000  # a quarter of a 10 mm die at 10 um pitch
+
+
+@pytest.mark.parametrize("text, record", [
+    ('memory_dies = 0', "memory_dies"),
+    ('layers = "8"', "layers"),
+    ('die_mm = -3', "die_mm"),
+    ('die_mm = 10\ndie_area_mm2 = 100', "die_area_mm2"),
+    ('wafer = 1', "wafer"),
+    ('tsv_budget = 2000000', "tsv_budget"),
+    ('[tsv]\npitch_um = 5', "tsv.pitch"),
+    ('[tsv]\ndiameter = 5', "tsv.diameter"),
+    ('[tsv]\nheight_um = true', "tsv.height_um"),
+    ('memory_dies = [', None),
+])
+def test_bad_stack_files_name_file_and_record(tmp_path, text: str, record: str | None) -> None:
+    from neuropaste.generators.stack import load_stack
+
+    path = tmp_path / "bad.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(InputError) as err:
+        load_stack(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    if record:
+        assert err.value.record == record
+    with pytest.raises(InputError, match=".json or .toml"):
+        load_stack(path.rename(tmp_path / "bad.yaml"))
