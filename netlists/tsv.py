@@ -31,6 +31,7 @@ Defaults: 5 um diameter, 50 um tall, 0.5 um liner, 10 um pitch (DESIGN.md's typi
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -171,6 +172,13 @@ def delay_50(tsv: TSV, n: int, r_driver: float, c_load: float, segments: int = 1
     return math.log(2) * elmore_delay(tsv, n, r_driver, c_load, segments, topology)
 
 
+def _identifier(text: str) -> str:
+    """Names written into SPICE text are plain identifiers, never a map's labels."""
+    if not re.fullmatch(r"[A-Za-z0-9_]+", text):
+        raise InputError(None, f"not a SPICE identifier: {text!r}")
+    return text
+
+
 def subcircuit(tsv: TSV, name: str = "tsv", segments: int = 1, topology: Topology = "pi",
                with_l: bool = True) -> SubCircuit:
     """PySpice subcircuit of one via: nodes ``a`` (input), ``b`` (output), ``sub`` (substrate).
@@ -178,6 +186,7 @@ def subcircuit(tsv: TSV, name: str = "tsv", segments: int = 1, topology: Topolog
     Instance it with ``circuit.subcircuit(sc)`` then ``circuit.X(id, sc.name, a, b, sub)``.
     The element values are fixed numbers (no .param), so a netlist reads on its own.
     """
+    _identifier(name)
     sc = SubCircuit(name, "a", "b", "sub")
     elements = ladder(tsv, segments, topology)
     last_r = max(i for i, (kind, _) in enumerate(elements) if kind == "R")
@@ -199,6 +208,8 @@ def subcircuit(tsv: TSV, name: str = "tsv", segments: int = 1, topology: Topolog
 def add_chain(circuit: Netlist, sc: SubCircuit, n: int, start: str, end: str,
               sub: Any = 0, prefix: str = "tsv") -> None:
     """Instance ``n`` copies of ``sc`` in series from node ``start`` to node ``end``."""
+    for text in (prefix, str(start), str(end), str(sub)):
+        _identifier(text)
     nodes = [start] + [f"{prefix}_{k}" for k in range(1, n)] + [end]
     for k in range(n):
         circuit.X(f"{prefix}{k}", sc.name, nodes[k], nodes[k + 1], sub)

@@ -88,6 +88,8 @@ def test_subcircuit_carries_the_whole_via(topology: str) -> None:
     assert text.splitlines()[0] == ".subckt tsv a b sub" and text.rstrip().endswith(".ends tsv")
     caps = [x for x in body if x[0][0] == "C"]
     assert all(x[2] == "sub" for x in caps)
+    with pytest.raises(InputError, match="SPICE identifier"):
+        subcircuit(t, "tsv x\n.include /etc/passwd")
 
 
 def first_crossing(time: np.ndarray, v: np.ndarray, level: float) -> float:
