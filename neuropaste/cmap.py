@@ -28,6 +28,17 @@ def _strictly_sorted(pre: np.ndarray, post: np.ndarray, delay: np.ndarray) -> bo
     return bool(np.all((dp > 0) | ((dp == 0) & ((dq > 0) | ((dq == 0) & (dd > 0))))))
 
 
+def _order(pre: np.ndarray, post: np.ndarray, delay: np.ndarray, n: int) -> np.ndarray:
+    """Stable (pre, post, delay) order: one int64 key when it fits, 2-3x faster than lexsort.
+
+    Stable, so parallel edges are summed in file order either way (same float sums).
+    """
+    span = int(delay.max()) + 1 if len(delay) else 1
+    if n and n * n * span < 2**62:
+        return np.argsort((pre * n + post) * span + delay, kind="stable")
+    return np.lexsort((delay, post, pre))
+
+
 @dataclass(frozen=True, eq=False)
 class ConnectivityMap:
     """Named neurons and directed, signed, delayed synapses.
@@ -80,7 +91,7 @@ class ConnectivityMap:
             raise ValueError("delays must be integer steps in 1..32767")
         # merge (pre, post, delay) duplicates by summing, in a fixed order
         if not _strictly_sorted(pre, post, delay):  # archives and exports are canonical
-            key = np.lexsort((delay, post, pre))
+            key = _order(pre, post, delay, n)
             pre, post, weight, delay = pre[key], post[key], weight[key], delay[key]
         if len(pre):
             new = np.ones(len(pre), bool)

@@ -1,9 +1,10 @@
-"""Importers on real files, exporters by round trip, and every bad input as one clear line."""
+"""Importers on real files, exporters by round trip, the bundled connectome, CSV at scale."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import networkx as nx
@@ -14,31 +15,74 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuropaste.cmap import ConnectivityMap
-from neuropaste.errors import InputError
 from neuropaste.io import load_map, save_map
-from neuropaste.io.connectome import GABAERGIC
+from neuropaste.io.csv_edges import _parse_bytes, _parse_csv_module
+
+CLASSICAL_GABA = {f"DD{i}" for i in range(1, 7)} | {f"VD{i}" for i in range(1, 14)} | {
+    "RMED", "RMEV", "RMEL", "RMER", "AVL", "DVB", "RIS"}  # McIntire et al. 1993
 
 
 def test_builtin_celegans_is_the_cook_2019_hermaphrodite() -> None:
     m = load_map("builtin:celegans")
+    assert m.meta["source"] == "builtin:celegans"
     assert m.n_neurons == 302
-    assert 5800 < m.n_synapses < 6000  # 3,709 chemical + 2 x 1,105 gap junctions
+    # 3,709 chemical connections + 2 x 1,105 gap junctions, 14 gap self-pairs merged
+    assert m.n_synapses == 5905
     inhibitory = {m.labels[i] for i in np.flatnonzero(m.kind == -1)}
-    assert inhibitory == set(GABAERGIC)
-    # every inhibitory synapse leaves a GABAergic neuron
-    assert set(m.labels[m.pre[m.weight < 0]].tolist()) <= GABAERGIC
+    assert CLASSICAL_GABA <= inhibitory and len(inhibitory) == 35  # Wang et al. 2024 adds 9
+    assert {"SMDDL", "ALA", "RIBL"} <= inhibitory and "AVFL" not in inhibitory  # AVF: uptake
+    assert np.all(m.kind != 0)
+    # every inhibitory synapse is chemical and leaves a GABA-releasing neuron, and vice versa
+    neg = m.weight < 0
+    assert set(m.labels[m.pre[neg]].tolist()) <= inhibitory
+    assert np.all(m.delay[neg] == 2)
+    assert np.all(m.weight[(m.delay == 2) & (m.kind[m.pre] == -1)] < 0)
     assert set(np.unique(m.delay).tolist()) == {1, 2}
+    # gap junctions are symmetric: the delay-1 weight matrix equals its transpose
+    gap = m.delay == 1
+    w = np.zeros((302, 302))
+    w[m.pre[gap], m.post[gap]] = m.weight[gap]
+    assert np.array_equal(w, w.T) and np.all(w >= 0)
     assert "gap junctions" in " ".join(m.meta["rules"])
     no_gap = load_map("builtin:celegans", gap=False)
-    assert no_gap.n_synapses < m.n_synapses and set(np.unique(no_gap.delay).tolist()) == {2}
+    assert no_gap.n_synapses == 3709 and set(np.unique(no_gap.delay).tolist()) == {2}
+    doubled = load_map("builtin:celegans", gap_scale=1.0)
+    assert np.array_equal(doubled.weight[gap], 2 * m.weight[gap])
 
 
-def test_cect_reader_matches_the_bundled_copy() -> None:
+def test_builtin_loads_without_cect() -> None:
+    code = ("import sys; sys.modules['cect'] = None\n"
+            "from neuropaste.io import load_map\n"
+            "m = load_map('builtin:celegans'); print(m.n_neurons, m.n_synapses)\n"
+            "try:\n    load_map('cect:Cook2019HermReader')\n"
+            "except Exception as e:\n    print(type(e).__name__, e)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    first, second = res.stdout.splitlines()
+    assert first == "302 5905"
+    assert second.startswith("InputError cect:Cook2019HermReader:") and "not installed" in second
+
+
+def test_cect_reader_equals_the_bundled_copy() -> None:
     pytest.importorskip("cect")
     a = load_map("cect:Cook2019HermReader")
     b = load_map("builtin:celegans")
-    assert a.n_neurons >= b.n_neurons
-    assert a.n_synapses > 0.95 * b.n_synapses
+    assert a.meta["source"] == "cect:Cook2019HermReader"
+    assert a.labels.tolist() == b.labels.tolist() and np.array_equal(a.kind, b.kind)
+    for name in ("pre", "post", "delay", "weight"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+@pytest.mark.slow
+def test_make_celegans_is_byte_deterministic(tmp_path: Path) -> None:
+    pytest.importorskip("cect")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_celegans.py"
+    res = subprocess.run([sys.executable, str(script), "--out", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    data = Path(__file__).resolve().parents[1] / "neuropaste" / "data"
+    for name in ("celegans_neurons.csv", "celegans_edges.csv.gz"):
+        assert (tmp_path / name).read_bytes() == (data / name).read_bytes(), name
 
 
 def test_graphml_written_by_networkx(tmp_path: Path) -> None:
@@ -131,88 +175,83 @@ def test_csv_and_nir_round_trip(tmp_path_factory, m: ConnectivityMap) -> None:
         assert np.allclose([e[3] for e in edges_m], [e[3] for e in edges_b], rtol=1e-12)
 
 
-# ------------------------------------------------------------------------------- bad input
-
-BAD_CSV = [
-    ("", "empty file"),
-    ("pre,post\na,b\n", "missing column 'weight'"),
-    ("pre,post,weight\na,b,heavy\n", "line 2: weight 'heavy' is not a number"),
-    ("pre,post,weight\na,b,1\nb,c,nan\n", "line 3: weight 'nan' is not finite"),
-    ("pre,post,weight\na,b,inf\n", "line 2: weight 'inf' is not finite"),
-    ("pre,post,weight,delay\na,b,1,0\n", "line 2: delay '0'"),
-    ("pre,post,weight,delay\na,b,1,1.5\n", "line 2: delay '1.5'"),
-    ("pre,post,weight\na,b\n", "line 2: 2 fields"),
-    ("pre,post,weight\n,b,1\n", "line 2: empty neuron name"),
-    ("pre,post,weight\n", "no edges"),
-]
+def test_graphml_undirected_gives_both_directions(tmp_path: Path) -> None:
+    g = nx.Graph()
+    g.add_edge("x", "y", weight=1.5)
+    g.add_edge("y", "y", weight=2.0)
+    path = tmp_path / "u.graphml"
+    nx.write_graphml(g, path)
+    m = load_map(path)
+    edges = sorted(zip(m.labels[m.pre].tolist(), m.labels[m.post].tolist(), m.weight.tolist(),
+                       strict=True))
+    assert edges == [("x", "y", 1.5), ("y", "x", 1.5), ("y", "y", 2.0)]
+    assert "undirected" in m.meta["rules"][0]
 
 
-@pytest.mark.parametrize("content, message", BAD_CSV)
-def test_bad_csv(tmp_path: Path, content: str, message: str) -> None:
-    path = tmp_path / "bad.csv"
-    path.write_text(content)
-    with pytest.raises(InputError) as err:
-        load_map(path)
-    text = str(err.value)
-    assert str(path) in text and message in text and "\n" not in text
+# ------------------------------------------------------------------ CSV: the two parsers agree
+
+_label = st.text(alphabet=st.characters(blacklist_characters=',"\r\n\x00',
+                                        blacklist_categories=("Cs",)), min_size=1, max_size=12)
 
 
-def test_bad_files_and_types(tmp_path: Path) -> None:
-    cases = {
-        tmp_path / "missing.csv": "no such file",
-        tmp_path: "is a directory",
-        tmp_path / "x.txt": "unknown map type",
-    }
-    (tmp_path / "x.txt").write_text("hello")
-    for path, message in cases.items():
-        with pytest.raises(InputError, match=message):
-            load_map(path)
-    with pytest.raises(InputError, match="unknown built-in map"):
-        load_map("builtin:drosophila")
-    with pytest.raises(InputError, match="unknown cect reader"):
-        load_map("cect:NoSuchReader")
+@st.composite
+def csv_texts(draw):
+    labels = draw(st.lists(_label, min_size=1, max_size=8, unique=True))
+    n = draw(st.integers(1, 30))
+    delay = draw(st.booleans())
+    eol = draw(st.sampled_from(["\n", "\r\n"]))
+    lines = ["pre,post,weight" + (",delay" if delay else "")]
+    for _ in range(n):
+        a, b = draw(st.sampled_from(labels)), draw(st.sampled_from(labels))
+        w = draw(st.one_of(st.floats(-1e6, 1e6, allow_nan=False).map(repr),
+                           st.integers(-99, 99).map(str), st.sampled_from(["1e3", " 2.5", "-.5",
+                                                                           "+4.", "0.1"])))
+        lines.append(f"{a},{b},{w}" + (f",{draw(st.integers(1, 9))}" if delay else ""))
+        if draw(st.integers(0, 9)) == 0:
+            lines.append(draw(st.sampled_from(["", "  ", "\t"])))
+    return eol.join(lines) + draw(st.sampled_from(["", eol]))
 
 
-def test_malformed_graphml_and_unknown_neuron(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.graphml"
-    bad.write_text("<graphml><graph><node id='a'/>")
-    with pytest.raises(InputError, match="malformed XML"):
-        load_map(bad)
-    ghost = tmp_path / "ghost.graphml"
-    ghost.write_text(
-        "<?xml version='1.0'?><graphml xmlns='http://graphml.graphdrawing.org/xmlns'>"
-        "<graph edgedefault='directed'><node id='a'/><edge source='a' target='zz'/></graph>"
-        "</graphml>")
-    with pytest.raises(InputError, match="unknown neuron 'zz'"):
-        load_map(ghost)
+@settings(max_examples=200, deadline=None)
+@given(csv_texts())
+def test_vectorised_csv_parser_equals_the_csv_module(text: str) -> None:
+    data = text.encode("utf-8")
+    fast = _parse_bytes("f.csv", data)
+    slow = _parse_csv_module("f.csv", data)
+    assert list(fast[0]) == list(slow[0])
+    for a, b in zip(fast[1:], slow[1:], strict=True):
+        if a is None or b is None:
+            assert a is None and b is None
+        else:
+            assert np.array_equal(a, b)
 
 
-def test_truncated_and_unsupported_nir(tmp_path: Path) -> None:
-    m = ConnectivityMap.build(["a", "b"], [0], [1], [1.0])
-    good = tmp_path / "good.nir"
-    save_map(m, good)
-    truncated = tmp_path / "cut.nir"
-    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(InputError, match="unreadable or truncated"):
-        load_map(truncated)
-    graph = nir.NIRGraph(nodes={
-        "in": nir.Input(input_type={"input": np.array([1, 4, 4])}),
-        "conv": nir.Conv2d(input_shape=(4, 4), weight=np.ones((1, 1, 3, 3)), stride=1,
-                           padding=0, dilation=1, groups=1, bias=np.zeros(1)),
-        "out": nir.Output(output_type={"output": np.array([1, 2, 2])})},
-        edges=[("in", "conv"), ("conv", "out")])
-    conv = tmp_path / "conv.nir"
-    nir.write(conv, graph)
-    with pytest.raises(InputError, match="node 'conv'.*Conv2d is not supported"):
-        load_map(conv)
+def test_large_csv_is_parsed_exactly_and_fast(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    e, n = 1_000_000, 20_000
+    pre, post = rng.integers(0, n, e), rng.integers(0, n, e)
+    w = np.round(rng.normal(size=e), 4)
+    d = rng.integers(1, 8, e)
+    names = np.array([f"neuron_{i:05d}_of_the_culture" for i in range(n)])  # 26-byte labels
+    path = tmp_path / "big.csv"
+    with open(path, "w") as fh:
+        fh.write("pre,post,weight,delay\n")
+        fh.writelines(f"{names[a]},{names[b]},{x!r},{y}\n" for a, b, x, y in zip(
+            pre.tolist(), post.tolist(), w.tolist(), d.tolist(), strict=True))
+    t0 = time.perf_counter()
+    m = load_map(path)
+    elapsed = time.perf_counter() - t0
+    # labels in order of first appearance, pre before post
+    order = pd_unique(np.column_stack([pre, post]).ravel())
+    assert m.labels.tolist() == names[order].tolist()
+    expect = ConnectivityMap.build(names[order], np.argsort(order)[pre], np.argsort(order)[post],
+                                   w, d)
+    assert np.array_equal(m.pre, expect.pre) and np.array_equal(m.weight, expect.weight)
+    assert np.array_equal(m.delay, expect.delay)
+    assert elapsed < 20, f"{elapsed:.1f} s for 10^6 lines"  # ~1.5 s here; csv module: ~5 s
 
 
-@pytest.mark.parametrize("content", ["", "pre,post\n", "pre,post,weight\nx,y,nan\n"])
-def test_cli_reports_bad_maps_in_one_line(tmp_path: Path, content: str) -> None:
-    path = tmp_path / "m.csv"
-    path.write_text(content)
-    res = subprocess.run([sys.executable, "-m", "neuropaste", "info", str(path)],
-                         capture_output=True, text=True)
-    assert res.returncode == 2
-    assert len(res.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in res.stderr and str(path) in res.stderr
+def pd_unique(x: np.ndarray) -> np.ndarray:
+    """Distinct values in order of first appearance."""
+    _, first = np.unique(x, return_index=True)
+    return x[np.sort(first)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from neuropaste.cmap import ConnectivityMap
 from neuropaste.errors import InputError
 
@@ -16,19 +18,27 @@ def load_map(spec: str | os.PathLike, *, gap_scale: float = 0.5, gap: bool = Tru
              ) -> ConnectivityMap:
     """Read a connectivity map; every failure is an InputError naming file and record."""
     text = os.fspath(spec)
+    if not (np.isfinite(gap_scale) and gap_scale > 0):
+        raise InputError(text, f"gap_scale must be a positive number, got {gap_scale!r}")
     if text.startswith("builtin:"):
         from neuropaste.io.builtin import read_builtin
 
-        return read_builtin(text.split(":", 1)[1], gap=gap, gap_scale=gap_scale)
+        cmap = read_builtin(text.split(":", 1)[1], gap=gap, gap_scale=gap_scale)
+        cmap.meta["source"] = text
+        return cmap
     if text.startswith("cect:"):
         from neuropaste.io.cect_io import read_cect
 
-        return read_cect(text.split(":", 1)[1], gap=gap, gap_scale=gap_scale)
+        cmap = read_cect(text.split(":", 1)[1], gap=gap, gap_scale=gap_scale)
+        cmap.meta["source"] = text
+        return cmap
     path = Path(text)
+    if not path.exists():
+        raise InputError(path, "no such file")
+    if path.is_dir():
+        raise InputError(path, "is a directory, not a map file")
     kind = READERS.get(path.suffix.lower())
     if kind is None:
-        if path.is_dir():
-            raise InputError(path, "is a directory, not a map file")
         raise InputError(path, f"unknown map type {path.suffix or '(no extension)'!r}: use .csv, "
                          ".graphml, .nir, .npz, builtin:celegans or cect:<Reader>")
     if kind == "csv":
@@ -45,19 +55,17 @@ def load_map(spec: str | os.PathLike, *, gap_scale: float = 0.5, gap: bool = Tru
 
 
 def save_map(cmap: ConnectivityMap, path: str | os.PathLike) -> None:
-    """Write a map as a CSV edge list or a NIR graph, by extension."""
+    """Write a map as a CSV edge list, a NIR graph or an npz archive, by extension."""
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
-        from neuropaste.io.csv_edges import write_csv
-
-        write_csv(cmap, path)
+        from neuropaste.io.csv_edges import write_csv as writer
     elif suffix == ".nir":
-        from neuropaste.io.nir_io import write_nir
-
-        write_nir(cmap, path)
+        from neuropaste.io.nir_io import write_nir as writer
     elif suffix == ".npz":
-        from neuropaste.io.npz_map import write_npz_map
-
-        write_npz_map(cmap, path)
+        from neuropaste.io.npz_map import write_npz_map as writer
     else:
         raise InputError(path, "unknown export type: use .csv, .nir or .npz")
+    try:
+        writer(cmap, path)
+    except OSError as err:
+        raise InputError(path, f"cannot write: {err.strerror or err}") from None

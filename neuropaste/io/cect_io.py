@@ -1,8 +1,16 @@
-"""``cect:<Reader>``: any connectome the C. elegans Connectome Toolbox reads (optional extra)."""
+"""``cect:<Reader>``: any connectome the C. elegans Connectome Toolbox reads (optional extra).
+
+Neurons only (muscles and other end organs dropped). Chemical connections between one pair are
+summed; a gap junction listed in both directions (the symmetric sheets) counts once, at the
+larger of the two numbers. Signs come from cect's own transmitter table
+(:func:`neuropaste.io.connectome.cect_transmitters`; the male table for ``*Male*`` readers).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 
 import numpy as np
 
@@ -27,8 +35,12 @@ def read_cect(reader: str, *, gap: bool, gap_scale: float) -> ConnectivityMap:
                          "WitvlietDataReader8, VarshneyDataReader)") from None
     if not hasattr(module, "get_instance"):
         raise InputError(spec, "module is not a cect connectome reader")
-    ds = module.get_instance()
-    conns = ds.get_current_connection_info_list()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # cect reports progress on stdout
+            ds = module.get_instance()
+            conns = ds.get_current_connection_info_list()
+    except Exception as err:  # a reader whose data files are missing or unreadable
+        raise InputError(spec, f"the cect reader failed: {type(err).__name__}: {err}") from None
     neurons = sorted(n for n in ds.nodes if is_any_neuron(n))
     index = {n: i for i, n in enumerate(neurons)}
     chem: dict[tuple[int, int], float] = {}
@@ -50,8 +62,9 @@ def read_cect(reader: str, *, gap: bool, gap_scale: float) -> ConnectivityMap:
         return (np.array([k[0] for k in keys], np.int64), np.array([k[1] for k in keys], np.int64),
                 np.array([d[k] for k in keys]))
 
-    cmap = connectome.build(neurons, arrays(chem), arrays(gaps), gap=gap, gap_scale=gap_scale,
-                            source=spec)
+    kind = connectome.kinds(neurons, connectome.cect_transmitters(male="Male" in reader))
+    cmap = connectome.build(neurons, kind, arrays(chem), arrays(gaps), gap=gap,
+                            gap_scale=gap_scale, source=spec)
     cmap.meta["rules"].insert(0, "neurons only: muscles and other cells dropped; "
                               "monoamine/peptide classes ignored")
     return cmap

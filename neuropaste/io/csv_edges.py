@@ -23,6 +23,7 @@ from neuropaste.errors import InputError
 from neuropaste.io._files import existing_file
 
 REQUIRED = ("pre", "post", "weight")
+MAX_DELAY = int(np.iinfo(np.int16).max)  # the map stores delays as int16
 RULES = ["parallel edges with the same delay summed"]
 
 # bytes a plain decimal number may hold; anything else (nan, inf, hex, '_') takes the slow
@@ -168,42 +169,57 @@ def _numbers(path, data: bytes, buf: np.ndarray, s: np.ndarray, e: np.ndarray,
 
 
 def _delays(path, data: bytes, raw: np.ndarray, s, e, lines: np.ndarray) -> np.ndarray:
-    bad = np.flatnonzero((raw != np.rint(raw)) | (raw < 1))
+    bad = np.flatnonzero((raw != np.rint(raw)) | (raw < 1) | (raw > MAX_DELAY))
     if len(bad):
         k = bad[0]
         raise InputError(path, f"delay {data[s[k]:e[k]].decode('utf-8')!r} must be an integer "
-                         "number of steps >= 1", record=f"line {lines[k]}")
+                         f"number of steps in 1..{MAX_DELAY}", record=f"line {lines[k]}")
     return raw.astype(np.int64)
 
 
 def _labels(path, data: bytes, buf: np.ndarray, s: np.ndarray, e: np.ndarray,
             lines: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """Number byte-string fields in order of first appearance: FNV-1a hash, then verify."""
+    """Number byte-string fields in order of first appearance: hash 8 bytes at a time, then
+    check every field against the first field with its hash (a collision takes a dict)."""
     lens = e - s
     empty = np.flatnonzero(lens == 0)
     if len(empty):
         raise InputError(path, "empty neuron name", record=f"line {lines[empty[0]]}")
-    h = np.full(len(s), _FNV_OFFSET, np.uint64)
-    for j in range(int(lens.max())):
-        live = np.flatnonzero(lens > j)
-        h[live] = (h[live] ^ buf[s[live] + j].astype(np.uint64)) * _FNV_PRIME
-    h ^= lens.astype(np.uint64)
-    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
-    rep = first[inverse]  # the field whose hash each field shares: must be the same bytes
+    padded = np.concatenate([buf, np.zeros(8, np.uint8)])
+    words = np.ndarray((len(buf) + 1,), np.dtype("<u8"), padded, 0, (1,))  # word at any byte
+    n_words = (int(lens.max()) + 7) // 8
+
+    def word(start: np.ndarray, length: np.ndarray, w: int) -> np.ndarray:
+        """Bytes 8w..8w+7 of each field as a little-endian word, zeroed past its end."""
+        bits = np.minimum(length - 8 * w, 8).astype(np.uint64) * np.uint64(8)
+        mask = np.where(bits == 64, ~np.uint64(0),
+                        (np.uint64(1) << (bits % np.uint64(64))) - np.uint64(1))
+        return words[start + 8 * w] & mask
+
+    h = lens.astype(np.uint64) * _FNV_PRIME
+    for w in range(n_words):
+        rows = np.flatnonzero(lens > 8 * w) if w else np.arange(len(s))
+        x = (h[rows] ^ word(s[rows], lens[rows], w)) * _FNV_PRIME
+        h[rows] = x ^ (x >> np.uint64(29))
+    uniq = np.unique(h)
+    inverse = np.searchsorted(uniq, h)
+    first = np.full(len(uniq), len(h), np.int64)
+    np.minimum.at(first, inverse, np.arange(len(h)))
+    rep = first[inverse]  # the first field with each field's hash: must hold the same bytes
     same = lens == lens[rep]
-    for j in range(int(lens.max())):
-        live = np.flatnonzero(same & (lens > j))
-        same[live] &= buf[s[live] + j] == buf[s[rep[live]] + j]
+    for w in range(n_words):
+        rows = np.flatnonzero(same & (lens > 8 * w))
+        same[rows] = word(s[rows], lens[rows], w) == word(s[rep[rows]], lens[rows], w)
     if not np.all(same):  # a 64-bit hash collision: number the labels with a dict instead
         index: dict[bytes, int] = {}
         ids = np.fromiter((index.setdefault(data[a:b], len(index)) for a, b in zip(
             s.tolist(), e.tolist(), strict=True)), np.int64, len(s))
         return [x.decode("utf-8") for x in index], ids
-    order = np.argsort(first, kind="stable")
+    order = np.argsort(first)
     rank = np.empty(len(first), np.int64)
     rank[order] = np.arange(len(first))
     names = [data[s[first[k]]:e[first[k]]].decode("utf-8") for k in order.tolist()]
-    return names, rank[inverse.ravel()]
+    return names, rank[inverse]
 
 
 # --------------------------------------------------------------- csv module, quoted fields
@@ -232,11 +248,12 @@ def _parse_csv_module(path, data: bytes):
     if "delay" in header:
         raw = cols[header.index("delay")]
         values = _text_numbers(path, raw, lines, "delay")
-        bad_delay = np.flatnonzero((values != np.rint(values)) | (values < 1))
+        bad_delay = np.flatnonzero((values != np.rint(values)) | (values < 1)
+                                   | (values > MAX_DELAY))
         if len(bad_delay):
             k = bad_delay[0]
-            raise InputError(path, f"delay {raw[k]!r} must be an integer number of steps >= 1",
-                             record=f"line {lines[k]}")
+            raise InputError(path, f"delay {raw[k]!r} must be an integer number of steps in "
+                             f"1..{MAX_DELAY}", record=f"line {lines[k]}")
         delay = values.astype(np.int64)
     index: dict[str, int] = {}
     ids = np.empty(2 * len(lines), np.int64)

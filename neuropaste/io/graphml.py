@@ -3,7 +3,9 @@
 Node attributes: ``kind`` (or ``type``) ``excitatory``/``inhibitory`` (also ``E``/``I``, ``+1``/
 ``-1``) and any of the neuron parameters in :data:`neuropaste.cmap.NEURON_PARAMS`. Edge
 attributes: ``weight`` (default 1.0) and ``delay`` (integer steps, default 1). Parallel edges of a
-multigraph are kept and summed like any other.
+multigraph are kept and summed like any other. An undirected graph (``edgedefault="undirected"``)
+gives each edge in both directions. Edges are numbered in networkx's order in error messages,
+with their endpoints named.
 """
 
 from __future__ import annotations
@@ -49,17 +51,23 @@ def read_graphml(path: str | os.PathLike) -> ConnectivityMap:
         rec = f"edge {k + 1} ({a!r} -> {b!r})"
         w = _number(p, attrs.get("weight", 1.0), rec, "weight")
         d = _number(p, attrs.get("delay", 1), rec, "delay")
-        if d != int(d) or d < 1:
-            raise InputError(p, f"delay {attrs.get('delay')!r} must be an integer >= 1", record=rec)
-        pre.append(index[a])
-        post.append(index[b])
-        weight.append(w)
-        delay.append(int(d))
+        if d != int(d) or not 1 <= d <= 32767:
+            raise InputError(p, f"delay {attrs.get('delay')!r} must be an integer >= 1 "
+                             "(at most 32767)", record=rec)
+        ends = [(a, b)] if g.is_directed() or a == b else [(a, b), (b, a)]
+        for x, y in ends:
+            pre.append(index[x])
+            post.append(index[y])
+            weight.append(w)
+            delay.append(int(d))
     params = {k: v for k, v in params.items() if not np.all(np.isnan(v))}
+    rules = ["parallel edges with the same delay summed"]
+    if not g.is_directed():
+        rules.insert(0, "undirected graph: each edge a-b -> two synapses a->b and b->a of the "
+                     "edge's weight and delay")
     try:
         return ConnectivityMap.build(nodes, pre, post, weight, delay, kind, params,
-                                     meta={"format": "graphml",
-                                           "rules": ["parallel edges with the same delay summed"]})
+                                     meta={"format": "graphml", "rules": rules})
     except ValueError as err:
         raise InputError(p, str(err)) from None
 

@@ -42,7 +42,9 @@ def read_nir(path: str | os.PathLike) -> ConnectivityMap:
     p = existing_file(path)
     try:
         graph = nir.read(p)
-    except Exception as err:  # h5py raises OSError, KeyError, ValueError... for broken files
+    except ValueError as err:  # nir validates the graph: an edge to a missing node, a bad shape
+        raise InputError(p, f"not a valid NIR graph: {err}") from None
+    except Exception as err:  # h5py raises OSError, KeyError... for broken or foreign files
         raise InputError(p, f"unreadable or truncated NIR/HDF5 file: {type(err).__name__}: "
                          f"{err}") from None
     dt = float(graph.metadata.get("dt", DEFAULT_DT)) if graph.metadata else DEFAULT_DT
