@@ -12,8 +12,8 @@ from neuropaste.generators.quantize import QuantOptions
 from neuropaste.io import load_map
 from neuropaste.ir import load_network
 from neuropaste.outputs import atomic_dir, stage
-from neuropaste.report import load_raster, map_section, verify_section, write_report
-from neuropaste.sim.stimulus import poisson
+from neuropaste.report import map_section, verify_section, write_report
+from neuropaste.sim.stimulus import load_raster_csv, poisson
 
 DRIVE_RATE = 0.02
 SEED = 0
@@ -51,7 +51,7 @@ def write_demo_report(compiled: Path, path: Path, verify_report: dict) -> Path:
     manifest = json.loads((compiled / MANIFEST).read_text())
     net = load_network(compiled / NETWORK)
     steps = manifest["stimulus"]["steps"]
-    raster = load_raster(compiled / REFERENCE, net.labels, steps)
+    raster = load_raster_csv(compiled / REFERENCE, net.labels, steps)
     sections = [
         verify_section(verify_report),
         map_section(manifest["map"], net.quantization, raster, manifest["stimulus"]),

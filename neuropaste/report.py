@@ -13,7 +13,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 from neuropaste.sim.reference import Raster  # noqa: E402
 
@@ -129,9 +128,3 @@ def backend_results(compiled: Path, name: str) -> tuple[dict[str, Any] | None, d
     if (compiled / "verify.json").is_file():
         check = json.loads((compiled / "verify.json").read_text())["checks"].get(name, {})
     return part, check
-
-
-def load_raster(path: Path, labels: np.ndarray, steps: int) -> Raster:
-    from neuropaste.sim.stimulus import load_raster_csv
-
-    return load_raster_csv(path, labels, steps)

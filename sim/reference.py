@@ -29,11 +29,6 @@ class Raster:
     def counts(self) -> np.ndarray:
         return np.bincount(self.neuron, minlength=self.n_neurons)
 
-    def dense(self) -> np.ndarray:
-        out = np.zeros((self.steps, self.n_neurons), bool)
-        out[self.step, self.neuron] = True
-        return out
-
     def first_difference(self, other: Raster) -> tuple[int, int] | None:
         """(step, neuron) of the first event present in one raster and not the other."""
         a = set(zip(self.step.tolist(), self.neuron.tolist(), strict=True))
