@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from amaranth.back import rtlil
-from neuropaste.hdl.core import CoreGeometry, LIFCore, _pack
+from neuropaste.hdl.core import CoreGeometry, LIFCore, memory_images
 from neuropaste.sim.reference import Stimulus, fanout_table
 
 from neuropaste.errors import InputError
@@ -130,19 +130,12 @@ def emit(net: Network, out_dir: Path, *, stimulus: Stimulus, steps: int) -> dict
     header = "// neuropaste single LIF core -- generated, do not edit\n" + "".join(
         f"// {k} = {v}\n" for k, v in sorted(g.as_dict().items()))
     (rtl / VERILOG).write_text(header + text)
-    indptr, target, weight, delay = fanout_table(net)
-    _hex_image(rtl / "mem" / "ptr.hex", _pack([(indptr[:-1], g.e_bits), (indptr[1:], g.e_bits)]),
-               2 * g.e_bits)
-    _hex_image(rtl / "mem" / "fanout.hex",
-               _pack([(target, g.n_bits), (weight, g.w_bits), (delay, g.d_bits)]) or [0],
-               g.n_bits + g.w_bits + g.d_bits)
-    _hex_image(rtl / "mem" / "param.hex",
-               _pack([(net.threshold, g.v_bits), (net.v_reset, g.v_bits), (net.bias, g.b_bits),
-                      (net.leak_shift, g.k_bits), (net.refractory, g.r_bits)]),
-               2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits)
+    for name, (words, width) in memory_images(core.image, g).items():
+        _hex_image(rtl / "mem" / f"{name}.hex", words, width)
     return {
         "top": TOP,
-        "files": [f"rtl/{VERILOG}", "rtl/mem/ptr.hex", "rtl/mem/fanout.hex", "rtl/mem/param.hex"],
+        "files": [f"rtl/{VERILOG}", "rtl/mem/ptr.hex", "rtl/mem/fanout.hex",
+                  "rtl/mem/param.hex"],
         "geometry": g.as_dict(),
         "memories_bits": {
             "fanout": g.entries * (g.n_bits + g.w_bits + g.d_bits),

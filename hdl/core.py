@@ -1,9 +1,14 @@
 """The time-multiplexed LIF core: docs/semantics.md in logic, one step per start/done handshake.
 
-Memories (all sized and initialised from the Network IR):
+A core holds a :class:`CoreImage`: its own neurons and, per *axon* (a source that reaches them),
+the list of local targets. Alone (``CoreImage.from_network``) its axons are its own neurons and
+its spikes loop back; in a mesh (``networked=True``) the axons are global source addresses, the
+spikes leave on ``aer_out`` and come back through the routers on ``syn_in``.
 
-- ``ptr``: per source neuron, ``start | end`` into the fan-out table (CSR offsets);
-- ``fanout``: per entry ``target | weight | delay`` (sources' entries contiguous);
+Memories (all sized and initialised from the image):
+
+- ``ptr``: per axon, ``start | end`` into the fan-out table (CSR offsets);
+- ``fanout``: per entry ``target | weight | delay`` (an axon's entries contiguous);
 - ``acc``: the ring of per-delay accumulators, address ``slot · 2^n_bits + target``;
 - ``v``, ``r``: membrane and refractory counter per neuron; ``ext``: one pending-event bit;
 - ``param``: per neuron ``threshold | v_reset | bias | leak_shift | refractory`` (ROM).
@@ -15,16 +20,19 @@ A step (docs/hardware.md): in IDLE the core takes AER input events (each sets th
 ``ext`` bit); ``start`` runs the delivery phase (the previous step's spikes, from the spike FIFO,
 one synaptic operation per clock: entry read, accumulator read, accumulator write, with the
 accumulator read port transparent to its write port so back-to-back updates of one address
-chain without a stall) and the update phase (one neuron per clock); spikes go both to the AER
-output FIFO and to the spike FIFO for the next step. ``done`` pulses when the output FIFO is
-drained.
+chain without a stall) and the update phase (one neuron per clock); spikes go to the AER output
+FIFO (and, alone, to the spike FIFO for the next step). ``done`` pulses when the output FIFO is
+drained. A networked core waits between the phases (``delivered`` high) for ``proceed``: the
+mesh's barrier, so that no core updates while another still delivers.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -38,25 +46,71 @@ def bits_for(n: int) -> int:
     return max(1, int(n).bit_length())
 
 
-class CoreGeometry:
-    """Every width and depth of one core, derived from the network it holds."""
+@dataclass(frozen=True, eq=False)
+class CoreImage:
+    """What one core's memories hold, plus the widths every core of a design shares."""
 
-    def __init__(self, net: Network):
-        self.n = net.n_neurons
-        self.entries = max(net.n_synapses, 1)
+    threshold: np.ndarray  # (n,) per local neuron
+    v_reset: np.ndarray
+    bias: np.ndarray
+    leak_shift: np.ndarray
+    refractory: np.ndarray
+    indptr: np.ndarray  # (axons + 1,) CSR over axons
+    target: np.ndarray  # local neuron of each entry
+    weight: np.ndarray
+    delay: np.ndarray
+    w_bits: int
+    v_bits: int
+    acc_bits: int
+    max_delay: int
+    stim_weight: int
+    sources: int  # axons with entries: the most spikes that can arrive in one step
+
+    @property
+    def n_neurons(self) -> int:
+        return len(self.threshold)
+
+    @property
+    def n_axons(self) -> int:
+        return len(self.indptr) - 1
+
+    @classmethod
+    def from_network(cls, net: Network) -> CoreImage:
+        """The whole network on one core: axon i is neuron i."""
+        indptr, target, weight, delay = fanout_table(net)
+        return cls(threshold=net.threshold, v_reset=net.v_reset, bias=net.bias,
+                   leak_shift=net.leak_shift, refractory=net.refractory, indptr=indptr,
+                   target=target, weight=weight, delay=delay, w_bits=net.w_bits,
+                   v_bits=net.v_bits, acc_bits=net.acc_bits, max_delay=net.max_delay,
+                   stim_weight=int(net.stim_weight), sources=net.n_neurons)
+
+
+class CoreGeometry:
+    """Every width and depth of one core, derived from the image it holds."""
+
+    def __init__(self, image: CoreImage | Network):
+        if isinstance(image, Network):
+            image = CoreImage.from_network(image)
+        n_synapses = len(image.target)
+        self.n = image.n_neurons
+        self.axons = image.n_axons
+        self.entries = max(n_synapses, 1)
         self.n_bits = bits_for(max(self.n - 1, 1))
-        self.e_bits = bits_for(net.n_synapses)
-        self.w_bits = net.w_bits
-        self.v_bits = net.v_bits
-        self.acc_bits = net.acc_bits
-        self.max_delay = net.max_delay
-        self.d_bits = bits_for(net.max_delay)  # delays 1..D
-        self.slot_bits = bits_for(max(net.max_delay - 1, 1))
-        self.k_bits = bits_for(int(net.leak_shift.max(initial=0)))
-        self.r_bits = bits_for(int(net.refractory.max(initial=0)))
-        self.b_bits = max(2, int(np.abs(net.bias).max(initial=0)).bit_length() + 1)
-        self.acc_depth = net.max_delay << self.n_bits
-        self.stim_weight = int(net.stim_weight)
+        self.a_bits = bits_for(max(self.axons - 1, 1))
+        self.e_bits = bits_for(n_synapses)
+        self.w_bits = image.w_bits
+        self.v_bits = image.v_bits
+        self.acc_bits = image.acc_bits
+        self.max_delay = image.max_delay
+        self.d_bits = bits_for(image.max_delay)  # delays 1..D
+        self.slot_bits = bits_for(max(image.max_delay - 1, 1))
+        self.k_bits = bits_for(int(image.leak_shift.max(initial=0)))
+        self.r_bits = bits_for(int(image.refractory.max(initial=0)))
+        self.b_bits = max(2, int(np.abs(image.bias).max(initial=0)).bit_length() + 1)
+        self.acc_depth = image.max_delay << self.n_bits
+        self.stim_weight = int(image.stim_weight)
+        self.spike_depth = max(1, image.sources)
+        self.entry_bits = self.n_bits + self.w_bits + self.d_bits
 
     def as_dict(self) -> dict[str, int]:
         return {k: int(v) for k, v in vars(self).items()}
@@ -75,20 +129,47 @@ def _pack(fields: list[tuple[np.ndarray, int]]) -> list[int]:
     return words
 
 
-class LIFCore(wiring.Component):
-    """One LIF core holding a whole :class:`~neuropaste.ir.Network`.
+def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[list[int], int]]:
+    """ROM contents as (words, width): the Verilog initialisers and the ``.hex`` images."""
+    return {
+        "ptr": (_pack([(image.indptr[:-1], g.e_bits), (image.indptr[1:], g.e_bits)]),
+                2 * g.e_bits),
+        "fanout": (_pack([(image.target, g.n_bits), (image.weight, g.w_bits),
+                          (image.delay, g.d_bits)]) or [0], g.entry_bits),
+        "param": (_pack([(image.threshold, g.v_bits), (image.v_reset, g.v_bits),
+                         (image.bias, g.b_bits), (image.leak_shift, g.k_bits),
+                         (image.refractory, g.r_bits)]),
+                  2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits),
+    }
 
-    Ports: ``aer_in`` (stream of neuron addresses, accepted while idle), ``aer_out`` (stream of
-    the addresses that spiked), ``start`` (pulse: run one step), ``busy``, ``done`` (pulse at the
-    end of a step), and the counters ``step_count``, ``sop_count``, ``deliver_cycles`` and
-    ``update_cycles`` for measurement.
+
+class LIFCore(wiring.Component):
+    """One LIF core holding a :class:`CoreImage` (or a whole :class:`~neuropaste.ir.Network`).
+
+    Ports: ``aer_in`` (stream of local neuron addresses, accepted while idle), ``aer_out``
+    (stream of the local addresses that spiked), ``start`` (pulse: run one step), ``busy``,
+    ``done`` (pulse at the end of a step), and the counters ``step_count``, ``sop_count``,
+    ``deliver_cycles`` and ``update_cycles`` for measurement.
+
+    ``networked``: spikes arrive as axon addresses on ``syn_in`` (at any time: the spike FIFO
+    holds every axon once, so within a step it never refuses one) instead of looping back, and
+    the core waits after delivery with ``delivered`` high until ``proceed``.
+
+    ``fanout_loadable``: the fan-out table is a RAM without initial contents, written through
+    ``fanout_load`` while idle. Its read and write ports share one address, so a single-port
+    RAM (iCE40 SPRAM, which a bitstream cannot initialise) can hold it; the host loads it.
     """
 
-    def __init__(self, net: Network):
-        g = CoreGeometry(net)
+    def __init__(self, image: CoreImage | Network, *, networked: bool = False,
+                 fanout_loadable: bool = False):
+        if isinstance(image, Network):
+            image = CoreImage.from_network(image)
+        g = CoreGeometry(image)
         self.geometry = g
-        self.net = net
-        super().__init__({
+        self.image = image
+        self.networked = networked
+        self.fanout_loadable = fanout_loadable
+        ports = {
             "aer_in": In(stream.Signature(unsigned(g.n_bits))),
             "aer_out": Out(stream.Signature(unsigned(g.n_bits))),
             "start": In(1),
@@ -98,33 +179,33 @@ class LIFCore(wiring.Component):
             "sop_count": Out(32),
             "deliver_cycles": Out(32),
             "update_cycles": Out(32),
-        })
+        }
+        if networked:
+            ports |= {"syn_in": In(stream.Signature(unsigned(g.a_bits))),
+                      "delivered": Out(1), "proceed": In(1)}
+        if fanout_loadable:
+            ports["fanout_load"] = In(stream.Signature(data.StructLayout({
+                "addr": unsigned(bits_for(g.entries - 1)), "data": unsigned(g.entry_bits)})))
+        super().__init__(ports)
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        g, net = self.geometry, self.net
+        g, image = self.geometry, self.image
         n, nb = g.n, g.n_bits
 
-        indptr, target, weight, delay = fanout_table(net)
-        ptr_init = _pack([(indptr[:-1], g.e_bits), (indptr[1:], g.e_bits)])
-        fan_init = _pack([(target, nb), (weight, g.w_bits), (delay, g.d_bits)])
-        if not fan_init:
-            fan_init = [0]
-        param_init = _pack([(net.threshold, g.v_bits), (net.v_reset, g.v_bits),
-                            (net.bias, g.b_bits), (net.leak_shift, g.k_bits),
-                            (net.refractory, g.r_bits)])
-        m.submodules.ptr = ptr = Memory(shape=unsigned(2 * g.e_bits), depth=n, init=ptr_init)
-        m.submodules.fan = fan = Memory(shape=unsigned(nb + g.w_bits + g.d_bits),
-                                        depth=g.entries, init=fan_init)
-        m.submodules.param = param = Memory(
-            shape=unsigned(2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits), depth=n,
-            init=param_init)
+        rom = memory_images(image, g)
+        m.submodules.ptr = ptr = Memory(shape=unsigned(rom["ptr"][1]), depth=g.axons,
+                                        init=rom["ptr"][0])
+        m.submodules.fan = fan = Memory(shape=unsigned(g.entry_bits), depth=g.entries,
+                                        init=[] if self.fanout_loadable else rom["fanout"][0])
+        m.submodules.param = param = Memory(shape=unsigned(rom["param"][1]), depth=n,
+                                            init=rom["param"][0])
         m.submodules.acc = acc = Memory(shape=signed(g.acc_bits), depth=g.acc_depth,
                                         init=[0] * g.acc_depth)
         m.submodules.vmem = vmem = Memory(shape=signed(g.v_bits), depth=n, init=[0] * n)
         m.submodules.rmem = rmem = Memory(shape=unsigned(g.r_bits), depth=n, init=[0] * n)
         m.submodules.ext = ext = Memory(shape=unsigned(1), depth=n, init=[0] * n)
-        m.submodules.spikes = spikes = SyncFIFOBuffered(width=nb, depth=n)
+        m.submodules.spikes = spikes = SyncFIFOBuffered(width=g.a_bits, depth=g.spike_depth)
         m.submodules.outq = outq = SyncFIFOBuffered(width=nb, depth=n)
 
         ptr_rd = ptr.read_port()
@@ -136,6 +217,7 @@ class LIFCore(wiring.Component):
         v_rd, r_rd, ext_rd = vmem.read_port(), rmem.read_port(), ext.read_port()
 
         # ---------------------------------------------------------------- control state
+        idle = Signal()
         slot = Signal(range(max(g.max_delay, 2)))  # t mod D
         prev = Signal.like(slot)  # (t - 1) mod D: base slot of this step's deliveries
         m.d.comb += prev.eq(Mux(slot == 0, g.max_delay - 1, slot - 1))
@@ -190,7 +272,17 @@ class LIFCore(wiring.Component):
         with m.Elif(consume_buf):
             m.d.sync += buf_valid.eq(0)
 
-        m.d.comb += fan_rd.addr.eq(issue_addr)
+        if self.fanout_loadable:  # one address for both ports: a single-port RAM suffices
+            load = self.fanout_load
+            fan_wr = fan.write_port()
+            fan_addr = Signal.like(fan_wr.addr)
+            writing = Signal()
+            m.d.comb += [writing.eq(idle & load.valid), load.ready.eq(idle),
+                         fan_addr.eq(Mux(writing, load.payload.addr, issue_addr)),
+                         fan_wr.addr.eq(fan_addr), fan_wr.data.eq(load.payload.data),
+                         fan_wr.en.eq(writing), fan_rd.addr.eq(fan_addr)]
+        else:
+            m.d.comb += fan_rd.addr.eq(issue_addr)
         m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid), s2_w.eq(e_weight),
                      s2_addr.eq(Cat(e_target, e_slot))]
         pipeline_busy = Signal()
@@ -239,8 +331,12 @@ class LIFCore(wiring.Component):
             m.d.comb += [v_wr.data.eq(v_reset), r_wr.data.eq(refr)]
         with m.Else():
             m.d.comb += [v_wr.data.eq(u_sat), r_wr.data.eq(0)]
-        m.d.comb += [spikes.w_en.eq(fire), spikes.w_data.eq(u1_j),
-                     outq.w_en.eq(fire), outq.w_data.eq(u1_j)]
+        m.d.comb += [outq.w_en.eq(fire), outq.w_data.eq(u1_j)]
+        if self.networked:  # spikes come back through the router as axon addresses
+            m.d.comb += [spikes.w_en.eq(self.syn_in.valid), spikes.w_data.eq(self.syn_in.payload),
+                         self.syn_in.ready.eq(spikes.w_rdy)]
+        else:
+            m.d.comb += [spikes.w_en.eq(fire), spikes.w_data.eq(u1_j)]
 
         with m.If(updating):
             m.d.comb += [acc_rd.addr.eq(Cat(j[:nb], slot)),
@@ -252,7 +348,6 @@ class LIFCore(wiring.Component):
                          acc_wr.data.eq(acc_rd.data + s2_w)]
 
         # external events set ext bits while idle; the update clears them
-        idle = Signal()
         in_range = Signal()
         m.d.comb += in_range.eq(self.aer_in.payload < n)
         with m.If(idle):
@@ -292,7 +387,12 @@ class LIFCore(wiring.Component):
                 m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
                 with m.If(~pipeline_busy):
                     m.d.sync += j.eq(0)
-                    m.next = "UPDATE"
+                    m.next = "HOLD" if self.networked else "UPDATE"
+            if self.networked:
+                with m.State("HOLD"):  # the mesh barrier: every core has delivered
+                    m.d.comb += [self.delivered.eq(1), self.busy.eq(1)]
+                    with m.If(self.proceed):
+                        m.next = "UPDATE"
             with m.State("UPDATE"):
                 m.d.comb += [updating.eq(1), self.busy.eq(1)]
                 m.d.sync += self.update_cycles.eq(self.update_cycles + 1)

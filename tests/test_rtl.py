@@ -75,7 +75,7 @@ def test_component_api_exposes_streams() -> None:
     names = {name for name, _ in core.signature.members.items()}
     assert {"aer_in", "aer_out", "start", "done", "busy"} <= names
     assert core.geometry.n == 302
-    assert len(core.aer_in.payload) == 9 and core.geometry.acc_depth == core.net.max_delay << 9
+    assert len(core.aer_in.payload) == 9 and core.geometry.acc_depth == core.image.max_delay << 9
     Fragment.get(core, None)  # elaborates on its own, as inside a user's design
 
 
