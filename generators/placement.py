@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pymetis
 import scipy.sparse as sp
+from neuropaste.hdl.core import CoreImage
+from neuropaste.hdl.mesh import MeshPlan, mesh_shape
 
 from neuropaste.errors import InputError
 from neuropaste.ir import Network
@@ -178,3 +180,39 @@ def multicast_table(net: Network, placement: Placement) -> tuple[np.ndarray, np.
     dest = destinations(net, placement.core).tocoo()
     order = np.lexsort((dest.col, dest.row))
     return dest.row[order].astype(np.int64), dest.col[order].astype(np.int64)
+
+
+def addresses(placement: Placement) -> tuple[np.ndarray, np.ndarray]:
+    """Global hardware address of every neuron, and each core's first address (then N)."""
+    counts = np.bincount(placement.core, minlength=placement.n_cores)
+    base = np.zeros(placement.n_cores + 1, np.int64)
+    np.cumsum(counts, out=base[1:])
+    return base[placement.core] + placement.local, base
+
+
+def mesh_plan(net: Network, placement: Placement) -> MeshPlan:
+    """Per core: its neurons' parameters, the fan-out of every axon (global address) that
+    reaches them, and the multicast table of its neurons; the mesh as square as it factors."""
+    addr, base = addresses(placement)
+    dest = destinations(net, placement.core).tocsr()
+    bit = np.left_shift(1, np.arange(placement.n_cores, dtype=object))
+    width, height = mesh_shape(placement.n_cores)
+    images, routes = [], []
+    for c in range(placement.n_cores):
+        members = placement.members(c)
+        sel = np.flatnonzero(placement.core[net.post] == c)
+        axon, target = addr[net.pre[sel]], placement.local[net.post[sel]]
+        delay, weight = net.delay[sel].astype(np.int64), net.weight[sel].astype(np.int64)
+        order = np.lexsort((delay, target, axon))
+        indptr = np.zeros(net.n_neurons + 1, np.int64)
+        np.cumsum(np.bincount(axon, minlength=net.n_neurons), out=indptr[1:])
+        images.append(CoreImage(
+            threshold=net.threshold[members], v_reset=net.v_reset[members],
+            bias=net.bias[members], leak_shift=net.leak_shift[members],
+            refractory=net.refractory[members], indptr=indptr, target=target[order],
+            weight=weight[order], delay=delay[order], w_bits=net.w_bits, v_bits=net.v_bits,
+            acc_bits=net.acc_bits, max_delay=net.max_delay, stim_weight=int(net.stim_weight),
+            sources=len(np.unique(axon))))
+        routes.append(np.array([int(bit[dest.indices[dest.indptr[i]:dest.indptr[i + 1]]].sum())
+                                for i in members], dtype=object))
+    return MeshPlan(images=images, base=base, routes=routes, width=width, height=height)

@@ -1,9 +1,10 @@
-"""Drive a LIFCore in Amaranth's own simulator: fast unit tests without a Verilog build."""
+"""Drive a neuron array in Amaranth's own simulator: fast unit tests without a Verilog build."""
 
 from __future__ import annotations
 
 import numpy as np
 from amaranth import ResetInserter, Signal
+from amaranth.lib import wiring
 from amaranth.sim import Simulator
 from neuropaste.hdl.core import LIFCore
 from neuropaste.sim.reference import Raster, Stimulus
@@ -13,12 +14,37 @@ from neuropaste.ir import Network
 
 def run_core(net: Network, steps: int, stimulus: Stimulus, out_stall: float = 0.0,
              seed: int = 0, reset_after: int = 0) -> tuple[Raster, dict[str, int]]:
+    """Run one :class:`LIFCore` holding ``net``; see :func:`run_array`."""
+    return run_array(LIFCore(net), net.n_neurons, steps, stimulus, out_stall=out_stall,
+                     seed=seed, reset_after=reset_after)
+
+
+def run_mesh(net: Network, placement, steps: int, stimulus: Stimulus, *, stall: float = 0.0,
+             out_stall: float = 0.0, seed: int = 0) -> tuple[Raster, dict[str, int]]:
+    """Run the many-core mesh of ``placement`` (links stalled with probability ``stall``)."""
+    from neuropaste.generators.placement import addresses, mesh_plan
+    from neuropaste.hdl.mesh import NeuronMesh
+
+    addr = addresses(placement)[0]
+    dut = NeuronMesh(mesh_plan(net, placement), stall=stall, seed=seed)
+    raster, counts = run_array(dut, net.n_neurons, steps, stimulus, address=addr,
+                               out_stall=out_stall, seed=seed)
+    return raster, counts
+
+
+def run_array(dut: wiring.Component, n_neurons: int, steps: int, stimulus: Stimulus, *,
+              address: np.ndarray | None = None, out_stall: float = 0.0, seed: int = 0,
+              reset_after: int = 0) -> tuple[Raster, dict[str, int]]:
     """Run ``steps`` steps through the AER ports; ``out_stall`` = P(aer_out not ready).
 
-    ``reset_after > 0`` first runs that many steps, asserts reset for one clock in the middle
-    of the next step's delivery, then starts over: the raster must not remember the first run.
+    ``address`` maps network indices to hardware addresses (identity when None); the raster
+    comes back in network indices. ``reset_after > 0`` first runs that many steps, asserts reset
+    for one clock in the middle of the next step's delivery, then starts over: the raster must
+    not remember the first run.
     """
-    dut = LIFCore(net)
+    address = np.arange(n_neurons) if address is None else np.asarray(address)
+    index_of = np.empty(n_neurons, np.int64)
+    index_of[address] = np.arange(n_neurons)
     rst = Signal()
     top = ResetInserter({"sync": rst})(dut)
     rng = np.random.default_rng(seed)
@@ -44,7 +70,7 @@ def run_core(net: Network, steps: int, stimulus: Stimulus, out_stall: float = 0.
             await ctx.tick()
         for t in range(steps):
             sel = stimulus.step == t
-            for j in stimulus.neuron[sel].tolist():
+            for j in address[stimulus.neuron[sel]].tolist():
                 ctx.set(dut.aer_in.valid, 1)
                 ctx.set(dut.aer_in.payload, j)
                 await ctx.tick()
@@ -56,7 +82,7 @@ def run_core(net: Network, steps: int, stimulus: Stimulus, out_stall: float = 0.
                 ready = int(rng.random() >= out_stall)
                 ctx.set(dut.aer_out.ready, ready)
                 if ready and ctx.get(dut.aer_out.valid):
-                    events.append((t, ctx.get(dut.aer_out.payload)))
+                    events.append((t, int(index_of[ctx.get(dut.aer_out.payload)])))
                 if ctx.get(dut.done):
                     await ctx.tick()
                     break
@@ -69,4 +95,4 @@ def run_core(net: Network, steps: int, stimulus: Stimulus, out_stall: float = 0.
     events.sort()
     step = np.array([e[0] for e in events], np.int64)
     neuron = np.array([e[1] for e in events], np.int64)
-    return Raster(step=step, neuron=neuron, steps=steps, n_neurons=net.n_neurons), counts
+    return Raster(step=step, neuron=neuron, steps=steps, n_neurons=n_neurons), counts

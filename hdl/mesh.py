@@ -1,0 +1,204 @@
+"""The multi-core neuron array: LIF cores on a 2D mesh of multicast AER routers.
+
+Global addresses: core ``c`` holds the neurons ``base[c] .. base[c + 1] - 1`` (the placement's
+order, ``rtl/address_map.csv``). A spike of a neuron leaves its core once, as a packet with its
+global address and the core's multicast table entry for it (the destination cores), and reaches
+each of those cores' ``syn_in``, where the global address is the axon that indexes the fan-out
+table. The host side keeps the single core's step interface: ``aer_in`` and ``aer_out`` carry
+global addresses, ``start`` runs a step, ``done`` ends it.
+
+A step has two barriers (docs/hardware.md, "Many cores"). ``start`` starts every core's
+delivery of the spikes waiting in its spike FIFO; when all have delivered (``delivered``), they
+all ``proceed`` to update at once, so no spike of this step can reach a core still delivering the
+last one. The step ends when every core has finished its update and drained its output, every
+exit stage is empty and every router is idle: the network holds nothing in flight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth import Cat, Module, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .core import CoreImage, LIFCore, bits_for
+from .router import LinkStall, MeshRouter, packet_layout
+
+
+@dataclass(frozen=True, eq=False)
+class MeshPlan:
+    """What the mesh is built from: one image and one multicast table per core, and the shape."""
+
+    images: list[CoreImage]
+    base: np.ndarray  # (cores + 1,) first global address of each core, then N
+    routes: list[np.ndarray]  # per core, per local neuron: destination-core bitmask
+    width: int
+    height: int
+
+    @property
+    def n_cores(self) -> int:
+        return len(self.images)
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.base[-1])
+
+
+def mesh_shape(n_cores: int) -> tuple[int, int]:
+    """width × height = n_cores, as square as the factors allow (width >= height)."""
+    height = max(h for h in range(1, int(n_cores**0.5) + 1) if n_cores % h == 0)
+    return n_cores // height, height
+
+
+class NeuronMesh(wiring.Component):
+    """Cores, routers and the step barrier of a :class:`MeshPlan`.
+
+    ``stall > 0`` puts a :class:`LinkStall` on every link (injection, router to router,
+    ejection) for verification under back-pressure. Counters: ``sop_count`` sums the cores';
+    ``deliver_cycles`` and ``update_cycles`` count the mesh's phases, so SOPs per delivery
+    clock is the array's throughput.
+    """
+
+    def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0):
+        self.plan = plan
+        self.stall = stall
+        self.seed = seed
+        self.a_bits = bits_for(max(plan.n_neurons - 1, 1))
+        super().__init__({
+            "aer_in": In(stream.Signature(unsigned(self.a_bits))),
+            "aer_out": Out(stream.Signature(unsigned(self.a_bits))),
+            "start": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "step_count": Out(32),
+            "sop_count": Out(32),
+            "deliver_cycles": Out(32),
+            "update_cycles": Out(32),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        plan = self.plan
+        w, h, n_cores = plan.width, plan.height, plan.n_cores
+        layout = packet_layout(self.a_bits, n_cores)
+        cores = [LIFCore(img, networked=True) for img in plan.images]
+        routers = {}
+        for c, core in enumerate(cores):
+            m.submodules[f"core_{c}"] = core
+            x, y = c % w, c // w
+            routers[x, y] = r = MeshRouter(x, y, w, h, self.a_bits)
+            m.submodules[f"router_{c}"] = r
+
+        seeds = iter(range(1, 1 << 20))
+        for (x, y), r in routers.items():
+            for dx, dy, out, into in ((1, 0, "east", "west"), (0, 1, "north", "south")):
+                other = routers.get((x + dx, y + dy))
+                if other is not None:
+                    self._connect(m, f"{x}_{y}_{out}", getattr(r, f"o_{out}"),
+                                  getattr(other, f"i_{into}"), layout, next(seeds))
+                    self._connect(m, f"{x + dx}_{y + dy}_{into}", getattr(other, f"o_{into}"),
+                                  getattr(r, f"i_{out}"), layout, next(seeds))
+
+        # ------------------------------------------------ per core: exit stage and ejection
+        host_req, host_src, stage_empty = [], [], []
+        host_take = Signal(n_cores)
+        for c, core in enumerate(cores):
+            r = routers[c % w, c // w]
+            base = int(plan.base[c])
+            table = Memory(shape=unsigned(n_cores), depth=max(len(plan.routes[c]), 1),
+                           init=[int(v) for v in plan.routes[c]] or [0])
+            m.submodules[f"routes_{c}"] = table
+            rd = table.read_port()
+            valid = Signal(name=f"stage_valid_{c}")
+            fresh = Signal(name=f"stage_fresh_{c}")  # table data arrives next clock
+            src = Signal(self.a_bits, name=f"stage_src_{c}")
+            net_pending = Signal(name=f"stage_net_{c}")
+            host_pending = Signal(name=f"stage_host_{c}")
+            accept = Signal(name=f"stage_accept_{c}")
+            inject = stream.Signature(layout).create(path=(f"inject_{c}",))
+            m.d.comb += [accept.eq(~valid & core.aer_out.valid), core.aer_out.ready.eq(~valid),
+                         rd.addr.eq(core.aer_out.payload), rd.en.eq(accept)]
+            m.d.sync += fresh.eq(accept)
+            with m.If(accept):
+                m.d.sync += [valid.eq(1), src.eq(core.aer_out.payload + base),
+                             net_pending.eq(1), host_pending.eq(1)]
+            net_wait = Signal(name=f"stage_net_wait_{c}")
+            m.d.comb += [net_wait.eq(net_pending & (fresh | (rd.data != 0))),
+                         inject.valid.eq(valid & ~fresh & net_pending & (rd.data != 0)),
+                         inject.payload.src.eq(src), inject.payload.dest.eq(rd.data)]
+            with m.If(inject.valid & inject.ready):
+                m.d.sync += net_pending.eq(0)
+            with m.If(host_take[c]):
+                m.d.sync += host_pending.eq(0)
+            with m.If(valid & ~net_wait & ~host_pending):
+                m.d.sync += valid.eq(0)
+            self._connect(m, f"inject_{c}", inject, r.i_local, layout, next(seeds))
+            eject = stream.Signature(layout).flip().create(path=(f"eject_{c}",))
+            self._connect(m, f"eject_{c}", r.o_local, eject, layout, next(seeds))
+            m.d.comb += [core.syn_in.valid.eq(eject.valid),
+                         core.syn_in.payload.eq(eject.payload.src),
+                         eject.ready.eq(core.syn_in.ready)]
+            host_req.append(valid & host_pending)
+            host_src.append(src)
+            stage_empty.append(~valid)
+
+        # ------------------------------------------------ host side: merged spikes, demuxed input
+        with m.Switch(Cat(host_req)):  # fixed priority, lowest core first
+            for c in range(n_cores):
+                with m.Case("-" * (n_cores - 1 - c) + "1" + "0" * c):
+                    m.d.comb += [self.aer_out.valid.eq(1), self.aer_out.payload.eq(host_src[c]),
+                                 host_take[c].eq(self.aer_out.ready)]
+
+        idle = Signal()
+        in_ready = Cat(core.aer_in.ready for core in cores).all()
+        m.d.comb += self.aer_in.ready.eq(idle & in_ready)
+        for c, core in enumerate(cores):
+            lo, hi = int(plan.base[c]), int(plan.base[c + 1])
+            here = (self.aer_in.payload >= lo) & (self.aer_in.payload < hi)
+            m.d.comb += [core.aer_in.valid.eq(idle & self.aer_in.valid & here),
+                         core.aer_in.payload.eq(self.aer_in.payload - lo)]
+
+        # ------------------------------------------------ the step barrier
+        finished = Signal(n_cores)
+        all_delivered = Cat(core.delivered for core in cores).all()
+        network_empty = Signal()
+        m.d.comb += network_empty.eq(Cat(r.idle for r in routers.values()).all()
+                                     & Cat(stage_empty).all())
+        m.d.comb += self.sop_count.eq(sum(core.sop_count for core in cores)[:32])
+        for core in cores:
+            m.d.comb += [core.start.eq(self.start & idle), core.proceed.eq(all_delivered)]
+        with m.FSM():
+            with m.State("IDLE"):
+                cores_busy = Cat(core.busy for core in cores).any()
+                m.d.comb += [idle.eq(~cores_busy), self.busy.eq(cores_busy)]
+                with m.If(self.start & ~cores_busy):
+                    m.next = "DELIVER"
+            with m.State("DELIVER"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
+                with m.If(all_delivered):
+                    m.d.sync += finished.eq(0)
+                    m.next = "UPDATE"
+            with m.State("UPDATE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += self.update_cycles.eq(self.update_cycles + 1)
+                done_now = finished | Cat(core.done for core in cores)
+                m.d.sync += finished.eq(done_now)
+                with m.If((finished == (1 << n_cores) - 1) & network_empty):
+                    m.d.comb += self.done.eq(1)
+                    m.d.sync += self.step_count.eq(self.step_count + 1)
+                    m.next = "IDLE"
+        return m
+
+    def _connect(self, m: Module, name: str, src, dst, layout, seed: int) -> None:
+        """A link, through a random-stall gate when verifying under back-pressure."""
+        if self.stall > 0:
+            gate = LinkStall(layout, self.stall, seed=self.seed * 7919 + seed)
+            m.submodules[f"stall_{name}"] = gate
+            wiring.connect(m, src, gate.i)
+            wiring.connect(m, gate.o, dst)
+        else:
+            wiring.connect(m, src, dst)

@@ -1,0 +1,135 @@
+"""A 2D-mesh router for AER spike packets, with XY multicast.
+
+Why a mesh with dimension-ordered (XY) routing, as TrueNorth and Loihi do: every link joins
+neighbours, so the network grows with the die and no wire gets longer; and XY order (first along
+x, then along y, then out) makes the channel dependencies acyclic, so no amount of back-pressure
+can deadlock it. A tree would put all traffic between its halves through one root link.
+
+Multicast: a packet carries its source address and its destination cores as a bitmask (bit
+``y · width + x``). A router splits the set by direction with constant masks (east: the columns
+right of it; west: left of it; north and south: its own column above or below; local: itself),
+so a spike leaves its core once and is copied only where the XY paths to its destinations part
+(an XY multicast tree), never once per synapse.
+
+Each input has a small FIFO. The head of an input goes to every output its mask needs, each copy
+when that output is free (asynchronous replication: a busy branch does not hold the others),
+and leaves the FIFO when every copy has gone. Outputs serve their inputs in fixed priority,
+through traffic before local injection; packets of a step are finite, so none starves.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Module, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+PORTS = ("east", "west", "north", "south", "local")  # input priority order, highest first
+
+
+def packet_layout(src_bits: int, n_nodes: int) -> data.StructLayout:
+    """An AER packet on the mesh: the spiking neuron's global address and its destinations."""
+    return data.StructLayout({"src": unsigned(src_bits), "dest": unsigned(n_nodes)})
+
+
+def port_masks(x: int, y: int, width: int, height: int) -> dict[str, int]:
+    """Destination bits reached through each output of router (x, y) under XY routing."""
+    masks = dict.fromkeys(PORTS, 0)
+    for yy in range(height):
+        for xx in range(width):
+            bit = 1 << (yy * width + xx)
+            if xx > x:
+                masks["east"] |= bit
+            elif xx < x:
+                masks["west"] |= bit
+            elif yy > y:
+                masks["north"] |= bit
+            elif yy < y:
+                masks["south"] |= bit
+            else:
+                masks["local"] |= bit
+    return masks
+
+
+class MeshRouter(wiring.Component):
+    """Router (x, y) of a ``width`` × ``height`` mesh: streams ``i_<port>`` in, ``o_<port>`` out.
+
+    ``idle`` is high when no packet is buffered: with the links holding no state of their own,
+    the network is empty exactly when every router is idle.
+    """
+
+    def __init__(self, x: int, y: int, width: int, height: int, src_bits: int, depth: int = 2):
+        self.layout = packet_layout(src_bits, width * height)
+        self.masks = port_masks(x, y, width, height)
+        self.depth = depth
+        members = {}
+        for p in PORTS:
+            members[f"i_{p}"] = In(stream.Signature(self.layout))
+            members[f"o_{p}"] = Out(stream.Signature(self.layout))
+        members["idle"] = Out(1)
+        super().__init__(members)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        n_in = len(PORTS)
+        heads, pending, fifos = [], [], []
+        taken = [Signal(len(PORTS), name=f"taken_{p}") for p in PORTS]
+        for i, p in enumerate(PORTS):
+            fifo = SyncFIFOBuffered(width=self.layout.size, depth=self.depth)
+            m.submodules[f"fifo_{p}"] = fifo
+            port = getattr(self, f"i_{p}")
+            m.d.comb += [fifo.w_data.eq(port.payload), fifo.w_en.eq(port.valid),
+                         port.ready.eq(fifo.w_rdy)]
+            head = data.View(self.layout, fifo.r_data)
+            sent = Signal(len(PORTS), name=f"sent_{p}")
+            want = Signal(len(PORTS), name=f"want_{p}")
+            m.d.comb += want.eq(Cat((head.dest & self.masks[q]) != 0 for q in PORTS)
+                                & fifo.r_rdy.replicate(len(PORTS)) & ~sent)
+            finished = Signal(name=f"finished_{p}")
+            m.d.comb += [finished.eq(fifo.r_rdy & ((want & ~taken[i]) == 0)),
+                         fifo.r_en.eq(finished)]
+            with m.If(finished):
+                m.d.sync += sent.eq(0)
+            with m.Else():
+                m.d.sync += sent.eq(sent | taken[i])
+            heads.append(head)
+            pending.append(want)
+            fifos.append(fifo)
+
+        for k, q in enumerate(PORTS):
+            out = getattr(self, f"o_{q}")
+            granted = Signal(n_in, name=f"grant_{q}")
+            with m.Switch(Cat(pending[i][k] for i in range(n_in))):  # fixed priority
+                for i in range(n_in):
+                    with m.Case("-" * (n_in - 1 - i) + "1" + "0" * i):
+                        m.d.comb += [granted.eq(1 << i), out.valid.eq(1),
+                                     out.payload.src.eq(heads[i].src),
+                                     out.payload.dest.eq(heads[i].dest & self.masks[q])]
+            for i in range(n_in):
+                m.d.comb += taken[i][k].eq(granted[i] & out.ready)
+
+        m.d.comb += self.idle.eq(Cat(f.level == 0 for f in fifos).all())
+        return m
+
+
+class LinkStall(wiring.Component):
+    """A link that randomly refuses transfers: back-pressure for verification only.
+
+    A 16-bit LFSR per link closes it on a fraction ``probability`` of clocks (both ``valid`` and
+    ``ready`` masked together, so a packet is never lost or doubled). Not for synthesis.
+    """
+
+    def __init__(self, layout: data.StructLayout, probability: float, seed: int):
+        self.threshold = min(255, max(0, round(probability * 256)))
+        self.seed = (seed * 40503 + 1) & 0xFFFF or 1
+        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        lfsr = Signal(16, init=self.seed)
+        m.d.sync += lfsr.eq(Cat(lfsr[1:], lfsr[0] ^ lfsr[2] ^ lfsr[3] ^ lfsr[5]))
+        go = Signal()
+        m.d.comb += [go.eq(lfsr[:8] >= self.threshold),
+                     self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid & go),
+                     self.i.ready.eq(self.o.ready & go)]
+        return m
