@@ -294,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     from neuropaste.generators.estimate import add_parser as add_estimate
 
     add_estimate(sub)
+    from neuropaste.generators.fpga import add_parser as add_fpga
+
+    add_fpga(sub)
 
     s = sub.add_parser("demo", help="the main job on the bundled C. elegans connectome")
     s.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
