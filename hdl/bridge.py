@@ -1,0 +1,274 @@
+"""The host link: a byte protocol that drives a neuron array from a serial line.
+
+:class:`HostBridge` wraps any neuron array with the step interface of docs/hardware.md
+(``aer_in``, ``aer_out``, ``start``, ``busy``, ``done``, optionally ``fanout_load``) and turns
+bytes into array transactions and spikes into bytes; :class:`HostLink` puts the UART of
+:mod:`neuropaste.hdl.uart` on both sides, so a board needs only its two serial pins.
+The byte layouts are in docs/hardware.md, "Host link"; ``neuropaste.host`` is the other end.
+
+Why the protocol looks the way it does:
+
+- a spike is the common frame, so it is the shortest: bit 7 of a frame's first byte is 0 for
+  an address frame (EVENT in, SPIKE out) and carries the address's low 7 bits, so a map of up
+  to 128 neurons needs one byte per spike and up to 32,768 neurons two;
+- time is not in the frames (as in the AER packets): step ``t``'s events are the EVENT frames
+  between the STEP commands, and the board closes every step with a DONE frame;
+- a serial line cannot be paused, so received bytes wait in a FIFO while the array runs a step;
+  the host keeps at most the FIFO's depth (reported by IDENT) of bytes in flight past the
+  oldest STEP it has no DONE for, and no byte is ever dropped. The DONE and IDENT frames carry
+  sticky error flags (framing error, overrun, unknown command) so a host that breaks the rule,
+  or a noisy line, is noticed, never silently wrong.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from amaranth import Cat, Const, Module, ResetInserter, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+from neuropaste.hdl.uart import UARTReceiver, UARTTransmitter
+
+PROTOCOL_VERSION = 1
+
+
+class Op(enum.IntEnum):
+    """First byte of a host→board command frame (an EVENT frame has bit 7 clear instead)."""
+
+    STEP = 0x80
+    PING = 0x81
+    LOAD = 0x82
+    RESET = 0x83
+
+
+class Reply(enum.IntEnum):
+    """First byte of a board→host frame (a SPIKE frame has bit 7 clear instead)."""
+
+    DONE = 0x80
+    IDENT = 0x81
+
+
+class Status(enum.IntFlag):
+    """Sticky error flags, reported (then cleared) in every DONE and IDENT frame."""
+
+    FRAME_ERROR = 1  # a byte with a low stop bit was dropped
+    OVERRUN = 2  # a byte arrived with the receive FIFO full and was dropped
+    BAD_COMMAND = 4  # an unknown command byte (or LOAD on an array without a loadable table)
+
+
+def address_extra_bytes(a_bits: int) -> int:
+    """Bytes after the first one in an EVENT or SPIKE frame (the first carries 7 bits)."""
+    return max(0, -(-(a_bits - 7) // 8))
+
+
+def nbytes(bits: int) -> int:
+    return max(1, -(-bits // 8))
+
+
+IDENT_BYTES = 17
+DONE_BYTES = 4
+
+
+def array_neurons(array) -> int:
+    """Neuron count of an array: its ``n_neurons``, a LIFCore's geometry, or the address space."""
+    n = getattr(array, "n_neurons", None)
+    if n is None and hasattr(array, "geometry"):
+        n = array.geometry.n
+    if n is None:
+        n = 1 << len(array.aer_in.payload)
+    return int(n)
+
+
+class HostBridge(wiring.Component):
+    """Byte stream in (``rx``), byte stream out (``tx``), and the neuron array inside.
+
+    ``frame_error`` and ``overrun`` take the receiver's error pulses so the host hears of them.
+    ``design_id`` (32 bits, e.g. the first 8 hex digits of ``Network.digest()``) is echoed by
+    IDENT so a host can tell that the board holds the design it compiled.
+    """
+
+    def __init__(self, array: wiring.Component, *, n_neurons: int | None = None,
+                 design_id: int = 0, rx_depth: int = 256):
+        self.array = array
+        self.a_bits = len(array.aer_in.payload)
+        self.n_neurons = array_neurons(array) if n_neurons is None else int(n_neurons)
+        self.design_id = int(design_id) & 0xFFFF_FFFF
+        self.rx_depth = int(rx_depth)
+        self.loadable = hasattr(array, "fanout_load")
+        if self.loadable:
+            self.load_addr_bits = len(array.fanout_load.payload.addr)
+            self.load_data_bits = len(array.fanout_load.payload.data)
+        else:
+            self.load_addr_bits = self.load_data_bits = 0
+        super().__init__({
+            "rx": In(stream.Signature(8)),
+            "tx": Out(stream.Signature(8)),
+            "frame_error": In(1),
+            "overrun": In(1),
+        })
+
+    def ident_bytes(self, status: int = 0) -> bytes:
+        """The IDENT frame this bridge sends (the host parses the same layout)."""
+        return bytes([
+            Reply.IDENT, PROTOCOL_VERSION, self.a_bits,
+            *self.n_neurons.to_bytes(4, "little"),
+            int(self.loadable), self.load_addr_bits, self.load_data_bits,
+            *self.rx_depth.to_bytes(2, "little"),
+            *self.design_id.to_bytes(4, "little"), status,
+        ])
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        array = self.array
+        a_bits = self.a_bits
+        xa = address_extra_bytes(a_bits)
+        la, lw = (nbytes(self.load_addr_bits), nbytes(self.load_data_bits)) if self.loadable \
+            else (0, 0)
+
+        array_rst = Signal()
+        m.submodules.array = ResetInserter({"sync": array_rst})(array)
+        m.submodules.rxq = rxq = SyncFIFOBuffered(width=8, depth=self.rx_depth)
+        wiring.connect(m, wiring.flipped(self.rx), rxq.w_stream)
+        byte = rxq.r_data
+        take = Signal()  # consume the byte at the head of the receive FIFO
+        m.d.comb += rxq.r_en.eq(take)
+        got = Signal()
+        m.d.comb += got.eq(take & rxq.r_rdy)
+
+        # sticky status, reported and cleared by DONE and IDENT
+        status = Signal(3)
+        report = Signal()
+        with m.If(report):
+            m.d.sync += status.eq(0)
+        with m.If(self.frame_error):
+            m.d.sync += status[0].eq(1)
+        with m.If(self.overrun):
+            m.d.sync += status[1].eq(1)
+        bad = Signal()
+        with m.If(bad):
+            m.d.sync += status[2].eq(1)
+
+        # multi-byte fields: shifted in at the top, so after k bytes the first is at 8·(R−k)
+        r_bytes = max(xa, la + lw, 1)
+        field = Signal(8 * r_bytes)
+        count = Signal(range(r_bytes + 1))
+        with m.If(got):
+            m.d.sync += field.eq(Cat(field[8:], byte))
+        addr_lo = Signal(7)
+        event_addr = Cat(addr_lo, field[8 * (r_bytes - xa):])[:a_bits]
+
+        # outgoing frames: a byte shift register, the first byte in the low bits
+        obuf = Signal(8 * IDENT_BYTES)
+        olen = Signal(range(IDENT_BYTES + 1))
+        m.d.comb += [self.tx.payload.eq(obuf[:8]), self.tx.valid.eq(olen != 0)]
+        with m.If(self.tx.valid & self.tx.ready):
+            m.d.sync += [obuf.eq(obuf[8:]), olen.eq(olen - 1)]
+        free = Signal()
+        m.d.comb += free.eq(olen == 0)
+
+        spike_lo = Signal(7)  # zero-extended, so the frame's bit 7 is 0 for any a_bits
+        m.d.comb += spike_lo.eq(array.aer_out.payload[:7])
+        step = Signal(16)
+        done_seen = Signal()
+        with m.If(array.done):
+            m.d.sync += done_seen.eq(1)
+
+        ident = self.ident_bytes()
+        ident_word = Cat(*[Const(b, 8) for b in ident[:-1]], status)
+
+        with m.FSM():
+            with m.State("CMD"):
+                m.d.comb += take.eq(1)
+                with m.If(rxq.r_rdy):
+                    with m.If(~byte[7]):  # EVENT
+                        m.d.sync += [addr_lo.eq(byte[:7]), count.eq(xa)]
+                        m.next = "EVENT_BYTES" if xa else "EVENT"
+                    with m.Elif(byte == int(Op.STEP)):
+                        m.next = "STEP"
+                    with m.Elif(byte == int(Op.PING)):
+                        m.next = "PING"
+                    if self.loadable:
+                        with m.Elif(byte == int(Op.LOAD)):
+                            m.d.sync += count.eq(la + lw)
+                            m.next = "LOAD_BYTES"
+                    with m.Elif(byte == int(Op.RESET)):
+                        m.d.comb += array_rst.eq(1)
+                        m.d.sync += step.eq(0)
+                    with m.Else():
+                        m.d.comb += bad.eq(1)
+            with m.State("EVENT_BYTES"):
+                m.d.comb += take.eq(1)
+                with m.If(rxq.r_rdy):
+                    m.d.sync += count.eq(count - 1)
+                    with m.If(count == 1):
+                        m.next = "EVENT"
+            with m.State("EVENT"):
+                m.d.comb += [array.aer_in.valid.eq(1), array.aer_in.payload.eq(event_addr)]
+                with m.If(array.aer_in.ready):
+                    m.next = "CMD"
+            with m.State("STEP"):
+                with m.If(~array.busy):
+                    m.d.comb += array.start.eq(1)
+                    m.d.sync += done_seen.eq(0)
+                    m.next = "RUN"
+            with m.State("RUN"):  # frame the step's spikes, then DONE
+                with m.If(free):
+                    with m.If(array.aer_out.valid):
+                        m.d.comb += array.aer_out.ready.eq(1)
+                        m.d.sync += [obuf.eq(Cat(spike_lo, Const(0, 1),
+                                                 array.aer_out.payload[7:])),
+                                     olen.eq(1 + xa)]
+                    with m.Elif(done_seen):
+                        m.d.comb += report.eq(1)
+                        m.d.sync += [obuf.eq(Cat(Const(int(Reply.DONE), 8), step, status)),
+                                     olen.eq(DONE_BYTES), step.eq(step + 1)]
+                        m.next = "CMD"
+            with m.State("PING"):  # answers once the array is idle (after reset: cleared)
+                with m.If(free & ~array.busy):
+                    m.d.comb += report.eq(1)
+                    m.d.sync += [obuf.eq(ident_word), olen.eq(IDENT_BYTES)]
+                    m.next = "CMD"
+            if self.loadable:
+                load = array.fanout_load
+                base = 8 * (r_bytes - la - lw)
+                with m.State("LOAD_BYTES"):
+                    m.d.comb += take.eq(1)
+                    with m.If(rxq.r_rdy):
+                        m.d.sync += count.eq(count - 1)
+                        with m.If(count == 1):
+                            m.next = "LOAD"
+                with m.State("LOAD"):
+                    m.d.comb += [
+                        load.valid.eq(1),
+                        load.payload.addr.eq(field[base:base + self.load_addr_bits]),
+                        load.payload.data.eq(
+                            field[base + 8 * la:base + 8 * la + self.load_data_bits]),
+                    ]
+                    with m.If(load.ready):
+                        m.next = "CMD"
+        return m
+
+
+class HostLink(wiring.Component):
+    """UART receiver → :class:`HostBridge` (with the array) → UART transmitter: a board top.
+
+    Ports ``rx_pin`` (from the host's TX) and ``tx_pin`` (to the host's RX); ``divisor`` is
+    ``clk_hz // baud`` (:func:`neuropaste.hdl.uart.uart_divisor` checks the rounding).
+    """
+
+    def __init__(self, array: wiring.Component, divisor: int, **bridge_options):
+        self.bridge = HostBridge(array, **bridge_options)
+        self.divisor = divisor
+        super().__init__({"rx_pin": In(1, init=1), "tx_pin": Out(1, init=1)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.uart_rx = urx = UARTReceiver(self.divisor)
+        m.submodules.uart_tx = utx = UARTTransmitter(self.divisor)
+        m.submodules.bridge = bridge = self.bridge
+        m.d.comb += [urx.pin.eq(self.rx_pin), self.tx_pin.eq(utx.pin),
+                     bridge.frame_error.eq(urx.frame_error), bridge.overrun.eq(urx.overrun)]
+        wiring.connect(m, urx.rx, bridge.rx)
+        wiring.connect(m, bridge.tx, utx.tx)
+        return m
