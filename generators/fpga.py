@@ -365,6 +365,10 @@ def prepare(compiled: str | os.PathLike, board_name: str, *, link: str | None = 
     compiled = Path(compiled)
     net, meta, array, loadable = _load_design(compiled, board)
     link = link or ("uart" if bridge_available() else "demo")
+    if link == "demo" and loadable:
+        # nothing would ever write the table, and Yosys would remove it with everything it feeds
+        raise InputError(None, f"the demo link cannot upload the fan-out table that "
+                         f"{board.name}'s SPRAM needs: use --link uart")
     digest = str(meta.get("network_digest", ""))[:8]
     design_id = int(digest, 16) if re.fullmatch(r"[0-9a-f]{8}", digest) else 0
     top = BoardTop(array, link=link, design_id=design_id)

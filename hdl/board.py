@@ -17,7 +17,7 @@ with its reset synchroniser), so the array's synchronous reset is the power-on r
 from __future__ import annotations
 
 from amaranth import Elaboratable, Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 
 LINKS = ("uart", "demo")
 DEFAULT_BAUD = 1_000_000  # an integer number of clocks per bit at 12 MHz and 25 MHz
@@ -53,12 +53,15 @@ class BoardTop(Elaboratable):
 
             divisor = uart_divisor(platform.default_clk_frequency, self.baud)
             m.submodules.link = link = HostLink(self.array, divisor, design_id=self.design_id)
-            uart = platform.request("uart", 0)
-            m.d.comb += [link.rx_pin.eq(uart.rx.i), uart.tx.o.eq(link.tx_pin)]
+            uart = platform.request("uart", 0, dir="-")
+            m.submodules.rx_buf = rx = io.Buffer("i", uart.rx)
+            m.submodules.tx_buf = tx = io.Buffer("o", uart.tx)
+            m.d.comb += [link.rx_pin.eq(rx.i), tx.o.eq(link.tx_pin)]
             return m
         m.submodules.array = array = self.array
         _demo_driver(m, array, self.events_per_step)
-        led_spike, led_step = platform.request("led", 0), platform.request("led", 1)
+        m.submodules.led_spike = led_spike = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.submodules.led_step = led_step = io.Buffer("o", platform.request("led", 1, dir="-"))
         spike_toggle = Signal()
         with m.If(array.aer_out.valid):
             # parity of the address, so the whole output path stays in the design
