@@ -71,10 +71,13 @@ DONE_BYTES = 4
 
 
 def array_neurons(array) -> int:
-    """Neuron count of an array: its ``n_neurons``, a LIFCore's geometry, or the address space."""
+    """Neuron count of an array: its ``n_neurons``, a LIFCore's geometry, a NeuronMesh's plan,
+    or else the whole address space."""
     n = getattr(array, "n_neurons", None)
-    if n is None and hasattr(array, "geometry"):
+    if n is None and hasattr(array, "geometry"):  # LIFCore
         n = array.geometry.n
+    if n is None and hasattr(array, "plan"):  # NeuronMesh
+        n = array.plan.n_neurons
     if n is None:
         n = 1 << len(array.aer_in.payload)
     return int(n)

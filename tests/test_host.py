@@ -527,6 +527,57 @@ def test_host_step_by_step_and_wrong_design(tmp_path) -> None:
             lambda port: Board(port, timeout=30).load(compiled))
 
 
+def test_host_uploads_the_fanout_table_of_a_loadable_core(tmp_path) -> None:
+    """LIFCore(fanout_loadable=True) starts with an empty table: load() uploads
+    rtl/mem/fanout.hex through LOAD frames, and only then is the raster the reference's."""
+    net = _random_net(n=40, edges=160, seed=7)
+    steps = 25
+    stim = poisson(net.n_neurons, steps, 0.12, seed=3)
+    out = tmp_path / "compiled"
+    compile_network(net, out, stimulus=stim, steps=steps, backends=("rtl",), quiet=True)
+    ref = simulate(net, steps, stim)
+    core = LIFCore(net, fanout_loadable=True)
+
+    def host(port):
+        board = Board(port, timeout=30)
+        empty = board.run(stim, steps)  # nothing uploaded yet: no synapses
+        info = board.load(out)
+        return info, empty, board.run(board.stimulus(), steps)
+
+    pty = PtyBoard(core, design_id=design_id(net))
+    info, empty, raster = pty.drive(host)
+    assert info.loadable and info.load_data_bits == core.geometry.entry_bits
+    assert empty.first_difference(ref) is not None
+    assert ref.first_difference(raster) is None, ref.first_difference(raster)
+
+
+def test_host_end_to_end_mesh(tmp_path) -> None:
+    """Four cores on a mesh: the driver maps labels through rtl/address_map.csv."""
+    from neuropaste.generators import rtl
+
+    if not hasattr(rtl, "build_design"):
+        pytest.skip("no multi-core builder in generators.rtl")
+    net = _random_net(n=40, edges=160, seed=7)
+    steps = 20
+    stim = poisson(net.n_neurons, steps, 0.12, seed=5)
+    out = tmp_path / "compiled"
+    compile_network(net, out, stimulus=stim, steps=steps, backends=("rtl",),
+                    backend_options={"rtl": {"cores": 4}}, quiet=True)
+    assert (out / "rtl" / "address_map.csv").exists()
+    mesh = rtl.build_design(net, rtl.load_placement(out))
+    ref = simulate(net, steps, stim)
+
+    def host(port):
+        board = Board(port, timeout=30)
+        assert board.load(out).n_neurons == net.n_neurons
+        assert not (board.to_hw == np.arange(net.n_neurons)).all()  # a real permutation
+        return board.run(board.stimulus(), steps)
+
+    raster = PtyBoard(mesh, design_id=design_id(net)).drive(host)
+    assert ref.first_difference(raster) is None, ref.first_difference(raster)
+    assert len(raster) == len(ref) > steps
+
+
 def test_host_upload_and_overrun_detection(tmp_path) -> None:
     """upload() through the UART into a loadable array; a host that floods the receive FIFO
     while a step runs is told so (OVERRUN), never handed a wrong raster."""
