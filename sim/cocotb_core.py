@@ -1,10 +1,12 @@
-"""cocotb test of the generated single-core Verilog against the reference model.
+"""cocotb test of the generated Verilog (one core or a mesh) against the reference model.
 
 Run by :mod:`neuropaste.sim.verify_rtl` through ``cocotb_tools.runner``; the compiled
 directory, step count, output stall probability and result file come in environment variables.
 Every step: external events go in through the AER input stream, ``start`` is pulsed, the AER
 output is collected (with random back-pressure) until ``done``. The whole raster must equal
-the reference model's, or the test fails naming the first differing step and neuron.
+the reference model's, or the test fails naming the first differing step and neuron. A mesh
+speaks global hardware addresses (``rtl/address_map.csv``); the test maps them to and from the
+network's indices with the stored placement.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
+from neuropaste.generators.placement import addresses
+from neuropaste.generators.rtl import load_placement
 from neuropaste.sim.reference import Raster, simulate
 from neuropaste.sim.stimulus import load_stimulus_csv, save_raster_csv
 
@@ -34,6 +38,10 @@ async def raster_matches_reference(dut) -> None:
     stim = load_stimulus_csv(compiled / "stimulus.csv", net.labels)
     reference = simulate(net, steps, stim)
     rng = random.Random(int(os.environ.get("NEUROPASTE_SEED", "0")))
+    placement = load_placement(compiled)
+    address = (np.arange(net.n_neurons) if placement is None else addresses(placement)[0])
+    index_of = np.empty(net.n_neurons, np.int64)
+    index_of[address] = np.arange(net.n_neurons)
 
     Clock(dut.clk, 10, unit="ns").start()
     dut.rst.value = 1
@@ -63,7 +71,7 @@ async def raster_matches_reference(dut) -> None:
         # values are set and sampled at falling edges; the core acts on the rising edge after
         for j in by_step.get(t, ()):
             dut.aer_in__valid.value = 1  # the core is idle, so aer_in.ready is high
-            dut.aer_in__payload.value = j
+            dut.aer_in__payload.value = int(address[j])
             await FallingEdge(dut.clk)
         dut.aer_in__valid.value = 0
         dut.start.value = 1
@@ -73,7 +81,7 @@ async def raster_matches_reference(dut) -> None:
             ready = 0 if stall and rng.random() < stall else 1
             dut.aer_out__ready.value = ready
             if ready and int(dut.aer_out__valid.value):
-                events.append((t, int(dut.aer_out__payload.value)))
+                events.append((t, int(index_of[int(dut.aer_out__payload.value)])))
             done = int(dut.done.value)
             await FallingEdge(dut.clk)
             cycles += 1
@@ -109,6 +117,8 @@ async def raster_matches_reference(dut) -> None:
         "update_cycles": int(dut.update_cycles.value),
         "sops_per_delivery_cycle": sops / deliver if deliver else None,
         "output_stall_probability": stall,
+        "link_stall_probability": float(os.environ.get("NEUROPASTE_LINK_STALL", "0")),
+        "cores": 1 if placement is None else placement.n_cores,
     }
     result_path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     if first is not None:

@@ -15,7 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from neuropaste.generators.rtl import TOP, VERILOG, synth_stats
+from neuropaste.generators.rtl import (
+    TOP,
+    VERILOG,
+    build_design,
+    design_top,
+    load_placement,
+    synth_stats,
+    to_verilog,
+)
 
 from neuropaste.errors import InputError
 
@@ -24,35 +32,50 @@ VCD = "neuropaste_core.vcd"
 
 
 def run_cocotb(compiled: Path, steps: int, *, vcd: bool = False, stall: float = 0.0,
-               seed: int = 0) -> dict[str, Any]:
+               link_stall: float = 0.0, seed: int = 0) -> dict[str, Any]:
+    """cocotb + Icarus on the compiled top; ``stall`` = P(host output not ready) per clock.
+
+    ``link_stall > 0`` (meshes only) simulates a variant of the design, rebuilt from the same
+    IR and placement, whose mesh links refuse transfers on that fraction of clocks.
+    """
     from cocotb_tools.runner import get_runner
 
     if shutil.which("iverilog") is None:
         raise RuntimeError("Icarus Verilog (iverilog) is not installed: run make setup")
+    top, verilog = design_top(compiled)
     build = compiled / "sim_build"
     build.mkdir(parents=True, exist_ok=True)
-    sources = [compiled / "rtl" / VERILOG]
+    sources = [compiled / "rtl" / verilog]
+    placement = load_placement(compiled)
+    if link_stall > 0 and placement is not None:
+        from neuropaste.ir import load_network
+
+        net = load_network(compiled / "network.npz")
+        stalled = build / f"stalled_{verilog}"
+        stalled.write_text(to_verilog(build_design(net, placement, stall=link_stall), top))
+        sources = [stalled]
     extra: list[str] = []
     if vcd:  # a second root module that dumps a VCD (cocotb's own dump writes FST)
         dump = build / "vcd_dump.v"
         dump.write_text(f"module neuropaste_vcd_dump;\ninitial begin\n"
-                        f"  $dumpfile(\"{VCD}\");\n  $dumpvars(0, {TOP});\nend\nendmodule\n")
+                        f"  $dumpfile(\"{VCD}\");\n  $dumpvars(0, {top});\nend\nendmodule\n")
         sources.append(dump)
         extra = ["-s", "neuropaste_vcd_dump"]
     runner = get_runner("icarus")
-    runner.build(sources=sources, hdl_toplevel=TOP, build_dir=build, always=True,
+    runner.build(sources=sources, hdl_toplevel=top, build_dir=build, always=True,
                  build_args=extra, timescale=("1ns", "1ps"), log_file=build / "build.log")
     result_path = compiled / RESULT
     result_path.unlink(missing_ok=True)
     env = {"NEUROPASTE_DIR": str(compiled.resolve()), "NEUROPASTE_STEPS": str(steps),
-           "NEUROPASTE_STALL": str(stall), "NEUROPASTE_SEED": str(seed),
+           "NEUROPASTE_STALL": str(stall), "NEUROPASTE_LINK_STALL": str(link_stall),
+           "NEUROPASTE_SEED": str(seed),
            "NEUROPASTE_RESULT": str(result_path.resolve())}
     t0 = time.perf_counter()
     suffix = os.environ.get("SIM_CMD_SUFFIX")
     if vcd:  # the runner passes vvp -none without waves; a later -vcd re-enables VCD output
         os.environ["SIM_CMD_SUFFIX"] = "-vcd"
     try:
-        runner.test(hdl_toplevel=TOP, test_module="neuropaste.sim.cocotb_core", build_dir=build,
+        runner.test(hdl_toplevel=top, test_module="neuropaste.sim.cocotb_core", build_dir=build,
                     test_dir=build, extra_env=env,
                     results_xml=str((build / "results.xml").resolve()),
                     log_file=build / "cocotb.log")
@@ -72,11 +95,11 @@ def run_cocotb(compiled: Path, steps: int, *, vcd: bool = False, stall: float = 
     return result
 
 
-def verilator_lint(rtl_dir: Path) -> dict[str, Any]:
+def verilator_lint(rtl_dir: Path, top: str = TOP, verilog: str = VERILOG) -> dict[str, Any]:
     exe = shutil.which("verilator")
     if exe is None:
         return {"passed": False, "summary": "verilator not installed"}
-    proc = subprocess.run([exe, "--lint-only", "-Wno-fatal", "--top-module", TOP, VERILOG],
+    proc = subprocess.run([exe, "--lint-only", "-Wno-fatal", "--top-module", top, verilog],
                           cwd=rtl_dir, capture_output=True, text=True)
     errors = [x for x in proc.stderr.splitlines() if x.startswith("%Error")]
     warnings = [x for x in proc.stderr.splitlines() if x.startswith("%Warning")]
@@ -85,7 +108,7 @@ def verilator_lint(rtl_dir: Path) -> dict[str, Any]:
 
 
 def verify(compiled: Path, *, steps: int | None = None, vcd: bool = False, stall: float = 0.0,
-           synth: bool = True, lint: bool = True) -> dict[str, Any]:
+           link_stall: float = 0.0, synth: bool = True, lint: bool = True) -> dict[str, Any]:
     """Run the RTL checks; the dict goes into ``DIR/verify.json`` under ``checks.rtl``."""
     compiled = Path(compiled)
     manifest = json.loads((compiled / "manifest.json").read_text())
@@ -93,12 +116,13 @@ def verify(compiled: Path, *, steps: int | None = None, vcd: bool = False, stall
     steps = stored if steps is None else steps
     if not 1 <= steps <= stored:
         raise InputError(compiled, f"--steps must be in 1..{stored} (the stored stimulus)")
-    result = run_cocotb(compiled, steps, vcd=vcd, stall=stall)
+    result = run_cocotb(compiled, steps, vcd=vcd, stall=stall, link_stall=link_stall)
+    top, verilog = design_top(compiled)
     if lint:
-        result["verilator_lint"] = verilator_lint(compiled / "rtl")
+        result["verilator_lint"] = verilator_lint(compiled / "rtl", top, verilog)
         result["passed"] = result["passed"] and result["verilator_lint"]["passed"]
     if synth:
-        result["synthesis"] = synth_stats(compiled / "rtl")
+        result["synthesis"] = synth_stats(compiled / "rtl", top=top, verilog=verilog)
     first = result.get("first_mismatch")
     result["summary"] = (
         f"{result['steps']} steps, {result['spikes']} spikes bit-exact, "
