@@ -73,7 +73,7 @@ def test_fit_check_names_each_resource() -> None:
     fit = plan_fit([huge], 100, 100, ecp5)
     assert fit["overflow"] == ["bram"] and fit["need"]["bram"] > 208
     assert "fan-out table `fan` 200,000 x 25 bits" in fit_message(fit, ecp5, "m")
-    fit = plan_fit([], 100_000, 100, ecp5)
+    fit = plan_fit([], 80_000, 100, ecp5)
     assert fit["overflow"] == ["luts"]
     assert "LUTs (estimate): needs 100,000 of 83,640" in fit_message(fit, ecp5, "m")
 
