@@ -45,13 +45,21 @@ class CrossbarOptions:
     reorder: bool = True
     compact_rows: bool = True  # a column block's tiles hold only its rows with synapses
     memory_dies: int = 0  # > 0: assign the tiles to a TSV stack of this many memory dies
+    stack: Any = None  # a generators.stack.StackSpec (--stack FILE); memory_dies overrides it
+    reference_steps: int = 0  # > 0: weight the stack partition by the reference run's rates
 
 
 def options_from_cli(tile: int | None = None, device: str | None = None,
-                     memory_dies: int | None = None) -> CrossbarOptions:
+                     memory_dies: int | None = None, stack: str | None = None,
+                     steps: int = 0) -> CrossbarOptions:
     opts = CrossbarOptions()
+    if stack is not None:
+        from neuropaste.generators.stack import load_stack
+
+        spec = load_stack(stack)
+        opts = replace(opts, stack=spec, memory_dies=spec.memory_dies, reference_steps=steps)
     if memory_dies:
-        opts = replace(opts, memory_dies=memory_dies)
+        opts = replace(opts, memory_dies=memory_dies, reference_steps=steps)
     if tile is not None:
         if not 8 <= tile <= 256 or tile % 2:
             raise InputError(None, f"--tile must be an even size in 8..256, got {tile}")
@@ -288,13 +296,16 @@ def emit(net: Network, out_dir: Path, *, options: CrossbarOptions | None = None
     spice = Path(out_dir) / "spice"
     spice.mkdir(parents=True, exist_ok=True)
     dev = opts.device
+    headers = []
     for t, g in enumerate(ts.g):
         header = {"tile": t, "rows": g.shape[0], "columns": g.shape[1], "device": dev.name,
                   "g_min_S": dev.g_min, "g_max_S": dev.g_max, "levels": dev.levels,
-                  "cells_per_weight": dev.cells_per_weight, "pattern": "0 (all rows on)",
+                  "cells_per_weight": dev.cells_per_weight,
                   "signed_scheme": "differential pairs: even column G+, odd column G-"}
-        (spice / f"tile_{t:04d}.cir").write_text(
-            netlist_text(g, pats[t][0], opts.electrical, header, dev.cells_per_weight))
+        headers.append(header)
+        (spice / f"tile_{t:04d}.cir").write_text(netlist_text(
+            g, pats[t][0], opts.electrical, {**header, "pattern": "0 (all rows on)"},
+            dev.cells_per_weight))
     arrays: dict[str, np.ndarray] = {
         "g": np.stack(ts.g) if ts.g else np.zeros((0, opts.tile_rows, opts.tile_cols)),
         "row_pre": np.stack(ts.row_pre) if ts.row_pre else np.zeros((0, opts.tile_rows), int),
@@ -319,10 +330,9 @@ def emit(net: Network, out_dir: Path, *, options: CrossbarOptions | None = None
     prog = program_and_verify(ts, dev, opts.seed)
     stack = {}
     if opts.memory_dies:
-        from neuropaste.generators.stack import StackSpec, stack_tiles
+        from neuropaste.generators.stack import emit_stack
 
-        stack = {"stack": stack_tiles(arrays["row_pre"], arrays["col_post"], net.n_neurons,
-                                      StackSpec(memory_dies=opts.memory_dies))}
+        stack = {"stack": emit_stack(net, Path(out_dir), arrays, opts, headers)}
     return {**ts.stats, **stack, "device": dev.name, "levels_per_weight": dev.weight_levels,
             "g_min_S": dev.g_min, "g_max_S": dev.g_max, "programming": prog,
             "params": params, "files": ["spice/tiles.npz", "spice/tiles.json",

@@ -233,3 +233,36 @@ def stack_tiles(row_pre: np.ndarray, col_post: np.ndarray, n_neurons: int, spec:
         "word_line_delay_50_s_top_die": delay_50(tsv, top, spec.r_driver, spec.c_load),
         **result.stats,
     }
+
+
+def reference_rates(out_dir: Path, labels: np.ndarray, steps: int) -> np.ndarray | None:
+    """Spikes per step of every neuron in the compile's reference run (None if there is none)."""
+    from neuropaste.sim.stimulus import load_stimulus_csv
+
+    path = Path(out_dir) / "reference_spikes.csv"
+    if steps <= 0 or not path.is_file():
+        return None
+    raster = load_stimulus_csv(path, labels)
+    return np.bincount(raster.neuron, minlength=len(labels)) / float(steps)
+
+
+def emit_stack(net: Any, out_dir: Path, arrays: dict[str, np.ndarray], opts: Any,
+               headers: list[dict[str, Any]]) -> dict[str, Any]:
+    """Assign the tiles to the memory dies (and neurons to the logic dies) and write the stack
+    netlists: what ``compile --memory-dies K`` / ``--stack FILE`` adds to the spice backend."""
+    from neuropaste.generators.dies import assign_logic_dies
+    from neuropaste.netlists.stack import emit_stack as write_netlists
+
+    spec = opts.stack if opts.stack is not None else StackSpec()
+    spec = with_memory_dies(spec, opts.memory_dies).check()
+    rates = reference_rates(out_dir, net.labels, opts.reference_steps)
+    result = stack_tiles(arrays["row_pre"], arrays["col_post"], net.n_neurons, spec, rates)
+    result["rates_from_reference_run"] = rates is not None
+    if spec.logic_dies > 1:
+        result["logic_dies"] = assign_logic_dies(net.pre, net.post, net.n_neurons,
+                                                 spec.logic_dies, rates)
+    tsv = parasitics(spec.tsv)
+    result["netlists"] = write_netlists(
+        Path(out_dir) / "spice", arrays, result["die_of_tile"], spec.memory_dies, tsv,
+        spec.c_load, spec.r_driver, opts.electrical, headers, opts.device.cells_per_weight)
+    return result

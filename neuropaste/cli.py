@@ -180,6 +180,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _backend_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     opts: dict[str, dict[str, Any]] = {}
+    rtl = {k: getattr(args, k) for k in ("cores", "core_neurons") if getattr(args, k, None)}
+    if rtl:
+        opts["rtl"] = rtl
     spice: dict[str, Any] = {}
     if getattr(args, "tile", None):
         spice["tile"] = args.tile
@@ -187,6 +190,10 @@ def _backend_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         spice["device"] = args.device
     if getattr(args, "memory_dies", None):
         spice["memory_dies"] = args.memory_dies
+    if getattr(args, "stack", None):
+        spice["stack"] = args.stack
+    if "memory_dies" in spice or "stack" in spice:
+        spice["steps"] = args.steps  # the stack partition is weighted by the reference rates
     if spice:
         from neuropaste.generators.crossbar import options_from_cli
 
@@ -213,7 +220,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from neuropaste.sim.verify import verify
 
-    report = verify(Path(args.dir), rtl=args.rtl, spice=args.spice, steps=args.steps,
+    report = verify(Path(args.dir), rtl=args.rtl, spice=args.spice, stack=args.stack,
+                    steps=args.steps,
                     vcd=args.vcd, tiles=args.tiles, workers=args.workers,
                     scheduler=args.scheduler, mc_runs=args.mc, drift_time=args.drift_time)
     for name, check in report["checks"].items():
@@ -266,11 +274,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("map", metavar="MAP")
     s.add_argument("--out", required=True, help="output directory")
     s.add_argument("--backends", default="rtl,spice", help="comma list of rtl, spice")
+    s.add_argument("--cores", type=int, default=None,
+                   help="place the neurons on this many cores of a mesh (default: one core "
+                        "when the map fits, else as few as it needs)")
+    s.add_argument("--core-neurons", type=int, default=None,
+                   help="neurons per mesh core (default 256)")
     s.add_argument("--tile", type=int, default=None, help="crossbar tile size R = C (default 64)")
     s.add_argument("--device", default=None,
                    help="memory preset (rram, pcm, flash, mram) or a preset file")
     s.add_argument("--memory-dies", type=int, default=None,
                    help="assign the tiles to a TSV stack of this many memory dies")
+    s.add_argument("--stack", default=None, metavar="FILE",
+                   help="stack description (.toml/.json, docs/stack.md); --memory-dies "
+                        "overrides its die count")
     _stimulus_options(s, 1000)
     _map_options(s)
     _quant_options(s)
@@ -280,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dir", metavar="DIR")
     s.add_argument("--rtl", action="store_true", help="cocotb + Icarus on the generated Verilog")
     s.add_argument("--spice", action="store_true", help="ngspice on crossbar tiles")
+    s.add_argument("--stack", action="store_true",
+                   help="ngspice on the TSV stack's die netlists and word-line chain")
     s.add_argument("--steps", type=int, default=None, help="steps for --rtl (default: all stored)")
     s.add_argument("--vcd", action="store_true", help="keep a VCD waveform of the RTL run")
     s.add_argument("--tiles", type=int, default=None, help="ngspice on K sampled tiles")

@@ -14,7 +14,8 @@ from neuropaste.outputs import write_json
 VERIFY = "verify.json"
 
 
-def verify(compiled: Path, *, rtl: bool = False, spice: bool = False, steps: int | None = None,
+def verify(compiled: Path, *, rtl: bool = False, spice: bool = False, stack: bool = False,
+           steps: int | None = None,
            vcd: bool = False, tiles: int | None = None, workers: int = 2,
            scheduler: str | None = None, mc_runs: int = 0,
            drift_time: float | None = None) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def verify(compiled: Path, *, rtl: bool = False, spice: bool = False, steps: int
     if not compiled.is_dir() or not manifest_path.is_file():
         raise InputError(compiled, "not a compiled directory (no manifest.json)")
     manifest = json.loads(manifest_path.read_text())
-    if not (rtl or spice):
+    if not (rtl or spice or stack):
         rtl = "rtl" in manifest["backends"]
         spice = "spice" in manifest["backends"]
     for name, wanted in (("rtl", rtl), ("spice", spice)):
@@ -42,7 +43,11 @@ def verify(compiled: Path, *, rtl: bool = False, spice: bool = False, steps: int
 
         checks["spice"] = verify_spice(compiled, tiles=tiles, workers=workers, scheduler=scheduler,
                                        mc_runs=mc_runs, drift_time=drift_time)
-    ran = [k for k, w in (("rtl", rtl), ("spice", spice)) if w]
+    if stack:
+        from neuropaste.sim.verify_stack import verify as verify_stack
+
+        checks["stack"] = verify_stack(compiled, tiles=tiles, workers=workers)
+    ran = [k for k, w in (("rtl", rtl), ("spice", spice), ("stack", stack)) if w]
     report = {
         "network_digest": manifest["network_digest"],
         "checks": checks,

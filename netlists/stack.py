@@ -1,0 +1,200 @@
+"""SPICE netlists of a TSV stack: tile subcircuits, one netlist per memory die, the stack.
+
+Files under ``DIR/spice/stack/`` (node and subcircuit names are indices only; nothing from a
+map's labels reaches the text):
+
+- ``tile_NNNN.sub``: ``.subckt tile_NNNN rd wl0 .. wl{R-1} s0 .. s{C-1}``, the element lines of
+  :mod:`neuropaste.netlists.tile` unchanged except that the tile's sources become ports: the
+  read lines start at the die's read rail ``rd``, the word lines are driven from outside, and
+  each column ends at its sense port. Each tile is defined once, in its own file, and included
+  by the die that holds it: a die file stays a few kB however many tiles it has (a 64 x 64 tile
+  is ~0.6 MB of text).
+- ``die_K.cir``: memory die K (die 0 sits on the logic die). It includes its tiles, defines its
+  own via subcircuit (``tsv_K``, from :func:`neuropaste.netlists.tsv.subcircuit`), a word-line
+  chain ``wl_K`` (K + 1 vias in series up from the logic die, then the word line's input
+  capacitance on the die) and a column chain ``col_K`` (K + 1 vias down), and
+  ``.subckt die_K rd w0 .. q0 ..``: port ``wI`` is word-line net I at the logic die, ``qJ``
+  column net J at the logic die's sense node. A word-line net is one (presynaptic neuron,
+  delay) row: the logic die applies the delay, so every row the die holds gets its own via
+  (the partition's count, one signal per source, assumes a delay line on the memory die; the
+  manifest reports both). A column net is one (target, polarity) of the differential pair:
+  the die sums that column over its tiles and sends it down once.
+- ``stack.cir``: includes every die, ``.subckt stack rd a0 .. b0 ..`` whose ports are the logic
+  die's interface (``aN`` word-line drivers, ``bN`` sense nodes, numbered die by die), and a
+  test bench (pattern: every word line on, sense nodes at virtual ground) so that
+  ``ngspice -b stack.cir`` runs it.
+- ``stack.json``: per die its tiles and nets (which (neuron, delay) or (neuron, polarity) each
+  port carries), the port numbering of ``stack.cir``, and the via counts.
+
+The read rail ``rd`` is a port held at V_read by whoever instances the die: power comes up
+through many vias in parallel, and its IR drop is not modelled.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from neuropaste.netlists.tile import Electrical, _elements_text
+from neuropaste.netlists.tsv import TSV, subcircuit
+
+STACK_DIR = "stack"
+STACK_INFO = "stack.json"
+
+
+def _wrap(head: str, names: list[str], per_line: int = 16) -> list[str]:
+    """A long port or node list as SPICE continuation lines."""
+    lines = [head]
+    for i in range(0, len(names), per_line):
+        lines.append("+ " + " ".join(names[i:i + per_line]))
+    return lines
+
+
+def tile_subckt_text(t: int, g: np.ndarray, el: Electrical, header: dict[str, Any],
+                     cells_per_weight: int = 1) -> str:
+    """Tile ``t`` as ``.subckt tile_NNNN rd wl0.. s0..``: the tile netlist's elements, whose
+    read, word-line and sense sources become ports (the elements themselves unchanged)."""
+    rows, cols = g.shape
+    first = re.compile(r"^(Rr\d+_0) rd\d+ ")
+    body = []
+    for line in _elements_text(g, np.zeros(rows, bool), el, cells_per_weight):
+        if line.startswith("V"):
+            continue  # the sources: read rail, word lines and sense nodes are ports now
+        body.append(first.sub(r"\1 rd ", line))
+    ports = ["rd"] + [f"wl{i}" for i in range(rows)] + [f"s{j}" for j in range(cols)]
+    name = f"tile_{t:04d}"
+    head = [f"* {k} = {v}" for k, v in sorted({**header, **asdict(el)}.items())]
+    return "\n".join(["* neuropaste crossbar tile as a subcircuit (ports: read rail rd, word "
+                      "lines wlI, column ends sJ)", *head, *_wrap(f".subckt {name}", ports),
+                      *body, f".ends {name}"]) + "\n"
+
+
+def die_nets(row_pre: np.ndarray, row_delay: np.ndarray, col_post: np.ndarray,
+             tiles: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Word-line nets (pre, delay) and column nets (post, polarity) of ``tiles``, sorted."""
+    rows = [np.stack([row_pre[t], row_delay[t]], 1)[row_pre[t] >= 0] for t in tiles]
+    cols = []
+    for t in tiles:
+        post = np.repeat(col_post[t], 2)
+        pol = np.tile([0, 1], len(col_post[t]))
+        cols.append(np.stack([post, pol], 1)[post >= 0])
+    wl = np.unique(np.concatenate(rows), axis=0) if rows else np.zeros((0, 2), np.int64)
+    cl = np.unique(np.concatenate(cols), axis=0) if cols else np.zeros((0, 2), np.int64)
+    return wl.astype(np.int64), cl.astype(np.int64)
+
+
+def _index_of(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Row index of each key (pairs) in the sorted, unique ``table`` (pairs)."""
+    span = int(max(keys[:, 1].max(initial=0), table[:, 1].max(initial=0))) + 1
+    flat_t = table[:, 0] * span + table[:, 1]
+    return np.searchsorted(flat_t, keys[:, 0] * span + keys[:, 1])
+
+
+def die_text(k: int, tiles: list[int], row_pre: np.ndarray, row_delay: np.ndarray,
+             col_post: np.ndarray, tsv: TSV, c_load: float, include: str = "") -> str:
+    """Memory die ``k``: its tiles, a chain of k + 1 vias per word-line and column net.
+
+    ``include`` prefixes the tile file names (empty: beside the die file).
+    """
+    wl, cl = die_nets(row_pre, row_delay, col_post, tiles)
+    vias = k + 1
+    via = str(subcircuit(tsv, f"tsv_{k}", with_l=True)).strip().splitlines()
+    chain = [f"X{n} {'a' if n == 0 else f'n{n}'} {'d' if n == vias - 1 else f'n{n + 1}'} 0 "
+             f"tsv_{k}" for n in range(vias)]
+    lines = [f"* neuropaste memory die {k} of a TSV stack: {len(tiles)} tiles, "
+             f"{len(wl)} word-line nets, {len(cl)} column nets, {vias} vias per net",
+             "* ports: rd read rail; wI word-line net I at the logic die; qJ column net J at "
+             "the logic die's sense node (virtual ground)",
+             "* nets by index in spice/stack/stack.json",
+             *[f".include {include}tile_{t:04d}.sub" for t in tiles],
+             *via,
+             f".subckt wl_{k} a d", *chain, f"Cin d 0 {c_load!r}", f".ends wl_{k}",
+             f".subckt col_{k} a d", *chain, f".ends col_{k}"]
+    ports = ["rd"] + [f"w{i}" for i in range(len(wl))] + [f"q{j}" for j in range(len(cl))]
+    lines += _wrap(f".subckt die_{k}", ports)
+    lines += [f"Xw{i} w{i} d{i} wl_{k}" for i in range(len(wl))]
+    lines += [f"Xq{j} e{j} q{j} col_{k}" for j in range(len(cl))]
+    for t in tiles:
+        real = row_pre[t] >= 0
+        ri = np.zeros(len(real), np.int64)
+        ri[real] = _index_of(np.stack([row_pre[t], row_delay[t]], 1)[real], wl)
+        gates = [f"d{i}" if ok else "0" for i, ok in zip(ri.tolist(), real.tolist(),
+                                                         strict=True)]
+        post = np.repeat(col_post[t], 2)
+        pol = np.tile([0, 1], len(col_post[t]))
+        used = post >= 0
+        ci = np.zeros(len(post), np.int64)
+        ci[used] = _index_of(np.stack([post, pol], 1)[used], cl)
+        ends = [f"e{j}" if ok else "0" for j, ok in zip(ci.tolist(), used.tolist(), strict=True)]
+        lines += _wrap(f"Xt{t}", ["rd", *gates, *ends])
+        lines.append(f"+ tile_{t:04d}")
+    lines.append(f".ends die_{k}")
+    return "\n".join(lines) + "\n"
+
+
+def stack_text(dies: list[dict[str, Any]], el: Electrical, r_driver: float) -> str:
+    """The stack as ``.subckt stack rd a0.. b0..`` (the logic die's interface), and a bench."""
+    ports_a, ports_b, inst = [], [], []
+    a = b = 0
+    for d in dies:
+        k, nw, nc = d["die"], len(d["word_lines"]), len(d["columns"])
+        pa = [f"a{a + i}" for i in range(nw)]
+        pb = [f"b{b + j}" for j in range(nc)]
+        inst += _wrap(f"Xd{k}", ["rd", *pa, *pb]) + [f"+ die_{k}"]
+        ports_a += pa
+        ports_b += pb
+        a, b = a + nw, b + nc
+    lines = ["* neuropaste TSV stack: memory dies on the logic die",
+             "* ports: rd read rail; aN word-line driver outputs; bN sense nodes (virtual "
+             "ground), numbered die by die as in spice/stack/stack.json",
+             *[f".include die_{d['die']}.cir" for d in dies],
+             *_wrap(".subckt stack", ["rd", *ports_a, *ports_b]), *inst, ".ends stack",
+             "* bench: every word line driven on through its driver, columns sensed at 0 V",
+             f"Vrd rd 0 {el.v_read!r}",
+             *[f"Vp{n} p{n} 0 {el.v_gate!r}" for n in range(a)],
+             *[f"Rdrv{n} p{n} a{n} {r_driver!r}" for n in range(a)],
+             *[f"Vb{n} b{n} 0 0.0" for n in range(b)],
+             *_wrap("Xstack", ["rd", *ports_a, *ports_b]), "+ stack",
+             ".control", "op", "print " + " ".join(f"i(vb{n})" for n in range(min(b, 8))),
+             "quit 0", ".endc", ".end"]
+    return ".title neuropaste TSV stack\n" + "\n".join(lines) + "\n"
+
+
+def emit_stack(spice: Path, arrays: dict[str, np.ndarray], die_of_tile: list[int],
+               n_dies: int, tsv: TSV, c_load: float, r_driver: float, el: Electrical,
+               headers: list[dict[str, Any]], cells_per_weight: int = 1) -> dict[str, Any]:
+    """Write ``spice/stack/``: tile subcircuits, die netlists, the stack netlist, stack.json."""
+    out = Path(spice) / STACK_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    row_pre, row_delay, col_post = arrays["row_pre"], arrays["row_delay"], arrays["col_post"]
+    for t, g in enumerate(arrays["g"]):
+        (out / f"tile_{t:04d}.sub").write_text(
+            tile_subckt_text(t, g, el, headers[t], cells_per_weight))
+    die = np.asarray(die_of_tile, np.int64)
+    dies = []
+    for k in range(n_dies):
+        tiles = np.flatnonzero(die == k).tolist()
+        (out / f"die_{k}.cir").write_text(die_text(k, tiles, row_pre, row_delay, col_post,
+                                                   tsv, c_load))
+        wl, cl = die_nets(row_pre, row_delay, col_post, tiles)
+        dies.append({"die": k, "netlist": f"die_{k}.cir", "tiles": tiles,
+                     "vias_per_net": k + 1, "word_lines": wl.tolist(), "columns": cl.tolist()})
+    (out / "stack.cir").write_text(stack_text(dies, el, r_driver))
+    info = {"dies": dies, "r_via_ohm": tsv.r, "c_via_F": tsv.c, "l_via_H": tsv.l,
+            "c_load_F": c_load, "r_driver_ohm": r_driver,
+            "port_order": "stack.cir: aN word-line nets and bN column nets, die 0 first"}
+    (out / STACK_INFO).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+    nets_w = sum(len(d["word_lines"]) for d in dies)
+    nets_c = sum(len(d["columns"]) for d in dies)
+    return {"files": ["spice/stack/stack.cir", "spice/stack/die_K.cir",
+                      "spice/stack/tile_NNNN.sub", "spice/stack/stack.json"],
+            "word_line_nets": nets_w, "column_nets": nets_c,
+            "via_instances": int(sum((d["vias_per_net"]) * (len(d["word_lines"])
+                                                             + len(d["columns"]))
+                                     for d in dies)),
+            "structure": "tiles as .subckt, one file each, included by their die; each die "
+                         "file defines its via and chains; stack.cir includes the dies"}

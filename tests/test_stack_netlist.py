@@ -1,0 +1,190 @@
+"""Stack netlists: written deterministically, proven in ngspice, and the proof has teeth."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from neuropaste.generators.compile import compile_map
+from neuropaste.generators.crossbar import CrossbarOptions
+from neuropaste.generators.stack import StackSpec
+from neuropaste.sim.stimulus import poisson
+
+from neuropaste.cmap import ConnectivityMap
+
+needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="no ngspice")
+LABELS_EVIL = ['a"; .end', "b\nR1 x y 0", "q\n.control\nshell echo pwned", "d e"]
+
+
+def small_map(n: int = 40, per: int = 6, seed: int = 1) -> ConnectivityMap:
+    """A random map with delays 1-2 and hostile labels on its first neurons."""
+    rng = np.random.default_rng(seed)
+    pre = np.repeat(np.arange(n), per)
+    post = rng.integers(0, n, len(pre))
+    weight = rng.choice([-3.0, -1.0, 1.0, 2.0, 5.0], len(pre))
+    delay = rng.integers(1, 3, len(pre))
+    labels = LABELS_EVIL + [f"n{i}" for i in range(len(LABELS_EVIL), n)]
+    return ConnectivityMap.build(labels, pre, post, weight, delay)
+
+
+def compile_small(out: Path, dies: int = 2, stack: StackSpec | None = None,
+                  tile: int = 16) -> Path:
+    opts = CrossbarOptions(tile_rows=tile, tile_cols=tile, memory_dies=dies, stack=stack,
+                           reference_steps=50)
+    compile_map(small_map(), out, stimulus=poisson(40, 50, 0.1, 0), steps=50,
+                backends=("spice",), quiet=True,
+                backend_options={"spice": {"options": opts}})
+    return out
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> Path:
+    return compile_small(tmp_path_factory.mktemp("stack") / "c")
+
+
+def test_files_are_byte_identical_and_carry_no_labels(compiled: Path, tmp_path: Path) -> None:
+    again = compile_small(tmp_path / "again")
+    ours = sorted((compiled / "spice" / "stack").iterdir())
+    assert [p.name for p in ours] == sorted(p.name for p in (again / "spice" / "stack").iterdir())
+    assert {"stack.cir", "die_0.cir", "die_1.cir", "stack.json"} <= {p.name for p in ours}
+    for p in ours:
+        assert p.read_bytes() == (again / "spice" / "stack" / p.name).read_bytes(), p.name
+        text = p.read_text()
+        for label in LABELS_EVIL:
+            assert label not in text
+        if p.suffix in (".cir", ".sub"):  # node names are indices only
+            assert not re.search(r"\b(ADER|n\d+_x)\b", text)
+    manifest = json.loads((compiled / "manifest.json").read_text())["backends"]["spice"]
+    st = manifest["stack"]
+    assert st["rates_from_reference_run"] and st["traffic_weighted_by"] == "firing rates"
+    info = json.loads((compiled / "spice" / "stack" / "stack.json").read_text())
+    assert sorted(t for d in info["dies"] for t in d["tiles"]) == list(range(manifest["tiles"]))
+    die1 = (compiled / "spice" / "stack" / "die_1.cir").read_text()
+    chain = die1.split(".subckt wl_1 a d")[1].split(".ends")[0]
+    assert chain.count(" tsv_1") == 2  # die 1 is reached through two vias
+
+
+@needs_ngspice
+def test_die_outputs_match_solver_through_tsvs_and_delay_matches_elmore(compiled: Path) -> None:
+    from neuropaste.sim.verify import verify
+
+    report = verify(compiled, stack=True, tiles=100, workers=2)
+    st = report["checks"]["stack"]
+    assert report["passed"] and st["passed"], st["summary"]
+    assert st["max_err_solver_fs"] < 1e-3
+    assert all(d["tiles_ngspice"] == d["tiles_on_die"] for d in st["dies"])
+    assert st["transient"]["rel_err"] < 0.10
+    assert 0 < st["max_tsv_effect_fs"] < 1e-3  # the vias' R is in both, and small
+    saved = json.loads((compiled / "verify.json").read_text())
+    assert saved["checks"]["stack"]["passed"] and saved["requested"] == ["stack"]
+
+
+def _tamper(src: Path, dst: Path, edit) -> Path:
+    shutil.copytree(src, dst)
+    edit(dst / "spice" / "stack")
+    return dst
+
+
+@needs_ngspice
+def test_tampered_die_netlists_fail(compiled: Path, tmp_path: Path) -> None:
+    from neuropaste.cli import main
+
+    info = json.loads((compiled / "spice" / "stack" / "stack.json").read_text())
+    tile = info["dies"][0]["tiles"][0]
+
+    def halve_strongest_cell(folder: Path) -> None:
+        path = folder / f"tile_{tile:04d}.sub"
+        lines = path.read_text().splitlines()
+        cells = [i for i, ln in enumerate(lines) if ln.startswith("Rg")]
+        k = min(cells, key=lambda i: float(lines[i].split()[3]))  # the largest conductance
+        parts = lines[k].split()
+        lines[k] = " ".join(parts[:3] + [repr(2 * float(parts[3]))])
+        path.write_text("\n".join(lines) + "\n")
+
+    bad = _tamper(compiled, tmp_path / "g", halve_strongest_cell)
+    assert main(["verify", str(bad), "--stack", "--tiles", "100"]) == 1
+    st = json.loads((bad / "verify.json").read_text())["checks"]["stack"]
+    assert not st["passed"] and st["dies"][0]["max_err_solver_fs"] > 1e-3
+    assert st["transient"]["passed"]
+
+    def heavier_vias(folder: Path) -> None:
+        path = folder / "die_1.cir"
+        text = path.read_text()
+        path.write_text(re.sub(r"^(C\d+ \S+ sub) (\S+)$",
+                               lambda m: f"{m.group(1)} {2 * float(m.group(2))!r}", text,
+                               flags=re.M))
+
+    bad = _tamper(compiled, tmp_path / "c", heavier_vias)
+    assert main(["verify", str(bad), "--stack", "--tiles", "1"]) == 1
+    st = json.loads((bad / "verify.json").read_text())["checks"]["stack"]
+    assert not st["transient"]["passed"] and st["transient"]["rel_err"] > 0.10
+
+
+@needs_ngspice
+def test_stack_netlist_runs_as_is_in_batch_ngspice(tmp_path: Path) -> None:
+    out = compile_small(tmp_path / "t", tile=8)
+    proc = subprocess.run(["ngspice", "-b", "stack.cir"], cwd=out / "spice" / "stack",
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert any(ln.strip().startswith("i(vb0)") for ln in proc.stdout.splitlines())
+
+
+def test_logic_dies_and_stack_file_from_the_cli(tmp_path: Path) -> None:
+    stack = tmp_path / "stack.toml"
+    stack.write_text("memory_dies = 3\nlogic_dies = 2\nlayers = 2\n")
+    out = tmp_path / "c"
+    cmap_file = tmp_path / "m.csv"
+    from neuropaste.io import save_map
+
+    save_map(small_map(), cmap_file)
+    proc = subprocess.run([sys.executable, "-m", "neuropaste", "compile", str(cmap_file),
+                           "--out", str(out), "--backends", "spice", "--tile", "16",
+                           "--stack", str(stack), "--steps", "40"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    st = json.loads((out / "manifest.json").read_text())["backends"]["spice"]["stack"]
+    assert st["spec"]["memory_dies"] == 3 and st["spec"]["layers"] == 2
+    assert len(st["tiles_per_die"]) == 3 and (out / "spice" / "stack" / "die_2.cir").is_file()
+    logic = st["logic_dies"]
+    assert sum(logic["neurons_per_logic_die"]) == 40
+    assert logic["cut_synapses"] <= logic["baselines"]["in_order"]["cut_synapses"]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("memory_dies = 0\n", "memory_dies"),
+    ("[tsv]\npitch_um = 4\n", "tsv.pitch"),
+    ("die_mm = 0.002\n", "add memory dies or layers"),
+    ("tsv_budget = 3\n", "budget is 3 per die"),
+])
+def test_bad_stacks_exit_2_with_one_line(tmp_path: Path, text: str, words: str) -> None:
+    stack = tmp_path / "bad.toml"
+    stack.write_text(text)
+    cmap_file = tmp_path / "m.csv"
+    from neuropaste.io import save_map
+
+    save_map(small_map(), cmap_file)
+    proc = subprocess.run([sys.executable, "-m", "neuropaste", "compile", str(cmap_file),
+                           "--out", str(tmp_path / "c"), "--backends", "spice", "--tile", "16",
+                           "--stack", str(stack), "--steps", "10"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("neuropaste: error")]
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "c").exists()
+
+
+def test_verify_stack_without_a_stack_exits_2(tmp_path: Path) -> None:
+    from neuropaste.cli import main
+
+    out = tmp_path / "c"
+    compile_map(small_map(), out, stimulus=poisson(40, 10, 0.1, 0), steps=10,
+                backends=("spice",), quiet=True,
+                backend_options={"spice": {"options": CrossbarOptions(tile_rows=16,
+                                                                       tile_cols=16)}})
+    assert main(["verify", str(out), "--stack"]) == 2
