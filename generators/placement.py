@@ -129,12 +129,25 @@ def _repair(net: Network, core: np.ndarray, n_cores: int, limits: CoreLimits,
                      "use more cores")
 
 
+def _fill_empty(core: np.ndarray, n_cores: int) -> np.ndarray:
+    """Give every core a neuron (a core of none is no hardware): take them from the fullest."""
+    core = core.copy()
+    for c in range(n_cores):
+        load = np.bincount(core, minlength=n_cores)
+        if load[c] == 0 and load.max() > 1:
+            core[np.flatnonzero(core == int(np.argmax(load)))[-1]] = c
+    return core
+
+
 def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = None,
           rates: np.ndarray | None = None, seed: int = 0) -> Placement:
     """Assign every neuron a core, minimising inter-core spike traffic under the core limits."""
     limits = limits or CoreLimits()
     need = cores_needed(net, limits)
     n_cores = need if n_cores is None else n_cores
+    if n_cores > max(net.n_neurons, 1):
+        raise InputError(net.meta.get("source"), f"{n_cores} cores for {net.n_neurons} neurons: "
+                         "a core needs at least one neuron")
     if n_cores < need:
         raise InputError(net.meta.get("source"), f"{net.n_neurons} neurons and "
                          f"{net.n_synapses} synapses need at least {need} cores of "
@@ -146,6 +159,7 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
         core = np.zeros(net.n_neurons, np.int64)
     else:
         core = _repair(net, _metis(net, n_cores, r, seed), n_cores, limits, r)
+    core = _fill_empty(core, n_cores)
     local = np.zeros(net.n_neurons, np.int64)
     for c in range(n_cores):
         idx = np.flatnonzero(core == c)

@@ -167,6 +167,7 @@ class LIFCore(wiring.Component):
         g = CoreGeometry(image)
         self.geometry = g
         self.image = image
+        self.n_neurons = g.n
         self.networked = networked
         self.fanout_loadable = fanout_loadable
         ports = {
@@ -205,8 +206,10 @@ class LIFCore(wiring.Component):
         m.submodules.vmem = vmem = Memory(shape=signed(g.v_bits), depth=n, init=[0] * n)
         m.submodules.rmem = rmem = Memory(shape=unsigned(g.r_bits), depth=n, init=[0] * n)
         m.submodules.ext = ext = Memory(shape=unsigned(1), depth=n, init=[0] * n)
-        m.submodules.spikes = spikes = SyncFIFOBuffered(width=g.a_bits, depth=g.spike_depth)
-        m.submodules.outq = outq = SyncFIFOBuffered(width=nb, depth=n)
+        # one spare entry: a buffered FIFO's output register fills a clock after a write, so
+        # a full step's spikes on consecutive clocks would otherwise overrun a 2-entry FIFO
+        m.submodules.spikes = spikes = SyncFIFOBuffered(width=g.a_bits, depth=g.spike_depth + 1)
+        m.submodules.outq = outq = SyncFIFOBuffered(width=nb, depth=n + 1)
 
         ptr_rd = ptr.read_port()
         fan_rd = fan.read_port()
@@ -277,10 +280,12 @@ class LIFCore(wiring.Component):
             fan_wr = fan.write_port()
             fan_addr = Signal.like(fan_wr.addr)
             writing = Signal()
+            # the read port rests while writing: SPRAM keeps its output during a write
             m.d.comb += [writing.eq(idle & load.valid), load.ready.eq(idle),
                          fan_addr.eq(Mux(writing, load.payload.addr, issue_addr)),
                          fan_wr.addr.eq(fan_addr), fan_wr.data.eq(load.payload.data),
-                         fan_wr.en.eq(writing), fan_rd.addr.eq(fan_addr)]
+                         fan_wr.en.eq(writing), fan_rd.addr.eq(fan_addr),
+                         fan_rd.en.eq(~writing)]
         else:
             m.d.comb += fan_rd.addr.eq(issue_addr)
         m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid), s2_w.eq(e_weight),

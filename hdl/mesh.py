@@ -64,6 +64,7 @@ class NeuronMesh(wiring.Component):
 
     def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0):
         self.plan = plan
+        self.n_neurons = plan.n_neurons
         self.stall = stall
         self.seed = seed
         self.a_bits = bits_for(max(plan.n_neurons - 1, 1))

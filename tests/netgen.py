@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import strategies as st
+from neuropaste.generators.quantize import quantize
 from neuropaste.sim.reference import Stimulus
 
+from neuropaste import ConnectivityMap
 from neuropaste.ir import Network, bits_for_signed, signed_range
 
 
@@ -14,7 +16,7 @@ def hardware_networks(draw, max_neurons: int = 12, max_steps: int = 25):
     """A network plus stimulus with, by construction: signed weights, every delay 1..D,
     refractory periods, inputs that overrun both membrane rails, a neuron with no inputs
     (index 0) and a source with no targets (the last index)."""
-    n = draw(st.integers(3, max_neurons))
+    n = draw(st.integers(2, max_neurons))
     d_max = draw(st.integers(1, 5))
     w_bits = draw(st.integers(4, 9))
     v_bits = draw(st.integers(5, 10))
@@ -50,3 +52,21 @@ def hardware_networks(draw, max_neurons: int = 12, max_steps: int = 25):
     k = draw(st.integers(0, 3 * n * steps // 4))
     stim = Stimulus.from_pairs(rng.integers(0, steps, k), rng.integers(0, n, k))
     return net, steps, stim
+
+
+def clustered_network(n: int = 600, e: int = 12000, clusters: int = 8, p_in: float = 0.9,
+                      seed: int = 0):
+    """Synapses mostly inside clusters scattered over the index order: placement has work."""
+    rng = np.random.default_rng(seed)
+    cluster = rng.permutation(n) % clusters  # clusters scattered over the index order
+    pre = rng.integers(0, n, e)
+    members = [np.flatnonzero(cluster == c) for c in range(clusters)]
+    inside = rng.random(e) < p_in
+    post = rng.integers(0, n, e)
+    pick = rng.integers(0, n, e)
+    for c in range(clusters):
+        sel = inside & (cluster[pre] == c)
+        post[sel] = members[c][pick[sel] % len(members[c])]
+    cmap = ConnectivityMap.build([f"n{i}" for i in range(n)], pre, post,
+                                 rng.normal(0.3, 1.0, e), rng.integers(1, 4, e))
+    return quantize(cmap)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from netgen import clustered_network
 from neuropaste.generators.placement import (
     CoreLimits,
     destinations,
@@ -11,27 +12,8 @@ from neuropaste.generators.placement import (
     place,
     traffic,
 )
-from neuropaste.generators.quantize import quantize
 
-from neuropaste import ConnectivityMap
 from neuropaste.errors import InputError
-
-
-def clustered_network(n: int = 600, e: int = 12000, clusters: int = 8, p_in: float = 0.9,
-                      seed: int = 0):
-    rng = np.random.default_rng(seed)
-    cluster = rng.permutation(n) % clusters  # clusters scattered over the index order
-    pre = rng.integers(0, n, e)
-    members = [np.flatnonzero(cluster == c) for c in range(clusters)]
-    inside = rng.random(e) < p_in
-    post = rng.integers(0, n, e)
-    pick = rng.integers(0, n, e)
-    for c in range(clusters):
-        sel = inside & (cluster[pre] == c)
-        post[sel] = members[c][pick[sel] % len(members[c])]
-    cmap = ConnectivityMap.build([f"n{i}" for i in range(n)], pre, post,
-                                 rng.normal(0.3, 1.0, e), rng.integers(1, 4, e))
-    return quantize(cmap)
 
 
 def test_limits_hold_and_traffic_beats_in_order() -> None:

@@ -1,0 +1,144 @@
+"""Many cores: the mesh's raster equals the reference bit for bit, under link back-pressure."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from netgen import clustered_network, hardware_networks
+from neuropaste.generators.compile import compile_map, compile_network
+from neuropaste.generators.placement import CoreLimits, addresses, mesh_plan, place
+from neuropaste.generators.quantize import QuantOptions
+from neuropaste.hdl.mesh import mesh_shape
+from neuropaste.hdl.router import PORTS, port_masks
+from neuropaste.sim.amaranth_run import run_mesh
+from neuropaste.sim.reference import simulate
+from neuropaste.sim.stimulus import poisson
+
+from neuropaste.io import load_map
+
+needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="no iverilog")
+
+
+@pytest.mark.parametrize("width,height", [(1, 1), (2, 1), (2, 2), (4, 4), (3, 2)])
+def test_port_masks_split_every_destination_once(width: int, height: int) -> None:
+    for y in range(height):
+        for x in range(width):
+            masks = port_masks(x, y, width, height)
+            assert sum(masks.values()) == (1 << width * height) - 1
+            for p in PORTS:
+                for q in PORTS:
+                    assert p == q or masks[p] & masks[q] == 0
+            assert masks["local"] == 1 << (y * width + x)
+
+
+def test_mesh_shape_is_as_square_as_it_factors() -> None:
+    assert [mesh_shape(c) for c in (1, 2, 4, 6, 7, 16)] == [(1, 1), (2, 1), (2, 2), (3, 2),
+                                                             (7, 1), (4, 4)]
+
+
+def test_multicast_tables_name_exactly_the_cores_of_the_targets() -> None:
+    net = clustered_network(n=120, e=1500, seed=3)
+    pl = place(net, 4, CoreLimits(neurons=40))
+    plan = mesh_plan(net, pl)
+    addr, base = addresses(pl)
+    assert sorted(addr.tolist()) == list(range(net.n_neurons))
+    for c in range(4):
+        for j, i in enumerate(pl.members(c)):
+            want = {int(pl.core[t]) for t in net.post[net.pre == i]}
+            got = {k for k in range(4) if int(plan.routes[c][j]) >> k & 1}
+            assert got == want
+        # every synapse onto core c is in its image, under the source's global address
+        img = plan.images[c]
+        assert len(img.target) == int((pl.core[net.post] == c).sum())
+        assert base[c + 1] - base[c] == img.n_neurons
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=hardware_networks(max_neurons=14, max_steps=15), cores=st.sampled_from([2, 3, 4]),
+       seed=st.integers(0, 1000))
+def test_mesh_matches_reference_with_stalled_links(case, cores: int, seed: int) -> None:
+    net, steps, stim = case
+    pl = place(net, cores, CoreLimits(neurons=-(-net.n_neurons // cores) + 2), seed=seed)
+    raster, counts = run_mesh(net, pl, steps, stim, stall=0.35, out_stall=0.3, seed=seed)
+    reference = simulate(net, steps, stim)
+    assert reference.first_difference(raster) is None
+    assert counts["step_count"] == steps
+
+
+def _compile(tmp_path: Path, spec: str, cores: int, steps: int, rate: float = 0.05) -> Path:
+    cmap = load_map(spec)
+    out = tmp_path / f"mesh{cores}"
+    compile_map(cmap, out, stimulus=poisson(cmap.n_neurons, steps, rate, seed=2), steps=steps,
+                backends=("rtl",), backend_options={"rtl": {"cores": cores}}, quiet=True,
+                quant=QuantOptions())
+    return out
+
+
+@needs_iverilog
+@pytest.mark.parametrize("cores", [2, 4, pytest.param(16, marks=pytest.mark.slow)])
+def test_celegans_on_many_cores_in_icarus(tmp_path: Path, cores: int) -> None:
+    from neuropaste.sim.verify_rtl import verify
+
+    steps = 500 if cores == 16 else 60
+    out = _compile(tmp_path, "builtin:celegans", cores, steps)
+    part = json.loads((out / "manifest.json").read_text())["backends"]["rtl"]
+    assert part["top"] == "neuropaste_mesh" and part["cores"] == cores
+    assert part["placement"]["intercore_packets_per_step"] <= \
+        part["placement"]["intercore_packets_in_order"]
+    result = verify(out, stall=0.3, link_stall=0.3, synth=False, lint=cores == 4)
+    assert result["passed"], result["summary"]
+    assert result["spikes"] == result["reference_spikes"] > 0
+    assert result["cores"] == cores and result["link_stall_probability"] == 0.3
+
+
+@needs_iverilog
+@pytest.mark.slow
+def test_large_generated_map_on_16_cores(tmp_path: Path) -> None:
+    """2,000 neurons, 100,000 synapses, 500 steps, 16 cores, stalled links: bit-exact."""
+    from neuropaste.sim.verify_rtl import verify
+
+    net = clustered_network(n=2000, e=100_500, clusters=16, seed=5)
+    assert net.n_neurons == 2000 and net.n_synapses >= 100_000
+    steps = 500
+    out = tmp_path / "big"
+    compile_network(net, out, stimulus=poisson(net.n_neurons, steps, 0.01, seed=4), steps=steps,
+                    backends=("rtl",), backend_options={"rtl": {"cores": 16}}, quiet=True)
+    result = verify(out, stall=0.2, link_stall=0.2, synth=False, lint=False)
+    assert result["passed"], result["summary"]
+    assert result["spikes"] > 1000
+
+
+def test_mesh_compile_is_deterministic(tmp_path: Path) -> None:
+    a, b = (_compile(tmp_path / k, "builtin:celegans", 4, 10) for k in "ab")
+    files = sorted(p.relative_to(a) for p in (a / "rtl").rglob("*") if p.is_file())
+    assert len(files) > 10
+    for f in files:
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+
+
+def test_too_few_cores_is_a_clear_error(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "neuropaste", "compile", "builtin:celegans",
+                           "--out", str(tmp_path / "x"), "--backends", "rtl", "--cores", "2",
+                           "--core-neurons", "100", "--steps", "5"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("neuropaste: error: builtin:celegans:") and \
+        "need at least 4 cores of 100 neurons" in last and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_address_map_names_every_neuron(tmp_path: Path) -> None:
+    out = _compile(tmp_path, "builtin:celegans", 4, 5)
+    rows = (out / "rtl" / "address_map.csv").read_text().splitlines()
+    assert rows[0] == "address,index,core,label" and len(rows) == 303
+    addr = np.array([int(r.split(",")[0]) for r in rows[1:]])
+    assert (addr == np.arange(302)).all()
