@@ -98,8 +98,20 @@ def _kahypar(n_tiles: int, nets: list[np.ndarray], weights: np.ndarray, n_dies: 
     hg = _INIT["init"].create_hypergraph(
         ctx, n_tiles, len(keep), [nets[i].tolist() for i in keep],
         [1] * n_tiles, [int(weights[i]) for i in keep])
-    part = hg.partition(ctx)
-    return np.array([part.block_id(t) for t in range(n_tiles)], np.int64)
+    # two starts, the better (connectivity) kept: a fresh multilevel partition, and V-cycles
+    # from the in-order assignment (tiles come out of packing in a locality-preserving order,
+    # so in order is a strong start that a fresh partition does not always beat)
+    fresh = hg.partition(ctx)
+    best = fresh
+    if max_per_die * n_dies >= n_tiles:
+        chunk = min(math.ceil(n_tiles / n_dies), max_per_die)  # the in-order baseline's cut
+        order = np.minimum(np.arange(n_tiles) // chunk, n_dies - 1)
+        refined = hg.create_partitioned_hypergraph(ctx, n_dies, order.tolist())
+        refined.improve_partition(ctx, 3)
+        if refined.km1() < fresh.km1() and max(
+                refined.block_weight(b) for b in range(n_dies)) <= max_per_die:
+            best = refined
+    return np.array([best.block_id(t) for t in range(n_tiles)], np.int64)
 
 
 _INIT: dict[str, Any] = {}
@@ -123,8 +135,11 @@ def assign_dies(tiles: list[TileFootprint], n_neurons: int, n_dies: int, tiles_p
                          "or use larger tiles")
     src, dst = hyperedges(tiles, n_neurons)
     r = np.zeros(n_neurons) if rates is None else np.asarray(rates, np.float64)
-    # each net costs one TSV per die it touches; source nets also carry r spikes per step
-    scale = 100.0 / max(float(r.max(initial=0.0)), 1e-12) if rates is not None else 0.0
+    # each net costs one TSV per die it touches; a source net also carries r spikes per step
+    # each time it crosses, weighted so that the spikes of a source firing at the mean rate
+    # weigh as much as one TSV (both objectives at once, neither swamping the other)
+    mean = float(r.mean()) if rates is not None and len(r) else 0.0
+    scale = 1.0 / mean if mean > 0 else 0.0
     w_src = 1 + np.rint(r * scale).astype(np.int64)
     nets = src + dst
     weights = np.concatenate([w_src, np.full(n_neurons, columns_per_target, np.int64)])
@@ -199,7 +214,7 @@ def assign_logic_dies(pre: np.ndarray, post: np.ndarray, n_neurons: int, logic_d
 
     pre, post = np.asarray(pre, np.int64), np.asarray(post, np.int64)
     r = np.ones(n_neurons) if rates is None else np.asarray(rates, np.float64)
-    scale = 100.0 / max(float(r.max(initial=0.0)), 1e-12)
+    scale = 1.0 / max(float(r.mean()), 1e-12)  # a synapse of a mean-rate source weighs 2
     w = 1 + np.rint(r[pre] * scale).astype(np.int64)
     keep = pre != post
     a = sp.csr_matrix((w[keep], (pre[keep], post[keep])), shape=(n_neurons, n_neurons))

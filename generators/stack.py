@@ -266,3 +266,76 @@ def emit_stack(net: Any, out_dir: Path, arrays: dict[str, np.ndarray], opts: Any
         Path(out_dir) / "spice", arrays, result["die_of_tile"], spec.memory_dies, tsv,
         spec.c_load, spec.r_driver, opts.electrical, headers, opts.device.cells_per_weight)
     return result
+
+
+def report_html(compiled: Path) -> str:
+    """Report section: the stack drawn as layers (tiles per die, TSVs per interface), its
+    cost against the random and in-order baselines, and the ``verify --stack`` figures."""
+    import matplotlib.pyplot as plt
+
+    from neuropaste.report import backend_results, figure_png, table
+
+    part, _ = backend_results(Path(compiled), "spice")
+    if part is None or "stack" not in part:
+        return ""
+    _, check = backend_results(Path(compiled), "stack")
+    st = part["stack"]
+    n = len(st["tiles_per_die"])
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [1, 1.3]})
+    ax.add_patch(plt.Rectangle((0, 0), 1, 0.8, color="#888"))
+    ax.text(0.5, 0.4, "logic die: neurons, drivers, sense", ha="center", va="center",
+            color="w", fontsize=9)
+    for k in range(n):
+        y = 1.2 + 1.2 * k
+        ax.add_patch(plt.Rectangle((0, y), 1, 0.8, color="#4466aa"))
+        ax.text(0.5, y + 0.4, f"memory die {k}: {st['tiles_per_die'][k]} tiles, "
+                f"{st['signals_per_die'][k]} signals", ha="center", va="center", color="w",
+                fontsize=9)
+        ax.annotate(f"{st['tsvs_per_interface'][k]} TSVs", (1.02, y - 0.2), fontsize=8,
+                    va="center")
+        for x in np.linspace(0.1, 0.9, 9):
+            ax.plot([x, x], [y - 0.4, y], color="#c80", lw=1.5)
+    ax.set_xlim(0, 1.35)
+    ax.set_ylim(-0.1, 1.2 * n + 1.1)
+    ax.axis("off")
+    ax.set_title(f"stack: {n} memory dies on the logic die")
+    names = ["partitioned", "random", "in order"]
+    runs = [st, st["baselines"]["random"], st["baselines"]["in_order"]]
+    x = np.arange(3)
+    bx.bar(x - 0.2, [r["tsv_signals"] for r in runs], 0.4, label="TSV signals")
+    bx.bar(x + 0.2, [r["tsv_segments"] for r in runs], 0.4, label="TSV segments (via count)")
+    tx = bx.twinx()
+    tx.plot(x, [r["spike_traffic_per_step"] for r in runs], "ko-", label="spikes across / step")
+    tx.set_ylabel(f"spikes across dies per step ({st['traffic_weighted_by']})")
+    tx.set_ylim(0, None)
+    bx.set_xticks(x, names)
+    bx.set_ylabel("TSVs")
+    bx.legend(loc="upper left", fontsize=8)
+    tx.legend(loc="upper right", fontsize=8)
+    body = figure_png(fig)
+    rows = [(f"{name}: TSV signals / via segments / spikes across dies per step",
+             f"{r['tsv_signals']} / {r['tsv_segments']} / {r['spike_traffic_per_step']:.4g}")
+            for name, r in zip(names, runs, strict=True)]
+    rows += [("tiles per die (capacity)",
+              f"{st['tiles_per_die']} ({st['tiles_per_die_capacity']})"),
+             ("TSVs per interface (budget)",
+              f"{st['tsvs_per_interface']} ({st['tsv_budget_per_interface']})"),
+             ("via R / C / L", f"{st['tsv_parasitics']['r'] * 1e3:.1f} mOhm / "
+              f"{st['tsv_parasitics']['c'] * 1e15:.1f} fF / {st['tsv_parasitics']['l'] * 1e12:.1f}"
+              " pH"),
+             ("word line to the top die, ln2 Elmore",
+              f"{st['word_line_delay_50_s_top_die'] * 1e12:.1f} ps")]
+    if "netlists" in st:
+        nl = st["netlists"]
+        rows.append(("netlist nets: word lines / columns / via instances",
+                     f"{nl['word_line_nets']} / {nl['column_nets']} / {nl['via_instances']}"))
+    if check:
+        tr = check["transient"]
+        rows += [("verify --stack", "PASS" if check.get("passed") else "FAIL"),
+                 ("max |ngspice - solver through TSVs| / full scale",
+                  f"{check['max_err_solver_fs']:.2e} (limit {check['solver_tolerance_fs']:g})"),
+                 ("tiles in ngspice per die", [d["tiles_ngspice"] for d in check["dies"]]),
+                 ("top word line t50: ngspice / estimate",
+                  f"{tr['t50_ngspice_s'] * 1e12:.1f} ps / {tr['t50_estimate_s'] * 1e12:.1f} ps "
+                  f"({tr['rel_err']:.1%})")]
+    return "<h2>TSV stack</h2>" + table(rows) + body
