@@ -178,6 +178,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability in [0, 1)")
+    return value
+
+
 def _backend_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     opts: dict[str, dict[str, Any]] = {}
     rtl = {k: getattr(args, k) for k in ("cores", "core_neurons") if getattr(args, k, None)}
@@ -223,7 +230,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     report = verify(Path(args.dir), rtl=args.rtl, spice=args.spice, stack=args.stack,
                     steps=args.steps,
                     vcd=args.vcd, tiles=args.tiles, workers=args.workers,
-                    scheduler=args.scheduler, mc_runs=args.mc, drift_time=args.drift_time)
+                    scheduler=args.scheduler, mc_runs=args.mc, drift_time=args.drift_time,
+                    stall=args.stall, link_stall=args.link_stall)
     for name, check in report["checks"].items():
         status = "PASS" if check.get("passed") else "FAIL"
         print(f"{status}  {name}: {check.get('summary', '')}")
@@ -300,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ngspice on the TSV stack's die netlists and word-line chain")
     s.add_argument("--steps", type=int, default=None, help="steps for --rtl (default: all stored)")
     s.add_argument("--vcd", action="store_true", help="keep a VCD waveform of the RTL run")
+    s.add_argument("--stall", type=_probability, default=0.0,
+                   help="--rtl: P(host output not ready) per clock (default 0)")
+    s.add_argument("--link-stall", type=_probability, default=0.0,
+                   help="--rtl on a mesh: P(a link refuses a transfer) per clock (default 0)")
     s.add_argument("--tiles", type=int, default=None, help="ngspice on K sampled tiles")
     s.add_argument("--workers", type=int, default=2, help="local worker processes")
     s.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")

@@ -18,7 +18,8 @@ def verify(compiled: Path, *, rtl: bool = False, spice: bool = False, stack: boo
            steps: int | None = None,
            vcd: bool = False, tiles: int | None = None, workers: int = 2,
            scheduler: str | None = None, mc_runs: int = 0,
-           drift_time: float | None = None) -> dict[str, Any]:
+           drift_time: float | None = None, stall: float = 0.0,
+           link_stall: float = 0.0) -> dict[str, Any]:
     """Run each requested check; earlier results of other checks in verify.json are kept."""
     manifest_path = compiled / MANIFEST
     if not compiled.is_dir() or not manifest_path.is_file():
@@ -37,7 +38,8 @@ def verify(compiled: Path, *, rtl: bool = False, spice: bool = False, stack: boo
     if rtl:
         from neuropaste.sim.verify_rtl import verify as verify_rtl
 
-        checks["rtl"] = verify_rtl(compiled, steps=steps, vcd=vcd)
+        checks["rtl"] = verify_rtl(compiled, steps=steps, vcd=vcd, stall=stall,
+                                   link_stall=link_stall)
     if spice:
         from neuropaste.sim.verify_spice import verify as verify_spice
 
