@@ -105,7 +105,7 @@ def test_large_generated_map_on_16_cores(tmp_path: Path) -> None:
     """2,000 neurons, 100,000 synapses, 500 steps, 16 cores, stalled links: bit-exact."""
     from neuropaste.sim.verify_rtl import verify
 
-    net = clustered_network(n=2000, e=100_500, clusters=16, seed=5)
+    net = clustered_network(n=2000, e=107_000, clusters=16, seed=5)
     assert net.n_neurons == 2000 and net.n_synapses >= 100_000
     steps = 500
     out = tmp_path / "big"
