@@ -136,12 +136,7 @@ def celegans_dir(tmp_path_factory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("board,clock_mhz", [("icebreaker", 12.0), ("ulx3s-85f", 25.0)])
 def test_celegans_bitstream(celegans_dir: Path, board: str, clock_mhz: float) -> None:
-    try:
-        r = build(celegans_dir, board, quiet=True)
-    except InputError as err:
-        if "stays enabled during writes" in str(err):  # hdl/core.py: see bench/README.md, FPGA
-            pytest.xfail(str(err))
-        raise
+    r = build(celegans_dir, board, quiet=True)
     out = celegans_dir / "fpga" / board
     assert (out / r["bitstream"]).stat().st_size > 10_000
     u = r["utilisation"]
