@@ -38,34 +38,48 @@ class DieAssignment:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+def _split(owner: np.ndarray, pin: np.ndarray, n: int) -> list[np.ndarray]:
+    """Distinct pins per owner 0..n-1 from (owner, pin) pairs, each list sorted."""
+    pairs = np.unique(np.stack([owner, pin], 1), axis=0) if len(owner) else np.zeros((0, 2),
+                                                                                    np.int64)
+    bounds = np.searchsorted(pairs[:, 0], np.arange(n + 1))
+    return [pairs[a:b, 1].astype(np.int64) for a, b in zip(bounds[:-1], bounds[1:],
+                                                             strict=True)]
+
+
 def hyperedges(tiles: list[TileFootprint], n_neurons: int) -> tuple[list[np.ndarray],
                                                                      list[np.ndarray]]:
     """Pins (tile indices) of each source's word-line net and each target's column net."""
-    src: list[list[int]] = [[] for _ in range(n_neurons)]
-    dst: list[list[int]] = [[] for _ in range(n_neurons)]
-    for t, tile in enumerate(tiles):
-        for s in np.unique(tile.rows).tolist():
-            src[s].append(t)
-        for p in np.unique(tile.cols).tolist():
-            dst[p].append(t)
-    return [np.array(x, np.int64) for x in src], [np.array(x, np.int64) for x in dst]
+    def pairs(attr: str) -> tuple[np.ndarray, np.ndarray]:
+        parts = [np.asarray(getattr(t, attr), np.int64) for t in tiles]
+        sizes = np.array([len(x) for x in parts], np.int64)
+        owner = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        return owner, np.repeat(np.arange(len(tiles), dtype=np.int64), sizes)
+
+    return _split(*pairs("rows"), n_neurons), _split(*pairs("cols"), n_neurons)
+
+
+def _net_dies(nets: list[np.ndarray], die: np.ndarray, n_dies: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(net, die) for every die each net touches, as two arrays."""
+    sizes = np.array([len(p) for p in nets], np.int64)
+    if not sizes.sum():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    net = np.repeat(np.arange(len(nets), dtype=np.int64), sizes)
+    flat = np.unique(net * n_dies + die[np.concatenate(nets)])
+    return flat // n_dies, flat % n_dies
 
 
 def evaluate(die: np.ndarray, n_dies: int, src: list[np.ndarray], dst: list[np.ndarray],
              rates: np.ndarray | None = None, columns_per_target: int = 1) -> dict[str, Any]:
     """TSV signals, TSV segments, per-interface load and spike traffic of one assignment."""
     r = np.ones(len(src)) if rates is None else np.asarray(rates, np.float64)
-    up = np.zeros(n_dies, np.int64)  # signals that terminate on each die
-    traffic = 0.0
-    for s, pins in enumerate(src):
-        if len(pins):
-            dies = np.unique(die[pins])
-            up[dies] += 1
-            traffic += r[s] * len(dies)
-    down = np.zeros(n_dies, np.int64)
-    for pins in dst:
-        if len(pins):
-            down[np.unique(die[pins])] += columns_per_target
+    die = np.asarray(die, np.int64)
+    s_net, s_die = _net_dies(src, die, n_dies)
+    up = np.bincount(s_die, minlength=n_dies)  # signals that terminate on each die
+    traffic = float(r[s_net].sum())
+    _, d_die = _net_dies(dst, die, n_dies)
+    down = np.bincount(d_die, minlength=n_dies) * columns_per_target
     per_die = up + down
     # a signal for die k passes the interfaces 0..k: interface k carries dies >= k
     through = np.cumsum(per_die[::-1])[::-1]
@@ -76,7 +90,7 @@ def evaluate(die: np.ndarray, n_dies: int, src: list[np.ndarray], dst: list[np.n
         "tsv_segments": int(through.sum()),
         "signals_per_die": per_die.tolist(),
         "tsvs_per_interface": through.tolist(),
-        "spike_traffic_per_step": float(traffic),
+        "spike_traffic_per_step": traffic,
         "traffic_weighted_by": "firing rates" if rates is not None else "one spike per source",
     }
 
@@ -107,7 +121,7 @@ def _kahypar(n_tiles: int, nets: list[np.ndarray], weights: np.ndarray, n_dies: 
         chunk = min(math.ceil(n_tiles / n_dies), max_per_die)  # the in-order baseline's cut
         order = np.minimum(np.arange(n_tiles) // chunk, n_dies - 1)
         refined = hg.create_partitioned_hypergraph(ctx, n_dies, order.tolist())
-        refined.improve_partition(ctx, 3)
+        refined.improve_partition(ctx, 1)
         if refined.km1() < fresh.km1() and max(
                 refined.block_weight(b) for b in range(n_dies)) <= max_per_die:
             best = refined
