@@ -88,3 +88,32 @@ def test_bad_stack_files_name_file_and_record(tmp_path, text: str, record: str |
         assert err.value.record == record
     with pytest.raises(InputError, match=".json or .toml"):
         load_stack(path.rename(tmp_path / "bad.yaml"))
+
+
+def test_rate_weighting_moves_traffic_off_the_interfaces(celegans_tiles) -> None:
+    from neuropaste.generators.dies import TileFootprint, evaluate, hyperedges
+
+    row_pre, col_post, n = celegans_tiles
+    rates = np.random.default_rng(0).gamma(0.5, 0.2, n)  # a few fast neurons, many slow
+    flat = stack_tiles(row_pre, col_post, n, StackSpec(memory_dies=4))
+    weighted = stack_tiles(row_pre, col_post, n, StackSpec(memory_dies=4), rates)
+    tiles = [TileFootprint(rows=r[r >= 0], cols=c[c >= 0], cells=0)
+             for r, c in zip(row_pre, col_post, strict=True)]
+    src, dst = hyperedges(tiles, n)
+    flat_traffic = evaluate(np.array(flat["die_of_tile"]), 4, src, dst, rates, 2)
+    assert weighted["traffic_weighted_by"] == "firing rates"
+    assert weighted["spike_traffic_per_step"] < flat_traffic["spike_traffic_per_step"]
+    for base in ("random", "in_order"):
+        assert (weighted["spike_traffic_per_step"]
+                < weighted["baselines"][base]["spike_traffic_per_step"])
+
+
+def test_neurons_onto_two_logic_dies_cut_fewer_synapses_than_in_order() -> None:
+    from neuropaste.generators.dies import assign_logic_dies
+
+    net = quantize(load_map("builtin:celegans"))
+    out = assign_logic_dies(net.pre, net.post, net.n_neurons, 2)
+    assert sum(out["neurons_per_logic_die"]) == net.n_neurons
+    assert min(out["neurons_per_logic_die"]) >= 0.45 * net.n_neurons  # balanced
+    assert out["cut_synapses"] < out["baselines"]["in_order"]["cut_synapses"]
+    assert out == assign_logic_dies(net.pre, net.post, net.n_neurons, 2)  # deterministic

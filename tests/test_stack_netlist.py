@@ -188,3 +188,18 @@ def test_verify_stack_without_a_stack_exits_2(tmp_path: Path) -> None:
                 backend_options={"spice": {"options": CrossbarOptions(tile_rows=16,
                                                                        tile_cols=16)}})
     assert main(["verify", str(out), "--stack"]) == 2
+
+
+@pytest.mark.slow
+@needs_ngspice
+@pytest.mark.parametrize("dies", [2, 4])
+def test_celegans_on_2_and_4_dies_is_proven_in_ngspice(tmp_path: Path, dies: int) -> None:
+    from neuropaste.cli import main
+
+    out = tmp_path / "c"
+    assert main(["compile", "builtin:celegans", "--backends", "spice", "--memory-dies",
+                 str(dies), "--out", str(out), "--steps", "300"]) == 0
+    assert main(["verify", str(out), "--stack", "--tiles", "1"]) == 0
+    st = json.loads((out / "verify.json").read_text())["checks"]["stack"]
+    assert len(st["dies"]) == dies and st["transient"]["vias"] == dies
+    assert st["max_err_solver_fs"] < 1e-3 and st["transient"]["rel_err"] < 0.10
