@@ -28,6 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--cores", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--only", default="", help="run the maps whose name contains this")
     args = ap.parse_args()
     cases = {
         "builtin:celegans (302 n, 5,905 syn)": (load_map("builtin:celegans"), 0.02),
@@ -36,6 +37,8 @@ def main() -> None:
     }
     rows = []
     for name, (cmap, rate) in cases.items():
+        if args.only not in name:
+            continue
         base = None
         for cores in args.cores:
             with tempfile.TemporaryDirectory() as tmp:

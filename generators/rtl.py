@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import importlib.metadata
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -229,6 +230,8 @@ def _emit_mesh(net: Network, rtl: Path, stimulus: Stimulus, steps: int, cores: i
 
     if core_neurons is not None and core_neurons < 1:
         raise InputError(net.meta.get("source"), f"--core-neurons must be >= 1, not {core_neurons}")
+    if core_neurons is None and cores:  # asked for C cores: share the neurons, 5 % slack
+        core_neurons = max(math.ceil(1.05 * net.n_neurons / cores), -(-net.n_neurons // cores))
     limits = CoreLimits() if core_neurons is None else CoreLimits(neurons=core_neurons)
     rates = simulate(net, steps, stimulus).counts() / max(steps, 1)
     placement = place(net, cores, limits, rates=rates)
@@ -280,7 +283,8 @@ def check_fits_image(image: CoreImage, source: Any) -> None:
     """A core of a mesh obeys the single-core limits too."""
     limits = SingleCoreLimits()
     g = CoreGeometry(image)
-    if g.entries > limits.fanout_entries or g.acc_depth > limits.accumulator_words:
+    if (g.n > limits.neurons or g.entries > limits.fanout_entries
+            or g.acc_depth > limits.accumulator_words):
         raise InputError(source, f"a core of {g.n} neurons needs {g.entries} fan-out entries "
                          f"and {g.acc_depth} accumulator words: use more cores")
 
