@@ -66,6 +66,7 @@ def test_multicast_tables_name_exactly_the_cores_of_the_targets() -> None:
        seed=st.integers(0, 1000))
 def test_mesh_matches_reference_with_stalled_links(case, cores: int, seed: int) -> None:
     net, steps, stim = case
+    cores = min(cores, net.n_neurons)
     pl = place(net, cores, CoreLimits(neurons=-(-net.n_neurons // cores) + 2), seed=seed)
     raster, counts = run_mesh(net, pl, steps, stim, stall=0.35, out_stall=0.3, seed=seed)
     reference = simulate(net, steps, stim)
