@@ -28,6 +28,7 @@ def verify(compiled: Path, *, rtl: bool = False, spice: bool = False, stack: boo
     if not (rtl or spice or stack):
         rtl = "rtl" in manifest["backends"]
         spice = "spice" in manifest["backends"]
+        stack = "stack" in manifest["backends"].get("spice", {})
     for name, wanted in (("rtl", rtl), ("spice", spice)):
         if wanted and name not in manifest["backends"]:
             raise InputError(compiled, f"was compiled without the {name} backend")
