@@ -83,6 +83,11 @@ def test_die_outputs_match_solver_through_tsvs_and_delay_matches_elmore(compiled
     assert 0 < st["max_tsv_effect_fs"] < 1e-3  # the vias' R is in both, and small
     saved = json.loads((compiled / "verify.json").read_text())
     assert saved["checks"]["stack"]["passed"] and saved["requested"] == ["stack"]
+    from neuropaste.generators.stack import report_html
+
+    page = report_html(compiled)
+    assert page.startswith("<h2>TSV stack</h2>") and page.count("<img") == 1
+    assert "verify --stack</td><td>PASS" in page and "in order" in page
 
 
 def _tamper(src: Path, dst: Path, edit) -> Path:
