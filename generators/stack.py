@@ -17,7 +17,12 @@ joined by through-silicon vias. Defaults follow DESIGN.md and are documented in 
 A stack is loaded from a JSON or TOML file by :func:`load_stack`; lengths carry their unit in
 the key (``die_mm``, ``diameter_um``) so a file reads on its own. Only the logic die nearest the
 memory carries the word-line and column TSVs; further logic dies add to the stack's height and
-die count, not to the signal paths modelled here.
+die count, not to the signal paths modelled here (the neurons are split over them by
+:func:`neuropaste.generators.dies.assign_logic_dies`, and the spikes between them counted).
+
+:func:`emit_stack` is what ``compile --memory-dies K`` / ``--stack FILE`` adds to the spice
+backend: the assignment (weighted by the reference run's firing rates) and the netlists of
+:mod:`neuropaste.netlists.stack`; :func:`report_html` draws it for the report.
 """
 
 from __future__ import annotations
