@@ -312,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--rtl: P(host output not ready) per clock (default 0)")
     s.add_argument("--link-stall", type=_probability, default=0.0,
                    help="--rtl on a mesh: P(a link refuses a transfer) per clock (default 0)")
-    s.add_argument("--tiles", type=int, default=None, help="ngspice on K sampled tiles")
+    s.add_argument("--tiles", type=int, default=None,
+                   help="ngspice on K sampled tiles (with --stack: K per die, default 2)")
     s.add_argument("--workers", type=int, default=2, help="local worker processes")
     s.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
     s.add_argument("--mc", type=int, default=0,
