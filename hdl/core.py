@@ -143,6 +143,21 @@ def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[list[int
     }
 
 
+def step_ports(address_bits: int) -> dict[str, wiring.Member]:
+    """The host side every neuron array shares (one core or a mesh): docs/hardware.md, Ports."""
+    return {
+        "aer_in": In(stream.Signature(unsigned(address_bits))),
+        "aer_out": Out(stream.Signature(unsigned(address_bits))),
+        "start": In(1),
+        "busy": Out(1),
+        "done": Out(1),
+        "step_count": Out(32),
+        "sop_count": Out(32),
+        "deliver_cycles": Out(32),
+        "update_cycles": Out(32),
+    }
+
+
 class LIFCore(wiring.Component):
     """One LIF core holding a :class:`CoreImage` (or a whole :class:`~neuropaste.ir.Network`).
 
@@ -170,17 +185,7 @@ class LIFCore(wiring.Component):
         self.n_neurons = g.n
         self.networked = networked
         self.fanout_loadable = fanout_loadable
-        ports = {
-            "aer_in": In(stream.Signature(unsigned(g.n_bits))),
-            "aer_out": Out(stream.Signature(unsigned(g.n_bits))),
-            "start": In(1),
-            "busy": Out(1),
-            "done": Out(1),
-            "step_count": Out(32),
-            "sop_count": Out(32),
-            "deliver_cycles": Out(32),
-            "update_cycles": Out(32),
-        }
+        ports = step_ports(g.n_bits)
         if networked:
             ports |= {"syn_in": In(stream.Signature(unsigned(g.a_bits))),
                       "delivered": Out(1), "proceed": In(1)}

@@ -22,9 +22,8 @@ import numpy as np
 from amaranth import Cat, Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
-from .core import CoreImage, LIFCore, bits_for
+from .core import CoreImage, LIFCore, bits_for, step_ports
 from .router import LinkStall, MeshRouter, packet_layout
 
 
@@ -68,17 +67,7 @@ class NeuronMesh(wiring.Component):
         self.stall = stall
         self.seed = seed
         self.a_bits = bits_for(max(plan.n_neurons - 1, 1))
-        super().__init__({
-            "aer_in": In(stream.Signature(unsigned(self.a_bits))),
-            "aer_out": Out(stream.Signature(unsigned(self.a_bits))),
-            "start": In(1),
-            "busy": Out(1),
-            "done": Out(1),
-            "step_count": Out(32),
-            "sop_count": Out(32),
-            "deliver_cycles": Out(32),
-            "update_cycles": Out(32),
-        })
+        super().__init__(step_ports(self.a_bits))
 
     def elaborate(self, platform) -> Module:
         m = Module()

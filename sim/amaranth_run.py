@@ -27,9 +27,8 @@ def run_mesh(net: Network, placement, steps: int, stimulus: Stimulus, *, stall: 
 
     addr = addresses(placement)[0]
     dut = NeuronMesh(mesh_plan(net, placement), stall=stall, seed=seed)
-    raster, counts = run_array(dut, net.n_neurons, steps, stimulus, address=addr,
-                               out_stall=out_stall, seed=seed)
-    return raster, counts
+    return run_array(dut, net.n_neurons, steps, stimulus, address=addr, out_stall=out_stall,
+                     seed=seed)
 
 
 def run_array(dut: wiring.Component, n_neurons: int, steps: int, stimulus: Stimulus, *,
