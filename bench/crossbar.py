@@ -19,14 +19,14 @@ import logging
 import time
 
 import numpy as np
-from neuropaste.generators.crossbar import CrossbarOptions, pack
-from neuropaste.generators.devices import PRESETS
-from neuropaste.generators.quantize import quantize
-from neuropaste.netlists.tile import Electrical, tile_circuit
-from neuropaste.sim.solver import solve_tile
 
 from neuropaste.cmap import ConnectivityMap
+from neuropaste.devices import PRESETS, Electrical
+from neuropaste.generators.crossbar import CrossbarOptions, pack
+from neuropaste.generators.quantize import quantize
 from neuropaste.io import load_map
+from neuropaste.netlists.tile import tile_circuit
+from neuropaste.sim.solver import solve_tile
 
 
 def speed(sizes: list[int]) -> None:

@@ -17,11 +17,12 @@ import tempfile
 from pathlib import Path
 
 from crossbar import clustered
-from neuropaste.generators.compile import compile_map
-from neuropaste.sim.stimulus import poisson
-from neuropaste.sim.verify_rtl import run_cocotb
 
+from neuropaste.compile import compile_map
+from neuropaste.events import poisson
+from neuropaste.generators.rtl import RTLOptions
 from neuropaste.io import load_map
+from neuropaste.verify.rtl import run_cocotb
 
 
 def main() -> None:
@@ -46,7 +47,7 @@ def main() -> None:
                 stim = poisson(cmap.n_neurons, args.steps, rate, seed=0)
                 manifest = compile_map(cmap, out, stimulus=stim, steps=args.steps,
                                        backends=("rtl",), quiet=True,
-                                       backend_options={"rtl": {"cores": cores}})
+                                       backend_options={"rtl": RTLOptions(cores=cores)})
                 r = run_cocotb(out, args.steps)
             sop_clk = r["synaptic_ops"] / r["deliver_cycles"]
             base = base or r["cycles_per_step"]

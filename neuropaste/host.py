@@ -24,7 +24,10 @@ from pathlib import Path
 import numpy as np
 import serial
 
-from neuropaste.hdl.bridge import (
+from neuropaste.compiled import ADDRESS_MAP, RTL_MEM, Compiled
+from neuropaste.events import Raster, Stimulus
+from neuropaste.ir import Network
+from neuropaste.protocol import (
     DONE_BYTES,
     IDENT_BYTES,
     PROTOCOL_VERSION,
@@ -34,9 +37,6 @@ from neuropaste.hdl.bridge import (
     address_extra_bytes,
     nbytes,
 )
-from neuropaste.ir import Network, load_network
-from neuropaste.sim.reference import Raster, Stimulus
-from neuropaste.sim.stimulus import load_stimulus_csv
 
 
 class LinkError(RuntimeError):
@@ -122,7 +122,7 @@ class Board:
         self.timeout = timeout
         self.info: BoardInfo | None = None
         self.network: Network | None = None
-        self.compiled: Path | None = None
+        self.compiled: Compiled | None = None
         self.to_hw: np.ndarray | None = None  # network index → hardware address
         self._from_hw: dict[int, int] | None = None
         self._buf = bytearray()
@@ -184,23 +184,23 @@ class Board:
         """Attach a compiled directory: check the board holds its design, map labels to
         addresses (``rtl/address_map.csv`` when present), upload the fan-out table if the
         array is loadable (``rtl/mem/fanout.hex``)."""
-        compiled = Path(compiled)
-        net = load_network(compiled / "network.npz")
+        cd = Compiled.open(compiled)
+        net = cd.network()
         info = self.identify()
         if info.design_id and info.design_id != design_id(net):
             raise LinkError(f"the board holds design {info.design_id:08x}, {compiled} is "
                             f"{design_id(net):08x}: rebuild the bitstream or pick the "
                             "matching directory")
-        amap = compiled / "rtl" / "address_map.csv"
+        amap = cd.path(ADDRESS_MAP)
         to_hw = read_address_map(amap, net.n_neurons) if amap.exists() \
             else np.arange(net.n_neurons, dtype=np.int64)
         if net.n_neurons and int(to_hw.max()) >= 1 << info.a_bits:
             raise LinkError(f"{compiled} needs address {int(to_hw.max())}, the board's "
                             f"addresses have {info.a_bits} bits")
-        self.network, self.compiled = net, compiled
+        self.network, self.compiled = net, cd
         self.set_address_map(to_hw)
         if info.loadable:
-            image = compiled / "rtl" / "mem" / "fanout.hex"
+            image = cd.path(RTL_MEM) / "fanout.hex"
             if not image.exists():
                 raise LinkError(f"the board's fan-out table is loadable but {image} is missing")
             self.upload(enumerate(read_hex_image(image)))
@@ -217,7 +217,7 @@ class Board:
         """The compiled directory's ``stimulus.csv`` (after :meth:`load`)."""
         if self.network is None or self.compiled is None:
             raise LinkError("no compiled directory loaded: call load(DIR) first")
-        return load_stimulus_csv(self.compiled / "stimulus.csv", self.network.labels)
+        return self.compiled.stimulus(self.network.labels)
 
     def upload(self, words: Iterable[tuple[int, int]]) -> int:
         """LOAD each ``(address, word)`` into the array's fan-out table; returns the count.

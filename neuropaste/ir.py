@@ -110,6 +110,19 @@ class Network:
         return h.hexdigest()
 
 
+def fanout_table(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CSR by presynaptic source: indptr, target, weight, delay (canonical order kept)."""
+    indptr = np.zeros(net.n_neurons + 1, np.int64)
+    np.cumsum(np.bincount(net.pre, minlength=net.n_neurons), out=indptr[1:])
+    order = np.argsort(net.pre, kind="stable")
+    return (
+        indptr,
+        net.post[order].astype(np.int64),
+        net.weight[order].astype(np.int64),
+        net.delay[order].astype(np.int64),
+    )
+
+
 _ARRAYS = ("labels", "pre", "post", "weight", "delay", "threshold", "v_reset", "bias",
            "leak_shift", "refractory")
 _SCALARS = ("stim_weight", "w_bits", "v_bits", "acc_bits", "max_delay")

@@ -1,4 +1,7 @@
-"""The HTML report: one self-contained page (plots embedded), one section per backend."""
+"""The HTML report: one self-contained page (plots embedded), one section per check.
+
+The page and the sections every report shares live here; each check's own section is the
+``report_html`` of its module in ``verify/`` (see ``neuropaste.verify.CHECKS``)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from neuropaste.sim.reference import Raster  # noqa: E402
+from neuropaste.events import Raster  # noqa: E402
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -118,13 +121,3 @@ def verify_section(verify: dict[str, Any]) -> str:
                     f"<td>{html.escape(str(check.get('summary', '')))}</td></tr>")
     return ("<h2>Verification</h2><table><tr><th>check</th><th>result</th><th>summary</th></tr>"
             + "".join(rows) + "</table>")
-
-
-def backend_results(compiled: Path, name: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """A backend's manifest entries and its verify.json check ({} when not verified yet)."""
-    compiled = Path(compiled)
-    part = json.loads((compiled / "manifest.json").read_text())["backends"].get(name)
-    check: dict[str, Any] = {}
-    if (compiled / "verify.json").is_file():
-        check = json.loads((compiled / "verify.json").read_text())["checks"].get(name, {})
-    return part, check

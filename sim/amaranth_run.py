@@ -1,4 +1,8 @@
-"""Drive a neuron array in Amaranth's own simulator: fast unit tests without a Verilog build."""
+"""Drive a neuron array in Amaranth's own simulator: fast unit tests without a Verilog build.
+
+The array is any component with the step interface of docs/hardware.md (``hdl.core.LIFCore``,
+``hdl.mesh.NeuronMesh``); the caller builds it, this module only runs it.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +10,8 @@ import numpy as np
 from amaranth import ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
-from neuropaste.hdl.core import LIFCore
-from neuropaste.sim.reference import Raster, Stimulus
 
-from neuropaste.ir import Network
-
-
-def run_core(net: Network, steps: int, stimulus: Stimulus, out_stall: float = 0.0,
-             seed: int = 0, reset_after: int = 0) -> tuple[Raster, dict[str, int]]:
-    """Run one :class:`LIFCore` holding ``net``; see :func:`run_array`."""
-    return run_array(LIFCore(net), net.n_neurons, steps, stimulus, out_stall=out_stall,
-                     seed=seed, reset_after=reset_after)
-
-
-def run_mesh(net: Network, placement, steps: int, stimulus: Stimulus, *, stall: float = 0.0,
-             out_stall: float = 0.0, seed: int = 0) -> tuple[Raster, dict[str, int]]:
-    """Run the many-core mesh of ``placement`` (links stalled with probability ``stall``)."""
-    from neuropaste.generators.placement import addresses, mesh_plan
-    from neuropaste.hdl.mesh import NeuronMesh
-
-    addr = addresses(placement)[0]
-    dut = NeuronMesh(mesh_plan(net, placement), stall=stall, seed=seed)
-    return run_array(dut, net.n_neurons, steps, stimulus, address=addr, out_stall=out_stall,
-                     seed=seed)
+from neuropaste.events import Raster, Stimulus
 
 
 def run_array(dut: wiring.Component, n_neurons: int, steps: int, stimulus: Stimulus, *,

@@ -10,11 +10,11 @@ Used by the agreement test and by ``bench/reference.py``; needs the ``brian`` ex
 from __future__ import annotations
 
 import numpy as np
-from neuropaste.generators.quantize import QuantOptions
-from neuropaste.sim.float_model import float_params
-from neuropaste.sim.reference import Raster, Stimulus
 
 from neuropaste.cmap import ConnectivityMap
+from neuropaste.events import Raster, Stimulus
+from neuropaste.neuron import QuantOptions
+from neuropaste.sim.float_model import float_params
 
 UPDATE = """
 is_ref = int(r > 0)

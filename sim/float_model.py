@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from neuropaste.generators.quantize import QuantOptions, neuron_params
-from neuropaste.sim.reference import Raster, Stimulus
 
 from neuropaste.cmap import ConnectivityMap
+from neuropaste.events import Raster, Stimulus
+from neuropaste.neuron import QuantOptions, neuron_params
 
 
 @numba.njit(cache=True, nogil=True)

@@ -1,30 +1,40 @@
-"""ngspice through PySpice's shared-library interface: one tile, one operating point each.
+"""ngspice through PySpice's shared-library interface: run a netlist, get its vectors back.
 
 ngspice is loaded once per process (PySpice's ``NgSpiceShared`` is a singleton), so parallel
-runs use processes, never threads.
+runs use processes, never threads. The netlists come from :mod:`neuropaste.netlists`; this
+module only runs them.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
-from neuropaste.netlists.tile import Electrical, tile_circuit
 
 
-def column_currents(g: np.ndarray, active: np.ndarray, el: Electrical,
-                    cells_per_weight: int = 1) -> np.ndarray:
-    """Operating-point current of every sense source ``VS{j}`` (A, into the sense node)."""
+def _shared():
+    from PySpice.Spice.NgSpice.Shared import NgSpiceShared
+
     logging.getLogger("PySpice").setLevel(logging.ERROR)
-    circuit = tile_circuit(g, active, el, "tile", cells_per_weight)
+    return NgSpiceShared.new_instance()
+
+
+def run_text(text: str) -> dict[str, np.ndarray]:
+    """Load a netlist's ``text`` into the shared ngspice, run its analysis, return its vectors
+    (``name#branch`` for a source's current, the node name for a voltage, ``time``)."""
+    ns = _shared()
+    ns.destroy()
+    ns.load_circuit(text)
+    ns.run()
+    plot = ns.plot(None, ns.last_plot)
+    out = {name: np.array(vec._data).real.astype(np.float64) for name, vec in plot.items()}
+    ns.remove_circuit()
+    ns.destroy()
+    return out
+
+
+def branch_currents(circuit, sources: list[str]) -> np.ndarray:
+    """Operating-point current through each named voltage source of a PySpice ``circuit``."""
+    logging.getLogger("PySpice").setLevel(logging.ERROR)
     analysis = circuit.simulator(simulator="ngspice-shared").operating_point()
-    return np.array([float(analysis.branches[f"vs{j}"][0]) for j in range(g.shape[1])])
-
-
-def run_tile(g: np.ndarray, patterns: np.ndarray, el: Electrical,
-             cells_per_weight: int = 1) -> tuple[np.ndarray, float]:
-    """All patterns of one tile: (patterns x columns currents, seconds in ngspice)."""
-    t0 = time.perf_counter()
-    out = np.stack([column_currents(g, p, el, cells_per_weight) for p in patterns])
-    return out, time.perf_counter() - t0
+    return np.array([float(analysis.branches[name][0]) for name in sources])

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from neuropaste.netlists.tile import Electrical
 from scipy.linalg import lapack
+
+from neuropaste.devices import Electrical
 
 
 def _level1(vgs: np.ndarray, vds: np.ndarray, beta, el: Electrical):

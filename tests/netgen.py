@@ -1,13 +1,14 @@
-"""Hypothesis strategy for integer networks that stress the hardware's corner cases."""
+"""Hypothesis strategy for integer networks that stress the hardware's corner cases, and the
+two ways the tests run an array in Amaranth's simulator."""
 
 from __future__ import annotations
 
 import numpy as np
 from hypothesis import strategies as st
-from neuropaste.generators.quantize import quantize
-from neuropaste.sim.reference import Stimulus
 
 from neuropaste import ConnectivityMap
+from neuropaste.events import Stimulus
+from neuropaste.generators.quantize import quantize
 from neuropaste.ir import Network, bits_for_signed, signed_range
 
 
@@ -70,3 +71,27 @@ def clustered_network(n: int = 600, e: int = 12000, clusters: int = 8, p_in: flo
     cmap = ConnectivityMap.build([f"n{i}" for i in range(n)], pre, post,
                                  rng.normal(0.3, 1.0, e), rng.integers(1, 4, e))
     return quantize(cmap)
+
+
+def run_core(net: Network, steps: int, stimulus: Stimulus, out_stall: float = 0.0,
+             seed: int = 0, reset_after: int = 0):
+    """One :class:`LIFCore` holding ``net`` in Amaranth's simulator (``sim.amaranth_run``)."""
+    from neuropaste.hdl.core import LIFCore
+    from neuropaste.sim.amaranth_run import run_array
+
+    return run_array(LIFCore(net), net.n_neurons, steps, stimulus, out_stall=out_stall,
+                     seed=seed, reset_after=reset_after)
+
+
+def run_mesh(net: Network, placement, steps: int, stimulus: Stimulus, *, stall: float = 0.0,
+             out_stall: float = 0.0, seed: int = 0):
+    """The mesh of ``placement`` (links stalled with probability ``stall``) in Amaranth's
+    simulator."""
+    from neuropaste.addresses import addresses
+    from neuropaste.generators.placement import mesh_plan
+    from neuropaste.hdl.mesh import NeuronMesh
+    from neuropaste.sim.amaranth_run import run_array
+
+    dut = NeuronMesh(mesh_plan(net, placement), stall=stall, seed=seed)
+    return run_array(dut, net.n_neurons, steps, stimulus, address=addresses(placement)[0],
+                     out_stall=out_stall, seed=seed)

@@ -9,18 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from neuropaste.generators.compile import compile_map
-from neuropaste.generators.crossbar import CrossbarOptions, conductances, pack
-from neuropaste.generators.devices import PRESETS, load_device
-from neuropaste.generators.quantize import quantize
-from neuropaste.netlists.tile import Electrical
-from neuropaste.sim.ngspice import column_currents
-from neuropaste.sim.solver import ideal_currents, solve_tile
-from neuropaste.sim.stimulus import poisson
 
 from neuropaste.cmap import ConnectivityMap
+from neuropaste.compile import compile_map
+from neuropaste.devices import PRESETS, Electrical, load_device
 from neuropaste.errors import InputError
+from neuropaste.events import poisson
+from neuropaste.generators.crossbar import CrossbarOptions, conductances, pack
+from neuropaste.generators.quantize import quantize
 from neuropaste.io import load_map
+from neuropaste.sim.solver import ideal_currents, solve_tile
+from neuropaste.verify.spice import column_currents
 
 needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="no ngspice")
 
@@ -118,8 +117,8 @@ def test_compiled_netlist_runs_as_is_in_batch_ngspice(tmp_path: Path) -> None:
                                  [1.0, -2.0, 0.5], [1, 1, 2])
     out = tmp_path / "c"
     compile_map(cmap, out, stimulus=poisson(3, 5, 0.2, 0), steps=5, backends=("spice",),
-                quiet=True, backend_options={"spice": {"options": CrossbarOptions(
-                    tile_rows=8, tile_cols=8)}})
+                quiet=True, backend_options={"spice": CrossbarOptions(
+                    tile_rows=8, tile_cols=8)})
     netlist = out / "spice" / "tile_0000.cir"
     text = netlist.read_text()
     assert ".end" in text and "a\"" not in text and "R1 x y" not in text  # labels never appear
@@ -128,14 +127,14 @@ def test_compiled_netlist_runs_as_is_in_batch_ngspice(tmp_path: Path) -> None:
     assert proc.returncode == 0
     printed = [line for line in proc.stdout.splitlines() if line.strip().startswith("i(vs")]
     assert len(printed) == 8
-    from neuropaste.generators.crossbar import load_params, load_tiles
+    from neuropaste.compiled import Compiled
 
-    tiles = load_tiles(out)
-    _, el, _ = load_params(out)
+    tiles = Compiled.open(out).tiles()
+    _, el, _ = Compiled.open(out).tile_params()
     ours = solve_tile(tiles["g"][0], tiles["patterns"][0][0], el)
     values = np.array([float(line.split("=")[1]) for line in printed])
     assert np.allclose(values, ours, rtol=1e-5, atol=1e-12)
-    from neuropaste.sim.verify_spice import verify as verify_spice
+    from neuropaste.verify.spice import verify as verify_spice
 
     report = verify_spice(out, tiles=1, workers=1, patterns=6, progress=False)
     assert report["passed"] and report["patterns_per_tile"] == 6
@@ -144,14 +143,13 @@ def test_compiled_netlist_runs_as_is_in_batch_ngspice(tmp_path: Path) -> None:
 
 @needs_ngspice
 def test_verify_spice_on_celegans_every_tile_by_solver_a_sample_in_ngspice(tmp_path) -> None:
-    from neuropaste.sim.verify import verify
+    from neuropaste.verify import verify
 
     cmap = load_map("builtin:celegans")
     out = tmp_path / "c"
     compile_map(cmap, out, stimulus=poisson(cmap.n_neurons, 5, 0.02, 0), steps=5,
                 backends=("spice",), quiet=True,
-                backend_options={"spice": {"options": CrossbarOptions(tile_rows=32,
-                                                                      tile_cols=32)}})
+                backend_options={"spice": CrossbarOptions(tile_rows=32, tile_cols=32)})
     report = verify(out, spice=True, tiles=2, workers=2, mc_runs=3, drift_time=3600.0)
     s = report["checks"]["spice"]
     assert report["passed"]
@@ -161,7 +159,7 @@ def test_verify_spice_on_celegans_every_tile_by_solver_a_sample_in_ngspice(tmp_p
     assert s["monte_carlo"]["max_synaptic_current_error_fs"] > 0
     manifest = json.loads((out / "manifest.json").read_text())["backends"]["spice"]
     assert manifest["programming"]["pulses"] > cmap.n_synapses * 0.5
-    from neuropaste.generators.crossbar import report_html
+    from neuropaste.verify.spice import report_html
 
     page = report_html(out)
     assert page.count("<img") == 2 and "tiles in ngspice</td>" in page.replace("<th>", "<td>")
@@ -193,7 +191,9 @@ def test_solver_with_no_row_on_gives_zero_and_one_row_gives_its_cells() -> None:
 
 
 def test_emit_is_byte_identical_across_runs(tmp_path: Path) -> None:
+    from neuropaste.events import Stimulus
     from neuropaste.generators.crossbar import emit
+    from neuropaste.reference import reference_run
 
     rng = np.random.default_rng(3)
     n, k = 120, 900
@@ -202,8 +202,9 @@ def test_emit_is_byte_identical_across_runs(tmp_path: Path) -> None:
                                  rng.integers(1, 4, k))
     net = quantize(cmap)
     opts = CrossbarOptions(tile_rows=16, tile_cols=16)
-    first = emit(net, tmp_path / "a", options=opts)
-    second = emit(net, tmp_path / "b", options=opts)
+    ref = reference_run(net, 0, Stimulus.empty())
+    first = emit(net, tmp_path / "a", ref, opts)
+    second = emit(net, tmp_path / "b", ref, opts)
     assert first == second
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
                    if p.is_file())
@@ -214,14 +215,14 @@ def test_emit_is_byte_identical_across_runs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("cpw", [1, 7])
 def test_fast_writer_matches_pyspice(cpw: int) -> None:
-    from neuropaste.netlists.tile import _elements_text, tile_circuit
+    from neuropaste.netlists.tile import elements_text, tile_circuit
 
     rng = np.random.default_rng(cpw)
     g = rng.uniform(1e-6, 100e-6, (5, 6)) * cpw
     active = rng.random(5) < 0.5
     el = Electrical(r_wire=2.5, v_read=0.15)
     body = str(tile_circuit(g, active, el, "t", cpw)).strip().splitlines()[1:]
-    assert _elements_text(g, active, el, cpw) == body
+    assert elements_text(g, active, el, cpw) == body
 
 
 def test_program_and_verify_counts_pulses_per_physical_cell() -> None:

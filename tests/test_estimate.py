@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
-from neuropaste.generators.estimate import (
+
+from neuropaste.cli import build_parser, main
+from neuropaste.errors import InputError
+from neuropaste.estimate import (
     MEMORIES,
-    add_parser,
     cells_per_weight,
     check_paper,
     estimate,
     estimate_from_compiled,
     tsv_signals,
 )
-
-from neuropaste.cli import main
-from neuropaste.errors import InputError
 
 
 def test_paper_figures_follow_from_their_inputs() -> None:
@@ -39,7 +37,7 @@ def test_paper_figures_follow_from_their_inputs() -> None:
 
 
 def test_the_consistency_check_can_say_no(monkeypatch: pytest.MonkeyPatch) -> None:
-    import neuropaste.generators.estimate as est
+    import neuropaste.estimate as est
 
     real = est.estimate
     monkeypatch.setattr(est, "estimate", lambda *a, **k: {**real(*a, **k),
@@ -125,7 +123,8 @@ def test_bad_values(kwargs: dict, message: str) -> None:
 
 
 def _manifest(tmp_path: Path, spice: object, **extra: object) -> Path:
-    (tmp_path / "manifest.json").write_text(json.dumps({"backends": {"spice": spice},
+    (tmp_path / "manifest.json").write_text(json.dumps({"neuropaste_manifest": 1,
+                                                        "backends": {"spice": spice},
                                                         **extra}))
     return tmp_path
 
@@ -168,9 +167,7 @@ def test_extrapolates_a_real_compiled_map(tmp_path: Path) -> None:
 
 
 def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="neuropaste")
-    add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     code = args.func(args)
     out = capsys.readouterr()
     return code, out.out, out.err

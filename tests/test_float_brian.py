@@ -6,13 +6,14 @@ import math
 
 import numpy as np
 import pytest
-from neuropaste.generators.quantize import QuantOptions, quantize
-from neuropaste.sim.float_model import simulate_float
-from neuropaste.sim.reference import Stimulus, simulate
-from neuropaste.sim.stimulus import poisson
 
 from neuropaste.cmap import ConnectivityMap
+from neuropaste.events import Stimulus, poisson
+from neuropaste.generators.quantize import quantize
 from neuropaste.io import load_map
+from neuropaste.neuron import QuantOptions
+from neuropaste.reference import simulate
+from neuropaste.sim.float_model import simulate_float
 
 brian2 = pytest.importorskip("brian2")
 

@@ -14,8 +14,13 @@ from amaranth.back import rtlil
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from neuropaste.generators.compile import compile_map
-from neuropaste.generators.fpga import (
+
+from neuropaste.cli import main
+from neuropaste.cmap import ConnectivityMap
+from neuropaste.compile import compile_map
+from neuropaste.errors import InputError
+from neuropaste.events import poisson
+from neuropaste.fpga import (
     BOARDS,
     MemoryUse,
     build,
@@ -25,13 +30,8 @@ from neuropaste.generators.fpga import (
     prepare,
     survey_rtlil,
 )
-from neuropaste.generators.quantize import QuantOptions
-from neuropaste.sim.stimulus import poisson
-
-from neuropaste.cli import main
-from neuropaste.cmap import ConnectivityMap
-from neuropaste.errors import InputError
 from neuropaste.io import load_map
+from neuropaste.neuron import QuantOptions
 
 
 def _compile(cmap: ConnectivityMap, out: Path) -> Path:

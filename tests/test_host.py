@@ -23,17 +23,19 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
-from neuropaste.generators.compile import compile_network
-from neuropaste.generators.quantize import QuantOptions, quantize
-from neuropaste.hdl.bridge import HostBridge, HostLink, Op, Reply, Status
-from neuropaste.hdl.core import LIFCore
-from neuropaste.hdl.uart import UARTReceiver, UARTTransmitter, uart_divisor
-from neuropaste.sim.reference import Stimulus, simulate
-from neuropaste.sim.stimulus import poisson
 
 from neuropaste.cmap import ConnectivityMap
+from neuropaste.compile import compile_network
+from neuropaste.events import Stimulus, poisson
+from neuropaste.generators.quantize import quantize
+from neuropaste.hdl.bridge import HostBridge, HostLink
+from neuropaste.hdl.core import LIFCore
+from neuropaste.hdl.uart import UARTReceiver, UARTTransmitter, uart_divisor
 from neuropaste.host import Board, LinkError, design_id, read_hex_image
 from neuropaste.io import load_map
+from neuropaste.neuron import QuantOptions
+from neuropaste.protocol import Op, Reply, Status
+from neuropaste.reference import simulate
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -561,18 +563,17 @@ def test_host_uploads_the_fanout_table_of_a_loadable_core(tmp_path) -> None:
 
 def test_host_end_to_end_mesh(tmp_path) -> None:
     """Four cores on a mesh: the driver maps labels through rtl/address_map.csv."""
-    from neuropaste.generators import rtl
+    from neuropaste.compiled import Compiled
+    from neuropaste.generators.rtl import RTLOptions, build_design
 
-    if not hasattr(rtl, "build_design"):
-        pytest.skip("no multi-core builder in generators.rtl")
     net = _random_net(n=40, edges=160, seed=7)
     steps = 20
     stim = poisson(net.n_neurons, steps, 0.12, seed=5)
     out = tmp_path / "compiled"
     compile_network(net, out, stimulus=stim, steps=steps, backends=("rtl",),
-                    backend_options={"rtl": {"cores": 4}}, quiet=True)
+                    backend_options={"rtl": RTLOptions(cores=4)}, quiet=True)
     assert (out / "rtl" / "address_map.csv").exists()
-    mesh = rtl.build_design(net, rtl.load_placement(out))
+    mesh = build_design(net, Compiled.open(out).placement())
     ref = simulate(net, steps, stim)
 
     def host(port):

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from neuropaste.cmap import ConnectivityMap
 from neuropaste.io import load_map, save_map
-from neuropaste.io.csv_edges import _parse_bytes, _parse_csv_module
+from neuropaste.io.csv_edges import parse_bytes, parse_csv_module
 
 CLASSICAL_GABA = {f"DD{i}" for i in range(1, 7)} | {f"VD{i}" for i in range(1, 14)} | {
     "RMED", "RMEV", "RMEL", "RMER", "AVL", "DVB", "RIS"}  # McIntire et al. 1993
@@ -216,8 +216,8 @@ def csv_texts(draw):
 @given(csv_texts())
 def test_vectorised_csv_parser_equals_the_csv_module(text: str) -> None:
     data = text.encode("utf-8")
-    fast = _parse_bytes("f.csv", data)
-    slow = _parse_csv_module("f.csv", data)
+    fast = parse_bytes("f.csv", data)
+    slow = parse_csv_module("f.csv", data)
     assert list(fast[0]) == list(slow[0])
     for a, b in zip(fast[1:], slow[1:], strict=True):
         if a is None or b is None:

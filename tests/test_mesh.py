@@ -12,17 +12,18 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from netgen import clustered_network, hardware_networks
-from neuropaste.generators.compile import compile_map, compile_network
-from neuropaste.generators.placement import CoreLimits, addresses, mesh_plan, place
-from neuropaste.generators.quantize import QuantOptions
+from netgen import clustered_network, hardware_networks, run_mesh
+
+from neuropaste.addresses import addresses
+from neuropaste.compile import compile_map, compile_network
+from neuropaste.events import poisson
+from neuropaste.generators.placement import CoreLimits, mesh_plan, place
+from neuropaste.generators.rtl import RTLOptions
 from neuropaste.hdl.mesh import mesh_shape
 from neuropaste.hdl.router import PORTS, port_masks
-from neuropaste.sim.amaranth_run import run_mesh
-from neuropaste.sim.reference import simulate
-from neuropaste.sim.stimulus import poisson
-
 from neuropaste.io import load_map
+from neuropaste.neuron import QuantOptions
+from neuropaste.reference import simulate
 
 needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="no iverilog")
 
@@ -78,7 +79,7 @@ def _compile(tmp_path: Path, spec: str, cores: int, steps: int, rate: float = 0.
     cmap = load_map(spec)
     out = tmp_path / f"mesh{cores}"
     compile_map(cmap, out, stimulus=poisson(cmap.n_neurons, steps, rate, seed=2), steps=steps,
-                backends=("rtl",), backend_options={"rtl": {"cores": cores}}, quiet=True,
+                backends=("rtl",), backend_options={"rtl": RTLOptions(cores=cores)}, quiet=True,
                 quant=QuantOptions())
     return out
 
@@ -86,7 +87,7 @@ def _compile(tmp_path: Path, spec: str, cores: int, steps: int, rate: float = 0.
 @needs_iverilog
 @pytest.mark.parametrize("cores", [2, 4, pytest.param(16, marks=pytest.mark.slow)])
 def test_celegans_on_many_cores_in_icarus(tmp_path: Path, cores: int) -> None:
-    from neuropaste.sim.verify_rtl import verify
+    from neuropaste.verify.rtl import verify
 
     steps = 500 if cores == 16 else 60
     out = _compile(tmp_path, "builtin:celegans", cores, steps)
@@ -104,14 +105,14 @@ def test_celegans_on_many_cores_in_icarus(tmp_path: Path, cores: int) -> None:
 @pytest.mark.slow
 def test_large_generated_map_on_16_cores(tmp_path: Path) -> None:
     """2,000 neurons, 100,000 synapses, 500 steps, 16 cores, stalled links: bit-exact."""
-    from neuropaste.sim.verify_rtl import verify
+    from neuropaste.verify.rtl import verify
 
     net = clustered_network(n=2000, e=107_000, clusters=16, seed=5)
     assert net.n_neurons == 2000 and net.n_synapses >= 100_000
     steps = 500
     out = tmp_path / "big"
     compile_network(net, out, stimulus=poisson(net.n_neurons, steps, 0.01, seed=4), steps=steps,
-                    backends=("rtl",), backend_options={"rtl": {"cores": 16}}, quiet=True)
+                    backends=("rtl",), backend_options={"rtl": RTLOptions(cores=16)}, quiet=True)
     result = verify(out, stall=0.2, link_stall=0.2, synth=False, lint=False)
     assert result["passed"], result["summary"]
     assert result["spikes"] > 1000

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from netgen import clustered_network
+
+from neuropaste.errors import InputError
 from neuropaste.generators.placement import (
     CoreLimits,
     destinations,
@@ -12,8 +14,6 @@ from neuropaste.generators.placement import (
     place,
     traffic,
 )
-
-from neuropaste.errors import InputError
 
 
 def test_limits_hold_and_traffic_beats_in_order() -> None:

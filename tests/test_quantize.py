@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from neuropaste.generators.quantize import QuantOptions, leak_shift_for_tau, quantize
 
 from neuropaste.cmap import ConnectivityMap
+from neuropaste.generators.quantize import quantize
 from neuropaste.ir import signed_range
+from neuropaste.neuron import QuantOptions, leak_shift_for_tau
 
 
 def random_map(n: int = 50, e: int = 600, seed: int = 0) -> ConnectivityMap:

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from neuropaste.generators.quantize import quantize
-from neuropaste.sim.reference import Raster, Stimulus, simulate
 
+from neuropaste.events import Raster, Stimulus
+from neuropaste.generators.quantize import quantize
 from neuropaste.ir import Network, signed_range
+from neuropaste.reference import simulate
 
 
 def net_of(n: int, syn: list[tuple[int, int, int, int]], *, threshold=10, v_reset=0, bias=0,
@@ -170,8 +171,7 @@ def test_synapse_order_never_changes_the_result(case, rnd) -> None:
 
 
 def test_deterministic_on_a_real_map() -> None:
-    from neuropaste.sim.stimulus import poisson
-
+    from neuropaste.events import poisson
     from neuropaste.io import load_map
 
     cmap = load_map("builtin:celegans")
@@ -185,7 +185,7 @@ def test_deterministic_on_a_real_map() -> None:
 
 
 def test_poisson_is_seeded_bernoulli_on_the_driven_neurons() -> None:
-    from neuropaste.sim.stimulus import poisson
+    from neuropaste.events import poisson
 
     a = poisson(2000, 500, 0.02, seed=7)
     b = poisson(2000, 500, 0.02, seed=7)
@@ -203,7 +203,7 @@ def test_poisson_is_seeded_bernoulli_on_the_driven_neurons() -> None:
 
 
 def test_csv_round_trip_with_hostile_labels(tmp_path) -> None:
-    from neuropaste.sim.stimulus import (
+    from neuropaste.events import (
         load_raster_csv,
         load_stimulus_csv,
         save_raster_csv,
@@ -232,9 +232,8 @@ def test_csv_round_trip_with_hostile_labels(tmp_path) -> None:
     ("step,neuron\n0,a,3\n", "line 2", "3 fields"),
 ])
 def test_stimulus_csv_errors_name_file_and_line(tmp_path, body, line, fragment) -> None:
-    from neuropaste.sim.stimulus import load_stimulus_csv
-
     from neuropaste.errors import InputError
+    from neuropaste.events import load_stimulus_csv
 
     path = tmp_path / "stim.csv"
     path.write_text(body)

@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 from hypothesis import HealthCheck, given, settings
-from netgen import hardware_networks
-from neuropaste.generators.compile import compile_map, compile_network
-from neuropaste.generators.quantize import QuantOptions
-from neuropaste.generators.rtl import SingleCoreLimits, build_core, check_fits, synth_stats
-from neuropaste.sim.amaranth_run import run_core
-from neuropaste.sim.reference import Stimulus, simulate
-from neuropaste.sim.stimulus import poisson
+from netgen import hardware_networks, run_core
 
+from neuropaste.compile import compile_map, compile_network
 from neuropaste.errors import InputError
+from neuropaste.events import Stimulus, poisson
+from neuropaste.generators.rtl import SingleCoreLimits, build_core, check_fits
 from neuropaste.io import load_map
 from neuropaste.ir import Network, bits_for_signed
+from neuropaste.neuron import QuantOptions
+from neuropaste.reference import simulate
+from neuropaste.verify.rtl import synth_stats
 
 needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="no iverilog")
 
@@ -47,8 +47,8 @@ def test_one_synaptic_op_per_clock_when_fan_out_is_long() -> None:
     n = 201
     cmap = ConnectivityMap.build([f"x{i}" for i in range(n)], np.zeros(n - 1, int),
                                  np.arange(1, n), np.ones(n - 1), np.ones(n - 1, int) * 2)
+    from neuropaste.events import Stimulus
     from neuropaste.generators.quantize import quantize
-    from neuropaste.sim.reference import Stimulus
 
     net = quantize(cmap, QuantOptions(threshold=5.0, refractory=0))
     stim = Stimulus.from_pairs([0, 2], [0, 0])
@@ -137,9 +137,8 @@ def test_reset_mid_step_clears_membranes_and_accumulators() -> None:
 
 
 def _random_net() -> Network:
-    from neuropaste.generators.quantize import quantize
-
     from neuropaste.cmap import ConnectivityMap
+    from neuropaste.generators.quantize import quantize
 
     rng = np.random.default_rng(0)
     pre, post = rng.integers(0, 24, 120), rng.integers(0, 24, 120)
@@ -149,7 +148,8 @@ def _random_net() -> Network:
 
 
 def test_emit_is_deterministic_and_keeps_labels_out_of_verilog(tmp_path: Path) -> None:
-    from neuropaste.generators.rtl import emit
+    from neuropaste.generators.rtl import RTLOptions, emit
+    from neuropaste.reference import reference_run
 
     net = _net(5, [0, 1, 2], [1, 2, 3], [3, -4, 5], [1, 2, 3], threshold=4)
     evil = ["*/ module x; endmodule /*", "a\nb", "\\esc ", "`define Z", "n4"]
@@ -157,7 +157,7 @@ def test_emit_is_deterministic_and_keeps_labels_out_of_verilog(tmp_path: Path) -
     stim = Stimulus.from_pairs([0], [0])
     outs = []
     for name in ("a", "b"):
-        manifest = emit(net, tmp_path / name, stimulus=stim, steps=5)
+        manifest = emit(net, tmp_path / name, reference_run(net, 5, stim), RTLOptions())
         outs.append({f: (tmp_path / name / f).read_bytes() for f in manifest["files"]})
     assert outs[0] == outs[1]
     verilog = outs[0]["rtl/neuropaste_core.v"].decode()
@@ -173,7 +173,7 @@ def test_emit_is_deterministic_and_keeps_labels_out_of_verilog(tmp_path: Path) -
 
 def _prove_in_icarus(tmp: Path, case) -> None:
     """Compile a generated network and run its Verilog under 30 % output back-pressure."""
-    from neuropaste.sim.verify_rtl import run_cocotb
+    from neuropaste.verify.rtl import run_cocotb
 
     net, steps, stim = case
     out = tmp / "c"
@@ -202,9 +202,8 @@ def test_verilog_matches_reference_on_50_generated_maps(tmp_path_factory, case) 
 @needs_iverilog
 def test_mismatch_is_reported_with_step_and_neuron(tmp_path: Path) -> None:
     """Tamper with the stored network: the testbench's reference then disagrees."""
-    from neuropaste.sim.verify_rtl import run_cocotb
-
     from neuropaste.ir import load_network, save_network
+    from neuropaste.verify.rtl import run_cocotb
 
     cmap = load_map("builtin:celegans")
     stim = poisson(cmap.n_neurons, 20, 0.05, seed=1)
@@ -224,7 +223,7 @@ def test_mismatch_is_reported_with_step_and_neuron(tmp_path: Path) -> None:
 @pytest.mark.slow
 @needs_iverilog
 def test_celegans_1000_steps_bit_exact_and_synthesizable(tmp_path: Path) -> None:
-    from neuropaste.sim.verify import verify
+    from neuropaste.verify import verify
 
     cmap = load_map("builtin:celegans")
     stim = poisson(cmap.n_neurons, 1000, 0.02, seed=0)
@@ -246,7 +245,7 @@ def test_celegans_1000_steps_bit_exact_and_synthesizable(tmp_path: Path) -> None
 
 @needs_iverilog
 def test_yosys_synthesis_and_verilator_lint(tmp_path: Path) -> None:
-    from neuropaste.sim.verify_rtl import verilator_lint
+    from neuropaste.verify.rtl import verilator_lint
 
     cmap = load_map("builtin:celegans")
     stim = poisson(cmap.n_neurons, 5, 0.05, seed=1)
@@ -277,7 +276,7 @@ def test_verify_cli_keeps_a_vcd_and_writes_verify_json(tmp_path: Path) -> None:
     assert report["passed"] and rtl["steps"] == 10
     vcd = out / rtl["waveform"]
     assert vcd.suffix == ".vcd" and vcd.read_text()[:200].lstrip().startswith("$date")
-    from neuropaste.generators.rtl import report_html
+    from neuropaste.verify.rtl import report_html
 
     page = report_html(out)
     assert page.count("data:image/png;base64,") == 1 and "PASS, bit-exact" in page

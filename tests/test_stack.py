@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from neuropaste.generators.crossbar import CrossbarOptions, pack
-from neuropaste.generators.quantize import quantize
-from neuropaste.generators.stack import StackSpec, stack_tiles
 
 from neuropaste.errors import InputError
+from neuropaste.generators.crossbar import CrossbarOptions, pack
+from neuropaste.generators.die_partition import stack_tiles
+from neuropaste.generators.quantize import quantize
+from neuropaste.generators.stack_spec import StackSpec
 from neuropaste.io import load_map
 
 
@@ -47,7 +48,7 @@ def test_limits_are_named(celegans_tiles) -> None:
 def test_stack_files_round_trip(tmp_path) -> None:
     import json
 
-    from neuropaste.generators.stack import load_stack, stack_to_dict
+    from neuropaste.generators.stack_spec import load_stack, stack_to_dict
 
     toml = tmp_path / "stack.toml"
     toml.write_text('memory_dies = 4\nlayers = 8\ndie_area_mm2 = 144\ntsv_budget = 50000\n'
@@ -77,7 +78,7 @@ def test_stack_files_round_trip(tmp_path) -> None:
     ('memory_dies = [', None),
 ])
 def test_bad_stack_files_name_file_and_record(tmp_path, text: str, record: str | None) -> None:
-    from neuropaste.generators.stack import load_stack
+    from neuropaste.generators.stack_spec import load_stack
 
     path = tmp_path / "bad.toml"
     path.write_text(text + "\n")
@@ -91,7 +92,7 @@ def test_bad_stack_files_name_file_and_record(tmp_path, text: str, record: str |
 
 
 def test_rate_weighting_moves_traffic_off_the_interfaces(celegans_tiles) -> None:
-    from neuropaste.generators.dies import TileFootprint, evaluate, hyperedges
+    from neuropaste.generators.die_partition import TileFootprint, evaluate, hyperedges
 
     row_pre, col_post, n = celegans_tiles
     rates = np.random.default_rng(0).gamma(0.5, 0.2, n)  # a few fast neurons, many slow
@@ -109,7 +110,7 @@ def test_rate_weighting_moves_traffic_off_the_interfaces(celegans_tiles) -> None
 
 
 def test_neurons_onto_two_logic_dies_cut_fewer_synapses_than_in_order() -> None:
-    from neuropaste.generators.dies import assign_logic_dies
+    from neuropaste.generators.die_partition import assign_logic_dies
 
     net = quantize(load_map("builtin:celegans"))
     out = assign_logic_dies(net.pre, net.post, net.n_neurons, 2)

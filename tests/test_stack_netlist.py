@@ -7,16 +7,17 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from neuropaste.generators.compile import compile_map
-from neuropaste.generators.crossbar import CrossbarOptions
-from neuropaste.generators.stack import StackSpec
-from neuropaste.sim.stimulus import poisson
 
 from neuropaste.cmap import ConnectivityMap
+from neuropaste.compile import compile_map
+from neuropaste.events import poisson
+from neuropaste.generators.crossbar import CrossbarOptions
+from neuropaste.generators.stack_spec import StackSpec
 
 needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="no ngspice")
 LABELS_EVIL = ['a"; .end', "b\nR1 x y 0", "q\n.control\nshell echo pwned", "d e"]
@@ -35,11 +36,11 @@ def small_map(n: int = 40, per: int = 6, seed: int = 1) -> ConnectivityMap:
 
 def compile_small(out: Path, dies: int = 2, stack: StackSpec | None = None,
                   tile: int = 16) -> Path:
-    opts = CrossbarOptions(tile_rows=tile, tile_cols=tile, memory_dies=dies, stack=stack,
-                           reference_steps=50)
+    opts = CrossbarOptions(tile_rows=tile, tile_cols=tile,
+                           stack=replace(stack or StackSpec(), memory_dies=dies))
     compile_map(small_map(), out, stimulus=poisson(40, 50, 0.1, 0), steps=50,
                 backends=("spice",), quiet=True,
-                backend_options={"spice": {"options": opts}})
+                backend_options={"spice": opts})
     return out
 
 
@@ -72,7 +73,7 @@ def test_files_are_byte_identical_and_carry_no_labels(compiled: Path, tmp_path: 
 
 @needs_ngspice
 def test_die_outputs_match_solver_through_tsvs_and_delay_matches_elmore(compiled: Path) -> None:
-    from neuropaste.sim.verify import verify
+    from neuropaste.verify import verify
 
     report = verify(compiled, stack=True, tiles=100, workers=2)
     st = report["checks"]["stack"]
@@ -83,7 +84,7 @@ def test_die_outputs_match_solver_through_tsvs_and_delay_matches_elmore(compiled
     assert 0 < st["max_tsv_effect_fs"] < 1e-3  # the vias' R is in both, and small
     saved = json.loads((compiled / "verify.json").read_text())
     assert saved["checks"]["stack"]["passed"] and saved["requested"] == ["stack"]
-    from neuropaste.generators.stack import report_html
+    from neuropaste.verify.stack import report_html
 
     page = report_html(compiled)
     assert page.startswith("<h2>TSV stack</h2>") and page.count("<img") == 1
@@ -190,8 +191,7 @@ def test_verify_stack_without_a_stack_exits_2(tmp_path: Path) -> None:
     out = tmp_path / "c"
     compile_map(small_map(), out, stimulus=poisson(40, 10, 0.1, 0), steps=10,
                 backends=("spice",), quiet=True,
-                backend_options={"spice": {"options": CrossbarOptions(tile_rows=16,
-                                                                       tile_cols=16)}})
+                backend_options={"spice": CrossbarOptions(tile_rows=16, tile_cols=16)})
     assert main(["verify", str(out), "--stack"]) == 2
 
 

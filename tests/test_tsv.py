@@ -8,6 +8,8 @@ import shutil
 
 import numpy as np
 import pytest
+
+from neuropaste.errors import InputError
 from neuropaste.netlists.tsv import (
     TOPOLOGIES,
     TSVGeometry,
@@ -18,8 +20,6 @@ from neuropaste.netlists.tsv import (
     parasitics,
     subcircuit,
 )
-
-from neuropaste.errors import InputError
 
 
 def test_parasitics_of_the_typical_via() -> None:

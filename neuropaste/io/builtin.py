@@ -15,7 +15,7 @@ import numpy as np
 
 from neuropaste.cmap import EXCITATORY, INHIBITORY, ConnectivityMap
 from neuropaste.errors import InputError
-from neuropaste.io import connectome
+from neuropaste.io import connectome, no_parameters
 
 BUILTINS = {
     "celegans": "C. elegans hermaphrodite, Cook et al. 2019 (302 neurons, chemical + gap "
@@ -24,11 +24,13 @@ BUILTINS = {
 _KIND = {"excitatory": EXCITATORY, "inhibitory": INHIBITORY}
 
 
-def read_builtin(name: str, *, gap: bool, gap_scale: float) -> ConnectivityMap:
+def read_builtin(name: str, params: dict[str, str], *, gap: bool, gap_scale: float
+                 ) -> ConnectivityMap:
     spec = f"builtin:{name}"
     if name not in BUILTINS:
         raise InputError(spec, "unknown built-in map; available: "
                          f"{', '.join('builtin:' + k for k in sorted(BUILTINS))}")
+    no_parameters(spec, params)
     data = resources.files("neuropaste") / "data"
     with (data / "celegans_neurons.csv").open(newline="", encoding="utf-8") as fh:
         table = list(csv.DictReader(fh))

@@ -16,11 +16,13 @@ import numpy as np
 
 from neuropaste.cmap import ConnectivityMap
 from neuropaste.errors import InputError
-from neuropaste.io import connectome
+from neuropaste.io import connectome, no_parameters
 
 
-def read_cect(reader: str, *, gap: bool, gap_scale: float) -> ConnectivityMap:
+def read_cect(reader: str, params: dict[str, str], *, gap: bool, gap_scale: float
+              ) -> ConnectivityMap:
     spec = f"cect:{reader}"
+    no_parameters(spec, params)
     try:
         from cect.Cells import is_any_neuron
     except ImportError:

@@ -48,7 +48,7 @@ def read_csv(path: str | os.PathLike) -> ConnectivityMap:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     plain = b'"' not in data and b"\x00" not in data and data.count(b"\r") == data.count(b"\r\n")
-    arrays = _parse_bytes(p, data) if plain else _parse_csv_module(p, data)
+    arrays = parse_bytes(p, data) if plain else parse_csv_module(p, data)
     names, pre, post, weight, delay = arrays
     try:
         return ConnectivityMap.build(names, pre, post, weight, delay,
@@ -73,7 +73,7 @@ def _header(path, row: list[str]) -> list[str]:
 # ------------------------------------------------------------------ vectorised, unquoted files
 
 
-def _parse_bytes(path, data: bytes):
+def parse_bytes(path, data: bytes):
     """Split on newline and comma positions found by numpy; labels by hash, numbers by strtod."""
     first = data.find(b"\n")
     first = len(data) if first < 0 else first
@@ -225,7 +225,7 @@ def _labels(path, data: bytes, buf: np.ndarray, s: np.ndarray, e: np.ndarray,
 # --------------------------------------------------------------- csv module, quoted fields
 
 
-def _parse_csv_module(path, data: bytes):
+def parse_csv_module(path, data: bytes):
     reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
     try:
         rows = [(reader.line_num, row) for row in reader]  # line where each record ends

@@ -9,17 +9,39 @@ of full-scale column current. ngspice runs in parallel on a Dask cluster: a loca
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from neuropaste.generators.crossbar import load_params, load_tiles
-from neuropaste.sim.ngspice import run_tile
-from neuropaste.sim.solver import ideal_currents, solve_tile
 from tqdm import tqdm
+
+from neuropaste.compiled import Compiled
+from neuropaste.devices import Electrical
+from neuropaste.netlists.tile import tile_circuit
+from neuropaste.sim.ngspice import branch_currents
+from neuropaste.sim.solver import ideal_currents, solve_tile
+
+if TYPE_CHECKING:
+    from neuropaste.verify import VerifyOptions
 
 SOLVER_TOLERANCE = 1e-3  # of full-scale column current
 IDEAL_FLAG = 0.05
+
+
+def column_currents(g: np.ndarray, active: np.ndarray, el: Electrical,
+                    cells_per_weight: int = 1) -> np.ndarray:
+    """ngspice's operating-point current of every sense source ``VS{j}`` of one tile (A)."""
+    circuit = tile_circuit(g, active, el, "tile", cells_per_weight)
+    return branch_currents(circuit, [f"vs{j}" for j in range(g.shape[1])])
+
+
+def run_tile(g: np.ndarray, patterns: np.ndarray, el: Electrical,
+             cells_per_weight: int = 1) -> tuple[np.ndarray, float]:
+    """All patterns of one tile: (patterns x columns currents, seconds in ngspice)."""
+    t0 = time.perf_counter()
+    out = np.stack([column_currents(g, p, el, cells_per_weight) for p in patterns])
+    return out, time.perf_counter() - t0
 
 
 def full_scale(el, dev, rows: int) -> float:
@@ -87,9 +109,9 @@ def verify(compiled: Path, *, tiles: int | None = None, workers: int = 2,
            drift_time: float | None = None) -> dict[str, Any]:
     """Fast solver on every tile, ngspice on ``tiles`` sampled ones (all if None); a dict for
     DIR/verify.json with ``passed`` (solver within 0.1 % of full scale of ngspice)."""
-    compiled = Path(compiled)
-    data = load_tiles(compiled)
-    dev, el, _ = load_params(compiled)
+    cd = Compiled.open(compiled)
+    data = cd.tiles()
+    dev, el, _ = cd.tile_params()
     g_all = data["g"]
     pats_all = _patterns(data["patterns"], data["row_pre"], patterns, seed)
     n_tiles = len(g_all)
@@ -150,3 +172,60 @@ def verify(compiled: Path, *, tiles: int | None = None, workers: int = 2,
         f"up to {worst_ideal:.2%} of full scale"
         + (" (flagged)" if worst_ideal > IDEAL_FLAG else ""))
     return result
+
+
+def check(compiled: Path, options: VerifyOptions) -> dict[str, Any]:
+    """The registered spice check (verify/__init__.py)."""
+    return verify(compiled, tiles=options.tiles, workers=options.workers,
+                  scheduler=options.scheduler, mc_runs=options.mc_runs,
+                  drift_time=options.drift_time)
+
+
+def report_html(compiled: Path) -> str:
+    """Report section: a tile's conductance map, utilisation, scatter and error table."""
+    import matplotlib.pyplot as plt
+
+    from neuropaste.report import figure_png, table
+
+    cd = Compiled.open(compiled)
+    part, verify = cd.backend("spice"), cd.checks().get("spice", {})
+    if part is None:
+        return ""
+    tiles = cd.tiles()
+    busiest = int(np.argmax([(w != 0).sum() for w in tiles["weight"]])) if len(tiles["g"]) else 0
+    fig, ax = plt.subplots(figsize=(6, 5))
+    im = ax.imshow(tiles["g"][busiest] * 1e6, cmap="viridis", aspect="auto")
+    ax.set_title(f"tile {busiest}: conductance (uS), even G+ / odd G- columns")
+    ax.set_xlabel("physical column")
+    ax.set_ylabel("row (pre, delay)")
+    fig.colorbar(im, ax=ax)
+    body = figure_png(fig)
+    rows = [("device", part["device"]), ("tiles", part["tiles"]),
+            ("tile size", f"{part['tile_rows']} x {part['tile_cols']}"),
+            ("utilisation", f"{part['utilisation']:.3%}"),
+            ("naive N x N utilisation", f"{part['utilisation_naive_NxN']:.3%}"),
+            ("programming pulses", part["programming"]["pulses"]),
+            ("programming time, tiles in parallel (s)",
+             part["programming"]["time_tiles_parallel_s"])]
+    if "stack" in part:
+        st = part["stack"]
+        for label, figures in (("partitioned", st), ("random", st["baselines"]["random"]),
+                               ("in order", st["baselines"]["in_order"])):
+            rows.append((f"stack of {len(st['signals_per_die'])} dies, {label}: TSV signals / "
+                         "spikes across dies per step",
+                         f"{figures['tsv_signals']} / {figures['spike_traffic_per_step']:g}"))
+    if verify.get("samples"):
+        s = verify["samples"]
+        ng, so, ide = (np.array(s[k]) * 1e6 for k in ("ngspice", "solver", "ideal"))
+        fig, ax = plt.subplots(figsize=(6, 5))
+        ax.scatter(ng, so, s=6, label="fast solver")
+        ax.scatter(ng, ide, s=6, label="ideal sum G V", alpha=0.6)
+        ax.set_xlabel("ngspice column current (uA)")
+        ax.set_ylabel("prediction (uA)")
+        ax.legend()
+        body += figure_png(fig)
+        rows += [("tiles in ngspice", verify["tiles_ngspice"]),
+                 ("max |solver - ngspice| / full scale", f"{verify['max_err_solver_fs']:.2e}"),
+                 ("max |ideal - ngspice| / full scale", f"{verify['max_err_ideal_fs']:.3%}"),
+                 ("tiles checked by the fast solver", verify["tiles_solver"])]
+    return "<h2>Crossbar tiles (1T1R)</h2>" + table(rows) + body

@@ -18,11 +18,13 @@ A stack is loaded from a JSON or TOML file by :func:`load_stack`; lengths carry 
 the key (``die_mm``, ``diameter_um``) so a file reads on its own. Only the logic die nearest the
 memory carries the word-line and column TSVs; further logic dies add to the stack's height and
 die count, not to the signal paths modelled here (the neurons are split over them by
-:func:`neuropaste.generators.dies.assign_logic_dies`, and the spikes between them counted).
+:func:`neuropaste.generators.die_partition.assign_logic_dies`, and the spikes between them
+counted).
 
-:func:`emit_stack` is what ``compile --memory-dies K`` / ``--stack FILE`` adds to the spice
-backend: the assignment (weighted by the reference run's firing rates) and the netlists of
-:mod:`neuropaste.netlists.stack`; :func:`report_html` draws it for the report.
+A :class:`StackSpec` is the ``stack`` option of the spice backend
+(:class:`neuropaste.generators.crossbar.CrossbarOptions`): the tiles are then assigned to the
+dies (:mod:`neuropaste.generators.die_partition`) and the stack netlists written
+(:mod:`neuropaste.netlists.stack_netlist`).
 """
 
 from __future__ import annotations
@@ -30,15 +32,12 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from neuropaste.generators.dies import TileFootprint, assign_dies
-from neuropaste.netlists.tsv import TSVGeometry, as_dict, delay_50, elmore_delay, parasitics
-
 from neuropaste.errors import InputError
+from neuropaste.netlists.tsv import TSVGeometry
 
 
 def _floor(x: float) -> int:
@@ -204,143 +203,3 @@ def stack_to_dict(spec: StackSpec) -> dict[str, Any]:
 def with_memory_dies(spec: StackSpec, memory_dies: int) -> StackSpec:
     """``spec`` with another memory die count (the CLI's --memory-dies over a stack file)."""
     return replace(spec, memory_dies=memory_dies)
-
-
-def stack_tiles(row_pre: np.ndarray, col_post: np.ndarray, n_neurons: int, spec: StackSpec,
-                rates: np.ndarray | None = None) -> dict[str, Any]:
-    """Assign tiles (rows by presynaptic neuron, columns by target) to the memory dies."""
-    if isinstance(spec.memory_dies, int) and spec.memory_dies < 1:
-        raise InputError(None, "--memory-dies must be at least 1")
-    n_tiles = len(row_pre)
-    rows, cols = row_pre.shape[1], 2 * col_post.shape[1]
-    physical = spec.tiles_per_die(rows, cols)
-    balanced = math.ceil(n_tiles / spec.memory_dies * (1 + spec.balance))
-    per_die = min(physical, balanced)
-    if n_tiles > spec.memory_dies * physical:
-        raise InputError(None, f"{n_tiles} tiles of {rows}x{cols} need more than "
-                         f"{spec.memory_dies} dies of {physical} tiles ({spec.die_mm:g} mm, "
-                         f"{spec.layers} layer(s)): add memory dies or layers")
-    spec.check()
-    tiles = [TileFootprint(rows=r[r >= 0], cols=c[c >= 0], cells=0)
-             for r, c in zip(row_pre, col_post, strict=True)]
-    budget = spec.budget()
-    result = assign_dies(tiles, n_neurons, spec.memory_dies, per_die, tsv_budget=budget,
-                         rates=rates, columns_per_target=2)
-    tsv = parasitics(spec.tsv)
-    top = spec.memory_dies
-    return {
-        "spec": {**asdict(spec), "tsv": asdict(spec.tsv)},
-        "die_of_tile": result.die.tolist(),
-        "tiles_per_die_capacity": per_die,
-        "tsv_budget_per_interface": budget,
-        "tsv_parasitics": as_dict(tsv),
-        "word_line_elmore_s_top_die": elmore_delay(tsv, top, spec.r_driver, spec.c_load),
-        "word_line_delay_50_s_top_die": delay_50(tsv, top, spec.r_driver, spec.c_load),
-        **result.stats,
-    }
-
-
-def reference_rates(out_dir: Path, labels: np.ndarray, steps: int) -> np.ndarray | None:
-    """Spikes per step of every neuron in the compile's reference run (None if there is none)."""
-    from neuropaste.sim.stimulus import load_stimulus_csv
-
-    path = Path(out_dir) / "reference_spikes.csv"
-    if steps <= 0 or not path.is_file():
-        return None
-    raster = load_stimulus_csv(path, labels)
-    return np.bincount(raster.neuron, minlength=len(labels)) / float(steps)
-
-
-def emit_stack(net: Any, out_dir: Path, arrays: dict[str, np.ndarray], opts: Any,
-               headers: list[dict[str, Any]]) -> dict[str, Any]:
-    """Assign the tiles to the memory dies (and neurons to the logic dies) and write the stack
-    netlists: what ``compile --memory-dies K`` / ``--stack FILE`` adds to the spice backend."""
-    from neuropaste.generators.dies import assign_logic_dies
-    from neuropaste.netlists.stack import emit_stack as write_netlists
-
-    spec = opts.stack if opts.stack is not None else StackSpec()
-    spec = with_memory_dies(spec, opts.memory_dies).check()
-    rates = reference_rates(out_dir, net.labels, opts.reference_steps)
-    result = stack_tiles(arrays["row_pre"], arrays["col_post"], net.n_neurons, spec, rates)
-    result["rates_from_reference_run"] = rates is not None
-    if spec.logic_dies > 1:
-        result["logic_dies"] = assign_logic_dies(net.pre, net.post, net.n_neurons,
-                                                 spec.logic_dies, rates)
-    tsv = parasitics(spec.tsv)
-    result["netlists"] = write_netlists(
-        Path(out_dir) / "spice", arrays, result["die_of_tile"], spec.memory_dies, tsv,
-        spec.c_load, spec.r_driver, opts.electrical, headers, opts.device.cells_per_weight)
-    return result
-
-
-def report_html(compiled: Path) -> str:
-    """Report section: the stack drawn as layers (tiles per die, TSVs per interface), its
-    cost against the random and in-order baselines, and the ``verify --stack`` figures."""
-    import matplotlib.pyplot as plt
-
-    from neuropaste.report import backend_results, figure_png, table
-
-    part, _ = backend_results(Path(compiled), "spice")
-    if part is None or "stack" not in part:
-        return ""
-    _, check = backend_results(Path(compiled), "stack")
-    st = part["stack"]
-    n = len(st["tiles_per_die"])
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [1, 1.3]})
-    ax.add_patch(plt.Rectangle((0, 0), 1, 0.8, color="#888"))
-    ax.text(0.5, 0.4, "logic die: neurons, drivers, sense", ha="center", va="center",
-            color="w", fontsize=9)
-    for k in range(n):
-        y = 1.2 + 1.2 * k
-        ax.add_patch(plt.Rectangle((0, y), 1, 0.8, color="#4466aa"))
-        ax.text(0.5, y + 0.4, f"memory die {k}: {st['tiles_per_die'][k]} tiles, "
-                f"{st['signals_per_die'][k]} signals", ha="center", va="center", color="w",
-                fontsize=9)
-        ax.annotate(f"{st['tsvs_per_interface'][k]} TSVs", (1.02, y - 0.2), fontsize=8,
-                    va="center")
-        for x in np.linspace(0.1, 0.9, 9):
-            ax.plot([x, x], [y - 0.4, y], color="#c80", lw=1.5)
-    ax.set_xlim(0, 1.35)
-    ax.set_ylim(-0.1, 1.2 * n + 1.1)
-    ax.axis("off")
-    ax.set_title(f"stack: {n} memory dies on the logic die")
-    names = ["partitioned", "random", "in order"]
-    runs = [st, st["baselines"]["random"], st["baselines"]["in_order"]]
-    x = np.arange(3)
-    bx.bar(x - 0.2, [r["tsv_signals"] for r in runs], 0.4, label="TSV signals")
-    bx.bar(x + 0.2, [r["tsv_segments"] for r in runs], 0.4, label="TSV segments (via count)")
-    tx = bx.twinx()
-    tx.plot(x, [r["spike_traffic_per_step"] for r in runs], "ko-", label="spikes across / step")
-    tx.set_ylabel(f"spikes across dies per step ({st['traffic_weighted_by']})")
-    tx.set_ylim(0, None)
-    bx.set_xticks(x, names)
-    bx.set_ylabel("TSVs")
-    bx.legend(loc="upper left", fontsize=8)
-    tx.legend(loc="upper right", fontsize=8)
-    body = figure_png(fig)
-    rows = [(f"{name}: TSV signals / via segments / spikes across dies per step",
-             f"{r['tsv_signals']} / {r['tsv_segments']} / {r['spike_traffic_per_step']:.4g}")
-            for name, r in zip(names, runs, strict=True)]
-    rows += [("tiles per die (capacity)",
-              f"{st['tiles_per_die']} ({st['tiles_per_die_capacity']})"),
-             ("TSVs per interface (budget)",
-              f"{st['tsvs_per_interface']} ({st['tsv_budget_per_interface']})"),
-             ("via R / C / L", f"{st['tsv_parasitics']['r'] * 1e3:.1f} mOhm / "
-              f"{st['tsv_parasitics']['c'] * 1e15:.1f} fF / {st['tsv_parasitics']['l'] * 1e12:.1f}"
-              " pH"),
-             ("word line to the top die, ln2 Elmore",
-              f"{st['word_line_delay_50_s_top_die'] * 1e12:.1f} ps")]
-    if "netlists" in st:
-        nl = st["netlists"]
-        rows.append(("netlist nets: word lines / columns / via instances",
-                     f"{nl['word_line_nets']} / {nl['column_nets']} / {nl['via_instances']}"))
-    if check:
-        tr = check["transient"]
-        rows += [("verify --stack", "PASS" if check.get("passed") else "FAIL"),
-                 ("max |ngspice - solver through TSVs| / full scale",
-                  f"{check['max_err_solver_fs']:.2e} (limit {check['solver_tolerance_fs']:g})"),
-                 ("tiles in ngspice per die", [d["tiles_ngspice"] for d in check["dies"]]),
-                 ("top word line t50: ngspice / estimate",
-                  f"{tr['t50_ngspice_s'] * 1e12:.1f} ps / {tr['t50_estimate_s'] * 1e12:.1f} ps "
-                  f"({tr['rel_err']:.1%})")]
-    return "<h2>TSV stack</h2>" + table(rows) + body

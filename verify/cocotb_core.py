@@ -1,6 +1,6 @@
 """cocotb test of the generated Verilog (one core or a mesh) against the reference model.
 
-Run by :mod:`neuropaste.sim.verify_rtl` through ``cocotb_tools.runner``; the compiled
+Run by :mod:`neuropaste.verify.rtl` through ``cocotb_tools.runner``; the compiled
 directory, step count, output stall probability and result file come in environment variables.
 Every step: external events go in through the AER input stream, ``start`` is pulsed, the AER
 output is collected (with random back-pressure) until ``done``. The whole raster must equal
@@ -20,25 +20,24 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
-from neuropaste.generators.placement import addresses
-from neuropaste.generators.rtl import load_placement
-from neuropaste.sim.reference import Raster, simulate
-from neuropaste.sim.stimulus import load_stimulus_csv, save_raster_csv
 
-from neuropaste.ir import load_network
+from neuropaste.addresses import addresses
+from neuropaste.compiled import RTL_SPIKES, Compiled
+from neuropaste.events import Raster, save_raster_csv
+from neuropaste.reference import simulate
 
 
 @cocotb.test()
 async def raster_matches_reference(dut) -> None:
-    compiled = Path(os.environ["NEUROPASTE_DIR"])
+    compiled = Compiled.open(os.environ["NEUROPASTE_DIR"])
     steps = int(os.environ["NEUROPASTE_STEPS"])
     stall = float(os.environ.get("NEUROPASTE_STALL", "0"))
     result_path = Path(os.environ["NEUROPASTE_RESULT"])
-    net = load_network(compiled / "network.npz")
-    stim = load_stimulus_csv(compiled / "stimulus.csv", net.labels)
+    net = compiled.network()
+    stim = compiled.stimulus(net.labels)
     reference = simulate(net, steps, stim)
     rng = random.Random(int(os.environ.get("NEUROPASTE_SEED", "0")))
-    placement = load_placement(compiled)
+    placement = compiled.placement()
     address = (np.arange(net.n_neurons) if placement is None else addresses(placement)[0])
     index_of = np.empty(net.n_neurons, np.int64)
     index_of[address] = np.arange(net.n_neurons)
@@ -97,7 +96,7 @@ async def raster_matches_reference(dut) -> None:
     rtl = Raster(step=np.array([e[0] for e in events], np.int64),
                  neuron=np.array([e[1] for e in events], np.int64), steps=steps,
                  n_neurons=net.n_neurons)
-    save_raster_csv(result_path.with_name("verify_rtl_spikes.csv"), rtl, net.labels)
+    save_raster_csv(result_path.with_name(RTL_SPIKES), rtl, net.labels)
     first = reference.first_difference(rtl)
     sops = int(dut.sop_count.value)
     deliver = int(dut.deliver_cycles.value)

@@ -1,4 +1,7 @@
-"""Memory device presets: conductance range, levels, cells per weight, variability, drift.
+"""Memory devices and the read conditions of a tile: the physics that netlists, solver and
+generators share.
+
+Device presets: conductance range, levels, cells per weight, variability, drift.
 
 Figures follow DESIGN.md's survey of the source paper and the device literature it cites:
 
@@ -22,6 +25,24 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from neuropaste.errors import InputError
+
+
+@dataclass(frozen=True)
+class Electrical:
+    """Everything electrical about a tile that is not the conductances."""
+
+    v_read: float = 0.2  # V on the read lines
+    v_gate: float = 1.2  # V on an active word line
+    r_wire: float = 1.0  # ohm per cell segment, rows and columns (~ 30 nm Cu line at 100 nm pitch)
+    vto: float = 0.45  # V, access transistor threshold
+    kp: float = 200e-6  # A/V^2, process transconductance
+    lam: float = 0.02  # 1/V, channel-length modulation
+    w: float = 1.0e-6  # m
+    length: float = 0.1e-6  # m, channel length
+
+    @property
+    def beta(self) -> float:
+        return self.kp * self.w / self.length
 
 
 @dataclass(frozen=True)

@@ -22,48 +22,30 @@ Two proofs, both on the files under ``DIR/spice/stack/``:
 
 from __future__ import annotations
 
-import json
-import logging
 import multiprocessing
 import re
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from neuropaste.generators.crossbar import load_params, load_tiles
-from neuropaste.netlists.stack import STACK_DIR, STACK_INFO, _index_of
-from neuropaste.sim.solver import solve_tile
-from neuropaste.sim.verify_spice import SOLVER_TOLERANCE, full_scale
 
+from neuropaste.compiled import STACK, STACK_INFO, Compiled
 from neuropaste.errors import InputError
+from neuropaste.netlists.stack_netlist import pair_index
+from neuropaste.sim.ngspice import run_text
+from neuropaste.sim.solver import solve_tile
+from neuropaste.verify.spice import SOLVER_TOLERANCE, full_scale
+
+if TYPE_CHECKING:
+    from neuropaste.verify import VerifyOptions
 
 DELAY_TOLERANCE = 0.10
 DEFAULT_TILES = 2  # per die: ngspice's time grows ~quadratically with the tiles of one die
 SHIFT = 1e-4  # V, the column-end shift at which dI/dv_s is taken
 PULSE_DELAY, PULSE_RISE = 10e-12, 1e-12
-
-
-def _ngspice():
-    from PySpice.Spice.NgSpice.Shared import NgSpiceShared
-
-    logging.getLogger("PySpice").setLevel(logging.ERROR)
-    return NgSpiceShared.new_instance()
-
-
-def _run(text: str) -> dict[str, np.ndarray]:
-    """Load ``text`` into the shared ngspice, run its analysis, return its vectors."""
-    ns = _ngspice()
-    ns.destroy()
-    ns.load_circuit(text)
-    ns.run()
-    plot = ns.plot(None, ns.last_plot)
-    out = {name: np.array(vec._data).real.astype(np.float64) for name, vec in plot.items()}
-    ns.remove_circuit()
-    ns.destroy()
-    return out
 
 
 def die_bench_text(die_file: Path, k: int, keep: list[int] | None, n_word: int, n_col: int,
@@ -100,7 +82,7 @@ def run_die(die_file: str, k: int, keep: list[int] | None, n_word: int, n_col: i
     t0 = time.perf_counter()
     out = []
     for active in patterns:
-        vec = _run(die_bench_text(Path(die_file), k, keep, n_word, n_col, active, v_read,
+        vec = run_text(die_bench_text(Path(die_file), k, keep, n_word, n_col, active, v_read,
                                   v_gate))
         out.append([float(vec[f"vb{j}#branch"][0]) for j in range(n_col)])
     return np.array(out).reshape(len(patterns), n_col), time.perf_counter() - t0
@@ -127,7 +109,7 @@ def run_chain(die_file: str, k: int, r_driver: float, v_gate: float,
               tau: float) -> tuple[float, float]:
     """50 % crossing (s after the step's midpoint) at the die end of the top word line."""
     t0 = time.perf_counter()
-    vec = _run(chain_bench_text(Path(die_file), k, r_driver, v_gate, tau))
+    vec = run_text(chain_bench_text(Path(die_file), k, r_driver, v_gate, tau))
     t, v = vec["time"], vec["d"]
     level = v_gate / 2
     i = int(np.argmax(v >= level))
@@ -148,12 +130,12 @@ def solver_die(data: dict[str, np.ndarray], tiles: list[int], word: np.ndarray,
         pre, delay, post = data["row_pre"][t], data["row_delay"][t], data["col_post"][t]
         real = pre >= 0
         on = np.zeros(len(pre), bool)
-        on[real] = active[_index_of(np.stack([pre, delay], 1)[real], word)]
+        on[real] = active[pair_index(np.stack([pre, delay], 1)[real], word)]
         base = solve_tile(data["g"][t], on, el, cpw)
         moved = solve_tile(data["g"][t], on, shifted, cpw)
         p2 = np.repeat(post, 2)
         used = p2 >= 0
-        net = _index_of(np.stack([p2, np.tile([0, 1], len(post))], 1)[used], cols)
+        net = pair_index(np.stack([p2, np.tile([0, 1], len(post))], 1)[used], cols)
         np.add.at(i0, net, base[used])
         np.add.at(slope, net, (moved[used] - base[used]) / SHIFT)
     return i0 / (1.0 - r_chain * slope), i0
@@ -171,16 +153,15 @@ def verify(compiled: Path, *, tiles: int | None = None, patterns: int = 2, seed:
     """ngspice on each die (``tiles`` sampled per die, :data:`DEFAULT_TILES` if None; as many
     as the die holds for whole dies) against the solver through the TSV model, and the top
     word line's transient against the Elmore estimate."""
-    compiled = Path(compiled)
-    manifest = json.loads((compiled / "manifest.json").read_text())
-    stack = manifest["backends"].get("spice", {}).get("stack")
-    folder = compiled / "spice" / STACK_DIR
-    if stack is None or not (folder / STACK_INFO).is_file():
+    cd = Compiled.open(compiled)
+    stack = (cd.backend("spice") or {}).get("stack")
+    folder = cd.path(STACK)
+    if stack is None or not cd.path(STACK_INFO).is_file():
         raise InputError(compiled, "was compiled without a stack (use --memory-dies K or "
                                    "--stack FILE with --backends spice)")
-    info = json.loads((folder / STACK_INFO).read_text())
-    data = load_tiles(compiled)
-    dev, el, _ = load_params(compiled)
+    info = cd.stack_info()
+    data = cd.tiles()
+    dev, el, _ = cd.tile_params()
     cpw = dev.cells_per_weight
     fs = full_scale(el, dev, data["g"].shape[1])
     r_via = float(stack["tsv_parasitics"]["r"])
@@ -248,3 +229,81 @@ def verify(compiled: Path, *, tiles: int | None = None, patterns: int = 2, seed:
                     f"ln2 Elmore {estimate * 1e12:.1f} ps ({delay_err:.1%}, limit "
                     f"{DELAY_TOLERANCE:.0%})"),
     }
+
+
+def check(compiled: Path, options: VerifyOptions) -> dict[str, Any]:
+    """The registered stack check (verify/__init__.py)."""
+    return verify(compiled, tiles=options.tiles, workers=options.workers)
+
+
+def report_html(compiled: Path) -> str:
+    """Report section: the stack drawn as layers (tiles per die, TSVs per interface), its
+    cost against the random and in-order baselines, and the ``verify --stack`` figures."""
+    import matplotlib.pyplot as plt
+
+    from neuropaste.report import figure_png, table
+
+    cd = Compiled.open(compiled)
+    part, check = cd.backend("spice"), cd.checks().get("stack", {})
+    if part is None or "stack" not in part:
+        return ""
+    st = part["stack"]
+    n = len(st["tiles_per_die"])
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [1, 1.3]})
+    ax.add_patch(plt.Rectangle((0, 0), 1, 0.8, color="#888"))
+    ax.text(0.5, 0.4, "logic die: neurons, drivers, sense", ha="center", va="center",
+            color="w", fontsize=9)
+    for k in range(n):
+        y = 1.2 + 1.2 * k
+        ax.add_patch(plt.Rectangle((0, y), 1, 0.8, color="#4466aa"))
+        ax.text(0.5, y + 0.4, f"memory die {k}: {st['tiles_per_die'][k]} tiles, "
+                f"{st['signals_per_die'][k]} signals", ha="center", va="center", color="w",
+                fontsize=9)
+        ax.annotate(f"{st['tsvs_per_interface'][k]} TSVs", (1.02, y - 0.2), fontsize=8,
+                    va="center")
+        for x in np.linspace(0.1, 0.9, 9):
+            ax.plot([x, x], [y - 0.4, y], color="#c80", lw=1.5)
+    ax.set_xlim(0, 1.35)
+    ax.set_ylim(-0.1, 1.2 * n + 1.1)
+    ax.axis("off")
+    ax.set_title(f"stack: {n} memory dies on the logic die")
+    names = ["partitioned", "random", "in order"]
+    runs = [st, st["baselines"]["random"], st["baselines"]["in_order"]]
+    x = np.arange(3)
+    bx.bar(x - 0.2, [r["tsv_signals"] for r in runs], 0.4, label="TSV signals")
+    bx.bar(x + 0.2, [r["tsv_segments"] for r in runs], 0.4, label="TSV segments (via count)")
+    tx = bx.twinx()
+    tx.plot(x, [r["spike_traffic_per_step"] for r in runs], "ko-", label="spikes across / step")
+    tx.set_ylabel(f"spikes across dies per step ({st['traffic_weighted_by']})")
+    tx.set_ylim(0, None)
+    bx.set_xticks(x, names)
+    bx.set_ylabel("TSVs")
+    bx.legend(loc="upper left", fontsize=8)
+    tx.legend(loc="upper right", fontsize=8)
+    body = figure_png(fig)
+    rows = [(f"{name}: TSV signals / via segments / spikes across dies per step",
+             f"{r['tsv_signals']} / {r['tsv_segments']} / {r['spike_traffic_per_step']:.4g}")
+            for name, r in zip(names, runs, strict=True)]
+    rows += [("tiles per die (capacity)",
+              f"{st['tiles_per_die']} ({st['tiles_per_die_capacity']})"),
+             ("TSVs per interface (budget)",
+              f"{st['tsvs_per_interface']} ({st['tsv_budget_per_interface']})"),
+             ("via R / C / L", f"{st['tsv_parasitics']['r'] * 1e3:.1f} mOhm / "
+              f"{st['tsv_parasitics']['c'] * 1e15:.1f} fF / {st['tsv_parasitics']['l'] * 1e12:.1f}"
+              " pH"),
+             ("word line to the top die, ln2 Elmore",
+              f"{st['word_line_delay_50_s_top_die'] * 1e12:.1f} ps")]
+    if "netlists" in st:
+        nl = st["netlists"]
+        rows.append(("netlist nets: word lines / columns / via instances",
+                     f"{nl['word_line_nets']} / {nl['column_nets']} / {nl['via_instances']}"))
+    if check:
+        tr = check["transient"]
+        rows += [("verify --stack", "PASS" if check.get("passed") else "FAIL"),
+                 ("max |ngspice - solver through TSVs| / full scale",
+                  f"{check['max_err_solver_fs']:.2e} (limit {check['solver_tolerance_fs']:g})"),
+                 ("tiles in ngspice per die", [d["tiles_ngspice"] for d in check["dies"]]),
+                 ("top word line t50: ngspice / estimate",
+                  f"{tr['t50_ngspice_s'] * 1e12:.1f} ps / {tr['t50_estimate_s'] * 1e12:.1f} ps "
+                  f"({tr['rel_err']:.1%})")]
+    return "<h2>TSV stack</h2>" + table(rows) + body

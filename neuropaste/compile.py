@@ -1,37 +1,28 @@
 """The compiler driver: map -> Network IR -> each backend, into one self-describing directory.
 
-A compiled directory holds everything a later ``neuropaste verify`` needs: the IR, the stimulus
-and its reference raster, and a manifest of every parameter that made it. It is written to a
-temporary sibling and renamed, so a failure leaves nothing behind.
+A compiled directory (layout and manifest: :mod:`neuropaste.compiled`) holds everything a later
+``neuropaste verify`` needs: the IR, the stimulus and its reference raster, and a manifest of
+every parameter that made it. The reference model runs once, here; every backend gets that run.
+The directory is written to a temporary sibling and renamed, so a failure leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import platform
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from neuropaste.generators.quantize import QuantOptions, quantize
-from neuropaste.sim.reference import Stimulus, simulate
-from neuropaste.sim.stimulus import save_raster_csv, save_stimulus_csv
-
 from neuropaste.cmap import ConnectivityMap
+from neuropaste.compiled import MANIFEST, MANIFEST_VERSION, NETWORK, REFERENCE, STIMULUS
+from neuropaste.events import Stimulus, save_raster_csv, save_stimulus_csv
+from neuropaste.generators import backends as registry
+from neuropaste.generators.quantize import quantize
 from neuropaste.ir import Network, save_network
+from neuropaste.neuron import QuantOptions
 from neuropaste.outputs import atomic_dir, stage, write_json
-
-#: backend name -> module whose ``emit(net, out_dir, **options) -> dict`` writes its files.
-BACKENDS = {
-    "rtl": "neuropaste.generators.rtl",
-    "spice": "neuropaste.generators.crossbar",
-}
-
-MANIFEST = "manifest.json"
-NETWORK = "network.npz"
-STIMULUS = "stimulus.csv"
-REFERENCE = "reference_spikes.csv"
+from neuropaste.reference import reference_run
 
 
 def tool_versions() -> dict[str, str]:
@@ -54,7 +45,7 @@ def compile_map(
     steps: int,
     stimulus_spec: dict[str, Any] | None = None,
     backends: tuple[str, ...] = ("rtl", "spice"),
-    backend_options: dict[str, dict[str, Any]] | None = None,
+    backend_options: dict[str, Any] | None = None,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Compile ``cmap`` into ``out``; return the manifest that was written."""
@@ -75,46 +66,46 @@ def compile_network(
     steps: int,
     stimulus_spec: dict[str, Any] | None = None,
     backends: tuple[str, ...] = ("rtl", "spice"),
-    backend_options: dict[str, dict[str, Any]] | None = None,
+    backend_options: dict[str, Any] | None = None,
     quiet: bool = False,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Compile an already-integer network (what ``compile_map`` does after quantizing)."""
-    unknown = set(backends) - set(BACKENDS)
+    """Compile an already-integer network (what ``compile_map`` does after quantizing).
+
+    ``backend_options`` maps a backend name to an instance of its options dataclass; a backend
+    without one runs on its defaults.
+    """
+    unknown = set(backends) - set(registry.names())
     if unknown:
-        raise ValueError(f"unknown backend(s) {sorted(unknown)}; choose from {sorted(BACKENDS)}")
+        raise ValueError(f"unknown backend(s) {sorted(unknown)}; choose from "
+                         f"{sorted(registry.names())}")
+    chosen = [registry.get(name) for name in backends]
+    options = backend_options or {}
     with atomic_dir(out) as tmp:
         save_network(net, tmp / NETWORK)
         save_stimulus_csv(tmp / STIMULUS, stimulus, net.labels)
         with stage(f"reference model, {steps} steps", quiet):
-            raster = simulate(net, steps, stimulus)
-        save_raster_csv(tmp / REFERENCE, raster, net.labels)
+            ref = reference_run(net, steps, stimulus)
+        save_raster_csv(tmp / REFERENCE, ref.raster, net.labels)
         manifest: dict[str, Any] = {
-            "neuropaste_manifest": 1,
+            "neuropaste_manifest": MANIFEST_VERSION,
             **(extra or {}),
             "network": net.scalars(),
             "network_digest": net.digest(),
             "stimulus": {"steps": steps, "events": len(stimulus), **(stimulus_spec or {})},
             "reference": {
-                "spikes": len(raster),
-                "active_neurons": int((raster.counts() > 0).sum()),
+                "spikes": len(ref.raster),
+                "active_neurons": int((ref.raster.counts() > 0).sum()),
             },
             "tools": tool_versions(),
             "backends": {},
         }
-        for name in backends:
-            module = importlib.import_module(BACKENDS[name])
-            with stage(f"{name} backend", quiet):
-                opts = (backend_options or {}).get(name, {})
-                part = run_backend(module, name, net, tmp, stimulus, steps, opts)
-                manifest["backends"][name] = part
+        for backend in chosen:
+            opts = options.get(backend.name) or backend.options()
+            if not isinstance(opts, backend.options):
+                raise TypeError(f"options of the {backend.name} backend must be a "
+                                f"{backend.options.__name__}, not {type(opts).__name__}")
+            with stage(f"{backend.name} backend", quiet):
+                manifest["backends"][backend.name] = backend.emit(net, tmp, ref, opts)
         write_json(tmp / MANIFEST, manifest)
     return manifest
-
-
-def run_backend(module, name: str, net: Network, out_dir: Path, stimulus: Stimulus, steps: int,
-                opts: dict[str, Any]) -> dict[str, Any]:
-    """Each backend reads the IR and nothing else; the RTL one also bakes in the stimulus length."""
-    if name == "rtl":
-        return module.emit(net, out_dir, stimulus=stimulus, steps=steps, **opts)
-    return module.emit(net, out_dir, **opts)

@@ -14,12 +14,14 @@ hyperedges weighted by firing rate.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from neuropaste.errors import InputError
+from neuropaste.generators.stack_spec import StackSpec
+from neuropaste.netlists.tsv import as_dict, delay_50, elmore_delay, parasitics
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,3 +247,37 @@ def assign_logic_dies(pre: np.ndarray, post: np.ndarray, n_neurons: int, logic_d
             **_logic_traffic(part, pre, post, r),
             "baselines": {"in_order": _logic_traffic(in_order, pre, post, r)},
             "logic_die_of_neuron": part.tolist()}
+
+
+def stack_tiles(row_pre: np.ndarray, col_post: np.ndarray, n_neurons: int, spec: StackSpec,
+                rates: np.ndarray | None = None) -> dict[str, Any]:
+    """Assign tiles (rows by presynaptic neuron, columns by target) to the memory dies."""
+    if isinstance(spec.memory_dies, int) and spec.memory_dies < 1:
+        raise InputError(None, "--memory-dies must be at least 1")
+    n_tiles = len(row_pre)
+    rows, cols = row_pre.shape[1], 2 * col_post.shape[1]
+    physical = spec.tiles_per_die(rows, cols)
+    balanced = math.ceil(n_tiles / spec.memory_dies * (1 + spec.balance))
+    per_die = min(physical, balanced)
+    if n_tiles > spec.memory_dies * physical:
+        raise InputError(None, f"{n_tiles} tiles of {rows}x{cols} need more than "
+                         f"{spec.memory_dies} dies of {physical} tiles ({spec.die_mm:g} mm, "
+                         f"{spec.layers} layer(s)): add memory dies or layers")
+    spec.check()
+    tiles = [TileFootprint(rows=r[r >= 0], cols=c[c >= 0], cells=0)
+             for r, c in zip(row_pre, col_post, strict=True)]
+    budget = spec.budget()
+    result = assign_dies(tiles, n_neurons, spec.memory_dies, per_die, tsv_budget=budget,
+                         rates=rates, columns_per_target=2)
+    tsv = parasitics(spec.tsv)
+    top = spec.memory_dies
+    return {
+        "spec": {**asdict(spec), "tsv": asdict(spec.tsv)},
+        "die_of_tile": result.die.tolist(),
+        "tiles_per_die_capacity": per_die,
+        "tsv_budget_per_interface": budget,
+        "tsv_parasitics": as_dict(tsv),
+        "word_line_elmore_s_top_die": elmore_delay(tsv, top, spec.r_driver, spec.c_load),
+        "word_line_delay_50_s_top_die": delay_50(tsv, top, spec.r_driver, spec.c_load),
+        **result.stats,
+    }

@@ -1,16 +1,64 @@
-"""External events in, spike rasters out: Poisson drive and the `step,neuron` CSV format."""
+"""Events in time: external stimulus and spike rasters, the Poisson drive and the `step,neuron`
+CSV format that stores both."""
 
 from __future__ import annotations
 
 import csv
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from neuropaste.sim.reference import Raster, Stimulus
 
 from neuropaste.errors import InputError
+
+
+@dataclass(frozen=True, eq=False)
+class Raster:
+    """Spikes as (step, neuron index) pairs, sorted by step then neuron."""
+
+    step: np.ndarray  # int64
+    neuron: np.ndarray  # int64
+    steps: int
+    n_neurons: int
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def counts(self) -> np.ndarray:
+        return np.bincount(self.neuron, minlength=self.n_neurons)
+
+    def first_difference(self, other: Raster) -> tuple[int, int] | None:
+        """(step, neuron) of the first event present in one raster and not the other."""
+        a = set(zip(self.step.tolist(), self.neuron.tolist(), strict=True))
+        b = set(zip(other.step.tolist(), other.neuron.tolist(), strict=True))
+        diff = a ^ b
+        return min(diff) if diff else None
+
+
+@dataclass(frozen=True, eq=False)
+class Stimulus:
+    """External events e_j(t): sorted unique (step, neuron) pairs."""
+
+    step: np.ndarray
+    neuron: np.ndarray
+
+    @classmethod
+    def from_pairs(cls, step, neuron) -> Stimulus:
+        step = np.asarray(step, np.int64)
+        neuron = np.asarray(neuron, np.int64)
+        if len(step):
+            key = np.unique(np.stack([step, neuron], 1), axis=0)
+            step, neuron = key[:, 0].copy(), key[:, 1].copy()
+        return cls(step=step, neuron=neuron)
+
+    @classmethod
+    def empty(cls) -> Stimulus:
+        return cls.from_pairs([], [])
+
+    def __len__(self) -> int:
+        return len(self.step)
 
 
 def poisson(n_neurons: int, steps: int, rate: float, seed: int,

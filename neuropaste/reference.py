@@ -11,67 +11,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from neuropaste.events import Raster, Stimulus
 from neuropaste.ir import Network
-
-
-@dataclass(frozen=True, eq=False)
-class Raster:
-    """Spikes as (step, neuron index) pairs, sorted by step then neuron."""
-
-    step: np.ndarray  # int64
-    neuron: np.ndarray  # int64
-    steps: int
-    n_neurons: int
-
-    def __len__(self) -> int:
-        return len(self.step)
-
-    def counts(self) -> np.ndarray:
-        return np.bincount(self.neuron, minlength=self.n_neurons)
-
-    def first_difference(self, other: Raster) -> tuple[int, int] | None:
-        """(step, neuron) of the first event present in one raster and not the other."""
-        a = set(zip(self.step.tolist(), self.neuron.tolist(), strict=True))
-        b = set(zip(other.step.tolist(), other.neuron.tolist(), strict=True))
-        diff = a ^ b
-        return min(diff) if diff else None
-
-
-@dataclass(frozen=True, eq=False)
-class Stimulus:
-    """External events e_j(t): sorted unique (step, neuron) pairs."""
-
-    step: np.ndarray
-    neuron: np.ndarray
-
-    @classmethod
-    def from_pairs(cls, step, neuron) -> Stimulus:
-        step = np.asarray(step, np.int64)
-        neuron = np.asarray(neuron, np.int64)
-        if len(step):
-            key = np.unique(np.stack([step, neuron], 1), axis=0)
-            step, neuron = key[:, 0].copy(), key[:, 1].copy()
-        return cls(step=step, neuron=neuron)
-
-    @classmethod
-    def empty(cls) -> Stimulus:
-        return cls.from_pairs([], [])
-
-    def __len__(self) -> int:
-        return len(self.step)
-
-
-def fanout_table(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """CSR by presynaptic source: indptr, target, weight, delay (canonical order kept)."""
-    indptr = np.zeros(net.n_neurons + 1, np.int64)
-    np.cumsum(np.bincount(net.pre, minlength=net.n_neurons), out=indptr[1:])
-    order = np.argsort(net.pre, kind="stable")
-    return (
-        indptr,
-        net.post[order].astype(np.int64),
-        net.weight[order].astype(np.int64),
-        net.delay[order].astype(np.int64),
-    )
 
 
 def _delivery_table(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -211,3 +152,21 @@ def simulate(net: Network, steps: int, stimulus: Stimulus | None = None,
         int(net.v_min), int(net.v_max), stim_ptr, stim_neuron.astype(np.int64), v, r,
     )
     return Raster(step=step, neuron=neuron, steps=int(steps), n_neurons=net.n_neurons)
+
+
+@dataclass(frozen=True, eq=False)
+class ReferenceRun:
+    """The compile's one run of the reference model: what every backend may need from it."""
+
+    stimulus: Stimulus
+    steps: int
+    raster: Raster
+
+    @property
+    def rates(self) -> np.ndarray:
+        """Spikes per step of every neuron."""
+        return self.raster.counts() / float(max(self.steps, 1))
+
+
+def reference_run(net: Network, steps: int, stimulus: Stimulus) -> ReferenceRun:
+    return ReferenceRun(stimulus=stimulus, steps=int(steps), raster=simulate(net, steps, stimulus))

@@ -39,11 +39,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from neuropaste.netlists.tile import Electrical, _elements_text
-from neuropaste.netlists.tsv import TSV, subcircuit
 
-STACK_DIR = "stack"
-STACK_INFO = "stack.json"
+from neuropaste.compiled import STACK, STACK_INFO
+from neuropaste.devices import Electrical
+from neuropaste.netlists.tile import elements_text
+from neuropaste.netlists.tsv import TSV, subcircuit
 
 
 def _wrap(head: str, names: list[str], per_line: int = 16) -> list[str]:
@@ -61,7 +61,7 @@ def tile_subckt_text(t: int, g: np.ndarray, el: Electrical, header: dict[str, An
     rows, cols = g.shape
     first = re.compile(r"^(Rr\d+_0) rd\d+ ")
     body = []
-    for line in _elements_text(g, np.zeros(rows, bool), el, cells_per_weight):
+    for line in elements_text(g, np.zeros(rows, bool), el, cells_per_weight):
         if line.startswith("V"):
             continue  # the sources: read rail, word lines and sense nodes are ports now
         body.append(first.sub(r"\1 rd ", line))
@@ -87,7 +87,7 @@ def die_nets(row_pre: np.ndarray, row_delay: np.ndarray, col_post: np.ndarray,
     return wl.astype(np.int64), cl.astype(np.int64)
 
 
-def _index_of(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
+def pair_index(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Row index of each key (pairs) in the sorted, unique ``table`` (pairs)."""
     span = int(max(keys[:, 1].max(initial=0), table[:, 1].max(initial=0))) + 1
     flat_t = table[:, 0] * span + table[:, 1]
@@ -121,14 +121,14 @@ def die_text(k: int, tiles: list[int], row_pre: np.ndarray, row_delay: np.ndarra
     for t in tiles:
         real = row_pre[t] >= 0
         ri = np.zeros(len(real), np.int64)
-        ri[real] = _index_of(np.stack([row_pre[t], row_delay[t]], 1)[real], wl)
+        ri[real] = pair_index(np.stack([row_pre[t], row_delay[t]], 1)[real], wl)
         gates = [f"d{i}" if ok else "0" for i, ok in zip(ri.tolist(), real.tolist(),
                                                          strict=True)]
         post = np.repeat(col_post[t], 2)
         pol = np.tile([0, 1], len(col_post[t]))
         used = post >= 0
         ci = np.zeros(len(post), np.int64)
-        ci[used] = _index_of(np.stack([post, pol], 1)[used], cl)
+        ci[used] = pair_index(np.stack([post, pol], 1)[used], cl)
         ends = [f"e{j}" if ok else "0" for j, ok in zip(ci.tolist(), used.tolist(), strict=True)]
         lines += _wrap(f"Xt{t}", ["rd", *gates, *ends])
         lines.append(f"+ tile_{t:04d}")
@@ -164,11 +164,12 @@ def stack_text(dies: list[dict[str, Any]], el: Electrical, r_driver: float) -> s
     return ".title neuropaste TSV stack\n" + "\n".join(lines) + "\n"
 
 
-def emit_stack(spice: Path, arrays: dict[str, np.ndarray], die_of_tile: list[int],
+def emit_stack(out_dir: Path, arrays: dict[str, np.ndarray], die_of_tile: list[int],
                n_dies: int, tsv: TSV, c_load: float, r_driver: float, el: Electrical,
                headers: list[dict[str, Any]], cells_per_weight: int = 1) -> dict[str, Any]:
-    """Write ``spice/stack/``: tile subcircuits, die netlists, the stack netlist, stack.json."""
-    out = Path(spice) / STACK_DIR
+    """Write ``out_dir/spice/stack/``: tile subcircuits, die netlists, the stack netlist and
+    stack.json."""
+    out = Path(out_dir) / STACK
     out.mkdir(parents=True, exist_ok=True)
     row_pre, row_delay, col_post = arrays["row_pre"], arrays["row_delay"], arrays["col_post"]
     for t, g in enumerate(arrays["g"]):
@@ -187,11 +188,11 @@ def emit_stack(spice: Path, arrays: dict[str, np.ndarray], die_of_tile: list[int
     info = {"dies": dies, "r_via_ohm": tsv.r, "c_via_F": tsv.c, "l_via_H": tsv.l,
             "c_load_F": c_load, "r_driver_ohm": r_driver,
             "port_order": "stack.cir: aN word-line nets and bN column nets, die 0 first"}
-    (out / STACK_INFO).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+    (Path(out_dir) / STACK_INFO).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
     nets_w = sum(len(d["word_lines"]) for d in dies)
     nets_c = sum(len(d["columns"]) for d in dies)
-    return {"files": ["spice/stack/stack.cir", "spice/stack/die_K.cir",
-                      "spice/stack/tile_NNNN.sub", "spice/stack/stack.json"],
+    return {"files": [f"{STACK}/stack.cir", f"{STACK}/die_K.cir", f"{STACK}/tile_NNNN.sub",
+                      STACK_INFO],
             "word_line_nets": nets_w, "column_nets": nets_c,
             "via_instances": int(sum((d["vias_per_net"]) * (len(d["word_lines"])
                                                              + len(d["columns"]))

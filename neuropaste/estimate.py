@@ -10,15 +10,13 @@ own figures and says whether it follows from its inputs. docs/stack.md has the d
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from neuropaste.generators.devices import PRESETS as DEVICE_PRESETS
-
+from neuropaste.compiled import MANIFEST, Compiled
+from neuropaste.devices import PRESETS as DEVICE_PRESETS
 from neuropaste.errors import InputError
 
 
@@ -316,19 +314,6 @@ def check_paper() -> list[dict[str, Any]]:
     return out
 
 
-def _read_manifest(compiled: Path) -> dict[str, Any]:
-    path = Path(compiled) / "manifest.json"
-    if not path.is_file():
-        raise InputError(compiled, "not a compiled directory (no manifest.json)")
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(path, f"cannot read the manifest: {err}") from None
-    if not isinstance(manifest, dict):
-        raise InputError(path, "the manifest is not a JSON object")
-    return manifest
-
-
 def _field(part: dict[str, Any], key: str, path: Path, kind: type | tuple = (int, float)) -> Any:
     value = part.get(key)
     if isinstance(value, bool) or not isinstance(value, kind):
@@ -347,9 +332,8 @@ def estimate_from_compiled(compiled: Path, neurons: float = 1e11,
     signals per tile when the tiles were assigned to a stack, and programming pulses per cell.
     Assumes the packing efficiency measured on the small map holds at scale.
     """
-    compiled = Path(compiled)
-    manifest = _read_manifest(compiled)
-    path = compiled / "manifest.json"
+    cd = Compiled.open(compiled)
+    manifest, path = cd.manifest, cd.path(MANIFEST)
     backends = manifest.get("backends")
     spice = backends.get("spice") if isinstance(backends, dict) else None
     if not isinstance(spice, dict):
@@ -387,7 +371,7 @@ def estimate_from_compiled(compiled: Path, neurons: float = 1e11,
     kwargs.setdefault("differential", differential)
     result = estimate(neurons, synapses_per_neuron, memory=memory, utilisation=util,
                       tile_rows=rows, tile_cols=cols, **kwargs)
-    measured: dict[str, Any] = {"dir": str(compiled), "utilisation": util, "tiles": tiles,
+    measured: dict[str, Any] = {"dir": str(cd.root), "utilisation": util, "tiles": tiles,
                                 "tile": f"{rows}x{cols}", "device": device,
                                 "differential": differential}
     stack = spice.get("stack")
@@ -407,53 +391,6 @@ def estimate_from_compiled(compiled: Path, neurons: float = 1e11,
     result["notes"].insert(0, "extrapolated on the assumption that the tile utilisation "
                            "measured on the compiled map holds at scale")
     return result
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Add the ``estimate`` subcommand (the CLI registers it with this one call)."""
-    s = sub.add_parser("estimate", help="brain-scale memory, area, die, TSV and time figures")
-    s.add_argument("--neurons", type=float, default=1e11)
-    s.add_argument("--synapses-per-neuron", type=float, default=None,
-                   help="default 1000, or the compiled map's mean fan-out with --from")
-    s.add_argument("--cell-nm", type=float, default=None,
-                   help="cell pitch F, cell = F x F (default: the memory's typical cell)")
-    s.add_argument("--layers", type=int, default=1, help="monolithic layers per die")
-    s.add_argument("--memory", default=None, choices=sorted(MEMORIES),
-                   help="default flash, or the compiled device with --from")
-    s.add_argument("--weight-bits", type=int, default=None,
-                   help="default: one cell per weight (the memory's bits per cell)")
-    s.add_argument("--weight-code", default=None, choices=WEIGHT_CODES,
-                   help="sliced (default) or unary; with --from, the compiled device's code")
-    s.add_argument("--differential", action="store_true",
-                   help="signed weights on column pairs: two cells per weight")
-    s.add_argument("--write-bandwidth", type=float, default=100e6, help="bytes per second")
-    s.add_argument("--die-mm", type=float, default=DIE_MM, help="die side in mm (default 26)")
-    s.add_argument("--from", dest="source", default=None,
-                   help="a compiled directory: extrapolate its measured tiles")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_estimate)
-
-
-def cmd_estimate(args: argparse.Namespace) -> int:
-    """Print the estimate as a table (or JSON), with the paper's figures rechecked."""
-    kwargs: dict[str, Any] = {
-        "cell_nm": args.cell_nm, "layers": args.layers, "weight_bits": args.weight_bits,
-        "weight_code": args.weight_code, "write_bytes_per_s": args.write_bandwidth,
-        "die_mm": args.die_mm}
-    if args.differential:
-        kwargs["differential"] = True
-    if args.source:
-        result = estimate_from_compiled(Path(args.source), args.neurons,
-                                        args.synapses_per_neuron, memory=args.memory, **kwargs)
-    else:
-        k = 1000 if args.synapses_per_neuron is None else args.synapses_per_neuron
-        result = estimate(args.neurons, k, memory=args.memory or "flash", **kwargs)
-    result["paper_check"] = check_paper()
-    if args.json:
-        print(json.dumps(result, indent=2, sort_keys=True))
-        return 0
-    print(format_table(result))
-    return 0
 
 
 def _days(s: float) -> str:

