@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from neuropaste.cmap import ConnectivityMap
-from neuropaste.devices import PRESETS, Electrical
+from neuropaste.devices import Electrical, load_device
 from neuropaste.generators.crossbar import CrossbarOptions, pack
 from neuropaste.generators.quantize import quantize
 from neuropaste.io import load_map
@@ -31,7 +31,7 @@ from neuropaste.sim.solver import solve_tile
 
 def speed(sizes: list[int]) -> None:
     logging.getLogger("PySpice").setLevel(logging.ERROR)
-    dev, el = PRESETS["rram"], Electrical()
+    dev, el = load_device("rram"), Electrical()
     print("| tile | solver (s) | ngspice op (s) | netlist build (s) | speed-up | max error / FS |")
     print("|---|---:|---:|---:|---:|---:|")
     warm = np.full((4, 4), dev.g_max)  # load ngspice and touch every code path once

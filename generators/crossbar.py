@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from neuropaste.compiled import SPICE, TILES, TILES_INFO, tile_netlist
-from neuropaste.devices import PRESETS, Device, Electrical, load_device
+from neuropaste.devices import Device, Electrical, load_device
 from neuropaste.errors import InputError
 from neuropaste.generators.backends import Backend
 from neuropaste.generators.die_partition import assign_logic_dies, stack_tiles
@@ -42,7 +42,7 @@ from neuropaste.reference import ReferenceRun
 class CrossbarOptions:
     tile_rows: int = 64
     tile_cols: int = 64  # physical columns: tile_cols / 2 postsynaptic neurons
-    device: Device = field(default_factory=lambda: PRESETS["rram"])
+    device: Device = field(default_factory=lambda: load_device("rram"))
     electrical: Electrical = field(default_factory=Electrical)
     patterns: int = 4  # stored input spike patterns per tile
     active_fraction: float = 0.5  # share of rows on in a random pattern

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from neuropaste.devices import PRESETS
 from neuropaste.errors import InputError
 from neuropaste.estimate import DIE_MM, MEMORIES, WEIGHT_CODES
 from neuropaste.fpga.boards import BOARDS
@@ -367,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="neurons per mesh core (default 256)")
     s.add_argument("--tile", type=int, default=None, help="crossbar tile size R = C (default 64)")
     s.add_argument("--device", default=None,
-                   help="memory preset (rram, pcm, flash, mram) or a preset file")
+                   help=f"memory preset ({', '.join(PRESETS)}) or a preset file")
     s.add_argument("--memory-dies", type=int, default=None,
                    help="assign the tiles to a TSV stack of this many memory dies")
     s.add_argument("--stack", default=None, metavar="FILE",

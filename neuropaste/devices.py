@@ -70,22 +70,47 @@ class Device:
         return self.g_max / self.g_min
 
 
+@dataclass(frozen=True)
+class Preset:
+    """A named memory: the device the crossbar backend programs, and the typical cell the
+    brain-scale estimate sizes it with (``neuropaste estimate``)."""
+
+    device: Device
+    cell_nm: float  # typical cell pitch: sqrt of the area one cell takes in one layer
+    cell_source: str
+
+
+#: To add a memory: one entry here.
 PRESETS = {
-    "rram": Device("rram", 1e-6, 100e-6, 64, 1, 0.05, source="DESIGN.md: RRAM on/off 10-100, "
-                   "64-500 states"),
-    "pcm": Device("pcm", 1e-6, 25e-6, 16, 1, 0.03, drift_nu=0.1, drift_t0=1.0,
-                  source="DESIGN.md: PCM multi-level, drift nu ~ 0.1"),
-    "flash": Device("flash", 0.1e-6, 10e-6, 8, 1, 0.02, write_pulse_s=10e-6,
-                    verify_read_s=5e-6, source="DESIGN.md: 3D NAND 3 bits per cell"),
-    "mram": Device("mram", 20e-6, 50e-6, 2, 7, 0.02, write_pulse_s=10e-9, verify_read_s=5e-9,
-                   pulse_sigma=0.0, source="DESIGN.md: STT-MRAM on/off 2-3, one bit per cell"),
+    "rram": Preset(
+        Device("rram", 1e-6, 100e-6, 64, 1, 0.05, source="DESIGN.md: RRAM on/off 10-100, "
+               "64-500 states"),
+        220.0, "1T1R cell of Intel 22FFL embedded RRAM, 216 x 225 nm = 0.0486 um^2 (VLSI 2019, "
+        "as reported by WikiChip); 64 levels (6 bits) as in devices.py, at the high end of "
+        "published multi-level RRAM"),
+    "pcm": Preset(
+        Device("pcm", 1e-6, 25e-6, 16, 1, 0.03, drift_nu=0.1, drift_t0=1.0,
+               source="DESIGN.md: PCM multi-level, drift nu ~ 0.1"),
+        42.0, "cross-point PCM with OTS selector (3D XPoint gen 1: 0.00176 um^2 per cell and "
+        "deck, 20 nm process); 16 levels (4 bits) as in devices.py, research multi-level (the "
+        "product stores 1 bit)"),
+    "flash": Preset(
+        Device("flash", 0.1e-6, 10e-6, 8, 1, 0.02, write_pulse_s=10e-6, verify_read_s=5e-6,
+               source="DESIGN.md: 3D NAND 3 bits per cell"),
+        230.0, "3D NAND TLC: over 10 Gb/mm^2 at 176 layers (Electronics 10, 3156, 2021) = "
+        "5.3e4 nm^2 per 3-bit cell per layer, periphery under the array included"),
+    "mram": Preset(
+        Device("mram", 20e-6, 50e-6, 2, 7, 0.02, write_pulse_s=10e-9, verify_read_s=5e-9,
+               pulse_sigma=0.0, source="DESIGN.md: STT-MRAM on/off 2-3, one bit per cell"),
+        220.0, "1T1MTJ cell of Intel 22FFL STT-MRAM, same 216 x 225 nm layout as its RRAM; "
+        "1 bit per cell"),
 }
 
 
 def load_device(spec: str) -> Device:
     """A preset name, or a JSON file with the fields of :class:`Device`."""
     if spec in PRESETS:
-        return PRESETS[spec]
+        return PRESETS[spec].device
     path = Path(spec)
     if not path.is_file():
         raise InputError(spec, f"not a device preset ({', '.join(PRESETS)}) nor a JSON file")

@@ -30,29 +30,11 @@ class MemoryTech:
     source: str
 
 
-def _bits(name: str) -> int:
-    return int(math.log2(DEVICE_PRESETS[name].levels))
+#: Bits per cell follow the device presets of the crossbar backend (neuropaste/devices.py),
+#: so a compiled map and an estimate agree; cells are typical, rounded (override ``cell_nm``).
+MEMORIES = {name: MemoryTech(name, int(math.log2(p.device.levels)), p.cell_nm, p.cell_source)
+            for name, p in DEVICE_PRESETS.items()}
 
-
-#: Typical cells, rounded; override with ``cell_nm``. Bits per cell follow the device presets
-#: of the crossbar backend (generators/devices.py), so a compiled map and an estimate agree.
-MEMORIES = {
-    "rram": MemoryTech("rram", _bits("rram"), 220.0,
-                       "1T1R cell of Intel 22FFL embedded RRAM, 216 x 225 nm = 0.0486 um^2 "
-                       "(VLSI 2019, as reported by WikiChip); 64 levels (6 bits) as in "
-                       "devices.py, at the high end of published multi-level RRAM"),
-    "pcm": MemoryTech("pcm", _bits("pcm"), 42.0,
-                      "cross-point PCM with OTS selector (3D XPoint gen 1: 0.00176 um^2 per "
-                      "cell and deck, 20 nm process); 16 levels (4 bits) as in devices.py, "
-                      "research multi-level (the product stores 1 bit)"),
-    "flash": MemoryTech("flash", _bits("flash"), 230.0,
-                        "3D NAND TLC: over 10 Gb/mm^2 at 176 layers (Electronics 10, 3156, "
-                        "2021) = 5.3e4 nm^2 per 3-bit cell per layer, periphery under the "
-                        "array included"),
-    "mram": MemoryTech("mram", _bits("mram"), 220.0,
-                       "1T1MTJ cell of Intel 22FFL STT-MRAM, same 216 x 225 nm layout as its "
-                       "RRAM; 1 bit per cell"),
-}
 
 #: the recording the map came from (DESIGN.md): CMOS nanoelectrode array, 4,096 channels,
 #: 1,728 neurons recorded intracellularly in one 19-minute recording of about 80 GB, from

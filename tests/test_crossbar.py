@@ -12,7 +12,7 @@ import pytest
 
 from neuropaste.cmap import ConnectivityMap
 from neuropaste.compile import compile_map
-from neuropaste.devices import PRESETS, Electrical, load_device
+from neuropaste.devices import Electrical, load_device
 from neuropaste.errors import InputError
 from neuropaste.events import poisson
 from neuropaste.generators.crossbar import CrossbarOptions, conductances, pack
@@ -25,7 +25,7 @@ needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="no n
 
 
 def test_differential_pairs_recover_signed_weights() -> None:
-    dev = PRESETS["rram"]
+    dev = load_device("rram")
     w = np.array([[-127, -3, 0, 5, 127]])
     gp, gn = conductances(w, 127, dev)
     step = (dev.g_max - dev.g_min) / (dev.levels - 1)
@@ -36,7 +36,7 @@ def test_differential_pairs_recover_signed_weights() -> None:
 
 
 def test_mram_uses_several_binary_cells_per_weight() -> None:
-    dev = PRESETS["mram"]
+    dev = load_device("mram")
     assert dev.levels == 2 and dev.weight_levels == dev.cells_per_weight + 1
     gp, _ = conductances(np.array([127]), 127, dev)
     assert gp[0] == pytest.approx(dev.cells_per_weight * dev.g_max)
@@ -98,7 +98,7 @@ def test_solver_matches_ideal_without_wires_and_with_strong_transistors() -> Non
 @pytest.mark.parametrize("size", [8, 24])
 def test_solver_agrees_with_ngspice_within_0_1_percent(size: int) -> None:
     rng = np.random.default_rng(size)
-    dev = PRESETS["rram"]
+    dev = load_device("rram")
     g = rng.uniform(dev.g_min, dev.g_max, (size, size))
     el = Electrical(r_wire=5.0)
     fs = el.v_read * dev.g_max * size
@@ -238,7 +238,7 @@ def test_program_and_verify_counts_pulses_per_physical_cell() -> None:
     net = quantize(cmap)
     w_max = int(np.abs(net.weight).max())
     for name in ("rram", "mram"):
-        dev = replace(PRESETS[name], pulse_sigma=0.0)
+        dev = replace(load_device(name), pulse_sigma=0.0)
         ts = pack(net, CrossbarOptions(tile_rows=16, tile_cols=16, device=dev))
         levels = np.abs(weight_levels(net.weight, w_max, dev))
         assert levels.min() >= 1  # no synapse rounds away
@@ -248,6 +248,6 @@ def test_program_and_verify_counts_pulses_per_physical_cell() -> None:
         assert prog["pulses"] == levels.sum()
         assert prog["cells_programmed"] == (levels.sum() if name == "mram" else len(levels))
     noisy = program_and_verify(pack(net, CrossbarOptions(tile_rows=16, tile_cols=16)),
-                               PRESETS["rram"])
-    rram_steps = np.abs(weight_levels(net.weight, w_max, PRESETS["rram"])).sum()
+                               load_device("rram"))
+    rram_steps = np.abs(weight_levels(net.weight, w_max, load_device("rram"))).sum()
     assert noisy["cells_failed"] == 0 and noisy["pulses"] > rram_steps

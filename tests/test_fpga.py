@@ -94,7 +94,7 @@ def test_spram_only_for_uninitialised_single_address_memories() -> None:
 
 
 def test_memory_script_maps_onto_spram(tmp_path: Path) -> None:
-    """What generators/fpga.py tells Yosys is enough for SB_SPRAM256KA (real Yosys)."""
+    """What neuropaste/fpga/yosys.py tells Yosys is enough for SB_SPRAM256KA (real Yosys)."""
     text = rtlil.convert(_table_component(shared=True, gated=True), name="t")
     (tmp_path / "t.il").write_text(text)
     mems, _, _ = survey_rtlil(text)

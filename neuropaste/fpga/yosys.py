@@ -17,7 +17,7 @@ from typing import Any
 
 def memory_script(fit: dict[str, Any]) -> str:
     """Yosys commands (run after ``read_rtlil``) that put the SPRAM memories on SPRAM."""
-    lines = ["# neuropaste: memories placed on SPRAM (see generators/fpga.py)"]
+    lines = ["# neuropaste: memories placed on SPRAM (see neuropaste/fpga/yosys.py)"]
     for mem in fit["spram_memories"]:
         module, name = mem.rsplit(".", 1)
         sel = f"{_ysel(module)}/m:{name}"
