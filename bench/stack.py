@@ -3,10 +3,10 @@
 Part 1 (quality): builtin:celegans and a 1e4-neuron spatially clustered map (1,000 targets per
 neuron, 900 inside the source's cluster of 1,000; the clustering hidden by a random labelling),
 packed as the compiler packs them (64 x 64 tiles), assigned to 2 and 4 memory dies by
-Mt-KaHyPar (``generators/die_partition.py``), by a seeded random assignment and in order. Spike traffic
-is weighted by the firing rates of a reference run of the same map (2 % Poisson drive per
-neuron and step, as the demo); the partition is weighted by the same rates, as ``compile``
-does. Ratios are baseline / partitioned (above 1: the partitioner needs fewer).
+Mt-KaHyPar (``generators/die_partition.py``), by a seeded random assignment and in order.
+Spike traffic is weighted by the firing rates of a reference run of the same map (2 % Poisson
+drive per neuron and step, as the demo); the partition is weighted by the same rates, as
+``compile`` does. Ratios are baseline / partitioned (above 1: the partitioner needs fewer).
 
 Part 2 (scale): clustered maps of 1e3 .. 1e5 neurons with 1,000 synapses each (up to 1e8),
 tiles cut in the generator's (clustered) order, so that packing does not dominate; each size's
