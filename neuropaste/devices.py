@@ -39,10 +39,23 @@ class Electrical:
     lam: float = 0.02  # 1/V, channel-length modulation
     w: float = 1.0e-6  # m
     length: float = 0.1e-6  # m, channel length
+    tox: float = 2.5e-9  # m, gate oxide: the gate capacitance a word line drives
+    v_body: float = 0.0  # V, the substrate node the access transistors' bodies sit on
 
     @property
     def beta(self) -> float:
         return self.kp * self.w / self.length
+
+    @property
+    def c_ox(self) -> float:
+        """Gate-oxide capacitance per area, F/m^2 (SiO2, eps_r 3.9)."""
+        return 3.9 * 8.8541878128e-12 / self.tox
+
+    @property
+    def c_gate(self) -> float:
+        """Gate capacitance of one access transistor, F: the load one cell puts on its word
+        line (one transistor per weight; ``cells_per_weight`` scales W)."""
+        return self.c_ox * self.w * self.length
 
 
 @dataclass(frozen=True)
