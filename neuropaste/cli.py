@@ -189,6 +189,26 @@ def _probability(text: str) -> float:
     return value
 
 
+#: compile flag -> the backend it configures
+COMPILE_FLAGS = {"cores": "rtl", "core_neurons": "rtl", "tile": "spice", "device": "spice",
+                 "memory_dies": "spice", "stack": "spice"}
+#: verify flag -> the checks it configures
+VERIFY_FLAGS = {"steps": {"rtl"}, "vcd": {"rtl"}, "stall": {"rtl"}, "link_stall": {"rtl"},
+                "tiles": {"spice", "stack"}, "workers": {"spice", "stack"},
+                "scheduler": {"spice"}, "mc": {"spice"}, "drift_time": {"spice"}}
+
+
+def _refuse_unused(args: argparse.Namespace, flags: dict[str, Any], chosen: set[str],
+                   what: str) -> None:
+    """A flag given for a backend or check that will not run is a usage error, not a no-op."""
+    for dest, applies in flags.items():
+        applies = {applies} if isinstance(applies, str) else applies
+        if getattr(args, dest) != args.subparser.get_default(dest) and not applies & chosen:
+            flag = "--" + dest.replace("_", "-")
+            raise InputError(None, f"{flag} applies to {' or '.join(sorted(applies))}, which "
+                             f"this run does not include ({what}: {', '.join(sorted(chosen))})")
+
+
 def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
     """Each backend's options dataclass from the compile flags (defaults when none is given)."""
     from neuropaste.generators.crossbar import options_from_cli
@@ -205,6 +225,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     cmap = _load(args.map, args)
     stim, spec = _stimulus_from_args(args, cmap)
     backends = tuple(b for b in args.backends.split(",") if b)
+    _refuse_unused(args, COMPILE_FLAGS, set(backends), "backends")
     manifest = compile_map(cmap, args.out, quant=_quant_from_args(args), stimulus=stim,
                            steps=args.steps, stimulus_spec=spec, backends=backends,
                            backend_options=_backend_options(args))
@@ -216,13 +237,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from neuropaste.verify import verify
+    from neuropaste.compiled import Compiled
+    from neuropaste.verify import VerifyOptions, default_checks, run_checks
 
-    report = verify(Path(args.dir), rtl=args.rtl, spice=args.spice, stack=args.stack,
-                    steps=args.steps,
-                    vcd=args.vcd, tiles=args.tiles, workers=args.workers,
-                    scheduler=args.scheduler, mc_runs=args.mc, drift_time=args.drift_time,
-                    stall=args.stall, link_stall=args.link_stall)
+    names = [n for n in ("rtl", "spice", "stack") if getattr(args, n)]
+    _refuse_unused(args, VERIFY_FLAGS, set(names or default_checks(Compiled.open(args.dir))),
+                   "checks")
+    options = VerifyOptions(steps=args.steps, vcd=args.vcd, tiles=args.tiles,
+                            workers=args.workers, scheduler=args.scheduler, mc_runs=args.mc,
+                            drift_time=args.drift_time, stall=args.stall,
+                            link_stall=args.link_stall)
+    report = run_checks(Path(args.dir), names, options)
     for name, check in report["checks"].items():
         status = "PASS" if check.get("passed") else "FAIL"
         print(f"{status}  {name}: {check.get('summary', '')}")
@@ -377,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     _stimulus_options(s, 1000)
     _map_options(s)
     _quant_options(s)
-    s.set_defaults(func=cmd_compile)
+    s.set_defaults(func=cmd_compile, subparser=s)
 
     s = sub.add_parser("verify", help="prove a compiled directory against the reference model")
     s.add_argument("dir", metavar="DIR")
@@ -399,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Monte Carlo runs of device-to-device variability")
     s.add_argument("--drift-time", type=float, default=None,
                    help="seconds after programming, for conductance drift (PCM)")
-    s.set_defaults(func=cmd_verify)
+    s.set_defaults(func=cmd_verify, subparser=s)
 
     _add_estimate(sub)
     _add_fpga(sub)

@@ -142,7 +142,9 @@ def estimate(neurons: float = 1e11, synapses_per_neuron: float = 1000,
     stacked = planar / layers
     dies = max(1, math.ceil(stacked / die_area * (1 - 1e-12)))
 
-    columns_per_target = cells_per_synapse
+    # sliced cells sit on columns of their own (the sense stage weights the slices); unary
+    # cells of one weight sit in parallel on one column, their currents summed on it
+    columns_per_target = sign if weight_code == "unary" else cells_per_synapse
     if columns_per_target > tile_cols:
         raise InputError(None, f"a weight takes {columns_per_target} columns: more than the "
                          f"tile's {tile_cols}")
@@ -157,7 +159,8 @@ def estimate(neurons: float = 1e11, synapses_per_neuron: float = 1000,
     segments = sig["signals_random"] * (dies + 1) / 2
 
     crossbar_cells = n * n * cells_per_synapse
-    crossbar_stacked = crossbar_cells * cell_area / layers
+    crossbar_planar = crossbar_cells * cell_area
+    crossbar_stacked = crossbar_planar / layers
     programmed_bits = weight_cells * tech.bits_per_cell
     programming_s = programmed_bits / 8 / write_bytes_per_s
 
@@ -193,8 +196,11 @@ def estimate(neurons: float = 1e11, synapses_per_neuron: float = 1000,
         "tsv_capacity_per_die": tsv_capacity,
         "tsv_interface_load_random": sig["signals_random"] / tsv_capacity,
         "tsv_interface_load_clustered": sig["signals_clustered"] / tsv_capacity,
+        "columns_per_target": columns_per_target,
         "crossbar_cells": crossbar_cells,
+        "crossbar_planar_area_m2": crossbar_planar,
         "crossbar_stacked_area_m2": crossbar_stacked,
+        "crossbar_stacked_side_m": math.sqrt(crossbar_stacked),
         "crossbar_dies": max(1, math.ceil(crossbar_stacked / die_area * (1 - 1e-12))),
         "crossbar_utilisation": k / n,
         "crossbar_max_neurons_per_die": math.sqrt(layers * die_area
@@ -218,7 +224,10 @@ MODELS = {
     "area": "memory cells x cell_nm^2 (cell pitch squared, access device included, periphery "
             "not), divided by the layers; dies = ceil(stacked area / die area)",
     "cells": "synapses x cells per weight x 2 if differential / utilisation; cells per weight "
-             "= ceil(weight bits / bits per cell) (sliced) or ceil((2^w-1)/(2^b-1)) (unary)",
+             "= ceil(weight bits / bits per cell) (sliced) or ceil((2^w-1)/(2^b-1)) (unary); "
+             "sliced cells take a column each, unary cells share one column (in parallel)",
+    "crossbar": "an N x N crossbar holds N^2 x cells per synapse cells of cell_nm^2, divided "
+                "by the layers (its footprint at the given N, whatever the map's sparsity)",
     "tsv": "targets split evenly over the memory dies; each target's column outputs (one per "
            "cell of its weight) cross once to sense amplifiers on the logic die; a source's "
            "spike crosses once to each die holding one of its synapses (random: "
@@ -267,32 +276,43 @@ def check_paper() -> list[dict[str, Any]]:
     """The source paper's figures, each recomputed from its own inputs by arithmetic.
 
     A figure is consistent when the recomputed value is within a factor 1.25 of the published
-    one (they are all "about" figures); ``arithmetic`` shows the working.
+    one (they are all "about" figures); ``arithmetic`` shows the working and ``follows`` what a
+    reader should take from a figure that is not.
     """
     one = estimate(1e11, 1000, 30, 1, memory="mram", weight_bits=1)
     stacked = estimate(1e11, 1000, 30, 128, memory="mram", weight_bits=1)
+    n_match = math.sqrt(0.26**2 * 128 / 9e-16)  # the N whose 128-layer crossbar is 260 mm wide
     rows = [
         ("1,000 N memories for N ~ 1e11 neurons", "1e14 memories", one["memory_cells"], 1e14,
-         "1e11 x 1,000 = 1e14"),
+         "1e11 x 1,000 = 1e14", ""),
         ("1,000 N memories of 30 x 30 nm^2 in one layer", "about 30 x 30 cm^2",
          one["planar_side_m"], 0.30,
          f"1e14 x 9e-16 m^2 = {one['planar_area_m2']:.3g} m^2, side "
-         f"{one['planar_side_m']:.3g} m"),
+         f"{one['planar_side_m']:.3g} m", ""),
         ("the same with 128 layers", "about 26 x 26 mm^2", stacked["stacked_side_m"], 0.026,
          f"0.09 m^2 / 128 = {stacked['stacked_area_m2']:.3g} m^2, side "
          f"{stacked['stacked_side_m'] * 1e3:.3g} mm (4 % more area than one 26 mm die: "
-         f"{stacked['dies']} such dies, or one of 26.5 mm)"),
+         f"{stacked['dies']} such dies, or one of 26.5 mm)", ""),
         ("N x N crossbar of 30 nm cells, 128 layers, in 26 x 26 mm^2", "N up to about 1e7",
          stacked["crossbar_max_neurons_per_die"], 1e7,
          f"N = sqrt(128 x 6.76e-4 m^2 / 9e-16 m^2) = "
-         f"{stacked['crossbar_max_neurons_per_die']:.3g}"),
+         f"{stacked['crossbar_max_neurons_per_die']:.3g}", ""),
+        ("N x N crossbar of 30 nm cells for N ~ 1e11, 128 layers", "about 260 x 260 mm^2",
+         stacked["crossbar_stacked_side_m"], 0.26,
+         f"(1e11)^2 x 9e-16 m^2 / 128 = {stacked['crossbar_stacked_area_m2']:.3g} m^2, side "
+         f"{stacked['crossbar_stacked_side_m']:.3g} m",
+         f"the published side is that of N = {n_match:.2g} (N^2 x 9e-16 m^2 / 128 = 0.068 m^2), "
+         "not of N = 1e11, whose crossbar is about 1,000 times wider (1e6 times the area): "
+         "at brain scale an N x N crossbar is out of reach and only packed sparse tiles fit"),
     ]
     out = []
-    for claim, published, ours, value, arithmetic in rows:
+    for claim, published, ours, value, arithmetic, follows in rows:
         ratio = ours / value
+        consistent = 0.8 <= ratio <= 1.25
         out.append({"claim": claim, "published": published, "recomputed": ours,
-                    "ratio": ratio, "consistent": 0.8 <= ratio <= 1.25,
-                    "arithmetic": arithmetic})
+                    "ratio": ratio, "consistent": consistent, "arithmetic": arithmetic,
+                    "follows": follows or ("" if consistent else "the published figure does "
+                                           "not follow from its inputs")})
     return out
 
 
@@ -398,8 +418,11 @@ def format_table(r: dict[str, Any]) -> str:
         ("TSV signals", f"{r['tsv_signals_random']:.3g} random, "
                         f"{r['tsv_signals_clustered']:.3g} clustered; a die holds "
                         f"{r['tsv_capacity_per_die']:.3g} at {i['tsv_pitch_um']:g} um pitch"),
-        ("N x N crossbar", f"{r['crossbar_cells']:.3g} cells, {r['crossbar_dies']:.3g} dies; "
-                           f"one die holds N <= {r['crossbar_max_neurons_per_die']:.3g}"),
+        ("N x N crossbar", f"{r['crossbar_cells']:.3g} cells, "
+                           f"{r['crossbar_planar_area_m2']:.3g} m^2 in one layer, side "
+                           f"{r['crossbar_stacked_side_m']:.3g} m in {i['layers']} layer(s), "
+                           f"{r['crossbar_dies']:.3g} dies; one die holds N <= "
+                           f"{r['crossbar_max_neurons_per_die']:.3g}"),
         ("programming", f"{_days(r['programming_s'])} at {i['write_bytes_per_s']:.3g} B/s; "
                         f"{_days(r['programming_s_dies_in_parallel'])} with a channel per die"),
         ("recording", f"{r['recording_bytes']:.3g} bytes for {i['recording_s']:g} s "
@@ -420,6 +443,6 @@ def format_table(r: dict[str, Any]) -> str:
     for row in r.get("paper_check", []):
         verdict = "follows" if row["consistent"] else "does NOT follow from its inputs"
         lines.append(f"paper: {row['claim']}: {row['published']}; {row['arithmetic']} -> "
-                     f"{verdict}")
+                     f"{verdict}" + (f": {row['follows']}" if row["follows"] else ""))
     lines += [f"note: {n}" for n in r["notes"]]
     return "\n".join(lines)

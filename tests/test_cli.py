@@ -135,3 +135,33 @@ def test_simulate_float_mode_writes_its_mode(small_map: Path, tmp_path: Path) ->
     assert res.returncode == 0, res.stderr
     assert json.loads((tmp_path / "f" / "run.json").read_text())["mode"] == "float"
     assert (tmp_path / "f" / "spikes.csv").read_text().startswith("step,neuron\n")
+
+
+@pytest.mark.parametrize("args, flag, target", [
+    (["--backends", "rtl", "--tile", "32"], "--tile", "spice"),
+    (["--backends", "rtl", "--memory-dies", "2"], "--memory-dies", "spice"),
+    (["--backends", "spice", "--cores", "4"], "--cores", "rtl"),
+])
+def test_compile_refuses_flags_of_backends_it_does_not_run(small_map: Path, tmp_path: Path,
+                                                           args: list[str], flag: str,
+                                                           target: str) -> None:
+    out = run("compile", str(small_map), "--out", str(tmp_path / "c"), *args)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"neuropaste: error: {flag} applies to {target}, which this run does not include "
+        f"(backends: {args[1]})"]
+    assert not (tmp_path / "c").exists()
+
+
+def test_verify_refuses_flags_of_checks_it_does_not_run(small_map: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    assert run("compile", str(small_map), "--out", str(out), "--backends", "spice",
+               "--steps", "5").returncode == 0
+    for args, flag in ((["--stall", "0.2"], "--stall"), (["--spice", "--vcd"], "--vcd"),
+                       (["--spice", "--steps", "3"], "--steps")):
+        res = run("verify", str(out), *args)
+        assert res.returncode == 2, res.stderr
+        assert res.stderr.strip() == (f"neuropaste: error: {flag} applies to rtl, which this "
+                                      "run does not include (checks: spice)")
+    res = run("verify", str(out), "--rtl")
+    assert res.returncode == 2 and "without the rtl backend" in res.stderr

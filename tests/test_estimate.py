@@ -32,8 +32,12 @@ def test_paper_figures_follow_from_their_inputs() -> None:
     assert estimate(1e11, 1000, 30, 128, die_mm=26.6)["dies"] == 1
     assert stacked["crossbar_max_neurons_per_die"] == pytest.approx(9.8e6, rel=1e-2)  # ~1e7
     rows = check_paper()
-    assert len(rows) == 4 and all(row["consistent"] for row in rows)
-    assert [round(r["ratio"], 3) for r in rows] == [1.0, 1.0, 1.02, 0.981]
+    assert len(rows) == 5 and all(row["consistent"] for row in rows[:4])
+    # the paper's ~260 x 260 mm^2 for the brain-scale N x N crossbar is N = 1e8's, not 1e11's
+    crossbar = rows[4]
+    assert not crossbar["consistent"] and crossbar["recomputed"] == pytest.approx(265.2, rel=1e-3)
+    assert "N = 9.8e+07" in crossbar["follows"] and "1,000 times wider" in crossbar["follows"]
+    assert [round(r["ratio"], 3) for r in rows[:4]] == [1.0, 1.0, 1.02, 0.981]
 
 
 def test_the_consistency_check_can_say_no(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,6 +48,29 @@ def test_the_consistency_check_can_say_no(monkeypatch: pytest.MonkeyPatch) -> No
                                                           "planar_side_m": 0.5})
     verdicts = {r["claim"]: r["consistent"] for r in est.check_paper()}
     assert verdicts["1,000 N memories of 30 x 30 nm^2 in one layer"] is False
+
+
+def test_unary_cells_share_one_column() -> None:
+    """Unary cells of one weight sit in parallel on one column: 7-bit MRAM weights (127 cells)
+    fit a 64-column tile, and each target sends one column current (two if differential)."""
+    unary = estimate(1e6, 100, memory="mram", weight_bits=7, weight_code="unary")
+    assert unary["cells_per_synapse"] == 127 and unary["columns_per_target"] == 1
+    assert unary["tsv_column_signals"] == pytest.approx(1e6)
+    signed = estimate(1e6, 100, memory="mram", weight_bits=7, weight_code="unary",
+                      differential=True)
+    assert signed["columns_per_target"] == 2 and signed["cells_per_synapse"] == 254
+    sliced = estimate(1e6, 100, memory="mram", weight_bits=7, weight_code="sliced")
+    assert sliced["columns_per_target"] == 7 and sliced["tsv_column_signals"] == pytest.approx(7e6)
+    with pytest.raises(InputError, match="14 columns: more than the tile's 8"):
+        estimate(1e6, 100, memory="mram", weight_bits=7, differential=True, tile_cols=8,
+                 weight_code="sliced")
+
+
+def test_brain_scale_crossbar_footprint() -> None:
+    r = estimate(1e11, 1000, 30, 128, memory="mram", weight_bits=1)
+    assert r["crossbar_cells"] == pytest.approx(1e22)
+    assert r["crossbar_planar_area_m2"] == pytest.approx(9e6)
+    assert r["crossbar_stacked_side_m"] == pytest.approx((9e6 / 128) ** 0.5)
 
 
 def test_memory_presets_and_cells_per_weight() -> None:
@@ -114,7 +141,7 @@ def test_tsv_budget_is_reported_not_assumed() -> None:
     ({"utilisation": 1.5}, "at most 1"),
     ({"neurons": 100, "synapses_per_neuron": 1000}, "cannot exceed"),
     ({"weight_code": "gray"}, "--weight-code"),
-    ({"memory": "mram", "weight_bits": 8, "weight_code": "unary", "tile_cols": 64},
+    ({"memory": "mram", "weight_bits": 8, "weight_code": "sliced", "tile_cols": 4},
      "columns: more than"),
 ])
 def test_bad_values(kwargs: dict, message: str) -> None:
@@ -176,7 +203,8 @@ def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str,
 def test_subcommand_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, ["estimate", "--layers", "128", "--cell-nm", "30"])
     assert code == 0
-    assert "(26.5 mm)^2" in out and "(30 cm)^2" in out and "does NOT follow" not in out
+    assert "(26.5 mm)^2" in out and "(30 cm)^2" in out and out.count("does NOT follow") == 1
+    assert "about 260 x 260 mm^2" in out and "1e6 times the area" in out
     code, out, _ = _run(capsys, ["estimate", "--layers", "128", "--json", "--memory", "pcm",
                                  "--die-mm", "20", "--write-bandwidth", "1e9"])
     data = json.loads(out)
