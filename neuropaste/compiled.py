@@ -61,6 +61,9 @@ TILES_INFO = "spice/tiles.json"
 STACK = "spice/stack"
 STACK_INFO = "spice/stack/stack.json"
 
+FPGA = "fpga"  # fpga/<board>/: build tree, bitstream and fpga.json
+FPGA_RESULT = "fpga.json"
+
 
 def tile_netlist(t: int) -> str:
     return f"{SPICE}/tile_{t:04d}.cir"
@@ -165,3 +168,12 @@ class Compiled:
     def stack_info(self) -> dict[str, Any]:
         """spice/stack/stack.json: per die its tiles, nets and via counts."""
         return json.loads((self.root / STACK_INFO).read_text())
+
+    # -- fpga
+
+    def fpga_builds(self) -> dict[str, dict[str, Any]]:
+        """fpga/<board>/fpga.json of every FPGA build of this directory, by board."""
+        out = {}
+        for path in sorted((self.root / FPGA).glob(f"*/{FPGA_RESULT}")):
+            out[path.parent.name] = json.loads(path.read_text())
+        return out

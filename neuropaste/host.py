@@ -3,7 +3,7 @@
 The board side is :class:`neuropaste.hdl.bridge.HostLink`; the frames are documented in
 docs/hardware.md, "Host link". Typical use::
 
-    with Board("/dev/ttyUSB1", baud=115200) as board:
+    with Board("/dev/ttyUSB1") as board:
         board.load("build/celegans")            # checks the design, uploads tables if loadable
         raster = board.run(board.stimulus(), 1000)
 
@@ -28,6 +28,7 @@ from neuropaste.compiled import ADDRESS_MAP, RTL_MEM, Compiled
 from neuropaste.events import Raster, Stimulus
 from neuropaste.ir import Network
 from neuropaste.protocol import (
+    DEFAULT_BAUD,
     DONE_BYTES,
     IDENT_BYTES,
     PROTOCOL_VERSION,
@@ -98,6 +99,22 @@ def read_address_map(path: str | os.PathLike, n_neurons: int) -> np.ndarray:
     return to_hw
 
 
+def recorded_baud(cd: Compiled, board: str | None = None) -> int | None:
+    """The baud rate the FPGA build of ``board`` (or the directory's only build) was made
+    for; None when there is no build to ask."""
+    builds = {name: b for name, b in cd.fpga_builds().items() if "baud" in b}
+    if board is not None:
+        if board not in builds:
+            raise LinkError(f"{cd.root} has no FPGA build for {board!r} recording a baud rate "
+                            f"(builds: {', '.join(builds) or 'none'})")
+        return int(builds[board]["baud"])
+    rates = {int(b["baud"]) for b in builds.values()}
+    if len(rates) > 1:
+        raise LinkError(f"{cd.root} has FPGA builds at {sorted(rates)} baud "
+                        f"({', '.join(builds)}): pass board= or baud=")
+    return rates.pop() if rates else None
+
+
 def _status_text(status: int) -> str:
     return ", ".join(flag.name.lower().replace("_", " ") for flag in Status
                      if status & flag) or "none"
@@ -107,18 +124,22 @@ class Board:
     """A neuron array behind a serial port, driven step by step.
 
     ``port`` is an open :class:`serial.Serial` (its timeout is replaced by ``timeout``) or a
-    device name to open at ``baud``. ``timeout`` is how long the board may stay silent while
-    a reply is due before :class:`LinkError` is raised.
+    device name to open at ``baud``. Without ``baud``, :meth:`load` switches the line to the
+    rate the compiled directory's FPGA build recorded (``fpga/<board>/fpga.json``), and the
+    port opens at :data:`DEFAULT_BAUD`, the FPGA flow's default. ``timeout`` is how long the
+    board may stay silent while a reply is due before :class:`LinkError` is raised.
     """
 
-    def __init__(self, port: serial.Serial | str, baud: int = 115200, timeout: float = 2.0):
+    def __init__(self, port: serial.Serial | str, baud: int | None = None,
+                 timeout: float = 2.0):
         if isinstance(port, str):
-            self.serial = serial.Serial(port, baudrate=baud, timeout=timeout)
+            self.serial = serial.Serial(port, baudrate=baud or DEFAULT_BAUD, timeout=timeout)
             self._owned = True
         else:
             self.serial = port
             self.serial.timeout = timeout
             self._owned = False
+        self.baud_given = baud is not None or not isinstance(port, str)
         self.timeout = timeout
         self.info: BoardInfo | None = None
         self.network: Network | None = None
@@ -180,12 +201,17 @@ class Board:
         self._next_step = 0
         return info
 
-    def load(self, compiled: str | os.PathLike) -> BoardInfo:
-        """Attach a compiled directory: check the board holds its design, map labels to
-        addresses (``rtl/address_map.csv`` when present), upload the fan-out table if the
-        array is loadable (``rtl/mem/fanout.hex``)."""
+    def load(self, compiled: str | os.PathLike, board: str | None = None) -> BoardInfo:
+        """Attach a compiled directory: take the baud rate its FPGA build recorded (of
+        ``board``, or of its only build) unless one was given, check the board holds its
+        design, map labels to addresses (``rtl/address_map.csv`` when present), upload the
+        fan-out table if the array is loadable (``rtl/mem/fanout.hex``)."""
         cd = Compiled.open(compiled)
         net = cd.network()
+        if not self.baud_given:
+            rate = recorded_baud(cd, board)
+            if rate is not None and rate != self.serial.baudrate:
+                self.serial.baudrate = rate
         info = self.identify()
         if info.design_id and info.design_id != design_id(net):
             raise LinkError(f"the board holds design {info.design_id:08x}, {compiled} is "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 
 PROTOCOL_VERSION = 1
+DEFAULT_BAUD = 1_000_000  # an integer number of clocks per bit at 12 MHz and 25 MHz
 
 
 class Op(enum.IntEnum):
