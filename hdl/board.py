@@ -19,8 +19,9 @@ from __future__ import annotations
 from amaranth import Elaboratable, Module, Signal
 from amaranth.lib import io, wiring
 
+from neuropaste.protocol import DEFAULT_BAUD
+
 LINKS = ("uart", "demo")
-DEFAULT_BAUD = 1_000_000  # an integer number of clocks per bit at 12 MHz and 25 MHz
 
 
 def bridge_available() -> bool:

@@ -319,6 +319,9 @@ def _add_fpga(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--link", choices=("uart", "demo"), default=None,
                    help="board top: UART host link (default when present) or a self-running "
                         "demo with LEDs")
+    s.add_argument("--baud", type=int, default=None,
+                   help="UART rate of the host link (default 1,000,000; recorded in fpga.json, "
+                        "where neuropaste.host finds it)")
     s.set_defaults(func=cmd_fpga)
 
 
@@ -327,7 +330,10 @@ def cmd_fpga(args: argparse.Namespace) -> int:
     from neuropaste.fpga import build
 
     try:
-        r = build(args.dir, args.board, run=args.build, link=args.link)
+        if args.baud is not None and args.link == "demo":
+            raise InputError(None, "--baud applies to the uart link, not to --link demo")
+        baud = {} if args.baud is None else {"baud": args.baud}
+        r = build(args.dir, args.board, run=args.build, link=args.link, **baud)
     except RuntimeError as err:  # a tool failed: its log tail, not a traceback
         print(f"neuropaste: error: {err}", file=sys.stderr)
         return 1

@@ -26,6 +26,7 @@ from neuropaste.fpga.fit import fit_message, plan_fit, survey_rtlil
 from neuropaste.fpga.reports import parse_reports
 from neuropaste.fpga.yosys import memory_script
 from neuropaste.generators.rtl import build_design
+from neuropaste.protocol import DEFAULT_BAUD
 
 SEED = 1  # nextpnr placement seed: the same tree always gives the same bitstream
 
@@ -73,13 +74,14 @@ def _yowasp_package(exe: str) -> str:
 # ---------------------------------------------------------------------------- build
 
 
-def prepare(compiled: str | os.PathLike, board_name: str, *,
-            link: str | None = None) -> tuple[Board, Any, dict[str, Any], dict[str, Any]]:
+def prepare(compiled: str | os.PathLike, board_name: str, *, link: str | None = None,
+            baud: int = DEFAULT_BAUD) -> tuple[Board, Any, dict[str, Any], dict[str, Any]]:
     """Elaborate, survey and fit-check; return (board, Amaranth ``BuildPlan``, fit, info).
 
     Writes nothing: a design that does not fit fails here, before any synthesis.
     """
     from neuropaste.hdl.board import BoardTop, bridge_available
+    from neuropaste.hdl.uart import uart_divisor
 
     if board_name not in BOARDS:
         raise InputError(None, f"unknown board {board_name!r}: choose one of "
@@ -94,8 +96,13 @@ def prepare(compiled: str | os.PathLike, board_name: str, *,
                          f"{board.name}'s SPRAM needs: use --link uart")
     digest = str(meta.get("network_digest", ""))[:8]
     design_id = int(digest, 16) if re.fullmatch(r"[0-9a-f]{8}", digest) else 0
-    top = BoardTop(array, link=link, design_id=design_id)
     platform = board.platform_class()()
+    if link == "uart":
+        try:
+            uart_divisor(platform.default_clk_frequency, baud)
+        except ValueError as err:
+            raise InputError(None, f"--baud {baud}: {err}") from None
+    top = BoardTop(array, link=link, design_id=design_id, baud=baud)
     plan = platform.build(
         top, name=NAME, do_build=False, debug_verilog=True,
         synth_opts=board.synth_opts,
@@ -110,14 +117,16 @@ def prepare(compiled: str | os.PathLike, board_name: str, *,
         raise InputError(None, fit_message(fit, board, source))
     plan.add_file("neuropaste_mem.ys", memory_script(fit))
     info = {"board": board.name, "device": board.device, "platform": board.platform,
-            "link": link, "fanout_loadable": loadable, "neurons": net.n_neurons,
+            "link": link, "baud": baud if link == "uart" else None,
+            "fanout_loadable": loadable, "neurons": net.n_neurons,
             "synapses": net.n_synapses, "map": source, "seed": SEED,
             "clock_mhz": platform.default_clk_frequency / 1e6}
     return board, plan, fit, info
 
 
 def build(compiled_dir: str | os.PathLike, board_name: str, *, run: bool = True,
-          link: str | None = None, quiet: bool = False) -> dict[str, Any]:
+          link: str | None = None, baud: int = DEFAULT_BAUD, quiet: bool = False
+          ) -> dict[str, Any]:
     """Write ``DIR/fpga/<board>/`` (and with ``run``, build it); return what ``fpga.json`` says."""
     from neuropaste.outputs import atomic_dir, stage, write_json
 
@@ -125,7 +134,7 @@ def build(compiled_dir: str | os.PathLike, board_name: str, *, run: bool = True,
     if not compiled.is_dir():
         raise InputError(compiled, "is not a directory")
     with stage(f"elaborating and fit-checking for {board_name}", quiet):
-        board, plan, fit, info = prepare(compiled, board_name, link=link)
+        board, plan, fit, info = prepare(compiled, board_name, link=link, baud=baud)
     env = tool_env(board) if run else None
     out = compiled / "fpga" / board.name
     result: dict[str, Any] = {**info, "fit_estimate": fit, "built": False}
