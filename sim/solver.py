@@ -2,9 +2,15 @@
 
 Unknowns are the read-line, mid-cell and column-line node voltages (3 R C of them). Wires and
 memory elements are linear; each access transistor is the level-1 NMOS of
-:mod:`neuropaste.netlists.tile` (body on source, so no body effect). Newton's method with a
-sparse direct solve (scipy SuperLU) converges in a handful of iterations because the
-transistors sit in the triode region; inactive rows carry no current and drop out exactly.
+:mod:`neuropaste.netlists.tile`: body on the substrate node, ``gamma=0`` (so its threshold does
+not depend on the source-bulk voltage and the substrate bias drops out of the drain current).
+What the solver leaves out is the junction leakage ngspice adds: with the substrate at or below
+every cell's source and drain both junctions are reverse biased and carry their saturation
+current (IS = 1e-14 A) plus GMIN (1e-12 S) times a fraction of a volt, below 1e-12 A per cell,
+about 1e-9 of a tile's full-scale current. :func:`cell_sources` gives the source voltages that
+show the junctions reverse biased. Newton's method with a sparse direct solve (scipy SuperLU)
+converges in a handful of iterations because the transistors sit in the triode region;
+inactive rows carry no current and drop out exactly.
 """
 
 from __future__ import annotations
@@ -120,16 +126,10 @@ def _tridiagonal(diag: np.ndarray, off: float, rhs: np.ndarray) -> np.ndarray:
     return x.reshape(batch, n)
 
 
-def solve_tile(g: np.ndarray, active: np.ndarray, el: Electrical, cells_per_weight: int = 1,
-               tol: float = 1e-14, max_iter: int = 200) -> np.ndarray:
-    """Column currents (A, into each sense node) of tile ``g`` with rows ``active`` on.
-
-    Line relaxation: the wires (1 ohm) conduct ~10^4 times better than a cell, so solving each
-    read line and each column line exactly (a tridiagonal system, every line at once) with the
-    cells linearised around the last voltages converges in a few sweeps. The cell's internal
-    node is eliminated by a vectorised scalar Newton. At convergence this satisfies the same
-    nodal equations as :func:`solve_tile_direct` and the netlist.
-    """
+def _relax(g: np.ndarray, active: np.ndarray, el: Electrical, cells_per_weight: int,
+           tol: float, max_iter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Line relaxation of :func:`solve_tile`: (active row indices, their read-line and cell
+    source voltages, every column-line voltage)."""
     rows, cols = g.shape
     gw = 1.0 / el.r_wire
     on = np.flatnonzero(np.asarray(active, bool))  # rows off carry no current: r = v_read
@@ -160,7 +160,32 @@ def solve_tile(g: np.ndarray, active: np.ndarray, el: Electrical, cells_per_weig
             break
     else:
         raise RuntimeError("tile solver did not converge")
-    return c[-1, :] * gw
+    return on, r, m, c
+
+
+def solve_tile(g: np.ndarray, active: np.ndarray, el: Electrical, cells_per_weight: int = 1,
+               tol: float = 1e-14, max_iter: int = 200) -> np.ndarray:
+    """Column currents (A, into each sense node) of tile ``g`` with rows ``active`` on.
+
+    Line relaxation: the wires (1 ohm) conduct ~10^4 times better than a cell, so solving each
+    read line and each column line exactly (a tridiagonal system, every line at once) with the
+    cells linearised around the last voltages converges in a few sweeps. The cell's internal
+    node is eliminated by a vectorised scalar Newton. At convergence this satisfies the same
+    nodal equations as :func:`solve_tile_direct` and the netlist.
+    """
+    _, _, _, c = _relax(g, active, el, cells_per_weight, tol, max_iter)
+    return c[-1, :] * (1.0 / el.r_wire)
+
+
+def cell_sources(g: np.ndarray, active: np.ndarray, el: Electrical,
+                 cells_per_weight: int = 1) -> np.ndarray:
+    """Source voltage of every access transistor (R x C, V): on an inactive row the cell
+    carries no current, so its source sits at the column line. ``min(...) - v_body`` is the
+    smallest source-bulk reverse bias (>= 0: the junction is reverse biased)."""
+    on, _, m, c = _relax(g, active, el, cells_per_weight, 1e-14, 200)
+    out = c.copy()
+    out[on] = m
+    return out
 
 
 def ideal_currents(g: np.ndarray, active: np.ndarray, el: Electrical) -> np.ndarray:

@@ -251,3 +251,47 @@ def test_program_and_verify_counts_pulses_per_physical_cell() -> None:
                                load_device("rram"))
     rram_steps = np.abs(weight_levels(net.weight, w_max, load_device("rram"))).sum()
     assert noisy["cells_failed"] == 0 and noisy["pulses"] > rram_steps
+
+
+@pytest.mark.parametrize("v_body", [0.0, -0.3])
+def test_fast_writer_matches_pyspice_with_substrate_bias(v_body: float) -> None:
+    from neuropaste.netlists.tile import elements_text, tile_circuit
+
+    rng = np.random.default_rng(11)
+    g = rng.uniform(1e-6, 100e-6, (4, 6))
+    active = rng.random(4) < 0.5
+    el = Electrical(v_body=v_body, tox=3e-9)
+    lines = elements_text(g, active, el)
+    assert lines == str(tile_circuit(g, active, el, "t")).strip().splitlines()[1:]
+    body = "0" if v_body == 0 else "sub"
+    assert all(line.split()[4] == body for line in lines if line.startswith("M"))
+    assert ("Vsub sub 0 -0.3" in lines) == (v_body != 0)
+    assert "tox=3e-09" in lines[-1] and "gamma=0" in lines[-1]  # gate capacitance, no body effect
+
+
+@needs_ngspice
+def test_junctions_reverse_biased_and_substrate_bias_leaves_dc_alone() -> None:
+    """Body on the substrate, not the source: with gamma = 0 the DC currents do not move when
+    the substrate is biased, and every source and drain sits above the substrate, so both
+    junctions of every access transistor are reverse biased (ngspice's node voltages)."""
+    from neuropaste.netlists.tile import bench_text, netlist_text
+    from neuropaste.sim.ngspice import run_text
+    from neuropaste.sim.solver import cell_sources
+
+    rng = np.random.default_rng(4)
+    size = 8
+    g = rng.uniform(1e-6, 100e-6, (size, size))
+    active = rng.random(size) < 0.6
+    fs = 0.2 * 100e-6 * size
+    currents = {}
+    for v_body in (0.0, -0.3):
+        el = Electrical(v_body=v_body)
+        text = netlist_text(g, active, el, {"tile": 0})
+        vec = run_text(bench_text(text, active, el.v_gate))
+        currents[v_body] = np.array([vec[f"vs{j}#branch"][0] for j in range(size)])
+        sources = np.array([[vec[f"m{i}_{j}"][0] for j in range(size)] for i in range(size)])
+        drains = np.array([[vec[f"r{i}_{j}"][0] for j in range(size)] for i in range(size)])
+        assert sources.min() - v_body >= -1e-9 and drains.min() - v_body > 0.1
+        assert np.abs(sources[active] - cell_sources(g, active, el)[active]).max() < 1e-6
+        assert np.abs(solve_tile(g, active, el) - currents[v_body]).max() <= 1e-6 * fs
+    assert np.abs(currents[0.0] - currents[-0.3]).max() <= 1e-6 * fs
