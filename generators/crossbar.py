@@ -345,7 +345,10 @@ def _emit_stack(net: Network, out_dir: Path, arrays: dict[str, np.ndarray],
     """Assign the tiles to the memory dies (and neurons to the logic dies) and write the stack
     netlists: what ``compile --memory-dies K`` / ``--stack FILE`` adds to the spice backend."""
     spec = spec.check()
-    result = stack_tiles(arrays["row_pre"], arrays["col_post"], net.n_neurons, spec, rates)
+    el, cpw = opts.electrical, opts.device.cells_per_weight
+    word_line = (el.r_wire, el.c_gate * cpw, int(arrays["g"].shape[2]))
+    result = stack_tiles(arrays["row_pre"], arrays["col_post"], net.n_neurons, spec, rates,
+                         word_line)
     result["rates_from_reference_run"] = rates is not None
     if spec.logic_dies > 1:
         result["logic_dies"] = assign_logic_dies(net.pre, net.post, net.n_neurons,

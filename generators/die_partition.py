@@ -250,8 +250,14 @@ def assign_logic_dies(pre: np.ndarray, post: np.ndarray, n_neurons: int, logic_d
 
 
 def stack_tiles(row_pre: np.ndarray, col_post: np.ndarray, n_neurons: int, spec: StackSpec,
-                rates: np.ndarray | None = None) -> dict[str, Any]:
-    """Assign tiles (rows by presynaptic neuron, columns by target) to the memory dies."""
+                rates: np.ndarray | None = None,
+                word_line: tuple[float, float, int] = (0.0, 0.0, 0)) -> dict[str, Any]:
+    """Assign tiles (rows by presynaptic neuron, columns by target) to the memory dies.
+
+    ``word_line`` is (r_wire ohm per cell, gate capacitance per cell, cells across a tile):
+    the word-line delay to the top die is the vias and that distributed RC line, not a lumped
+    guess (``spec.c_load`` is added at its far end).
+    """
     if isinstance(spec.memory_dies, int) and spec.memory_dies < 1:
         raise InputError(None, "--memory-dies must be at least 1")
     n_tiles = len(row_pre)
@@ -277,7 +283,13 @@ def stack_tiles(row_pre: np.ndarray, col_post: np.ndarray, n_neurons: int, spec:
         "tiles_per_die_capacity": per_die,
         "tsv_budget_per_interface": budget,
         "tsv_parasitics": as_dict(tsv),
-        "word_line_elmore_s_top_die": elmore_delay(tsv, top, spec.r_driver, spec.c_load),
-        "word_line_delay_50_s_top_die": delay_50(tsv, top, spec.r_driver, spec.c_load),
+        "word_line": {"r_wire_ohm": word_line[0], "c_gate_F": word_line[1],
+                      "cells": word_line[2]},
+        "word_line_elmore_s_top_die": elmore_delay(tsv, top, spec.r_driver, spec.c_load,
+                                                   r_wire=word_line[0], c_cell=word_line[1],
+                                                   cells=word_line[2]),
+        "word_line_delay_50_s_top_die": delay_50(tsv, top, spec.r_driver, spec.c_load,
+                                                 r_wire=word_line[0], c_cell=word_line[1],
+                                                 cells=word_line[2]),
         **result.stats,
     }

@@ -11,8 +11,10 @@ joined by through-silicon vias. Defaults follow DESIGN.md and are documented in 
   (250,000 at the defaults), unless given;
 - tiles balanced over the memory dies within ``balance`` (so no die is the thermal or yield
   outlier) unless a die's physical capacity is smaller;
-- a 1 kohm word-line driver on the logic die and a 10 fF word-line input on a memory die, for
-  the TSV delay.
+- a 1 kohm word-line driver on the logic die, for the TSV delay. The word line's own load (wire
+  resistance per cell, one access transistor's gate per cell, from the device's
+  :class:`~neuropaste.devices.Electrical`) is modelled by the spice backend; ``c_load``
+  (``c_load_fF``, default 0) is an extra lumped load at the word line's far end.
 
 A stack is loaded from a JSON or TOML file by :func:`load_stack`; lengths carry their unit in
 the key (``die_mm``, ``diameter_um``) so a file reads on its own. Only the logic die nearest the
@@ -55,7 +57,7 @@ class StackSpec:
     tsv_budget: int | None = None  # TSVs through one die interface; None: what the area allows
     balance: float = 0.05
     r_driver: float = 1000.0  # ohm, the logic die's word-line driver
-    c_load: float = 10e-15  # F, one word-line input on a memory die
+    c_load: float = 0.0  # F, extra lumped load at a word line's far end (beyond its gates)
     logic_dies: int = 1
     tsv_area_fraction: float = 0.25  # share of a die the default TSV budget may cover
 

@@ -11,8 +11,9 @@ map's labels reaches the text):
   is ~0.6 MB of text).
 - ``die_K.cir``: memory die K (die 0 sits on the logic die). It includes its tiles, defines its
   own via subcircuit (``tsv_K``, from :func:`neuropaste.netlists.tsv.subcircuit`), a word-line
-  chain ``wl_K`` (K + 1 vias in series up from the logic die, then the word line's input
-  capacitance on the die) and a column chain ``col_K`` (K + 1 vias down), and
+  chain ``wl_K`` (K + 1 vias in series up from the logic die to node ``v``, then the word line
+  across one tile: r_wire per cell and one access transistor's gate per cell, and any extra
+  lumped load) and a column chain ``col_K`` (K + 1 vias down), and
   ``.subckt die_K rd w0 .. q0 ..``: port ``wI`` is word-line net I at the logic die, ``qJ``
   column net J at the logic die's sense node. A word-line net is one (presynaptic neuron,
   delay) row: the logic die applies the delay, so every row the die holds gets its own via
@@ -28,6 +29,10 @@ map's labels reaches the text):
 
 The read rail ``rd`` is a port held at V_read by whoever instances the die: power comes up
 through many vias in parallel, and its IR drop is not modelled.
+
+Text: ``.include`` paths go through :func:`neuropaste.text.include_path` (quoted, whitelisted),
+every comment value through :func:`neuropaste.text.comment` (a device name cannot end its
+comment line), subcircuit names through :func:`neuropaste.text.identifier`.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ import numpy as np
 from neuropaste.compiled import STACK, STACK_INFO
 from neuropaste.devices import Electrical
 from neuropaste.netlists.tile import elements_text
-from neuropaste.netlists.tsv import TSV, subcircuit
+from neuropaste.netlists.tsv import TSV, subcircuit, word_line_ladder
+from neuropaste.text import comment, identifier, include_path
 
 
 def _wrap(head: str, names: list[str], per_line: int = 16) -> list[str]:
@@ -60,14 +66,17 @@ def tile_subckt_text(t: int, g: np.ndarray, el: Electrical, header: dict[str, An
     read, word-line and sense sources become ports (the elements themselves unchanged)."""
     rows, cols = g.shape
     first = re.compile(r"^(Rr\d+_0) rd\d+ ")
+    port_source = re.compile(r"^V(rd|wl|s)\d+ ")
     body = []
     for line in elements_text(g, np.zeros(rows, bool), el, cells_per_weight):
-        if line.startswith("V"):
-            continue  # the sources: read rail, word lines and sense nodes are ports now
+        if port_source.match(line):
+            continue  # read rail, word lines and sense nodes are ports now (a substrate bias
+            # source, if any, stays: it holds the access transistors' bodies)
         body.append(first.sub(r"\1 rd ", line))
     ports = ["rd"] + [f"wl{i}" for i in range(rows)] + [f"s{j}" for j in range(cols)]
-    name = f"tile_{t:04d}"
-    head = [f"* {k} = {v}" for k, v in sorted({**header, **asdict(el)}.items())]
+    name = identifier(f"tile_{t:04d}")
+    head = [f"* {comment(k)} = {comment(v)}"
+            for k, v in sorted({**header, **asdict(el)}.items())]
     return "\n".join(["* neuropaste crossbar tile as a subcircuit (ports: read rail rd, word "
                       "lines wlI, column ends sJ)", *head, *_wrap(f".subckt {name}", ports),
                       *body, f".ends {name}"]) + "\n"
@@ -95,29 +104,53 @@ def pair_index(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 
 def die_text(k: int, tiles: list[int], row_pre: np.ndarray, row_delay: np.ndarray,
-             col_post: np.ndarray, tsv: TSV, c_load: float, include: str = "") -> str:
+             col_post: np.ndarray, tsv: TSV, c_load: float, include: str = "",
+             word_line: tuple[float, float, int] = (0.0, 0.0, 0)) -> str:
     """Memory die ``k``: its tiles, a chain of k + 1 vias per word-line and column net.
 
-    ``include`` prefixes the tile file names (empty: beside the die file).
+    ``word_line`` is (r_wire, c_cell, cells): the word line across one tile, one wire segment
+    and one access transistor's gate per cell, put in the chain ``wl_K`` after the vias so
+    that its delay is in the netlist, not only in the estimate (the tiles' own word-line port
+    is one node: the DC currents do not depend on where on the line a gate sits, since gates
+    draw none). ``c_load`` is an extra lumped load at the line's far end. ``include`` prefixes
+    the tile file names (empty: beside the die file).
     """
     wl, cl = die_nets(row_pre, row_delay, col_post, tiles)
     vias = k + 1
-    via = str(subcircuit(tsv, f"tsv_{k}", with_l=True)).strip().splitlines()
-    chain = [f"X{n} {'a' if n == 0 else f'n{n}'} {'d' if n == vias - 1 else f'n{n + 1}'} 0 "
-             f"tsv_{k}" for n in range(vias)]
+    tsv_name, wl_name, col_name = (identifier(f"{p}_{k}") for p in ("tsv", "wl", "col"))
+    via = str(subcircuit(tsv, tsv_name, with_l=True)).strip().splitlines()
+
+    def chain(end: str) -> list[str]:
+        return [f"X{n} {'a' if n == 0 else f'n{n}'} {end if n == vias - 1 else f'n{n + 1}'} 0 "
+                f"{tsv_name}" for n in range(vias)]
+
+    line = word_line_ladder(*word_line)
+    cells = len(line) // 2
+    ladder = []
+    for j in range(cells):
+        left, right = "v" if j == 0 else f"w{j}", "d" if j == cells - 1 else f"w{j + 1}"
+        ladder += [f"Rw{j} {left} {right} {line[2 * j][1]!r}",
+                   f"Cw{j} {right} 0 {line[2 * j + 1][1]!r}"]
+    r_wire, c_cell, _ = word_line
     lines = [f"* neuropaste memory die {k} of a TSV stack: {len(tiles)} tiles, "
              f"{len(wl)} word-line nets, {len(cl)} column nets, {vias} vias per net",
              "* ports: rd read rail; wI word-line net I at the logic die; qJ column net J at "
              "the logic die's sense node (virtual ground)",
              "* nets by index in spice/stack/stack.json",
-             *[f".include {include}tile_{t:04d}.sub" for t in tiles],
+             f"* via: r = {comment(repr(tsv.r))} ohm, c = {comment(repr(tsv.c))} F, "
+             f"l = {comment(repr(tsv.l))} H",
+             f"* word line: {cells} cells, r_wire = {comment(repr(float(r_wire)))} ohm, "
+             f"c_gate = {comment(repr(float(c_cell)))} F per cell, extra load "
+             f"{comment(repr(float(c_load)))} F",
+             *[f".include {include_path(f'{include}tile_{t:04d}.sub')}" for t in tiles],
              *via,
-             f".subckt wl_{k} a d", *chain, f"Cin d 0 {c_load!r}", f".ends wl_{k}",
-             f".subckt col_{k} a d", *chain, f".ends col_{k}"]
+             f".subckt {wl_name} a d", *chain("v" if cells else "d"), *ladder,
+             *([f"Cin d 0 {c_load!r}"] if c_load > 0 else []), f".ends {wl_name}",
+             f".subckt {col_name} a d", *chain("d"), f".ends {col_name}"]
     ports = ["rd"] + [f"w{i}" for i in range(len(wl))] + [f"q{j}" for j in range(len(cl))]
     lines += _wrap(f".subckt die_{k}", ports)
-    lines += [f"Xw{i} w{i} d{i} wl_{k}" for i in range(len(wl))]
-    lines += [f"Xq{j} e{j} q{j} col_{k}" for j in range(len(cl))]
+    lines += [f"Xw{i} w{i} d{i} {wl_name}" for i in range(len(wl))]
+    lines += [f"Xq{j} e{j} q{j} {col_name}" for j in range(len(cl))]
     for t in tiles:
         real = row_pre[t] >= 0
         ri = np.zeros(len(real), np.int64)
@@ -151,7 +184,7 @@ def stack_text(dies: list[dict[str, Any]], el: Electrical, r_driver: float) -> s
     lines = ["* neuropaste TSV stack: memory dies on the logic die",
              "* ports: rd read rail; aN word-line driver outputs; bN sense nodes (virtual "
              "ground), numbered die by die as in spice/stack/stack.json",
-             *[f".include die_{d['die']}.cir" for d in dies],
+             *[".include " + include_path("die_{}.cir".format(int(d["die"]))) for d in dies],
              *_wrap(".subckt stack", ["rd", *ports_a, *ports_b]), *inst, ".ends stack",
              "* bench: every word line driven on through its driver, columns sensed at 0 V",
              f"Vrd rd 0 {el.v_read!r}",
@@ -168,7 +201,9 @@ def emit_stack(out_dir: Path, arrays: dict[str, np.ndarray], die_of_tile: list[i
                n_dies: int, tsv: TSV, c_load: float, r_driver: float, el: Electrical,
                headers: list[dict[str, Any]], cells_per_weight: int = 1) -> dict[str, Any]:
     """Write ``out_dir/spice/stack/``: tile subcircuits, die netlists, the stack netlist and
-    stack.json."""
+    stack.json. Each word-line chain carries the word line across one tile: ``r_wire`` per
+    cell and one access transistor's gate (``c_gate``, W scaled by ``cells_per_weight``)."""
+    word_line = (el.r_wire, el.c_gate * cells_per_weight, int(arrays["g"].shape[2]))
     out = Path(out_dir) / STACK
     out.mkdir(parents=True, exist_ok=True)
     row_pre, row_delay, col_post = arrays["row_pre"], arrays["row_delay"], arrays["col_post"]
@@ -180,13 +215,15 @@ def emit_stack(out_dir: Path, arrays: dict[str, np.ndarray], die_of_tile: list[i
     for k in range(n_dies):
         tiles = np.flatnonzero(die == k).tolist()
         (out / f"die_{k}.cir").write_text(die_text(k, tiles, row_pre, row_delay, col_post,
-                                                   tsv, c_load))
+                                                   tsv, c_load, word_line=word_line))
         wl, cl = die_nets(row_pre, row_delay, col_post, tiles)
         dies.append({"die": k, "netlist": f"die_{k}.cir", "tiles": tiles,
                      "vias_per_net": k + 1, "word_lines": wl.tolist(), "columns": cl.tolist()})
     (out / "stack.cir").write_text(stack_text(dies, el, r_driver))
     info = {"dies": dies, "r_via_ohm": tsv.r, "c_via_F": tsv.c, "l_via_H": tsv.l,
             "c_load_F": c_load, "r_driver_ohm": r_driver,
+            "word_line": {"cells": word_line[2], "r_wire_ohm": word_line[0],
+                          "c_gate_F": word_line[1]},
             "port_order": "stack.cir: aN word-line nets and bN column nets, die 0 first"}
     (Path(out_dir) / STACK_INFO).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
     nets_w = sum(len(d["word_lines"]) for d in dies)

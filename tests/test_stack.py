@@ -118,3 +118,28 @@ def test_neurons_onto_two_logic_dies_cut_fewer_synapses_than_in_order() -> None:
     assert min(out["neurons_per_logic_die"]) >= 0.45 * net.n_neurons  # balanced
     assert out["cut_synapses"] < out["baselines"]["in_order"]["cut_synapses"]
     assert out == assign_logic_dies(net.pre, net.post, net.n_neurons, 2)  # deterministic
+
+
+def test_word_line_delay_uses_the_gates_and_old_files_still_load(celegans_tiles,
+                                                                 tmp_path) -> None:
+    """The manifest's word-line delay is vias + the tile's distributed line (r_wire per cell,
+    one gate per cell); a stack file with the old c_load_fF key still loads, as extra load."""
+    from neuropaste.devices import Electrical
+    from neuropaste.generators.stack_spec import load_stack
+    from neuropaste.netlists.tsv import elmore_delay, parasitics
+
+    row_pre, col_post, n = celegans_tiles
+    el = Electrical()
+    line = (el.r_wire, el.c_gate, 64)
+    got = stack_tiles(row_pre, col_post, n, StackSpec(memory_dies=2), word_line=line)
+    tsv = parasitics()
+    assert got["word_line_elmore_s_top_die"] == pytest.approx(
+        elmore_delay(tsv, 2, 1000.0, 0.0, r_wire=el.r_wire, c_cell=el.c_gate, cells=64))
+    assert got["word_line_elmore_s_top_die"] > 1.3 * elmore_delay(tsv, 2, 1000.0, 0.0)
+    old = tmp_path / "old.toml"
+    old.write_text("memory_dies = 2\nr_driver_ohm = 1000\nc_load_fF = 10\n")
+    spec = load_stack(old)
+    assert spec.c_load == pytest.approx(10e-15) and StackSpec().c_load == 0.0
+    more = stack_tiles(row_pre, col_post, n, spec, word_line=line)
+    assert more["word_line_elmore_s_top_die"] == pytest.approx(
+        got["word_line_elmore_s_top_die"] + (1000.0 + 2 * tsv.r + 64 * el.r_wire) * 10e-15)

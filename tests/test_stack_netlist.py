@@ -132,6 +132,109 @@ def test_tampered_die_netlists_fail(compiled: Path, tmp_path: Path) -> None:
     assert not st["transient"]["passed"] and st["transient"]["rel_err"] > 0.10
 
 
+def _scale_via(folder: Path, die: int, kind: str, factor: float) -> None:
+    """Multiply every ``kind`` (R, L or C) element of via subcircuit ``tsv_K`` in die_K.cir."""
+    path = folder / f"die_{die}.cir"
+    head, rest = path.read_text().split(f".subckt tsv_{die} a b sub\n", 1)
+    body, tail = rest.split(f".ends tsv_{die}\n", 1)
+    body = re.sub(rf"^({kind}\d+ \S+ \S+) (\S+)$",
+                  lambda m: f"{m.group(1)} {factor * float(m.group(2))!r}", body, flags=re.M)
+    assert body.count("\n") >= 2
+    path.write_text(f"{head}.subckt tsv_{die} a b sub\n{body}.ends tsv_{die}\n{tail}")
+
+
+@needs_ngspice
+@pytest.mark.parametrize("die", [0, 1])
+def test_via_resistance_x10_fails_the_dc_via_drop_naming_die_and_net(
+        compiled: Path, tmp_path: Path, die: int) -> None:
+    from neuropaste.cli import main
+
+    bad = _tamper(compiled, tmp_path / "r", lambda f: _scale_via(f, die, "R", 10.0))
+    assert main(["verify", str(bad), "--stack", "--tiles", "1"]) == 1
+    st = json.loads((bad / "verify.json").read_text())["checks"]["stack"]
+    assert not st["passed"]
+    assert st["dies"][die]["max_via_drop_err"] > 1e-3
+    assert st["dies"][1 - die]["max_via_drop_err"] < 1e-9
+    assert all(d["max_err_solver_fs"] < 1e-3 for d in st["dies"])  # what the old check saw
+    assert re.search(rf"die {die} column net q\d+ \(neuron \d+, [+-]\): its {die + 1} vias "
+                     r"drop .* via series resistance", st["summary"]), st["summary"]
+    # the stiff drive of that die's word-line chain sees it too, through the area over its vias
+    assert st["stiff"][1 - die]["passed"] and not st["stiff"][die]["passed"]
+    assert st["stiff"][die]["via_area_rel_err"] > 1
+    assert "via series resistance" in " ".join(st["stiff"][die]["failures"])
+
+
+@needs_ngspice
+@pytest.mark.parametrize("kind, factor, words", [
+    ("C", 2.0, "via or gate capacitance"), ("L", 2.0, "via L or C")])
+def test_via_capacitance_or_inductance_fails_the_stiff_transient(
+        compiled: Path, tmp_path: Path, kind: str, factor: float, words: str) -> None:
+    from neuropaste.cli import main
+
+    bad = _tamper(compiled, tmp_path / kind, lambda f: _scale_via(f, 1, kind, factor))
+    assert main(["verify", str(bad), "--stack", "--tiles", "1"]) == 1
+    st = json.loads((bad / "verify.json").read_text())["checks"]["stack"]
+    assert not st["passed"] and not st["stiff"][1]["passed"] and st["stiff"][0]["passed"]
+    assert all(d["passed"] for d in st["dies"])  # DC cannot see L or C
+    assert st["stiff"][1]["wave_err"] > 2e-3
+    assert any(f.startswith("die 1 word-line chain") and words in f
+               for f in st["stiff"][1]["failures"]), st["stiff"][1]["failures"]
+
+
+@needs_ngspice
+def test_verify_stack_refuses_to_pass_having_run_no_tile(compiled: Path, tmp_path: Path) -> None:
+    from neuropaste.cli import main
+
+    copy = _tamper(compiled, tmp_path / "none", lambda folder: None)
+    assert main(["verify", str(copy), "--stack", "--tiles", "0"]) == 1
+    st = json.loads((copy / "verify.json").read_text())["checks"]["stack"]
+    assert "no tile or no column current in ngspice" in st["summary"], st["summary"]
+
+
+def test_word_line_load_is_in_the_chain_and_the_estimate(compiled: Path) -> None:
+    from neuropaste.devices import Electrical
+    from neuropaste.netlists.tsv import parasitics
+
+    st = json.loads((compiled / "manifest.json").read_text())["backends"]["spice"]["stack"]
+    el = Electrical()
+    assert st["word_line"] == {"r_wire_ohm": el.r_wire, "c_gate_F": el.c_gate, "cells": 16}
+    tsv, n = parasitics(), 2
+    # vias from a 1 kohm driver, then 16 segments of 1 ohm each loading one gate
+    want = (n * 1000 * tsv.c + n * n * tsv.r * tsv.c / 2
+            + sum((1000 + n * tsv.r + j * el.r_wire) * el.c_gate for j in range(1, 17)))
+    assert st["word_line_elmore_s_top_die"] == pytest.approx(want, rel=1e-12)
+    die1 = (compiled / "spice" / "stack" / "die_1.cir").read_text()
+    chain = die1.split(".subckt wl_1 a d")[1].split(".ends")[0]
+    assert chain.count("\nRw") == 16 and chain.count("\nCw") == 16
+    assert f" {el.c_gate!r}" in chain and "Cin" not in chain  # no extra load by default
+
+
+@needs_ngspice
+def test_hostile_device_name_stays_a_comment_in_batch_ngspice(tmp_path: Path) -> None:
+    from neuropaste.devices import PRESETS
+
+    evil = "x\n.control\nshell touch PWNED\n.endc"
+    dev = replace(PRESETS["rram"].device, name=evil)
+    out = tmp_path / "c"
+    opts = CrossbarOptions(tile_rows=8, tile_cols=8, device=dev,
+                           stack=StackSpec(memory_dies=2))
+    compile_map(small_map(), out, stimulus=poisson(40, 20, 0.1, 0), steps=20,
+                backends=("spice",), quiet=True, backend_options={"spice": opts})
+    folder = out / "spice" / "stack"
+    for p in folder.iterdir():
+        if p.suffix in (".cir", ".sub"):
+            text = p.read_text()
+            assert ".control\nshell" not in text and "\nshell" not in text, p.name
+            assert all(ln.startswith('.include "') for ln in text.splitlines()
+                       if ln.startswith(".include"))
+    assert "x\\x0a.control\\x0ashell touch PWNED" in (folder / "tile_0000.sub").read_text()
+    proc = subprocess.run(["ngspice", "-b", "stack.cir"], cwd=folder, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert not (folder / "PWNED").exists() and not (tmp_path / "PWNED").exists()
+    assert not Path("PWNED").exists()
+
+
 @needs_ngspice
 def test_stack_netlist_runs_as_is_in_batch_ngspice(tmp_path: Path) -> None:
     out = compile_small(tmp_path / "t", tile=8)

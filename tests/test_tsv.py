@@ -18,6 +18,7 @@ from neuropaste.netlists.tsv import (
     elmore_delay,
     ladder,
     parasitics,
+    step_response,
     subcircuit,
 )
 
@@ -133,3 +134,49 @@ def test_a_low_impedance_driver_leaves_the_rc_regime() -> None:
     assert not 0.9 <= ratio <= 1.1
     assert ngspice_t50(8, 50.0, 10e-15, segments=3, with_l=False) == pytest.approx(
         delay_50(parasitics(), 8, 50.0, 10e-15), rel=0.10)
+
+
+def test_elmore_carries_the_word_line_across_the_tile() -> None:
+    """Vias, then ``cells`` segments of r_wire each loading one gate, then the extra load."""
+    t, n, rd, r_w, c_g, cells, cl = parasitics(), 3, 1000.0, 1.0, 1.38e-15, 64, 2e-15
+    via = n * rd * t.c + n * n * t.r * t.c / 2
+    line = sum((rd + n * t.r + j * r_w) * c_g for j in range(1, cells + 1))
+    want = via + line + (rd + n * t.r + cells * r_w) * cl
+    got = elmore_delay(t, n, rd, cl, r_wire=r_w, c_cell=c_g, cells=cells)
+    assert got == pytest.approx(want, rel=1e-12)
+    # the gates are not negligible: 64 of them weigh as much as 1.5 vias
+    assert got > 1.4 * elmore_delay(t, n, rd, cl)
+
+
+@needs_ngspice
+def test_step_response_matches_ngspice_under_a_stiff_drive() -> None:
+    """The exact ladder solver the stack check uses as its expectation agrees with ngspice on
+    a known-good chain (3 vias with R, L, C, 16 gates), and moves with each of R, L and C."""
+    from dataclasses import replace
+
+    from neuropaste.sim.ngspice import run_text
+
+    t, n, r_src, rise, r_w, c_g, cells = parasitics(), 3, 22.0, 1e-12, 1.0, 1.38e-15, 16
+    via = str(subcircuit(t, "tsv")).strip().splitlines()
+    nodes = ["a", "n1", "n2", "v"]
+    line = []
+    for j in range(cells):
+        left, right = ("v" if j == 0 else f"w{j}"), f"w{j + 1}"
+        line += [f"Rw{j} {left} {right} {r_w!r}", f"Cw{j} {right} 0 {c_g!r}"]
+    text = "\n".join(["* chain", *via, *[f"X{k} {nodes[k]} {nodes[k + 1]} 0 tsv"
+                                         for k in range(n)], *line,
+                      f"Vin s 0 PWL(0 0 1e-12 0 {1e-12 + rise!r} 1.0)", f"Rs s a {r_src!r}",
+                      ".options method=trap reltol=1e-6 abstol=1e-18 vntol=1e-12 chgtol=1e-22",
+                      ".tran 2e-14 3e-10 0 2e-14", ".end"]) + "\n"
+    got = run_text(text)
+    grid = np.arange(0, 2.9e-10, 1e-13)
+    want = step_response(t, n, r_src, 1.0, rise, grid, r_wire=r_w, c_cell=c_g, cells=cells)
+    for node, key in (("v", "v"), (f"w{cells}", "d")):
+        err = np.abs(np.interp(grid + 1e-12, got["time"], got[node]) - want[key]).max()
+        assert err < 1e-3, (node, err)
+    c_total = n * t.c + cells * c_g
+    assert np.trapezoid(want["i"], grid) == pytest.approx(c_total, rel=1e-3)
+    for field in ("r", "l", "c"):
+        other = step_response(replace(t, **{field: 1.1 * getattr(t, field)}), n, r_src, 1.0,
+                              rise, grid, r_wire=r_w, c_cell=c_g, cells=cells)
+        assert np.abs(other["v"] - want["v"]).max() > (1e-4 if field == "r" else 0.02)
