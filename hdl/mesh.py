@@ -24,7 +24,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 
 from .core import CoreImage, LIFCore, bits_for, step_ports
-from .router import LinkStall, MeshRouter, packet_layout
+from .router import LinkStall, LinkStallHook, MeshRouter, packet_layout
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +46,12 @@ class MeshPlan:
         return int(self.base[-1])
 
 
+def route_words(plan: MeshPlan, core: int) -> list[int]:
+    """Core ``core``'s multicast table, one destination mask a local neuron: the ``routes``
+    ROM's words and ``rtl/mem/core_K/routes.hex``."""
+    return [int(v) for v in plan.routes[core]] or [0]
+
+
 def mesh_shape(n_cores: int) -> tuple[int, int]:
     """width × height = n_cores, as square as the factors allow (width >= height)."""
     height = max(h for h in range(1, int(n_cores**0.5) + 1) if n_cores % h == 0)
@@ -56,13 +62,23 @@ class NeuronMesh(wiring.Component):
     """Cores, routers and the step barrier of a :class:`MeshPlan`.
 
     ``stall > 0`` puts a :class:`LinkStall` on every link (injection, router to router,
-    ejection) for verification under back-pressure. Counters: ``sop_count`` sums the cores';
+    ejection) for verification under back-pressure in Amaranth's simulator; ``stall_hooks``
+    puts a :class:`LinkStallHook` there instead (a wire unless a simulator of the emitted
+    Verilog defines ``NEUROPASTE_SIM_STALL``). ``rom_init=False``: the fan-out, pointer,
+    parameter and routing ROMs are elaborated empty (the emitted Verilog loads ``.hex``
+    images). Counters: ``sop_count`` sums the cores';
     ``deliver_cycles`` and ``update_cycles`` count the mesh's phases, so SOPs per delivery
     clock is the array's throughput.
     """
 
-    def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0):
+    def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0, *,
+                 rom_init: bool = True, stall_hooks: bool = False):
+        if stall > 0 and stall_hooks:
+            raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
+                             "each other")
         self.plan = plan
+        self.rom_init = rom_init
+        self.stall_hooks = stall_hooks
         self.n_neurons = plan.n_neurons
         self.stall = stall
         self.seed = seed
@@ -74,7 +90,7 @@ class NeuronMesh(wiring.Component):
         plan = self.plan
         w, h, n_cores = plan.width, plan.height, plan.n_cores
         layout = packet_layout(self.a_bits, n_cores)
-        cores = [LIFCore(img, networked=True) for img in plan.images]
+        cores = [LIFCore(img, networked=True, rom_init=self.rom_init) for img in plan.images]
         routers = {}
         for c, core in enumerate(cores):
             m.submodules[f"core_{c}"] = core
@@ -99,7 +115,7 @@ class NeuronMesh(wiring.Component):
             r = routers[c % w, c // w]
             base = int(plan.base[c])
             table = Memory(shape=unsigned(n_cores), depth=max(len(plan.routes[c]), 1),
-                           init=[int(v) for v in plan.routes[c]] or [0])
+                           init=route_words(plan, c) if self.rom_init else [])
             m.submodules[f"routes_{c}"] = table
             rd = table.read_port()
             valid = Signal(name=f"stage_valid_{c}")
@@ -185,8 +201,9 @@ class NeuronMesh(wiring.Component):
 
     def _connect(self, m: Module, name: str, src, dst, layout, seed: int) -> None:
         """A link, through a random-stall gate when verifying under back-pressure."""
-        if self.stall > 0:
-            gate = LinkStall(layout, self.stall, seed=self.seed * 7919 + seed)
+        if self.stall > 0 or self.stall_hooks:
+            gate = (LinkStallHook(layout, seed=self.seed * 7919 + seed) if self.stall_hooks
+                    else LinkStall(layout, self.stall, seed=self.seed * 7919 + seed))
             m.submodules[f"stall_{name}"] = gate
             wiring.connect(m, src, gate.i)
             wiring.connect(m, gate.o, dst)

@@ -19,7 +19,7 @@ through traffic before local injection; packets of a step are finite, so none st
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Signal, unsigned
+from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -112,6 +112,16 @@ class MeshRouter(wiring.Component):
         return m
 
 
+def stall_threshold(probability: float) -> int:
+    """The 8-bit LFSR threshold that closes a link on ``probability`` of clocks (0..255)."""
+    return min(255, max(0, round(probability * 256)))
+
+
+def stall_seed(seed: int) -> int:
+    """A non-zero 16-bit LFSR start for link ``seed`` (zero would lock the LFSR)."""
+    return (seed * 40503 + 1) & 0xFFFF or 1
+
+
 class LinkStall(wiring.Component):
     """A link that randomly refuses transfers: back-pressure for verification only.
 
@@ -120,8 +130,8 @@ class LinkStall(wiring.Component):
     """
 
     def __init__(self, layout: data.StructLayout, probability: float, seed: int):
-        self.threshold = min(255, max(0, round(probability * 256)))
-        self.seed = (seed * 40503 + 1) & 0xFFFF or 1
+        self.threshold = stall_threshold(probability)
+        self.seed = stall_seed(seed)
         super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
 
     def elaborate(self, platform) -> Module:
@@ -132,4 +142,55 @@ class LinkStall(wiring.Component):
         m.d.comb += [go.eq(lfsr[:8] >= self.threshold),
                      self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid & go),
                      self.i.ready.eq(self.o.ready & go)]
+        return m
+
+
+#: the Verilog module behind :class:`LinkStallHook`
+LINK_STALL_MODULE = "neuropaste_link_stall"
+
+#: :class:`LinkStall` in Verilog, as the emitted mesh carries it: a plain wire unless the
+#: simulator defines ``NEUROPASTE_SIM_STALL`` (the 8-bit threshold, :func:`stall_threshold`), so
+#: synthesis and FPGA builds see none of it. Same LFSR, taps and seeds as :class:`LinkStall`.
+LINK_STALL_VERILOG = f"""
+// A mesh link. With NEUROPASTE_SIM_STALL defined (simulation only: verify --link-stall) a
+// 16-bit LFSR closes it on NEUROPASTE_SIM_STALL/256 of clocks, valid and ready together.
+module {LINK_STALL_MODULE} #(parameter WIDTH = 1, parameter SEED = 1) (
+  input clk, input rst,
+  input [WIDTH-1:0] i_payload, input i_valid, output i_ready,
+  output [WIDTH-1:0] o_payload, output o_valid, input o_ready);
+  assign o_payload = i_payload;
+`ifdef NEUROPASTE_SIM_STALL
+  reg [15:0] lfsr = SEED;
+  always @(posedge clk)
+    if (rst) lfsr <= SEED;
+    else lfsr <= {{lfsr[0] ^ lfsr[2] ^ lfsr[3] ^ lfsr[5], lfsr[15:1]}};
+  wire go = lfsr[7:0] >= `NEUROPASTE_SIM_STALL;
+  assign o_valid = i_valid & go;
+  assign i_ready = o_ready & go;
+`else
+  // verilator lint_off UNUSED
+  wire unused = clk ^ rst;
+  // verilator lint_on UNUSED
+  assign o_valid = i_valid;
+  assign i_ready = o_ready;
+`endif
+endmodule
+"""
+
+class LinkStallHook(wiring.Component):
+    """A link as an instance of :data:`LINK_STALL_MODULE`: the emitted mesh keeps a place where
+    a simulation-only define injects back-pressure into the very file that was written."""
+
+    def __init__(self, layout: data.StructLayout, seed: int):
+        self.width = layout.size
+        self.seed = stall_seed(seed)
+        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.link = Instance(
+            LINK_STALL_MODULE, p_WIDTH=self.width, p_SEED=self.seed,
+            i_clk=ClockSignal(), i_rst=ResetSignal(),
+            i_i_payload=self.i.payload.as_value(), i_i_valid=self.i.valid, o_i_ready=self.i.ready,
+            o_o_payload=self.o.payload.as_value(), o_o_valid=self.o.valid, i_o_ready=self.o.ready)
         return m

@@ -30,11 +30,28 @@ class Raster:
         return np.bincount(self.neuron, minlength=self.n_neurons)
 
     def first_difference(self, other: Raster) -> tuple[int, int] | None:
-        """(step, neuron) of the first event present in one raster and not the other."""
-        a = set(zip(self.step.tolist(), self.neuron.tolist(), strict=True))
-        b = set(zip(other.step.tolist(), other.neuron.tolist(), strict=True))
-        diff = a ^ b
-        return min(diff) if diff else None
+        """(step, neuron) of the first event whose count differs between the two rasters.
+
+        A multiset comparison: a duplicated spike is a difference, as is a missing one, so a
+        hardware raster that repeats an event never compares equal to the reference.
+        """
+        a, b = self._keys(), other._keys()
+        keys = np.unique(np.concatenate([a, b]))
+        if len(keys) == 0:
+            return None
+        count_a = np.bincount(np.searchsorted(keys, a), minlength=len(keys))
+        count_b = np.bincount(np.searchsorted(keys, b), minlength=len(keys))
+        differ = np.flatnonzero(count_a != count_b)
+        if len(differ) == 0:
+            return None
+        step, neuron = keys[differ[0]]
+        return int(step), int(neuron)
+
+    def _keys(self) -> np.ndarray:
+        """(step, neuron) rows as one structured array, ordered by step then neuron."""
+        rows = np.empty(len(self.step), dtype=[("step", np.int64), ("neuron", np.int64)])
+        rows["step"], rows["neuron"] = self.step, self.neuron
+        return rows
 
 
 @dataclass(frozen=True, eq=False)
