@@ -311,3 +311,28 @@ def test_celegans_on_2_and_4_dies_is_proven_in_ngspice(tmp_path: Path, dies: int
     st = json.loads((out / "verify.json").read_text())["checks"]["stack"]
     assert len(st["dies"]) == dies and st["transient"]["vias"] == dies
     assert st["max_err_solver_fs"] < 1e-3 and st["transient"]["rel_err"] < 0.10
+
+
+@pytest.mark.parametrize("text, words", [
+    ('die_mm = "10\\n.control\\nshell touch PWNED\\n.endc"\n', "die_mm must be a number"),
+    ('"x\\n.control\\nshell touch PWNED\\n.endc" = 1\n', "unknown stack key"),
+    ('[tsv]\n"pitch\\n.control" = 10\n', "unknown TSV key"),
+])
+def test_a_stack_description_cannot_carry_spice_text(tmp_path: Path, text: str,
+                                                     words: str) -> None:
+    """Every stack value is a checked number and every key a known name, so nothing from a stack
+    file reaches a netlist as text: a .control payload is refused, one line, exit 2."""
+    stack = tmp_path / "evil.toml"
+    stack.write_text(text)
+    cmap_file = tmp_path / "m.csv"
+    from neuropaste.io import save_map
+
+    save_map(small_map(), cmap_file)
+    proc = subprocess.run([sys.executable, "-m", "neuropaste", "compile", str(cmap_file),
+                           "--out", str(tmp_path / "c"), "--backends", "spice", "--tile", "16",
+                           "--stack", str(stack), "--steps", "10"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("neuropaste: error")]
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "c").exists() and not (tmp_path / "PWNED").exists()
