@@ -270,6 +270,11 @@ def test_logic_dies_and_stack_file_from_the_cli(tmp_path: Path) -> None:
     ("[tsv]\npitch_um = 4\n", "tsv.pitch"),
     ("die_mm = 0.002\n", "add memory dies or layers"),
     ("tsv_budget = 3\n", "budget is 3 per die"),
+    # every value is a checked number and every key a known name, so nothing from a stack
+    # file reaches a netlist as text: a .control payload is refused
+    ('die_mm = "10\\n.control\\nshell touch PWNED\\n.endc"\n', "die_mm must be a number"),
+    ('"x\\n.control\\nshell touch PWNED\\n.endc" = 1\n', "unknown stack key"),
+    ('[tsv]\n"pitch\\n.control" = 10\n', "unknown TSV key"),
 ])
 def test_bad_stacks_exit_2_with_one_line(tmp_path: Path, text: str, words: str) -> None:
     stack = tmp_path / "bad.toml"
@@ -281,11 +286,11 @@ def test_bad_stacks_exit_2_with_one_line(tmp_path: Path, text: str, words: str) 
     proc = subprocess.run([sys.executable, "-m", "neuropaste", "compile", str(cmap_file),
                            "--out", str(tmp_path / "c"), "--backends", "spice", "--tile", "16",
                            "--stack", str(stack), "--steps", "10"],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("neuropaste: error")]
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in proc.stderr
-    assert not (tmp_path / "c").exists()
+    assert not (tmp_path / "c").exists() and not (tmp_path / "PWNED").exists()
 
 
 def test_verify_stack_without_a_stack_exits_2(tmp_path: Path) -> None:
@@ -312,27 +317,3 @@ def test_celegans_on_2_and_4_dies_is_proven_in_ngspice(tmp_path: Path, dies: int
     assert len(st["dies"]) == dies and st["transient"]["vias"] == dies
     assert st["max_err_solver_fs"] < 1e-3 and st["transient"]["rel_err"] < 0.10
 
-
-@pytest.mark.parametrize("text, words", [
-    ('die_mm = "10\\n.control\\nshell touch PWNED\\n.endc"\n', "die_mm must be a number"),
-    ('"x\\n.control\\nshell touch PWNED\\n.endc" = 1\n', "unknown stack key"),
-    ('[tsv]\n"pitch\\n.control" = 10\n', "unknown TSV key"),
-])
-def test_a_stack_description_cannot_carry_spice_text(tmp_path: Path, text: str,
-                                                     words: str) -> None:
-    """Every stack value is a checked number and every key a known name, so nothing from a stack
-    file reaches a netlist as text: a .control payload is refused, one line, exit 2."""
-    stack = tmp_path / "evil.toml"
-    stack.write_text(text)
-    cmap_file = tmp_path / "m.csv"
-    from neuropaste.io import save_map
-
-    save_map(small_map(), cmap_file)
-    proc = subprocess.run([sys.executable, "-m", "neuropaste", "compile", str(cmap_file),
-                           "--out", str(tmp_path / "c"), "--backends", "spice", "--tile", "16",
-                           "--stack", str(stack), "--steps", "10"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("neuropaste: error")]
-    assert len(lines) == 1 and words in lines[0] and "Traceback" not in proc.stderr
-    assert not (tmp_path / "c").exists() and not (tmp_path / "PWNED").exists()

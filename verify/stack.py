@@ -114,15 +114,22 @@ def run_die(die_file: str, k: int, keep: list[int] | None, n_word: int, n_col: i
             time.perf_counter() - t0)
 
 
-def chain_bench_text(die_file: Path, k: int, r_driver: float, v_gate: float, tau: float) -> str:
-    """The word-line chain ``wl_K`` of die ``k``'s netlist (definitions only, no tiles), driven
-    by a step through the logic die's driver resistance."""
+def chain_definitions(die_file: Path, k: int) -> list[str]:
+    """Die ``k``'s file up to its ``die_K`` subcircuit, without the tile includes: the via and
+    word-line chain definitions, as written."""
     lines = []
     for line in die_file.read_text().splitlines():
         if line.startswith(f".subckt die_{k}"):
             break
         if not line.startswith(".include"):
             lines.append(line)
+    return lines
+
+
+def chain_bench_text(die_file: Path, k: int, r_driver: float, v_gate: float, tau: float) -> str:
+    """The word-line chain ``wl_K`` of die ``k``'s netlist (definitions only, no tiles), driven
+    by a step through the logic die's driver resistance."""
+    lines = chain_definitions(die_file, k)
     step = tau / 500
     return "\n".join([f".title neuropaste word-line chain to die {k}", *lines,
                       f"Vin src 0 PULSE(0 {v_gate!r} {PULSE_DELAY!r} {PULSE_RISE!r} "
@@ -173,12 +180,7 @@ def stiff_bench_text(die_file: Path, k: int, r_source: float, v_high: float, ris
     """Die ``k``'s word-line chain ``wl_K`` (from its file, no tiles) driven by a ramp step
     through ``r_source``, with tight tolerances: node ``a`` its input, ``xc.v`` the top of its
     vias, ``d`` the word line's far end, ``vin#branch`` the source current."""
-    lines = []
-    for line in die_file.read_text().splitlines():
-        if line.startswith(f".subckt die_{k}"):
-            break
-        if not line.startswith(".include"):
-            lines.append(line)
+    lines = chain_definitions(die_file, k)
     return "\n".join([f".title neuropaste stiff drive of the word-line chain to die {k}",
                       *lines, f"Vin s 0 PWL(0 0 {PULSE_DELAY!r} 0 {PULSE_DELAY + rise!r} "
                       f"{v_high!r})", f"Rsrc s a {r_source!r}", f"Xc a d wl_{k}",
