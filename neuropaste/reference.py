@@ -53,6 +53,35 @@ def _group_by_source_delay(pre, delay, post, weight, n, n_delays):
     return dptr, target, weight_out
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def lif_update(j, inp, v, r, threshold, v_reset, leak_shift, refractory, v_min, v_max):
+    """Steps 2-4 of docs/semantics.md section 3 for neuron ``j`` given its input ``inp``
+    (step 1): updates ``v[j]`` and ``r[j]`` in place and returns whether ``j`` spikes.
+
+    The one LIF update: the reference run below and the analog loop (``sim/analog.py``) both
+    call it, so they compute the same semantics by construction.
+    """
+    # 2. refractory: input discarded, v held at reset
+    if r[j] > 0:
+        r[j] -= 1
+        v[j] = v_reset[j]
+        return False
+    # 3. leak (arithmetic shift, floor) and integrate, then saturate
+    k = leak_shift[j]
+    u = v[j] - ((v[j] >> k) if k > 0 else 0) + inp
+    if u < v_min:
+        u = v_min
+    elif u > v_max:
+        u = v_max
+    # 4. fire on u >= threshold
+    if u >= threshold[j]:
+        v[j] = v_reset[j]
+        r[j] = refractory[j]
+        return True
+    v[j] = u
+    return False
+
+
 @numba.njit(cache=True, nogil=True)
 def _run(steps, dptr, target, weight, ring, threshold, v_reset, bias, leak_shift,
          refractory, stim_weight, v_min, v_max, stim_ptr, stim_neuron, v, r):
@@ -73,26 +102,10 @@ def _run(steps, dptr, target, weight, ring, threshold, v_reset, bias, leak_shift
             inp = np.int64(ring[slot, j]) + bias[j] + ext[j]
             ring[slot, j] = 0
             ext[j] = 0
-            # 2. refractory: input discarded, v held at reset
-            if r[j] > 0:
-                r[j] -= 1
-                v[j] = v_reset[j]
-                continue
-            # 3. leak (arithmetic shift, floor) and integrate, then saturate
-            k = leak_shift[j]
-            u = v[j] - ((v[j] >> k) if k > 0 else 0) + inp
-            if u < v_min:
-                u = v_min
-            elif u > v_max:
-                u = v_max
-            # 4. fire on u >= threshold
-            if u >= threshold[j]:
-                v[j] = v_reset[j]
-                r[j] = refractory[j]
+            if lif_update(j, inp, v, r, threshold, v_reset, leak_shift, refractory, v_min,
+                          v_max):
                 spiked[n_spk] = j
                 n_spk += 1
-            else:
-                v[j] = u
         if n_out + n_spk > out_step.shape[0]:
             grow = max(2 * out_step.shape[0], n_out + n_spk)
             s2 = np.empty(grow, np.int64)
