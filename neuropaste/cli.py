@@ -134,6 +134,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from neuropaste.generators.quantize import quantize
     from neuropaste.outputs import atomic_dir, stage, write_json
 
+    if args.analog:
+        return _simulate_analog(args)
+    for flag, dest in (("--age", "age"), ("--adc-bits", "adc_bits"), ("--ideal", "ideal")):
+        if getattr(args, dest) not in (None, False):
+            raise InputError(None, f"{flag} applies to --analog runs of a compiled directory")
+    if args.steps is None:
+        raise InputError(None, "--steps is required when simulating a map")
     cmap = _load(args.map, args)
     quant = _quant_from_args(args)
     stim, spec = _stimulus_from_args(args, cmap)
@@ -159,6 +166,71 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         })
     print(f"{len(raster)} spikes from {int((raster.counts() > 0).sum())} of {cmap.n_neurons} "
           f"neurons in {args.steps} steps -> {Path(args.out) / 'spikes.csv'}")
+    return 0
+
+
+def _simulate_analog(args: argparse.Namespace) -> int:
+    """``simulate DIR --analog``: the compiled network with its crossbar tiles in the loop."""
+    import time
+
+    import numpy as np
+
+    from neuropaste.compiled import TILES, Compiled
+    from neuropaste.devices import parse_age
+    from neuropaste.events import load_stimulus_csv, save_raster_csv
+    from neuropaste.outputs import atomic_dir, stage, write_json
+    from neuropaste.reference import simulate
+    from neuropaste.sim import analog
+
+    if args.float:
+        raise InputError(None, "--float and --analog exclude each other")
+    compiled = Compiled.open(args.map)
+    if compiled.backend("spice") is None or not compiled.path(TILES).is_file():
+        raise InputError(args.map, "has no crossbar tiles: compile it with --backends spice")
+    if args.adc_bits is not None and args.adc_bits < 1:
+        raise InputError(None, f"--adc-bits must be >= 1, got {args.adc_bits}")
+    age = parse_age(args.age) if args.age is not None else 0.0
+    if args.ideal and (args.age is not None or args.adc_bits is not None):
+        raise InputError(None, "--ideal reads without drift and with an ideal ADC: drop --age "
+                         "and --adc-bits")
+    net = compiled.network()
+    steps = compiled.steps if args.steps is None else args.steps
+    if steps < 1:
+        raise InputError(None, f"--steps must be >= 1, got {steps}")
+    stim = (load_stimulus_csv(args.stimulus, net.labels) if args.stimulus
+            else compiled.stimulus(net.labels))
+    tiles = compiled.tiles()
+    if tiles["g"].ndim != 3 or tiles["g"].shape[0] == 0:
+        raise InputError(args.map, "has no crossbar tiles (the map has no synapses)")
+    dev, el, _ = compiled.tile_params()
+    path = analog.ReadPath(ideal=args.ideal, age_s=age, adc_bits=args.adc_bits, seed=args.seed)
+    w_max = int(np.abs(net.weight.astype(np.int64)).max()) if net.n_synapses else 1
+    with atomic_dir(args.out) as tmp:
+        with stage(f"{len(tiles['g'])} tiles in the loop of {net.n_neurons} neurons, "
+                   f"{steps} steps"):
+            t0 = time.perf_counter()
+            reference = simulate(net, steps, stim)
+            readout = analog.prepare(tiles, dev, el, w_max, path)
+            t1 = time.perf_counter()
+            raster = analog.run_closed(net, readout, steps, stim)
+            t2 = time.perf_counter()
+            open_fig = analog.open_loop(net, readout, reference, stim)
+            open_fig.pop("error_by_neuron")
+            closed_fig = analog.closed_loop_figures(reference, raster)
+            model_err = analog.linear_model_error(readout, dev, el, reference, 200, args.seed)
+        save_raster_csv(tmp / "spikes.csv", raster, net.labels)
+        write_json(tmp / "fidelity.json", {
+            "directory": str(args.map), "steps": steps, "stimulus_events": len(stim),
+            "device": dev.name, "tiles": int(len(tiles["g"])),
+            "tile": list(tiles["g"].shape[1:]), "read_path": path.as_dict(),
+            "scaling": readout.scaling(), "read_model_error": model_err,
+            "open_loop": open_fig, "closed_loop": closed_fig,
+            "seconds": {"prepare_and_reference": round(t1 - t0, 3),
+                        "closed_loop": round(t2 - t1, 3)},
+        })
+    print(f"{len(raster)} spikes ({closed_fig['recall_same_step']:.2%} of the reference's at "
+          f"the same step); open loop {open_fig['lsb_exact_fraction']:.2%} of inputs LSB-exact "
+          f"-> {Path(args.out) / 'fidelity.json'}")
     return 0
 
 
@@ -195,7 +267,7 @@ COMPILE_FLAGS = {"cores": "rtl", "core_neurons": "rtl", "tile": "spice", "device
 #: verify flag -> the checks it configures
 VERIFY_FLAGS = {"steps": {"rtl"}, "vcd": {"rtl"}, "stall": {"rtl"}, "link_stall": {"rtl"},
                 "tiles": {"spice", "stack"}, "workers": {"spice", "stack"},
-                "scheduler": {"spice"}, "mc": {"spice"}, "drift_time": {"spice"}}
+                "scheduler": {"spice"}, "mc": {"spice"}, "age": {"spice"}}
 
 
 def _refuse_unused(args: argparse.Namespace, flags: dict[str, Any], chosen: set[str],
@@ -238,14 +310,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from neuropaste.compiled import Compiled
+    from neuropaste.devices import parse_age
     from neuropaste.verify import VerifyOptions, default_checks, run_checks
 
     names = [n for n in ("rtl", "spice", "stack") if getattr(args, n)]
     _refuse_unused(args, VERIFY_FLAGS, set(names or default_checks(Compiled.open(args.dir))),
                    "checks")
+    drift_time = None if args.age is None else parse_age(args.age)
     options = VerifyOptions(steps=args.steps, vcd=args.vcd, tiles=args.tiles,
                             workers=args.workers, scheduler=args.scheduler, mc_runs=args.mc,
-                            drift_time=args.drift_time, stall=args.stall,
+                            drift_time=drift_time, stall=args.stall,
                             link_stall=args.link_stall)
     report = run_checks(Path(args.dir), names, options)
     for name, check in report["checks"].items():
@@ -374,10 +448,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("simulate", help="run the reference model and write spikes.csv")
-    s.add_argument("map", metavar="MAP")
+    s.add_argument("map", metavar="MAP", help="a map, or with --analog a compiled directory")
     s.add_argument("--out", required=True, help="output directory")
     s.add_argument("--float", action="store_true", help="floating-point mode on real weights")
-    _stimulus_options(s, None)
+    g = s.add_argument_group("analog: the compiled crossbar tiles in the loop (docs/fidelity.md)")
+    g.add_argument("--analog", action="store_true",
+                   help="MAP is a compiled directory (spice backend): read every synaptic input "
+                        "from its tiles; writes spikes.csv and fidelity.json; --steps and "
+                        "--stimulus default to the stored ones, --seed seeds the read path")
+    g.add_argument("--age", default=None,
+                   help="time since programming, for drift: seconds or s/h/d/y suffix (1d)")
+    g.add_argument("--adc-bits", type=int, default=None,
+                   help="ADC bits per differential pair (default: one LSB per weight unit)")
+    g.add_argument("--ideal", action="store_true",
+                   help="ideal reads: no spread, noise, drift, wire R; ideal switch and ADC")
+    _stimulus_options(s, 0)
+    s.set_defaults(steps=None)  # required for a map, the stored count for --analog
     _map_options(s)
     _quant_options(s)
     s.set_defaults(func=cmd_simulate)
@@ -428,8 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
     s.add_argument("--mc", type=int, default=0,
                    help="Monte Carlo runs of device-to-device variability")
-    s.add_argument("--drift-time", type=float, default=None,
-                   help="seconds after programming, for conductance drift (PCM)")
+    s.add_argument("--age", default=None,
+                   help="time since programming for conductance drift (PCM): seconds, or a "
+                        "number with an s, h, d or y suffix")
     s.set_defaults(func=cmd_verify, subparser=s)
 
     _add_estimate(sub)

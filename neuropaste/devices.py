@@ -152,3 +152,22 @@ def load_device(spec: str) -> Device:
 
 def as_dict(dev: Device) -> dict:
     return asdict(dev)
+
+
+#: seconds per unit of an age: ``--age`` takes a number with one of these suffixes
+AGE_UNITS = {"s": 1.0, "h": 3600.0, "d": 86400.0, "y": 365.25 * 86400.0}
+
+
+def parse_age(text: str) -> float:
+    """Time since programming, e.g. ``30s``, ``1d``, ``10y``, ``3600`` (seconds), in seconds."""
+    t = str(text).strip().lower()
+    unit = AGE_UNITS.get(t[-1:], None) if t else None
+    number = t[:-1] if unit is not None else t
+    try:
+        value = float(number) * (unit or 1.0)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise InputError(None, f"--age {text!r}: want a number of seconds >= 0 with an optional "
+                         "s, h, d or y suffix (e.g. 1d)")
+    return value

@@ -1,0 +1,393 @@
+"""The network with the crossbar in the loop: docs/fidelity.md.
+
+Every step the (pre, delay) rows whose neuron spiked at ``t - d`` are switched on in every
+tile that holds them; the column currents go through the read path (programmed conductances,
+device spread, drift, read noise, wire IR drop and access transistor, sense amplifier and
+ADC), the ADC codes become each neuron's integer synaptic input, and the LIF update is the
+reference model's own (:func:`neuropaste.reference.lif_update`).
+
+Layer 2: takes arrays (the tile store, the device, the network), not file names.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numba
+import numpy as np
+
+from neuropaste.devices import Device, Electrical
+from neuropaste.events import Raster, Stimulus
+from neuropaste.ir import Network
+from neuropaste.reference import lif_update
+from neuropaste.sim.solver import solve_tile
+
+
+@dataclass(frozen=True)
+class ReadPath:
+    """How the tiles are read. ``ideal``: the stored conductances as they are, Sigma G V_read
+    (no spread, noise, drift, wire R, an ideal switch) and an ADC with one LSB per weight unit
+    that never clips; every other field is then ignored."""
+
+    ideal: bool = False
+    spread: bool = True  # lognormal device-to-device spread, Device.d2d_sigma, after verify
+    read_sigma: float = 0.01  # relative sigma of one cell's current per read
+    age_s: float = 0.0  # seconds since programming: G = G0 (t / t0) ** -nu for t > t0
+    adc_bits: int | None = None  # None: enough bits for one LSB = one weight unit
+    adc_offset_lsb: float = 0.0  # sense amplifier + ADC offset, in LSB, before rounding
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class Readout:
+    """The tiles as the loop reads them: effective conductances and the ADC's scale."""
+
+    g_eff: np.ndarray  # T x R x C, S: current per V_read of each cell with its row alone on
+    g_read: np.ndarray  # T x R x C, S: the conductances read (after spread and drift)
+    row_pre: np.ndarray  # T x R
+    row_delay: np.ndarray  # T x R
+    col_post: np.ndarray  # T x P
+    v_read: float
+    i_unit: float  # A of differential current that is one weight unit
+    lsb_shift: int  # one ADC LSB = 2 ** lsb_shift weight units
+    adc_bits: int
+    full_scale_weight: int  # largest |sum| one differential pair can read, weight units
+    path: ReadPath
+
+    @property
+    def lsb(self) -> int:
+        return 1 << self.lsb_shift
+
+    def scaling(self) -> dict[str, Any]:
+        return {"i_unit_A": self.i_unit, "adc_bits": self.adc_bits,
+                "lsb_weight_units": self.lsb, "full_scale_weight_units": self.full_scale_weight,
+                "offset_lsb": 0.0 if self.path.ideal else self.path.adc_offset_lsb,
+                "read_model": "ideal sum G V_read" if self.path.ideal else
+                "linearised per tile: each row's cell currents from solve_tile with that row "
+                "alone on, superposed"}
+
+
+def weight_unit_current(dev: Device, el: Electrical, w_max: int) -> float:
+    """Differential current of one weight unit: one level step is dG = (G_max - G_min) /
+    (levels - 1) per cell and w_max / (weight_levels - 1) weight units (the level map of
+    generators/crossbar.py), read at V_read."""
+    d_g = (dev.g_max - dev.g_min) / (dev.levels - 1)
+    per_level = max(int(w_max), 1) / (dev.weight_levels - 1)
+    return el.v_read * d_g / per_level
+
+
+def prepare(tiles: dict[str, np.ndarray], dev: Device, el: Electrical, w_max: int,
+            path: ReadPath) -> Readout:
+    """Programmed conductances -> what each read sees, and the ADC scale.
+
+    ``w_max`` is the network's largest |weight| (the level map's top level)."""
+    g = np.asarray(tiles["g"], np.float64)
+    row_pre = np.asarray(tiles["row_pre"], np.int64)
+    row_delay = np.asarray(tiles["row_delay"], np.int64)
+    col_post = np.asarray(tiles["col_post"], np.int64)
+    if g.ndim != 3 or g.shape[0] == 0:
+        raise ValueError("the tile store holds no tiles")
+    if path.adc_bits is not None and path.adc_bits < 1:
+        raise ValueError(f"the ADC needs at least 1 bit, got {path.adc_bits}")
+    n_t, n_r, _ = g.shape
+    g_read = g
+    if not path.ideal:
+        rng = np.random.default_rng(path.seed)
+        if path.spread and dev.d2d_sigma > 0:
+            g_read = g_read * rng.lognormal(0.0, dev.d2d_sigma, g.shape)
+        if path.age_s > dev.drift_t0 and dev.drift_nu > 0:
+            g_read = g_read * (path.age_s / dev.drift_t0) ** (-dev.drift_nu)
+    if path.ideal or el.r_wire == 0:
+        g_eff = g_read.copy()
+    else:
+        g_eff = np.zeros_like(g_read)
+        for t in range(n_t):
+            for r in range(n_r):
+                if row_pre[t, r] < 0:
+                    continue
+                on = np.zeros(n_r, bool)
+                on[r] = True
+                g_eff[t, r] = solve_tile(g_read[t], on, el, dev.cells_per_weight) / el.v_read
+    i_unit = weight_unit_current(dev, el, w_max)
+    # full scale: the largest differential read a pair can give, every row of its tile on
+    used = (row_pre >= 0)[:, :, None]
+    diff = np.where(used, g[:, :, 0::2] - g[:, :, 1::2], 0.0)
+    fs = int(np.ceil(max(diff.clip(min=0).sum(axis=1).max(),
+                         (-diff).clip(min=0).sum(axis=1).max()) * el.v_read / i_unit - 1e-9))
+    need = max(1, math.ceil(math.log2(fs + 1))) + 1  # sign bit + magnitude bits
+    bits = need if (path.ideal or path.adc_bits is None) else int(path.adc_bits)
+    return Readout(g_eff=g_eff, g_read=g_read, row_pre=row_pre, row_delay=row_delay,
+                   col_post=col_post, v_read=el.v_read, i_unit=i_unit,
+                   lsb_shift=max(0, need - bits), adc_bits=bits, full_scale_weight=fs, path=path)
+
+
+def _adc(rd: Readout, i_cols: np.ndarray) -> np.ndarray:
+    """Column currents (..., C) -> integer weight units per pair (..., P): the sense amplifier
+    takes I+ - I-, the ADC rounds it to LSB codes with offset and clips to its range."""
+    x = (i_cols[..., 0::2] - i_cols[..., 1::2]) / (rd.i_unit * rd.lsb)
+    if not rd.path.ideal:
+        x = x + rd.path.adc_offset_lsb
+    hi = (1 << (rd.adc_bits - 1)) - 1
+    return np.clip(np.rint(x), -hi - 1, hi).astype(np.int64) * rd.lsb
+
+
+def _currents(rd: Readout, active: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    """Column currents for ``active`` (..., T, R) booleans: the superposition of each active
+    row's cell currents, plus read noise (sum of independent per-cell Gaussians)."""
+    a = active.astype(np.float64)
+    i = np.einsum("...tr,trc->...tc", a, rd.g_eff) * rd.v_read
+    if rng is not None and rd.path.read_sigma > 0:
+        var = np.einsum("...tr,trc->...tc", a, rd.g_eff ** 2)
+        i = i + rd.path.read_sigma * rd.v_read * np.sqrt(var) * rng.standard_normal(i.shape)
+    return i
+
+
+def _dense(raster: Raster) -> np.ndarray:
+    s = np.zeros((raster.steps, raster.n_neurons), bool)
+    s[raster.step, raster.neuron] = True
+    return s
+
+
+def _external(net: Network, stimulus: Stimulus, steps: int) -> np.ndarray:
+    """bias + s_in e_j(t) of every (step, neuron), several events counting once."""
+    e = np.zeros((steps, net.n_neurons), bool)
+    keep = stimulus.step < steps
+    e[stimulus.step[keep], stimulus.neuron[keep]] = True
+    return net.bias.astype(np.int64)[None, :] + int(net.stim_weight) * e.astype(np.int64)
+
+
+def exact_synaptic(net: Network, spikes: np.ndarray) -> np.ndarray:
+    """The network's exact integer synaptic input (steps x n) for a dense spike raster."""
+    steps, n = spikes.shape
+    out = np.zeros((steps, n), np.int64)
+    for d in range(1, int(net.max_delay) + 1):
+        sel = net.delay == d
+        if not sel.any() or d >= steps:
+            continue
+        w = np.zeros((n, n), np.int64)
+        np.add.at(w, (net.pre[sel], net.post[sel]), net.weight[sel].astype(np.int64))
+        out[d:] += spikes[:-d].astype(np.int64) @ w
+    return out
+
+
+def _active_rows(rd: Readout, spikes: np.ndarray) -> np.ndarray:
+    """steps x T x R: row (pre, d) is on at t when pre spiked at t - d."""
+    steps = spikes.shape[0]
+    pre, dly = rd.row_pre, rd.row_delay
+    out = np.zeros((steps, *pre.shape), bool)
+    used = pre >= 0
+    for d in np.unique(dly[used]):
+        sel = used & (dly == d)
+        if d < steps:
+            out[d:, sel] = spikes[:-d][:, pre[sel]]
+    return out
+
+
+def analog_inputs(rd: Readout, spikes: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Open loop: each step's synaptic input read from the crossbar for a given raster."""
+    rng = None if rd.path.ideal else np.random.default_rng(seed + 1)
+    active = _active_rows(rd, spikes)
+    out = np.zeros((spikes.shape[0], n), np.int64)
+    post = rd.col_post
+    for lo in range(0, spikes.shape[0], 256):
+        codes = _adc(rd, _currents(rd, active[lo:lo + 256], rng))  # s x T x P
+        for t in range(post.shape[0]):
+            for p in range(post.shape[1]):
+                if post[t, p] >= 0:
+                    out[lo:lo + 256, post[t, p]] += codes[:, t, p]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _open_loop(exact, analog, threshold, v_reset, leak_shift, refractory, v_min, v_max):
+    """Run the reference state on exact inputs; at each (step, neuron) also decide with the
+    analog input from the same state. Returns the reference spikes and the flip mask."""
+    steps, n = exact.shape
+    v = np.zeros(n, np.int64)
+    r = np.zeros(n, np.int64)
+    tv = np.zeros(n, np.int64)
+    tr = np.zeros(n, np.int64)
+    spk = np.zeros((steps, n), np.bool_)
+    flip = np.zeros((steps, n), np.bool_)
+    for t in range(steps):
+        for j in range(n):
+            tv[j] = v[j]
+            tr[j] = r[j]
+            a = lif_update(j, analog[t, j], tv, tr, threshold, v_reset, leak_shift,
+                           refractory, v_min, v_max)
+            s = lif_update(j, exact[t, j], v, r, threshold, v_reset, leak_shift, refractory,
+                           v_min, v_max)
+            spk[t, j] = s
+            flip[t, j] = a != s
+    return spk, flip
+
+
+@numba.njit(cache=True, nogil=True)
+def _lif_step(inp, v, r, threshold, v_reset, leak_shift, refractory, v_min, v_max, out):
+    for j in range(inp.shape[0]):
+        out[j] = lif_update(j, inp[j], v, r, threshold, v_reset, leak_shift, refractory,
+                            v_min, v_max)
+
+
+def _lif_args(net: Network) -> tuple:
+    return (net.threshold.astype(np.int64), net.v_reset.astype(np.int64),
+            net.leak_shift.astype(np.int64), net.refractory.astype(np.int64),
+            int(net.v_min), int(net.v_max))
+
+
+def run_closed(net: Network, rd: Readout, steps: int, stimulus: Stimulus) -> Raster:
+    """The network run freely with every synaptic input read from the crossbar."""
+    n = net.n_neurons
+    ext = _external(net, stimulus, steps)
+    rng = None if rd.path.ideal else np.random.default_rng(rd.path.seed + 2)
+    pre, dly = rd.row_pre, rd.row_delay
+    used = pre >= 0
+    pre_c = np.where(used, pre, 0)
+    n_hist = int(dly[used].max(initial=1)) + 1
+    hist = np.zeros((n_hist, n), bool)  # hist[t % n_hist]: spikes of step t
+    post = rd.col_post.reshape(-1)
+    keep = post >= 0
+    post_k = post[keep]
+    v = np.zeros(n, np.int64)
+    r = np.zeros(n, np.int64)
+    spiked = np.zeros(n, np.bool_)
+    lif = _lif_args(net)
+    steps_out, neurons_out = [], []
+    for t in range(steps):
+        src = (t - dly) % n_hist
+        active = used & (dly <= t) & hist[src, pre_c]
+        syn = np.zeros(n, np.int64)
+        if active.any():
+            codes = _adc(rd, _currents(rd, active, rng)).reshape(-1)[keep]
+            syn = np.bincount(post_k, weights=codes, minlength=n).astype(np.int64)
+        inp = syn + ext[t]
+        _lif_step(inp, v, r, *lif, spiked)
+        hist[t % n_hist] = spiked
+        idx = np.flatnonzero(spiked)
+        steps_out.append(np.full(len(idx), t, np.int64))
+        neurons_out.append(idx.astype(np.int64))
+    return Raster(step=np.concatenate(steps_out) if steps_out else np.zeros(0, np.int64),
+                  neuron=np.concatenate(neurons_out) if neurons_out else np.zeros(0, np.int64),
+                  steps=int(steps), n_neurons=n)
+
+
+def open_loop(net: Network, rd: Readout, reference: Raster, stimulus: Stimulus) -> dict:
+    """Feed the reference's own spikes into the crossbar every step and compare each input
+    with the exact one, and each fire/no-fire decision taken from the reference state."""
+    spikes = _dense(reference)
+    steps, n = spikes.shape
+    exact_syn = exact_synaptic(net, spikes)
+    analog_syn = analog_inputs(rd, spikes, n, rd.path.seed)
+    ext = _external(net, stimulus, steps)
+    ref_spk, flip = _open_loop(exact_syn + ext, analog_syn + ext, *_lif_args(net))
+    if not np.array_equal(ref_spk, spikes):
+        raise RuntimeError("the exact synaptic input does not reproduce the reference raster")
+    err = analog_syn - exact_syn
+    keys, counts = np.unique(np.clip(err, -20, 20), return_counts=True)
+    histogram = [[int(k), int(c)] for k, c in zip(keys, counts, strict=True)]
+    bad = np.argwhere(err != 0)
+    return {
+        "inputs": int(err.size),
+        "lsb_exact_fraction": float((err == 0).mean()),
+        "error_lsb": {"mean": float(err.mean()), "mean_abs": float(np.abs(err).mean()),
+                      "rms": float(np.sqrt((err.astype(np.float64) ** 2).mean())),
+                      "max_abs": int(np.abs(err).max(initial=0)),
+                      "histogram_clipped_to_20": histogram,
+                      "histogram_note": "[error in LSB, count], errors clipped to +-20"},
+        "decisions_flipped_fraction": float(flip.mean()),
+        "decisions_flipped": int(flip.sum()),
+        "first_error": None if not len(bad) else {"step": int(bad[0][0]),
+                                                   "neuron": int(bad[0][1]),
+                                                   "error": int(err[tuple(bad[0])])},
+        "error_by_neuron": np.abs(err).sum(axis=0),
+    }
+
+
+def closed_loop_figures(reference: Raster, analog: Raster, tau_steps: float = 5.0) -> dict:
+    """Spike agreement of the free-running analog network with the reference."""
+    a, b = _dense(reference), _dense(analog)
+    steps = a.shape[0]
+    both = int((a & b).sum())
+    near_b = b.copy()
+    near_b[1:] |= b[:-1]
+    near_b[:-1] |= b[1:]
+    near_a = a.copy()
+    near_a[1:] |= a[:-1]
+    near_a[:-1] |= a[1:]
+    n_a, n_b = int(a.sum()), int(b.sum())
+    rate = (b.sum(axis=0) - a.sum(axis=0)) / float(max(steps, 1))
+    diff = np.flatnonzero((a != b).any(axis=1))
+    out = {
+        "reference_spikes": n_a, "analog_spikes": n_b,
+        "recall_same_step": both / n_a if n_a else 1.0,
+        "precision_same_step": both / n_b if n_b else 1.0,
+        "recall_within_1_step": float((a & near_b).sum()) / n_a if n_a else 1.0,
+        "precision_within_1_step": float((b & near_a).sum()) / n_b if n_b else 1.0,
+        "rate_error_per_neuron": {"mean_abs": float(np.abs(rate).mean()),
+                                  "max_abs": float(np.abs(rate).max(initial=0.0)),
+                                  "mean": float(rate.mean()), "unit": "spikes per step"},
+        "first_divergent_step": int(diff[0]) if len(diff) else None,
+        "identical": not len(diff),
+    }
+    out["van_rossum"] = van_rossum(reference, analog, tau_steps)
+    return out
+
+
+def van_rossum(reference: Raster, analog: Raster, tau_steps: float) -> dict:
+    """Mean over neurons of Elephant's van Rossum distance (one step = 1 ms, tau in steps)."""
+    try:
+        import neo
+        import quantities as pq
+        from elephant.spike_train_dissimilarity import van_rossum_distance
+    except ImportError as err:  # pragma: no cover - Elephant is optional
+        return {"available": False, "reason": f"Elephant not installed ({err})"}
+    t_stop = reference.steps * pq.ms
+    dist = np.zeros(reference.n_neurons)
+    for j in range(reference.n_neurons):
+        ta = reference.step[reference.neuron == j]
+        tb = analog.step[analog.neuron == j]
+        if not len(ta) and not len(tb):
+            continue
+        trains = [neo.SpikeTrain(ta * pq.ms, t_stop=t_stop),
+                  neo.SpikeTrain(tb * pq.ms, t_stop=t_stop)]
+        with warnings.catch_warnings():  # float round-off below zero, clipped by Elephant
+            warnings.simplefilter("ignore", RuntimeWarning)
+            dist[j] = van_rossum_distance(trains, time_constant=tau_steps * pq.ms)[0, 1]
+    return {"available": True, "tau_steps": tau_steps, "mean": float(dist.mean()),
+            "max": float(dist.max(initial=0.0)), "per_neuron_note": "distance per neuron in "
+            "units of sqrt(spikes); 0 = identical trains"}
+
+
+def linear_model_error(rd: Readout, dev: Device, el: Electrical, reference: Raster,
+                       samples: int, seed: int) -> dict:
+    """The linearised read against solve_tile on sampled (step, tile) read patterns of the
+    reference raster: differential current error in weight units, and ADC codes that differ."""
+    if rd.path.ideal:
+        return {"model": "ideal (exact by definition)", "samples": 0}
+    active = _active_rows(rd, _dense(reference))
+    cand = np.argwhere(active.any(axis=2))
+    rng = np.random.default_rng(seed + 3)
+    pick = cand[rng.choice(len(cand), min(samples, len(cand)), replace=False)] if len(cand) \
+        else cand
+    errs, code_diff = [], 0
+    for t, k in pick:
+        on = active[t, k]
+        full = solve_tile(rd.g_read[k], on, el, dev.cells_per_weight)
+        lin = on.astype(np.float64) @ rd.g_eff[k] * rd.v_read
+        dfull = (full[0::2] - full[1::2]) / rd.i_unit
+        dlin = (lin[0::2] - lin[1::2]) / rd.i_unit
+        errs.append(np.abs(dfull - dlin).max())
+        code_diff += int((np.rint(dfull / rd.lsb) != np.rint(dlin / rd.lsb)).sum())
+    errs_a = np.array(errs) if errs else np.zeros(1)
+    return {"model": "linearised (one solve_tile per used row, superposed)",
+            "samples": int(len(pick)), "max_error_weight_units": float(errs_a.max()),
+            "mean_max_error_weight_units": float(errs_a.mean()),
+            "adc_codes_differing": code_diff,
+            "pairs_compared": int(len(pick) * rd.col_post.shape[1])}
+
