@@ -119,6 +119,16 @@ def test_realistic_path_switched_off_is_the_identity(small):
     fig = analog.closed_loop_figures(ref, ref)
     assert fig["identical"] and fig["first_divergent_step"] is None
     assert fig["precision_within_1_step"] == 1.0
+    assert fig["van_rossum"].get("mean", 0.0) < 1e-6  # Elephant: float round-off only
+    other = analog.run_closed(net, _readout(c, analog.ReadPath(read_sigma=0.2, seed=4)), steps,
+                              stim)
+    fig = analog.closed_loop_figures(ref, other)
+    assert not fig["identical"] and fig["recall_same_step"] < 1.0
+    a, b = set(zip(ref.step.tolist(), ref.neuron.tolist(), strict=True)), \
+        set(zip(other.step.tolist(), other.neuron.tolist(), strict=True))
+    assert fig["recall_same_step"] == len(a & b) / len(a)
+    assert fig["precision_same_step"] == len(a & b) / len(b)
+    assert fig["first_divergent_step"] == min(s for s, _ in a ^ b)
 
 
 def test_tampered_weight_shows_at_its_neuron(small, tmp_path):
