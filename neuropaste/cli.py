@@ -218,6 +218,7 @@ def _simulate_analog(args: argparse.Namespace) -> int:
             open_fig.pop("error_by_neuron")
             closed_fig = analog.closed_loop_figures(reference, raster)
             model_err = analog.linear_model_error(readout, dev, el, reference, 200, args.seed)
+            t3 = time.perf_counter()
         save_raster_csv(tmp / "spikes.csv", raster, net.labels)
         write_json(tmp / "fidelity.json", {
             "directory": str(args.map), "steps": steps, "stimulus_events": len(stim),
@@ -226,7 +227,8 @@ def _simulate_analog(args: argparse.Namespace) -> int:
             "scaling": readout.scaling(), "read_model_error": model_err,
             "open_loop": open_fig, "closed_loop": closed_fig,
             "seconds": {"prepare_and_reference": round(t1 - t0, 3),
-                        "closed_loop": round(t2 - t1, 3)},
+                        "closed_loop": round(t2 - t1, 3),
+                        "open_loop_figures_and_model_check": round(t3 - t2, 3)},
         })
     print(f"{len(raster)} spikes ({closed_fig['recall_same_step']:.2%} of the reference's at "
           f"the same step); open loop {open_fig['lsb_exact_fraction']:.2%} of inputs LSB-exact "
