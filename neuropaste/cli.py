@@ -225,6 +225,7 @@ def _simulate_analog(args: argparse.Namespace) -> int:
             "device": dev.name, "tiles": int(len(tiles["g"])),
             "tile": list(tiles["g"].shape[1:]), "read_path": path.as_dict(),
             "scaling": readout.scaling(), "read_model_error": model_err,
+            "level_map_lossless": analog.level_map_lossless(net.weight, w_max, dev),
             "open_loop": open_fig, "closed_loop": closed_fig,
             "seconds": {"prepare_and_reference": round(t1 - t0, 3),
                         "closed_loop": round(t2 - t1, 3),

@@ -82,6 +82,15 @@ def weight_unit_current(dev: Device, el: Electrical, w_max: int) -> float:
     return el.v_read * d_g / per_level
 
 
+def level_map_lossless(weight: np.ndarray, w_max: int, dev: Device) -> bool:
+    """Whether every weight is a whole number of levels: k = rint(|w| / w_max (L - 1)) read back
+    as k w_max / (L - 1) gives |w| again. Only then can ideal reads reproduce the reference."""
+    top = dev.weight_levels - 1
+    w = np.abs(np.asarray(weight, np.int64))
+    k = np.where(w != 0, np.maximum(np.rint(w / max(int(w_max), 1) * top), 1), 0)
+    return bool(np.all(k * max(int(w_max), 1) == w * top))
+
+
 def prepare(tiles: dict[str, np.ndarray], dev: Device, el: Electrical, w_max: int,
             path: ReadPath) -> Readout:
     """Programmed conductances -> what each read sees, and the ADC scale.

@@ -65,7 +65,9 @@ def test_identity_celegans_cli(tmp_path):
     assert fid["closed_loop"]["identical"] and fid["closed_loop"]["recall_same_step"] == 1.0
     assert fid["open_loop"]["lsb_exact_fraction"] == 1.0
     assert fid["open_loop"]["decisions_flipped"] == 0
-    assert fid["scaling"]["lsb_weight_units"] == 1
+    assert fid["scaling"]["lsb_weight_units"] == 1 and fid["level_map_lossless"]
+    rram = Device("rram", 1e-6, 100e-6, 64)
+    assert not analog.level_map_lossless(net.weight, CELEGANS_W_MAX, rram)
 
 
 @settings(max_examples=15, deadline=None,
@@ -74,7 +76,9 @@ def test_identity_celegans_cli(tmp_path):
 def test_identity_hypothesis(case):
     net, steps, stim = case
     with tempfile.TemporaryDirectory() as tmp:
-        c = _compile(net, stim, steps, Path(tmp) / "c", exact_device(np.abs(net.weight).max()))
+        dev = exact_device(np.abs(net.weight).max())
+        assert analog.level_map_lossless(net.weight, np.abs(net.weight).max(), dev)
+        c = _compile(net, stim, steps, Path(tmp) / "c", dev)
         rd = _readout(c, analog.ReadPath(ideal=True))
         ref = simulate(net, steps, stim)
         got = analog.run_closed(net, rd, steps, stim)
