@@ -53,33 +53,27 @@ def _group_by_source_delay(pre, delay, post, weight, n, n_delays):
     return dptr, target, weight_out
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def lif_update(j, inp, v, r, threshold, v_reset, leak_shift, refractory, v_min, v_max):
-    """Steps 2-4 of docs/semantics.md section 3 for neuron ``j`` given its input ``inp``
-    (step 1): updates ``v[j]`` and ``r[j]`` in place and returns whether ``j`` spikes.
+@numba.njit(cache=True, nogil=True)
+def lif_update(v, r, inp, threshold, v_reset, leak_shift, refractory, v_min, v_max):
+    """Steps 2-4 of docs/semantics.md section 3 for one neuron with membrane ``v``,
+    refractory count ``r`` and input ``inp`` (step 1): returns (v, r, spiked) after the step.
 
     The one LIF update: the reference run below and the analog loop (``sim/analog.py``) both
     call it, so they compute the same semantics by construction.
     """
     # 2. refractory: input discarded, v held at reset
-    if r[j] > 0:
-        r[j] -= 1
-        v[j] = v_reset[j]
-        return False
+    if r > 0:
+        return v_reset, r - 1, False
     # 3. leak (arithmetic shift, floor) and integrate, then saturate
-    k = leak_shift[j]
-    u = v[j] - ((v[j] >> k) if k > 0 else 0) + inp
+    u = v - ((v >> leak_shift) if leak_shift > 0 else 0) + inp
     if u < v_min:
         u = v_min
     elif u > v_max:
         u = v_max
     # 4. fire on u >= threshold
-    if u >= threshold[j]:
-        v[j] = v_reset[j]
-        r[j] = refractory[j]
-        return True
-    v[j] = u
-    return False
+    if u >= threshold:
+        return v_reset, refractory, True
+    return u, r, False
 
 
 @numba.njit(cache=True, nogil=True)
@@ -102,8 +96,9 @@ def _run(steps, dptr, target, weight, ring, threshold, v_reset, bias, leak_shift
             inp = np.int64(ring[slot, j]) + bias[j] + ext[j]
             ring[slot, j] = 0
             ext[j] = 0
-            if lif_update(j, inp, v, r, threshold, v_reset, leak_shift, refractory, v_min,
-                          v_max):
+            v[j], r[j], fired = lif_update(v[j], r[j], inp, threshold[j], v_reset[j],
+                                           leak_shift[j], refractory[j], v_min, v_max)
+            if fired:
                 spiked[n_spk] = j
                 n_spk += 1
         if n_out + n_spk > out_step.shape[0]:

@@ -220,18 +220,13 @@ def _open_loop(exact, analog, threshold, v_reset, leak_shift, refractory, v_min,
     steps, n = exact.shape
     v = np.zeros(n, np.int64)
     r = np.zeros(n, np.int64)
-    tv = np.zeros(n, np.int64)
-    tr = np.zeros(n, np.int64)
     spk = np.zeros((steps, n), np.bool_)
     flip = np.zeros((steps, n), np.bool_)
     for t in range(steps):
         for j in range(n):
-            tv[j] = v[j]
-            tr[j] = r[j]
-            a = lif_update(j, analog[t, j], tv, tr, threshold, v_reset, leak_shift,
-                           refractory, v_min, v_max)
-            s = lif_update(j, exact[t, j], v, r, threshold, v_reset, leak_shift, refractory,
-                           v_min, v_max)
+            args = (threshold[j], v_reset[j], leak_shift[j], refractory[j], v_min, v_max)
+            _, _, a = lif_update(v[j], r[j], analog[t, j], *args)
+            v[j], r[j], s = lif_update(v[j], r[j], exact[t, j], *args)
             spk[t, j] = s
             flip[t, j] = a != s
     return spk, flip
@@ -240,8 +235,8 @@ def _open_loop(exact, analog, threshold, v_reset, leak_shift, refractory, v_min,
 @numba.njit(cache=True, nogil=True)
 def _lif_step(inp, v, r, threshold, v_reset, leak_shift, refractory, v_min, v_max, out):
     for j in range(inp.shape[0]):
-        out[j] = lif_update(j, inp[j], v, r, threshold, v_reset, leak_shift, refractory,
-                            v_min, v_max)
+        v[j], r[j], out[j] = lif_update(v[j], r[j], inp[j], threshold[j], v_reset[j],
+                                        leak_shift[j], refractory[j], v_min, v_max)
 
 
 def _lif_args(net: Network) -> tuple:
