@@ -268,7 +268,7 @@ def _probability(text: str) -> float:
 COMPILE_FLAGS = {"cores": "rtl", "core_neurons": "rtl", "tile": "spice", "device": "spice",
                  "memory_dies": "spice", "stack": "spice"}
 #: verify flag -> the checks it configures
-VERIFY_FLAGS = {"steps": {"rtl"}, "vcd": {"rtl"}, "stall": {"rtl"}, "link_stall": {"rtl"},
+VERIFY_FLAGS = {"steps": {"rtl", "analog"}, "vcd": {"rtl"}, "stall": {"rtl"}, "link_stall": {"rtl"},
                 "tiles": {"spice", "stack"}, "workers": {"spice", "stack"},
                 "scheduler": {"spice"}, "mc": {"spice"}, "age": {"spice"}}
 
@@ -316,7 +316,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from neuropaste.devices import parse_age
     from neuropaste.verify import VerifyOptions, default_checks, run_checks
 
-    names = [n for n in ("rtl", "spice", "stack") if getattr(args, n)]
+    names = [n for n in ("rtl", "spice", "stack", "analog") if getattr(args, n)]
     _refuse_unused(args, VERIFY_FLAGS, set(names or default_checks(Compiled.open(args.dir))),
                    "checks")
     drift_time = None if args.age is None else parse_age(args.age)
@@ -505,7 +505,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--spice", action="store_true", help="ngspice on crossbar tiles")
     s.add_argument("--stack", action="store_true",
                    help="ngspice on the TSV stack's die netlists and word-line chain")
-    s.add_argument("--steps", type=int, default=None, help="steps for --rtl (default: all stored)")
+    s.add_argument("--analog", action="store_true",
+                   help="the tiles in the loop with ideal reads reproduce the reference raster "
+                        "(needs a lossless level map; docs/fidelity.md)")
+    s.add_argument("--steps", type=int, default=None,
+                   help="steps for --rtl, --analog (default: all stored)")
     s.add_argument("--vcd", action="store_true", help="keep a VCD waveform of the RTL run")
     s.add_argument("--stall", type=_probability, default=0.0,
                    help="--rtl: P(host output not ready) per clock (default 0)")

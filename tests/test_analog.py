@@ -8,6 +8,7 @@ realistic path, and the bad options.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from neuropaste.events import Stimulus, load_raster_csv
 from neuropaste.generators.crossbar import CrossbarOptions
 from neuropaste.reference import simulate
 from neuropaste.sim import analog
+from neuropaste.verify import default_checks, verify
 from tests.netgen import hardware_networks
 
 CELEGANS_W_MAX = 511  # the bundled connectome's largest integer weight (10-bit IR)
@@ -196,3 +198,32 @@ def test_directory_without_tiles(small, tmp_path, capsys):
                  str(tmp_path / "o")]) == 2
     assert main(["verify", str(c.root), "--spice", "--age", "soon"]) == 2
     assert (c.root / TILES).is_file()
+
+
+def test_verify_analog_passes_and_names_a_tampered_cell(small, tmp_path, capsys):
+    c, net, stim, steps = small
+    assert main(["verify", str(c.root), "--analog"]) == 0
+    assert "PASS  analog: " in capsys.readouterr().out
+    tampered = tmp_path / "t"
+    shutil.copytree(c.root, tampered)
+    tiles = Compiled.open(tampered).tiles()
+    dev, _, _ = c.tile_params()
+    t, r = np.argwhere(tiles["row_pre"] >= 0)[0]
+    p = int(np.flatnonzero(tiles["col_post"][t] >= 0)[0])
+    tiles["g"][t, r, 2 * p] += 2 * (dev.g_max - dev.g_min) / (dev.levels - 1)
+    np.savez(tampered / TILES, **tiles)
+    report = verify(tampered, analog=True)
+    post = net.labels[int(tiles["col_post"][t, p])]
+    assert not report["passed"]
+    summary = report["checks"]["analog"]["summary"]
+    assert f"neuron {post} (+2 weight units)" in summary, summary
+    # not a default check: plain verify of a spice directory does not run it
+    assert "analog" not in default_checks(Compiled.open(c.root))
+
+
+def test_verify_analog_fails_on_a_lossy_level_map(small, tmp_path):
+    _, net, stim, steps = small
+    c = _compile(net, stim, steps, tmp_path / "rram", Device("rram", 1e-6, 100e-6, 16))
+    report = verify(c.root, analog=True)
+    assert not report["passed"]
+    assert "lossy" in report["checks"]["analog"]["summary"]

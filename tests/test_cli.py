@@ -157,11 +157,12 @@ def test_verify_refuses_flags_of_checks_it_does_not_run(small_map: Path, tmp_pat
     out = tmp_path / "c"
     assert run("compile", str(small_map), "--out", str(out), "--backends", "spice",
                "--steps", "5").returncode == 0
-    for args, flag in ((["--stall", "0.2"], "--stall"), (["--spice", "--vcd"], "--vcd"),
-                       (["--spice", "--steps", "3"], "--steps")):
+    for args, flag, checks in ((["--stall", "0.2"], "--stall", "rtl"),
+                               (["--spice", "--vcd"], "--vcd", "rtl"),
+                               (["--spice", "--steps", "3"], "--steps", "analog or rtl")):
         res = run("verify", str(out), *args)
         assert res.returncode == 2, res.stderr
-        assert res.stderr.strip() == (f"neuropaste: error: {flag} applies to rtl, which this "
-                                      "run does not include (checks: spice)")
+        assert res.stderr.strip() == (f"neuropaste: error: {flag} applies to {checks}, which "
+                                      "this run does not include (checks: spice)")
     res = run("verify", str(out), "--rtl")
     assert res.returncode == 2 and "without the rtl backend" in res.stderr

@@ -53,6 +53,8 @@ CHECKS = {
     "rtl": Check("rtl", "rtl", "neuropaste.verify.rtl"),
     "spice": Check("spice", "spice", "neuropaste.verify.spice"),
     "stack": Check("stack", "spice", "neuropaste.verify.stack", lambda part: "stack" in part),
+    # opt-in (verify --analog): the default devices' level maps are lossy by design
+    "analog": Check("analog", "spice", "neuropaste.verify.analog", lambda part: False),
 }
 
 
@@ -85,10 +87,11 @@ def run_checks(compiled: Path, names: list[str], options: VerifyOptions) -> dict
 
 
 def verify(compiled: Path, *, rtl: bool = False, spice: bool = False, stack: bool = False,
-           **options: Any) -> dict[str, Any]:
+           analog: bool = False, **options: Any) -> dict[str, Any]:
     """The checks asked for by flag (all that apply when none is), with ``options`` as in
     :class:`VerifyOptions`."""
-    names = [n for n, wanted in (("rtl", rtl), ("spice", spice), ("stack", stack)) if wanted]
+    names = [n for n, wanted in (("rtl", rtl), ("spice", spice), ("stack", stack),
+                                 ("analog", analog)) if wanted]
     return run_checks(Path(compiled), names, VerifyOptions(**options))
 
 
