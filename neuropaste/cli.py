@@ -136,8 +136,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     if args.analog:
         return _simulate_analog(args)
-    for flag, dest in (("--age", "age"), ("--adc-bits", "adc_bits"), ("--ideal", "ideal")):
-        if getattr(args, dest) not in (None, False):
+    for flag, dest in (("--age", "age"), ("--adc-bits", "adc_bits"), ("--ideal", "ideal"),
+                       ("--ngspice", "ngspice")):
+        if getattr(args, dest) not in (None, False, 0):
             raise InputError(None, f"{flag} applies to --analog runs of a compiled directory")
     if args.steps is None:
         raise InputError(None, "--steps is required when simulating a map")
@@ -169,6 +170,51 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ngspice_crosscheck(compiled, tiles: dict, dev, el, w_max: int, readout, raster,
+                        count: int, seed: int) -> dict[str, Any]:
+    """ngspice on the written tile netlists with ``count`` sampled (step, tile) read patterns
+    of the analog run, against the in-the-loop linear model and solve_tile on the same stored
+    conductances (the files hold no spread, noise or drift)."""
+    import time
+
+    import numpy as np
+
+    from neuropaste.compiled import tile_netlist
+    from neuropaste.sim import analog
+    from neuropaste.sim.solver import solve_tile
+    from neuropaste.verify.spice import run_tile
+
+    pats = analog.read_patterns(readout, raster)
+    cand = np.argwhere(pats.any(axis=2))
+    rng = np.random.default_rng(seed + 5)
+    pick = cand[rng.choice(len(cand), min(count, len(cand)), replace=False)] if len(cand) \
+        else cand
+    i_unit = analog.weight_unit_current(dev, el, w_max)
+    err_lin, err_sol, codes, secs, reads = 0.0, 0.0, 0, 0.0, []
+    for step, t in sorted(pick.tolist()):
+        on = pats[step, t]
+        g = tiles["g"][t]
+        t0 = time.perf_counter()
+        cur_ng, _ = run_tile(compiled.path(tile_netlist(t)).read_text(), on[None], el.v_gate)
+        secs += time.perf_counter() - t0
+        lin = on.astype(np.float64) @ analog.linear_tile(
+            g, tiles["row_pre"][t] >= 0, el, dev.cells_per_weight) * el.v_read
+        sol = solve_tile(g, on, el, dev.cells_per_weight)
+        d_ng, d_lin, d_sol = ((x[0::2] - x[1::2]) / i_unit for x in (cur_ng[0], lin, sol))
+        err_lin = max(err_lin, float(np.abs(d_ng - d_lin).max()))
+        err_sol = max(err_sol, float(np.abs(d_ng - d_sol).max()))
+        codes += int((np.rint(d_ng) != np.rint(d_lin)).sum())
+        reads.append([int(step), int(t), int(on.sum())])
+    return {"reads": len(reads), "read_step_tile_rows_on": reads,
+            "max_error_linear_model_weight_units": err_lin,
+            "max_error_solve_tile_weight_units": err_sol,
+            "codes_differing_linear_model": codes,
+            "pairs_compared": len(reads) * int(tiles["col_post"].shape[1]),
+            "ngspice_seconds": round(secs, 2),
+            "note": "stored conductances as written in the netlists (no spread, noise or drift); "
+                    "one LSB = one weight unit"}
+
+
 def _simulate_analog(args: argparse.Namespace) -> int:
     """``simulate DIR --analog``: the compiled network with its crossbar tiles in the loop."""
     import time
@@ -189,6 +235,8 @@ def _simulate_analog(args: argparse.Namespace) -> int:
         raise InputError(args.map, "has no crossbar tiles: compile it with --backends spice")
     if args.adc_bits is not None and args.adc_bits < 1:
         raise InputError(None, f"--adc-bits must be >= 1, got {args.adc_bits}")
+    if args.ngspice < 0:
+        raise InputError(None, f"--ngspice must be >= 0, got {args.ngspice}")
     age = parse_age(args.age) if args.age is not None else 0.0
     if args.ideal and (args.age is not None or args.adc_bits is not None):
         raise InputError(None, "--ideal reads without drift and with an ideal ADC: drop --age "
@@ -219,6 +267,10 @@ def _simulate_analog(args: argparse.Namespace) -> int:
             closed_fig = analog.closed_loop_figures(reference, raster)
             model_err = analog.linear_model_error(readout, dev, el, reference, 200, args.seed)
             t3 = time.perf_counter()
+            cross = None
+            if args.ngspice:
+                cross = _ngspice_crosscheck(compiled, tiles, dev, el, w_max, readout, raster,
+                                            args.ngspice, args.seed)
         save_raster_csv(tmp / "spikes.csv", raster, net.labels)
         write_json(tmp / "fidelity.json", {
             "directory": str(args.map), "steps": steps, "stimulus_events": len(stim),
@@ -226,6 +278,7 @@ def _simulate_analog(args: argparse.Namespace) -> int:
             "tile": list(tiles["g"].shape[1:]), "read_path": path.as_dict(),
             "scaling": readout.scaling(), "read_model_error": model_err,
             "level_map_lossless": analog.level_map_lossless(net.weight, w_max, dev),
+            "ngspice_crosscheck": cross,
             "open_loop": open_fig, "closed_loop": closed_fig,
             "seconds": {"prepare_and_reference": round(t1 - t0, 3),
                         "closed_loop": round(t2 - t1, 3),
@@ -465,6 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ADC bits per differential pair (default: one LSB per weight unit)")
     g.add_argument("--ideal", action="store_true",
                    help="ideal reads: no spread, noise, drift, wire R; ideal switch and ADC")
+    g.add_argument("--ngspice", type=int, default=0, metavar="K",
+                   help="run the written tile netlists in ngspice for K sampled (step, tile) "
+                        "reads of the run and compare with the loop's model (default 0)")
     _stimulus_options(s, 0)
     s.set_defaults(steps=None)  # required for a map, the stored count for --analog
     _map_options(s)

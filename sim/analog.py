@@ -91,6 +91,24 @@ def level_map_lossless(weight: np.ndarray, w_max: int, dev: Device) -> bool:
     return bool(np.all(k * max(int(w_max), 1) == w * top))
 
 
+def linear_tile(g: np.ndarray, used: np.ndarray, el: Electrical,
+                cells_per_weight: int = 1) -> np.ndarray:
+    """The linearised read of one tile (R x C, S): row ``r`` holds each cell's current per
+    V_read from :func:`solve_tile` with row ``r`` alone on (0 for unused rows)."""
+    out = np.zeros_like(np.asarray(g, np.float64))
+    for r in np.flatnonzero(used):
+        on = np.zeros(g.shape[0], bool)
+        on[r] = True
+        out[r] = solve_tile(g, on, el, cells_per_weight) / el.v_read
+    return out
+
+
+def read_patterns(rd: Readout, raster: Raster) -> np.ndarray:
+    """steps x T x R: the rows a raster switches on (row (pre, d) at t when pre spiked at
+    t - d)."""
+    return _active_rows(rd, _dense(raster))
+
+
 def prepare(tiles: dict[str, np.ndarray], dev: Device, el: Electrical, w_max: int,
             path: ReadPath) -> Readout:
     """Programmed conductances -> what each read sees, and the ADC scale.
@@ -104,7 +122,7 @@ def prepare(tiles: dict[str, np.ndarray], dev: Device, el: Electrical, w_max: in
         raise ValueError("the tile store holds no tiles")
     if path.adc_bits is not None and path.adc_bits < 1:
         raise ValueError(f"the ADC needs at least 1 bit, got {path.adc_bits}")
-    n_t, n_r, _ = g.shape
+    n_t = g.shape[0]
     g_read = g
     if not path.ideal:
         rng = np.random.default_rng(path.seed)
@@ -115,14 +133,8 @@ def prepare(tiles: dict[str, np.ndarray], dev: Device, el: Electrical, w_max: in
     if path.ideal or el.r_wire == 0:
         g_eff = g_read.copy()
     else:
-        g_eff = np.zeros_like(g_read)
-        for t in range(n_t):
-            for r in range(n_r):
-                if row_pre[t, r] < 0:
-                    continue
-                on = np.zeros(n_r, bool)
-                on[r] = True
-                g_eff[t, r] = solve_tile(g_read[t], on, el, dev.cells_per_weight) / el.v_read
+        g_eff = np.stack([linear_tile(g_read[t], row_pre[t] >= 0, el, dev.cells_per_weight)
+                          for t in range(n_t)])
     i_unit = weight_unit_current(dev, el, w_max)
     # full scale: the largest differential read a pair can give, every row of its tile on
     used = (row_pre >= 0)[:, :, None]

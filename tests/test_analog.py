@@ -227,3 +227,19 @@ def test_verify_analog_fails_on_a_lossy_level_map(small, tmp_path):
     report = verify(c.root, analog=True)
     assert not report["passed"]
     assert "lossy" in report["checks"]["analog"]["summary"]
+
+
+@pytest.mark.skipif(shutil.which("ngspice") is None, reason="no ngspice")
+def test_ngspice_crosscheck(small, tmp_path):
+    _, net, stim, steps = small
+    c = _compile(net, stim, steps, tmp_path / "w", exact_device(np.abs(net.weight).max()))
+    out = tmp_path / "o"
+    assert main(["simulate", str(c.root), "--analog", "--ngspice", "3", "--steps", "60",
+                 "--out", str(out)]) == 0
+    cross = json.loads((out / "fidelity.json").read_text())["ngspice_crosscheck"]
+    assert cross["reads"] == 3 and all(rows >= 1 for _, _, rows in
+                                       cross["read_step_tile_rows_on"])
+    assert cross["max_error_solve_tile_weight_units"] < 1e-3  # the solver is ngspice's DC
+    assert cross["max_error_linear_model_weight_units"] < 1.0
+    assert main(["simulate", "builtin:celegans", "--steps", "5", "--ngspice", "2",
+                 "--out", str(tmp_path / "m")]) == 2
