@@ -216,12 +216,13 @@ def analog_inputs(rd: Readout, spikes: np.ndarray, n: int, seed: int) -> np.ndar
     active = _active_rows(rd, spikes)
     out = np.zeros((spikes.shape[0], n), np.int64)
     post = rd.col_post
-    for lo in range(0, spikes.shape[0], 256):
-        codes = _adc(rd, _currents(rd, active[lo:lo + 256], rng))  # s x T x P
-        for t in range(post.shape[0]):
-            for p in range(post.shape[1]):
-                if post[t, p] >= 0:
-                    out[lo:lo + 256, post[t, p]] += codes[:, t, p]
+    chunk = max(1, (1 << 22) // max(active[0].size, 1))  # ~32 MB of float64 rows at a time
+    keep = post.reshape(-1) >= 0
+    for lo in range(0, spikes.shape[0], chunk):
+        codes = _adc(rd, _currents(rd, active[lo:lo + chunk], rng))  # s x T x P
+        flat = codes.reshape(codes.shape[0], -1)[:, keep]
+        for k, j in enumerate(post.reshape(-1)[keep]):
+            out[lo:lo + chunk, j] += flat[:, k]
     return out
 
 
