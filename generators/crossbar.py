@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from neuropaste.compiled import SPICE, TILES, TILES_INFO, tile_netlist
-from neuropaste.devices import Device, Electrical, load_device
+from neuropaste.devices import Device, Electrical, load_device, weight_levels
 from neuropaste.errors import InputError
 from neuropaste.generators.backends import Backend
 from neuropaste.generators.die_partition import assign_logic_dies, stack_tiles
@@ -81,14 +81,6 @@ class TileSet:
     weight: list[np.ndarray]  # (R, posts) integer weights placed there
     synapses: int
     stats: dict[str, Any]
-
-
-def weight_levels(w: np.ndarray, w_max: int, dev: Device) -> np.ndarray:
-    """Signed device level of each integer weight: |w| scaled so ``w_max`` is the top level,
-    rounded, and never below one level for a nonzero weight (a synapse never vanishes)."""
-    levels = dev.weight_levels - 1
-    k = np.rint(np.abs(w) / max(w_max, 1) * levels)
-    return np.sign(w) * np.where(w != 0, np.maximum(k, 1), 0)
 
 
 def conductances(w: np.ndarray, w_max: int, dev: Device) -> tuple[np.ndarray, np.ndarray]:

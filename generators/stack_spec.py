@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -200,8 +200,3 @@ def stack_to_dict(spec: StackSpec) -> dict[str, Any]:
                     "liner_um": g.liner / 1e-6, "pitch_um": g.pitch / 1e-6,
                     "depletion_um": g.depletion / 1e-6, "eps_liner": g.eps_liner,
                     "rho_ohm_m": g.rho, "rho_si_ohm_m": g.rho_si}}
-
-
-def with_memory_dies(spec: StackSpec, memory_dies: int) -> StackSpec:
-    """``spec`` with another memory die count (the CLI's --memory-dies over a stack file)."""
-    return replace(spec, memory_dies=memory_dies)

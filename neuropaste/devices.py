@@ -24,6 +24,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
+
 from neuropaste.errors import InputError
 
 
@@ -81,6 +83,15 @@ class Device:
     @property
     def on_off(self) -> float:
         return self.g_max / self.g_min
+
+
+def weight_levels(w: np.ndarray, w_max: int, dev: Device) -> np.ndarray:
+    """The level map, shared by the crossbar backend, its proof and the analog loop. Signed
+    device level of each integer weight: |w| scaled so ``w_max`` is the top level,
+    rounded, and never below one level for a nonzero weight (a synapse never vanishes)."""
+    levels = dev.weight_levels - 1
+    k = np.rint(np.abs(w) / max(w_max, 1) * levels)
+    return np.sign(w) * np.where(w != 0, np.maximum(k, 1), 0)
 
 
 @dataclass(frozen=True)

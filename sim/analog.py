@@ -19,7 +19,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from neuropaste.devices import Device, Electrical
+from neuropaste.devices import Device, Electrical, weight_levels
 from neuropaste.events import Raster, Stimulus
 from neuropaste.ir import Network
 from neuropaste.reference import lif_update
@@ -85,10 +85,9 @@ def weight_unit_current(dev: Device, el: Electrical, w_max: int) -> float:
 def level_map_lossless(weight: np.ndarray, w_max: int, dev: Device) -> bool:
     """Whether every weight is a whole number of levels: k = rint(|w| / w_max (L - 1)) read back
     as k w_max / (L - 1) gives |w| again. Only then can ideal reads reproduce the reference."""
-    top = dev.weight_levels - 1
     w = np.abs(np.asarray(weight, np.int64))
-    k = np.where(w != 0, np.maximum(np.rint(w / max(int(w_max), 1) * top), 1), 0)
-    return bool(np.all(k * max(int(w_max), 1) == w * top))
+    k = np.abs(weight_levels(w, int(w_max), dev))
+    return bool(np.all(k * max(int(w_max), 1) == w * (dev.weight_levels - 1)))
 
 
 def linear_tile(g: np.ndarray, used: np.ndarray, el: Electrical,

@@ -228,7 +228,8 @@ def test_fast_writer_matches_pyspice(cpw: int) -> None:
 def test_program_and_verify_counts_pulses_per_physical_cell() -> None:
     from dataclasses import replace
 
-    from neuropaste.generators.crossbar import program_and_verify, weight_levels
+    from neuropaste.devices import weight_levels
+    from neuropaste.generators.crossbar import program_and_verify
 
     rng = np.random.default_rng(5)
     n, k = 60, 400

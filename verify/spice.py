@@ -7,7 +7,7 @@ PASS means the artifact computes the network, so the proof holds the files again
    ``row_pre``/``row_delay`` and the column map ``col_post``) are decoded back to signed device
    levels (G+ on the even column, G- on the odd one, ``cells_per_weight`` cells thermometer
    coded) and must equal the IR's weights mapped through the documented level map
-   (:func:`neuropaste.generators.crossbar.weight_levels`), synapse by synapse, to the level.
+   (:func:`neuropaste.devices.weight_levels`), synapse by synapse, to the level.
    A synapse missing, extra, moved or of the wrong sign fails, named by (pre, post, delay).
 2. **Netlists.** Every ``spice/tile_NNNN.cir`` is parsed as ngspice reads it and must equal,
    element by element, the circuit of the store's conductances (memory ``Rg{i}_{j}`` = 1/g,
@@ -35,9 +35,9 @@ import numpy as np
 from tqdm import tqdm
 
 from neuropaste.compiled import SPICE, Compiled, tile_netlist
-from neuropaste.devices import Device, Electrical
+from neuropaste.devices import Device, Electrical, weight_levels
 from neuropaste.errors import InputError
-from neuropaste.generators.crossbar import conductances, weight_levels
+from neuropaste.generators.crossbar import conductances
 from neuropaste.ir import Network
 from neuropaste.netlists.tile import (
     TITLE,
