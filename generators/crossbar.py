@@ -26,7 +26,15 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from neuropaste.compiled import SPICE, TILES, TILES_INFO, tile_netlist
-from neuropaste.devices import Device, Electrical, load_device, weight_levels
+from neuropaste.devices import (
+    Device,
+    Electrical,
+    Encoding,
+    digits_of,
+    load_device,
+    weight_levels,
+    weight_per_level,
+)
 from neuropaste.errors import InputError
 from neuropaste.generators.backends import Backend
 from neuropaste.generators.die_partition import assign_logic_dies, stack_tiles
@@ -50,10 +58,29 @@ class CrossbarOptions:
     reorder: bool = True
     compact_rows: bool = True  # a column block's tiles hold only its rows with synapses
     stack: StackSpec | None = None  # assign the tiles to this TSV stack's memory dies
+    encoding: Encoding = field(default_factory=Encoding)  # bit slicing: docs/fidelity.md
+    programming: str = "in-array"  # how verify reads a cell while programming: PROGRAMMING
+
+    @property
+    def posts(self) -> int:
+        """Postsynaptic neurons per tile: a pair of columns per slice of each."""
+        return self.tile_cols // (2 * self.encoding.slices)
+
+
+#: program-and-verify modes (docs/fidelity.md "Programming"): what the verify read sees
+PROGRAMMING = {
+    "cell": "verify reads the cell alone: the stored conductance hits the target",
+    "predistort": "targets pre-distorted for the access transistor, G' = 1/(1/G - R_on)",
+    "in-array": "verify reads the cell through the array with its row alone on: each cell's "
+                "single-row current hits the target (static wire IR drop and transistor "
+                "compensated)",
+}
 
 
 def options_from_cli(tile: int | None = None, device: str | None = None,
-                     memory_dies: int | None = None, stack: str | None = None) -> CrossbarOptions:
+                     memory_dies: int | None = None, stack: str | None = None,
+                     slices: int | None = None, digit_levels: int | None = None,
+                     programming: str | None = None) -> CrossbarOptions:
     """``--memory-dies K`` overrides the die count of ``--stack FILE`` (else of the defaults)."""
     opts = CrossbarOptions()
     spec = load_stack(stack) if stack is not None else None
@@ -67,6 +94,20 @@ def options_from_cli(tile: int | None = None, device: str | None = None,
         opts = replace(opts, tile_rows=tile, tile_cols=tile)
     if device is not None:
         opts = replace(opts, device=load_device(device))
+    if slices is not None or digit_levels is not None:
+        enc = Encoding(slices or 1, digit_levels or 0).check(opts.device)
+        opts = replace(opts, encoding=enc)
+    if programming is not None:
+        if programming not in PROGRAMMING:
+            raise InputError(None, f"--programming {programming!r}: choose one of "
+                             f"{', '.join(PROGRAMMING)}")
+        opts = replace(opts, programming=programming)
+    if opts.stack is not None and opts.encoding.slices > 1:
+        raise InputError(None, "--slices > 1 with a TSV stack is not supported yet: the stack "
+                         "netlists join a post's columns per polarity, not per slice")
+    if opts.posts < 1:
+        raise InputError(None, f"--tile {opts.tile_cols} has no room for "
+                         f"{opts.encoding.slices} slices of a weight (2 columns each)")
     return opts
 
 
@@ -77,18 +118,25 @@ class TileSet:
     row_pre: list[np.ndarray]
     row_delay: list[np.ndarray]
     col_post: list[np.ndarray]  # logical columns (one per differential pair)
-    g: list[np.ndarray]  # (R, 2 * posts) siemens
-    weight: list[np.ndarray]  # (R, posts) integer weights placed there
+    col_slice: list[np.ndarray]  # the slice each pair holds (0: least significant)
+    g: list[np.ndarray]  # (R, 2 * pairs) siemens
+    weight: list[np.ndarray]  # (R, pairs) integer weight of the synapse each pair is part of
     synapses: int
     stats: dict[str, Any]
 
 
-def conductances(w: np.ndarray, w_max: int, dev: Device) -> tuple[np.ndarray, np.ndarray]:
-    """(G+, G-) for integer weights: |w| on the device's level grid, G_min elsewhere."""
-    k = np.abs(weight_levels(w, w_max, dev))
-    g_cell = dev.cells_per_weight * dev.g_min + k * (dev.g_max - dev.g_min) / (dev.levels - 1)
+def conductances(w: np.ndarray, w_max: int, dev: Device, enc: Encoding | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(G+, G-) for integer weights (..., posts): |w| on the level grid, G_min elsewhere, one
+    pair per slice, slice-minor ((..., posts * slices), pair ``p * slices + s``)."""
+    enc = enc or Encoding()
+    lv = digits_of(weight_levels(w, w_max, dev, enc), dev, enc)  # (..., posts, slices)
+    g_cell = dev.cells_per_weight * dev.g_min + lv * (dev.g_max - dev.g_min) / (dev.levels - 1)
     g_floor = dev.cells_per_weight * dev.g_min
-    return np.where(w > 0, g_cell, g_floor), np.where(w < 0, g_cell, g_floor)
+    sign = np.asarray(w)[..., None]
+    shape = (*np.shape(w)[:-1], -1) if np.ndim(w) else (-1,)
+    return (np.where(sign > 0, g_cell, g_floor).reshape(shape),
+            np.where(sign < 0, g_cell, g_floor).reshape(shape))
 
 
 def _metis_order(sym: sp.csr_matrix, parts: int, seed: int) -> np.ndarray:
@@ -112,7 +160,7 @@ def _slots(net: Network, opts: CrossbarOptions) -> tuple[Any, ...]:
         pattern = sp.csr_matrix((np.ones(net.n_synapses), (net.pre, net.post)), shape=(n, n))
         sym = (pattern + pattern.T).tocsr()
         orders["reverse Cuthill-McKee"] = reverse_cuthill_mckee(sym, symmetric_mode=True)
-        parts = -(-n // (opts.tile_cols // 2))
+        parts = -(-n // opts.posts)
         if parts >= 2:
             orders["METIS parts of C/2 neurons"] = _metis_order(sym, parts, opts.seed)
     best = None
@@ -127,7 +175,7 @@ def _slots(net: Network, opts: CrossbarOptions) -> tuple[Any, ...]:
 def slots_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> tuple[Any, ...]:
     """Per synapse: tile key, row in tile, column rank; per tile: its row keys."""
     n = net.n_neurons
-    posts = opts.tile_cols // 2
+    posts = opts.posts
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
     span = net.max_delay + 1
@@ -162,19 +210,19 @@ def slots_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> tu
 def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
     """Reorder, cut into tiles and (unless ``build`` is False: statistics only) fill them.
 
-    Columns are cut into blocks of ``tile_cols / 2`` neurons in reordered order. With
+    Columns are cut into blocks of ``tile_cols / (2 slices)`` neurons in reordered order. With
     ``compact_rows`` (the default) a block's tiles hold only the rows that have a synapse in
     that block, R at a time: a row's word line is driven by the spike router, so a (pre,
     delay) row may sit in any tile and in several. Without it, rows are cut in fixed R-row
     bands and empty R x C blocks skipped.
     """
     n = net.n_neurons
-    posts = opts.tile_cols // 2
+    posts, enc = opts.posts, opts.encoding
     ordering, found = _slots(net, opts)
     order, tiles, per_block, tile_key, row_in, col_rank, rows_of_tile, n_rows = found
     span = net.max_delay + 1
     w_max = int(np.abs(net.weight).max()) if net.n_synapses else 1  # top level
-    out = TileSet([], [], [], [], [], net.n_synapses, {})
+    out = TileSet([], [], [], [], [], [], net.n_synapses, {})
     tile_of = np.searchsorted(tiles, tile_key)
     by_tile = np.argsort(tile_of, kind="stable")
     bounds = np.searchsorted(tile_of[by_tile], np.arange(len(tiles) + 1))
@@ -185,19 +233,20 @@ def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
         col_ranks = np.arange(c0, min(c0 + posts, n))
         w = np.zeros((opts.tile_rows, posts), np.int64)
         w[row_in[sel], col_rank[sel] - c0] = net.weight[sel]
-        gp, gn = conductances(w, w_max, opts.device)
-        g = np.empty((opts.tile_rows, 2 * posts))
+        gp, gn = conductances(w, w_max, opts.device, enc)
+        g = np.empty((opts.tile_rows, 2 * posts * enc.slices))
         g[:, 0::2], g[:, 1::2] = gp, gn
         pad = opts.tile_rows - len(row_keys)
         out.row_pre.append(np.concatenate([order[row_keys // span], np.full(pad, -1)]))
         out.row_delay.append(np.concatenate([row_keys % span, np.zeros(pad, np.int64)]))
-        out.col_post.append(np.concatenate([order[col_ranks],
-                                            np.full(posts - len(col_ranks), -1)]))
+        col = np.concatenate([order[col_ranks], np.full(posts - len(col_ranks), -1)])
+        out.col_post.append(np.repeat(col, enc.slices))
+        out.col_slice.append(np.tile(np.arange(enc.slices), posts))
         out.g.append(g)
-        out.weight.append(w)
+        out.weight.append(np.repeat(w, enc.slices, axis=1))
     cells = len(tiles) * opts.tile_rows * posts
-    k = weight_levels(net.weight, w_max, opts.device)
-    per_level = w_max / (opts.device.weight_levels - 1)
+    k = weight_levels(net.weight, w_max, opts.device, enc)
+    per_level = weight_per_level(w_max, opts.device, enc)
     err = np.abs(k * per_level - net.weight)
     out.stats.update({
         "tiles": len(tiles),
@@ -212,6 +261,10 @@ def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
         "row_packing": "rows compacted per column block" if opts.compact_rows
         else "fixed row bands",
         "signed_scheme": "differential column pairs",
+        "encoding": {"slices": enc.slices, "digit_levels": enc.digits(opts.device),
+                     "levels": enc.levels(opts.device), "describe": enc.describe(opts.device),
+                     "cells_per_synapse": 2 * enc.slices * opts.device.cells_per_weight,
+                     "lossless": bool(len(err) == 0 or err.max() == 0)},
         "weight_per_level": per_level,
         "weight_quantisation_max_error": float(err.max()) if len(err) else 0.0,
         "weight_quantisation_mean_error": float(err.mean()) if len(err) else 0.0,
@@ -221,7 +274,12 @@ def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
     return out
 
 
-def program_and_verify(ts: TileSet, dev: Device, seed: int = 0, tolerance_levels: float = 0.5,
+#: program-and-verify accepts a cell within this many device level steps of its target
+VERIFY_TOLERANCE = 0.5
+
+
+def program_and_verify(ts: TileSet, dev: Device, seed: int = 0,
+                       tolerance_levels: float = VERIFY_TOLERANCE,
                        max_pulses: int = 1000) -> dict[str, Any]:
     """Incremental-step program-and-verify of every physical cell from G_min.
 
@@ -294,7 +352,8 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, opts: CrossbarOptions
         header = {"tile": t, "rows": g.shape[0], "columns": g.shape[1], "device": dev.name,
                   "g_min_S": dev.g_min, "g_max_S": dev.g_max, "levels": dev.levels,
                   "cells_per_weight": dev.cells_per_weight,
-                  "signed_scheme": "differential pairs: even column G+, odd column G-"}
+                  "signed_scheme": "differential pairs: even column G+, odd column G-",
+                  "encoding": opts.encoding.describe(dev)}
         headers.append(header)
         (Path(out_dir) / tile_netlist(t)).write_text(netlist_text(
             g, pats[t][0], opts.electrical, {**header, "pattern": "0 (all rows on)"},
@@ -306,13 +365,17 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, opts: CrossbarOptions
                                                                           int),
         "col_post": np.stack(ts.col_post) if ts.col_post else np.zeros((0, opts.tile_cols // 2),
                                                                        int),
+        "col_slice": np.stack(ts.col_slice) if ts.col_slice else np.zeros(
+            (0, opts.tile_cols // 2), int),
         "weight": np.stack(ts.weight) if ts.weight else np.zeros((0, 1, 1), int),
         "patterns": np.stack(pats) if pats else np.zeros((0, opts.patterns, opts.tile_rows), bool),
     }
     write_npz(Path(out_dir) / TILES, arrays)
     params = {"device": asdict(dev), "electrical": asdict(opts.electrical),
               "tile_rows": opts.tile_rows, "tile_cols": opts.tile_cols,
-              "patterns": opts.patterns, "seed": opts.seed}
+              "patterns": opts.patterns, "seed": opts.seed,
+              "encoding": asdict(opts.encoding), "programming": opts.programming,
+              "verify_tolerance_levels": VERIFY_TOLERANCE}
     (Path(out_dir) / TILES_INFO).write_text(json.dumps(
         {"params": params, "stats": ts.stats,
          "tiles": [{"tile": t, "netlist": f"tile_{t:04d}.cir",
@@ -320,7 +383,8 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, opts: CrossbarOptions
                                                                 strict=True) if p >= 0],
                     "columns": [int(p) for p in ts.col_post[t] if p >= 0]}
                    for t in range(len(ts.g))]}, indent=1, sort_keys=True) + "\n")
-    prog = program_and_verify(ts, dev, opts.seed)
+    prog = program_and_verify(ts, dev, opts.seed, VERIFY_TOLERANCE)
+    prog["mode"] = f"{opts.programming}: {PROGRAMMING[opts.programming]}"
     stack = {}
     if opts.stack is not None:
         rates = ref.rates if ref.steps > 0 else None

@@ -137,7 +137,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.analog:
         return _simulate_analog(args)
     for flag, dest in (("--age", "age"), ("--adc-bits", "adc_bits"), ("--ideal", "ideal"),
-                       ("--ngspice", "ngspice")):
+                       ("--ngspice", "ngspice"), ("--no-drift-reference", "no_drift_reference")):
         if getattr(args, dest) not in (None, False, 0):
             raise InputError(None, f"{flag} applies to --analog runs of a compiled directory")
     if args.steps is None:
@@ -170,63 +170,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ngspice_crosscheck(compiled, tiles: dict, dev, el, w_max: int, readout, raster,
-                        count: int, seed: int) -> dict[str, Any]:
-    """ngspice on the written tile netlists with ``count`` sampled (step, tile) read patterns
-    of the analog run, against the in-the-loop linear model and solve_tile on the same stored
-    conductances (the files hold no spread, noise or drift)."""
-    import time
-
-    import numpy as np
-
-    from neuropaste.compiled import tile_netlist
-    from neuropaste.sim import analog
-    from neuropaste.sim.solver import solve_tile
-    from neuropaste.verify.spice import run_tile
-
-    pats = analog.read_patterns(readout, raster)
-    cand = np.argwhere(pats.any(axis=2))
-    rng = np.random.default_rng(seed + 5)
-    pick = cand[rng.choice(len(cand), min(count, len(cand)), replace=False)] if len(cand) \
-        else cand
-    i_unit = analog.weight_unit_current(dev, el, w_max)
-    err_lin, err_sol, codes, secs, reads = 0.0, 0.0, 0, 0.0, []
-    for step, t in sorted(pick.tolist()):
-        on = pats[step, t]
-        g = tiles["g"][t]
-        t0 = time.perf_counter()
-        cur_ng, _ = run_tile(compiled.path(tile_netlist(t)).read_text(), on[None], el.v_gate)
-        secs += time.perf_counter() - t0
-        lin = on.astype(np.float64) @ analog.linear_tile(
-            g, tiles["row_pre"][t] >= 0, el, dev.cells_per_weight) * el.v_read
-        sol = solve_tile(g, on, el, dev.cells_per_weight)
-        d_ng, d_lin, d_sol = ((x[0::2] - x[1::2]) / i_unit for x in (cur_ng[0], lin, sol))
-        err_lin = max(err_lin, float(np.abs(d_ng - d_lin).max()))
-        err_sol = max(err_sol, float(np.abs(d_ng - d_sol).max()))
-        codes += int((np.rint(d_ng) != np.rint(d_lin)).sum())
-        reads.append([int(step), int(t), int(on.sum())])
-    return {"reads": len(reads), "read_step_tile_rows_on": reads,
-            "max_error_linear_model_weight_units": err_lin,
-            "max_error_solve_tile_weight_units": err_sol,
-            "codes_differing_linear_model": codes,
-            "pairs_compared": len(reads) * int(tiles["col_post"].shape[1]),
-            "ngspice_seconds": round(secs, 2),
-            "note": "stored conductances as written in the netlists (no spread, noise or drift); "
-                    "one LSB = one weight unit"}
-
-
 def _simulate_analog(args: argparse.Namespace) -> int:
     """``simulate DIR --analog``: the compiled network with its crossbar tiles in the loop."""
-    import time
 
-    import numpy as np
 
     from neuropaste.compiled import TILES, Compiled
     from neuropaste.devices import parse_age
     from neuropaste.events import load_stimulus_csv, save_raster_csv
     from neuropaste.outputs import atomic_dir, stage, write_json
-    from neuropaste.reference import simulate
     from neuropaste.sim import analog
+    from neuropaste.verify.analog import fidelity
 
     if args.float:
         raise InputError(None, "--float and --analog exclude each other")
@@ -250,40 +203,15 @@ def _simulate_analog(args: argparse.Namespace) -> int:
     tiles = compiled.tiles()
     if tiles["g"].ndim != 3 or tiles["g"].shape[0] == 0:
         raise InputError(args.map, "has no crossbar tiles (the map has no synapses)")
-    dev, el, _ = compiled.tile_params()
-    path = analog.ReadPath(ideal=args.ideal, age_s=age, adc_bits=args.adc_bits, seed=args.seed)
-    w_max = int(np.abs(net.weight.astype(np.int64)).max()) if net.n_synapses else 1
+    path = analog.ReadPath(ideal=args.ideal, age_s=age, adc_bits=args.adc_bits, seed=args.seed,
+                           drift_reference=not args.no_drift_reference)
     with atomic_dir(args.out) as tmp:
         with stage(f"{len(tiles['g'])} tiles in the loop of {net.n_neurons} neurons, "
                    f"{steps} steps"):
-            t0 = time.perf_counter()
-            reference = simulate(net, steps, stim)
-            readout = analog.prepare(tiles, dev, el, w_max, path)
-            t1 = time.perf_counter()
-            raster = analog.run_closed(net, readout, steps, stim)
-            t2 = time.perf_counter()
-            open_fig = analog.open_loop(net, readout, reference, stim)
-            open_fig.pop("error_by_neuron")
-            closed_fig = analog.closed_loop_figures(reference, raster)
-            model_err = analog.linear_model_error(readout, dev, el, reference, 200, args.seed)
-            t3 = time.perf_counter()
-            cross = None
-            if args.ngspice:
-                cross = _ngspice_crosscheck(compiled, tiles, dev, el, w_max, readout, raster,
-                                            args.ngspice, args.seed)
+            raster, result = fidelity(compiled, path, steps, stim, args.ngspice, args.seed)
         save_raster_csv(tmp / "spikes.csv", raster, net.labels)
-        write_json(tmp / "fidelity.json", {
-            "directory": str(args.map), "steps": steps, "stimulus_events": len(stim),
-            "device": dev.name, "tiles": int(len(tiles["g"])),
-            "tile": list(tiles["g"].shape[1:]), "read_path": path.as_dict(),
-            "scaling": readout.scaling(), "read_model_error": model_err,
-            "level_map_lossless": analog.level_map_lossless(net.weight, w_max, dev),
-            "ngspice_crosscheck": cross,
-            "open_loop": open_fig, "closed_loop": closed_fig,
-            "seconds": {"prepare_and_reference": round(t1 - t0, 3),
-                        "closed_loop": round(t2 - t1, 3),
-                        "open_loop_figures_and_model_check": round(t3 - t2, 3)},
-        })
+        write_json(tmp / "fidelity.json", result)
+    open_fig, closed_fig = result["open_loop"], result["closed_loop"]
     print(f"{len(raster)} spikes ({closed_fig['recall_same_step']:.2%} of the reference's at "
           f"the same step); open loop {open_fig['lsb_exact_fraction']:.2%} of inputs LSB-exact "
           f"-> {Path(args.out) / 'fidelity.json'}")
@@ -319,7 +247,8 @@ def _probability(text: str) -> float:
 
 #: compile flag -> the backend it configures
 COMPILE_FLAGS = {"cores": "rtl", "core_neurons": "rtl", "tile": "spice", "device": "spice",
-                 "memory_dies": "spice", "stack": "spice"}
+                 "memory_dies": "spice", "stack": "spice", "slices": "spice",
+                 "digit_levels": "spice", "programming": "spice"}
 #: verify flag -> the checks it configures
 VERIFY_FLAGS = {"steps": {"rtl", "analog"}, "vcd": {"rtl"}, "stall": {"rtl"}, "link_stall": {"rtl"},
                 "tiles": {"spice", "stack"}, "workers": {"spice", "stack"},
@@ -344,7 +273,9 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
 
     return {"rtl": RTLOptions(cores=args.cores or None, core_neurons=args.core_neurons or None),
             "spice": options_from_cli(tile=args.tile, device=args.device,
-                                      memory_dies=args.memory_dies, stack=args.stack)}
+                                      memory_dies=args.memory_dies, stack=args.stack,
+                                      slices=args.slices, digit_levels=args.digit_levels,
+                                      programming=args.programming)}
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -515,7 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--age", default=None,
                    help="time since programming, for drift: seconds or s/h/d/y suffix (1d)")
     g.add_argument("--adc-bits", type=int, default=None,
-                   help="ADC bits per differential pair (default: one LSB per weight unit)")
+                   help="ADC bits per differential pair (default: one LSB per digit step)")
+    g.add_argument("--no-drift-reference", action="store_true",
+                   help="no reference column: drift is not compensated")
     g.add_argument("--ideal", action="store_true",
                    help="ideal reads: no spread, noise, drift, wire R; ideal switch and ADC")
     g.add_argument("--ngspice", type=int, default=0, metavar="K",
@@ -550,6 +483,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stack", default=None, metavar="FILE",
                    help="stack description (.toml/.json, docs/stack.md); --memory-dies "
                         "overrides its die count")
+    s.add_argument("--slices", type=int, default=None,
+                   help="bit slicing: each weight as this many digits, one differential pair "
+                        "each (default: the device preset's encoding, docs/fidelity.md)")
+    s.add_argument("--digit-levels", type=int, default=None,
+                   help="levels of one slice's digit (a whole number of device level steps)")
+    s.add_argument("--programming", default=None, choices=["cell", "predistort", "in-array"],
+                   help="what program-and-verify reads (default in-array: IR drop and "
+                        "transistor compensated)")
     _stimulus_options(s, 1000)
     _map_options(s)
     _quant_options(s)

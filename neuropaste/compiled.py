@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from neuropaste.addresses import Placement
-from neuropaste.devices import Device, Electrical
+from neuropaste.devices import Device, Electrical, Encoding
 from neuropaste.errors import InputError
 from neuropaste.events import Raster, Stimulus, load_raster_csv, load_stimulus_csv
 from neuropaste.ir import Network, load_network
@@ -155,15 +155,24 @@ class Compiled:
     # -- spice
 
     def tiles(self) -> dict[str, np.ndarray]:
-        """tiles.npz: ``g``, ``row_pre``, ``row_delay``, ``col_post``, ``weight``, ``patterns``."""
+        """tiles.npz: ``g``, ``row_pre``, ``row_delay``, ``col_post``, ``col_slice`` (zeros if the
+        store predates bit slicing), ``weight``, ``patterns``."""
         with np.load(self.root / TILES, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+            out = {k: data[k] for k in data.files}
+        if "col_slice" not in out and "col_post" in out:
+            out["col_slice"] = np.zeros_like(out["col_post"])
+        return out
 
     def tile_params(self) -> tuple[Device, Electrical, dict[str, Any]]:
         """The device and read conditions the tiles were written for, and tiles.json whole."""
         info = json.loads((self.root / TILES_INFO).read_text())
         p = info["params"]
         return Device(**p["device"]), Electrical(**p["electrical"]), info
+
+    def encoding(self) -> Encoding:
+        """The weight encoding the tiles were written with (one pair per weight if unsaid)."""
+        p = json.loads((self.root / TILES_INFO).read_text())["params"]
+        return Encoding(**p.get("encoding", {}))
 
     def stack_info(self) -> dict[str, Any]:
         """spice/stack/stack.json: per die its tiles, nets and via counts."""

@@ -85,13 +85,78 @@ class Device:
         return self.g_max / self.g_min
 
 
-def weight_levels(w: np.ndarray, w_max: int, dev: Device) -> np.ndarray:
-    """The level map, shared by the crossbar backend, its proof and the analog loop. Signed
-    device level of each integer weight: |w| scaled so ``w_max`` is the top level,
-    rounded, and never below one level for a nonzero weight (a synapse never vanishes)."""
-    levels = dev.weight_levels - 1
-    k = np.rint(np.abs(w) / max(w_max, 1) * levels)
+@dataclass(frozen=True)
+class Encoding:
+    """How a weight's magnitude becomes cells: ``slices`` digits of ``digit_levels`` levels,
+    slice s worth ``digit_levels ** s``, each digit in its own differential pair, added on the
+    neuron die by shift-and-add (bit slicing). A digit step is a whole number of the device's
+    level steps, so a coarse digit spans the full conductance range and stands far above read
+    noise. ``slices=1, digit_levels=0`` is one pair per weight on every level of the device."""
+
+    slices: int = 1
+    digit_levels: int = 0  # 0: the device's own weight_levels
+
+    def digits(self, dev: Device) -> int:
+        return self.digit_levels or dev.weight_levels
+
+    def step(self, dev: Device) -> int:
+        """Device level steps per digit step."""
+        return (dev.weight_levels - 1) // (self.digits(dev) - 1)
+
+    def levels(self, dev: Device) -> int:
+        """Distinct magnitudes a weight can take: digits ** slices."""
+        return self.digits(dev) ** self.slices
+
+    def check(self, dev: Device) -> Encoding:
+        d = self.digits(dev)
+        if self.slices < 1 or self.slices > 8:
+            raise InputError(None, f"--slices must be 1..8, got {self.slices}")
+        if d < 2 or d > dev.weight_levels or (dev.weight_levels - 1) % (d - 1):
+            ok = [k for k in range(2, dev.weight_levels + 1) if (dev.weight_levels - 1) % (k - 1)
+                  == 0]
+            raise InputError(None, f"--digit-levels {d}: a digit step must be a whole number of "
+                             f"{dev.name}'s {dev.weight_levels - 1} level steps; choose one of "
+                             f"{ok}")
+        return self
+
+    def describe(self, dev: Device) -> str:
+        d = self.digits(dev)
+        if self.slices == 1:
+            return f"one differential pair per weight, {d} levels"
+        return (f"bit slicing: {self.slices} slices of {d} levels (base {d}), one differential "
+                f"pair each, shift-and-add on the neuron die")
+
+
+def weight_per_level(w_max: int, dev: Device, enc: Encoding | None = None) -> float:
+    """Weight units per level of the level map (below). Lossless when it is 1 / m."""
+    enc = enc or Encoding()
+    top = enc.levels(dev) - 1
+    w_max = max(int(w_max), 1)
+    if top >= w_max:
+        return 1.0 / (1 << int(math.floor(math.log2(top / w_max))))
+    return w_max / top
+
+
+def weight_levels(w: np.ndarray, w_max: int, dev: Device, enc: Encoding | None = None
+                  ) -> np.ndarray:
+    """The level map, shared by the crossbar backend, its proofs and the analog loop: the
+    signed level (0 .. levels - 1) of each integer weight.
+
+    When the encoding has at least ``w_max`` levels every weight is ``m |w|`` for the largest
+    power of two m that fits (lossless; the die undoes m with a shift). Otherwise |w| is scaled
+    so ``w_max`` is the top level, rounded, and never below one level for a nonzero weight (a
+    synapse never vanishes)."""
+    q = weight_per_level(w_max, dev, enc)
+    k = np.rint(np.abs(w) / q)
     return np.sign(w) * np.where(w != 0, np.maximum(k, 1), 0)
+
+
+def digits_of(k: np.ndarray, dev: Device, enc: Encoding | None = None) -> np.ndarray:
+    """Unsigned level magnitudes (...) -> device levels of each slice's cell (..., slices)."""
+    enc = enc or Encoding()
+    d = enc.digits(dev)
+    k = np.abs(np.asarray(k, np.int64))[..., None]
+    return (k // d ** np.arange(enc.slices)) % d * enc.step(dev)
 
 
 @dataclass(frozen=True)

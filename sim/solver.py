@@ -191,3 +191,51 @@ def cell_sources(g: np.ndarray, active: np.ndarray, el: Electrical,
 def ideal_currents(g: np.ndarray, active: np.ndarray, el: Electrical) -> np.ndarray:
     """Sum of G x V_read over active rows: no wires, ideal switches."""
     return el.v_read * (np.asarray(active, np.float64) @ g)
+
+
+def row_alone_conductance(g: np.ndarray, el: Electrical, cells_per_weight: int = 1,
+                          tol: float = 1e-14, max_iter: int = 200,
+                          batch_cells: int = 1 << 21) -> np.ndarray:
+    """Effective conductance (current / V_read) of every cell of tiles ``g`` (T x R x C) read
+    with its row alone on, each row of each tile solved at once.
+
+    With one word line on, the other cells of a column carry no current, so cell (r, j) sees
+    its column as a plain (R - r) r_wire resistor to the sense node: it folds into the cell's
+    series conductance, and each read line is one tridiagonal system in the cells linearised
+    by Newton. This is :func:`solve_tile` with one row on, for every row in one batch, which
+    is what the analog loop's linearised model and in-array verify need (one ``solve_tile``
+    per row costs ~1 ms; here ~1 us per cell)."""
+    g = np.asarray(g, np.float64)
+    t_n, rows, cols = g.shape
+    out = np.zeros_like(g)
+    if el.r_wire == 0:
+        raise ValueError("row_alone_conductance needs wires (r_wire > 0)")
+    gw = 1.0 / el.r_wire
+    r_col = el.r_wire * (rows - np.arange(rows, dtype=np.float64))  # column path to the sense
+    flat = g.reshape(-1, cols)
+    series = 1.0 / (1.0 / np.maximum(flat, 1e-300) + np.tile(r_col, t_n)[:, None])
+    ends = np.ones(cols)
+    ends[-1] = 0.0
+    beta = el.beta * cells_per_weight
+    step = max(1, batch_cells // cols)
+    for lo in range(0, len(flat), step):
+        gs = series[lo:lo + step]
+        vg = np.full(gs.shape, el.v_gate)
+        r = np.full(gs.shape, el.v_read)
+        m = np.zeros(gs.shape)
+        zero = np.zeros(gs.shape)
+        for _ in range(max_iter):
+            m, i_on, di_dr, _ = _cells(vg, r, zero, m, gs, beta, el)
+            diag = gw * (1.0 + ends)[None, :] + di_dr
+            rhs = -i_on + di_dr * r
+            rhs[:, 0] += gw * el.v_read
+            r_new = _tridiagonal(diag, -gw, rhs)
+            change = np.max(np.abs(r_new - r), initial=0.0)
+            r = r_new
+            if change < tol:
+                break
+        else:
+            raise RuntimeError("row solver did not converge")
+        m, i_on, _, _ = _cells(vg, r, zero, m, gs, beta, el)
+        out.reshape(-1, cols)[lo:lo + step] = i_on / el.v_read
+    return out

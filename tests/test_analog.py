@@ -67,7 +67,7 @@ def test_identity_celegans_cli(tmp_path):
     assert fid["closed_loop"]["identical"] and fid["closed_loop"]["recall_same_step"] == 1.0
     assert fid["open_loop"]["lsb_exact_fraction"] == 1.0
     assert fid["open_loop"]["decisions_flipped"] == 0
-    assert fid["scaling"]["lsb_weight_units"] == 1 and fid["level_map_lossless"]
+    assert fid["scaling"]["lsb_digit_steps"] == 1 and fid["level_map_lossless"]
     rram = Device("rram", 1e-6, 100e-6, 64)
     assert not analog.level_map_lossless(net.weight, CELEGANS_W_MAX, rram)
 
@@ -163,9 +163,16 @@ def test_drift_lowers_every_read(small):
     c, net, stim, steps = small
     ref = simulate(net, steps, stim)
     aged = analog.open_loop(net, _readout(c, analog.ReadPath(
-        spread=False, read_sigma=0.0, age_s=86400.0)), ref, stim)
+        spread=False, read_sigma=0.0, age_s=86400.0, drift_reference=False)), ref, stim)
     # (1 day / 1 s) ** -0.1 = 0.32: every excitatory sum shrinks, every inhibitory one too
     assert aged["lsb_exact_fraction"] < 1.0 and aged["error_lsb"]["max_abs"] > 10
+    assert aged["error_lsb"]["mean"] * np.sign(net.weight.sum()) < 0
+    # a reference column rescales the reads: drift compensated up to its read noise
+    fresh = analog.open_loop(net, _readout(c, analog.ReadPath(spread=False, read_sigma=0.0)),
+                             ref, stim)
+    compensated = analog.open_loop(net, _readout(c, analog.ReadPath(
+        spread=False, read_sigma=0.0, age_s=86400.0)), ref, stim)
+    assert compensated["lsb_exact_fraction"] == fresh["lsb_exact_fraction"]
     noisy = analog.open_loop(net, _readout(c, analog.ReadPath(read_sigma=0.05, seed=1)), ref,
                              stim)
     assert 0 < noisy["error_lsb"]["mean_abs"] and noisy["decisions_flipped"] >= 0
@@ -239,7 +246,7 @@ def test_ngspice_crosscheck(small, tmp_path):
     cross = json.loads((out / "fidelity.json").read_text())["ngspice_crosscheck"]
     assert cross["reads"] == 3 and all(rows >= 1 for _, _, rows in
                                        cross["read_step_tile_rows_on"])
-    assert cross["max_error_solve_tile_weight_units"] < 1e-3  # the solver is ngspice's DC
-    assert cross["max_error_linear_model_weight_units"] < 1.0
+    assert cross["max_error_solve_tile_digit_steps"] < 1e-3  # the solver is ngspice's DC
+    assert cross["max_error_linear_model_digit_steps"] < 1.0
     assert main(["simulate", "builtin:celegans", "--steps", "5", "--ngspice", "2",
                  "--out", str(tmp_path / "m")]) == 2

@@ -1,7 +1,7 @@
 """``verify --analog``: the identity check, the tiles in the loop with ideal reads.
 
 With ideal reads (no spread, noise, drift or wire R, an ideal switch, an ideal ADC of one LSB
-per weight unit) the network run with every synaptic input read from ``spice/tiles.npz`` must
+per digit step) the network run with every synaptic input read from ``spice/tiles.npz`` must
 reproduce the stored reference raster bit for bit, and every open-loop input must be exact.
 The oracle is the IR (``network.npz``) and the reference model, never the tile store's own
 ``weight`` table. The identity needs a lossless level map (every weight a whole number of
@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from neuropaste.compiled import TILES, Compiled
+from neuropaste.compiled import TILES, Compiled, tile_netlist
+from neuropaste.events import Raster, Stimulus
 from neuropaste.reference import simulate
 
 
@@ -33,7 +34,8 @@ def check(compiled: Path, options: Any) -> dict[str, Any]:
     tiles = cd.tiles()
     if tiles["g"].ndim != 3 or tiles["g"].shape[0] == 0:
         return {"passed": False, "summary": "the map has no tiles: nothing to check"}
-    dev, el, _ = cd.tile_params()
+    dev, el, info = cd.tile_params()
+    enc = cd.encoding()
     steps = cd.steps if options.steps is None else min(int(options.steps), cd.steps)
     stim = cd.stimulus(net.labels)
     ref = cd.reference(net.labels, steps)
@@ -41,8 +43,8 @@ def check(compiled: Path, options: Any) -> dict[str, Any]:
         return {"passed": False, "summary": "the stored reference raster is not the reference "
                 "model's run of network.npz"}
     w_max = int(np.abs(net.weight.astype(np.int64)).max()) if net.n_synapses else 1
-    lossless = analog.level_map_lossless(net.weight, w_max, dev)
-    rd = analog.prepare(tiles, dev, el, w_max, analog.ReadPath(ideal=True))
+    lossless = analog.level_map_lossless(net.weight, w_max, dev, enc)
+    rd = analog.prepare(tiles, dev, el, w_max, analog.ReadPath(ideal=True), enc)
     got = analog.run_closed(net, rd, steps, stim)
     open_fig = analog.open_loop(net, rd, ref, stim)
     by_neuron = open_fig.pop("error_by_neuron")
@@ -52,7 +54,7 @@ def check(compiled: Path, options: Any) -> dict[str, Any]:
         summary = (f"{len(tiles['g'])} tiles in the loop with ideal reads reproduce the "
                    f"reference raster ({len(ref)} spikes, {steps} steps); every input exact")
     elif not lossless:
-        summary = (f"the level map of {dev.name} ({dev.weight_levels} levels per weight) is "
+        summary = (f"the level map of {dev.name} ({enc.levels(dev)} levels per weight) is "
                    f"lossy for weights up to {w_max}: the identity needs a whole number of "
                    "levels per weight")
     else:
@@ -76,3 +78,87 @@ def report_html(compiled: Path) -> str:
     status = "PASS" if result.get("passed") else "FAIL"
     return (f"<h2>Crossbar in the loop, ideal reads</h2><p>{status}: "
             f"{html.escape(str(result.get('summary', '')))}</p>")
+
+
+def fidelity(cd: Compiled, path: Any, steps: int, stim: Stimulus, ngspice: int = 0,
+             seed: int = 0) -> tuple[Raster, dict[str, Any]]:
+    """``simulate DIR --analog``: the compiled network with its tiles in the loop, read as
+    ``path`` (a ``ReadPath``) says, against the reference; the raster and fidelity.json."""
+    import time
+
+    from neuropaste.sim import analog
+
+    net = cd.network()
+    tiles = cd.tiles()
+    dev, el, info = cd.tile_params()
+    enc = cd.encoding()
+    programming = info["params"].get("programming", "cell")
+    tolerance = float(info["params"].get("verify_tolerance_levels", 0.5))
+    w_max = int(np.abs(net.weight.astype(np.int64)).max()) if net.n_synapses else 1
+    t0 = time.perf_counter()
+    reference = simulate(net, steps, stim)
+    readout = analog.prepare(tiles, dev, el, w_max, path, enc, programming, tolerance)
+    t1 = time.perf_counter()
+    raster = analog.run_closed(net, readout, steps, stim)
+    t2 = time.perf_counter()
+    open_fig = analog.open_loop(net, readout, reference, stim)
+    open_fig.pop("error_by_neuron")
+    closed_fig = analog.closed_loop_figures(reference, raster)
+    model_err = analog.linear_model_error(readout, dev, el, reference, 200, seed)
+    t3 = time.perf_counter()
+    cross = ngspice_crosscheck(cd, tiles, dev, el, readout, raster, ngspice, seed) \
+        if ngspice else None
+    return raster, {
+        "directory": str(cd.root), "steps": steps, "stimulus_events": len(stim),
+        "device": dev.name, "encoding": enc.describe(dev), "tiles": int(len(tiles["g"])),
+        "tile": list(tiles["g"].shape[1:]), "read_path": path.as_dict(),
+        "scaling": readout.scaling(), "read_model_error": model_err,
+        "level_map_lossless": analog.level_map_lossless(net.weight, w_max, dev, enc),
+        "ngspice_crosscheck": cross, "open_loop": open_fig, "closed_loop": closed_fig,
+        "seconds": {"prepare_and_reference": round(t1 - t0, 3),
+                    "closed_loop": round(t2 - t1, 3),
+                    "open_loop_figures_and_model_check": round(t3 - t2, 3)},
+    }
+
+
+def ngspice_crosscheck(cd: Compiled, tiles: dict, dev: Any, el: Any, readout: Any,
+                       raster: Raster, count: int, seed: int) -> dict[str, Any]:
+    """ngspice on the written tile netlists with ``count`` sampled (step, tile) read patterns
+    of the analog run, against the in-the-loop linear model and solve_tile on the same stored
+    conductances (the files hold the targets: no programming residual, noise or drift)."""
+    import time
+
+    from neuropaste.sim import analog
+    from neuropaste.sim.solver import row_alone_conductance, solve_tile
+    from neuropaste.verify.spice import run_tile
+
+    pats = analog.read_patterns(readout, raster)
+    cand = np.argwhere(pats.any(axis=2))
+    rng = np.random.default_rng(seed + 5)
+    pick = cand[rng.choice(len(cand), min(count, len(cand)), replace=False)] if len(cand) \
+        else cand
+    d_g = (dev.g_max - dev.g_min) / (dev.levels - 1)
+    unit = el.v_read * d_g * cd.encoding().step(dev)  # one digit step
+    err_lin, err_sol, codes, secs, reads = 0.0, 0.0, 0, 0.0, []
+    for step, t in sorted(pick.tolist()):
+        on = pats[step, t]
+        g = tiles["g"][t]
+        t0 = time.perf_counter()
+        cur_ng, _ = run_tile(cd.path(tile_netlist(t)).read_text(), on[None], el.v_gate)
+        secs += time.perf_counter() - t0
+        g_eff = row_alone_conductance(g[None], el, dev.cells_per_weight)[0]
+        lin = on.astype(np.float64) @ g_eff * el.v_read
+        sol = solve_tile(g, on, el, dev.cells_per_weight)
+        d_ng, d_lin, d_sol = ((x[0::2] - x[1::2]) / unit for x in (cur_ng[0], lin, sol))
+        err_lin = max(err_lin, float(np.abs(d_ng - d_lin).max()))
+        err_sol = max(err_sol, float(np.abs(d_ng - d_sol).max()))
+        codes += int((np.rint(d_ng) != np.rint(d_lin)).sum())
+        reads.append([int(step), int(t), int(on.sum())])
+    return {"reads": len(reads), "read_step_tile_rows_on": reads,
+            "max_error_linear_model_digit_steps": err_lin,
+            "max_error_solve_tile_digit_steps": err_sol,
+            "codes_differing_linear_model": codes,
+            "pairs_compared": len(reads) * int(tiles["col_post"].shape[1]),
+            "ngspice_seconds": round(secs, 2),
+            "note": "stored target conductances as written in the netlists; one LSB = one "
+                    "digit step of the encoding"}

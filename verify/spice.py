@@ -35,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from neuropaste.compiled import SPICE, Compiled, tile_netlist
-from neuropaste.devices import Device, Electrical, weight_levels
+from neuropaste.devices import Device, Electrical, Encoding, weight_levels, weight_per_level
 from neuropaste.errors import InputError
 from neuropaste.generators.crossbar import conductances
 from neuropaste.ir import Network
@@ -124,9 +124,19 @@ def _syn(net: Network, pre: int, post: int, delay: int) -> str:
 
 # -- 1. weights: the store decoded against the network
 
-def decode_levels(g: np.ndarray, dev: Device) -> tuple[np.ndarray, np.ndarray]:
-    """Signed level of every differential pair of ``g`` (T x R x 2P), and a mask of pairs
-    that are not on the level grid (off grid, out of range, or both sides programmed)."""
+def combine_slices(x: np.ndarray, dev: Device, enc: Encoding) -> np.ndarray:
+    """Per-pair values in device level steps (..., P) -> per-weight levels (..., P / slices):
+    each slice's digit (its value over the digit step) times its significance, summed."""
+    d, step = enc.digits(dev), enc.step(dev)
+    return sum(x[..., s::enc.slices] / step * d ** s for s in range(enc.slices))
+
+
+def decode_levels(g: np.ndarray, dev: Device, enc: Encoding | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Signed level of every weight of ``g`` (T x R x 2P; T x R x P / slices out), and a mask
+    of weights with a pair that is not on the encoding's grid (off grid, out of range, both
+    sides programmed, or a digit that is not a whole digit step)."""
+    enc = enc or Encoding()
     floor = dev.cells_per_weight * dev.g_min
     k = (np.asarray(g, np.float64) - floor) / level_step(dev)
     kr = np.rint(k)
@@ -135,7 +145,23 @@ def decode_levels(g: np.ndarray, dev: Device) -> tuple[np.ndarray, np.ndarray]:
     kr = np.where(np.isfinite(kr), kr, 0).astype(np.int64)
     kp, kn = kr[..., 0::2], kr[..., 1::2]
     bad = bad_cell[..., 0::2] | bad_cell[..., 1::2] | ((kp > 0) & (kn > 0))
-    return kp - kn, bad
+    bad |= (kp - kn) % enc.step(dev) != 0
+    bad = np.logical_or.reduce([bad[..., s::enc.slices] for s in range(enc.slices)])
+    return np.rint(combine_slices(kp - kn, dev, enc)).astype(np.int64), bad
+
+
+def slice_map_defects(data: dict[str, np.ndarray], enc: Encoding, defects: Defects) -> None:
+    """Each weight's pairs must be adjacent, of one post, slices 0..S-1 in order."""
+    post, sl = data["col_post"], data["col_slice"]
+    want = np.broadcast_to(np.arange(sl.shape[1]) % enc.slices, sl.shape)
+    same = (post.reshape(len(post), -1, enc.slices) == post[:, ::enc.slices, None]).all(axis=2)
+    for t, j in np.argwhere(sl != want)[:5].tolist():
+        defects.add(f"tiles.npz: tile {t} pair {j} holds slice {sl[t, j]}, the encoding "
+                    f"({enc.slices} slices) puts slice {want[t, j]} there", "slice map")
+    for t, j in np.argwhere(~same)[:5].tolist():
+        defects.add(f"tiles.npz: tile {t} weight column {j}: its {enc.slices} slice pairs map "
+                    f"to different posts {post[t, j * enc.slices:(j + 1) * enc.slices]}",
+                    "slice map")
 
 
 def network_weights(net: Network, row_pre: np.ndarray, row_delay: np.ndarray,
@@ -158,17 +184,22 @@ def network_weights(net: Network, row_pre: np.ndarray, row_delay: np.ndarray,
 
 
 def check_weights(net: Network, dev: Device, data: dict[str, np.ndarray],
-                  defects: Defects) -> dict[str, Any]:
-    """Decode every tile's conductances and compare them with the network, synapse by synapse."""
-    g, row_pre, row_delay, col_post = (data[k] for k in ("g", "row_pre", "row_delay",
-                                                         "col_post"))
+                  defects: Defects, enc: Encoding | None = None) -> dict[str, Any]:
+    """Decode every tile's conductances and compare them with the network, synapse by synapse.
+    With bit slicing a "pair" below is a weight column: the pairs of its slices together."""
+    enc = enc or Encoding()
+    g, row_pre, row_delay = (data[k] for k in ("g", "row_pre", "row_delay"))
+    col_post = data["col_post"][:, ::enc.slices]
     n, span = net.n_neurons, net.max_delay + 1
     w_max = int(np.abs(net.weight).max()) if net.n_synapses else 1
-    level, bad = decode_levels(g, dev)
+    slice_map_defects(data, enc, defects)
+    level, bad = decode_levels(g, dev, enc)
+    c = 2 * enc.slices
     for t, i, j in np.argwhere(bad)[:MAX_DEFECTS].tolist():
-        defects.add(f"tiles.npz: tile {t} row {i} pair {j}: G+ {g[t, i, 2 * j]:.6g} S, G- "
-                    f"{g[t, i, 2 * j + 1]:.6g} S is not a level of {dev.name!r} "
-                    f"(off the grid, out of range or both sides programmed)", "off grid")
+        defects.add(f"tiles.npz: tile {t} row {i} pair {j}: G+/G- "
+                    f"{np.array2string(g[t, i, c * j:c * (j + 1)], precision=6)} S is not a "
+                    f"level of {dev.name!r} ({enc.describe(dev)}; off the grid, out of range "
+                    f"or both sides programmed)", "off grid")
     defects.count += max(0, int(bad.sum()) - MAX_DEFECTS)
     pre = np.broadcast_to(row_pre[:, :, None], level.shape).astype(np.int64)
     dly = np.broadcast_to(row_delay[:, :, None], level.shape).astype(np.int64)
@@ -185,7 +216,7 @@ def check_weights(net: Network, dev: Device, data: dict[str, np.ndarray],
     where = np.argwhere(placed)
     f_key = (pre[placed] * n + post[placed]) * span + dly[placed]
     f_lvl = level[placed]
-    expected = weight_levels(net.weight.astype(np.int64), w_max, dev).astype(np.int64)
+    expected = weight_levels(net.weight.astype(np.int64), w_max, dev, enc).astype(np.int64)
     e_key = (net.pre.astype(np.int64) * n + net.post) * span + net.delay
     keep = expected != 0
     e_key, e_lvl, e_w = e_key[keep], expected[keep], net.weight[keep].astype(np.int64)
@@ -228,7 +259,7 @@ def check_weights(net: Network, dev: Device, data: dict[str, np.ndarray],
                     f"{e_lvl[ei]}{sign}", "wrong")
     defects.count += max(0, len(wrong) - MAX_DEFECTS)
     # the store's integer weight table must hold the network's weights where the maps say
-    w_net = network_weights(net, row_pre, row_delay, col_post)
+    w_net = network_weights(net, row_pre, row_delay, data["col_post"])
     off = np.argwhere(data["weight"] != w_net) if data["weight"].shape == w_net.shape \
         else np.zeros((0, 3), int)
     if data["weight"].shape != w_net.shape:
@@ -244,14 +275,16 @@ def check_weights(net: Network, dev: Device, data: dict[str, np.ndarray],
             "off_grid": int(bad.sum()), "w_net": w_net, "w_max": w_max}
 
 
-def quantisation(net: Network, dev: Device) -> dict[str, Any]:
+def quantisation(net: Network, dev: Device, enc: Encoding | None = None) -> dict[str, Any]:
     """What the level map loses on this map: from the IR and the device, not the manifest."""
+    enc = enc or Encoding()
     w = net.weight.astype(np.int64)
     w_max = int(np.abs(w).max()) if len(w) else 1
-    k = weight_levels(w, w_max, dev)
-    per_level = w_max / (dev.weight_levels - 1)
+    k = weight_levels(w, w_max, dev, enc)
+    per_level = weight_per_level(w_max, dev, enc)
     err = np.abs(k * per_level - w)
-    return {"levels_per_weight": dev.weight_levels, "weight_per_level": per_level,
+    return {"levels_per_weight": enc.levels(dev), "encoding": enc.describe(dev),
+            "weight_per_level": per_level,
             "synapses": int(len(w)),
             "not_representable": int((err > 1e-9 * max(per_level, 1)).sum()),
             "max_error_weight_units": float(err.max()) if len(err) else 0.0,
@@ -418,14 +451,14 @@ def _read_store(cd: Compiled, defects: Defects) -> dict[str, np.ndarray] | None:
     except (OSError, ValueError, KeyError) as err:
         defects.add(f"{SPICE}/tiles.npz: cannot read: {' '.join(str(err).split())[:120]}")
         return None
-    need = ("g", "row_pre", "row_delay", "col_post", "weight", "patterns")
+    need = ("g", "row_pre", "row_delay", "col_post", "col_slice", "weight", "patterns")
     if any(k not in data for k in need):
         defects.add(f"{SPICE}/tiles.npz: lacks {[k for k in need if k not in data]}")
         return None
     g = data["g"]
     t = len(g)
     shapes = {"row_pre": (t, g.shape[1]), "row_delay": (t, g.shape[1]),
-              "col_post": (t, g.shape[2] // 2)}
+              "col_post": (t, g.shape[2] // 2), "col_slice": (t, g.shape[2] // 2)}
     if g.ndim != 3 or g.shape[2] % 2 or any(data[k].shape != s for k, s in shapes.items()) \
             or data["patterns"].shape[::2] != (t, g.shape[1]):
         defects.add(f"{SPICE}/tiles.npz: inconsistent shapes (g {g.shape}, row_pre "
@@ -459,8 +492,18 @@ def verify(compiled: Path, *, tiles: int | None = None, workers: int = 2,
         if recorded.get(key) != value:
             defects.add(f"{SPICE}/tiles.json: its {key} differs from the one the manifest "
                         f"records for the spice backend")
-    quant = quantisation(net, dev)
+    try:
+        enc = cd.encoding().check(dev)
+    except (TypeError, InputError) as err:
+        return {"passed": False, "tiles_total": 0, "tiles_solver": 0, "tiles_ngspice": 0,
+                "defects": [f"{SPICE}/tiles.json: bad encoding: {err}"], "defects_total": 1,
+                "summary": "nothing to check: spice/tiles.json's encoding is unreadable"}
+    quant = quantisation(net, dev, enc)
     data = _read_store(cd, defects)
+    if data is not None and data["g"].shape[2] % (2 * enc.slices):
+        defects.add(f"{SPICE}/tiles.npz: {data['g'].shape[2]} columns do not hold whole "
+                    f"weights of {enc.slices} slices")
+        data = None
     n_tiles = len(data["g"]) if data is not None else 0
     result: dict[str, Any] = {"tiles_total": n_tiles, "quantisation": quant,
                               "solver_tolerance_fs": SOLVER_TOLERANCE}
@@ -475,9 +518,9 @@ def verify(compiled: Path, *, tiles: int | None = None, workers: int = 2,
     rows = g_all.shape[1]
     fs = full_scale(el, dev, rows)
     # 1. weights
-    weights = check_weights(net, dev, data, defects)
+    weights = check_weights(net, dev, data, defects, enc)
     w_net = weights.pop("w_net")
-    gp, gn = conductances(w_net, weights.pop("w_max"), dev)
+    gp, gn = conductances(w_net[..., ::enc.slices], weights.pop("w_max"), dev, enc)
     g_net = np.empty(g_all.shape)
     g_net[..., 0::2], g_net[..., 1::2] = gp, gn
     used = data["row_pre"] >= 0
@@ -514,8 +557,8 @@ def verify(compiled: Path, *, tiles: int | None = None, workers: int = 2,
         ide = np.stack([ideal_currents(g_net[t], p, el) for p in pats_all[t]])
         network_i[t] = (cur, ide)
         worst_ideal = max(worst_ideal, float(np.abs(cur - ide).max() / fs))
-        wx = pats_all[t].astype(np.float64) @ w_net[t]  # the exact synaptic sums
-        read = (cur[:, 0::2] - cur[:, 1::2]) / step_i * per_level
+        wx = pats_all[t].astype(np.float64) @ w_net[t][:, ::enc.slices]  # exact sums
+        read = combine_slices((cur[:, 0::2] - cur[:, 1::2]) / step_i, dev, enc) * per_level
         worst_wx = max(worst_wx, float(np.abs(read - wx).max()))
         top_wx = max(top_wx, float(np.abs(wx).max()))
     rng = np.random.default_rng(seed)
