@@ -109,8 +109,8 @@ class Encoding:
 
     def check(self, dev: Device) -> Encoding:
         d = self.digits(dev)
-        if self.slices < 1 or self.slices > 8:
-            raise InputError(None, f"--slices must be 1..8, got {self.slices}")
+        if self.slices < 1 or self.slices > 16:
+            raise InputError(None, f"--slices must be 1..16, got {self.slices}")
         if d < 2 or d > dev.weight_levels or (dev.weight_levels - 1) % (d - 1):
             ok = [k for k in range(2, dev.weight_levels + 1) if (dev.weight_levels - 1) % (k - 1)
                   == 0]

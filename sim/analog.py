@@ -106,16 +106,19 @@ def _program(g: np.ndarray, used: np.ndarray, dev: Device, el: Electrical, path:
     access transistor's on resistance, G' = 1 / (1 / G - R_on). ``in-array``: verify reads each
     cell through its read line and column with its row alone on, so the single-row current
     hits floor + alpha (G - floor) (alpha < 1 when a cell far from the drivers cannot reach
-    the top level). The verify residual is uniform within +-tolerance level steps."""
+    the top level). The verify residual is uniform within +-tolerance level steps; a binary
+    cell (set or reset) keeps its device-to-device spread instead, as does every cell
+    programmed without verify."""
     cpw = dev.cells_per_weight
     floor, cap = cpw * dev.g_min, cpw * dev.g_max
     d_g = (dev.g_max - dev.g_min) / (dev.levels - 1)
     target = g
     residual = np.zeros_like(g)
-    if path.spread and path.verify:
+    binary = dev.levels == 2  # a binary cell is set or reset: no band to verify into
+    if path.spread and path.verify and not binary:
         residual = rng.uniform(-tolerance, tolerance, g.shape) * d_g
     info: dict[str, Any] = {"mode": programming, "tolerance_levels": tolerance
-                            if path.spread and path.verify else 0.0}
+                            if path.spread and path.verify and not binary else 0.0}
     alpha = 1.0
     if programming == "in-array" and el.r_wire > 0:
         rho = row_alone_conductance(np.full_like(g, cap), el, cpw) / cap
@@ -135,7 +138,7 @@ def _program(g: np.ndarray, used: np.ndarray, dev: Device, el: Electrical, path:
         info.update(r_on_ohm=r_on, clipped=int((1.0 / want - r_on <= 1.0 / cap).sum()))
     else:
         stored = target + residual
-    if path.spread and not path.verify and dev.d2d_sigma > 0:
+    if path.spread and (binary or not path.verify) and dev.d2d_sigma > 0:
         stored = stored * rng.lognormal(0.0, dev.d2d_sigma, g.shape)
         info["d2d_sigma"] = dev.d2d_sigma
     return stored, alpha, info
