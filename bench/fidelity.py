@@ -35,11 +35,11 @@ from neuropaste.verify.analog import fidelity
 #: device (age label, seconds) and its encodings: one pair per weight, and the slicing that
 #: docs/fidelity.md found best for it
 DEVICES = {
-    "rram": ([("0", 0.0)], [Encoding(), Encoding(5, 4)]),
+    "rram": ([("0", 0.0)], [Encoding(1, 0), Encoding(5, 4)]),
     "pcm": ([("1s", 1.0), ("1d", 86400.0), ("1y", 365.25 * 86400.0)],
             [Encoding(), Encoding(9, 2)]),
     "flash": ([("0", 0.0)], [Encoding(), Encoding(9, 2)]),
-    "mram": ([("0", 0.0)], [Encoding(), Encoding(3, 8)]),
+    "mram": ([("0", 0.0)], [Encoding(), Encoding(9, 2)]),
 }
 TILES = (32, 64, 128, 256)
 WIRES = (1.0, 4.0)

@@ -30,6 +30,7 @@ from neuropaste.devices import (
     Device,
     Electrical,
     Encoding,
+    default_encoding,
     digits_of,
     load_device,
     weight_levels,
@@ -58,13 +59,18 @@ class CrossbarOptions:
     reorder: bool = True
     compact_rows: bool = True  # a column block's tiles hold only its rows with synapses
     stack: StackSpec | None = None  # assign the tiles to this TSV stack's memory dies
-    encoding: Encoding = field(default_factory=Encoding)  # bit slicing: docs/fidelity.md
+    encoding: Encoding | None = None  # bit slicing; None: the device preset's (devices.py)
     programming: str = "in-array"  # how verify reads a cell while programming: PROGRAMMING
 
     @property
     def posts(self) -> int:
         """Postsynaptic neurons per tile: a pair of columns per slice of each."""
-        return self.tile_cols // (2 * self.encoding.slices)
+        return self.tile_cols // (2 * self.enc.slices)
+
+    @property
+    def enc(self) -> Encoding:
+        """The encoding in force: the one given, else the device preset's recommendation."""
+        return (self.encoding or default_encoding(self.device)).check(self.device)
 
 
 #: program-and-verify modes (docs/fidelity.md "Programming"): what the verify read sees
@@ -102,12 +108,9 @@ def options_from_cli(tile: int | None = None, device: str | None = None,
             raise InputError(None, f"--programming {programming!r}: choose one of "
                              f"{', '.join(PROGRAMMING)}")
         opts = replace(opts, programming=programming)
-    if opts.stack is not None and opts.encoding.slices > 1:
-        raise InputError(None, "--slices > 1 with a TSV stack is not supported yet: the stack "
-                         "netlists join a post's columns per polarity, not per slice")
     if opts.posts < 1:
         raise InputError(None, f"--tile {opts.tile_cols} has no room for "
-                         f"{opts.encoding.slices} slices of a weight (2 columns each)")
+                         f"{opts.enc.slices} slices of a weight (2 columns each)")
     return opts
 
 
@@ -217,7 +220,7 @@ def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
     bands and empty R x C blocks skipped.
     """
     n = net.n_neurons
-    posts, enc = opts.posts, opts.encoding
+    posts, enc = opts.posts, opts.enc
     ordering, found = _slots(net, opts)
     order, tiles, per_block, tile_key, row_in, col_rank, rows_of_tile, n_rows = found
     span = net.max_delay + 1
@@ -353,7 +356,7 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, opts: CrossbarOptions
                   "g_min_S": dev.g_min, "g_max_S": dev.g_max, "levels": dev.levels,
                   "cells_per_weight": dev.cells_per_weight,
                   "signed_scheme": "differential pairs: even column G+, odd column G-",
-                  "encoding": opts.encoding.describe(dev)}
+                  "encoding": opts.enc.describe(dev)}
         headers.append(header)
         (Path(out_dir) / tile_netlist(t)).write_text(netlist_text(
             g, pats[t][0], opts.electrical, {**header, "pattern": "0 (all rows on)"},
@@ -374,7 +377,7 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, opts: CrossbarOptions
     params = {"device": asdict(dev), "electrical": asdict(opts.electrical),
               "tile_rows": opts.tile_rows, "tile_cols": opts.tile_cols,
               "patterns": opts.patterns, "seed": opts.seed,
-              "encoding": asdict(opts.encoding), "programming": opts.programming,
+              "encoding": asdict(opts.enc), "programming": opts.programming,
               "verify_tolerance_levels": VERIFY_TOLERANCE}
     (Path(out_dir) / TILES_INFO).write_text(json.dumps(
         {"params": params, "stats": ts.stats,
@@ -404,7 +407,7 @@ def _emit_stack(net: Network, out_dir: Path, arrays: dict[str, np.ndarray],
     el, cpw = opts.electrical, opts.device.cells_per_weight
     word_line = (el.r_wire, el.c_gate * cpw, int(arrays["g"].shape[2]))
     result = stack_tiles(arrays["row_pre"], arrays["col_post"], net.n_neurons, spec, rates,
-                         word_line)
+                         word_line, opts.enc.slices)
     result["rates_from_reference_run"] = rates is not None
     if spec.logic_dies > 1:
         result["logic_dies"] = assign_logic_dies(net.pre, net.post, net.n_neurons,

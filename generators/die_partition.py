@@ -251,7 +251,8 @@ def assign_logic_dies(pre: np.ndarray, post: np.ndarray, n_neurons: int, logic_d
 
 def stack_tiles(row_pre: np.ndarray, col_post: np.ndarray, n_neurons: int, spec: StackSpec,
                 rates: np.ndarray | None = None,
-                word_line: tuple[float, float, int] = (0.0, 0.0, 0)) -> dict[str, Any]:
+                word_line: tuple[float, float, int] = (0.0, 0.0, 0),
+                slices: int = 1) -> dict[str, Any]:
     """Assign tiles (rows by presynaptic neuron, columns by target) to the memory dies.
 
     ``word_line`` is (r_wire ohm per cell, gate capacitance per cell, cells across a tile):
@@ -271,10 +272,10 @@ def stack_tiles(row_pre: np.ndarray, col_post: np.ndarray, n_neurons: int, spec:
                          f"{spec.layers} layer(s)): add memory dies or layers")
     spec.check()
     tiles = [TileFootprint(rows=r[r >= 0], cols=c[c >= 0], cells=0)
-             for r, c in zip(row_pre, col_post, strict=True)]
+             for r, c in zip(row_pre, col_post[:, ::slices], strict=True)]
     budget = spec.budget()
     result = assign_dies(tiles, n_neurons, spec.memory_dies, per_die, tsv_budget=budget,
-                         rates=rates, columns_per_target=2)
+                         rates=rates, columns_per_target=2 * slices)
     tsv = parasitics(spec.tsv)
     top = spec.memory_dies
     return {

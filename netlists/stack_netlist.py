@@ -82,15 +82,24 @@ def tile_subckt_text(t: int, g: np.ndarray, el: Electrical, header: dict[str, An
                       *body, f".ends {name}"]) + "\n"
 
 
+def column_keys(col_post: np.ndarray, col_slice: np.ndarray | None = None) -> np.ndarray:
+    """(post, polarity) of each physical column of a tile (2P x 2): polarity is 2 slice + 0 for
+    G+ or 1 for G-, so the columns of one post, slice and side join into one net across tiles
+    (each slice has its own sense amplifier on the logic die)."""
+    sl = np.zeros(len(col_post), np.int64) if col_slice is None else np.asarray(col_slice)
+    return np.stack([np.repeat(col_post, 2), 2 * np.repeat(sl, 2) + np.tile([0, 1],
+                                                                           len(col_post))], 1)
+
+
 def die_nets(row_pre: np.ndarray, row_delay: np.ndarray, col_post: np.ndarray,
-             tiles: list[int]) -> tuple[np.ndarray, np.ndarray]:
+             tiles: list[int], col_slice: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
     """Word-line nets (pre, delay) and column nets (post, polarity) of ``tiles``, sorted."""
     rows = [np.stack([row_pre[t], row_delay[t]], 1)[row_pre[t] >= 0] for t in tiles]
     cols = []
     for t in tiles:
-        post = np.repeat(col_post[t], 2)
-        pol = np.tile([0, 1], len(col_post[t]))
-        cols.append(np.stack([post, pol], 1)[post >= 0])
+        keys = column_keys(col_post[t], None if col_slice is None else col_slice[t])
+        cols.append(keys[keys[:, 0] >= 0])
     wl = np.unique(np.concatenate(rows), axis=0) if rows else np.zeros((0, 2), np.int64)
     cl = np.unique(np.concatenate(cols), axis=0) if cols else np.zeros((0, 2), np.int64)
     return wl.astype(np.int64), cl.astype(np.int64)
@@ -105,7 +114,8 @@ def pair_index(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 def die_text(k: int, tiles: list[int], row_pre: np.ndarray, row_delay: np.ndarray,
              col_post: np.ndarray, tsv: TSV, c_load: float, include: str = "",
-             word_line: tuple[float, float, int] = (0.0, 0.0, 0)) -> str:
+             word_line: tuple[float, float, int] = (0.0, 0.0, 0),
+             col_slice: np.ndarray | None = None) -> str:
     """Memory die ``k``: its tiles, a chain of k + 1 vias per word-line and column net.
 
     ``word_line`` is (r_wire, c_cell, cells): the word line across one tile, one wire segment
@@ -115,7 +125,7 @@ def die_text(k: int, tiles: list[int], row_pre: np.ndarray, row_delay: np.ndarra
     draw none). ``c_load`` is an extra lumped load at the line's far end. ``include`` prefixes
     the tile file names (empty: beside the die file).
     """
-    wl, cl = die_nets(row_pre, row_delay, col_post, tiles)
+    wl, cl = die_nets(row_pre, row_delay, col_post, tiles, col_slice)
     vias = k + 1
     tsv_name, wl_name, col_name = (identifier(f"{p}_{k}") for p in ("tsv", "wl", "col"))
     via = str(subcircuit(tsv, tsv_name, with_l=True)).strip().splitlines()
@@ -157,11 +167,10 @@ def die_text(k: int, tiles: list[int], row_pre: np.ndarray, row_delay: np.ndarra
         ri[real] = pair_index(np.stack([row_pre[t], row_delay[t]], 1)[real], wl)
         gates = [f"d{i}" if ok else "0" for i, ok in zip(ri.tolist(), real.tolist(),
                                                          strict=True)]
-        post = np.repeat(col_post[t], 2)
-        pol = np.tile([0, 1], len(col_post[t]))
-        used = post >= 0
-        ci = np.zeros(len(post), np.int64)
-        ci[used] = pair_index(np.stack([post, pol], 1)[used], cl)
+        keys = column_keys(col_post[t], None if col_slice is None else col_slice[t])
+        used = keys[:, 0] >= 0
+        ci = np.zeros(len(keys), np.int64)
+        ci[used] = pair_index(keys[used], cl)
         ends = [f"e{j}" if ok else "0" for j, ok in zip(ci.tolist(), used.tolist(), strict=True)]
         lines += _wrap(f"Xt{t}", ["rd", *gates, *ends])
         lines.append(f"+ tile_{t:04d}")
@@ -207,6 +216,7 @@ def emit_stack(out_dir: Path, arrays: dict[str, np.ndarray], die_of_tile: list[i
     out = Path(out_dir) / STACK
     out.mkdir(parents=True, exist_ok=True)
     row_pre, row_delay, col_post = arrays["row_pre"], arrays["row_delay"], arrays["col_post"]
+    col_slice = arrays.get("col_slice")
     for t, g in enumerate(arrays["g"]):
         (out / f"tile_{t:04d}.sub").write_text(
             tile_subckt_text(t, g, el, headers[t], cells_per_weight))
@@ -215,8 +225,9 @@ def emit_stack(out_dir: Path, arrays: dict[str, np.ndarray], die_of_tile: list[i
     for k in range(n_dies):
         tiles = np.flatnonzero(die == k).tolist()
         (out / f"die_{k}.cir").write_text(die_text(k, tiles, row_pre, row_delay, col_post,
-                                                   tsv, c_load, word_line=word_line))
-        wl, cl = die_nets(row_pre, row_delay, col_post, tiles)
+                                                   tsv, c_load, word_line=word_line,
+                                                   col_slice=col_slice))
+        wl, cl = die_nets(row_pre, row_delay, col_post, tiles, col_slice)
         dies.append({"die": k, "netlist": f"die_{k}.cir", "tiles": tiles,
                      "vias_per_net": k + 1, "word_lines": wl.tolist(), "columns": cl.tolist()})
     (out / "stack.cir").write_text(stack_text(dies, el, r_driver))
@@ -224,7 +235,8 @@ def emit_stack(out_dir: Path, arrays: dict[str, np.ndarray], die_of_tile: list[i
             "c_load_F": c_load, "r_driver_ohm": r_driver,
             "word_line": {"cells": word_line[2], "r_wire_ohm": word_line[0],
                           "c_gate_F": word_line[1]},
-            "port_order": "stack.cir: aN word-line nets and bN column nets, die 0 first"}
+            "port_order": "stack.cir: aN word-line nets and bN column nets, die 0 first",
+            "column_key": "[post, 2 slice + (0 G+ | 1 G-)]"}
     (Path(out_dir) / STACK_INFO).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
     nets_w = sum(len(d["word_lines"]) for d in dies)
     nets_c = sum(len(d["columns"]) for d in dies)

@@ -167,6 +167,9 @@ class Preset:
     device: Device
     cell_nm: float  # typical cell pitch: sqrt of the area one cell takes in one layer
     cell_source: str
+    #: the weight encoding compile uses by default: the cheapest that bench/fidelity.py found
+    #: LSB-exact on C. elegans with in-array verify (docs/fidelity.md)
+    encoding: Encoding = Encoding()
 
 
 #: To add a memory: one entry here.
@@ -176,24 +179,30 @@ PRESETS = {
                "64-500 states"),
         220.0, "1T1R cell of Intel 22FFL embedded RRAM, 216 x 225 nm = 0.0486 um^2 (VLSI 2019, "
         "as reported by WikiChip); 64 levels (6 bits) as in devices.py, at the high end of "
-        "published multi-level RRAM"),
+        "published multi-level RRAM", Encoding(5, 4)),
     "pcm": Preset(
         Device("pcm", 1e-6, 25e-6, 16, 1, 0.03, drift_nu=0.1, drift_t0=1.0,
                source="DESIGN.md: PCM multi-level, drift nu ~ 0.1"),
         42.0, "cross-point PCM with OTS selector (3D XPoint gen 1: 0.00176 um^2 per cell and "
         "deck, 20 nm process); 16 levels (4 bits) as in devices.py, research multi-level (the "
-        "product stores 1 bit)"),
+        "product stores 1 bit)", Encoding(9, 2)),
     "flash": Preset(
         Device("flash", 0.1e-6, 10e-6, 8, 1, 0.02, write_pulse_s=10e-6, verify_read_s=5e-6,
                source="DESIGN.md: 3D NAND 3 bits per cell"),
         230.0, "3D NAND TLC: over 10 Gb/mm^2 at 176 layers (Electronics 10, 3156, 2021) = "
-        "5.3e4 nm^2 per 3-bit cell per layer, periphery under the array included"),
+        "5.3e4 nm^2 per 3-bit cell per layer, periphery under the array included", Encoding(9, 2)),
     "mram": Preset(
         Device("mram", 20e-6, 50e-6, 2, 7, 0.02, write_pulse_s=10e-9, verify_read_s=5e-9,
                pulse_sigma=0.0, source="DESIGN.md: STT-MRAM on/off 2-3, one bit per cell"),
         220.0, "1T1MTJ cell of Intel 22FFL STT-MRAM, same 216 x 225 nm layout as its RRAM; "
-        "1 bit per cell"),
+        "1 bit per cell", Encoding(9, 2)),
 }
+
+
+def default_encoding(dev: Device) -> Encoding:
+    """The preset's recommended encoding for a preset device, one pair per weight otherwise."""
+    preset = PRESETS.get(dev.name)
+    return preset.encoding if preset is not None and preset.device == dev else Encoding()
 
 
 def load_device(spec: str) -> Device:

@@ -120,6 +120,10 @@ def _program(g: np.ndarray, used: np.ndarray, dev: Device, el: Electrical, path:
     info: dict[str, Any] = {"mode": programming, "tolerance_levels": tolerance
                             if path.spread and path.verify and not binary else 0.0}
     alpha = 1.0
+    if binary and programming != "cell":
+        info["note"] = ("a binary cell is set or reset, never tuned: the programming mode "
+                        "cannot compensate it")
+        programming = "cell"
     if programming == "in-array" and el.r_wire > 0:
         rho = row_alone_conductance(np.full_like(g, cap), el, cpw) / cap
         rho = np.where(used[:, :, None], rho, 1.0)

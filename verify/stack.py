@@ -46,7 +46,7 @@ import numpy as np
 from neuropaste.compiled import STACK, STACK_INFO, Compiled
 from neuropaste.devices import Electrical
 from neuropaste.errors import InputError
-from neuropaste.netlists.stack_netlist import pair_index
+from neuropaste.netlists.stack_netlist import column_keys, pair_index
 from neuropaste.netlists.tsv import TSV, chain_ladder, ladder, step_response
 from neuropaste.sim.ngspice import run_text
 from neuropaste.sim.solver import solve_tile
@@ -69,12 +69,20 @@ def die_bench_text(die_file: Path, k: int, keep: list[int] | None, n_word: int, 
                    active: np.ndarray, v_read: float, v_gate: float) -> str:
     """Die ``k``'s netlist (only tiles ``keep``, all if None) under a DC bench: word-line nets
     at ``v_gate`` where ``active``, else 0 V; column nets into 0 V sense sources ``Vb{j}``."""
-    lines, skip = [], False
+    lines, skip, header = [], False, False
     folder = die_file.parent.resolve()
     if any(ch == '"' or ord(ch) < 32 for ch in str(folder)):
         raise InputError(folder, "a quote or control character in the path cannot be written "
                                  "into a netlist's .include")
     for line in die_file.read_text().splitlines():
+        # the die's body goes to the top level, its ports becoming the bench's nodes: a
+        # subcircuit call with more than ~1,000 nodes overflows ngspice (N_GLOBAL_NODES)
+        if line.startswith(f".subckt die_{k}") or (header and line.startswith("+")):
+            header = True
+            continue
+        header = False
+        if line == f".ends die_{k}":
+            continue
         if skip and line.startswith("+"):
             continue
         skip = False
@@ -89,10 +97,9 @@ def die_bench_text(die_file: Path, k: int, keep: list[int] | None, n_word: int, 
             continue
         lines.append(line)
     bench = [f"Vrd rd 0 {v_read!r}"]
-    bench += [f"Va{i} a{i} 0 {v_gate if on else 0.0!r}" for i, on in enumerate(active.tolist())]
-    bench += [f"Vb{j} b{j} 0 0.0" for j in range(n_col)]
-    ports = ["rd"] + [f"a{i}" for i in range(n_word)] + [f"b{j}" for j in range(n_col)]
-    bench += [f"Xdie {' '.join(ports)} die_{k}", ".op", ".end"]
+    bench += [f"Va{i} w{i} 0 {v_gate if on else 0.0!r}" for i, on in enumerate(active.tolist())]
+    bench += [f"Vb{j} q{j} 0 0.0" for j in range(n_col)]
+    bench += [".op", ".end"]
     return "\n".join([f".title neuropaste die {k} bench", *lines, *bench]) + "\n"
 
 
@@ -108,7 +115,7 @@ def run_die(die_file: str, k: int, keep: list[int] | None, n_word: int, n_col: i
         vec = run_text(die_bench_text(Path(die_file), k, keep, n_word, n_col, active, v_read,
                                       v_gate))
         cur.append([float(vec[f"vb{j}#branch"][0]) for j in range(n_col)])
-        drop.append([float(vec[f"xdie.e{j}"][0]) for j in range(n_col)])
+        drop.append([float(vec[f"e{j}"][0]) for j in range(n_col)])
     shape = (len(patterns), n_col)
     return (np.array(cur).reshape(shape), np.array(drop).reshape(shape),
             time.perf_counter() - t0)
@@ -167,9 +174,9 @@ def solver_die(data: dict[str, np.ndarray], tiles: list[int], word: np.ndarray,
         on[real] = active[pair_index(np.stack([pre, delay], 1)[real], word)]
         base = solve_tile(data["g"][t], on, el, cpw)
         moved = solve_tile(data["g"][t], on, shifted, cpw)
-        p2 = np.repeat(post, 2)
-        used = p2 >= 0
-        net = pair_index(np.stack([p2, np.tile([0, 1], len(post))], 1)[used], cols)
+        keys = column_keys(post, data["col_slice"][t])
+        used = keys[:, 0] >= 0
+        net = pair_index(keys[used], cols)
         np.add.at(i0, net, base[used])
         np.add.at(slope, net, (moved[used] - base[used]) / SHIFT)
     return i0 / (1.0 - r_chain * slope), i0
