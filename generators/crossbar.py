@@ -59,18 +59,22 @@ class CrossbarOptions:
     reorder: bool = True
     compact_rows: bool = True  # a column block's tiles hold only its rows with synapses
     stack: StackSpec | None = None  # assign the tiles to this TSV stack's memory dies
-    encoding: Encoding | None = None  # bit slicing; None: the device preset's (devices.py)
+    encoding: Encoding = field(default_factory=Encoding)  # one pair; the CLI: the preset's
     programming: str = "in-array"  # how verify reads a cell while programming: PROGRAMMING
 
     @property
     def posts(self) -> int:
         """Postsynaptic neurons per tile: a pair of columns per slice of each."""
-        return self.tile_cols // (2 * self.enc.slices)
+        posts = self.tile_cols // (2 * self.enc.slices)
+        if posts < 1:
+            raise InputError(None, f"a tile of {self.tile_cols} columns cannot hold one weight of "
+                             f"{self.enc.slices} slices (2 columns each): use a wider tile or "
+                             "fewer --slices")
+        return posts
 
     @property
     def enc(self) -> Encoding:
-        """The encoding in force: the one given, else the device preset's recommendation."""
-        return (self.encoding or default_encoding(self.device)).check(self.device)
+        return self.encoding.check(self.device)
 
 
 #: program-and-verify modes (docs/fidelity.md "Programming"): what the verify read sees
@@ -87,7 +91,9 @@ def options_from_cli(tile: int | None = None, device: str | None = None,
                      memory_dies: int | None = None, stack: str | None = None,
                      slices: int | None = None, digit_levels: int | None = None,
                      programming: str | None = None) -> CrossbarOptions:
-    """``--memory-dies K`` overrides the die count of ``--stack FILE`` (else of the defaults)."""
+    """The compile command's options. ``--memory-dies K`` overrides the die count of
+    ``--stack FILE`` (else of the defaults); without ``--slices``/``--digit-levels`` a preset
+    device gets its preset's encoding (bit slicing, docs/fidelity.md)."""
     opts = CrossbarOptions()
     spec = load_stack(stack) if stack is not None else None
     if memory_dies:
@@ -101,16 +107,16 @@ def options_from_cli(tile: int | None = None, device: str | None = None,
     if device is not None:
         opts = replace(opts, device=load_device(device))
     if slices is not None or digit_levels is not None:
-        enc = Encoding(slices or 1, digit_levels or 0).check(opts.device)
-        opts = replace(opts, encoding=enc)
+        enc = Encoding(slices or 1, digit_levels or 0)
+    else:  # the preset's encoding (devices.py), one pair per weight for a device file
+        enc = default_encoding(opts.device)
+    opts = replace(opts, encoding=enc.check(opts.device))
     if programming is not None:
         if programming not in PROGRAMMING:
             raise InputError(None, f"--programming {programming!r}: choose one of "
                              f"{', '.join(PROGRAMMING)}")
         opts = replace(opts, programming=programming)
-    if opts.posts < 1:
-        raise InputError(None, f"--tile {opts.tile_cols} has no room for "
-                         f"{opts.enc.slices} slices of a weight (2 columns each)")
+    _ = opts.posts  # a tile too narrow for the encoding is refused here, before any work
     return opts
 
 

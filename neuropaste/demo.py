@@ -9,8 +9,7 @@ from neuropaste.compile import compile_map
 from neuropaste.compiled import Compiled
 from neuropaste.events import poisson
 from neuropaste.generators import backends as registry
-from neuropaste.generators.crossbar import CrossbarOptions
-from neuropaste.generators.stack_spec import StackSpec
+from neuropaste.generators.crossbar import options_from_cli
 from neuropaste.io import load_map
 from neuropaste.neuron import QuantOptions
 from neuropaste.outputs import atomic_dir, stage
@@ -31,7 +30,7 @@ def run_demo(out: Path, *, steps: int = 1000, map_spec: str = "builtin:celegans"
     backends = available_backends()
     with atomic_dir(out) as tmp:
         compiled = tmp / "compiled"
-        spice = CrossbarOptions(stack=StackSpec(memory_dies=STACK_DIES))
+        spice = options_from_cli(memory_dies=STACK_DIES)  # the compile command's defaults
         compile_map(cmap, compiled, quant=QuantOptions(), stimulus=stim, steps=steps,
                     stimulus_spec={"kind": "poisson", "rate": DRIVE_RATE, "seed": SEED},
                     backends=backends, backend_options={"spice": spice})
