@@ -8,7 +8,7 @@ loop on its stored stimulus (``neuropaste.verify.analog.fidelity``). The peer is
 model itself: every figure is agreement with it (open-loop LSB-exact inputs and unflipped
 decisions, closed-loop spikes at the same step).
 
-    .venv/bin/python bench/fidelity.py                 # the table of docs/fidelity.md (~10 min)
+    .venv/bin/python bench/fidelity.py                 # the table of docs/fidelity.md (~15 min)
     .venv/bin/python bench/fidelity.py --full          # every combination (~1 h)
     .venv/bin/python bench/fidelity.py --plot out.png  # exactness vs tile size and vs age
 """
@@ -42,6 +42,7 @@ DEVICES = {
     "mram": ([("0", 0.0)], [Encoding(), Encoding(9, 2)]),
 }
 TILES = (32, 64, 128, 256)
+SHIPPED = Path(__file__).resolve().parents[1] / "neuropaste" / "data" / "fidelity_sweep.json"
 WIRES = (1.0, 4.0)
 
 
@@ -128,7 +129,8 @@ def plot(rows: list[dict], path: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="every combination")
-    ap.add_argument("--json", type=Path, default=None, help="write the rows here")
+    ap.add_argument("--json", type=Path, default=SHIPPED,
+                    help="write the rows here (default: the copy every report reads)")
     ap.add_argument("--plot", type=Path, default=None, help="write the two plots here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,14 +7,16 @@ from pathlib import Path
 
 from neuropaste.compile import compile_map
 from neuropaste.compiled import Compiled
-from neuropaste.events import poisson
+from neuropaste.events import poisson, save_raster_csv
 from neuropaste.generators import backends as registry
 from neuropaste.generators.crossbar import options_from_cli
 from neuropaste.io import load_map
 from neuropaste.neuron import QuantOptions
-from neuropaste.outputs import atomic_dir, stage
+from neuropaste.outputs import atomic_dir, stage, write_json
 from neuropaste.report import map_section, verify_section, write_report
+from neuropaste.sim.analog import ReadPath
 from neuropaste.verify import report_sections, verify
+from neuropaste.verify.analog import fidelity, fidelity_html
 
 DRIVE_RATE = 0.02
 SEED = 0
@@ -41,7 +43,17 @@ def run_demo(out: Path, *, steps: int = 1000, map_spec: str = "builtin:celegans"
             with stage(f"verifying the {STACK_DIES}-die TSV stack in ngspice"):
                 stacked = verify(compiled, stack=True)  # keeps the checks above
             report = {**stacked, "passed": report["passed"] and stacked["passed"]}
-        write_demo_report(compiled, tmp / "report.html", report)
+        extra = []
+        if "spice" in backends:
+            with stage("running the network with its crossbar tiles in the loop"):
+                cd = Compiled.open(compiled)
+                raster, fid = fidelity(cd, ReadPath(), cd.steps, stim)
+                fid["directory"] = "compiled"
+                (tmp / "analog").mkdir()
+                save_raster_csv(tmp / "analog" / "spikes.csv", raster, cd.network().labels)
+                write_json(tmp / "analog" / "fidelity.json", fid)
+            extra.append(fidelity_html(fid))
+        write_demo_report(compiled, tmp / "report.html", report, extra)
     return out / "report.html"
 
 
@@ -51,7 +63,8 @@ def available_backends() -> tuple[str, ...]:
                  if importlib.util.find_spec(module))
 
 
-def write_demo_report(compiled: Path, path: Path, verify_report: dict) -> Path:
+def write_demo_report(compiled: Path, path: Path, verify_report: dict,
+                      extra: list[str] | None = None) -> Path:
     cd = Compiled.open(compiled)
     net = cd.network()
     raster = cd.reference(net.labels)
@@ -59,5 +72,6 @@ def write_demo_report(compiled: Path, path: Path, verify_report: dict) -> Path:
         verify_section(verify_report),
         map_section(cd.manifest["map"], net.quantization, raster, cd.manifest["stimulus"]),
         *report_sections(compiled),
+        *(extra or []),
     ]
     return write_report(path, "neuropaste: C. elegans connectome pasted onto silicon", sections)

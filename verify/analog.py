@@ -14,6 +14,7 @@ devices' level maps are lossy by design.
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,43 @@ def ngspice_crosscheck(cd: Compiled, tiles: dict, dev: Any, el: Any, readout: An
             "ngspice_seconds": round(secs, 2),
             "note": "stored target conductances as written in the netlists; one LSB = one "
                     "digit step of the encoding"}
+
+
+#: bench/fidelity.py's last rows, shipped so every report can say which memory to paste into
+SWEEP = "data/fidelity_sweep.json"
+
+
+def fidelity_html(result: dict[str, Any]) -> str:
+    """Report section: this directory's crossbar-in-the-loop figures, and the device sweep."""
+    from importlib import resources
+
+    from neuropaste.report import table
+
+    o, c = result["open_loop"], result["closed_loop"]
+    head = (f"<h2>Crossbar in the loop: does the pasted circuit behave like the map?</h2>"
+            f"<p>{html.escape(result['device'])}, {html.escape(result['encoding'])}, "
+            f"{result['tiles']} tiles; programming "
+            f"{html.escape(str(result['scaling']['programming'].get('mode')))}, read noise "
+            f"{result['read_path']['read_sigma']:.0%}, {result['steps']} steps "
+            "(docs/fidelity.md).</p>")
+    body = table({"open loop: inputs LSB-exact": f"{o['lsb_exact_fraction']:.4%}",
+                  "open loop: decisions unflipped": f"{1 - o['decisions_flipped_fraction']:.4%}",
+                  "closed loop: reference spikes at the same step":
+                  f"{c['recall_same_step']:.4%}",
+                  "closed loop: precision at the same step": f"{c['precision_same_step']:.4%}",
+                  "first divergent step": c["first_divergent_step"]})
+    try:
+        rows = json.loads(resources.files("neuropaste").joinpath(SWEEP).read_text())
+    except (OSError, ValueError):
+        return head + body
+    keep = [r for r in rows if r["tile"] == 64 and r["r_wire"] == 1.0 and r["compensation"]]
+    cells = "".join(
+        f"<tr><td>{html.escape(r['device'])} {html.escape(r['age'])}</td>"
+        f"<td>{html.escape(r['encoding'])}</td><td>{r['cells_per_synapse']}</td>"
+        f"<td>{r['lsb_exact']:.2%}</td><td>{r['unflipped']:.2%}</td>"
+        f"<td>{r['recall_same_step']:.2%}</td></tr>" for r in keep)
+    sweep = ("<h3>Which memory to paste into (bench/fidelity.py, C. elegans, 64 × 64 tiles, "
+             "in-array verify)</h3><table><tr><th>device, age</th><th>encoding</th>"
+             "<th>cells per synapse</th><th>LSB-exact</th><th>unflipped</th>"
+             f"<th>spikes at the same step</th></tr>{cells}</table>")
+    return head + body + sweep
