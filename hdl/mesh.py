@@ -66,18 +66,20 @@ class NeuronMesh(wiring.Component):
     puts a :class:`LinkStallHook` there instead (a wire unless a simulator of the emitted
     Verilog defines ``NEUROPASTE_SIM_STALL``). ``rom_init=False``: the fan-out, pointer,
     parameter and routing ROMs are elaborated empty (the emitted Verilog loads ``.hex``
-    images). Counters: ``sop_count`` sums the cores';
+    images). ``prefetch``: the cores' pipelined pointer fetch (False: the serial one).
+    Counters: ``sop_count`` sums the cores';
     ``deliver_cycles`` and ``update_cycles`` count the mesh's phases, so SOPs per delivery
     clock is the array's throughput.
     """
 
     def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0, *,
-                 rom_init: bool = True, stall_hooks: bool = False):
+                 rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
         self.plan = plan
         self.rom_init = rom_init
+        self.prefetch = prefetch
         self.stall_hooks = stall_hooks
         self.n_neurons = plan.n_neurons
         self.stall = stall
@@ -90,7 +92,8 @@ class NeuronMesh(wiring.Component):
         plan = self.plan
         w, h, n_cores = plan.width, plan.height, plan.n_cores
         layout = packet_layout(self.a_bits, n_cores)
-        cores = [LIFCore(img, networked=True, rom_init=self.rom_init) for img in plan.images]
+        cores = [LIFCore(img, networked=True, rom_init=self.rom_init, prefetch=self.prefetch)
+                 for img in plan.images]
         routers = {}
         for c, core in enumerate(cores):
             m.submodules[f"core_{c}"] = core
