@@ -54,12 +54,14 @@ STALL_MACRO = "NEUROPASTE_SIM_STALL"  # simulation only: the mesh links' stall t
 class RTLOptions:
     """``cores``: place the map on this many cores (a mesh); None: one core when it fits, else
     as few cores of ``core_neurons`` (default 256) neurons as the map needs. ``balance`` and
-    ``prefetch`` keep the earlier design reachable (``"neurons"``, ``False``) for the bench."""
+    ``prefetch``, ``early_update`` keep the earlier design reachable (``"neurons"``, ``False``,
+    ``False``) for the bench."""
 
     cores: int | None = None
     core_neurons: int | None = None
     balance: str = "work"  # placement objective: "work" (rate x fan-out) or "neurons" (before)
     prefetch: bool = True  # pipelined pointer fetch; False: the serial fetch (before)
+    early_update: bool = True  # a core updates once it has delivered; False: phase barrier
 
 
 @dataclass(frozen=True)
@@ -315,7 +317,8 @@ def _emit_mesh(net: Network, out_dir: Path, rates: np.ndarray,
     placement = place(net, cores, limits, rates=rates, balance=options.balance)
     plan = mesh_plan(net, placement)
     geometries = [check_fits(img, source=net.meta.get("source")) for img in plan.images]
-    mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, prefetch=options.prefetch)
+    mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, prefetch=options.prefetch,
+                      early_update=options.early_update)
     images = rom_images(mesh, MESH_TOP)
     info = {"cores": plan.n_cores, "mesh": f"{plan.width}x{plan.height}",
             "address_bits": mesh.a_bits}

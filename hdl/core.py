@@ -185,10 +185,16 @@ class LIFCore(wiring.Component):
     fan-out ranges, so a source costs max(1, entries) clocks; ``prefetch=False`` is the earlier
     fetch (one pointer at a time, 3 clocks for a source of fewer than 3 entries), kept so the
     bench can measure both in one run.
+
+    ``hold=False`` (networked): no barrier between the phases. The core delivers exactly the
+    spikes that were in its spike FIFO at ``start`` (the previous step's: the mesh starts a step
+    only when nothing is in flight), pulses ``delivered`` and updates at once; spikes of this
+    step that other cores send meanwhile queue behind them for the next step.
     """
 
     def __init__(self, image: CoreImage | Network, *, networked: bool = False,
-                 fanout_loadable: bool = False, rom_init: bool = True, prefetch: bool = True):
+                 fanout_loadable: bool = False, rom_init: bool = True, prefetch: bool = True,
+                 hold: bool = True):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
         g = CoreGeometry(image)
@@ -199,6 +205,7 @@ class LIFCore(wiring.Component):
         self.fanout_loadable = fanout_loadable
         self.rom_init = rom_init
         self.prefetch = prefetch
+        self.hold = hold
         ports = step_ports(g.n_bits)
         if networked:
             ports |= {"syn_in": In(stream.Signature(unsigned(g.a_bits))),
@@ -274,6 +281,16 @@ class LIFCore(wiring.Component):
             e_slot.eq(Mux(slot_sum >= g.max_delay, slot_sum - g.max_delay, slot_sum)),
         ]
 
+        queued = Signal()  # a spike of the previous step waits in the spike FIFO
+        if self.networked and not self.hold:
+            owed = Signal(range(g.spike_depth + 2))  # spikes that belong to this delivery
+            with m.If(idle & self.start):
+                m.d.sync += owed.eq(spikes.level)
+            with m.Elif(spikes.r_en):
+                m.d.sync += owed.eq(owed - 1)
+            m.d.comb += queued.eq(spikes.r_rdy & (owed != 0))
+        else:
+            m.d.comb += queued.eq(spikes.r_rdy)
         take = Signal()  # a waiting range becomes the streaming one
         w_start, w_end, w_valid = buf_start, buf_end, buf_valid
         fetch = Signal()
@@ -282,7 +299,7 @@ class LIFCore(wiring.Component):
             # room for what is in flight, so sources of one entry stream at one SOP per clock
             m.submodules.ranges = ranges = SyncFIFO(width=2 * g.e_bits, depth=RANGE_DEPTH)
             m.d.comb += [
-                fetch.eq(delivering & spikes.r_rdy
+                fetch.eq(delivering & queued
                          & (ranges.level + ptr_pending <= RANGE_DEPTH - 1)),
                 ranges.w_en.eq(ptr_pending & (p_start != p_end)),  # no targets: dropped
                 ranges.w_data.eq(ptr_rd.data), ranges.r_en.eq(take),
@@ -290,7 +307,7 @@ class LIFCore(wiring.Component):
             w_start, w_end = ranges.r_data[:g.e_bits], ranges.r_data[g.e_bits:]
             w_valid = ranges.r_rdy
         else:  # one spike popped per read, into a one-entry buffer (3 clocks a short source)
-            m.d.comb += fetch.eq(delivering & spikes.r_rdy & ~ptr_pending & ~buf_valid)
+            m.d.comb += fetch.eq(delivering & queued & ~ptr_pending & ~buf_valid)
             with m.If(ptr_pending):  # a fresh pointer lands in the buffer (dropped if empty)
                 m.d.sync += [buf_valid.eq(p_start != p_end), buf_start.eq(p_start),
                              buf_end.eq(p_end)]
@@ -325,7 +342,7 @@ class LIFCore(wiring.Component):
         m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid), s2_w.eq(e_weight),
                      s2_addr.eq(Cat(e_target, e_slot))]
         pipeline_busy = Signal()
-        m.d.comb += pipeline_busy.eq(spikes.r_rdy | ptr_pending | w_valid | cur_valid
+        m.d.comb += pipeline_busy.eq(queued | ptr_pending | w_valid | cur_valid
                                      | s1_valid | s2_valid)
 
         # ---------------------------------------------------------------- update datapath
@@ -426,8 +443,10 @@ class LIFCore(wiring.Component):
                 m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
                 with m.If(~pipeline_busy):
                     m.d.sync += j.eq(0)
-                    m.next = "HOLD" if self.networked else "UPDATE"
-            if self.networked:
+                    m.next = "HOLD" if self.networked and self.hold else "UPDATE"
+                    if self.networked and not self.hold:
+                        m.d.comb += self.delivered.eq(1)
+            if self.networked and self.hold:
                 with m.State("HOLD"):  # the mesh barrier: every core has delivered
                     m.d.comb += [self.delivered.eq(1), self.busy.eq(1)]
                     with m.If(self.proceed):

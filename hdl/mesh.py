@@ -67,19 +67,23 @@ class NeuronMesh(wiring.Component):
     Verilog defines ``NEUROPASTE_SIM_STALL``). ``rom_init=False``: the fan-out, pointer,
     parameter and routing ROMs are elaborated empty (the emitted Verilog loads ``.hex``
     images). ``prefetch``: the cores' pipelined pointer fetch (False: the serial one).
+    ``early_update`` (default): each core updates as soon as it has delivered, without the
+    barrier between the phases (False: every core waits for the slowest, the earlier design).
     Counters: ``sop_count`` sums the cores';
     ``deliver_cycles`` and ``update_cycles`` count the mesh's phases, so SOPs per delivery
     clock is the array's throughput.
     """
 
     def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0, *,
-                 rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True):
+                 rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
+                 early_update: bool = True):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
         self.plan = plan
         self.rom_init = rom_init
         self.prefetch = prefetch
+        self.early_update = early_update
         self.stall_hooks = stall_hooks
         self.n_neurons = plan.n_neurons
         self.stall = stall
@@ -92,8 +96,8 @@ class NeuronMesh(wiring.Component):
         plan = self.plan
         w, h, n_cores = plan.width, plan.height, plan.n_cores
         layout = packet_layout(self.a_bits, n_cores)
-        cores = [LIFCore(img, networked=True, rom_init=self.rom_init, prefetch=self.prefetch)
-                 for img in plan.images]
+        cores = [LIFCore(img, networked=True, rom_init=self.rom_init, prefetch=self.prefetch,
+                         hold=not self.early_update) for img in plan.images]
         routers = {}
         for c, core in enumerate(cores):
             m.submodules[f"core_{c}"] = core
@@ -171,8 +175,11 @@ class NeuronMesh(wiring.Component):
                          core.aer_in.payload.eq(self.aer_in.payload - lo)]
 
         # ------------------------------------------------ the step barrier
-        finished = Signal(n_cores)
-        all_delivered = Cat(core.delivered for core in cores).all()
+        finished = Signal(n_cores)  # cores that have pulsed done in this step
+        seen = Signal(n_cores)  # cores that have delivered in this step
+        delivered_now = Cat(core.delivered for core in cores)
+        all_delivered = delivered_now.all()  # the barrier (every core holding)
+        all_seen = (seen | delivered_now).all()
         network_empty = Signal()
         m.d.comb += network_empty.eq(Cat(r.idle for r in routers.values()).all()
                                      & Cat(stage_empty).all())
@@ -184,17 +191,18 @@ class NeuronMesh(wiring.Component):
                 cores_busy = Cat(core.busy for core in cores).any()
                 m.d.comb += [idle.eq(~cores_busy), self.busy.eq(cores_busy)]
                 with m.If(self.start & ~cores_busy):
+                    m.d.sync += [finished.eq(0), seen.eq(0)]
                     m.next = "DELIVER"
-            with m.State("DELIVER"):
+            done_now = finished | Cat(core.done for core in cores)
+            with m.State("DELIVER"):  # until the last core has delivered
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
-                with m.If(all_delivered):
-                    m.d.sync += finished.eq(0)
+                m.d.sync += [self.deliver_cycles.eq(self.deliver_cycles + 1),
+                             seen.eq(seen | delivered_now), finished.eq(done_now)]
+                with m.If(all_seen):
                     m.next = "UPDATE"
             with m.State("UPDATE"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += self.update_cycles.eq(self.update_cycles + 1)
-                done_now = finished | Cat(core.done for core in cores)
                 m.d.sync += finished.eq(done_now)
                 with m.If((finished == (1 << n_cores) - 1) & network_empty):
                     m.d.comb += self.done.eq(1)
