@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from neuropaste.addresses import Placement, addresses
 from neuropaste.errors import InputError
-from neuropaste.hdl.core import CoreImage
+from neuropaste.hdl.core import CoreGeometry, CoreImage
 from neuropaste.hdl.mesh import MeshPlan, mesh_shape
 from neuropaste.ir import Network
 
@@ -236,22 +236,52 @@ def multicast_table(net: Network, placement: Placement) -> tuple[np.ndarray, np.
     return dest.row[order].astype(np.int64), dest.col[order].astype(np.int64)
 
 
-def mesh_plan(net: Network, placement: Placement) -> MeshPlan:
-    """Per core: its neurons' parameters, the fan-out of every axon (global address) that
-    reaches them, and the multicast table of its neurons; the mesh as square as it factors."""
-    addr, base = addresses(placement)
+def axon_indices(net: Network, placement: Placement) -> np.ndarray:
+    """Per source neuron, the axon index its packet carries (-1: no targets).
+
+    A packet is multicast, so one index must name the source at every core it reaches: two
+    sources that reach a common core get different indices (a colouring of the sources), and
+    each core's pointer table then holds only indices up to the largest that reaches it instead
+    of one entry per global source. Greedy first fit, sources with the most destination cores
+    first, then by index: deterministic, and each core's table stays close to the number of
+    sources that reach it when sources reach few cores (local maps)."""
     dest = destinations(net, placement.core).tocsr()
+    n_dest = np.diff(dest.indptr)
+    order = np.lexsort((np.arange(net.n_neurons), -n_dest))
+    used = [0] * placement.n_cores  # per core: a bit per index taken (Python ints as bitsets)
+    axon = np.full(net.n_neurons, -1, np.int64)
+    for i in order[n_dest[order] > 0].tolist():
+        cores = dest.indices[dest.indptr[i]:dest.indptr[i + 1]].tolist()
+        taken = 0
+        for c in cores:
+            taken |= used[c]
+        k = (~taken & (taken + 1)).bit_length() - 1  # lowest index free at every destination
+        for c in cores:
+            used[c] |= 1 << k
+        axon[i] = k
+    return axon
+
+
+def mesh_plan(net: Network, placement: Placement) -> MeshPlan:
+    """Per core: its neurons' parameters, the fan-out of every axon that reaches them (indexed by
+    the axon index of ``axon_indices``, so the pointer table holds only the indices that reach
+    the core), and the multicast table of its neurons (destination cores and axon index); the
+    mesh as square as it factors."""
+    dest = destinations(net, placement.core).tocsr()
+    axon_of = axon_indices(net, placement)
+    _, base = addresses(placement)
     bit = np.left_shift(1, np.arange(placement.n_cores, dtype=object))
     width, height = mesh_shape(placement.n_cores)
     images, routes = [], []
     for c in range(placement.n_cores):
         members = placement.members(c)
         sel = np.flatnonzero(placement.core[net.post] == c)
-        axon, target = addr[net.pre[sel]], placement.local[net.post[sel]]
+        axon, target = axon_of[net.pre[sel]], placement.local[net.post[sel]]
         delay, weight = net.delay[sel].astype(np.int64), net.weight[sel].astype(np.int64)
         order = np.lexsort((delay, target, axon))
-        indptr = np.zeros(net.n_neurons + 1, np.int64)
-        np.cumsum(np.bincount(axon, minlength=net.n_neurons), out=indptr[1:])
+        depth = int(axon.max(initial=-1)) + 1
+        indptr = np.zeros(max(depth, 1) + 1, np.int64)
+        np.cumsum(np.bincount(axon, minlength=max(depth, 1)), out=indptr[1:])
         images.append(CoreImage(
             threshold=net.threshold[members], v_reset=net.v_reset[members],
             bias=net.bias[members], leak_shift=net.leak_shift[members],
@@ -261,4 +291,22 @@ def mesh_plan(net: Network, placement: Placement) -> MeshPlan:
             sources=len(np.unique(axon))))
         routes.append(np.array([int(bit[dest.indices[dest.indptr[i]:dest.indptr[i + 1]]].sum())
                                 for i in members], dtype=object))
-    return MeshPlan(images=images, base=base, routes=routes, width=width, height=height)
+    axons = np.where(axon_of < 0, 0, axon_of)
+    return MeshPlan(images=images, base=base, routes=routes, width=width, height=height,
+                    axons=[axons[placement.members(c)] for c in range(placement.n_cores)])
+
+
+def table_sizes(plan: MeshPlan) -> list[dict[str, int]]:
+    """Per core, what its tables hold: axons that reach it, pointer-table entries (axon
+    indices up to the largest that reaches it), fan-out entries, routing words, and the bits of
+    those three tables. With axon remap these follow the core's own fan-in and fan-out, not N."""
+    out = []
+    for image, routes in zip(plan.images, plan.routes, strict=True):
+        g = CoreGeometry(image)
+        out.append({
+            "neurons": g.n, "axons_used": int(image.sources), "axon_table_entries": g.axons,
+            "fanout_entries": len(image.target), "route_words": len(routes),
+            "table_bits": g.axons * 2 * g.e_bits + g.entries * g.entry_bits
+            + len(routes) * (plan.n_cores + plan.axon_bits),
+        })
+    return out

@@ -37,6 +37,7 @@ from neuropaste.generators.placement import (
     CoreLimits,
     mesh_plan,
     place,
+    table_sizes,
 )
 from neuropaste.hdl.core import CoreGeometry, CoreImage, LIFCore, memory_images
 from neuropaste.hdl.mesh import NeuronMesh, route_words
@@ -137,7 +138,8 @@ def rom_images(design: LIFCore | NeuronMesh, top: str) -> list[RomImage]:
     for c, image in enumerate(design.plan.images):
         out += core(image, f"{top}.core_{c}", f"core_{c}/", False)
         out.append(RomImage(top, f"routes_{c}", f"core_{c}/routes.hex",
-                            route_words(design.plan, c), design.plan.n_cores))
+                            route_words(design.plan, c),
+                            design.plan.n_cores + design.plan.axon_bits))
     return out
 
 
@@ -341,20 +343,18 @@ def _emit_mesh(net: Network, out_dir: Path, rates: np.ndarray,
         _hex_image(rtl / "mem" / image.file, image)
         files.append(f"{RTL_MEM}/{image.file}")
     for g in geometries:
-        for k, v in (memory_bits(g) | {"routes": g.n * plan.n_cores}).items():
+        for k, v in (memory_bits(g) | {"routes": g.n * (plan.n_cores + plan.axon_bits)}).items():
             bits[k] = bits.get(k, 0) + v
     return {
         "top": MESH_TOP,
         "cores": plan.n_cores,
         "mesh": {"width": plan.width, "height": plan.height, "routing": "XY multicast",
-                 "address_bits": mesh.a_bits},
+                 "address_bits": mesh.a_bits, "axon_bits": plan.axon_bits,
+                 "global_sources": net.n_neurons},
         "files": files,
         "placement": placement.stats,
-        "per_core": [{"neurons": g.n, "fanout_entries": len(img.target),
-                      "axons_used": img.sources,
-                      "route_entries": int(sum(bin(int(v)).count("1") for v in routes))}
-                     for g, img, routes in zip(geometries, plan.images, plan.routes,
-                                               strict=True)],
+        "per_core": [size | {"route_entries": int(sum(bin(int(v)).count("1") for v in routes))}
+                     for size, routes in zip(table_sizes(plan), plan.routes, strict=True)],
         "geometry": geometries[0].as_dict(),
         "memories_bits": bits,
     }

@@ -2,16 +2,19 @@
 
 Global addresses: core ``c`` holds the neurons ``base[c] .. base[c + 1] - 1`` (the placement's
 order, ``rtl/address_map.csv``). A spike of a neuron leaves its core once, as a packet with its
-global address and the core's multicast table entry for it (the destination cores), and reaches
-each of those cores' ``syn_in``, where the global address is the axon that indexes the fan-out
-table. The host side keeps the single core's step interface: ``aer_in`` and ``aer_out`` carry
-global addresses, ``start`` runs a step, ``done`` ends it.
+axon index and the core's multicast table entry for it (the destination cores), and reaches each
+of those cores' ``syn_in``, where the axon index selects the fan-out range. Axon indices are
+assigned so that a source has one index valid at all its destinations
+(``placement.axon_indices``): a core's pointer table holds only the indices that reach it, not one
+entry per global source (TrueNorth-style axons; the remap happens in the sender's table). The
+host side keeps the single core's step interface: ``aer_in`` and ``aer_out`` carry global
+addresses, ``start`` runs a step, ``done`` ends it.
 
-A step has two barriers (docs/hardware.md, "Many cores"). ``start`` starts every core's
-delivery of the spikes waiting in its spike FIFO; when all have delivered (``delivered``), they
-all ``proceed`` to update at once, so no spike of this step can reach a core still delivering the
-last one. The step ends when every core has finished its update and drained its output, every
-exit stage is empty and every router is idle: the network holds nothing in flight.
+A step has one barrier, at its end (docs/hardware.md, "Many cores"). ``start`` starts every
+core's delivery of the spikes waiting in its spike FIFO; each core then updates as soon as it has
+delivered (``early_update``; without it, all wait for the slowest and ``proceed`` together). The
+step ends when every core has finished its update and drained its output, every exit stage is
+empty and every router is idle: the network holds nothing in flight.
 """
 
 from __future__ import annotations
@@ -36,6 +39,12 @@ class MeshPlan:
     routes: list[np.ndarray]  # per core, per local neuron: destination-core bitmask
     width: int
     height: int
+    axons: list[np.ndarray]  # per core, per local neuron: the axon index its packets carry
+
+    @property
+    def axon_bits(self) -> int:
+        """Width of a packet's axon field: the largest index any core's table holds."""
+        return bits_for(max(max(img.n_axons for img in self.images) - 1, 1))
 
     @property
     def n_cores(self) -> int:
@@ -47,9 +56,11 @@ class MeshPlan:
 
 
 def route_words(plan: MeshPlan, core: int) -> list[int]:
-    """Core ``core``'s multicast table, one destination mask a local neuron: the ``routes``
-    ROM's words and ``rtl/mem/core_K/routes.hex``."""
-    return [int(v) for v in plan.routes[core]] or [0]
+    """Core ``core``'s multicast table, one word a local neuron: destination mask (``n_cores``
+    bits) | axon index (``axon_bits``), the ``routes`` ROM's words and
+    ``rtl/mem/core_K/routes.hex``."""
+    return [int(v) | (int(a) << plan.n_cores)
+            for v, a in zip(plan.routes[core], plan.axons[core], strict=True)] or [0]
 
 
 def mesh_shape(n_cores: int) -> tuple[int, int]:
@@ -95,14 +106,14 @@ class NeuronMesh(wiring.Component):
         m = Module()
         plan = self.plan
         w, h, n_cores = plan.width, plan.height, plan.n_cores
-        layout = packet_layout(self.a_bits, n_cores)
+        layout = packet_layout(plan.axon_bits, n_cores)
         cores = [LIFCore(img, networked=True, rom_init=self.rom_init, prefetch=self.prefetch,
                          hold=not self.early_update) for img in plan.images]
         routers = {}
         for c, core in enumerate(cores):
             m.submodules[f"core_{c}"] = core
             x, y = c % w, c // w
-            routers[x, y] = r = MeshRouter(x, y, w, h, self.a_bits)
+            routers[x, y] = r = MeshRouter(x, y, w, h, plan.axon_bits)
             m.submodules[f"router_{c}"] = r
 
         seeds = iter(range(1, 1 << 20))
@@ -121,7 +132,8 @@ class NeuronMesh(wiring.Component):
         for c, core in enumerate(cores):
             r = routers[c % w, c // w]
             base = int(plan.base[c])
-            table = Memory(shape=unsigned(n_cores), depth=max(len(plan.routes[c]), 1),
+            table = Memory(shape=unsigned(n_cores + plan.axon_bits),
+                           depth=max(len(plan.routes[c]), 1),
                            init=route_words(plan, c) if self.rom_init else [])
             m.submodules[f"routes_{c}"] = table
             rd = table.read_port()
@@ -139,9 +151,10 @@ class NeuronMesh(wiring.Component):
                 m.d.sync += [valid.eq(1), src.eq(core.aer_out.payload + base),
                              net_pending.eq(1), host_pending.eq(1)]
             net_wait = Signal(name=f"stage_net_wait_{c}")
-            m.d.comb += [net_wait.eq(net_pending & (fresh | (rd.data != 0))),
-                         inject.valid.eq(valid & ~fresh & net_pending & (rd.data != 0)),
-                         inject.payload.src.eq(src), inject.payload.dest.eq(rd.data)]
+            mask, axon = rd.data[:n_cores], rd.data[n_cores:]
+            m.d.comb += [net_wait.eq(net_pending & (fresh | (mask != 0))),
+                         inject.valid.eq(valid & ~fresh & net_pending & (mask != 0)),
+                         inject.payload.src.eq(axon), inject.payload.dest.eq(mask)]
             with m.If(inject.valid & inject.ready):
                 m.d.sync += net_pending.eq(0)
             with m.If(host_take[c]):

@@ -103,3 +103,32 @@ def test_unknown_balance_is_refused() -> None:
     net = clustered_network(seed=4)
     with pytest.raises(ValueError, match="balance must be one of"):
         place(net, 4, CoreLimits(neurons=200), balance="spikes")
+
+
+def test_axon_indices_are_distinct_at_every_core_and_tables_stay_local() -> None:
+    """Sources that reach a common core carry different axon indices; each core's pointer
+    table holds exactly its sources' fan-out under them, and is far smaller than N when the
+    map is local."""
+    from neuropaste.generators.placement import axon_indices, mesh_plan, table_sizes
+
+    net = clustered_network(n=800, e=8000, clusters=8, p_in=0.97, seed=6)
+    p = place(net, 8, CoreLimits(neurons=200, fanout_entries=4000))
+    axon = axon_indices(net, p)
+    dest = destinations(net, p.core).tocoo()
+    assert (axon[np.unique(net.pre)] >= 0).all()
+    assert (axon[np.setdiff1d(np.arange(net.n_neurons), net.pre)] == -1).all()
+    plan = mesh_plan(net, p)
+    for c in range(8):
+        sources = dest.row[dest.col == c]
+        assert len(np.unique(axon[sources])) == len(sources)  # no two share an index here
+        img = plan.images[c]
+        assert img.n_axons == axon[sources].max() + 1
+        for i in sources[:50]:
+            k = axon[i]
+            on_c = (net.pre == i) & (p.core[net.post] == c)
+            got = np.sort(img.target[img.indptr[k]:img.indptr[k + 1]])
+            assert np.array_equal(got, np.sort(p.local[net.post[on_c]]))
+    sizes = table_sizes(plan)
+    assert [s["axons_used"] for s in sizes] == [
+        len(np.unique(dest.row[dest.col == c])) for c in range(8)]
+    assert max(s["axon_table_entries"] for s in sizes) < net.n_neurons / 2
