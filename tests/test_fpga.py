@@ -30,6 +30,7 @@ from neuropaste.fpga import (
     prepare,
     survey_rtlil,
 )
+from neuropaste.generators.rtl import RTLOptions
 from neuropaste.io import load_map
 from neuropaste.neuron import QuantOptions
 
@@ -55,9 +56,42 @@ def big_dir(tmp_path_factory) -> Path:
 
 
 def test_fit_check_names_block_ram_before_synthesis(big_dir: Path) -> None:
-    with pytest.raises(InputError, match=r"does not fit icebreaker .*block RAM: needs \d+ of 30"):
+    with pytest.raises(InputError, match=r"does not fit icebreaker .*block RAM: needs \d+ of 30 "
+                       r"blocks of 4 kbit \(\d+ over; by table: fan-out table \d+") as err:
         prepare(big_dir, "icebreaker")
+    # 35,000 synapses need 6 SPRAMs on one core, and more block RAM on more cores
+    assert "No core count of 2, 4, 8, 16 fits either" in str(err.value)
     assert not (big_dir / "fpga").exists()  # nothing written, nothing synthesised
+
+
+@pytest.mark.slow
+def test_fit_error_suggests_the_core_count_that_fits(tmp_path: Path, capsys) -> None:
+    """C. elegans on 4 cores overflows the UP5K's block RAM (ROM tables on every core); on one
+    core its fan-out table goes to SPRAM and it fits: the error says so."""
+    out = tmp_path / "c4"
+    cmap = load_map("builtin:celegans")
+    compile_map(cmap, out, quant=QuantOptions(), stimulus=poisson(cmap.n_neurons, 5, 0.05, 0),
+                steps=5, backends=("rtl",), backend_options={"rtl": RTLOptions(cores=4)},
+                quiet=True)
+    assert main(["fpga", str(out), "--board", "icebreaker"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "block RAM: needs" in err and "over; by table: fan-out table" in err
+    assert "routing table" in err
+    assert err.endswith("It fits on 1 core instead of 4 (22 block RAMs, 2 SPRAM, ~1,183 LUTs): "
+                        "compile with --cores 1.")
+
+
+def test_suggestion_names_the_fewest_cores_that_fit() -> None:
+    from neuropaste.fpga.fit import suggest_cores
+
+    ecp5 = BOARDS["ulx3s-85f"]
+    small, huge = (MemoryUse("top.array", "fan", width=25, depth=d, read_ports=1)
+                   for d in (1000, 200_000))
+    fits = {1: plan_fit([huge], 100, 100, ecp5), 2: plan_fit([small], 100, 100, ecp5),
+            4: plan_fit([small, small], 100, 100, ecp5)}
+    assert suggest_cores(fits, 8) == (" It fits on 2 cores instead of 8 (2 block RAMs, ~125 "
+                                      "LUTs): compile with --cores 2.")
+    assert suggest_cores({1: fits[1]}, 4).startswith(" No core count of 1 fits either")
 
 
 def test_cli_fit_error_is_one_line_exit_2(big_dir: Path, capsys) -> None:

@@ -11,6 +11,7 @@ and the achieved clock (:mod:`neuropaste.fpga.reports`).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -22,7 +23,7 @@ from typing import Any
 from neuropaste.compiled import Compiled
 from neuropaste.errors import InputError
 from neuropaste.fpga.boards import BOARDS, NAME, Board
-from neuropaste.fpga.fit import fit_message, plan_fit, survey_rtlil
+from neuropaste.fpga.fit import fit_message, plan_fit, suggest_cores, survey_rtlil
 from neuropaste.fpga.reports import parse_reports
 from neuropaste.fpga.yosys import memory_script
 from neuropaste.generators.rtl import build_design
@@ -43,6 +44,63 @@ def _load_design(compiled: Path, board: Board):
     placement = cd.placement()  # the mesh the compile step placed, or None: one core
     loadable = board.spram_blocks > 0 and placement is None  # mesh cores keep tables in ROM
     return net, cd.manifest, build_design(net, placement, fanout_loadable=loadable), loadable
+
+
+def cd_cores(compiled: Path) -> int | None:
+    placement = Compiled.open(compiled).placement()
+    return None if placement is None else placement.n_cores
+
+
+CORE_COUNTS = (1, 2, 4, 8, 16)  # what the fit error tries when the compiled array overflows
+
+
+def _survey(platform, top, board: Board, verilog: bool = True) -> dict[str, Any]:
+    """Amaranth's build tree of ``top`` (nothing run) and the fit of its RTLIL on ``board``;
+    ``verilog=False`` skips the debug Verilog (Yosys), which only the written tree needs."""
+    plan = platform.build(
+        top, name=NAME, do_build=False, debug_verilog=verilog,
+        synth_opts=board.synth_opts,
+        script_after_read="script neuropaste_mem.ys",
+        script_after_synth=f"tee -q -o {NAME}.stat.json stat -json",
+        # a missed clock is reported (fpga.json: timing_met), not a failed build
+        nextpnr_opts=f"--seed {SEED} --timing-allow-fail --report {NAME}.report.json",
+        **getattr(top, "build_overrides", {}))
+    memories, logic_bits, ff_bits = survey_rtlil(plan.files[f"{NAME}.il"])
+    return {"plan": plan, "fit": plan_fit(memories, logic_bits, ff_bits, board)}
+
+
+def _other_core_counts(compiled: Path, net, board: Board, make_top) -> dict[int, dict]:
+    """The fit of the same map placed on each of ``CORE_COUNTS`` (as compile places it,
+    weighted by the reference run's rates), for the fit error's suggestion."""
+    from neuropaste.generators.placement import WORK_NEURON_SLACK, CoreLimits, place
+    from neuropaste.generators.rtl import check_fits
+
+    cd = Compiled.open(compiled)
+    rates = cd.reference(net.labels).counts() / float(max(cd.steps, 1))
+    # mesh cores keep their fan-out tables in ROM, so in block RAM: a bound without elaborating
+    rom_bits = net.n_synapses * (net.w_bits + int(net.max_delay).bit_length() + 1)
+    out: dict[int, dict] = {}
+    for k in CORE_COUNTS:
+        if k > net.n_neurons:
+            break
+        if k > 1 and rom_bits > board.bram_blocks * board.bram_kbit * 1024:
+            out[k] = {"overflow": ["bram"]}
+            continue
+        try:
+            if k == 1:
+                check_fits(net)
+                placement = None
+            else:
+                limits = CoreLimits(neurons=max(-(-net.n_neurons // k),
+                                                math.ceil(WORK_NEURON_SLACK * net.n_neurons / k)))
+                placement = place(net, k, limits, rates=rates)
+        except InputError:
+            continue
+        loadable = board.spram_blocks > 0 and placement is None
+        out[k] = _survey(board.platform_class()(),
+                         make_top(build_design(net, placement, fanout_loadable=loadable)),
+                         board, verilog=False)["fit"]
+    return out
 
 
 def tool_env(board: Board) -> dict[str, str]:
@@ -120,20 +178,19 @@ def prepare(compiled: str | os.PathLike, board_name: str, *, link: str | None = 
         raise InputError(None, f"--clock-mhz {clock_mhz:g}: give a clock in MHz, above 0")
     target = osc_mhz if clock_mhz is None else float(clock_mhz)
     override = {} if target == osc_mhz else clock_override(board, platform, target)
-    top = BoardTop(array, link=link, design_id=design_id, baud=baud)
-    plan = platform.build(
-        top, name=NAME, do_build=False, debug_verilog=True,
-        synth_opts=board.synth_opts,
-        script_after_read="script neuropaste_mem.ys",
-        script_after_synth=f"tee -q -o {NAME}.stat.json stat -json",
-        # a missed clock is reported (fpga.json: timing_met), not a failed build
-        nextpnr_opts=f"--seed {SEED} --timing-allow-fail --report {NAME}.report.json",
-        **override)
-    memories, logic_bits, ff_bits = survey_rtlil(plan.files[f"{NAME}.il"])
-    fit = plan_fit(memories, logic_bits, ff_bits, board)
+    def make_top(arr):
+        top = BoardTop(arr, link=link, design_id=design_id, baud=baud)
+        top.build_overrides = override
+        return top
+
+    surveyed = _survey(platform, make_top(array), board)
+    plan, fit = surveyed["plan"], surveyed["fit"]
     source = meta.get("map", {}).get("source") or str(compiled)
     if fit["overflow"]:
-        raise InputError(None, fit_message(fit, board, source))
+        current = 1 if cd_cores(compiled) is None else cd_cores(compiled)
+        others = _other_core_counts(compiled, net, board, make_top)
+        others.pop(current, None)
+        raise InputError(None, fit_message(fit, board, source, suggest_cores(others, current)))
     plan.add_file("neuropaste_mem.ys", memory_script(fit))
     info = {"board": board.name, "device": board.device, "platform": board.platform,
             "link": link, "baud": baud if link == "uart" else None,
