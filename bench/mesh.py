@@ -15,6 +15,7 @@ fetch, every core waiting for the slowest between delivery and update: the desig
 delivered).
 
     .venv/bin/python bench/mesh.py [--steps 100] [--cores 1 4 16] [--configs before after]
+    .venv/bin/python bench/mesh.py --tables 1000 10000 100000 [--core-neurons 250]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import itertools
 import json
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +34,10 @@ from crossbar import clustered
 from neuropaste.compile import compile_map
 from neuropaste.compiled import Compiled
 from neuropaste.events import poisson
+from neuropaste.generators.placement import CoreLimits, mesh_plan, place, table_sizes
+from neuropaste.generators.quantize import quantize
 from neuropaste.generators.rtl import RTLOptions
+from neuropaste.hdl.core import CoreGeometry
 from neuropaste.io import load_map
 from neuropaste.verify.rtl import run_cocotb
 
@@ -57,13 +62,46 @@ def per_step_bound(out: Path) -> float:
     return float(work.sum() / (n_cores * work.max(axis=1).sum()))
 
 
+def tables(sizes: list[int], per_core: int) -> None:
+    """Per-core table memory with axon remap against the global-source pointer table, at a fixed
+    number of neurons per core: a clustered map (clusters of ``per_core`` neurons, 45 of 50
+    targets inside), placed as compile places it (no reference run: synapse-count weights)."""
+    print("| N | cores | synapses | axons reaching a core (max) | pointer entries per core, "
+          "remap (max / mean) | before (global sources) | table kbit per core, remap (max) "
+          "| before | place + plan s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        net = quantize(clustered(n=n, k=50, cluster=per_core, local=45, seed=1))
+        cores = -(-n // per_core)
+        t0 = time.perf_counter()
+        pl = place(net, cores, CoreLimits(neurons=per_core + per_core // 20))
+        plan = mesh_plan(net, pl)
+        secs = time.perf_counter() - t0
+        got = table_sizes(plan)
+        entries = np.array([g["axon_table_entries"] for g in got])
+        e_bits = [CoreGeometry(img).e_bits for img in plan.images]
+        before = [n * 2 * eb + g["table_bits"] - g["axon_table_entries"] * 2 * eb
+                  - g["route_words"] * plan.axon_bits for g, eb in zip(got, e_bits, strict=True)]
+        print(f"| {n:,} | {cores} | {net.n_synapses:,} | {max(g['axons_used'] for g in got):,} | "
+              f"{entries.max():,} / {entries.mean():,.0f} | {n:,} | "
+              f"{max(g['table_bits'] for g in got) / 1000:,.1f} | {max(before) / 1000:,.1f} | "
+              f"{secs:.1f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--cores", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--only", default="", help="run the maps whose name contains this")
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--tables", type=int, nargs="*", default=None, metavar="N",
+                    help="only the per-core table sizes for these map sizes (e.g. 1000 10000 "
+                         "100000) at --core-neurons neurons per core")
+    ap.add_argument("--core-neurons", type=int, default=250)
     args = ap.parse_args()
+    if args.tables is not None:
+        tables(args.tables or [1000, 10_000, 100_000], args.core_neurons)
+        return
     cases = {
         "builtin:celegans (302 n, 5,905 syn)": (load_map("builtin:celegans"), 0.02),
         "clustered 2,000 n x 50 (100,000 syn)": (

@@ -2,8 +2,9 @@
 
 A core holds a :class:`CoreImage`: its own neurons and, per *axon* (a source that reaches them),
 the list of local targets. Alone (``CoreImage.from_network``) its axons are its own neurons and
-its spikes loop back; in a mesh (``networked=True``) the axons are global source addresses, the
-spikes leave on ``aer_out`` and come back through the routers on ``syn_in``.
+its spikes loop back; in a mesh (``networked=True``) the axons are the axon indices that packets
+carry (``placement.axon_indices``: only those that reach the core), the spikes leave on
+``aer_out`` and come back through the routers on ``syn_in``.
 
 Memories (all sized from the image; the ROMs initialised from it unless ``rom_init=False``):
 
