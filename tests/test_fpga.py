@@ -189,7 +189,7 @@ def test_critical_path_is_read_from_the_nextpnr_report() -> None:
     cp = critical_path(report)
     assert cp["delay_ns"] == 5.5 and cp["logic_ns"] == 1.75 and cp["routing_ns"] == 2.0
     assert cp["logic_levels"] == 2 and cp["clock"] == "cd_sync.clk"
-    assert cp["through"] == ["array.vmem", "array.acc", "array.spikes.inner"]
+    assert cp["through"] == ["array.vmem", "array.acc", "array.spikes.inner_level"]
     assert cp["to"].endswith("_LC.CEN")
     assert critical_path({"critical_paths": report["critical_paths"][:1]}) is None
 

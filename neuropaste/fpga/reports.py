@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,23 @@ def parse_reports(build_dir: Path, board: Board) -> dict[str, Any]:
 
 
 def _block(cell: str) -> str:
-    """The design block a placed cell belongs to: its hierarchical name up to the first
-    synthesis suffix (``link.bridge.array.acc.0.1_RDATA_3_SB_LUT4_O_LC`` -> ``array.acc``)."""
-    name = cell.split("_")[0].split("$")[0]
-    parts = [p for p in name.split(".") if not p.isdigit() and p not in ("link", "bridge")]
+    """The design block a placed cell belongs to: its hierarchical name without the host link
+    and the synthesis suffixes (``link.bridge.array.acc.0.1_RDATA_3_SB_LUT4_O_LC`` ->
+    ``array.acc``, ``link.bridge.array.core_0.outq.storage.0.12$DPRAM`` ->
+    ``array.core_0.outq.storage``)."""
+    parts = []
+    for part in cell.split("$")[0].split("."):
+        m = re.match(r"[A-Za-z0-9]+(?:_(?![A-Z])[A-Za-z0-9]+)*", part)
+        name = m[0] if m else ""
+        if not name or name.isdigit():  # a memory word or bit index
+            if name == part:
+                continue
+            break
+        if part in ("link", "bridge"):
+            continue
+        parts.append(name)
+        if name != part:  # a synthesis suffix follows
+            break
     return ".".join(parts) or cell
 
 
