@@ -3,26 +3,89 @@
 Each map is compiled onto 1, 4 and 16 cores and simulated as generated Verilog (cocotb +
 Icarus, bit-exact against the reference in the same run). Throughput is the mesh's summed
 ``sop_count`` over its delivery-phase clocks; the peer is the ideal of one synaptic operation per
-core per clock (a perfectly balanced map, no pointer fetch, no barrier). Also reported: clocks per
-step (delivery + update + network drain) and the speed-up over one core.
+core per clock (a perfectly balanced map, no pointer fetch, no barrier), next to the bound any
+per-step design reaches on that placement (``per_step_bound``). Also reported: the share of the
+ideal whole step (every core busy every clock with one SOP or one neuron update), clocks per
+step (delivery + update + network drain), the speed-up over one core, and the placement's two
+objectives (busiest core's delivery work against the mean, inter-core packets per step).
 
-    .venv/bin/python bench/mesh.py [--steps 100] [--cores 1 4 16]
+Two configurations run side by side: ``before`` (neuron-balanced placement, serial pointer
+fetch, every core waiting for the slowest between delivery and update: the design before issue
+15) and ``after`` (work-balanced placement, pipelined fetch, each core updating as soon as it has
+delivered).
+
+    .venv/bin/python bench/mesh.py [--steps 100] [--cores 1 4 16] [--configs before after]
+    .venv/bin/python bench/mesh.py --tables 1000 10000 100000 [--core-neurons 250]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import tempfile
+import time
 from pathlib import Path
 
+import numpy as np
+import scipy.sparse as sp
 from crossbar import clustered
 
 from neuropaste.compile import compile_map
+from neuropaste.compiled import Compiled
 from neuropaste.events import poisson
+from neuropaste.generators.placement import CoreLimits, mesh_plan, place, table_sizes
+from neuropaste.generators.quantize import quantize
 from neuropaste.generators.rtl import RTLOptions
+from neuropaste.hdl.core import CoreGeometry
 from neuropaste.io import load_map
 from neuropaste.verify.rtl import run_cocotb
+
+CONFIGS = {"before": {"balance": "neurons", "prefetch": False, "early_update": False},
+           "after": {"balance": "work", "prefetch": True, "early_update": True}}
+
+
+def per_step_bound(out: Path) -> float:
+    """The most of the ideal any design with a per-step barrier can reach on this placement:
+    sum over steps of the mean core's delivery work over the busiest core's, from the
+    reference raster (spikes of step t are delivered in step t + 1)."""
+    cd = Compiled.open(out)
+    net, placement = cd.network(), cd.placement()
+    n_cores = 1 if placement is None else placement.n_cores
+    core = np.zeros(net.n_neurons, np.int64) if placement is None else placement.core
+    raster = cd.reference(net.labels)
+    spikes = sp.csr_matrix((np.ones(len(raster.step)), (raster.step, raster.neuron)),
+                           shape=(raster.steps, net.n_neurons))
+    lands = sp.csr_matrix((np.ones(net.n_synapses), (net.pre, core[net.post])),
+                          shape=(net.n_neurons, n_cores))
+    work = (spikes @ lands).toarray()  # step x core: synaptic operations
+    return float(work.sum() / (n_cores * work.max(axis=1).sum()))
+
+
+def tables(sizes: list[int], per_core: int) -> None:
+    """Per-core table memory with axon remap against the global-source pointer table, at a fixed
+    number of neurons per core: a clustered map (clusters of ``per_core`` neurons, 45 of 50
+    targets inside), placed as compile places it (no reference run: synapse-count weights)."""
+    print("| N | cores | synapses | axons reaching a core (max) | pointer entries per core, "
+          "remap (max / mean) | before (global sources) | table kbit per core, remap (max) "
+          "| before | place + plan s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        net = quantize(clustered(n=n, k=50, cluster=per_core, local=45, seed=1))
+        cores = -(-n // per_core)
+        t0 = time.perf_counter()
+        pl = place(net, cores, CoreLimits(neurons=per_core + per_core // 20))
+        plan = mesh_plan(net, pl)
+        secs = time.perf_counter() - t0
+        got = table_sizes(plan)
+        entries = np.array([g["axon_table_entries"] for g in got])
+        e_bits = [CoreGeometry(img).e_bits for img in plan.images]
+        before = [n * 2 * eb + g["table_bits"] - g["axon_table_entries"] * 2 * eb
+                  - g["route_words"] * plan.axon_bits for g, eb in zip(got, e_bits, strict=True)]
+        print(f"| {n:,} | {cores} | {net.n_synapses:,} | {max(g['axons_used'] for g in got):,} | "
+              f"{entries.max():,} / {entries.mean():,.0f} | {n:,} | "
+              f"{max(g['table_bits'] for g in got) / 1000:,.1f} | {max(before) / 1000:,.1f} | "
+              f"{secs:.1f} |", flush=True)
 
 
 def main() -> None:
@@ -30,7 +93,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--cores", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--only", default="", help="run the maps whose name contains this")
+    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--tables", type=int, nargs="*", default=None, metavar="N",
+                    help="only the per-core table sizes for these map sizes (e.g. 1000 10000 "
+                         "100000) at --core-neurons neurons per core")
+    ap.add_argument("--core-neurons", type=int, default=250)
     args = ap.parse_args()
+    if args.tables is not None:
+        tables(args.tables or [1000, 10_000, 100_000], args.core_neurons)
+        return
     cases = {
         "builtin:celegans (302 n, 5,905 syn)": (load_map("builtin:celegans"), 0.02),
         "clustered 2,000 n x 50 (100,000 syn)": (
@@ -40,38 +111,53 @@ def main() -> None:
     for name, (cmap, rate) in cases.items():
         if args.only not in name:
             continue
-        base = None
-        for cores in args.cores:
+        base: dict[str, float] = {}
+        for cores, config in itertools.product(args.cores, args.configs):
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / "c"
                 stim = poisson(cmap.n_neurons, args.steps, rate, seed=0)
+                opts = RTLOptions(cores=cores, **CONFIGS[config])
                 manifest = compile_map(cmap, out, stimulus=stim, steps=args.steps,
                                        backends=("rtl",), quiet=True,
-                                       backend_options={"rtl": RTLOptions(cores=cores)})
+                                       backend_options={"rtl": opts})
                 r = run_cocotb(out, args.steps)
+                bound = per_step_bound(out)
             sop_clk = r["synaptic_ops"] / r["deliver_cycles"]
-            base = base or r["cycles_per_step"]
+            base.setdefault(config, r["cycles_per_step"])
             placement = manifest["backends"]["rtl"].get("placement", {})
+            obj = placement.get("objectives", {})
             rows.append({
-                "case": name, "cores": cores, "bit_exact": r["passed"], "spikes": r["spikes"],
+                "case": name, "config": config, "cores": cores, "bit_exact": r["passed"],
+                "spikes": r["spikes"],
                 "synaptic_ops": r["synaptic_ops"], "deliver_cycles": r["deliver_cycles"],
                 "sop_per_clock": sop_clk, "ideal": cores, "of_ideal": sop_clk / cores,
+                "per_step_bound": bound,
+                # whole step: every core busy every clock with one SOP or one neuron update
+                "of_ideal_step": (r["synaptic_ops"] + cmap.n_neurons * args.steps)
+                / (cores * r["cycles_per_step"] * args.steps),
                 "cycles_per_step": r["cycles_per_step"],
-                "speedup_vs_1_core": base / r["cycles_per_step"],
+                "speedup_vs_1_core": base[config] / r["cycles_per_step"],
+                "max_core_work": obj.get("max_core_work"),
+                "work_balance": obj.get("work_balance"),
                 "intercore_packets_per_step": placement.get("intercore_packets_per_step"),
                 "traffic_saved_vs_in_order": placement.get("traffic_saved_vs_in_order"),
             })
             print(json.dumps(rows[-1]), flush=True)
-    print("| map | cores | bit-exact | SOP/clock (sum) | ideal | of ideal | clocks/step "
-          "| speed-up vs 1 core | inter-core packets/step (saved vs in order) |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---|")
+    print("| map | cores | config | bit-exact | SOP/clock (sum) | of ideal (delivery) | bound "
+          "| of ideal (whole step) | clocks/step | speed-up vs 1 core "
+          "| max-core work / mean (SOP/step) | inter-core packets/step (saved vs in order) |")
+    print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         traffic = ("–" if r["intercore_packets_per_step"] is None else
                    f"{r['intercore_packets_per_step']:.1f} "
                    f"({100 * r['traffic_saved_vs_in_order']:.0f} %)")
-        print(f"| {r['case']} | {r['cores']} | {r['bit_exact']} | {r['sop_per_clock']:.2f} | "
-              f"{r['ideal']} | {100 * r['of_ideal']:.0f} % | {r['cycles_per_step']:.0f} | "
-              f"{r['speedup_vs_1_core']:.2f}x | {traffic} |")
+        work = ("–" if r["max_core_work"] is None else
+                f"{r['max_core_work']:.1f} ({100 * r['work_balance']:.0f} %)")
+        print(f"| {r['case']} | {r['cores']} | {r['config']} | {r['bit_exact']} | "
+              f"{r['sop_per_clock']:.2f} | {100 * r['of_ideal']:.0f} % | "
+              f"{100 * r['per_step_bound']:.0f} % | "
+              f"{100 * r['of_ideal_step']:.0f} % | {r['cycles_per_step']:.0f} | "
+              f"{r['speedup_vs_1_core']:.2f}x | {work} | {traffic} |")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from neuropaste.addresses import Placement, addresses
 from neuropaste.errors import InputError
-from neuropaste.hdl.core import CoreImage
+from neuropaste.hdl.core import CoreGeometry, CoreImage
 from neuropaste.hdl.mesh import MeshPlan, mesh_shape
 from neuropaste.ir import Network
 
@@ -62,12 +62,34 @@ def core_loads(net: Network, core: np.ndarray, n_cores: int) -> dict[str, np.nda
     }
 
 
+def delivery_work(net: Network, rates: np.ndarray | None = None) -> np.ndarray:
+    """Synaptic operations per step landing on each neuron: its rate-weighted fan-in (with no
+    rates, its fan-in). Summed over a core's neurons: that core's delivery clocks per step."""
+    r = np.ones(net.n_neurons) if rates is None else np.asarray(rates, np.float64)
+    return np.bincount(net.post, weights=r[net.pre], minlength=net.n_neurons)
+
+
+def objectives(net: Network, core: np.ndarray, n_cores: int,
+               rates: np.ndarray | None = None) -> dict[str, float]:
+    """Both things a placement trades: the busiest core's delivery work (SOPs/step) against
+    the mean (their ratio bounds the mesh's share of the ideal SOP rate), and the inter-core
+    packets per step."""
+    work = np.bincount(core, weights=delivery_work(net, rates), minlength=n_cores)
+    mean = float(work.mean()) if n_cores else 0.0
+    return {"max_core_work": float(work.max(initial=0.0)), "mean_core_work": mean,
+            "work_balance": mean / float(work.max()) if work.max(initial=0.0) > 0 else 1.0,
+            "intercore_packets_per_step": traffic(net, core, rates)}
+
+
 def cores_needed(net: Network, limits: CoreLimits) -> int:
     return max(1, math.ceil(net.n_neurons / limits.neurons),
                math.ceil(net.n_synapses / limits.fanout_entries))
 
 
-def _metis(net: Network, n_cores: int, rates: np.ndarray, seed: int) -> np.ndarray:
+def _metis(net: Network, n_cores: int, rates: np.ndarray, seed: int,
+           work: np.ndarray | None = None) -> np.ndarray:
+    """METIS on the symmetrised, rate-weighted synapse graph; with ``work``, each vertex weighs
+    its work plus ``NEURON_WEIGHT`` of a mean neuron's (pymetis passes one constraint only)."""
     n = net.n_neurons
     w = rates[net.pre]  # cutting i->j costs the spikes of i
     g = sp.csr_matrix((w, (net.pre, net.post)), shape=(n, n))
@@ -79,7 +101,11 @@ def _metis(net: Network, n_cores: int, rates: np.ndarray, seed: int) -> np.ndarr
     ew = np.maximum(np.rint(g.data * scale), 1).astype(np.int64)
     opts = pymetis.Options(seed=int(seed), ufactor=10)  # 1 % imbalance
     adjacency = pymetis.CSRAdjacency(g.indptr.astype(np.int64), g.indices.astype(np.int64))
-    result = pymetis.part_graph(n_cores, adjacency, eweights=ew, options=opts)
+    vw = None
+    if work is not None:
+        mean = max(float(work.mean()), 1e-12)
+        vw = np.rint(100.0 * (work / mean + NEURON_WEIGHT)).astype(np.int64)
+    result = pymetis.part_graph(n_cores, adjacency, eweights=ew, vweights=vw, options=opts)
     return np.asarray(result[1], np.int64)
 
 
@@ -126,9 +152,21 @@ def _fill_empty(core: np.ndarray, n_cores: int) -> np.ndarray:
     return core
 
 
+BALANCE = ("work", "neurons")
+# a neuron's own weight under "work", in mean neurons' work: enough to keep neuron counts (the
+# update sweep) from drifting far, small enough that work balances within a few per cent
+NEURON_WEIGHT = 0.1
+# neurons a core may hold over the mean when work is balanced (neuron balance keeps 5 %)
+WORK_NEURON_SLACK = 2.0
+
+
 def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = None,
-          rates: np.ndarray | None = None, seed: int = 0) -> Placement:
-    """Assign every neuron a core, minimising inter-core spike traffic under the core limits."""
+          rates: np.ndarray | None = None, seed: int = 0, balance: str = "work") -> Placement:
+    """Assign every neuron a core, minimising inter-core spike traffic under the core limits
+    while balancing ``balance`` (module docstring); the stats report both objectives for this
+    placement and, under ``"work"``, for the neuron-balanced one too."""
+    if balance not in BALANCE:
+        raise ValueError(f"balance must be one of {BALANCE}, not {balance!r}")
     limits = limits or CoreLimits()
     need = cores_needed(net, limits)
     n_cores = need if n_cores is None else n_cores
@@ -142,11 +180,13 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
                          f"not {n_cores}")
     r = np.ones(net.n_neurons) if rates is None else np.asarray(rates, np.float64) + 1e-3
     naive = np.minimum(np.arange(net.n_neurons) * n_cores // max(net.n_neurons, 1), n_cores - 1)
-    if n_cores == 1:
-        core = np.zeros(net.n_neurons, np.int64)
-    else:
-        core = _repair(net, _metis(net, n_cores, r, seed), n_cores, limits, r)
-    core = _fill_empty(core, n_cores)
+    core = _partition(net, n_cores, limits, r, seed, balance, rates)
+    baseline = None
+    if balance == "work" and n_cores > 1:
+        try:
+            baseline = _partition(net, n_cores, limits, r, seed, "neurons", rates)
+        except InputError:  # the neuron-balanced placement may not fit where this one does
+            baseline = None
     local = np.zeros(net.n_neurons, np.int64)
     for c in range(n_cores):
         idx = np.flatnonzero(core == c)
@@ -172,8 +212,21 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
         "max_neurons_per_core": int(loads["neurons"].max()),
         "max_fanout_entries_per_core": int(loads["fanout_entries"].max()),
         "max_route_entries_per_core": int(loads["route_entries"].max()),
+        "balance": balance,
+        "objectives": objectives(net, core, n_cores, rates),
     }
+    if baseline is not None:
+        stats["objectives_neuron_balanced"] = objectives(net, baseline, n_cores, rates)
     return Placement(core=core, local=local, n_cores=n_cores, stats=stats)
+
+
+def _partition(net: Network, n_cores: int, limits: CoreLimits, r: np.ndarray, seed: int,
+               balance: str, rates: np.ndarray | None) -> np.ndarray:
+    if n_cores == 1:
+        return np.zeros(net.n_neurons, np.int64)
+    work = delivery_work(net, rates) if balance == "work" else None
+    core = _repair(net, _metis(net, n_cores, r, seed, work), n_cores, limits, r)
+    return _fill_empty(core, n_cores)
 
 
 def multicast_table(net: Network, placement: Placement) -> tuple[np.ndarray, np.ndarray]:
@@ -183,22 +236,52 @@ def multicast_table(net: Network, placement: Placement) -> tuple[np.ndarray, np.
     return dest.row[order].astype(np.int64), dest.col[order].astype(np.int64)
 
 
-def mesh_plan(net: Network, placement: Placement) -> MeshPlan:
-    """Per core: its neurons' parameters, the fan-out of every axon (global address) that
-    reaches them, and the multicast table of its neurons; the mesh as square as it factors."""
-    addr, base = addresses(placement)
+def axon_indices(net: Network, placement: Placement) -> np.ndarray:
+    """Per source neuron, the axon index its packet carries (-1: no targets).
+
+    A packet is multicast, so one index must name the source at every core it reaches: two
+    sources that reach a common core get different indices (a colouring of the sources), and
+    each core's pointer table then holds only indices up to the largest that reaches it instead
+    of one entry per global source. Greedy first fit, sources with the most destination cores
+    first, then by index: deterministic, and each core's table stays close to the number of
+    sources that reach it when sources reach few cores (local maps)."""
     dest = destinations(net, placement.core).tocsr()
+    n_dest = np.diff(dest.indptr)
+    order = np.lexsort((np.arange(net.n_neurons), -n_dest))
+    used = [0] * placement.n_cores  # per core: a bit per index taken (Python ints as bitsets)
+    axon = np.full(net.n_neurons, -1, np.int64)
+    for i in order[n_dest[order] > 0].tolist():
+        cores = dest.indices[dest.indptr[i]:dest.indptr[i + 1]].tolist()
+        taken = 0
+        for c in cores:
+            taken |= used[c]
+        k = (~taken & (taken + 1)).bit_length() - 1  # lowest index free at every destination
+        for c in cores:
+            used[c] |= 1 << k
+        axon[i] = k
+    return axon
+
+
+def mesh_plan(net: Network, placement: Placement) -> MeshPlan:
+    """Per core: its neurons' parameters, the fan-out of every axon that reaches them (indexed by
+    the axon index of ``axon_indices``, so the pointer table holds only the indices that reach
+    the core), and the multicast table of its neurons (destination cores and axon index); the
+    mesh as square as it factors."""
+    dest = destinations(net, placement.core).tocsr()
+    axon_of = axon_indices(net, placement)
+    _, base = addresses(placement)
     bit = np.left_shift(1, np.arange(placement.n_cores, dtype=object))
     width, height = mesh_shape(placement.n_cores)
     images, routes = [], []
     for c in range(placement.n_cores):
         members = placement.members(c)
         sel = np.flatnonzero(placement.core[net.post] == c)
-        axon, target = addr[net.pre[sel]], placement.local[net.post[sel]]
+        axon, target = axon_of[net.pre[sel]], placement.local[net.post[sel]]
         delay, weight = net.delay[sel].astype(np.int64), net.weight[sel].astype(np.int64)
         order = np.lexsort((delay, target, axon))
-        indptr = np.zeros(net.n_neurons + 1, np.int64)
-        np.cumsum(np.bincount(axon, minlength=net.n_neurons), out=indptr[1:])
+        depth = int(axon.max(initial=-1)) + 1
+        indptr = np.zeros(max(depth, 1) + 1, np.int64)
+        np.cumsum(np.bincount(axon, minlength=max(depth, 1)), out=indptr[1:])
         images.append(CoreImage(
             threshold=net.threshold[members], v_reset=net.v_reset[members],
             bias=net.bias[members], leak_shift=net.leak_shift[members],
@@ -208,4 +291,22 @@ def mesh_plan(net: Network, placement: Placement) -> MeshPlan:
             sources=len(np.unique(axon))))
         routes.append(np.array([int(bit[dest.indices[dest.indptr[i]:dest.indptr[i + 1]]].sum())
                                 for i in members], dtype=object))
-    return MeshPlan(images=images, base=base, routes=routes, width=width, height=height)
+    axons = np.where(axon_of < 0, 0, axon_of)
+    return MeshPlan(images=images, base=base, routes=routes, width=width, height=height,
+                    axons=[axons[placement.members(c)] for c in range(placement.n_cores)])
+
+
+def table_sizes(plan: MeshPlan) -> list[dict[str, int]]:
+    """Per core, what its tables hold: axons that reach it, pointer-table entries (axon
+    indices up to the largest that reaches it), fan-out entries, routing words, and the bits of
+    those three tables. With axon remap these follow the core's own fan-in and fan-out, not N."""
+    out = []
+    for image, routes in zip(plan.images, plan.routes, strict=True):
+        g = CoreGeometry(image)
+        out.append({
+            "neurons": g.n, "axons_used": int(image.sources), "axon_table_entries": g.axons,
+            "fanout_entries": len(image.target), "route_words": len(routes),
+            "table_bits": g.axons * 2 * g.e_bits + g.entries * g.entry_bits
+            + len(routes) * (plan.n_cores + plan.axon_bits),
+        })
+    return out

@@ -31,7 +31,14 @@ from neuropaste.compiled import ADDRESS_MAP, CORE_VERILOG, MESH_VERILOG, PLACEME
 from neuropaste.errors import InputError
 from neuropaste.events import Raster
 from neuropaste.generators.backends import Backend
-from neuropaste.generators.placement import CoreLimits, mesh_plan, place
+from neuropaste.generators.placement import (
+    BALANCE,
+    WORK_NEURON_SLACK,
+    CoreLimits,
+    mesh_plan,
+    place,
+    table_sizes,
+)
 from neuropaste.hdl.core import CoreGeometry, CoreImage, LIFCore, memory_images
 from neuropaste.hdl.mesh import NeuronMesh, route_words
 from neuropaste.hdl.router import LINK_STALL_VERILOG
@@ -47,10 +54,15 @@ STALL_MACRO = "NEUROPASTE_SIM_STALL"  # simulation only: the mesh links' stall t
 @dataclass(frozen=True)
 class RTLOptions:
     """``cores``: place the map on this many cores (a mesh); None: one core when it fits, else
-    as few cores of ``core_neurons`` (default 256) neurons as the map needs."""
+    as few cores of ``core_neurons`` (default 256) neurons as the map needs. ``balance`` and
+    ``prefetch``, ``early_update`` keep the earlier design reachable (``"neurons"``, ``False``,
+    ``False``) for the bench."""
 
     cores: int | None = None
     core_neurons: int | None = None
+    balance: str = "work"  # placement objective: "work" (rate x fan-out) or "neurons" (before)
+    prefetch: bool = True  # pipelined pointer fetch; False: the serial fetch (before)
+    early_update: bool = True  # a core updates once it has delivered; False: phase barrier
 
 
 @dataclass(frozen=True)
@@ -126,7 +138,8 @@ def rom_images(design: LIFCore | NeuronMesh, top: str) -> list[RomImage]:
     for c, image in enumerate(design.plan.images):
         out += core(image, f"{top}.core_{c}", f"core_{c}/", False)
         out.append(RomImage(top, f"routes_{c}", f"core_{c}/routes.hex",
-                            route_words(design.plan, c), design.plan.n_cores))
+                            route_words(design.plan, c),
+                            design.plan.n_cores + design.plan.axon_bits))
     return out
 
 
@@ -254,8 +267,8 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, options: RTLOptions) ->
         "stimulus_events": len(ref.stimulus),
     }
     if single:
-        return _emit_core(net, rtl) | common
-    return _emit_mesh(net, Path(out_dir), ref.rates, cores, core_neurons) | common
+        return _emit_core(net, rtl, options.prefetch) | common
+    return _emit_mesh(net, Path(out_dir), ref.rates, options) | common
 
 
 def _fits(net: Network) -> bool:
@@ -273,9 +286,9 @@ def _header(title: str, values: dict[str, Any]) -> str:
         "(default \"mem/\", i.e. run from rtl/)\n")
 
 
-def _emit_core(net: Network, rtl: Path) -> dict[str, Any]:
+def _emit_core(net: Network, rtl: Path, prefetch: bool = True) -> dict[str, Any]:
     g = check_fits(net)
-    core = LIFCore(net, rom_init=False)
+    core = LIFCore(net, rom_init=False, prefetch=prefetch)
     images = rom_images(core, TOP)
     (rtl / CORE_VERILOG).write_text(_header("single LIF core", g.as_dict())
                                     + to_verilog(core, TOP, images))
@@ -290,18 +303,24 @@ def _emit_core(net: Network, rtl: Path) -> dict[str, Any]:
     }
 
 
-def _emit_mesh(net: Network, out_dir: Path, rates: np.ndarray, cores: int | None,
-               core_neurons: int | None) -> dict[str, Any]:
+def _emit_mesh(net: Network, out_dir: Path, rates: np.ndarray,
+               options: RTLOptions) -> dict[str, Any]:
     rtl = out_dir / RTL
+    cores, core_neurons = options.cores, options.core_neurons
     if core_neurons is not None and core_neurons < 1:
         raise InputError(net.meta.get("source"), f"--core-neurons must be >= 1, not {core_neurons}")
-    if core_neurons is None and cores:  # asked for C cores: share the neurons, 5 % slack
-        core_neurons = max(math.ceil(1.05 * net.n_neurons / cores), -(-net.n_neurons // cores))
+    if options.balance not in BALANCE:
+        raise InputError(net.meta.get("source"), f"balance must be one of {BALANCE}, "
+                         f"not {options.balance!r}")
+    if core_neurons is None and cores:  # asked for C cores: share the neurons, with slack
+        slack = WORK_NEURON_SLACK if options.balance == "work" else 1.05
+        core_neurons = max(math.ceil(slack * net.n_neurons / cores), -(-net.n_neurons // cores))
     limits = CoreLimits() if core_neurons is None else CoreLimits(neurons=core_neurons)
-    placement = place(net, cores, limits, rates=rates)
+    placement = place(net, cores, limits, rates=rates, balance=options.balance)
     plan = mesh_plan(net, placement)
     geometries = [check_fits(img, source=net.meta.get("source")) for img in plan.images]
-    mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True)
+    mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, prefetch=options.prefetch,
+                      early_update=options.early_update)
     images = rom_images(mesh, MESH_TOP)
     info = {"cores": plan.n_cores, "mesh": f"{plan.width}x{plan.height}",
             "address_bits": mesh.a_bits}
@@ -324,20 +343,18 @@ def _emit_mesh(net: Network, out_dir: Path, rates: np.ndarray, cores: int | None
         _hex_image(rtl / "mem" / image.file, image)
         files.append(f"{RTL_MEM}/{image.file}")
     for g in geometries:
-        for k, v in (memory_bits(g) | {"routes": g.n * plan.n_cores}).items():
+        for k, v in (memory_bits(g) | {"routes": g.n * (plan.n_cores + plan.axon_bits)}).items():
             bits[k] = bits.get(k, 0) + v
     return {
         "top": MESH_TOP,
         "cores": plan.n_cores,
         "mesh": {"width": plan.width, "height": plan.height, "routing": "XY multicast",
-                 "address_bits": mesh.a_bits},
+                 "address_bits": mesh.a_bits, "axon_bits": plan.axon_bits,
+                 "global_sources": net.n_neurons},
         "files": files,
         "placement": placement.stats,
-        "per_core": [{"neurons": g.n, "fanout_entries": len(img.target),
-                      "axons_used": img.sources,
-                      "route_entries": int(sum(bin(int(v)).count("1") for v in routes))}
-                     for g, img, routes in zip(geometries, plan.images, plan.routes,
-                                               strict=True)],
+        "per_core": [size | {"route_entries": int(sum(bin(int(v)).count("1") for v in routes))}
+                     for size, routes in zip(table_sizes(plan), plan.routes, strict=True)],
         "geometry": geometries[0].as_dict(),
         "memories_bits": bits,
     }

@@ -2,8 +2,9 @@
 
 A core holds a :class:`CoreImage`: its own neurons and, per *axon* (a source that reaches them),
 the list of local targets. Alone (``CoreImage.from_network``) its axons are its own neurons and
-its spikes loop back; in a mesh (``networked=True``) the axons are global source addresses, the
-spikes leave on ``aer_out`` and come back through the routers on ``syn_in``.
+its spikes loop back; in a mesh (``networked=True``) the axons are the axon indices that packets
+carry (``placement.axon_indices``: only those that reach the core), the spikes leave on
+``aer_out`` and come back through the routers on ``syn_in``.
 
 Memories (all sized from the image; the ROMs initialised from it unless ``rom_init=False``):
 
@@ -33,11 +34,13 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from neuropaste.ir import Network, fanout_table
+
+RANGE_DEPTH = 3  # fan-out ranges fetched ahead: one source a clock (docs/hardware.md)
 
 
 def bits_for(n: int) -> int:
@@ -178,10 +181,21 @@ class LIFCore(wiring.Component):
     ``rom_init=False``: the ROMs (``ptr``, ``fan``, ``param``) are elaborated empty, because the
     emitted Verilog loads them from the ``.hex`` images (``generators/rtl.py``); building the
     contents into the elaboration would cost time and memory for nothing.
+
+    ``prefetch`` (default): pointer reads are pipelined through a queue of ``RANGE_DEPTH``
+    fan-out ranges, so a source costs max(1, entries) clocks; ``prefetch=False`` is the earlier
+    fetch (one pointer at a time, 3 clocks for a source of fewer than 3 entries), kept so the
+    bench can measure both in one run.
+
+    ``hold=False`` (networked): no barrier between the phases. The core delivers exactly the
+    spikes that were in its spike FIFO at ``start`` (the previous step's: the mesh starts a step
+    only when nothing is in flight), pulses ``delivered`` and updates at once; spikes of this
+    step that other cores send meanwhile queue behind them for the next step.
     """
 
     def __init__(self, image: CoreImage | Network, *, networked: bool = False,
-                 fanout_loadable: bool = False, rom_init: bool = True):
+                 fanout_loadable: bool = False, rom_init: bool = True, prefetch: bool = True,
+                 hold: bool = True):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
         g = CoreGeometry(image)
@@ -191,6 +205,8 @@ class LIFCore(wiring.Component):
         self.networked = networked
         self.fanout_loadable = fanout_loadable
         self.rom_init = rom_init
+        self.prefetch = prefetch
+        self.hold = hold
         ports = step_ports(g.n_bits)
         if networked:
             ports |= {"syn_in": In(stream.Signature(unsigned(g.a_bits))),
@@ -266,27 +282,50 @@ class LIFCore(wiring.Component):
             e_slot.eq(Mux(slot_sum >= g.max_delay, slot_sum - g.max_delay, slot_sum)),
         ]
 
-        # pointer fetch: one spike popped per read, into a one-entry buffer
+        queued = Signal()  # a spike of the previous step waits in the spike FIFO
+        if self.networked and not self.hold:
+            owed = Signal(range(g.spike_depth + 2))  # spikes that belong to this delivery
+            with m.If(idle & self.start):
+                m.d.sync += owed.eq(spikes.level)
+            with m.Elif(spikes.r_en):
+                m.d.sync += owed.eq(owed - 1)
+            m.d.comb += queued.eq(spikes.r_rdy & (owed != 0))
+        else:
+            m.d.comb += queued.eq(spikes.r_rdy)
+        take = Signal()  # a waiting range becomes the streaming one
+        w_start, w_end, w_valid = buf_start, buf_end, buf_valid
         fetch = Signal()
-        m.d.comb += fetch.eq(delivering & spikes.r_rdy & ~ptr_pending & ~buf_valid)
+        if self.prefetch:
+            # pointer fetch pipelined: a spike popped every clock while the range queue has
+            # room for what is in flight, so sources of one entry stream at one SOP per clock
+            m.submodules.ranges = ranges = SyncFIFO(width=2 * g.e_bits, depth=RANGE_DEPTH)
+            m.d.comb += [
+                fetch.eq(delivering & queued
+                         & (ranges.level + ptr_pending <= RANGE_DEPTH - 1)),
+                ranges.w_en.eq(ptr_pending & (p_start != p_end)),  # no targets: dropped
+                ranges.w_data.eq(ptr_rd.data), ranges.r_en.eq(take),
+            ]
+            w_start, w_end = ranges.r_data[:g.e_bits], ranges.r_data[g.e_bits:]
+            w_valid = ranges.r_rdy
+        else:  # one spike popped per read, into a one-entry buffer (3 clocks a short source)
+            m.d.comb += fetch.eq(delivering & queued & ~ptr_pending & ~buf_valid)
+            with m.If(ptr_pending):  # a fresh pointer lands in the buffer (dropped if empty)
+                m.d.sync += [buf_valid.eq(p_start != p_end), buf_start.eq(p_start),
+                             buf_end.eq(p_end)]
+            with m.Elif(take):
+                m.d.sync += buf_valid.eq(0)
         m.d.comb += [spikes.r_en.eq(fetch), ptr_rd.addr.eq(spikes.r_data)]
         m.d.sync += ptr_pending.eq(fetch)
 
-        consume_buf = Signal()
         with m.If(cur_valid):
             m.d.comb += [issue.eq(1), issue_addr.eq(cur_e)]
             with m.If(cur_e + 1 == cur_end):
                 m.d.sync += cur_valid.eq(0)
             m.d.sync += cur_e.eq(cur_e + 1)
-        with m.Elif(buf_valid):
-            m.d.comb += [issue.eq(1), issue_addr.eq(buf_start), consume_buf.eq(1)]
-            m.d.sync += [cur_e.eq(buf_start + 1), cur_end.eq(buf_end),
-                         cur_valid.eq(buf_start + 1 != buf_end)]
-        with m.If(ptr_pending):  # a fresh pointer lands in the buffer (dropped if no targets)
-            m.d.sync += [buf_valid.eq(p_start != p_end), buf_start.eq(p_start),
-                         buf_end.eq(p_end)]
-        with m.Elif(consume_buf):
-            m.d.sync += buf_valid.eq(0)
+        with m.Elif(w_valid):
+            m.d.comb += [issue.eq(1), issue_addr.eq(w_start), take.eq(1)]
+            m.d.sync += [cur_e.eq(w_start + 1), cur_end.eq(w_end),
+                         cur_valid.eq(w_start + 1 != w_end)]
 
         if self.fanout_loadable:  # one address for both ports: a single-port RAM suffices
             load = self.fanout_load
@@ -304,7 +343,7 @@ class LIFCore(wiring.Component):
         m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid), s2_w.eq(e_weight),
                      s2_addr.eq(Cat(e_target, e_slot))]
         pipeline_busy = Signal()
-        m.d.comb += pipeline_busy.eq(spikes.r_rdy | ptr_pending | buf_valid | cur_valid
+        m.d.comb += pipeline_busy.eq(queued | ptr_pending | w_valid | cur_valid
                                      | s1_valid | s2_valid)
 
         # ---------------------------------------------------------------- update datapath
@@ -405,8 +444,10 @@ class LIFCore(wiring.Component):
                 m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
                 with m.If(~pipeline_busy):
                     m.d.sync += j.eq(0)
-                    m.next = "HOLD" if self.networked else "UPDATE"
-            if self.networked:
+                    m.next = "HOLD" if self.networked and self.hold else "UPDATE"
+                    if self.networked and not self.hold:
+                        m.d.comb += self.delivered.eq(1)
+            if self.networked and self.hold:
                 with m.State("HOLD"):  # the mesh barrier: every core has delivered
                     m.d.comb += [self.delivered.eq(1), self.busy.eq(1)]
                     with m.If(self.proceed):

@@ -2,16 +2,19 @@
 
 Global addresses: core ``c`` holds the neurons ``base[c] .. base[c + 1] - 1`` (the placement's
 order, ``rtl/address_map.csv``). A spike of a neuron leaves its core once, as a packet with its
-global address and the core's multicast table entry for it (the destination cores), and reaches
-each of those cores' ``syn_in``, where the global address is the axon that indexes the fan-out
-table. The host side keeps the single core's step interface: ``aer_in`` and ``aer_out`` carry
-global addresses, ``start`` runs a step, ``done`` ends it.
+axon index and the core's multicast table entry for it (the destination cores), and reaches each
+of those cores' ``syn_in``, where the axon index selects the fan-out range. Axon indices are
+assigned so that a source has one index valid at all its destinations
+(``placement.axon_indices``): a core's pointer table holds only the indices that reach it, not one
+entry per global source (TrueNorth-style axons; the remap happens in the sender's table). The
+host side keeps the single core's step interface: ``aer_in`` and ``aer_out`` carry global
+addresses, ``start`` runs a step, ``done`` ends it.
 
-A step has two barriers (docs/hardware.md, "Many cores"). ``start`` starts every core's
-delivery of the spikes waiting in its spike FIFO; when all have delivered (``delivered``), they
-all ``proceed`` to update at once, so no spike of this step can reach a core still delivering the
-last one. The step ends when every core has finished its update and drained its output, every
-exit stage is empty and every router is idle: the network holds nothing in flight.
+A step has one barrier, at its end (docs/hardware.md, "Many cores"). ``start`` starts every
+core's delivery of the spikes waiting in its spike FIFO; each core then updates as soon as it has
+delivered (``early_update``; without it, all wait for the slowest and ``proceed`` together). The
+step ends when every core has finished its update and drained its output, every exit stage is
+empty and every router is idle: the network holds nothing in flight.
 """
 
 from __future__ import annotations
@@ -36,6 +39,12 @@ class MeshPlan:
     routes: list[np.ndarray]  # per core, per local neuron: destination-core bitmask
     width: int
     height: int
+    axons: list[np.ndarray]  # per core, per local neuron: the axon index its packets carry
+
+    @property
+    def axon_bits(self) -> int:
+        """Width of a packet's axon field: the largest index any core's table holds."""
+        return bits_for(max(max(img.n_axons for img in self.images) - 1, 1))
 
     @property
     def n_cores(self) -> int:
@@ -47,9 +56,11 @@ class MeshPlan:
 
 
 def route_words(plan: MeshPlan, core: int) -> list[int]:
-    """Core ``core``'s multicast table, one destination mask a local neuron: the ``routes``
-    ROM's words and ``rtl/mem/core_K/routes.hex``."""
-    return [int(v) for v in plan.routes[core]] or [0]
+    """Core ``core``'s multicast table, one word a local neuron: destination mask (``n_cores``
+    bits) | axon index (``axon_bits``), the ``routes`` ROM's words and
+    ``rtl/mem/core_K/routes.hex``."""
+    return [int(v) | (int(a) << plan.n_cores)
+            for v, a in zip(plan.routes[core], plan.axons[core], strict=True)] or [0]
 
 
 def mesh_shape(n_cores: int) -> tuple[int, int]:
@@ -66,18 +77,24 @@ class NeuronMesh(wiring.Component):
     puts a :class:`LinkStallHook` there instead (a wire unless a simulator of the emitted
     Verilog defines ``NEUROPASTE_SIM_STALL``). ``rom_init=False``: the fan-out, pointer,
     parameter and routing ROMs are elaborated empty (the emitted Verilog loads ``.hex``
-    images). Counters: ``sop_count`` sums the cores';
+    images). ``prefetch``: the cores' pipelined pointer fetch (False: the serial one).
+    ``early_update`` (default): each core updates as soon as it has delivered, without the
+    barrier between the phases (False: every core waits for the slowest, the earlier design).
+    Counters: ``sop_count`` sums the cores';
     ``deliver_cycles`` and ``update_cycles`` count the mesh's phases, so SOPs per delivery
     clock is the array's throughput.
     """
 
     def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0, *,
-                 rom_init: bool = True, stall_hooks: bool = False):
+                 rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
+                 early_update: bool = True):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
         self.plan = plan
         self.rom_init = rom_init
+        self.prefetch = prefetch
+        self.early_update = early_update
         self.stall_hooks = stall_hooks
         self.n_neurons = plan.n_neurons
         self.stall = stall
@@ -89,13 +106,14 @@ class NeuronMesh(wiring.Component):
         m = Module()
         plan = self.plan
         w, h, n_cores = plan.width, plan.height, plan.n_cores
-        layout = packet_layout(self.a_bits, n_cores)
-        cores = [LIFCore(img, networked=True, rom_init=self.rom_init) for img in plan.images]
+        layout = packet_layout(plan.axon_bits, n_cores)
+        cores = [LIFCore(img, networked=True, rom_init=self.rom_init, prefetch=self.prefetch,
+                         hold=not self.early_update) for img in plan.images]
         routers = {}
         for c, core in enumerate(cores):
             m.submodules[f"core_{c}"] = core
             x, y = c % w, c // w
-            routers[x, y] = r = MeshRouter(x, y, w, h, self.a_bits)
+            routers[x, y] = r = MeshRouter(x, y, w, h, plan.axon_bits)
             m.submodules[f"router_{c}"] = r
 
         seeds = iter(range(1, 1 << 20))
@@ -114,7 +132,8 @@ class NeuronMesh(wiring.Component):
         for c, core in enumerate(cores):
             r = routers[c % w, c // w]
             base = int(plan.base[c])
-            table = Memory(shape=unsigned(n_cores), depth=max(len(plan.routes[c]), 1),
+            table = Memory(shape=unsigned(n_cores + plan.axon_bits),
+                           depth=max(len(plan.routes[c]), 1),
                            init=route_words(plan, c) if self.rom_init else [])
             m.submodules[f"routes_{c}"] = table
             rd = table.read_port()
@@ -132,9 +151,10 @@ class NeuronMesh(wiring.Component):
                 m.d.sync += [valid.eq(1), src.eq(core.aer_out.payload + base),
                              net_pending.eq(1), host_pending.eq(1)]
             net_wait = Signal(name=f"stage_net_wait_{c}")
-            m.d.comb += [net_wait.eq(net_pending & (fresh | (rd.data != 0))),
-                         inject.valid.eq(valid & ~fresh & net_pending & (rd.data != 0)),
-                         inject.payload.src.eq(src), inject.payload.dest.eq(rd.data)]
+            mask, axon = rd.data[:n_cores], rd.data[n_cores:]
+            m.d.comb += [net_wait.eq(net_pending & (fresh | (mask != 0))),
+                         inject.valid.eq(valid & ~fresh & net_pending & (mask != 0)),
+                         inject.payload.src.eq(axon), inject.payload.dest.eq(mask)]
             with m.If(inject.valid & inject.ready):
                 m.d.sync += net_pending.eq(0)
             with m.If(host_take[c]):
@@ -168,8 +188,11 @@ class NeuronMesh(wiring.Component):
                          core.aer_in.payload.eq(self.aer_in.payload - lo)]
 
         # ------------------------------------------------ the step barrier
-        finished = Signal(n_cores)
-        all_delivered = Cat(core.delivered for core in cores).all()
+        finished = Signal(n_cores)  # cores that have pulsed done in this step
+        seen = Signal(n_cores)  # cores that have delivered in this step
+        delivered_now = Cat(core.delivered for core in cores)
+        all_delivered = delivered_now.all()  # the barrier (every core holding)
+        all_seen = (seen | delivered_now).all()
         network_empty = Signal()
         m.d.comb += network_empty.eq(Cat(r.idle for r in routers.values()).all()
                                      & Cat(stage_empty).all())
@@ -181,17 +204,18 @@ class NeuronMesh(wiring.Component):
                 cores_busy = Cat(core.busy for core in cores).any()
                 m.d.comb += [idle.eq(~cores_busy), self.busy.eq(cores_busy)]
                 with m.If(self.start & ~cores_busy):
+                    m.d.sync += [finished.eq(0), seen.eq(0)]
                     m.next = "DELIVER"
-            with m.State("DELIVER"):
+            done_now = finished | Cat(core.done for core in cores)
+            with m.State("DELIVER"):  # until the last core has delivered
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
-                with m.If(all_delivered):
-                    m.d.sync += finished.eq(0)
+                m.d.sync += [self.deliver_cycles.eq(self.deliver_cycles + 1),
+                             seen.eq(seen | delivered_now), finished.eq(done_now)]
+                with m.If(all_seen):
                     m.next = "UPDATE"
             with m.State("UPDATE"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += self.update_cycles.eq(self.update_cycles + 1)
-                done_now = finished | Cat(core.done for core in cores)
                 m.d.sync += finished.eq(done_now)
                 with m.If((finished == (1 << n_cores) - 1) & network_empty):
                     m.d.comb += self.done.eq(1)

@@ -74,17 +74,17 @@ def clustered_network(n: int = 600, e: int = 12000, clusters: int = 8, p_in: flo
 
 
 def run_core(net: Network, steps: int, stimulus: Stimulus, out_stall: float = 0.0,
-             seed: int = 0, reset_after: int = 0):
+             seed: int = 0, reset_after: int = 0, prefetch: bool = True):
     """One :class:`LIFCore` holding ``net`` in Amaranth's simulator (``sim.amaranth_run``)."""
     from neuropaste.hdl.core import LIFCore
     from neuropaste.sim.amaranth_run import run_array
 
-    return run_array(LIFCore(net), net.n_neurons, steps, stimulus, out_stall=out_stall,
-                     seed=seed, reset_after=reset_after)
+    return run_array(LIFCore(net, prefetch=prefetch), net.n_neurons, steps, stimulus,
+                     out_stall=out_stall, seed=seed, reset_after=reset_after)
 
 
 def run_mesh(net: Network, placement, steps: int, stimulus: Stimulus, *, stall: float = 0.0,
-             out_stall: float = 0.0, seed: int = 0):
+             out_stall: float = 0.0, seed: int = 0, **mesh_options):
     """The mesh of ``placement`` (links stalled with probability ``stall``) in Amaranth's
     simulator."""
     from neuropaste.addresses import addresses
@@ -92,6 +92,6 @@ def run_mesh(net: Network, placement, steps: int, stimulus: Stimulus, *, stall: 
     from neuropaste.hdl.mesh import NeuronMesh
     from neuropaste.sim.amaranth_run import run_array
 
-    dut = NeuronMesh(mesh_plan(net, placement), stall=stall, seed=seed)
+    dut = NeuronMesh(mesh_plan(net, placement), stall=stall, seed=seed, **mesh_options)
     return run_array(dut, net.n_neurons, steps, stimulus, address=addresses(placement)[0],
                      out_stall=out_stall, seed=seed)

@@ -30,6 +30,7 @@ from neuropaste.fpga import (
     prepare,
     survey_rtlil,
 )
+from neuropaste.generators.rtl import RTLOptions
 from neuropaste.io import load_map
 from neuropaste.neuron import QuantOptions
 
@@ -55,9 +56,42 @@ def big_dir(tmp_path_factory) -> Path:
 
 
 def test_fit_check_names_block_ram_before_synthesis(big_dir: Path) -> None:
-    with pytest.raises(InputError, match=r"does not fit icebreaker .*block RAM: needs \d+ of 30"):
+    with pytest.raises(InputError, match=r"does not fit icebreaker .*block RAM: needs \d+ of 30 "
+                       r"blocks of 4 kbit \(\d+ over; by table: fan-out table \d+") as err:
         prepare(big_dir, "icebreaker")
+    # 35,000 synapses need 6 SPRAMs on one core, and more block RAM on more cores
+    assert "No core count of 2, 4, 8, 16 fits either" in str(err.value)
     assert not (big_dir / "fpga").exists()  # nothing written, nothing synthesised
+
+
+@pytest.mark.slow
+def test_fit_error_suggests_the_core_count_that_fits(tmp_path: Path, capsys) -> None:
+    """C. elegans on 4 cores overflows the UP5K's block RAM (ROM tables on every core); on one
+    core its fan-out table goes to SPRAM and it fits: the error says so."""
+    out = tmp_path / "c4"
+    cmap = load_map("builtin:celegans")
+    compile_map(cmap, out, quant=QuantOptions(), stimulus=poisson(cmap.n_neurons, 5, 0.05, 0),
+                steps=5, backends=("rtl",), backend_options={"rtl": RTLOptions(cores=4)},
+                quiet=True)
+    assert main(["fpga", str(out), "--board", "icebreaker"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "block RAM: needs" in err and "over; by table: fan-out table" in err
+    assert "routing table" in err
+    assert err.endswith("It fits on 1 core instead of 4 (22 block RAMs, 2 SPRAM, ~1,183 LUTs): "
+                        "compile with --cores 1.")
+
+
+def test_suggestion_names_the_fewest_cores_that_fit() -> None:
+    from neuropaste.fpga.fit import suggest_cores
+
+    ecp5 = BOARDS["ulx3s-85f"]
+    small, huge = (MemoryUse("top.array", "fan", width=25, depth=d, read_ports=1)
+                   for d in (1000, 200_000))
+    fits = {1: plan_fit([huge], 100, 100, ecp5), 2: plan_fit([small], 100, 100, ecp5),
+            4: plan_fit([small, small], 100, 100, ecp5)}
+    assert suggest_cores(fits, 8) == (" It fits on 2 cores instead of 8 (2 block RAMs, ~125 "
+                                      "LUTs): compile with --cores 2.")
+    assert suggest_cores({1: fits[1]}, 4).startswith(" No core count of 1 fits either")
 
 
 def test_cli_fit_error_is_one_line_exit_2(big_dir: Path, capsys) -> None:
@@ -119,6 +153,61 @@ def test_build_tree_without_build(tmp_path: Path) -> None:
     assert "--seed 1" in (out / "build_top.sh").read_text()
 
 
+@pytest.mark.parametrize("board,line", [
+    ("icebreaker", "set_frequency clk12_0__io 48"),
+    ("ulx3s-85f", 'FREQUENCY PORT "clk25_0__io" 100000000.0 HZ;')])
+def test_clock_target_goes_to_nextpnr(tmp_path: Path, board: str, line: str) -> None:
+    d = _compile(_random_map(20, 60, seed=1), tmp_path / "c")
+    mhz = 48.0 if board == "icebreaker" else 100.0
+    r = build(d, board, run=False, quiet=True, clock_mhz=mhz)
+    out = d / "fpga" / board
+    text = (out / ("top.pcf" if board == "icebreaker" else "top.lpf")).read_text()
+    assert text.strip().splitlines()[-1] == line  # after Amaranth's own: the later one wins
+    assert r["clock_target_mhz"] == mhz and r["clock_mhz"] == (12.0 if board == "icebreaker"
+                                                                 else 25.0)
+    plain = build(d, board, run=False, quiet=True)
+    assert plain["clock_target_mhz"] == plain["clock_mhz"]
+    assert main(["fpga", str(d), "--board", board, "--clock-mhz", "0"]) == 2
+
+
+def test_critical_path_is_read_from_the_nextpnr_report() -> None:
+    from neuropaste.fpga.reports import critical_path
+
+    def step(kind, cell, delay, port="O"):
+        return {"type": kind, "delay": delay, "from": {"cell": cell, "port": "I0"},
+                "to": {"cell": cell, "port": port}}
+
+    report = {"critical_paths": [
+        {"from": "<async>", "to": "posedge cd_sync.clk", "path": [step("logic", "rx", 9.0)]},
+        {"from": "posedge cd_sync.clk", "to": "posedge cd_sync.clk", "path": [
+            step("clk-to-q", "link.bridge.array.vmem.0.1_RDATA_8_SB_DFF_Q_LC", 1.5),
+            step("routing", "link.bridge.array.acc.0.1_RDATA_3_SB_LUT4_O_LC", 2.0, "I1"),
+            step("logic", "link.bridge.array.acc.0.1_RDATA_3_SB_LUT4_O_LC", 1.25),
+            step("logic", "$nextpnr_ICESTORM_LC_13", 0.5),
+            step("setup", "link.bridge.array.spikes.inner_level_SB_DFFESR_Q_LC", 0.25, "CEN")]},
+    ]}
+    cp = critical_path(report)
+    assert cp["delay_ns"] == 5.5 and cp["logic_ns"] == 1.75 and cp["routing_ns"] == 2.0
+    assert cp["logic_levels"] == 2 and cp["clock"] == "cd_sync.clk"
+    assert cp["through"] == ["array.vmem", "array.acc", "array.spikes.inner_level"]
+    assert cp["to"].endswith("_LC.CEN")
+    assert critical_path({"critical_paths": report["critical_paths"][:1]}) is None
+
+
+@pytest.mark.slow
+def test_missed_clock_fails_naming_the_critical_path(celegans_dir: Path, capsys) -> None:
+    """The C. elegans core closes near 19 MHz on the UP5K: asking 50 MHz fails the build."""
+    assert main(["fpga", str(celegans_dir), "--board", "icebreaker", "--build",
+                 "--clock-mhz", "50"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("neuropaste: error: icebreaker: nextpnr reached ")
+    assert "below the 50 MHz asked (--clock-mhz); critical path " in err
+    r = json.loads((celegans_dir / "fpga" / "icebreaker" / "fpga.json").read_text())
+    assert not r["timing_met"] and r["clock_target_mhz"] == 50.0 and r["fmax_mhz"] < 50
+    assert r["fmax"]["cd_sync.clk"]["constraint_mhz"] == 50.0
+    assert r["critical_path"]["delay_ns"] == pytest.approx(1000 / r["fmax_mhz"], rel=0.05)
+
+
 def test_cli_bad_dir_and_board(tmp_path: Path, capsys) -> None:
     assert main(["fpga", str(tmp_path / "missing"), "--board", "icebreaker"]) == 2
     assert main(["fpga", str(tmp_path), "--board", "icebreaker"]) == 2
@@ -145,6 +234,8 @@ def test_celegans_bitstream(celegans_dir: Path, board: str, clock_mhz: float) ->
     if board == "icebreaker":
         assert u["spram"]["used"] == 2  # the 5,905 x 21-bit fan-out table
     assert r["clock_mhz"] == clock_mhz and r["fmax_mhz"] > clock_mhz and r["timing_met"]
+    cp = r["critical_path"]
+    assert cp["delay_ns"] == pytest.approx(1000 / r["fmax_mhz"], rel=0.05) and cp["through"]
 
 
 def _table_component(*, shared: bool, gated: bool, init: bool = False) -> wiring.Component:

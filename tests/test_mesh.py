@@ -75,6 +75,51 @@ def test_mesh_matches_reference_with_stalled_links(case, cores: int, seed: int) 
     assert counts["step_count"] == steps
 
 
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=hardware_networks(max_neurons=12, max_steps=12), seed=st.integers(0, 1000))
+def test_earlier_mesh_stays_reachable_and_exact(case, seed: int) -> None:
+    """The configuration before issue 15 (serial fetch, phase barrier), kept for the bench."""
+    net, steps, stim = case
+    cores = min(3, net.n_neurons)
+    pl = place(net, cores, CoreLimits(neurons=-(-net.n_neurons // cores) + 2), seed=seed,
+               balance="neurons")
+    raster, counts = run_mesh(net, pl, steps, stim, stall=0.35, out_stall=0.3, seed=seed,
+                              prefetch=False, early_update=False)
+    assert simulate(net, steps, stim).first_difference(raster) is None
+    assert counts["step_count"] == steps
+
+
+def test_a_core_updates_while_another_still_delivers() -> None:
+    """Core 0 holds the targets of every synapse (long deliveries, few neurons), core 1 most
+    neurons (a long update sweep): without the phase barrier a step costs about the larger of
+    the two cores' delivery + update, not the sum of the slowest delivery and slowest update."""
+    from neuropaste.addresses import Placement
+
+    net = clustered_network(n=60, e=900, clusters=1, seed=9)
+    core = np.ones(net.n_neurons, np.int64)
+    hubs = np.argsort(np.bincount(net.post, minlength=net.n_neurons))[-6:]
+    core[hubs] = 0
+    keep = core[net.post] == 0  # only synapses onto core 0
+    net = net.replace(pre=net.pre[keep], post=net.post[keep], weight=net.weight[keep],
+                      delay=net.delay[keep])
+    local = np.zeros(net.n_neurons, np.int64)
+    for c in (0, 1):
+        local[core == c] = np.arange(int((core == c).sum()))
+    pl = Placement(core=core, local=local, n_cores=2)
+    steps = 12
+    stim = poisson(net.n_neurons, steps, 0.3, seed=1)
+    reference = simulate(net, steps, stim)
+    runs = {early: run_mesh(net, pl, steps, stim, early_update=early) for early in (True, False)}
+    for raster, _ in runs.values():
+        assert reference.first_difference(raster) is None
+    early, barrier = (runs[k][1] for k in (True, False))
+    assert early["sop_count"] == barrier["sop_count"] > 20 * steps
+    total = {k: c["deliver_cycles"] + c["update_cycles"] for k, c in ((1, early), (0, barrier))}
+    # the barrier pays core 0's delivery and then core 1's 54-neuron sweep; early, core 1 sweeps
+    # while core 0 delivers
+    assert total[1] < total[0] - 0.5 * early["sop_count"]
+
+
 def _compile(tmp_path: Path, spec: str, cores: int, steps: int, rate: float = 0.05) -> Path:
     cmap = load_map(spec)
     out = tmp_path / f"mesh{cores}"

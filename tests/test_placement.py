@@ -68,3 +68,67 @@ def test_destinations_marks_each_core_once() -> None:
     p = place(net, 2, CoreLimits(neurons=60, fanout_entries=1000))
     d = destinations(net, p.core)
     assert d.max() == 1
+
+
+def _skewed_rates(net) -> np.ndarray:
+    """A few hot neurons, scattered: their targets carry most of the delivery work."""
+    rng = np.random.default_rng(7)
+    rates = rng.random(net.n_neurons) * 0.02
+    rates[rng.choice(net.n_neurons, 40, replace=False)] = 0.8
+    return rates
+
+
+def test_work_balance_beats_neuron_balance_on_the_busiest_core() -> None:
+    from neuropaste.generators.placement import delivery_work, objectives
+
+    net = clustered_network(seed=4)
+    rates = _skewed_rates(net)
+    limits = CoreLimits(neurons=150, fanout_entries=4000)
+    work = place(net, 8, limits, rates=rates)
+    neurons = place(net, 8, limits, rates=rates, balance="neurons")
+    assert work.stats["balance"] == "work" and neurons.stats["balance"] == "neurons"
+    w, n = work.stats["objectives"], neurons.stats["objectives"]
+    # the same numbers from the definition: rate-weighted fan-in summed per core
+    per_core = np.bincount(work.core, weights=delivery_work(net, rates), minlength=8)
+    assert w["max_core_work"] == pytest.approx(per_core.max())
+    assert w["max_core_work"] < 0.9 * n["max_core_work"]
+    assert w["work_balance"] > 0.9
+    # the neuron-balanced placement is reported beside it, and traffic stays in its range
+    assert work.stats["objectives_neuron_balanced"] == objectives(net, neurons.core, 8, rates)
+    assert w["intercore_packets_per_step"] < 1.5 * n["intercore_packets_per_step"]
+    assert np.bincount(work.core, minlength=8).max() <= 150
+
+
+def test_unknown_balance_is_refused() -> None:
+    net = clustered_network(seed=4)
+    with pytest.raises(ValueError, match="balance must be one of"):
+        place(net, 4, CoreLimits(neurons=200), balance="spikes")
+
+
+def test_axon_indices_are_distinct_at_every_core_and_tables_stay_local() -> None:
+    """Sources that reach a common core carry different axon indices; each core's pointer
+    table holds exactly its sources' fan-out under them, and is far smaller than N when the
+    map is local."""
+    from neuropaste.generators.placement import axon_indices, mesh_plan, table_sizes
+
+    net = clustered_network(n=800, e=8000, clusters=8, p_in=0.97, seed=6)
+    p = place(net, 8, CoreLimits(neurons=200, fanout_entries=4000))
+    axon = axon_indices(net, p)
+    dest = destinations(net, p.core).tocoo()
+    assert (axon[np.unique(net.pre)] >= 0).all()
+    assert (axon[np.setdiff1d(np.arange(net.n_neurons), net.pre)] == -1).all()
+    plan = mesh_plan(net, p)
+    for c in range(8):
+        sources = dest.row[dest.col == c]
+        assert len(np.unique(axon[sources])) == len(sources)  # no two share an index here
+        img = plan.images[c]
+        assert img.n_axons == axon[sources].max() + 1
+        for i in sources[:50]:
+            k = axon[i]
+            on_c = (net.pre == i) & (p.core[net.post] == c)
+            got = np.sort(img.target[img.indptr[k]:img.indptr[k + 1]])
+            assert np.array_equal(got, np.sort(p.local[net.post[on_c]]))
+    sizes = table_sizes(plan)
+    assert [s["axons_used"] for s in sizes] == [
+        len(np.unique(dest.row[dest.col == c])) for c in range(8)]
+    assert max(s["axon_table_entries"] for s in sizes) < net.n_neurons / 2

@@ -25,9 +25,9 @@ from neuropaste.verify.rtl import synth_stats
 needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="no iverilog")
 
 
-def _assert_same(net, steps, stim, stall=0.0, seed=0):
+def _assert_same(net, steps, stim, stall=0.0, seed=0, prefetch=True):
     ref = simulate(net, steps, stim)
-    hw, counts = run_core(net, steps, stim, out_stall=stall, seed=seed)
+    hw, counts = run_core(net, steps, stim, out_stall=stall, seed=seed, prefetch=prefetch)
     assert ref.first_difference(hw) is None, f"first difference {ref.first_difference(hw)}"
     assert counts["step_count"] == steps
     return ref, counts
@@ -38,6 +38,30 @@ def _assert_same(net, steps, stim, stall=0.0, seed=0):
 def test_amaranth_sim_matches_reference(case) -> None:
     net, steps, stim = case
     _assert_same(net, steps, stim, stall=0.25)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hardware_networks(max_neurons=8, max_steps=12))
+def test_serial_pointer_fetch_still_matches_reference(case) -> None:
+    """The earlier fetch (``prefetch=False``) stays reachable for the bench, so it stays exact."""
+    net, steps, stim = case
+    _assert_same(net, steps, stim, stall=0.25, prefetch=False)
+
+
+@pytest.mark.parametrize("prefetch,clocks_per_source", [(True, 1), (False, 3)])
+def test_sources_of_one_entry_stream_at_one_op_per_clock(prefetch: bool,
+                                                         clocks_per_source: int) -> None:
+    """64 sources of one target each (a mesh core's usual share of a source): the pipelined
+    pointer fetch issues one operation a clock, the serial fetch one every 3 clocks."""
+    n = 65
+    net = _net(n, np.arange(n - 1), np.full(n - 1, n - 1), np.ones(n - 1), np.ones(n - 1),
+               threshold=[1] * (n - 1) + [1000])
+    stim = Stimulus.from_pairs(np.zeros(n - 1, int), np.arange(n - 1))
+    _, counts = _assert_same(net, 2, stim, prefetch=prefetch)
+    assert counts["sop_count"] == n - 1
+    # step 0 delivers nothing (1 clock); step 1: the first fetch (3), then one source every
+    # clocks_per_source, then the pipeline drain (2)
+    assert counts["deliver_cycles"] == 1 + 3 + clocks_per_source * (n - 2) + 1 + 2
 
 
 def test_one_synaptic_op_per_clock_when_fan_out_is_long() -> None:

@@ -184,6 +184,26 @@ def test_cleared_routing_entry_of_a_mesh_fails(tmp_path: Path) -> None:
     assert "rasters differ first at step 1, neuron 'n1'" in result["summary"]
 
 
+@needs_iverilog
+def test_remapped_axon_of_a_mesh_fails(tmp_path: Path) -> None:
+    """Neuron 0's packet carries another axon index (the routes word's field above the
+    destination mask): its destination delivers some other fan-out, n1 never fires."""
+    import json
+
+    out = _compile(tmp_path, cores=2, n=6)
+    mesh = json.loads((out / "manifest.json").read_text())["backends"]["rtl"]
+    n_cores, axon_bits = mesh["cores"], mesh["mesh"]["axon_bits"]
+    placement = Compiled.open(out).placement()
+    core, local = int(placement.core[0]), int(placement.local[0])
+    path = out / "rtl" / "mem" / f"core_{core}" / "routes.hex"
+    axon = int(path.read_text().splitlines()[local], 16) >> n_cores
+    other = axon ^ 1 if axon ^ 1 < 1 << axon_bits else axon ^ (1 << axon_bits) >> 1
+    _rewrite_word(path, local, lambda w: (w & ((1 << n_cores) - 1)) | (other << n_cores))
+    result = _prove(out, link_stall=0.2)
+    assert not result["passed"]
+    assert (result["first_mismatch"]["step"], result["first_mismatch"]["neuron"]) == (1, "n1")
+
+
 @pytest.mark.slow
 @needs_iverilog
 def test_mesh_simulates_the_written_verilog_with_stalled_links(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ and the achieved clock (:mod:`neuropaste.fpga.reports`).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -22,7 +23,7 @@ from typing import Any
 from neuropaste.compiled import Compiled
 from neuropaste.errors import InputError
 from neuropaste.fpga.boards import BOARDS, NAME, Board
-from neuropaste.fpga.fit import fit_message, plan_fit, survey_rtlil
+from neuropaste.fpga.fit import fit_message, plan_fit, suggest_cores, survey_rtlil
 from neuropaste.fpga.reports import parse_reports
 from neuropaste.fpga.yosys import memory_script
 from neuropaste.generators.rtl import build_design
@@ -43,6 +44,63 @@ def _load_design(compiled: Path, board: Board):
     placement = cd.placement()  # the mesh the compile step placed, or None: one core
     loadable = board.spram_blocks > 0 and placement is None  # mesh cores keep tables in ROM
     return net, cd.manifest, build_design(net, placement, fanout_loadable=loadable), loadable
+
+
+def cd_cores(compiled: Path) -> int | None:
+    placement = Compiled.open(compiled).placement()
+    return None if placement is None else placement.n_cores
+
+
+CORE_COUNTS = (1, 2, 4, 8, 16)  # what the fit error tries when the compiled array overflows
+
+
+def _survey(platform, top, board: Board, verilog: bool = True) -> dict[str, Any]:
+    """Amaranth's build tree of ``top`` (nothing run) and the fit of its RTLIL on ``board``;
+    ``verilog=False`` skips the debug Verilog (Yosys), which only the written tree needs."""
+    plan = platform.build(
+        top, name=NAME, do_build=False, debug_verilog=verilog,
+        synth_opts=board.synth_opts,
+        script_after_read="script neuropaste_mem.ys",
+        script_after_synth=f"tee -q -o {NAME}.stat.json stat -json",
+        # a missed clock is reported (fpga.json: timing_met), not a failed build
+        nextpnr_opts=f"--seed {SEED} --timing-allow-fail --report {NAME}.report.json",
+        **getattr(top, "build_overrides", {}))
+    memories, logic_bits, ff_bits = survey_rtlil(plan.files[f"{NAME}.il"])
+    return {"plan": plan, "fit": plan_fit(memories, logic_bits, ff_bits, board)}
+
+
+def _other_core_counts(compiled: Path, net, board: Board, make_top) -> dict[int, dict]:
+    """The fit of the same map placed on each of ``CORE_COUNTS`` (as compile places it,
+    weighted by the reference run's rates), for the fit error's suggestion."""
+    from neuropaste.generators.placement import WORK_NEURON_SLACK, CoreLimits, place
+    from neuropaste.generators.rtl import check_fits
+
+    cd = Compiled.open(compiled)
+    rates = cd.reference(net.labels).counts() / float(max(cd.steps, 1))
+    # mesh cores keep their fan-out tables in ROM, so in block RAM: a bound without elaborating
+    rom_bits = net.n_synapses * (net.w_bits + int(net.max_delay).bit_length() + 1)
+    out: dict[int, dict] = {}
+    for k in CORE_COUNTS:
+        if k > net.n_neurons:
+            break
+        if k > 1 and rom_bits > board.bram_blocks * board.bram_kbit * 1024:
+            out[k] = {"overflow": ["bram"]}
+            continue
+        try:
+            if k == 1:
+                check_fits(net)
+                placement = None
+            else:
+                limits = CoreLimits(neurons=max(-(-net.n_neurons // k),
+                                                math.ceil(WORK_NEURON_SLACK * net.n_neurons / k)))
+                placement = place(net, k, limits, rates=rates)
+        except InputError:
+            continue
+        loadable = board.spram_blocks > 0 and placement is None
+        out[k] = _survey(board.platform_class()(),
+                         make_top(build_design(net, placement, fanout_loadable=loadable)),
+                         board, verilog=False)["fit"]
+    return out
 
 
 def tool_env(board: Board) -> dict[str, str]:
@@ -74,10 +132,23 @@ def _yowasp_package(exe: str) -> str:
 # ---------------------------------------------------------------------------- build
 
 
+def clock_override(board: Board, platform, mhz: float) -> dict[str, str]:
+    """Build options that make nextpnr time the board clock at ``mhz`` instead of the
+    oscillator's rate. The design still runs from the oscillator (no PLL is added): a met
+    target says the logic would close at that clock. The line goes after Amaranth's own
+    constraint for the same port, and the later one wins in both tools' constraint files."""
+    port = f"{platform.default_clk}_0__io"
+    if board.family == "ice40":
+        return {"add_constraints": f"set_frequency {port} {mhz:g}"}
+    return {"add_preferences": f'FREQUENCY PORT "{port}" {mhz * 1e6:.1f} HZ;'}
+
+
 def prepare(compiled: str | os.PathLike, board_name: str, *, link: str | None = None,
-            baud: int = DEFAULT_BAUD) -> tuple[Board, Any, dict[str, Any], dict[str, Any]]:
+            baud: int = DEFAULT_BAUD, clock_mhz: float | None = None
+            ) -> tuple[Board, Any, dict[str, Any], dict[str, Any]]:
     """Elaborate, survey and fit-check; return (board, Amaranth ``BuildPlan``, fit, info).
 
+    ``clock_mhz``: the clock nextpnr must meet (default: the board's oscillator).
     Writes nothing: a design that does not fit fails here, before any synthesis.
     """
     from neuropaste.hdl.board import BoardTop, bridge_available
@@ -102,39 +173,52 @@ def prepare(compiled: str | os.PathLike, board_name: str, *, link: str | None = 
             uart_divisor(platform.default_clk_frequency, baud)
         except ValueError as err:
             raise InputError(None, f"--baud {baud}: {err}") from None
-    top = BoardTop(array, link=link, design_id=design_id, baud=baud)
-    plan = platform.build(
-        top, name=NAME, do_build=False, debug_verilog=True,
-        synth_opts=board.synth_opts,
-        script_after_read="script neuropaste_mem.ys",
-        script_after_synth=f"tee -q -o {NAME}.stat.json stat -json",
-        # a missed clock is reported (fpga.json: timing_met), not a failed build
-        nextpnr_opts=f"--seed {SEED} --timing-allow-fail --report {NAME}.report.json")
-    memories, logic_bits, ff_bits = survey_rtlil(plan.files[f"{NAME}.il"])
-    fit = plan_fit(memories, logic_bits, ff_bits, board)
+    osc_mhz = platform.default_clk_frequency / 1e6
+    if clock_mhz is not None and not 0 < clock_mhz <= 1000:
+        raise InputError(None, f"--clock-mhz {clock_mhz:g}: give a clock in MHz, above 0")
+    target = osc_mhz if clock_mhz is None else float(clock_mhz)
+    override = {} if target == osc_mhz else clock_override(board, platform, target)
+    def make_top(arr):
+        top = BoardTop(arr, link=link, design_id=design_id, baud=baud)
+        top.build_overrides = override
+        return top
+
+    surveyed = _survey(platform, make_top(array), board)
+    plan, fit = surveyed["plan"], surveyed["fit"]
     source = meta.get("map", {}).get("source") or str(compiled)
     if fit["overflow"]:
-        raise InputError(None, fit_message(fit, board, source))
+        current = 1 if cd_cores(compiled) is None else cd_cores(compiled)
+        others = _other_core_counts(compiled, net, board, make_top)
+        others.pop(current, None)
+        raise InputError(None, fit_message(fit, board, source, suggest_cores(others, current)))
     plan.add_file("neuropaste_mem.ys", memory_script(fit))
     info = {"board": board.name, "device": board.device, "platform": board.platform,
             "link": link, "baud": baud if link == "uart" else None,
             "fanout_loadable": loadable, "neurons": net.n_neurons,
             "synapses": net.n_synapses, "map": source, "seed": SEED,
-            "clock_mhz": platform.default_clk_frequency / 1e6}
+            "clock_mhz": osc_mhz, "clock_target_mhz": target}
     return board, plan, fit, info
 
 
+class TimingMissed(RuntimeError):
+    """nextpnr did not reach the asked clock; the build tree and ``fpga.json`` are kept."""
+
+
 def build(compiled_dir: str | os.PathLike, board_name: str, *, run: bool = True,
-          link: str | None = None, baud: int = DEFAULT_BAUD, quiet: bool = False
-          ) -> dict[str, Any]:
-    """Write ``DIR/fpga/<board>/`` (and with ``run``, build it); return what ``fpga.json`` says."""
+          link: str | None = None, baud: int = DEFAULT_BAUD, quiet: bool = False,
+          clock_mhz: float | None = None) -> dict[str, Any]:
+    """Write ``DIR/fpga/<board>/`` (and with ``run``, build it); return what ``fpga.json`` says.
+
+    A build whose Fmax misses the target clock (``clock_mhz``, default the board's oscillator)
+    still writes everything, then raises :class:`TimingMissed` naming the critical path."""
     from neuropaste.outputs import atomic_dir, stage, write_json
 
     compiled = Path(compiled_dir)
     if not compiled.is_dir():
         raise InputError(compiled, "is not a directory")
     with stage(f"elaborating and fit-checking for {board_name}", quiet):
-        board, plan, fit, info = prepare(compiled, board_name, link=link, baud=baud)
+        board, plan, fit, info = prepare(compiled, board_name, link=link, baud=baud,
+                                         clock_mhz=clock_mhz)
     env = tool_env(board) if run else None
     out = compiled / "fpga" / board.name
     result: dict[str, Any] = {**info, "fit_estimate": fit, "built": False}
@@ -150,7 +234,19 @@ def build(compiled_dir: str | os.PathLike, board_name: str, *, run: bool = True,
             result["bitstream"] = f"{NAME}.{board.bitstream}"
             result["tools"] = _tool_versions(board)
         write_json(tmp / "fpga.json", result)
+    if result["built"] and not result["timing_met"]:
+        raise TimingMissed(missed_message(result, out))
     return result
+
+
+def missed_message(result: dict[str, Any], out: Path) -> str:
+    """One line: the target, what nextpnr reached, and where the critical path runs."""
+    path = result.get("critical_path") or {}
+    where = (f"; critical path {path['delay_ns']:.1f} ns, {path['logic_levels']} logic levels, "
+             f"{' -> '.join(path['through'])}" if path else "")
+    return (f"{result['board']}: nextpnr reached {result['fmax_mhz']:.1f} MHz, below the "
+            f"{result['clock_target_mhz']:g} MHz asked (--clock-mhz){where}; "
+            f"build tree and fpga.json kept in {out}")
 
 
 def _run_script(build_dir: Path, env: dict[str, str]) -> None:

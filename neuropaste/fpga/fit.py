@@ -52,6 +52,8 @@ class MemoryUse:
 
     @property
     def role(self) -> str:
+        if self.name.startswith("routes_"):  # one multicast table per mesh core
+            return "routing table"
         return MEMORY_ROLES.get(self.name, self.name)
 
     def label(self) -> str:
@@ -183,10 +185,21 @@ def plan_fit(memories: list[MemoryUse], logic_bits: int, ff_bits: int,
             "logic_bits": logic_bits}
 
 
-def fit_message(fit: dict[str, Any], board: Board, source: str) -> str:
-    """One line naming the first resource that overflows, its biggest users and what to do."""
+def blocks_by_role(fit: dict[str, Any], place: str = "bram") -> dict[str, int]:
+    """Blocks each kind of table takes on ``place`` (all cores together), largest first."""
+    out: dict[str, int] = {}
+    for m in fit["memories"]:
+        if m.get("place") == place:
+            out[m["role"]] = out.get(m["role"], 0) + m["blocks"]
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def fit_message(fit: dict[str, Any], board: Board, source: str, suggestion: str = "") -> str:
+    """One line naming the first resource that overflows, by how much, its biggest users and
+    what to do (``suggestion``: e.g. the core count that fits, from :func:`suggest_cores`)."""
     need, have = fit["need"], fit["have"]
     res = fit["overflow"][0]
+    over = need[res] - have[res]
     if res == "bram":
         users = [m for m in fit["memories"] if m.get("place") == "bram"][:2]
         why = "; ".join(f"{m['role']} `{m['memory'].split('.')[-1]}` {m['depth']:,} x "
@@ -194,9 +207,26 @@ def fit_message(fit: dict[str, Any], board: Board, source: str) -> str:
                         + (f" (not on SPRAM: {m['not_spram']})"
                            if m.get("not_spram") and i == 0 else "")
                         for i, m in enumerate(users))
-        hint = " Use a board with more block RAM (ulx3s-85f) or a smaller map."
+        roles = ", ".join(f"{k} {v}" for k, v in blocks_by_role(fit).items())
+        hint = suggestion or " Use a board with more block RAM (ulx3s-85f) or a smaller map."
         return (f"{source} does not fit {board.name} ({board.device}): block RAM: needs "
-                f"{need['bram']} of {have['bram']} blocks of {board.bram_kbit} kbit; {why}.{hint}")
+                f"{need['bram']} of {have['bram']} blocks of {board.bram_kbit} kbit ({over} "
+                f"over; by table: {roles}); {why}.{hint}")
     names = {"spram": "SPRAM blocks", "luts": "LUTs (estimate)", "ffs": "flip-flops (estimate)"}
     return (f"{source} does not fit {board.name} ({board.device}): {names[res]}: needs "
-            f"{need[res]:,} of {have[res]:,}")
+            f"{need[res]:,} of {have[res]:,} ({over:,} over).{suggestion}")
+
+
+def suggest_cores(fits: dict[int, dict[str, Any]], current: int) -> str:
+    """A sentence for the fit error from the fit of the same map on other core counts: the
+    fewest cores that fit (with what they need), or that none of those tried does."""
+    ok = {k: f for k, f in fits.items() if not f["overflow"]}
+    if not ok:
+        return (f" No core count of {', '.join(map(str, sorted(fits)))} fits either: use a "
+                "board with more block RAM (ulx3s-85f) or a smaller map.")
+    k = min(ok)
+    need = ok[k]["need"]
+    spram = f", {need['spram']} SPRAM" if need["spram"] else ""
+    return (f" It fits on {k} core{'s' if k > 1 else ''} instead of {current} "
+            f"({need['bram']} block RAMs{spram}, ~{need['luts']:,} LUTs): compile with "
+            f"--cores {k}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,4 +44,52 @@ def parse_reports(build_dir: Path, board: Board) -> dict[str, Any]:
     achieved = min((f["achieved_mhz"] for f in fmax.values()), default=None)
     met = all(f["achieved_mhz"] >= f["constraint_mhz"] for f in fmax.values())
     return {"utilisation": summary, "nextpnr_utilisation": placed, "yosys_cells": cells,
-            "fmax": fmax, "fmax_mhz": achieved, "timing_met": met}
+            "fmax": fmax, "fmax_mhz": achieved, "timing_met": met,
+            "critical_path": critical_path(report)}
+
+
+def _block(cell: str) -> str:
+    """The design block a placed cell belongs to: its hierarchical name without the host link
+    and the synthesis suffixes (``link.bridge.array.acc.0.1_RDATA_3_SB_LUT4_O_LC`` ->
+    ``array.acc``, ``link.bridge.array.core_0.outq.storage.0.12$DPRAM`` ->
+    ``array.core_0.outq.storage``)."""
+    parts = []
+    for part in cell.split("$")[0].split("."):
+        m = re.match(r"[A-Za-z0-9]+(?:_(?![A-Z])[A-Za-z0-9]+)*", part)
+        name = m[0] if m else ""
+        if not name or name.isdigit():  # a memory word or bit index
+            if name == part:
+                continue
+            break
+        if part in ("link", "bridge"):
+            continue
+        parts.append(name)
+        if name != part:  # a synthesis suffix follows
+            break
+    return ".".join(parts) or cell
+
+
+def critical_path(report: dict[str, Any]) -> dict[str, Any] | None:
+    """The longest register-to-register path of nextpnr's ``--report`` (clock to the same
+    clock): its delay split into logic and routing, its logic levels, the cells where it starts
+    and ends, and the blocks it runs through in order."""
+    paths = [p for p in report.get("critical_paths", [])
+             if p.get("from", "").startswith("posedge") and p.get("to", "").startswith("posedge")]
+    if not paths:
+        return None
+    steps = paths[0]["path"]
+    delay = {kind: sum(float(s["delay"]) for s in steps if s["type"] == kind)
+             for kind in ("logic", "routing", "clk-to-q", "setup")}
+    through: list[str] = []
+    for s in steps:
+        block = _block(s["to"]["cell"])
+        if block.startswith("$"):  # a cell nextpnr made (a feed-through LUT): no block
+            continue
+        if not through or through[-1] != block:
+            through.append(block)
+    return {"clock": paths[0]["from"].split(" ", 1)[-1],
+            "delay_ns": round(sum(delay.values()), 3),
+            "logic_ns": round(delay["logic"], 3), "routing_ns": round(delay["routing"], 3),
+            "logic_levels": sum(1 for s in steps if s["type"] == "logic"),
+            "from": steps[0]["from"]["cell"], "to": f"{steps[-1]['to']['cell']}."
+            f"{steps[-1]['to']['port']}", "through": through}
