@@ -125,14 +125,15 @@ def _program(g: np.ndarray, used: np.ndarray, dev: Device, el: Electrical, path:
                         "cannot compensate it")
         programming = "cell"
     if programming == "in-array" and el.r_wire > 0:
-        rho = row_alone_conductance(np.full_like(g, cap), el, cpw) / cap
-        rho = np.where(used[:, :, None], rho, 1.0)
+        # every tile has the same geometry: one tile of cells at the top tells what reaches
+        rho = row_alone_conductance(np.full_like(g[:1], cap), el, cpw)[0] / cap
+        rho = np.where(used.any(axis=0)[:, None], rho, 1.0)
         alpha = float(min(1.0, ((cap * rho - floor) / (cap - floor)).min()))
         want = floor + alpha * (target - floor) + residual
         stored = want.copy()
         passes = 0
         while True:  # fixed point: the verify loop's pulses, as solver passes
-            got = row_alone_conductance(stored, el, cpw)
+            got = row_alone_conductance(stored, el, cpw, used)
             err = np.abs(got - want)[used].max(initial=0.0)
             passes += 1
             if err < 1e-3 * d_g or passes == 8:  # a thousandth of a level step of every target
@@ -194,7 +195,7 @@ def prepare(tiles: dict[str, np.ndarray], dev: Device, el: Electrical, w_max: in
     if path.ideal or el.r_wire == 0:
         g_eff = g_read.copy()
     else:
-        g_eff = row_alone_conductance(g_read, el, dev.cells_per_weight)
+        g_eff = row_alone_conductance(g_read, el, dev.cells_per_weight, used)
     # full scale: the largest differential read a pair can give, every row of its tile on
     diff = np.where(used[:, :, None], g[:, :, 0::2] - g[:, :, 1::2], 0.0) / (d_g * enc.step(dev))
     fs = int(np.ceil(max(diff.clip(min=0).sum(axis=1).max(),

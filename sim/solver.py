@@ -194,8 +194,8 @@ def ideal_currents(g: np.ndarray, active: np.ndarray, el: Electrical) -> np.ndar
 
 
 def row_alone_conductance(g: np.ndarray, el: Electrical, cells_per_weight: int = 1,
-                          tol: float = 1e-14, max_iter: int = 200,
-                          batch_cells: int = 1 << 21) -> np.ndarray:
+                          only: np.ndarray | None = None, tol: float = 1e-12,
+                          max_iter: int = 200, batch_cells: int = 1 << 21) -> np.ndarray:
     """Effective conductance (current / V_read) of every cell of tiles ``g`` (T x R x C) read
     with its row alone on, each row of each tile solved at once.
 
@@ -204,7 +204,8 @@ def row_alone_conductance(g: np.ndarray, el: Electrical, cells_per_weight: int =
     series conductance, and each read line is one tridiagonal system in the cells linearised
     by Newton. This is :func:`solve_tile` with one row on, for every row in one batch, which
     is what the analog loop's linearised model and in-array verify need (one ``solve_tile``
-    per row costs ~1 ms; here ~1 us per cell)."""
+    per row costs ~1 ms; here ~1 us per cell). ``only`` (T x R booleans): solve only these
+    (the rest of the output is 0)."""
     g = np.asarray(g, np.float64)
     t_n, rows, cols = g.shape
     out = np.zeros_like(g)
@@ -212,8 +213,10 @@ def row_alone_conductance(g: np.ndarray, el: Electrical, cells_per_weight: int =
         raise ValueError("row_alone_conductance needs wires (r_wire > 0)")
     gw = 1.0 / el.r_wire
     r_col = el.r_wire * (rows - np.arange(rows, dtype=np.float64))  # column path to the sense
-    flat = g.reshape(-1, cols)
-    series = 1.0 / (1.0 / np.maximum(flat, 1e-300) + np.tile(r_col, t_n)[:, None])
+    pick = np.arange(t_n * rows) if only is None else np.flatnonzero(np.asarray(only).ravel())
+    flat = g.reshape(-1, cols)[pick]
+    series = 1.0 / (1.0 / np.maximum(flat, 1e-300) + np.tile(r_col, t_n)[pick][:, None])
+    result = np.zeros_like(flat)
     ends = np.ones(cols)
     ends[-1] = 0.0
     beta = el.beta * cells_per_weight
@@ -237,5 +240,6 @@ def row_alone_conductance(g: np.ndarray, el: Electrical, cells_per_weight: int =
         else:
             raise RuntimeError("row solver did not converge")
         m, i_on, _, _ = _cells(vg, r, zero, m, gs, beta, el)
-        out.reshape(-1, cols)[lo:lo + step] = i_on / el.v_read
+        result[lo:lo + step] = i_on / el.v_read
+    out.reshape(-1, cols)[pick] = result
     return out
