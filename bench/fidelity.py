@@ -106,9 +106,8 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     for dev in DEVICES:
         pts = sorted((r["tile"], r["lsb_exact"], r["recall_same_step"]) for r in rows
-                     if r["device"] == dev and r["encoding"] != "1x" and r["r_wire"] == 1.0
-                     and r["compensation"] and r["age"] in ("0", "1s")
-                     and r["cells_per_synapse"] > 2)
+                     if r["device"] == dev and not r["encoding"].startswith("1x")
+                     and r["r_wire"] == 1.0 and r["compensation"] and r["age"] in ("0", "1s"))
         if pts:
             a.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"{dev} open loop")
             a.plot([p[0] for p in pts], [p[2] for p in pts], "x--", label=f"{dev} closed loop")

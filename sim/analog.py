@@ -138,7 +138,8 @@ def _program(g: np.ndarray, used: np.ndarray, dev: Device, el: Electrical, path:
             passes += 1
             if err < 1e-3 * d_g or passes == 8:  # a thousandth of a level step of every target
                 break
-            stored = np.clip(stored * want / got, 0, cap)
+            stored = np.clip(np.divide(stored * want, got, out=want.copy(), where=got > 0),
+                             0, cap)  # rows never read (got 0) stay at their target
         info.update(alpha=alpha, fixed_point_error_levels=float(err / d_g),
                     fixed_point_passes=passes)
     elif programming == "predistort":

@@ -115,3 +115,14 @@ def test_a_high_slice_cell_one_digit_off_fails_both_proofs(sliced, tmp_path):
     defects = Defects()
     check_weights(cd.network(), dev, cd.tiles(), defects, enc)
     assert any("holds level" in m and "maps to level" in m for m in defects.messages)
+
+
+def test_report_section_names_this_run_and_the_sweep(sliced):
+    from neuropaste.verify.analog import fidelity, fidelity_html
+
+    cd = Compiled.open(sliced)
+    _, fid = fidelity(cd, analog.ReadPath(), 100, cd.stimulus(cd.network().labels))
+    page = fidelity_html(fid)
+    assert f"{fid['open_loop']['lsb_exact_fraction']:.4%}" in page
+    assert "bit slicing: 5 slices of 4 levels" in page
+    assert "Which memory to paste into" in page and "pcm 1y" in page  # the shipped sweep
