@@ -392,6 +392,61 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+#: culture flags -> CultureParams fields (docs/copy.md has the table)
+CULTURE_FLAGS = (
+    ("--neurons", "neurons", int, "neurons, one per recorded channel (default 1728)"),
+    ("--seconds", "seconds", float, "recording length in seconds (default 60)"),
+    ("--rate-hz", "rate_hz", float, "requested mean firing rate (default 2)"),
+    ("--seed", "seed", int, "seed of every random draw (default 0)"),
+    ("--p-connect", "p_connect", float, "connection probability per ordered pair (default 0.02)"),
+    ("--exc-fraction", "exc_fraction", float, "fraction of excitatory neurons (default 0.8)"),
+    ("--psp-mv", "psp_median_mV", float, "median excitatory PSP at rest in mV (default 0.5)"),
+    ("--gap-pairs", "gap_pairs", int, "electrically coupled pairs (default neurons // 100)"),
+    ("--noise-mv", "noise_mV", float, "membrane noise, std in mV (default 2)"),
+    ("--burst-hz", "burst_hz", float, "network bursts per second (default 0.1)"),
+    ("--burst-mv", "burst_mV", float, "shared burst drive peak in mV (default 6)"),
+    ("--silent-fraction", "silent_fraction", float,
+     "fraction of neurons held below threshold (default 0)"),
+    ("--coupling", "coupling_median", float, "median pad gain, recorded/membrane (default 0.5)"),
+    ("--coupling-spread", "coupling_sigma", float,
+     "lognormal sigma of the pad gain (default 0.5)"),
+    ("--record-noise-mv", "record_noise_mV", float,
+     "white recording noise in recorded mV (default 0.05)"),
+    ("--segment-s", "segment_s", float, "seconds simulated per segment (default 2)"),
+)
+
+
+def _add_culture(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("culture", help="simulate a culture (Brian2): recording.nwb + truth.csv")
+    s.add_argument("--out", required=True, help="output directory")
+    for flag, field, kind, text in CULTURE_FLAGS:
+        s.add_argument(flag, dest=field, type=kind, default=None, help=text)
+    s.add_argument("--target", default="cython", choices=["cython", "numpy"],
+                   help="Brian2 code generation target (default cython)")
+    s.set_defaults(func=cmd_culture)
+
+
+def cmd_culture(args: argparse.Namespace) -> int:
+    from neuropaste.copy.culture import INFO, RECORDING, TRUTH, run_culture
+    from neuropaste.sim.culture import CultureParams
+
+    chosen = {f: getattr(args, f) for _, f, _, _ in CULTURE_FLAGS if getattr(args, f) is not None}
+    params = CultureParams(**chosen)
+    try:
+        params.check()
+    except ValueError as err:
+        flag = next((fl for fl, f, _, _ in CULTURE_FLAGS if str(err).startswith(f + " ")), None)
+        raise InputError(None, f"{flag or 'culture'}: {err}") from None
+    info = run_culture(args.out, params, target=args.target)
+    n, r, f = info["connections"], info["rate_hz"], info["figures"]
+    print(f"{params.neurons} neurons, {params.seconds:g} s: {n['excitatory']} excitatory, "
+          f"{n['inhibitory']} inhibitory, {n['gap_pairs']} gap pairs; mean rate "
+          f"{r['mean']:.2f} Hz -> {args.out}/{{{RECORDING},{TRUTH},{INFO}}}")
+    print(f"simulated in {f['simulate_s']:.1f} s, written in {f['write_s']:.1f} s "
+          f"(layout {f['nwb_layout_s']:.1f} s); {f['nwb_bytes'] / 1e6:.1f} MB")
+    return 0
+
+
 def _add_estimate(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("estimate", help="brain-scale memory, area, die, TSV and time figures")
     s.add_argument("--neurons", type=float, default=1e11)
@@ -584,6 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_estimate(sub)
     _add_fpga(sub)
+    _add_culture(sub)
 
     s = sub.add_parser("demo", help="the main job on the bundled C. elegans connectome")
     s.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
