@@ -28,8 +28,12 @@ from neuropaste.copy.responses import Responses, cross_counts
 
 @dataclass(frozen=True)
 class RegressOptions:
-    window: int = 2  # bins per chemical lag window
+    #: lag windows (bins) after lag 0, as (first, last) pairs: short ones where PSPs start,
+    #: longer ones for the slow tail of the current
+    windows: tuple[tuple[int, int], ...] = ((1, 2), (3, 4), (5, 6), (7, 10), (11, 16))
     ridge: float = 1.0  # added to the Gram diagonal (spike-count units): silent neurons
+    template_z: float = 8.0  # pairs this strong (uniform weights) shape the matched filter
+    template_pairs: int = 20  # fewer strong pairs: uniform weights
 
 
 @dataclass(frozen=True)
@@ -39,67 +43,113 @@ class Fit:
     gap: np.ndarray  # (n, n) lag-0 coefficient, trace mV
     gap_z: np.ndarray  # (n, n)
     sigma: np.ndarray  # (n,) residual sd per post channel
-    profile: np.ndarray  # (lags, n, n) conditional response per lag 1..lags (centred STA)
-    windows: list[tuple[int, ...]]
+    template: np.ndarray  # matched-filter weight per lag window (window 0: electrical)
 
 
-def lag_windows(lags: int, window: int) -> list[tuple[int, ...]]:
-    """Lag 0 alone, then lags 1..lags in windows of ``window`` bins."""
-    out = [(0,)]
-    for s in range(1, lags + 1, window):
-        out.append(tuple(range(s, min(s + window, lags + 1))))
-    return out
+def lag_windows(opts: RegressOptions) -> list[tuple[int, ...]]:
+    """Lag 0 alone (electrical), then the chemical windows."""
+    return [(0,)] + [tuple(range(a, b + 1)) for a, b in opts.windows]
+
+
+def max_lag(opts: RegressOptions) -> int:
+    return max(b for _, b in opts.windows)
+
+
+def gram_matrix(d: np.ndarray, counts: np.ndarray, wins: list[tuple[int, ...]], T: float,
+                ridge: float) -> np.ndarray:
+    """Centred X^T X, (window, neuron) major, from the cross-counts ``d[lag]`` (lag >= 0)."""
+    n, k = len(counts), len(wins)
+    gram = np.empty((k * n, k * n))
+    for a, wa in enumerate(wins):
+        for b in range(a, k):
+            wb = wins[b]
+            block = np.zeros((n, n))
+            for la_ in wa:
+                for lb in wb:  # sum_t s_i(t - la_) s_j(t - lb) = D_ij(la_ - lb)
+                    tau = la_ - lb
+                    block += d[tau] if tau >= 0 else d[-tau].T
+            block -= np.outer(counts * len(wa), counts * len(wb)) / T
+            gram[a * n:(a + 1) * n, b * n:(b + 1) * n] = block
+            if b != a:
+                gram[b * n:(b + 1) * n, a * n:(a + 1) * n] = block.T
+    gram[np.diag_indices_from(gram)] += ridge
+    return gram
 
 
 def fit(resp: Responses, opts: RegressOptions = RegressOptions()) -> Fit:
     sta = resp.sta
-    lags = sta.shape[0] - 1
     n = sta.shape[1]
     T = float(resp.n_bins)
-    wins = lag_windows(lags, opts.window)
+    wins = lag_windows(opts)
     k = len(wins)
+    if max_lag(opts) > sta.shape[0] - 1:
+        raise ValueError(f"windows reach lag {max_lag(opts)}, responses hold {sta.shape[0] - 1}")
     counts = np.bincount(resp.spike_channel, minlength=n).astype(np.float64)
-    d = cross_counts(resp.spike_bin, resp.spike_channel, n, resp.n_bins + 1, range(lags + 1))
-
-    def dfull(tau: int) -> np.ndarray:
-        return d[tau] if tau >= 0 else d[-tau].T
-
-    gram = np.empty((k * n, k * n))
-    for a, wa in enumerate(wins):
-        for b, wb in enumerate(wins):
-            if b < a:
-                continue
-            block = sum(dfull(m - l) for l in wa for m in wb)
-            block = block - np.outer(counts * len(wa), counts * len(wb)) / T
-            gram[a * n:(a + 1) * n, b * n:(b + 1) * n] = block
-            if b != a:
-                gram[b * n:(b + 1) * n, a * n:(a + 1) * n] = block.T
+    d = cross_counts(resp.spike_bin, resp.spike_channel, n, resp.n_bins + 1,
+                     range(max_lag(opts) + 1))
+    gram = gram_matrix(d, counts, wins, T, opts.ridge)
     del d
-    gram[np.diag_indices_from(gram)] += opts.ridge
-    ybar = resp.y_sum / T
-    xty = np.concatenate([sum(sta[l] for l in w) - np.outer(counts * len(w), ybar * T) / T
-                          for w in wins])
+    xty = np.concatenate([sta[list(w)].sum(axis=0) - np.outer(counts * len(w), resp.y_sum)
+                          / T for w in wins])
     factor = la.cho_factor(gram, lower=True, overwrite_a=True, check_finite=False)
     beta = la.cho_solve(factor, xty, check_finite=False)
     yty = resp.y_sq - resp.y_sum ** 2 / T
     dof = max(T - k * n, 1.0)
     sigma2 = np.maximum(yty - np.einsum("ij,ij->j", beta, xty), 0.0) / dof
-    # standard errors: the chemical sum w_i and the lag-0 coefficient e_i of every neuron
-    probe = np.zeros((k * n, 2 * n))
-    for a in range(1, k):
-        probe[a * n + np.arange(n), np.arange(n)] = 1.0
-    probe[np.arange(n), n + np.arange(n)] = 1.0
-    solved = la.cho_solve(factor, probe, check_finite=False)
-    quad = np.einsum("ij,ij->j", probe, solved)
-    v_chem, v_gap = quad[:n], quad[n:]
-    amp = beta[n:].reshape(k - 1, n, n).sum(axis=0)
-    gap = beta[:n]
     sig = np.sqrt(sigma2)
+    sizes = np.array([len(w) for w in wins], np.float64)
+    uniform = np.r_[0.0, np.ones(k - 1)]
+    z0, sum0 = weighted_z(factor, beta, sig, uniform, n)
+    template = shape_template(beta, z0, sizes, opts)
+    z, wsum = weighted_z(factor, beta, sig, template, n)
+    # the template-weighted sum, read as the net step over the windows the template spans
+    amp = wsum * float(template @ (sizes * template)) ** -1 * float(sizes @ template)
+    gap_z, gap = weighted_z(factor, beta, sig, np.r_[1.0, np.zeros(k - 1)], n)
+    return Fit(amp, z, gap, gap_z, sig, template)
+
+
+def weighted_z(factor, beta: np.ndarray, sig: np.ndarray, w: np.ndarray,
+               n: int) -> tuple[np.ndarray, np.ndarray]:
+    """z-scores and values of ``sum_a w_a beta[(a, i), j]`` for every pair (i, j)."""
+    k = len(w)
+    probe = np.zeros((k * n, n))
+    for a in range(k):
+        probe[a * n + np.arange(n), np.arange(n)] = w[a]
+    quad = np.einsum("ij,ij->j", probe, la.cho_solve(factor, probe, check_finite=False))
+    value = np.tensordot(w, beta.reshape(k, n, n), axes=(0, 0))
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = amp / (np.sqrt(v_chem)[:, None] * sig[None, :])
-        gap_z = gap / (np.sqrt(v_gap)[:, None] * sig[None, :])
-    z = np.nan_to_num(z)
-    gap_z = np.nan_to_num(gap_z)
-    safe = np.maximum(counts, 1.0)[:, None]
-    profile = sta[1:] / safe[None] - ybar[None, None, :]
-    return Fit(amp, z, gap, gap_z, sig, profile, wins)
+        z = value / (np.sqrt(quad)[:, None] * sig[None, :])
+    return np.nan_to_num(z), value
+
+
+def shape_template(beta: np.ndarray, z0: np.ndarray, sizes: np.ndarray,
+                   opts: RegressOptions) -> np.ndarray:
+    """Matched-filter weights per lag window: the mean per-bin slope of the strongest pairs.
+
+    With white residuals the best linear test of a response of known shape weights each
+    window by the response per bin it carries. The shape comes from the recording itself
+    (pairs with |z| > ``template_z`` under uniform weights, sign-aligned), so it follows the
+    synaptic time course of whatever prepared the culture; too few strong pairs (a recording
+    without connections) keep the uniform weights.
+    """
+    k, n = len(sizes), z0.shape[0]
+    strong = np.abs(z0) > opts.template_z
+    np.fill_diagonal(strong, False)
+    if strong.sum() < opts.template_pairs:
+        return np.r_[0.0, np.ones(k - 1)]
+    b = beta.reshape(k, n, n)[:, strong] * np.sign(z0[strong])[None, :]
+    per_bin = np.maximum(b.mean(axis=1) / sizes, 0.0)
+    per_bin[0] = 0.0
+    if per_bin.max() <= 0:
+        return np.r_[0.0, np.ones(k - 1)]
+    return per_bin / per_bin.max()
+
+
+
+def onset(resp: Responses, pre: np.ndarray, post: np.ndarray, sign: np.ndarray) -> np.ndarray:
+    """Lag (bins, >= 1) at which each pair's signed mean slope first reaches half its peak."""
+    counts = np.maximum(np.bincount(resp.spike_channel, minlength=resp.sta.shape[1]), 1)
+    prof = resp.sta[1:, pre, post] / counts[pre] - (resp.y_sum / resp.n_bins)[post]
+    prof = prof * sign[None, :]
+    reached = prof >= 0.5 * prof.max(axis=0, initial=0.0)[None, :]
+    return np.argmax(reached, axis=0).astype(np.float64) + 1.0

@@ -25,7 +25,7 @@ from neuropaste.copy.detect import Spikes, block_samples
 @dataclass(frozen=True)
 class ResponseOptions:
     bin_ms: float = 1.0
-    lags: int = 8  # bins after a spike in which PSPs are looked for (delays + rise)
+    lags: int = 16  # bins after a spike in which PSPs are looked for (delay + current)
     mask_before_ms: float = 1.0
     mask_after_ms: float = 20.0
     block_mb: float = 128.0
@@ -114,7 +114,7 @@ def cross_counts(sbin: np.ndarray, sch: np.ndarray, n: int, n_bins: int,
     """``D[k][i, j]`` = pairs (spike of i at bin u, spike of j at bin u + lag_k), for the
     given non-negative lags; negative lags are the transposes. Sparse x sparse per lag."""
     s = sp.csr_matrix((np.ones(len(sbin), np.float32), (sch, sbin)), shape=(n, n_bins + 1))
-    out = np.zeros((len(lags), n, n), np.float64)
+    out = np.zeros((len(lags), n, n), np.float32)  # exact up to 2^24 pairs
     for k, lag in enumerate(lags):
         ok = sbin >= lag
         shifted = sp.csr_matrix((np.ones(int(ok.sum()), np.float32),
