@@ -541,6 +541,45 @@ def cmd_fpga(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_copy(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("copy", help="a connectivity map from an intracellular recording")
+    s.add_argument("recording", help="NWB (icephys or ecephys) or .npz recording")
+    s.add_argument("--out", required=True, help="edge list to write (MAP.csv; statistics go "
+                                                "to MAP.copy.json beside it)")
+    s.add_argument("--method", default="intracellular", choices=["intracellular", "spikes"],
+                   help="PSP regression (default) or the spike-train-only baseline")
+    s.add_argument("--fdr", type=float, default=0.05, help="false discovery rate (default 0.05)")
+    s.add_argument("--step-ms", type=float, default=1.0,
+                   help="milliseconds per time step for the delays (default 1)")
+    s.add_argument("--truth", default=None,
+                   help="CSV pre,post,sign[,psp_mV,delay_ms] to score the map against")
+    s.set_defaults(func=cmd_copy)
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    from neuropaste.copy.run import CopyOptions, copy_recording, write_outputs
+    from neuropaste.copy.score import text
+    from neuropaste.io.recording import open_recording, read_truth
+    from neuropaste.outputs import stage
+
+    opts = CopyOptions(method=args.method, fdr=args.fdr, step_ms=args.step_ms)
+    opts.check()
+    if not str(args.out).lower().endswith(".csv"):
+        raise InputError(args.out, "--out must name a .csv edge list")
+    rec = open_recording(args.recording)
+    truth = read_truth(args.truth, rec.labels) if args.truth else None
+    with stage(f"copy {os.path.basename(args.recording)} ({rec.n_channels} channels, "
+               f"{rec.duration:g} s, {args.method})"):
+        result = copy_recording(rec, opts, truth)
+    out, jp = write_outputs(result, opts, args.out, args.recording, args.truth)
+    found = result.figures["found"]
+    print(f"{found['excitatory']} excitatory, {found['inhibitory']} inhibitory, "
+          f"{found['electrical_pairs']} electrical -> {out} ({jp.name})")
+    if truth is not None:
+        print("\n".join(text(result.figures["truth"], args.method)))
+    return 0
+
+
 # ---------------------------------------------------------------------------- parser
 
 
@@ -640,6 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_estimate(sub)
     _add_fpga(sub)
     _add_culture(sub)
+    _add_copy(sub)
 
     s = sub.add_parser("demo", help="the main job on the bundled C. elegans connectome")
     s.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
