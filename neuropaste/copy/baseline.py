@@ -38,7 +38,8 @@ class BaselineOptions:
 class CcgResult:
     observed: np.ndarray  # (n, n) counts in the window
     expected: np.ndarray  # (n, n)
-    p: np.ndarray  # (n, n) two-sided mid-p
+    p_up: np.ndarray  # (n, n) one-sided mid-p of a peak (excitation)
+    p_down: np.ndarray  # (n, n) one-sided mid-p of a trough (inhibition)
     sign: np.ndarray  # (n, n) +1 peak, -1 trough
     latency_bins: np.ndarray  # (n, n) lag of the largest excess in the window
 
@@ -73,8 +74,8 @@ def ccg_test(spike_bin: np.ndarray, spike_channel: np.ndarray, n: int, n_bins: i
     pmf = poisson.pmf(observed, lam)
     upper = poisson.sf(observed, lam) + 0.5 * pmf  # P(X > n) + P(X = n)/2
     lower = poisson.cdf(observed - 1, lam) + 0.5 * pmf
-    p = np.minimum(1.0, 2.0 * np.minimum(upper, lower))
     sign = np.where(observed >= expected, 1, -1).astype(np.int8)
     excess = (obs - base) * sign[None]
     latency = np.argmax(excess, axis=0) + 1
-    return CcgResult(observed, expected, p, sign, latency)
+    return CcgResult(observed, expected, np.minimum(upper, 1.0), np.minimum(lower, 1.0), sign,
+                     latency)

@@ -104,6 +104,7 @@ def run_culture(out: str | os.PathLike, p: CultureParams, *, target: str = "cyth
             "ap_height_mV": p.ap_peak_mV - p.v_rest_mV,
             "pad_gain": np.round(c.pad_gain, 6).tolist(),
             "excitatory": c.excitatory.astype(int).tolist(),
+            "silent": c.silent.astype(int).tolist(),
             "connections": {"excitatory": int((c.psp_mV > 0).sum()),
                             "inhibitory": int((c.psp_mV < 0).sum()),
                             "gap_pairs": int(c.gap_a.size), "truth_rows": n_rows},

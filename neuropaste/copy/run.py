@@ -25,10 +25,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.special import ndtr
 
 from neuropaste.copy.baseline import BaselineOptions, ccg_test
 from neuropaste.copy.detect import DetectOptions, Spikes, detect
-from neuropaste.copy.fdr import bh_qvalues, two_sided_p
+from neuropaste.copy.fdr import bh_qvalues
 from neuropaste.copy.regress import RegressOptions, fit, lag_windows, onset
 from neuropaste.copy.responses import ResponseOptions, accumulate
 from neuropaste.copy.score import score, score_gaps
@@ -45,6 +46,7 @@ class CopyOptions:
     gap_scale: float = 0.5
     latency_offset_bins: float = 0.5  # half-peak onset lag minus this = latency (bin means)
     min_null_pairs: int = 10  # fewer presynaptic channels: theoretical null, no rescaling
+    min_spikes: int = 10  # a channel with fewer spikes is not tested as presynaptic
     detect: DetectOptions = field(default_factory=DetectOptions)
     responses: ResponseOptions = field(default_factory=ResponseOptions)
     regress: RegressOptions = field(default_factory=RegressOptions)
@@ -75,12 +77,14 @@ class CopyResult:
     spikes: Spikes
 
 
-def empirical_null(z: np.ndarray, min_pairs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """z rescaled per post (column) by the median and MAD of its off-diagonal entries."""
+def empirical_null(z: np.ndarray, tested: np.ndarray,
+                   min_pairs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """z rescaled per post (column) by the median and MAD over its tested presynaptic rows
+    (``tested``: neurons with enough spikes to be tested at all); untested rows get z = 0."""
     n = z.shape[0]
-    zz = z.astype(np.float64).copy()
+    zz = np.where(tested[:, None], z.astype(np.float64), np.nan)
     np.fill_diagonal(zz, np.nan)
-    if n - 1 < min_pairs:
+    if int(tested.sum()) - 1 < min_pairs:
         return np.nan_to_num(zz), np.zeros(n), np.ones(n)
     med = np.nanmedian(zz, axis=0)
     mad = 1.4826 * np.nanmedian(np.abs(zz - med), axis=0)
@@ -88,13 +92,19 @@ def empirical_null(z: np.ndarray, min_pairs: int) -> tuple[np.ndarray, np.ndarra
     return np.nan_to_num((zz - med) / mad), med, mad
 
 
-def _select(p: np.ndarray, fdr: float) -> tuple[np.ndarray, np.ndarray]:
-    """BH over the off-diagonal pairs: (selected mask, q matrix)."""
-    n = p.shape[0]
+def _select(p_up: np.ndarray, p_down: np.ndarray, fdr: float):
+    """BH per sign over the off-diagonal pairs, so the excitatory and the inhibitory map each
+    hold the false discovery rate: (chosen mask, sign, one-sided p, q) as matrices."""
+    n = p_up.shape[0]
     off = ~np.eye(n, dtype=bool)
+    sign = np.where(p_up <= p_down, 1, -1)
+    p = np.where(sign > 0, p_up, p_down)
     q = np.ones((n, n))
-    q[off] = bh_qvalues(p[off])
-    return (q <= fdr) & off, q
+    for s, ps in ((1, p_up), (-1, p_down)):
+        qs = np.ones((n, n))
+        qs[off] = bh_qvalues(ps[off])
+        q = np.where(sign == s, qs, q)
+    return (q <= fdr) & off, sign, p, q
 
 
 def copy_recording(rec, opts: CopyOptions, truth=None) -> CopyResult:
@@ -115,30 +125,29 @@ def copy_recording(rec, opts: CopyOptions, truth=None) -> CopyResult:
     gaps: list[dict] = []
     if opts.method == "intracellular":
         f = fit(resp, opts.regress)
-        z, med, mad = empirical_null(f.z, opts.min_null_pairs)
-        p = two_sided_p(z)
-        chosen, q = _select(p, opts.fdr)
-        sign = np.where(f.amp >= 0, 1, -1)
+        tested = spikes.counts(n) >= opts.min_spikes
+        z, med, mad = empirical_null(f.z, tested, opts.min_null_pairs)
+        chosen, sign, p, q = _select(ndtr(-z), ndtr(z), opts.fdr)
         with np.errstate(invalid="ignore", divide="ignore"):
             norm = f.amp / ap[None, :]
         norm = np.nan_to_num(norm)
         figures["template"] = {"windows": [list(w) for w in lag_windows(opts.regress)],
                                "weights": f.template.tolist()}
+        figures["tested_presynaptic"] = int(tested.sum())
         figures["null_scale_percentiles_5_50_95"] = _pct(mad)
         figures["null_centre_percentiles_5_50_95"] = _pct(med)
         amp_mV = f.amp
-        gz, _, _ = empirical_null(f.gap_z, opts.min_null_pairs)
+        gz, _, _ = empirical_null(f.gap_z, tested, opts.min_null_pairs)
         gaps, gap_edges = _gaps(gz, f.gap, ap, opts)
         score_name = "z"
     else:
         c = ccg_test(resp.spike_bin, resp.spike_channel, n, resp.n_bins + 1, opts.baseline)
-        p = c.p
-        chosen, q = _select(p, opts.fdr)
-        sign = c.sign.astype(np.int64)
+        chosen, sign, p, q = _select(c.p_up, c.p_down, opts.fdr)
         counts = np.maximum(spikes.counts(n), 1).astype(np.float64)
         norm = (c.observed - c.expected) / counts[:, None]  # excess spikes per pre spike
         latency_bins = c.latency_bins.astype(np.float64)
         z = (c.observed - c.expected) / np.sqrt(np.maximum(c.expected, 1e-12))
+        sign = np.where(chosen, sign, c.sign)
         amp_mV = np.full((n, n), np.nan)
         gap_edges = []
         score_name = "excess_over_sqrt_expected"
@@ -189,8 +198,9 @@ def _gaps(gz: np.ndarray, gap: np.ndarray, ap: np.ndarray, opts: CopyOptions):
     """Unordered pairs with a positive lag-0 coupling significant in both directions."""
     n = gz.shape[0]
     a, b = np.triu_indices(n, 1)
-    zmin = np.minimum(gz[a, b], gz[b, a])
-    p = np.where(zmin > 0, two_sided_p(zmin), 1.0)
+    both = (gz[a, b] > 0) & (gz[b, a] > 0)  # positive both ways, combined (Stouffer)
+    zmin = (gz[a, b] + gz[b, a]) / np.sqrt(2.0)
+    p = np.where(both, ndtr(-zmin), 1.0)
     q = bh_qvalues(p)
     ok = q <= opts.fdr
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -198,7 +208,7 @@ def _gaps(gz: np.ndarray, gap: np.ndarray, ap: np.ndarray, opts: CopyOptions):
     gaps, edges = [], []
     for i, j, s, pz, qq in zip(a[ok].tolist(), b[ok].tolist(), g[ok].tolist(),
                                zmin[ok].tolist(), q[ok].tolist(), strict=True):
-        gaps.append({"a": i, "b": j, "coupling": s, "z_min": pz, "q": qq})
+        gaps.append({"a": i, "b": j, "coupling": s, "z": pz, "q": qq})
         w = opts.gap_scale * s
         edges += [(i, j, w), (j, i, w)]
     return gaps, edges
