@@ -93,29 +93,48 @@ def fit(resp: Responses, opts: RegressOptions = RegressOptions()) -> Fit:
                           / T for w in wins])
     factor = la.cho_factor(gram, lower=True, overwrite_a=True, check_finite=False)
     beta = la.cho_solve(factor, xty, check_finite=False)
+    blocks = inverse_blocks(factor[0], k, n)
+    del factor, gram
     yty = resp.y_sq - resp.y_sum ** 2 / T
     dof = max(T - k * n, 1.0)
     sigma2 = np.maximum(yty - np.einsum("ij,ij->j", beta, xty), 0.0) / dof
     sig = np.sqrt(sigma2)
     sizes = np.array([len(w) for w in wins], np.float64)
     uniform = np.r_[0.0, np.ones(k - 1)]
-    z0, sum0 = weighted_z(factor, beta, sig, uniform, n)
+    z0, _ = weighted_z(blocks, beta, sig, uniform)
     template = shape_template(beta, z0, sizes, opts)
-    z, wsum = weighted_z(factor, beta, sig, template, n)
+    z, wsum = weighted_z(blocks, beta, sig, template)
     # the template-weighted sum, read as the net step over the windows the template spans
     amp = wsum * float(template @ (sizes * template)) ** -1 * float(sizes @ template)
-    gap_z, gap = weighted_z(factor, beta, sig, np.r_[1.0, np.zeros(k - 1)], n)
+    gap_z, gap = weighted_z(blocks, beta, sig, np.r_[1.0, np.zeros(k - 1)])
     return Fit(amp, z, gap, gap_z, sig, template)
 
 
-def weighted_z(factor, beta: np.ndarray, sig: np.ndarray, w: np.ndarray,
-               n: int) -> tuple[np.ndarray, np.ndarray]:
-    """z-scores and values of ``sum_a w_a beta[(a, i), j]`` for every pair (i, j)."""
-    k = len(w)
-    probe = np.zeros((k * n, n))
+def inverse_blocks(lower: np.ndarray, k: int, n: int) -> np.ndarray:
+    """``M[i] = (X^T X)^-1`` restricted to neuron i's k windows, (n, k, k), from the Cholesky
+    factor: one triangular inverse, then column dot products (``G^-1 = L^-T L^-1``)."""
+    linv, info = la.lapack.dtrtri(lower, lower=1, overwrite_c=1)
+    if info:
+        raise ValueError(f"singular Gram matrix (dtrtri info {info})")
+    upper = np.triu_indices(n, 1)
+    for a in range(k):  # the factor's upper triangle holds leftovers: zero it, block by block
+        linv[:a * n, a * n:(a + 1) * n] = 0.0
+        linv[a * n:(a + 1) * n, a * n:(a + 1) * n][upper] = 0.0
+    m = np.empty((n, k, k))
     for a in range(k):
-        probe[a * n + np.arange(n), np.arange(n)] = w[a]
-    quad = np.einsum("ij,ij->j", probe, la.cho_solve(factor, probe, check_finite=False))
+        for b in range(a, k):
+            rows = slice(b * n, None)  # L^-1 is lower triangular: rows above are zero
+            v = np.einsum("ij,ij->j", linv[rows, a * n:(a + 1) * n],
+                          linv[rows, b * n:(b + 1) * n])
+            m[:, a, b] = m[:, b, a] = v
+    return m
+
+
+def weighted_z(blocks: np.ndarray, beta: np.ndarray, sig: np.ndarray,
+               w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """z-scores and values of ``sum_a w_a beta[(a, i), j]`` for every pair (i, j)."""
+    n, k = blocks.shape[0], len(w)
+    quad = np.einsum("a,iab,b->i", w, blocks, w)
     value = np.tensordot(w, beta.reshape(k, n, n), axes=(0, 0))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = value / (np.sqrt(quad)[:, None] * sig[None, :])

@@ -75,12 +75,15 @@ class CopyResult:
     gaps: list[dict]
     figures: dict  # run figures
     spikes: Spikes
+    pair_q: np.ndarray  # (n, n) BH q-value of every ordered pair (1 on the diagonal)
+    pair_sign: np.ndarray  # (n, n) the sign each pair was tested for
 
 
 def empirical_null(z: np.ndarray, tested: np.ndarray,
                    min_pairs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """z rescaled per post (column) by the median and MAD over its tested presynaptic rows
-    (``tested``: neurons with enough spikes to be tested at all); untested rows get z = 0."""
+    (``tested``: neurons with enough spikes to be tested at all), the MAD floored at its
+    median over posts; untested rows get z = 0."""
     n = z.shape[0]
     zz = np.where(tested[:, None], z.astype(np.float64), np.nan)
     np.fill_diagonal(zz, np.nan)
@@ -89,6 +92,9 @@ def empirical_null(z: np.ndarray, tested: np.ndarray,
     med = np.nanmedian(zz, axis=0)
     mad = 1.4826 * np.nanmedian(np.abs(zz - med), axis=0)
     mad = np.where(mad > 1e-9, mad, 1.0)
+    # a post's MAD from a few dozen pairs is itself noisy: never narrower than the typical
+    # post's, so an underestimated spread cannot turn noise into discoveries
+    mad = np.maximum(mad, np.median(mad))
     return np.nan_to_num((zz - med) / mad), med, mad
 
 
@@ -147,7 +153,6 @@ def copy_recording(rec, opts: CopyOptions, truth=None) -> CopyResult:
         norm = (c.observed - c.expected) / counts[:, None]  # excess spikes per pre spike
         latency_bins = c.latency_bins.astype(np.float64)
         z = (c.observed - c.expected) / np.sqrt(np.maximum(c.expected, 1e-12))
-        sign = np.where(chosen, sign, c.sign)
         amp_mV = np.full((n, n), np.nan)
         gap_edges = []
         score_name = "excess_over_sqrt_expected"
@@ -185,7 +190,7 @@ def copy_recording(rec, opts: CopyOptions, truth=None) -> CopyResult:
             figures["truth"]["electrical"] = score_gaps(
                 [(g["a"], g["b"]) for g in gaps], truth)
     return CopyResult(tuple(rec.labels), e_pre, e_post, e_s, e_w, e_d, kind, stats, gaps,
-                      figures, spikes)
+                      figures, spikes, q, sign)
 
 
 def _pct(x: np.ndarray) -> list[float | None]:

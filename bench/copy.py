@@ -1,0 +1,197 @@
+"""Copy: connectivity recovered from simulated cultures, against the spike-only baseline.
+
+For each culture (``neuropaste culture``, Brian2; made once and reused from ``--work``):
+
+- ``neuropaste copy`` with both methods as separate processes, timed, with their peak memory
+  (the intracellular method is the one with the 10-minute / 4 GB target);
+- E and I precision, recall and MCC, sign accuracy, amplitude correlation, recall by PSP size;
+- true connections found by the intracellular method at the spike-only method's precision,
+  over those the spike-only method finds (target >= 4x; the paper's 304 to 63);
+- MCC against recording length (the first 1/8, 1/4, 1/2 and all of the same recording);
+- recall and MCC against electrode coupling (postsynaptic pads binned by their gain).
+
+The peer is the spike-train-only method run on the same spikes in the same run.
+
+    .venv/bin/python bench/copy.py                       # default culture, 1,728 x 600 s
+    .venv/bin/python bench/copy.py --neurons 500 --seconds 120 --other
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from neuropaste.copy.run import CopyOptions, copy_recording
+from neuropaste.copy.score import score
+from neuropaste.io.recording import open_recording, read_truth
+
+PY = sys.executable
+#: the "other" culture: weaker pads, more recording noise, a higher rate, more inhibition
+OTHER = ["--coupling", "0.2", "--record-noise-mv", "0.1", "--rate-hz", "4",
+         "--exc-fraction", "0.7", "--psp-mv", "0.4"]
+
+
+def culture(work: Path, name: str, neurons: int, seconds: float, extra: list[str]) -> Path:
+    out = work / name
+    if not (out / "recording.nwb").exists():
+        t0 = time.perf_counter()
+        subprocess.run([PY, "-m", "neuropaste", "culture", "--out", str(out), "--neurons",
+                        str(neurons), "--seconds", str(seconds), *extra], check=True)
+        print(f"{name}: culture simulated in {time.perf_counter() - t0:.0f} s", flush=True)
+    return out
+
+
+def run_cli(rec_dir: Path, out: Path, method: str) -> dict:
+    """One ``neuropaste copy`` process: wall time, peak RSS and its JSON."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", PY, "-m", "neuropaste", "copy",
+                           str(rec_dir / "recording.nwb"), "--out", str(out), "--method",
+                           method, "--truth", str(rec_dir / "truth.csv")],
+                          capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t0
+    peak_kb = int(proc.stderr.strip().splitlines()[-1])
+    doc = json.loads(out.with_name(out.stem + ".copy.json").read_text())
+    return {"seconds": wall, "peak_MB": peak_kb / 1024, "doc": doc}
+
+
+def true_at_precision(result, truth, n: int, precision: float) -> tuple[int, float]:
+    """Most true connections the intracellular ranking finds at >= ``precision``."""
+    q = result.pair_q.copy()
+    np.fill_diagonal(q, np.inf)
+    true = np.zeros((n, n), np.int8)
+    chem = truth.sign != 0
+    true[truth.pre[chem], truth.post[chem]] = truth.sign[chem]
+    order = np.argsort(q, axis=None, kind="stable")[: int(np.isfinite(q).sum())]
+    hit = (result.pair_sign.ravel()[order] == true.ravel()[order]) & (true.ravel()[order] != 0)
+    tp = np.cumsum(hit)
+    prec = tp / np.arange(1, len(tp) + 1)
+    ok = np.flatnonzero(prec >= precision)
+    if not len(ok):
+        return 0, 0.0
+    k = ok[np.argmax(tp[ok])]
+    return int(tp[k]), float(prec[k])
+
+
+def by_length(rec, truth, fractions: list[float]) -> list[dict]:
+    rows = []
+    for f in fractions:
+        part = dataclasses.replace(rec, n_samples=int(rec.n_samples * f), _handle={})
+        r = copy_recording(part, CopyOptions(), truth)
+        t = r.figures["truth"]
+        rows.append({"seconds": part.n_samples / part.rate,
+                     "mcc_e": t["excitatory"]["mcc"], "mcc_i": t["inhibitory"]["mcc"],
+                     "recall": t["recall"], "precision": t["precision"]})
+    return rows
+
+
+def by_coupling(result, truth, gains: np.ndarray, bins: int = 4) -> list[dict]:
+    """Chemical recall/MCC for the postsynaptic pads in each quantile of pad gain."""
+    n = len(gains)
+    edges = np.quantile(gains, np.linspace(0, 1, bins + 1))
+    chem = np.array([k == "chemical" for k in result.kind])
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        posts = (gains >= lo) & (gains <= hi)
+        keep = chem & posts[result.post]
+        tk = posts[truth.post]
+        sub = dataclasses.replace(truth, pre=truth.pre[tk], post=truth.post[tk],
+                                  sign=truth.sign[tk], psp_mV=truth.psp_mV[tk],
+                                  delay_ms=truth.delay_ms[tk])
+        t = score(n, result.pre[keep], result.post[keep], result.sign[keep],
+                  result.weight[keep], sub)
+        rows.append({"gain": [float(lo), float(hi)], "recall": t["recall"],
+                     "precision": t["precision"], "mcc_e": t["excitatory"]["mcc"],
+                     "mcc_i": t["inhibitory"]["mcc"]})
+    return rows
+
+
+def bench(work: Path, name: str, neurons: int, seconds: float, extra: list[str],
+          lengths: bool) -> dict:
+    rec_dir = culture(work, name, neurons, seconds, extra)
+    runs = {m: run_cli(rec_dir, work / f"{name}-{m}.csv", m) for m in ("intracellular",
+                                                                         "spikes")}
+    rec = open_recording(rec_dir / "recording.nwb")
+    truth = read_truth(rec_dir / "truth.csv", rec.labels)
+    result = copy_recording(rec, CopyOptions(), truth)
+    base = runs["spikes"]["doc"]["figures"]["truth"]
+    base_tp = base["excitatory"]["true_positives"] + base["inhibitory"]["true_positives"]
+    tp, prec = true_at_precision(result, truth, rec.n_channels, base["precision"])
+    gains = np.array(json.loads((rec_dir / "culture.json").read_text())["pad_gain"])
+    out = {
+        "culture": name, "neurons": rec.n_channels, "seconds": rec.duration,
+        "arguments": extra,
+        "methods": {m: {"seconds": r["seconds"], "peak_MB": r["peak_MB"],
+                        "figures": r["doc"]["figures"]} for m, r in runs.items()},
+        "at_spike_precision": {"spike_precision": base["precision"], "spike_true": base_tp,
+                               "intracellular_true": tp, "intracellular_precision": prec,
+                               "ratio": tp / base_tp if base_tp else None},
+        "by_coupling": by_coupling(result, truth, gains),
+    }
+    if lengths:
+        out["by_length"] = by_length(rec, truth, [0.125, 0.25, 0.5, 1.0])
+    return out
+
+
+def report(r: dict) -> None:
+    print(f"\n== {r['culture']}: {r['neurons']} neurons x {r['seconds']:g} s "
+          f"{' '.join(r['arguments'])}")
+    for m, x in r["methods"].items():
+        t = x["figures"]["truth"]
+        e, i = t["excitatory"], t["inhibitory"]
+        print(f"{m:13s} {x['seconds']:7.1f} s {x['peak_MB']:7.0f} MB | "
+              f"E P {e['precision']:.3f} R {e['recall']:.3f} MCC {e['mcc']:.3f} | "
+              f"I P {i['precision']:.3f} R {i['recall']:.3f} MCC {i['mcc']:.3f} | "
+              f"true found {e['true_positives'] + i['true_positives']}/{t['true_connections']}"
+              f" sign acc {t['sign_accuracy']:.3f} amp r "
+              + ("n/a" if t["amplitude_correlation"] is None
+                 else f"{t['amplitude_correlation']:.3f}"))
+        print("              recall by PSP: " + ", ".join(
+            f"{b['psp_mV'][0]}-{b['psp_mV'][1] or ''} mV {b['recall']:.2f}"
+            for b in t["recall_by_psp"] if b["true"]))
+    a = r["at_spike_precision"]
+    ratio = "inf (spike-only finds none)" if a["ratio"] is None else f"{a['ratio']:.1f}x"
+    print(f"at the spike-only precision {a['spike_precision']:.3f}: intracellular "
+          f"{a['intracellular_true']} true vs spike-only {a['spike_true']} -> {ratio}")
+    for row in r.get("by_length", []):
+        print(f"  length {row['seconds']:6.0f} s: MCC E {row['mcc_e']:.3f} I {row['mcc_i']:.3f}"
+              f" recall {row['recall']:.3f} precision {row['precision']:.3f}")
+    for row in r["by_coupling"]:
+        print(f"  pad gain {row['gain'][0]:.2f}-{row['gain'][1]:.2f}: MCC E {row['mcc_e']:.3f}"
+              f" I {row['mcc_i']:.3f} recall {row['recall']:.3f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--neurons", type=int, default=1728)
+    ap.add_argument("--seconds", type=float, default=600.0)
+    ap.add_argument("--work", default="bench-copy", help="cultures and maps (reused)")
+    ap.add_argument("--other", action="store_true",
+                    help="also the culture with other parameters (" + " ".join(OTHER) + ")")
+    ap.add_argument("--no-lengths", action="store_true", help="skip MCC vs length")
+    ap.add_argument("--json", default=None, help="write the figures here")
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    tag = f"{args.neurons}x{args.seconds:g}"
+    results = [bench(work, f"default-{tag}", args.neurons, args.seconds, [],
+                     not args.no_lengths)]
+    report(results[-1])
+    if args.other:
+        results.append(bench(work, f"other-{tag}", args.neurons, args.seconds, OTHER,
+                             not args.no_lengths))
+        report(results[-1])
+    print(f"\nbench peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()

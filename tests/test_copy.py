@@ -1,0 +1,203 @@
+"""neuropaste copy: recordings in, maps out, scored against the simulated culture's truth.
+
+The cultures are Brian2 runs of ``neuropaste culture`` (tens of seconds each), so every test
+that needs one is slow; the quick subset checks the statistics and the refusals.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import ndtr
+
+from neuropaste.cli import main
+from neuropaste.copy.fdr import bh_qvalues
+
+# what a 40-neuron, 60 s culture gives (measured: docs/copy.md), with margins that still fail
+# on a broken detector
+SMALL = ["--neurons", "40", "--seconds", "60", "--p-connect", "0.15", "--rate-hz", "5",
+         "--seed", "1"]
+
+
+def _culture(tmp_path_factory, name: str, args: list[str]) -> Path:
+    out = tmp_path_factory.mktemp(name) / "c"
+    assert main(["culture", "--out", str(out), *args]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Path:
+    return _culture(tmp_path_factory, "small", SMALL)
+
+
+def _copy(rec_dir: Path, out: Path, *extra: str) -> dict:
+    code = main(["copy", str(rec_dir / "recording.nwb"), "--out", str(out),
+                 "--truth", str(rec_dir / "truth.csv"), *extra])
+    assert code == 0
+    return json.loads(out.with_name(out.stem + ".copy.json").read_text())
+
+
+# ---------------------------------------------------------------------------- quick
+
+
+def test_bh_matches_the_step_up_rule():
+    p = np.array([0.01, 0.04, 0.03, 0.005, 0.5])
+    # sorted 0.005 0.01 0.03 0.04 0.5 -> p*m/rank = .025 .025 .05 .05 .5, then running min
+    assert np.allclose(bh_qvalues(p), [0.025, 0.05, 0.05, 0.025, 0.5])
+    assert (bh_qvalues(p) <= 0.05).sum() == 4
+
+
+def test_empirical_null_centres_and_scales_each_post():
+    from neuropaste.copy.run import empirical_null
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(0.5, 2.0, (200, 200))
+    z[:, 7] = rng.normal(0.0, 1.0, 200)
+    tested = np.ones(200, bool)
+    tested[:5] = False
+    zc, med, mad = empirical_null(z, tested, 10)
+    assert np.all(zc[:5] == 0)  # untested rows are never significant
+    assert abs(np.median(mad[np.arange(200) != 7]) - 2.0) < 0.15
+    assert abs(mad[7] - 1.0) < 0.2
+    assert abs(np.std(zc[5:, :]) - 1.0) < 0.1
+
+
+def test_inverse_blocks_match_the_full_inverse():
+    import scipy.linalg as la
+
+    from neuropaste.copy.regress import inverse_blocks
+
+    rng = np.random.default_rng(0)
+    k, n = 3, 7
+    a = rng.normal(size=(k * n, k * n))
+    g = a @ a.T + k * n * np.eye(k * n)
+    blocks = inverse_blocks(la.cho_factor(g.copy(), lower=True)[0], k, n)
+    inv = np.linalg.inv(g)
+    idx = np.arange(k)[:, None] * n
+    for i in range(n):
+        assert np.allclose(blocks[i], inv[np.ix_((idx + i).ravel(), (idx + i).ravel())])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--fdr", "0"], "--fdr must be in (0, 1)"),
+    (["--fdr", "1.5"], "--fdr must be in (0, 1)"),
+    (["--step-ms", "0"], "--step-ms must be a positive number"),
+    (["--step-ms", "nan"], "--step-ms must be a positive number"),
+])
+def test_bad_options_exit_2_with_one_line(tmp_path, capsys, args, message):
+    code = main(["copy", str(tmp_path / "missing.nwb"), "--out", str(tmp_path / "m.csv"),
+                 *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and message in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_out_must_be_csv(tmp_path, capsys):
+    assert main(["copy", str(tmp_path / "r.npz"), "--out", str(tmp_path / "m.txt")]) == 2
+    assert "--out must name a .csv edge list" in capsys.readouterr().err
+
+
+def _tiny_npz(path: Path) -> Path:
+    rng = np.random.default_rng(1)
+    np.savez(path, traces=rng.normal(0, 0.1, (5000, 3)).astype(np.float32), rate=5000.0,
+             labels=np.array(["a", "b", "c"]))
+    return path
+
+
+def test_truth_with_unknown_label_exits_2_naming_file_and_line(tmp_path, capsys):
+    rec = _tiny_npz(tmp_path / "r.npz")
+    truth = tmp_path / "t.csv"
+    truth.write_text("pre,post,sign\na,b,1\na,zz,-1\n")
+    code = main(["copy", str(rec), "--out", str(tmp_path / "m.csv"), "--truth", str(truth)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert "t.csv" in err and "line 3" in err and "'zz'" in err
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_noise_only_recording_gives_an_empty_map(tmp_path, capsys):
+    rec = _tiny_npz(tmp_path / "r.npz")
+    assert main(["copy", str(rec), "--out", str(tmp_path / "m.csv")]) == 0
+    assert (tmp_path / "m.csv").read_text() == "pre,post,weight,delay\n"
+    doc = json.loads((tmp_path / "m.copy.json").read_text())
+    assert doc["figures"]["spikes"] == 0 and doc["figures"]["found"]["excitatory"] == 0
+
+
+# ---------------------------------------------------------------------------- cultures
+
+
+@pytest.mark.slow
+def test_intracellular_recovers_the_small_culture(small, tmp_path):
+    doc = _copy(small, tmp_path / "map.csv")
+    t = doc["figures"]["truth"]
+    assert t["excitatory"]["mcc"] >= 0.65, t["excitatory"]
+    assert t["inhibitory"]["mcc"] >= 0.55, t["inhibitory"]
+    assert t["excitatory"]["precision"] >= 0.9 and t["inhibitory"]["precision"] >= 0.8
+    assert t["sign_accuracy"] >= 0.95
+    assert t["amplitude_correlation"] >= 0.6
+    big = [r for r in t["recall_by_psp"] if r["psp_mV"][0] >= 1.0 and r["true"]]
+    assert all(r["recall"] >= 0.8 for r in big), big
+    # every connection's statistics are there, one value per connection
+    c = doc["connections"]
+    assert len(c["pre"]) == len(c["q"]) == t["found_connections"]
+    assert max(c["q"]) <= 0.05
+
+
+@pytest.mark.slow
+def test_intracellular_finds_more_than_spike_correlation(small, tmp_path):
+    intra = _copy(small, tmp_path / "a.csv")["figures"]["truth"]
+    spikes = _copy(small, tmp_path / "b.csv", "--method", "spikes")["figures"]["truth"]
+    found = intra["excitatory"]["true_positives"] + intra["inhibitory"]["true_positives"]
+    base = spikes["excitatory"]["true_positives"] + spikes["inhibitory"]["true_positives"]
+    assert found >= 4 * max(base, 1), (found, base)
+
+
+@pytest.mark.slow
+def test_map_compiles_and_run_is_deterministic(small, tmp_path):
+    _copy(small, tmp_path / "a" / "map.csv", "--step-ms", "0.5")
+    _copy(small, tmp_path / "b" / "map.csv", "--step-ms", "0.5")
+    for name in ("map.csv", "map.copy.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    rows = (tmp_path / "a" / "map.csv").read_text().splitlines()
+    assert rows[0] == "pre,post,weight,delay" and len(rows) > 20
+    delays = [int(r.rsplit(",", 1)[1]) for r in rows[1:]]
+    assert min(delays) >= 1 and max(delays) >= 4  # 0.5 ms steps: 1-5 ms delays span 2-10
+    assert main(["compile", str(tmp_path / "a" / "map.csv"), "--out",
+                 str(tmp_path / "compiled"), "--backends", "rtl"]) == 0
+    m = json.loads((tmp_path / "compiled" / "manifest.json").read_text())["map"]
+    assert m["synapses"] == len(rows) - 1
+    assert m["inhibitory_synapses"] == sum(float(r.split(",")[2]) < 0 for r in rows[1:])
+
+
+@pytest.mark.slow
+def test_fdr_holds_on_a_culture_without_connections(tmp_path_factory, tmp_path):
+    """No synapses, no gap junctions: every discovery is false, so BH at q must report none
+    (P(any) <= q), and the one-sided p-values of all pairs must be uniform."""
+    from neuropaste.copy.detect import detect
+    from neuropaste.copy.regress import fit
+    from neuropaste.copy.responses import accumulate
+    from neuropaste.copy.run import empirical_null
+    from neuropaste.io.recording import open_recording
+
+    null = _culture(tmp_path_factory, "null", ["--neurons", "60", "--seconds", "60",
+                                               "--p-connect", "0", "--gap-pairs", "0",
+                                               "--seed", "2"])
+    for method in ("intracellular", "spikes"):
+        doc = _copy(null, tmp_path / f"{method}.csv", "--method", method)
+        assert doc["figures"]["found"] == {"excitatory": 0, "inhibitory": 0,
+                                           "electrical_pairs": 0}, method
+    rec = open_recording(null / "recording.nwb")
+    spikes = detect(rec)
+    f = fit(accumulate(rec, spikes))
+    n = rec.n_channels
+    z, _, _ = empirical_null(f.z, spikes.counts(n) >= 10, 10)
+    off = ~np.eye(n, dtype=bool) & (spikes.counts(n) >= 10)[:, None]
+    p = ndtr(-z[off])
+    assert off.sum() > 3000
+    for level in (0.01, 0.05, 0.2):
+        assert abs((p < level).mean() - level) < max(0.3 * level, 0.006), level
