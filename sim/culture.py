@@ -14,11 +14,11 @@ What it models (docs/copy.md, "The simulated culture", has the parameter table):
   Delays are uniform in ``delay_ms``.
 - **Gap junctions** (optional): a few symmetric pairs with current ``g (v_rec_pre - v_rec_post)``,
   so action potentials cross as spikelets.
-- **Drive**: per-neuron mean input set from the requested rate by the Siegert formula (with the
-  mean recurrent input and adaptation subtracted), an Ornstein-Uhlenbeck membrane noise, and a
-  shared burst drive (Poisson bursts with a double-exponential envelope, each neuron with its
-  own sensitivity): network bursts make many neurons deflect together, the confound a copy
-  method must control.
+- **Drive**: per-neuron mean input set from the requested rate by the Siegert formula averaged
+  over the shared drive's values (with the mean recurrent input and adaptation subtracted),
+  an Ornstein-Uhlenbeck membrane noise, and a shared burst drive (Poisson bursts with a
+  double-exponential envelope, each neuron with its own sensitivity): network bursts make many
+  neurons deflect together, the confound a copy method must control.
 - **The array**: a coupling gain per pad (lognormal), so the same action potential has a
   different amplitude on every trace, white recording noise, and int16 counts with a fixed
   ``lsb_uV`` (as an acquisition system stores them).
@@ -151,6 +151,8 @@ class Culture:
     mu_mV: np.ndarray  # mean drive per neuron
     drive_gain: np.ndarray  # sensitivity to the shared burst drive
     pad_gain: np.ndarray  # recorded / membrane, per pad
+    sigma_mV: np.ndarray  # OU noise per neuron: noise_mV less the synaptic shot noise
+    silent: np.ndarray  # bool per neuron: held below threshold
 
     @property
     def labels(self) -> list[str]:
@@ -176,26 +178,56 @@ def psp_per_jump(tau_m: float, tau_s: float) -> float:
     return tau_s / (tau_m - tau_s) * (math.exp(-t_peak / tau_m) - math.exp(-t_peak / tau_s))
 
 
-def siegert_mu(rate_hz: np.ndarray, p: CultureParams) -> np.ndarray:
-    """Mean input (mV above rest) at which an LIF neuron with OU noise fires at ``rate_hz``."""
+def psp_energy_s(tau_m: float, tau_s: float) -> float:
+    """Integral over time of the squared PSP of peak 1 (seconds): a Poisson input at rate r
+    with PSP amplitude a adds ``r a^2 psp_energy_s`` to the membrane variance (Campbell)."""
+    c = tau_s / (tau_m - tau_s) / psp_per_jump(tau_m, tau_s)
+    integral_ms = c**2 * (tau_m / 2 + tau_s / 2 - 2 * tau_m * tau_s / (tau_m + tau_s))
+    return integral_ms * 1e-3
+
+
+def siegert_rate(mu: np.ndarray, p: CultureParams) -> np.ndarray:
+    """Firing rate (Hz) of an LIF neuron with OU noise at mean input ``mu`` (mV above rest)."""
     from scipy.integrate import quad
-    from scipy.optimize import brentq
     from scipy.special import erfcx
 
     tau, tref = p.tau_m_ms * 1e-3, p.refractory_ms * 1e-3
     theta, vr = p.v_thresh_mV - p.v_rest_mV, p.v_reset_mV - p.v_rest_mV
     sigma = max(p.noise_mV, 0.05) * math.sqrt(2.0)
-
-    def rate(mu: float) -> float:
-        lo, hi = (vr - mu) / sigma, (theta - mu) / sigma
+    out = []
+    for m in np.atleast_1d(mu):
+        lo, hi = (vr - m) / sigma, (theta - m) / sigma
         integral = quad(lambda u: erfcx(-u), lo, hi, limit=200)[0]
-        return 1.0 / (tref + tau * math.sqrt(math.pi) * integral)
+        out.append(1.0 / (tref + tau * math.sqrt(math.pi) * integral))
+    return np.array(out)
 
-    def solve(r: float) -> float:
-        return brentq(lambda mu: rate(mu) - r, -20.0, theta + 60.0, xtol=1e-4)
 
-    unique, inverse = np.unique(np.round(rate_hz, 4), return_inverse=True)
-    return np.array([solve(r) for r in unique])[inverse]
+def calibrate_mu(target_hz: np.ndarray, drive_gain: np.ndarray, drive_mV: np.ndarray,
+                 p: CultureParams) -> np.ndarray:
+    """Mean input per neuron (mV above rest) giving ``target_hz`` averaged over the shared drive.
+
+    The bursts are slow against the membrane (hundreds of ms against ``tau_m``), so a neuron's
+    rate follows the Siegert rate of its momentary mean input; the average over the drive's
+    values (``drive_mV``, 200 quantiles) is matched to the target by bisection, all neurons at
+    once on a tabulated Siegert curve.
+    """
+    theta = p.v_thresh_mV - p.v_rest_mV
+    grid = np.linspace(-40.0, theta + 80.0, 800)
+    log_rate = np.log(np.maximum(siegert_rate(grid, p), 1e-12))
+    levels = np.quantile(drive_mV, (np.arange(200) + 0.5) / 200)
+
+    def mean_rate(mu: np.ndarray) -> np.ndarray:
+        x = mu[:, None] + drive_gain[:, None] * levels[None, :]
+        return np.exp(np.interp(x, grid, log_rate)).mean(axis=1)
+
+    lo = np.full(target_hz.size, grid[0])
+    hi = np.full(target_hz.size, grid[-1] - drive_gain * levels.max())
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        high = mean_rate(mid) > target_hz
+        hi = np.where(high, mid, hi)
+        lo = np.where(high, lo, mid)
+    return 0.5 * (lo + hi)
 
 
 def draw_culture(p: CultureParams) -> Culture:
@@ -220,17 +252,22 @@ def draw_culture(p: CultureParams) -> Culture:
     target = np.clip(target, 0.05, 50.0)
     silent = np.zeros(n, dtype=bool)
     silent[rng.permutation(n)[: int(round(p.silent_fraction * n))]] = True
-    mu = siegert_mu(target, p)
-    # subtract what the neuron gets on average from elsewhere (at the requested rates)
+    mu = calibrate_mu(target, drive_gain, shared_drive(p), p)
+    # subtract what the neuron gets on average from elsewhere (at the requested rates) ...
     tau_s = np.where(psp > 0, p.tau_e_ms, p.tau_i_ms)
     jump = psp / np.array([psp_per_jump(p.tau_m_ms, t) for t in (p.tau_e_ms, p.tau_i_ms)])[
         (psp < 0).astype(int)]
     recurrent = np.bincount(post, weights=jump * tau_s * 1e-3 * target[pre], minlength=n)
     adaptation = p.adapt_mV * p.tau_adapt_ms * 1e-3 * target
-    burst_mean = drive_gain * p.burst_mV * p.burst_hz * _envelope_area_s(p)
-    mu = mu - recurrent + adaptation - burst_mean
+    mu = mu - recurrent + adaptation
+    # ... and the membrane variance its synaptic inputs add, so noise_mV is the total
+    energy = np.array([psp_energy_s(p.tau_m_ms, t) for t in (p.tau_e_ms, p.tau_i_ms)])[
+        (psp < 0).astype(int)]
+    shot_var = np.bincount(post, weights=target[pre] * psp**2 * energy, minlength=n)
+    sigma = np.sqrt(np.maximum(p.noise_mV**2 - shot_var, 0.0))
     mu = np.where(silent, -5.0, mu)  # silent neurons sit below rest; they only receive
-    return Culture(p, excitatory, pre, post, psp, delay, gap_a, gap_b, mu, drive_gain, pad_gain)
+    return Culture(p, excitatory, pre, post, psp, delay, gap_a, gap_b, mu, drive_gain, pad_gain,
+                   sigma, silent)
 
 
 def _random_pairs(rng: np.random.Generator, n: int, prob: float) -> tuple[np.ndarray, ...]:
@@ -269,13 +306,6 @@ def _envelope(p: CultureParams, t_s: np.ndarray) -> np.ndarray:
     return (np.exp(-t_s / decay) - np.exp(-t_s / rise)) / norm
 
 
-def _envelope_area_s(p: CultureParams) -> float:
-    rise, decay = p.burst_rise_ms * 1e-3, p.burst_decay_ms * 1e-3
-    t_peak = rise * decay * math.log(decay / rise) / (decay - rise)
-    norm = math.exp(-t_peak / decay) - math.exp(-t_peak / rise)
-    return (decay - rise) / norm
-
-
 def shared_drive(p: CultureParams, dt_s: float = 1e-3) -> np.ndarray:
     """The burst drive (mV at sensitivity 1) sampled every ``dt_s`` over the whole run.
 
@@ -300,6 +330,7 @@ def shared_drive(p: CultureParams, dt_s: float = 1e-3) -> np.ndarray:
 EQUATIONS = """
 dv/dt = (mu + drive_gain * shared(t) + I_e + I_i + I_gap - w_a - (v - v_rest)) / tau_m
         + sigma * sqrt(2 / tau_m) * xi : volt (unless refractory)
+sigma : volt (constant)
 dI_e/dt = -I_e / tau_e : volt
 dI_i/dt = -I_i / tau_i : volt
 dw_a/dt = -w_a / tau_adapt : volt
@@ -328,7 +359,7 @@ def build_network(c: Culture, target: str = "cython"):
         "tau_adapt": p.tau_adapt_ms * ms, "tau_ap": p.tau_ap_ms * ms,
         "v_rest": p.v_rest_mV * mV, "v_reset": p.v_reset_mV * mV,
         "v_thresh": p.v_thresh_mV * mV, "ap_peak": p.ap_peak_mV * mV,
-        "sigma": p.noise_mV * mV, "adapt": p.adapt_mV * mV, "shared": shared,
+        "adapt": p.adapt_mV * mV, "shared": shared,
     }
     group = b2.NeuronGroup(p.neurons, EQUATIONS, threshold="v > v_thresh",
                            reset="v = v_reset\nw_a += adapt\nn_spikes += 1",
@@ -338,6 +369,7 @@ def build_network(c: Culture, target: str = "cython"):
     group.v = (p.v_rest_mV + rng.uniform(0, p.v_thresh_mV - p.v_rest_mV, p.neurons)) * mV
     group.mu = c.mu_mV * mV
     group.drive_gain = c.drive_gain
+    group.sigma = c.sigma_mV * mV
     objects = [group]
     for name, keep, current, tau in (("exc", c.psp_mV > 0, "I_e", p.tau_e_ms),
                                      ("inh", c.psp_mV < 0, "I_i", p.tau_i_ms)):
