@@ -38,12 +38,12 @@ class RegressOptions:
 
 @dataclass(frozen=True)
 class Fit:
-    amp: np.ndarray  # (n, n) net slope sum, trace mV (pre, post)
-    z: np.ndarray  # (n, n) chemical z-score
+    amp: np.ndarray  # (m, n, n) net step per template, trace mV (template, pre, post)
+    z: np.ndarray  # (m, n, n) chemical z-score per template
     gap: np.ndarray  # (n, n) lag-0 coefficient, trace mV
     gap_z: np.ndarray  # (n, n)
     sigma: np.ndarray  # (n,) residual sd per post channel
-    template: np.ndarray  # matched-filter weight per lag window (window 0: electrical)
+    templates: np.ndarray  # (m, k) matched-filter weights per lag window (0: electrical)
 
 
 def lag_windows(opts: RegressOptions) -> list[tuple[int, ...]]:
@@ -59,7 +59,7 @@ def gram_matrix(d: np.ndarray, counts: np.ndarray, wins: list[tuple[int, ...]], 
                 ridge: float) -> np.ndarray:
     """Centred X^T X, (window, neuron) major, from the cross-counts ``d[lag]`` (lag >= 0)."""
     n, k = len(counts), len(wins)
-    gram = np.empty((k * n, k * n))
+    gram = np.empty((k * n, k * n), order="F")  # Fortran order: LAPACK factors in place
     for a, wa in enumerate(wins):
         for b in range(a, k):
             wb = wins[b]
@@ -102,12 +102,26 @@ def fit(resp: Responses, opts: RegressOptions = RegressOptions()) -> Fit:
     sizes = np.array([len(w) for w in wins], np.float64)
     uniform = np.r_[0.0, np.ones(k - 1)]
     z0, _ = weighted_z(blocks, beta, sig, uniform)
-    template = shape_template(beta, z0, sizes, opts)
-    z, wsum = weighted_z(blocks, beta, sig, template)
-    # the template-weighted sum, read as the net step over the windows the template spans
-    amp = wsum * float(template @ (sizes * template)) ** -1 * float(sizes @ template)
+    templates = shifted(shape_template(beta, z0, sizes, opts))
+    zs, amps = [], []
+    for t in templates:
+        z, wsum = weighted_z(blocks, beta, sig, t)
+        zs.append(z)
+        # the weighted sum, read as the net step over the windows the template spans
+        amps.append(wsum * float(t @ (sizes * t)) ** -1 * float(sizes @ t))
     gap_z, gap = weighted_z(blocks, beta, sig, np.r_[1.0, np.zeros(k - 1)])
-    return Fit(amp, z, gap, gap_z, sig, template)
+    return Fit(np.stack(amps), np.stack(zs), gap, gap_z, sig, templates)
+
+
+def shifted(template: np.ndarray) -> np.ndarray:
+    """The template and its copies one window earlier and one later: delays differ from
+    synapse to synapse (1-5 ms in a culture), so one fixed shape misses the early and the late
+    ones. Three tests per pair, paid for by a Bonferroni factor of 3 on the best."""
+    chem = template[1:]
+    early = np.r_[0.0, chem[1:], 0.0]
+    late = np.r_[0.0, 0.0, chem[:-1]]
+    out = [template] + [t for t in (early, late) if t.max() > 0]
+    return np.stack(out)
 
 
 def inverse_blocks(lower: np.ndarray, k: int, n: int) -> np.ndarray:

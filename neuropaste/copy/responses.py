@@ -79,7 +79,7 @@ def accumulate(rec, spikes: Spikes, opts: ResponseOptions = ResponseOptions()) -
         masked += mask.sum(axis=0)
         y_sum += y.sum(axis=0)
         y_sq += np.einsum("ij,ij->j", y, y)
-        sta += _triggered(sbin, sch, lo, hi, L, n, y)
+        sta += _triggered(sbin, sch, lo, hi, L, n, y.astype(np.float32))
     count = max(n_bins - 1, 1)
     return Responses(sta, y_sum, y_sq, count, sbin, sch, spb, masked / count)
 
@@ -105,7 +105,7 @@ def _triggered(sbin, sch, lo: int, hi: int, lags: int, n: int, y: np.ndarray) ->
         rows.append(sch[a:b][ok] + lag * n)
         cols.append(col[ok])
     r, c = np.concatenate(rows), np.concatenate(cols)
-    s = sp.csr_matrix((np.ones(len(r)), (r, c)), shape=((lags + 1) * n, hi - lo))
+    s = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=((lags + 1) * n, hi - lo))
     return np.asarray(s @ y).reshape(lags + 1, n, n)
 
 

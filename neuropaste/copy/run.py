@@ -132,17 +132,28 @@ def copy_recording(rec, opts: CopyOptions, truth=None) -> CopyResult:
     if opts.method == "intracellular":
         f = fit(resp, opts.regress)
         tested = spikes.counts(n) >= opts.min_spikes
-        z, med, mad = empirical_null(f.z, tested, opts.min_null_pairs)
-        chosen, sign, p, q = _select(ndtr(-z), ndtr(z), opts.fdr)
+        nulls = [empirical_null(z, tested, opts.min_null_pairs) for z in f.z]
+        zs = np.stack([x[0] for x in nulls])
+        med, mad = nulls[0][1], nulls[0][2]
+        m = len(zs)  # best of m shapes per pair, Bonferroni
+        up, down = np.argmax(zs, axis=0), np.argmin(zs, axis=0)
+        z_up = np.take_along_axis(zs, up[None], 0)[0]
+        z_down = np.take_along_axis(zs, down[None], 0)[0]
+        chosen, sign, p, q = _select(np.minimum(1.0, m * ndtr(-z_up)),
+                                     np.minimum(1.0, m * ndtr(z_down)), opts.fdr)
+        best = np.where(sign > 0, up, down)
+        z = np.where(sign > 0, z_up, z_down)
+        amp = np.take_along_axis(f.amp, best[None], 0)[0]
+        del zs, nulls
         with np.errstate(invalid="ignore", divide="ignore"):
-            norm = f.amp / ap[None, :]
+            norm = amp / ap[None, :]
         norm = np.nan_to_num(norm)
-        figures["template"] = {"windows": [list(w) for w in lag_windows(opts.regress)],
-                               "weights": f.template.tolist()}
+        figures["templates"] = {"windows": [list(w) for w in lag_windows(opts.regress)],
+                                "weights": f.templates.tolist()}
         figures["tested_presynaptic"] = int(tested.sum())
         figures["null_scale_percentiles_5_50_95"] = _pct(mad)
         figures["null_centre_percentiles_5_50_95"] = _pct(med)
-        amp_mV = f.amp
+        amp_mV = amp
         gz, _, _ = empirical_null(f.gap_z, tested, opts.min_null_pairs)
         gaps, gap_edges = _gaps(gz, f.gap, ap, opts)
         score_name = "z"
