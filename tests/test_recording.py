@@ -227,3 +227,44 @@ def test_truth(tmp_path):
     bad.write_text("pre,post\na,b\n")
     with pytest.raises(InputError, match="missing 'sign'"):
         read_truth(bad, labels)
+
+
+# ------------------------------------------------------------------ bad input through the CLI
+
+
+def cli_error(capsys, tmp_path, *args) -> str:
+    from neuropaste.cli import main
+
+    out = tmp_path / "map.csv"
+    assert main(["copy", *map(str, args), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    assert not out.exists() and not out.with_suffix(".copy.json").exists()
+    return lines[0]
+
+
+def test_cli_refuses_bad_recordings(tmp_path, capsys):
+    data = traces(n_ch=3)
+    (tmp_path / "text.nwb").write_text("not hdf5\n")
+    cases = [
+        (tmp_path / "text.nwb", "not an NWB file (not HDF5)"),
+        (write_icephys(tmp_path / "ts.nwb", data, timestamps_for=0),
+         "series 'cell0' has no rate (timestamps only; resample it to a fixed rate)"),
+        (write_icephys(tmp_path / "rates.nwb", data, rates=[RATE, 2 * RATE, RATE]),
+         "series have different rates: 'cell0' 5000 Hz, 'cell1' 10000 Hz"),
+        (write_icephys(tmp_path / "one.nwb", traces(n_ch=1)),
+         "fewer than two channels: 1 CurrentClampSeries"),
+        (tmp_path / "missing.nwb", "no such file"),
+    ]
+    for path, expected in cases:
+        assert cli_error(capsys, tmp_path, path) == f"neuropaste: error: {path}: {expected}"
+
+
+def test_cli_refuses_truth_with_unknown_labels(tmp_path, capsys):
+    rec = write_npz(tmp_path / "r.npz", traces(n_ch=3).astype(np.float32))
+    truth = tmp_path / "truth.csv"
+    truth.write_text("pre,post,sign\nn0,n1,1\nn2,ghost,-1\n")
+    line = cli_error(capsys, tmp_path, rec, "--truth", truth)
+    assert line == (f"neuropaste: error: {truth}: line 3: unknown label 'ghost' in column post "
+                    "(not a channel of the recording)")
