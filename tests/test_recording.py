@@ -129,7 +129,9 @@ def test_writer_round_trip_is_byte_identical(tmp_path):
     rec = open_recording(tmp_path / "a.nwb")
     assert rec.labels == ("x", "y", "z") and rec.kind == "icephys"
     np.testing.assert_allclose(rec.read(0, 1000), data * 1e-2, rtol=1e-6)
-    from pynwb import NWBHDF5IO  # pynwb itself reads what we wrote
+    from pynwb import NWBHDF5IO, validate  # pynwb itself validates and reads what we wrote
+
+    assert validate(path=str(tmp_path / "a.nwb")) == []
 
     with NWBHDF5IO(str(tmp_path / "a.nwb"), "r") as io:
         nwb = io.read()

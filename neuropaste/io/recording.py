@@ -146,20 +146,23 @@ class Recording:
         return out.T
 
     def _dataset_ids(self) -> list:
+        f = self._file()
         ids = self._handle.get("ids")
         if ids is None:
-            f = self._file()
             ids = [f[name].id for name in self.datasets]
             self._handle["ids"] = ids
         return ids
 
     def _file(self):
+        if self._handle.get("pid") != os.getpid():  # a forked worker opens its own handle
+            self._handle.pop("file", None)
+            self._handle.pop("ids", None)
         f = self._handle.get("file")
         if f is None:
             import h5py
 
             f = h5py.File(self.path, "r")
-            self._handle["file"] = f
+            self._handle.update(file=f, pid=os.getpid())
         return f
 
     def _npz_traces(self) -> np.ndarray:
