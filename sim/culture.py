@@ -106,7 +106,7 @@ class CultureParams:
         """ValueError naming the first parameter out of range."""
         rules = [
             ("neurons", self.neurons >= 2, ">= 2"),
-            ("seconds", self.seconds > 0, "> 0"),
+            ("seconds", self.seconds * RECORD_HZ >= 1, f">= {1 / RECORD_HZ} (one sample)"),
             ("rate_hz", 0 < self.rate_hz < 100, "in (0, 100)"),
             ("exc_fraction", 0 <= self.exc_fraction <= 1, "in [0, 1]"),
             ("p_connect", 0 <= self.p_connect <= 1, "in [0, 1]"),
@@ -114,7 +114,7 @@ class CultureParams:
             ("psp_min_mV", 0 < self.psp_min_mV <= self.psp_max_mV, "in (0, psp_max_mV]"),
             ("delay_min_ms", 0 < self.delay_min_ms <= self.delay_max_ms,
              "in (0, delay_max_ms]"),
-            ("gap_pairs", self.n_gap >= 0, ">= 0"),
+            ("gap_pairs", 0 <= self.n_gap <= self.neurons, "in [0, neurons]"),
             ("noise_mV", self.noise_mV >= 0, ">= 0"),
             ("silent_fraction", 0 <= self.silent_fraction < 1, "in [0, 1)"),
             ("burst_hz", self.burst_hz >= 0, ">= 0"),
