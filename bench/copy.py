@@ -16,14 +16,22 @@ The peer is the spike-train-only method run on the same spikes in the same run.
     .venv/bin/python bench/copy.py --neurons 500 --seconds 120 --other
 """
 
+# ruff: noqa: E402
 from __future__ import annotations
+
+import os
+import sys
+
+# this file is named copy.py: keep its folder off the path, or ``import copy`` (which
+# dataclasses does) would find it instead of the standard library's
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 import argparse
 import dataclasses
 import json
 import resource
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -62,15 +70,17 @@ def run_cli(rec_dir: Path, out: Path, method: str) -> dict:
     return {"seconds": wall, "peak_MB": peak_kb / 1024, "doc": doc}
 
 
-def true_at_precision(result, truth, n: int, precision: float) -> tuple[int, float]:
-    """Most true connections the intracellular ranking finds at >= ``precision``."""
-    q = result.pair_q.copy()
-    np.fill_diagonal(q, np.inf)
-    true = np.zeros((n, n), np.int8)
-    chem = truth.sign != 0
-    true[truth.pre[chem], truth.post[chem]] = truth.sign[chem]
-    order = np.argsort(q, axis=None, kind="stable")[: int(np.isfinite(q).sum())]
-    hit = (result.pair_sign.ravel()[order] == true.ravel()[order]) & (true.ravel()[order] != 0)
+def true_at_precision(doc: dict, truth, index: dict, precision: float) -> tuple[int, float]:
+    """Most true connections among the intracellular map's, taken in order of q, at a
+    precision >= ``precision`` (a lower bound: pairs beyond its FDR are not looked at)."""
+    c = doc["connections"]
+    true = {(int(a), int(b)): int(s) for a, b, s in zip(truth.pre, truth.post, truth.sign,
+                                                         strict=True) if s != 0}
+    order = np.argsort(np.array(c["q"]), kind="stable")
+    hit = np.array([true.get((index[c["pre"][k]], index[c["post"][k]])) == c["sign"][k]
+                    for k in order.tolist()], bool)
+    if not len(hit):
+        return 0, 0.0
     tp = np.cumsum(hit)
     prec = tp / np.arange(1, len(tp) + 1)
     ok = np.flatnonzero(prec >= precision)
@@ -92,21 +102,23 @@ def by_length(rec, truth, fractions: list[float]) -> list[dict]:
     return rows
 
 
-def by_coupling(result, truth, gains: np.ndarray, bins: int = 4) -> list[dict]:
+def by_coupling(doc: dict, truth, index: dict, gains: np.ndarray, bins: int = 4) -> list[dict]:
     """Chemical recall/MCC for the postsynaptic pads in each quantile of pad gain."""
     n = len(gains)
+    c = doc["connections"]
+    pre = np.array([index[x] for x in c["pre"]], np.int64)
+    post = np.array([index[x] for x in c["post"]], np.int64)
+    sign, weight = np.array(c["sign"], np.int64), np.array(c["weight"])
     edges = np.quantile(gains, np.linspace(0, 1, bins + 1))
-    chem = np.array([k == "chemical" for k in result.kind])
     rows = []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         posts = (gains >= lo) & (gains <= hi)
-        keep = chem & posts[result.post]
+        keep = posts[post]
         tk = posts[truth.post]
         sub = dataclasses.replace(truth, pre=truth.pre[tk], post=truth.post[tk],
                                   sign=truth.sign[tk], psp_mV=truth.psp_mV[tk],
                                   delay_ms=truth.delay_ms[tk])
-        t = score(n, result.pre[keep], result.post[keep], result.sign[keep],
-                  result.weight[keep], sub)
+        t = score(n, pre[keep], post[keep], sign[keep], weight[keep], sub)
         rows.append({"gain": [float(lo), float(hi)], "recall": t["recall"],
                      "precision": t["precision"], "mcc_e": t["excitatory"]["mcc"],
                      "mcc_i": t["inhibitory"]["mcc"]})
@@ -120,10 +132,11 @@ def bench(work: Path, name: str, neurons: int, seconds: float, extra: list[str],
                                                                          "spikes")}
     rec = open_recording(rec_dir / "recording.nwb")
     truth = read_truth(rec_dir / "truth.csv", rec.labels)
-    result = copy_recording(rec, CopyOptions(), truth)
+    index = {lab: i for i, lab in enumerate(rec.labels)}
+    intra = runs["intracellular"]["doc"]
     base = runs["spikes"]["doc"]["figures"]["truth"]
     base_tp = base["excitatory"]["true_positives"] + base["inhibitory"]["true_positives"]
-    tp, prec = true_at_precision(result, truth, rec.n_channels, base["precision"])
+    tp, prec = true_at_precision(intra, truth, index, base["precision"])
     gains = np.array(json.loads((rec_dir / "culture.json").read_text())["pad_gain"])
     out = {
         "culture": name, "neurons": rec.n_channels, "seconds": rec.duration,
@@ -133,10 +146,14 @@ def bench(work: Path, name: str, neurons: int, seconds: float, extra: list[str],
         "at_spike_precision": {"spike_precision": base["precision"], "spike_true": base_tp,
                                "intracellular_true": tp, "intracellular_precision": prec,
                                "ratio": tp / base_tp if base_tp else None},
-        "by_coupling": by_coupling(result, truth, gains),
+        "by_coupling": by_coupling(intra, truth, index, gains),
     }
     if lengths:
-        out["by_length"] = by_length(rec, truth, [0.125, 0.25, 0.5, 1.0])
+        full = intra["figures"]["truth"]
+        out["by_length"] = by_length(rec, truth, [0.125, 0.25, 0.5]) + [{
+            "seconds": rec.duration, "mcc_e": full["excitatory"]["mcc"],
+            "mcc_i": full["inhibitory"]["mcc"], "recall": full["recall"],
+            "precision": full["precision"]}]
     return out
 
 

@@ -385,8 +385,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from neuropaste.demo import run_demo
+    from neuropaste.demo import run_copy_demo, run_demo
 
+    if args.copy:
+        print(f"report -> {run_copy_demo(Path(args.out))}")
+        return 0
     path = run_demo(Path(args.out), steps=args.steps, map_spec=args.map, tiles=args.tiles)
     print(f"report -> {path}")
     return 0
@@ -686,6 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--map", default=DEFAULT_MAP, help=argparse.SUPPRESS)
     s.add_argument("--steps", type=int, default=1000)
     s.add_argument("--tiles", type=int, default=4, help="tiles checked in ngspice (default 4)")
+    s.add_argument("--copy", action="store_true",
+                   help="instead: culture -> copy -> compile -> verify (a small simulated culture)")
     s.set_defaults(func=cmd_demo)
     return p
 
