@@ -204,3 +204,15 @@ def test_fdr_holds_on_a_culture_without_connections(tmp_path_factory, tmp_path):
     assert off.sum() > 3000
     for level in (0.01, 0.05, 0.2):
         assert abs((p < level).mean() - level) < max(0.3 * level, 0.006), level
+
+
+@pytest.mark.slow
+def test_demo_copy_pastes_the_copied_map(tmp_path):
+    from neuropaste.demo import run_copy_demo
+
+    page = run_copy_demo(tmp_path / "demo", neurons=30, seconds=30.0, steps=100).read_text()
+    assert "<h2>Copy</h2>" in page
+    assert "<td>rtl</td><td class='pass'>PASS</td>" in page
+    assert str(tmp_path / "demo") in page and ".tmp-" not in page
+    for name in ("map-intracellular.csv", "map-spikes.csv", "culture/truth.csv"):
+        assert (tmp_path / "demo" / name).exists()
