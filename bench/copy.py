@@ -192,17 +192,22 @@ def main() -> None:
     ap.add_argument("--work", default="bench-copy", help="cultures and maps (reused)")
     ap.add_argument("--other", action="store_true",
                     help="also the culture with other parameters (" + " ".join(OTHER) + ")")
+    ap.add_argument("--other-only", action="store_true", help="only that culture")
+    ap.add_argument("--other-seconds", type=float, default=None,
+                    help="length of the other culture (default --seconds)")
     ap.add_argument("--no-lengths", action="store_true", help="skip MCC vs length")
     ap.add_argument("--json", default=None, help="write the figures here")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    tag = f"{args.neurons}x{args.seconds:g}"
-    results = [bench(work, f"default-{tag}", args.neurons, args.seconds, [],
-                     not args.no_lengths)]
-    report(results[-1])
-    if args.other:
-        results.append(bench(work, f"other-{tag}", args.neurons, args.seconds, OTHER,
+    results = []
+    if not args.other_only:
+        results.append(bench(work, f"default-{args.neurons}x{args.seconds:g}", args.neurons,
+                             args.seconds, [], not args.no_lengths))
+        report(results[-1])
+    if args.other or args.other_only:
+        sec = args.other_seconds or args.seconds
+        results.append(bench(work, f"other-{args.neurons}x{sec:g}", args.neurons, sec, OTHER,
                              not args.no_lengths))
         report(results[-1])
     print(f"\nbench peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
