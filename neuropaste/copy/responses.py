@@ -4,7 +4,10 @@ The response of a channel is its membrane slope in bins of ``bin_ms``: the diffe
 consecutive bin means (a PSP is a step in the potential, so it is a bump in the slope a few bins
 long, and the slow drifts of the potential mostly cancel). Around a channel's own spikes
 (``mask_before_ms`` before to ``mask_after_ms`` after) the slope is set to zero: the AP, the
-reset and the recovery are that neuron's own history, not input from anyone.
+reset and the recovery are that neuron's own history, not input from anyone. A masked bin
+counts as the channel's mean unmasked slope (not as 0, which would read as a hyperpolarisation
+wherever the postsynaptic neuron fires just before the presynaptic one, as in every burst): the
+pass also counts, per pair and lag, the triggers that landed on masked bins.
 
 For every lag ``l`` in ``0..lags`` the pass accumulates ``A[l][i, j] = sum over spikes of i at
 bin b of y_j(b + l)`` as one sparse (spikes) x dense (responses) product per block: that, the
@@ -28,6 +31,7 @@ class ResponseOptions:
     lags: int = 16  # bins after a spike in which PSPs are looked for (delay + current)
     mask_before_ms: float = 1.0
     mask_after_ms: float = 20.0
+    clip_sigmas: float = 8.0  # slopes beyond this many robust sds are clipped (missed APs)
     block_mb: float = 128.0
 
 
@@ -63,7 +67,9 @@ def accumulate(rec, spikes: Spikes, opts: ResponseOptions = ResponseOptions()) -
     after = int(np.ceil(opts.mask_after_ms / 1e3 / bin_s))
     size_bins = max(block_samples(n, opts.block_mb) // spb, 4)
     sta = np.zeros((L + 1, n, n))
+    hits = np.zeros((L + 1, n, n), np.float32)  # triggered counts of masked bins (exact)
     y_sum, y_sq, masked = np.zeros(n), np.zeros(n), np.zeros(n)
+    limit = None
     # one bin of overlap: the first owned bin's slope needs the bin before it
     for start, x in rec.chunks(size_bins * spb, spb):
         b0 = start // spb  # first bin of the block
@@ -75,12 +81,30 @@ def accumulate(rec, spikes: Spikes, opts: ResponseOptions = ResponseOptions()) -
         lo = b0 + 1
         hi = lo + len(y)
         mask = _own_mask(sbin, sch, lo, hi, before, after, n)
+        if limit is None:  # robust sd of the unmasked slope, from the first block
+            free = np.where(mask, np.nan, y)
+            med = np.nanmedian(free, axis=0)
+            limit = np.nan_to_num(opts.clip_sigmas * 1.4826 * np.nanmedian(
+                np.abs(free - med), axis=0), nan=np.inf)
+            limit = np.where(limit > 0, limit, np.inf)
+        np.clip(y, -limit, limit, out=y)
         y[mask] = 0.0
         masked += mask.sum(axis=0)
         y_sum += y.sum(axis=0)
         y_sq += np.einsum("ij,ij->j", y, y)
-        sta += _triggered(sbin, sch, lo, hi, L, n, y.astype(np.float32))
+        both = _triggered(sbin, sch, lo, hi, L, n,
+                          np.hstack([y.astype(np.float32), mask.astype(np.float32)]))
+        sta += both[:, :, :n]
+        hits += both[:, :, n:]
+        del both
     count = max(n_bins - 1, 1)
+    # a masked bin holds no information, not a slope of 0: give it the channel's mean
+    # unmasked slope, in the sums as in every triggered sum that landed on it
+    fill = y_sum / np.maximum(count - masked, 1.0)
+    sta += hits * fill[None, None, :]
+    del hits
+    y_sum += fill * masked
+    y_sq += fill ** 2 * masked
     return Responses(sta, y_sum, y_sq, count, sbin, sch, spb, masked / count)
 
 
@@ -106,7 +130,7 @@ def _triggered(sbin, sch, lo: int, hi: int, lags: int, n: int, y: np.ndarray) ->
         cols.append(col[ok])
     r, c = np.concatenate(rows), np.concatenate(cols)
     s = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=((lags + 1) * n, hi - lo))
-    return np.asarray(s @ y).reshape(lags + 1, n, n)
+    return np.asarray(s @ y).reshape(lags + 1, n, y.shape[1])
 
 
 def cross_counts(sbin: np.ndarray, sch: np.ndarray, n: int, n_bins: int,
