@@ -88,6 +88,7 @@ class CultureParams:
     lsb_uV: float = 5.0  # one int16 count
     # simulation
     dt_ms: float = 0.1
+    noise_block_ms: float = 0.5  # the background noise current is redrawn this often
     segment_s: float = 2.0
 
     @property
@@ -124,6 +125,8 @@ class CultureParams:
             ("dt_ms", abs(self.record_every * self.dt_ms - 1000.0 / RECORD_HZ) < 1e-9,
              f"a divisor of {1000.0 / RECORD_HZ} ms"),
             ("segment_s", self.segment_s > 0, "> 0"),
+            ("noise_block_ms", self.dt_ms <= self.noise_block_ms <= 0.1 * self.tau_m_ms,
+             "in [dt_ms, tau_m_ms / 10]"),
         ]
         for name, ok, what in rules:
             if not ok:
@@ -202,6 +205,23 @@ def siegert_rate(mu: np.ndarray, p: CultureParams) -> np.ndarray:
     return np.array(out)
 
 
+def colored_noise_shift(sigma_ext: np.ndarray, shot_var: np.ndarray,
+                        p: CultureParams) -> np.ndarray:
+    """Extra mean input (mV) that makes up for the background noise being held per block.
+
+    Fourcaud & Brunel (2002): Gaussian noise correlated over ``tau_c`` raises the effective
+    threshold and reset by ``sigma_B alpha / 2 sqrt(tau_c / tau_m)``, ``alpha = sqrt(2)
+    |zeta(1/2)|``, ``sigma_B = sqrt(2)`` times the membrane std. Here ``tau_c`` is half a noise
+    block and ``sigma_B`` the background share of the variance over the total std. (The
+    synaptic shot noise is left uncorrected: measured, the rate comes out within 15 % of the
+    request with it uncorrected and 35 % over with it corrected.)
+    """
+    alpha = math.sqrt(2.0) * 1.4603545088095868  # |zeta(1/2)|
+    total = np.sqrt(np.maximum(sigma_ext**2 + shot_var, 1e-12))
+    tau_c = 0.5 * p.noise_block_ms
+    return math.sqrt(2.0) * alpha / 2 * sigma_ext**2 / total * math.sqrt(tau_c / p.tau_m_ms)
+
+
 def calibrate_mu(target_hz: np.ndarray, drive_gain: np.ndarray, drive_mV: np.ndarray,
                  p: CultureParams) -> np.ndarray:
     """Mean input per neuron (mV above rest) giving ``target_hz`` averaged over the shared drive.
@@ -265,6 +285,7 @@ def draw_culture(p: CultureParams) -> Culture:
         (psp < 0).astype(int)]
     shot_var = np.bincount(post, weights=target[pre] * psp**2 * energy, minlength=n)
     sigma = np.sqrt(np.maximum(p.noise_mV**2 - shot_var, 0.0))
+    mu = mu + colored_noise_shift(sigma, shot_var, p)
     mu = np.where(silent, -5.0, mu)  # silent neurons sit below rest; they only receive
     return Culture(p, excitatory, pre, post, psp, delay, gap_a, gap_b, mu, drive_gain, pad_gain,
                    sigma, silent)
@@ -289,7 +310,8 @@ def _gap_pairs(rng, n: int, count: int, pre: np.ndarray, post: np.ndarray):
     taken = set(zip(np.minimum(pre, post).tolist(), np.maximum(pre, post).tolist(),
                     strict=True))
     pairs: list[tuple[int, int]] = []
-    while len(pairs) < count and len(pairs) < n * (n - 1) // 2 - len(taken):
+    count = min(count, n * (n - 1) // 2 - len(taken))
+    while len(pairs) < count:
         a, b = sorted(rng.choice(n, 2, replace=False).tolist())
         if (a, b) not in taken:
             taken.add((a, b))
@@ -328,9 +350,10 @@ def shared_drive(p: CultureParams, dt_s: float = 1e-3) -> np.ndarray:
 
 
 EQUATIONS = """
-dv/dt = (mu + drive_gain * shared(t) + I_e + I_i + I_gap - w_a - (v - v_rest)) / tau_m
-        + sigma * sqrt(2 / tau_m) * xi : volt (unless refractory)
-sigma : volt (constant)
+dv/dt = (mu + drive_gain * shared(t) + I_e + I_i + I_gap + I_n - w_a - (v - v_rest)) / tau_m
+    : volt (unless refractory)
+I_n : volt
+sigma_n : volt (constant)
 dI_e/dt = -I_e / tau_e : volt
 dI_i/dt = -I_i / tau_i : volt
 dw_a/dt = -w_a / tau_adapt : volt
@@ -369,7 +392,12 @@ def build_network(c: Culture, target: str = "cython"):
     group.v = (p.v_rest_mV + rng.uniform(0, p.v_thresh_mV - p.v_rest_mV, p.neurons)) * mV
     group.mu = c.mu_mV * mV
     group.drive_gain = c.drive_gain
-    group.sigma = c.sigma_mV * mV
+    # background noise: a current redrawn every noise_block_ms (one normal draw per neuron
+    # and block rather than per step: the draws were half the run time); for blocks much
+    # shorter than tau_m the membrane sees white noise of std sigma_mV
+    group.sigma_n = c.sigma_mV * math.sqrt(2.0 * p.tau_m_ms / p.noise_block_ms) * mV
+    group.run_regularly("I_n = sigma_n * randn()", dt=p.noise_block_ms * ms, when="start",
+                        name="noise")
     objects = [group]
     for name, keep, current, tau in (("exc", c.psp_mV > 0, "I_e", p.tau_e_ms),
                                      ("inh", c.psp_mV < 0, "I_i", p.tau_i_ms)):

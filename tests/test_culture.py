@@ -95,6 +95,8 @@ def test_recorded_psps_have_the_truth_amplitude(psp_culture):
     assert silent.sum() == 10
     x = rec.read(0, rec.n_samples) / gain  # membrane mV above rest, undoing each pad's gain
     assert 0.9 * ap < np.percentile(x[:, ~silent].max(axis=0), 50) < 1.02 * ap
+    # noise_mV is the free membrane's std, synaptic shot noise included (1 mV here)
+    assert 0.8 < np.median(x[:, silent].std(axis=0)) < 1.25
     truth = read_truth(psp_culture / "truth.csv", rec.labels)
     above = x > 0.4 * ap
     onsets = [np.flatnonzero(above[1:, k] & ~above[:-1, k]) + 1 for k in range(rec.n_channels)]
