@@ -185,6 +185,54 @@ def report(r: dict) -> None:
               f" I {row['mcc_i']:.3f} recall {row['recall']:.3f}")
 
 
+class Tiled:
+    """A recording played ``times`` times end to end: the data volume and spike density of a
+    recording ``times`` as long, for timing and memory when simulating one is too slow."""
+
+    def __init__(self, rec, times: int):
+        self.rec, self.times = rec, times
+        self.labels, self.rate = rec.labels, rec.rate
+        self.n_channels, self.n_samples = rec.n_channels, rec.n_samples * times
+
+    def read(self, start: int, stop: int, channels=None) -> np.ndarray:
+        n = self.rec.n_samples
+        parts, t = [], start
+        while t < min(stop, self.n_samples):
+            a = t % n
+            b = min(n, a + min(stop, self.n_samples) - t)
+            parts.append(self.rec.read(a, b, channels))
+            t += b - a
+        return np.concatenate(parts) if parts else self.rec.read(0, 0, channels)
+
+    def chunks(self, samples: int, overlap: int = 0):
+        start = 0
+        while True:
+            stop = min(start + samples, self.n_samples)
+            yield start, self.read(start, stop)
+            if stop >= self.n_samples:
+                return
+            start += samples - overlap
+
+
+def tiled_timing(path: str, times: int) -> dict:
+    """copy (intracellular) of ``path`` played ``times`` times, in a fresh process."""
+    code = ("import sys, time, resource, json; sys.argv = ['x']; "
+            f"sys.path[:0] = [{_HERE!r}]; "
+            "import importlib.util as u; s = u.spec_from_file_location('benchcopy', "
+            f"{os.path.join(_HERE, 'copy.py')!r}); m = u.module_from_spec(s); "
+            "s.loader.exec_module(m); "
+            "from neuropaste.io.recording import open_recording; "
+            "from neuropaste.copy.run import CopyOptions, copy_recording; "
+            f"rec = m.Tiled(open_recording({path!r}), {times}); t = time.perf_counter(); "
+            "r = copy_recording(rec, CopyOptions()); w = time.perf_counter() - t; "
+            "ru = resource.getrusage(resource.RUSAGE_SELF); "
+            "print(json.dumps({'wall_s': w, 'cpu_s': ru.ru_utime + ru.ru_stime, "
+            "'peak_MB': ru.ru_maxrss / 1024, 'seconds': rec.n_samples / rec.rate, "
+            "'channels': rec.n_channels, 'spikes': r.figures['spikes']}))")
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--neurons", type=int, default=1728)
@@ -197,7 +245,14 @@ def main() -> None:
                     help="length of the other culture (default --seconds)")
     ap.add_argument("--no-lengths", action="store_true", help="skip MCC vs length")
     ap.add_argument("--json", default=None, help="write the figures here")
+    ap.add_argument("--tiled", nargs=2, metavar=("RECORDING", "TIMES"), default=None,
+                    help="only: time copy on RECORDING played TIMES times end to end")
     args = ap.parse_args()
+    if args.tiled:
+        r = tiled_timing(args.tiled[0], int(args.tiled[1]))
+        print(f"tiled {r['channels']} channels x {r['seconds']:g} s ({r['spikes']} spikes): "
+              f"wall {r['wall_s']:.0f} s, cpu {r['cpu_s']:.0f} s, peak {r['peak_MB']:.0f} MB")
+        return
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     results = []
