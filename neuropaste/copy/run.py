@@ -44,7 +44,7 @@ class CopyOptions:
     fdr: float = 0.05
     step_ms: float = 1.0
     gap_scale: float = 0.5
-    latency_offset_bins: float = 0.5  # half-peak onset lag minus this = latency (bin means)
+    latency_offset_bins: float = 1.0  # half-peak lag minus this = latency (see docs/copy.md)
     min_null_pairs: int = 10  # fewer presynaptic channels: theoretical null, no rescaling
     min_spikes: int = 10  # a channel with fewer spikes is not tested as presynaptic
     detect: DetectOptions = field(default_factory=DetectOptions)
