@@ -149,6 +149,15 @@ def test_intracellular_recovers_the_small_culture(small, tmp_path):
     c = doc["connections"]
     assert len(c["pre"]) == len(c["q"]) == t["found_connections"]
     assert max(c["q"]) <= 0.05
+    # latencies against the true synaptic delays (1-5 ms)
+    import csv
+
+    with open(small / "truth.csv") as fh:
+        true = {(r["pre"], r["post"]): float(r["delay_ms"]) for r in csv.DictReader(fh)
+                if r["sign"] != "0"}
+    err = [lat - true[(a, b)] for a, b, lat in zip(c["pre"], c["post"], c["latency_ms"],
+                                                   strict=True) if (a, b) in true]
+    assert len(err) > 50 and np.mean(np.abs(err)) < 0.8 and abs(np.mean(err)) < 0.4
 
 
 @pytest.mark.slow
