@@ -31,7 +31,7 @@ one segment whatever the duration. Deterministic for a seed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -423,32 +423,42 @@ def build_network(c: Culture, target: str = "cython"):
 
 
 class Simulation:
-    """One Brian2 run of a culture, read out segment by segment."""
+    """One Brian2 run of a culture, handed out segment by segment."""
 
     def __init__(self, c: Culture, target: str = "cython"):
         self.culture = c
         self.net, self.group, self.monitor = build_network(c, target)
 
-    def segments(self) -> Iterator[tuple[int, np.ndarray]]:
-        """``(first sample, v_rec in mV as float32 samples x neurons)`` per ``segment_s``;
-        the monitor is emptied after each, so memory holds one segment."""
+    def run(self, sink: Callable[[int, np.ndarray], None]) -> None:
+        """Call ``sink(first sample, v_rec in mV as float32 samples x neurons)`` once per
+        ``segment_s`` of simulated time; the monitor is emptied after each call, so memory
+        holds one segment.
+
+        One ``Network.run`` with a network operation at each segment boundary: a ``run`` per
+        segment would regenerate every code object each time (about a second per segment).
+        """
         import brian2 as b2
 
         p = self.culture.params
-        total = p.n_samples
         per_segment = max(1, int(round(p.segment_s * RECORD_HZ)))
         sample_s = p.dt_ms * 1e-3 * p.record_every
-        done = 0
-        while done < total:
-            n = min(per_segment, total - done)
-            self.net.run(n * sample_s * b2.second, namespace={})
+        done = [0]
+
+        def flush() -> None:
             values = np.asarray(self.monitor.variables["v_rec"].get_value())  # volt
-            if values.shape[0] != n:
-                raise RuntimeError(f"monitor recorded {values.shape[0]} samples, expected {n}")
-            block = (values * 1e3).astype(np.float32)
-            self.monitor.resize(0)
-            yield done, block
-            done += n
+            if values.shape[0]:
+                sink(done[0], (values * 1e3).astype(np.float32))
+                done[0] += values.shape[0]
+                self.monitor.resize(0)
+
+        # at the start of a step the monitor holds exactly the samples of the steps before
+        op = b2.NetworkOperation(flush, dt=per_segment * sample_s * b2.second, when="start",
+                                 name="segment_flush")
+        self.net.add(op)
+        self.net.run(p.n_samples * sample_s * b2.second, namespace={})
+        flush()
+        if done[0] != p.n_samples:
+            raise RuntimeError(f"recorded {done[0]} samples, expected {p.n_samples}")
 
     def spike_counts(self) -> np.ndarray:
         return np.asarray(self.group.n_spikes[:])

@@ -81,18 +81,22 @@ def run_culture(out: str | os.PathLike, p: CultureParams, *, target: str = "cyth
                                            f"(Brian2), seed {p.seed}")
         t_layout = time.perf_counter() - t1
         sim = Simulation(c, target)
-        t_sim = t_write = 0.0
+        clock = {"sim": 0.0, "write": 0.0, "mark": time.perf_counter()}
+
+        def write(start: int, block: np.ndarray) -> None:
+            t = time.perf_counter()
+            clock["sim"] += t - clock["mark"]
+            writer.write(start, array.counts(block))
+            done = start + block.shape[0]
+            if not quiet and 10 * done // p.n_samples > 10 * start // p.n_samples:
+                print(f"neuropaste: culture: {done / RECORD_HZ:g} of {p.seconds:g} s "
+                      "simulated", flush=True, file=_stderr())
+            clock["mark"] = time.perf_counter()
+            clock["write"] += clock["mark"] - t
+
         with writer:
-            t2 = time.perf_counter()
-            for start, block in sim.segments():
-                t3 = time.perf_counter()
-                t_sim += t3 - t2
-                writer.write(start, array.counts(block))
-                t2 = time.perf_counter()
-                t_write += t2 - t3
-                if not quiet:
-                    print(f"neuropaste: culture: {(start + block.shape[0]) / RECORD_HZ:.0f} of "
-                          f"{p.seconds:g} s simulated", flush=True, file=_stderr())
+            sim.run(write)
+        t_sim, t_write = clock["sim"], clock["write"]
         counts = sim.spike_counts()
         n_rows = write_truth(c, tmp / TRUTH)
         info = {
