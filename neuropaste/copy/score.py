@@ -48,8 +48,9 @@ def score(n: int, pre: np.ndarray, post: np.ndarray, sign: np.ndarray, weight: n
     ok = chem & np.isfinite(truth.psp_mV)
     amp[truth.pre[ok], truth.post[ok]] = np.abs(truth.psp_mV[ok])
     both = hit & np.isfinite(amp)
-    out["amplitude_correlation"] = (float(np.corrcoef(np.abs(w[both]), amp[both])[0, 1])
-                                    if both.sum() > 2 else None)
+    r = (float(np.corrcoef(np.abs(w[both]), amp[both])[0, 1]) if both.sum() > 2
+         and np.ptp(w[both]) > 0 and np.ptp(amp[both]) > 0 else float("nan"))
+    out["amplitude_correlation"] = r if math.isfinite(r) else None
     rows = []
     has = (true != 0) & np.isfinite(amp)
     for lo, hi in zip(PSP_BINS[:-1], PSP_BINS[1:], strict=True):
