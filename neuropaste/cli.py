@@ -423,7 +423,8 @@ def _add_culture(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("culture", help="simulate a culture (Brian2): recording.nwb + truth.csv")
     s.add_argument("--out", required=True, help="output directory")
     for flag, field, kind, text in CULTURE_FLAGS:
-        s.add_argument(flag, dest=field, type=kind, default=None, help=text)
+        s.add_argument(flag, dest=field, type=kind, default=None, help=text,
+                       metavar=flag[2:].upper().replace("-", "_"))
     s.add_argument("--target", default="cython", choices=["cython", "numpy"],
                    help="Brian2 code generation target (default cython)")
     s.set_defaults(func=cmd_culture)
