@@ -227,3 +227,24 @@ def test_demo_copy_pastes_the_copied_map(tmp_path):
     assert str(tmp_path / "demo") in page and ".tmp-" not in page
     for name in ("map-intracellular.csv", "map-spikes.csv", "culture/truth.csv"):
         assert (tmp_path / "demo" / name).exists()
+
+
+@pytest.mark.slow
+def test_strong_gap_junctions_become_symmetric_excitatory_pairs(tmp_path):
+    """Gap junctions ten times the culture's default (spikelets about 1.8 mV): found at lag 0
+    in both directions and written as docs/semantics.md's gap rule prescribes."""
+    from neuropaste.copy.culture import run_culture
+    from neuropaste.sim.culture import CultureParams
+
+    run_culture(tmp_path / "c", CultureParams(neurons=60, seconds=60.0, p_connect=0.05,
+                                              rate_hz=5.0, gap_pairs=6, gap_coupling=0.5,
+                                              seed=4))
+    doc = _copy(tmp_path / "c", tmp_path / "map.csv")
+    e = doc["figures"]["truth"]["electrical"]
+    assert e["true"] == 6 and e["true_positives"] >= 3 and e["precision"] >= 0.6, e
+    rows = [r.split(",") for r in (tmp_path / "map.csv").read_text().splitlines()[1:]]
+    edges = {(a, b): (float(w), int(d)) for a, b, w, d in rows}
+    for g in doc["electrical"]:
+        there, back = edges[(g["a"], g["b"])], edges[(g["b"], g["a"])]
+        assert there == back == (0.5 * g["coupling"], 1)
+    assert doc["figures"]["truth"]["inhibitory"]["precision"] >= 0.7

@@ -167,6 +167,10 @@ def copy_recording(rec, opts: CopyOptions, truth=None) -> CopyResult:
         amp_mV = np.full((n, n), np.nan)
         gap_edges = []
         score_name = "excess_over_sqrt_expected"
+    for g in gaps:  # the reset crossing a gap junction reads as inhibition: the coupling
+        a, b = g["a"], g["b"]  # explains it, so no chemical edge is kept on an electrical pair
+        g["chemical_dropped"] = int(chosen[a, b]) + int(chosen[b, a])
+        chosen[a, b] = chosen[b, a] = False
     pre, post = np.nonzero(chosen)
     if opts.method == "intracellular":
         lat = onset(resp, pre, post, sign[pre, post]) - opts.latency_offset_bins
