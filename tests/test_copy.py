@@ -84,6 +84,37 @@ def test_inverse_blocks_match_the_full_inverse():
         assert np.allclose(blocks[i], inv[np.ix_((idx + i).ravel(), (idx + i).ravel())])
 
 
+def test_cross_counts_match_elephants_cross_correlation_histogram():
+    """The correlograms both methods are built on, against Elephant's for one pair."""
+    import warnings
+
+    import neo
+    import quantities as pq
+    from elephant.conversion import BinnedSpikeTrain
+    from elephant.spike_train_correlation import cross_correlation_histogram
+
+    from neuropaste.copy.responses import cross_counts
+
+    rng = np.random.default_rng(0)
+    T = 2000
+    b0 = np.sort(rng.choice(T, 200, replace=False))
+    b1 = np.unique(np.r_[b0[:100] + 3, rng.choice(T - 5, 50)])
+    sbin = np.r_[b0, b1]
+    sch = np.r_[np.zeros(len(b0), np.int64), np.ones(len(b1), np.int64)]
+    order = np.argsort(sbin, kind="stable")
+    ours = cross_counts(sbin[order], sch[order], 2, T, range(0, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        binned = [BinnedSpikeTrain(neo.SpikeTrain((b + 0.5) * pq.ms, t_stop=T * pq.ms),
+                                   bin_size=1 * pq.ms, t_start=0 * pq.ms, t_stop=T * pq.ms)
+                  for b in (b0, b1)]
+        cch, lags = cross_correlation_histogram(binned[0], binned[1], window=[-5, 5])
+    cch = np.asarray(cch).ravel()
+    assert list(ours[:, 0, 1]) == list(cch[5:])  # lags 0..5: 1 fires after 0
+    assert list(ours[1:, 1, 0]) == list(cch[:5][::-1])  # negative lags: the transpose
+    assert ours[3, 0, 1] >= 100  # the planted 3-bin lag
+
+
 @pytest.mark.parametrize("args, message", [
     (["--fdr", "0"], "--fdr must be in (0, 1)"),
     (["--fdr", "1.5"], "--fdr must be in (0, 1)"),
