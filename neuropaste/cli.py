@@ -550,8 +550,9 @@ def _add_copy(sub: argparse._SubParsersAction) -> None:
     s.add_argument("recording", help="NWB (icephys or ecephys) or .npz recording")
     s.add_argument("--out", required=True, help="edge list to write (MAP.csv; statistics go "
                                                 "to MAP.copy.json beside it)")
-    s.add_argument("--method", default="intracellular", choices=["intracellular", "spikes"],
-                   help="PSP regression (default) or the spike-train-only baseline")
+    s.add_argument("--method", default="intracellular",
+                   help="intracellular (PSP regression, default) or spikes (spike-train-only "
+                        "baseline)")
     s.add_argument("--fdr", type=float, default=0.05, help="false discovery rate (default 0.05)")
     s.add_argument("--step-ms", type=float, default=1.0,
                    help="milliseconds per time step for the delays (default 1)")

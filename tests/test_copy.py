@@ -120,6 +120,7 @@ def test_cross_counts_match_elephants_cross_correlation_histogram():
     (["--fdr", "1.5"], "--fdr must be in (0, 1)"),
     (["--step-ms", "0"], "--step-ms must be a positive number"),
     (["--step-ms", "nan"], "--step-ms must be a positive number"),
+    (["--method", "tspe"], "--method must be one of intracellular, spikes, got 'tspe'"),
 ])
 def test_bad_options_exit_2_with_one_line(tmp_path, capsys, args, message):
     code = main(["copy", str(tmp_path / "missing.nwb"), "--out", str(tmp_path / "m.csv"),
