@@ -316,10 +316,69 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from neuropaste.demo import run_demo
+    from neuropaste.demo import run_copy_demo, run_demo
 
+    if args.copy:
+        print(f"report -> {run_copy_demo(Path(args.out))}")
+        return 0
     path = run_demo(Path(args.out), steps=args.steps, map_spec=args.map, tiles=args.tiles)
     print(f"report -> {path}")
+    return 0
+
+
+#: culture flags -> CultureParams fields (docs/copy.md has the table)
+CULTURE_FLAGS = (
+    ("--neurons", "neurons", int, "neurons, one per recorded channel (default 1728)"),
+    ("--seconds", "seconds", float, "recording length in seconds (default 60)"),
+    ("--rate-hz", "rate_hz", float, "requested mean firing rate (default 2)"),
+    ("--seed", "seed", int, "seed of every random draw (default 0)"),
+    ("--p-connect", "p_connect", float, "connection probability per ordered pair (default 0.02)"),
+    ("--exc-fraction", "exc_fraction", float, "fraction of excitatory neurons (default 0.8)"),
+    ("--psp-mv", "psp_median_mV", float, "median excitatory PSP at rest in mV (default 0.5)"),
+    ("--gap-pairs", "gap_pairs", int, "electrically coupled pairs (default neurons // 100)"),
+    ("--noise-mv", "noise_mV", float, "membrane noise, std in mV (default 2)"),
+    ("--burst-hz", "burst_hz", float, "network bursts per second (default 0.1)"),
+    ("--burst-mv", "burst_mV", float, "shared burst drive peak in mV (default 6)"),
+    ("--silent-fraction", "silent_fraction", float,
+     "fraction of neurons held below threshold (default 0)"),
+    ("--coupling", "coupling_median", float, "median pad gain, recorded/membrane (default 0.5)"),
+    ("--coupling-spread", "coupling_sigma", float,
+     "lognormal sigma of the pad gain (default 0.5)"),
+    ("--record-noise-mv", "record_noise_mV", float,
+     "white recording noise in recorded mV (default 0.05)"),
+    ("--segment-s", "segment_s", float, "seconds simulated per segment (default 2)"),
+)
+
+
+def _add_culture(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("culture", help="simulate a culture (Brian2): recording.nwb + truth.csv")
+    s.add_argument("--out", required=True, help="output directory")
+    for flag, field, kind, text in CULTURE_FLAGS:
+        s.add_argument(flag, dest=field, type=kind, default=None, help=text,
+                       metavar=flag[2:].upper().replace("-", "_"))
+    s.add_argument("--target", default="cython", choices=["cython", "numpy"],
+                   help="Brian2 code generation target (default cython)")
+    s.set_defaults(func=cmd_culture)
+
+
+def cmd_culture(args: argparse.Namespace) -> int:
+    from neuropaste.copy.culture import INFO, RECORDING, TRUTH, run_culture
+    from neuropaste.sim.culture import CultureParams
+
+    chosen = {f: getattr(args, f) for _, f, _, _ in CULTURE_FLAGS if getattr(args, f) is not None}
+    params = CultureParams(**chosen)
+    try:
+        params.check()
+    except ValueError as err:
+        flag = next((fl for fl, f, _, _ in CULTURE_FLAGS if str(err).startswith(f + " ")), None)
+        raise InputError(None, f"{flag or 'culture'}: {err}") from None
+    info = run_culture(args.out, params, target=args.target)
+    n, r, f = info["connections"], info["rate_hz"], info["figures"]
+    print(f"{params.neurons} neurons, {params.seconds:g} s: {n['excitatory']} excitatory, "
+          f"{n['inhibitory']} inhibitory, {n['gap_pairs']} gap pairs; mean rate "
+          f"{r['mean']:.2f} Hz -> {args.out}/{{{RECORDING},{TRUTH},{INFO}}}")
+    print(f"simulated in {f['simulate_s']:.1f} s, written in {f['write_s']:.1f} s "
+          f"(layout {f['nwb_layout_s']:.1f} s); {f['nwb_bytes'] / 1e6:.1f} MB")
     return 0
 
 
@@ -415,6 +474,46 @@ def cmd_fpga(args: argparse.Namespace) -> int:
     print(f"{args.board}: {u['luts']:,} LUTs, {u['ffs']:,} FFs, {ram}; "
           f"Fmax {r['fmax_mhz']:.1f} MHz (board clock {r['clock_mhz']:g} MHz) -> "
           f"{out / r['bitstream']}")
+    return 0
+
+
+def _add_copy(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("copy", help="a connectivity map from an intracellular recording")
+    s.add_argument("recording", help="NWB (icephys or ecephys) or .npz recording")
+    s.add_argument("--out", required=True, help="edge list to write (MAP.csv; statistics go "
+                                                "to MAP.copy.json beside it)")
+    s.add_argument("--method", default="intracellular",
+                   help="intracellular (PSP regression, default) or spikes (spike-train-only "
+                        "baseline)")
+    s.add_argument("--fdr", type=float, default=0.05, help="false discovery rate (default 0.05)")
+    s.add_argument("--step-ms", type=float, default=1.0,
+                   help="milliseconds per time step for the delays (default 1)")
+    s.add_argument("--truth", default=None,
+                   help="CSV pre,post,sign[,psp_mV,delay_ms] to score the map against")
+    s.set_defaults(func=cmd_copy)
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    from neuropaste.copy.run import CopyOptions, copy_recording, write_outputs
+    from neuropaste.copy.score import text
+    from neuropaste.io.recording import open_recording, read_truth
+    from neuropaste.outputs import stage
+
+    opts = CopyOptions(method=args.method, fdr=args.fdr, step_ms=args.step_ms)
+    opts.check()
+    if not str(args.out).lower().endswith(".csv"):
+        raise InputError(args.out, "--out must name a .csv edge list")
+    rec = open_recording(args.recording)
+    truth = read_truth(args.truth, rec.labels) if args.truth else None
+    with stage(f"copy {os.path.basename(args.recording)} ({rec.n_channels} channels, "
+               f"{rec.duration:g} s, {args.method})"):
+        result = copy_recording(rec, opts, truth)
+    out, jp = write_outputs(result, opts, args.out, args.recording, args.truth)
+    found = result.figures["found"]
+    print(f"{found['excitatory']} excitatory, {found['inhibitory']} inhibitory, "
+          f"{found['electrical_pairs']} electrical -> {out} ({jp.name})")
+    if truth is not None:
+        print("\n".join(text(result.figures["truth"], args.method)))
     return 0
 
 
@@ -526,12 +625,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_estimate(sub)
     _add_fpga(sub)
+    _add_culture(sub)
+    _add_copy(sub)
 
     s = sub.add_parser("demo", help="the main job on the bundled C. elegans connectome")
     s.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
     s.add_argument("--map", default=DEFAULT_MAP, help=argparse.SUPPRESS)
     s.add_argument("--steps", type=int, default=1000)
     s.add_argument("--tiles", type=int, default=4, help="tiles checked in ngspice (default 4)")
+    s.add_argument("--copy", action="store_true",
+                   help="instead: culture -> copy -> compile -> verify (a small simulated culture)")
     s.set_defaults(func=cmd_demo)
     return p
 

@@ -13,7 +13,7 @@ from neuropaste.generators.crossbar import options_from_cli
 from neuropaste.io import load_map
 from neuropaste.neuron import QuantOptions
 from neuropaste.outputs import atomic_dir, stage, write_json
-from neuropaste.report import map_section, verify_section, write_report
+from neuropaste.report import copy_section, map_section, verify_section, write_report
 from neuropaste.sim.analog import ReadPath
 from neuropaste.verify import report_sections, verify
 from neuropaste.verify.analog import fidelity, fidelity_html
@@ -75,3 +75,50 @@ def write_demo_report(compiled: Path, path: Path, verify_report: dict,
         *(extra or []),
     ]
     return write_report(path, "neuropaste: C. elegans connectome pasted onto silicon", sections)
+
+
+def run_copy_demo(out: Path, *, neurons: int = 60, seconds: float = 60.0,
+                  steps: int = 300) -> Path:
+    """Culture (Brian2) -> copy (both methods) -> compile the intracellular map -> verify the
+    RTL against the reference model, with a report that puts the maps beside the truth."""
+    from neuropaste.copy.culture import RECORDING, TRUTH, run_culture
+    from neuropaste.copy.run import METHODS, CopyOptions, copy_recording, write_outputs
+    from neuropaste.io.recording import open_recording, read_truth
+    from neuropaste.sim.culture import CultureParams
+
+    params = CultureParams(neurons=neurons, seconds=seconds, p_connect=0.1, rate_hz=5.0,
+                           seed=SEED)
+    with atomic_dir(out) as tmp:
+        with stage(f"simulating a culture of {neurons} neurons for {seconds:g} s (Brian2)"):
+            run_culture(tmp / "culture", params)
+        rec = open_recording(tmp / "culture" / RECORDING)
+        truth = read_truth(tmp / "culture" / TRUTH, rec.labels)
+        found, figures = {}, {}
+        for method in METHODS:
+            opts = CopyOptions(method=method)
+            with stage(f"copying the map ({method})"):
+                r = copy_recording(rec, opts, truth)
+            write_outputs(r, opts, tmp / f"map-{method}.csv", str(tmp / "culture" / RECORDING),
+                          str(tmp / "culture" / TRUTH))
+            chem = [k == "chemical" for k in r.kind]
+            found[method] = (r.pre[chem], r.post[chem], r.sign[chem])
+            figures[method] = r.figures["truth"]
+        rec.close()
+        cmap = load_map(str(tmp / "map-intracellular.csv"))
+        compiled = tmp / "compiled"
+        stim = poisson(cmap.n_neurons, steps, DRIVE_RATE, SEED)
+        compile_map(cmap, compiled, quant=QuantOptions(), stimulus=stim, steps=steps,
+                    stimulus_spec={"kind": "poisson", "rate": DRIVE_RATE, "seed": SEED},
+                    backends=("rtl",))
+        with stage("verifying the copied map's RTL against the reference model"):
+            report = verify(compiled, rtl=True, spice=False)
+        cd = Compiled.open(compiled)
+        net = cd.network()
+        sections = [copy_section(truth, found, figures, rec.n_channels),
+                    verify_section(report),
+                    map_section(cd.manifest["map"], net.quantization, cd.reference(net.labels),
+                                cd.manifest["stimulus"])]
+        page = write_report(tmp / "report.html",
+                            "neuropaste: a simulated culture copied and pasted", sections)
+        page.write_text(page.read_text().replace(str(tmp), str(out)))  # no temporary names
+    return out / "report.html"

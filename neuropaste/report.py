@@ -121,3 +121,48 @@ def verify_section(verify: dict[str, Any]) -> str:
                     f"<td>{html.escape(str(check.get('summary', '')))}</td></tr>")
     return ("<h2>Verification</h2><table><tr><th>check</th><th>result</th><th>summary</th></tr>"
             + "".join(rows) + "</table>")
+
+
+def copy_section(truth: Any, found: dict[str, tuple[Any, Any, Any]], figures: dict[str, dict],
+                 n: int) -> str:
+    """The Copy section: true and recovered sign matrices side by side, recall against PSP
+    amplitude per method, and the counts. ``found[method] = (pre, post, sign)`` index arrays,
+    ``figures[method]`` the method's ``figures["truth"]``."""
+    import numpy as np
+
+    mats = {"truth": np.zeros((n, n), np.int8)}
+    chem = truth.sign != 0
+    mats["truth"][truth.pre[chem], truth.post[chem]] = truth.sign[chem]
+    for method, (pre, post, sign) in found.items():
+        mats[method] = np.zeros((n, n), np.int8)
+        mats[method][pre, post] = sign
+    fig, axes = plt.subplots(1, len(mats), figsize=(4.2 * len(mats), 4.2))
+    for ax, (name, m) in zip(np.atleast_1d(axes), mats.items(), strict=True):
+        ax.imshow(m, cmap="bwr_r", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_title(f"{name}: {int((m > 0).sum())} E, {int((m < 0).sum())} I")
+        ax.set_xlabel("post")
+        ax.set_ylabel("pre")
+    matrices = figure_png(fig)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for method, f in figures.items():
+        rows = [r for r in f["recall_by_psp"] if r["true"]]
+        x = [r["psp_mV"][0] if r["psp_mV"][1] is None else 0.5 * (r["psp_mV"][0] + r["psp_mV"][1])
+             for r in rows]
+        ax.plot(x, [r["recall"] for r in rows], "o-", label=method)
+    ax.set_xlabel("true PSP amplitude (mV)")
+    ax.set_ylabel("recall")
+    ax.set_ylim(0, 1.05)
+    ax.legend()
+    recall = figure_png(fig)
+    head = "<tr><th>method</th><th>sign</th><th>true</th><th>reported</th><th>true found</th>" \
+           "<th>precision</th><th>recall</th><th>MCC</th></tr>"
+    body = "".join(
+        f"<tr><td>{html.escape(method)}</td><td>{name}</td><td>{f[name]['true']}</td>"
+        f"<td>{f[name]['found']}</td><td>{f[name]['true_positives']}</td>"
+        f"<td>{f[name]['precision']:.3f}</td><td>{f[name]['recall']:.3f}</td>"
+        f"<td>{f[name]['mcc']:.3f}</td></tr>"
+        for method, f in figures.items() for name in ("excitatory", "inhibitory"))
+    return ("<h2>Copy</h2><p>Connections recovered from the simulated culture's recording by "
+            "PSP regression (intracellular) and by spike-train cross-correlation (spikes), "
+            "against the culture's truth. Red: excitatory, blue: inhibitory.</p>"
+            + f"<table>{head}{body}</table>" + matrices + recall)

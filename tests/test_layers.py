@@ -23,6 +23,7 @@ LAYERS = {
     "neuropaste.netlists": 2,
     "neuropaste.sim": 2,
     "neuropaste.generators": 3,
+    "neuropaste.copy": 3,
     "neuropaste.compile": 4,
     "neuropaste.verify": 5,
     "neuropaste.fpga": 5,
