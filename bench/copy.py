@@ -39,7 +39,7 @@ import numpy as np
 
 from neuropaste.copy.run import CopyOptions, copy_recording
 from neuropaste.copy.score import score
-from neuropaste.io.recording import open_recording, read_truth
+from neuropaste.io.recording import Recording, open_recording, read_truth
 
 PY = sys.executable
 #: the "other" culture: weaker pads, more recording noise, a higher rate, more inhibition
@@ -204,14 +204,7 @@ class Tiled:
             t += b - a
         return np.concatenate(parts) if parts else self.rec.read(0, 0, channels)
 
-    def chunks(self, samples: int, overlap: int = 0):
-        start = 0
-        while True:
-            stop = min(start + samples, self.n_samples)
-            yield start, self.read(start, stop)
-            if stop >= self.n_samples:
-                return
-            start += samples - overlap
+    chunks = Recording.chunks  # the reader's own blocks, over read() above
 
 
 def tiled_timing(path: str, times: int) -> dict:

@@ -140,7 +140,7 @@ def conductances(w: np.ndarray, w_max: int, dev: Device, enc: Encoding | None = 
     pair per slice, slice-minor ((..., posts * slices), pair ``p * slices + s``)."""
     enc = enc or Encoding()
     lv = digits_of(weight_levels(w, w_max, dev, enc), dev, enc)  # (..., posts, slices)
-    g_cell = dev.cells_per_weight * dev.g_min + lv * (dev.g_max - dev.g_min) / (dev.levels - 1)
+    g_cell = dev.cells_per_weight * dev.g_min + lv * dev.level_step
     g_floor = dev.cells_per_weight * dev.g_min
     sign = np.asarray(w)[..., None]
     shape = (*np.shape(w)[:-1], -1) if np.ndim(w) else (-1,)
@@ -302,7 +302,7 @@ def program_and_verify(ts: TileSet, dev: Device, seed: int = 0,
     """
     rng = np.random.default_rng(seed)
     cpw, top = dev.cells_per_weight, dev.levels - 1
-    step = (dev.g_max - dev.g_min) / top
+    step = dev.level_step
     total, worst_tile, failed, programmed = 0, 0, 0, 0
     for g in ts.g:
         k = np.rint((g.ravel() - cpw * dev.g_min) / step)  # the weight's level, 0..cpw*top

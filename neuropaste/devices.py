@@ -81,6 +81,11 @@ class Device:
         return self.cells_per_weight * (self.levels - 1) + 1
 
     @property
+    def level_step(self) -> float:
+        """Conductance of one level step of one cell (S)."""
+        return (self.g_max - self.g_min) / (self.levels - 1)
+
+    @property
     def on_off(self) -> float:
         return self.g_max / self.g_min
 

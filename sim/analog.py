@@ -111,7 +111,7 @@ def _program(g: np.ndarray, used: np.ndarray, dev: Device, el: Electrical, path:
     programmed without verify."""
     cpw = dev.cells_per_weight
     floor, cap = cpw * dev.g_min, cpw * dev.g_max
-    d_g = (dev.g_max - dev.g_min) / (dev.levels - 1)
+    d_g = dev.level_step
     target = g
     residual = np.zeros_like(g)
     binary = dev.levels == 2  # a binary cell is set or reset: no band to verify into
@@ -174,7 +174,7 @@ def prepare(tiles: dict[str, np.ndarray], dev: Device, el: Electrical, w_max: in
     if path.adc_bits is not None and path.adc_bits < 1:
         raise ValueError(f"the ADC needs at least 1 bit, got {path.adc_bits}")
     used = row_pre >= 0
-    d_g = (dev.g_max - dev.g_min) / (dev.levels - 1)
+    d_g = dev.level_step
     i_digit = el.v_read * d_g * enc.step(dev)
     g_read, prog = g, {"mode": "ideal"}
     if not path.ideal:

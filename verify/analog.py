@@ -138,8 +138,7 @@ def ngspice_crosscheck(cd: Compiled, tiles: dict, dev: Any, el: Any, readout: An
     rng = np.random.default_rng(seed + 5)
     pick = cand[rng.choice(len(cand), min(count, len(cand)), replace=False)] if len(cand) \
         else cand
-    d_g = (dev.g_max - dev.g_min) / (dev.levels - 1)
-    unit = el.v_read * d_g * cd.encoding().step(dev)  # one digit step
+    unit = el.v_read * dev.level_step * cd.encoding().step(dev)  # one digit step
     err_lin, err_sol, codes, secs, reads = 0.0, 0.0, 0, 0.0, []
     for step, t in sorted(pick.tolist()):
         on = pats[step, t]

@@ -90,11 +90,6 @@ def full_scale(el: Electrical, dev: Device, rows: int) -> float:
     return el.v_read * dev.g_max * dev.cells_per_weight * rows
 
 
-def level_step(dev: Device) -> float:
-    """Conductance of one level step of one cell (S)."""
-    return (dev.g_max - dev.g_min) / (dev.levels - 1)
-
-
 @dataclass
 class Defects:
     """Every defect found, counted; the first :data:`MAX_DEFECTS` of each kind (the message's
@@ -138,7 +133,7 @@ def decode_levels(g: np.ndarray, dev: Device, enc: Encoding | None = None
     sides programmed, or a digit that is not a whole digit step)."""
     enc = enc or Encoding()
     floor = dev.cells_per_weight * dev.g_min
-    k = (np.asarray(g, np.float64) - floor) / level_step(dev)
+    k = (np.asarray(g, np.float64) - floor) / dev.level_step
     kr = np.rint(k)
     bad_cell = (~np.isfinite(k)) | (np.abs(k - kr) > LEVEL_TOLERANCE) | (kr < 0) \
         | (kr > dev.weight_levels - 1)
@@ -546,7 +541,7 @@ def verify(compiled: Path, *, tiles: int | None = None, workers: int = 2,
                         f"tiles.npz does not have")
     # 3. circuit: the network's currents by the solver, ngspice on the files
     pats_all = _patterns(data["patterns"], data["row_pre"], patterns, seed)
-    step_i = el.v_read * level_step(dev)
+    step_i = el.v_read * dev.level_step
     per_level = quant["weight_per_level"]
     network_i, worst_ideal, worst_wx, top_wx = {}, 0.0, 0.0, 0.0
     reverse_bias = np.inf  # smallest source-bulk voltage of any cell, every row on
