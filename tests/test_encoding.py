@@ -126,3 +126,14 @@ def test_report_section_names_this_run_and_the_sweep(sliced):
     assert f"{fid['open_loop']['lsb_exact_fraction']:.4%}" in page
     assert "bit slicing: 5 slices of 4 levels" in page
     assert "Which memory to paste into" in page and "pcm 1y" in page  # the shipped sweep
+
+
+def test_a_swapped_slice_map_fails_the_decoding(sliced):
+    """tiles.npz's col_slice is part of the artifact: two pairs' slices swapped is a defect."""
+    cd = Compiled.open(sliced)
+    dev, enc, data = cd.tile_params()[0], cd.encoding(), cd.tiles()
+    data["col_slice"] = data["col_slice"].copy()
+    data["col_slice"][0, [0, 1]] = data["col_slice"][0, [1, 0]]
+    defects = Defects()
+    check_weights(cd.network(), dev, data, defects, enc)
+    assert any("tile 0 pair 0 holds slice 1" in m for m in defects.messages)
