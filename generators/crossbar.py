@@ -45,6 +45,7 @@ from neuropaste.netlists.stack_netlist import emit_stack as write_stack_netlists
 from neuropaste.netlists.tile import netlist_text
 from neuropaste.netlists.tsv import parasitics
 from neuropaste.reference import ReferenceRun
+from neuropaste.tiles import TileStore
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class CrossbarOptions:
     stack: StackSpec | None = None  # assign the tiles to this TSV stack's memory dies
     encoding: Encoding = field(default_factory=Encoding)  # one pair; the CLI: the preset's
     programming: str = "in-array"  # how verify reads a cell while programming: PROGRAMMING
+    netlists: str = "auto"  # which tiles get a netlist file: NETLISTS
 
     @property
     def posts(self) -> int:
@@ -77,6 +79,11 @@ class CrossbarOptions:
         return self.encoding.check(self.device)
 
 
+#: which tiles' netlists compile writes (the store can write any other on demand)
+NETLISTS = ("auto", "all", "sample")
+AUTO_ALL_TILES = 512  # ``auto`` writes every netlist up to this many tiles, else a sample
+SAMPLE_TILES = 64
+
 #: program-and-verify modes (docs/fidelity.md "Programming"): what the verify read sees
 PROGRAMMING = {
     "cell": "verify reads the cell alone: the stored conductance hits the target",
@@ -90,7 +97,8 @@ PROGRAMMING = {
 def options_from_cli(tile: int | None = None, device: str | None = None,
                      memory_dies: int | None = None, stack: str | None = None,
                      slices: int | None = None, digit_levels: int | None = None,
-                     programming: str | None = None) -> CrossbarOptions:
+                     programming: str | None = None, netlists: str = "auto"
+                     ) -> CrossbarOptions:
     """The compile command's options. ``--memory-dies K`` overrides the die count of
     ``--stack FILE`` (else of the defaults); without ``--slices``/``--digit-levels`` a preset
     device gets its preset's encoding (bit slicing, docs/fidelity.md)."""
@@ -116,36 +124,11 @@ def options_from_cli(tile: int | None = None, device: str | None = None,
             raise InputError(None, f"--programming {programming!r}: choose one of "
                              f"{', '.join(PROGRAMMING)}")
         opts = replace(opts, programming=programming)
+    if netlists not in NETLISTS:
+        raise InputError(None, f"--netlists {netlists!r}: choose one of {', '.join(NETLISTS)}")
+    opts = replace(opts, netlists=netlists)
     _ = opts.posts  # a tile too narrow for the encoding is refused here, before any work
     return opts
-
-
-@dataclass(frozen=True, eq=False)
-class TileSet:
-    """Every tile: its rows' (pre, delay), its columns' post neuron, its conductances."""
-
-    row_pre: list[np.ndarray]
-    row_delay: list[np.ndarray]
-    col_post: list[np.ndarray]  # logical columns (one per differential pair)
-    col_slice: list[np.ndarray]  # the slice each pair holds (0: least significant)
-    g: list[np.ndarray]  # (R, 2 * pairs) siemens
-    weight: list[np.ndarray]  # (R, pairs) integer weight of the synapse each pair is part of
-    synapses: int
-    stats: dict[str, Any]
-
-
-def conductances(w: np.ndarray, w_max: int, dev: Device, enc: Encoding | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(G+, G-) for integer weights (..., posts): |w| on the level grid, G_min elsewhere, one
-    pair per slice, slice-minor ((..., posts * slices), pair ``p * slices + s``)."""
-    enc = enc or Encoding()
-    lv = digits_of(weight_levels(w, w_max, dev, enc), dev, enc)  # (..., posts, slices)
-    g_cell = dev.cells_per_weight * dev.g_min + lv * dev.level_step
-    g_floor = dev.cells_per_weight * dev.g_min
-    sign = np.asarray(w)[..., None]
-    shape = (*np.shape(w)[:-1], -1) if np.ndim(w) else (-1,)
-    return (np.where(sign > 0, g_cell, g_floor).reshape(shape),
-            np.where(sign < 0, g_cell, g_floor).reshape(shape))
 
 
 def _metis_order(sym: sp.csr_matrix, parts: int, seed: int) -> np.ndarray:
@@ -182,8 +165,9 @@ def _slots(net: Network, opts: CrossbarOptions) -> tuple[Any, ...]:
 
 
 def slots_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> tuple[Any, ...]:
-    """Per synapse: tile key, row in tile, column rank; per tile: its row keys."""
-    n = net.n_neurons
+    """Per synapse: tile key, row in tile, column rank; per used row slot: (tile index, row in
+    tile, row key = rank(pre) * (max delay + 1) + delay)."""
+    n, R = net.n_neurons, opts.tile_rows
     posts = opts.posts
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
@@ -192,32 +176,31 @@ def slots_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> tu
     col_rank = rank[net.post]
     block = col_rank // posts
     keys, row_of = np.unique(row_key, return_inverse=True)
+    per_block = len(keys) // R + 1
     if opts.compact_rows:
         # within each column block only rows with a synapse there, packed densely
         pair = block * len(keys) + row_of
         pairs, pair_of = np.unique(pair, return_inverse=True)
         pair_block = pairs // len(keys)
         slot = np.arange(len(pairs)) - np.searchsorted(pair_block, pair_block, side="left")
-        per_block = len(keys) // opts.tile_rows + 1
-        pair_tile = pair_block * per_block + slot // opts.tile_rows
+        pair_tile = pair_block * per_block + slot // R
         tile_key = pair_tile[pair_of]
-        row_in = (slot % opts.tile_rows)[pair_of]
-        tiles, first = np.unique(pair_tile, return_index=True)
-        bounds = np.append(first, len(pairs))
-        rows_of_tile = [keys[pairs[a:b] % len(keys)] for a, b in zip(bounds[:-1], bounds[1:],
-                                                                       strict=True)]
+        row_in = (slot % R)[pair_of]
+        tiles = np.unique(pair_tile)
+        rows = (np.searchsorted(tiles, pair_tile), slot % R, keys[pairs % len(keys)])
     else:
-        per_block = len(keys) // opts.tile_rows + 1
-        tile_key = block * per_block + row_of // opts.tile_rows
-        row_in = row_of % opts.tile_rows
+        tile_key = block * per_block + row_of // R
+        row_in = row_of % R
         tiles = np.unique(tile_key)
-        rows_of_tile = [keys[(t % per_block) * opts.tile_rows:
-                             (t % per_block + 1) * opts.tile_rows] for t in tiles.tolist()]
-    return order, tiles, per_block, tile_key, row_in, col_rank, rows_of_tile, len(keys)
+        index = (tiles % per_block)[:, None] * R + np.arange(R)[None, :]
+        t, r = np.nonzero(index < len(keys))
+        rows = (t, r, keys[index[t, r]])
+    return order, tiles, per_block, tile_key, row_in, col_rank, rows, len(keys)
 
 
 def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
-    """Reorder, cut into tiles and (unless ``build`` is False: statistics only) fill them.
+    """Reorder, cut into tiles and (unless ``build`` is False: statistics only) place every
+    synapse, vectorised over synapses: no loop over tiles or cells.
 
     Columns are cut into blocks of ``tile_cols / (2 slices)`` neurons in reordered order. With
     ``compact_rows`` (the default) a block's tiles hold only the rows that have a synapse in
@@ -225,40 +208,39 @@ def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
     delay) row may sit in any tile and in several. Without it, rows are cut in fixed R-row
     bands and empty R x C blocks skipped.
     """
-    n = net.n_neurons
+    n, R = net.n_neurons, opts.tile_rows
     posts, enc = opts.posts, opts.enc
     ordering, found = _slots(net, opts)
-    order, tiles, per_block, tile_key, row_in, col_rank, rows_of_tile, n_rows = found
+    order, tiles, per_block, tile_key, row_in, col_rank, tile_rows, n_rows = found
     span = net.max_delay + 1
     w_max = int(np.abs(net.weight).max()) if net.n_synapses else 1  # top level
-    out = TileSet([], [], [], [], [], [], net.n_synapses, {})
-    tile_of = np.searchsorted(tiles, tile_key)
-    by_tile = np.argsort(tile_of, kind="stable")
-    bounds = np.searchsorted(tile_of[by_tile], np.arange(len(tiles) + 1))
-    for t, tid in enumerate(tiles.tolist() if build else []):
-        sel = by_tile[bounds[t]:bounds[t + 1]]
-        c0 = (tid // per_block) * posts
-        row_keys = rows_of_tile[t]
-        col_ranks = np.arange(c0, min(c0 + posts, n))
-        w = np.zeros((opts.tile_rows, posts), np.int64)
-        w[row_in[sel], col_rank[sel] - c0] = net.weight[sel]
-        gp, gn = conductances(w, w_max, opts.device, enc)
-        g = np.empty((opts.tile_rows, 2 * posts * enc.slices))
-        g[:, 0::2], g[:, 1::2] = gp, gn
-        pad = opts.tile_rows - len(row_keys)
-        out.row_pre.append(np.concatenate([order[row_keys // span], np.full(pad, -1)]))
-        out.row_delay.append(np.concatenate([row_keys % span, np.zeros(pad, np.int64)]))
-        col = np.concatenate([order[col_ranks], np.full(posts - len(col_ranks), -1)])
-        out.col_post.append(np.repeat(col, enc.slices))
-        out.col_slice.append(np.tile(np.arange(enc.slices), posts))
-        out.g.append(g)
-        out.weight.append(np.repeat(w, enc.slices, axis=1))
-    cells = len(tiles) * opts.tile_rows * posts
+    T = len(tiles)
+    store = None
+    if build:
+        tile_of = np.searchsorted(tiles, tile_key)
+        row_pre = np.full((T, R), -1, np.int64)
+        row_delay = np.zeros((T, R), np.int64)
+        t_of, r_of, key = tile_rows
+        row_pre[t_of, r_of], row_delay[t_of, r_of] = order[key // span], key % span
+        first = (tiles // per_block) * posts  # first column rank of each tile's block
+        ranks = first[:, None] + np.arange(posts)[None, :]
+        col = np.where(ranks < n, order[np.minimum(ranks, n - 1)], -1)
+        by = np.lexsort((col_rank, row_in, tile_of))  # synapses in tile, row, column order
+        store = TileStore(
+            row_pre=row_pre, row_delay=row_delay,
+            col_post=np.repeat(col, enc.slices, axis=1),
+            col_slice=np.tile(np.arange(enc.slices), (T, posts)),
+            patterns=np.zeros((T, opts.patterns, R), bool),
+            syn_tile=tile_of[by].astype(np.int32), syn_row=row_in[by].astype(np.int16),
+            syn_post=(col_rank - first[tile_of])[by].astype(np.int16),
+            syn_weight=np.asarray(net.weight)[by].astype(np.int32), w_max=w_max)
+        store = replace(store, patterns=patterns_for(store, opts))
+    cells = T * R * posts
     k = weight_levels(net.weight, w_max, opts.device, enc)
     per_level = weight_per_level(w_max, opts.device, enc)
     err = np.abs(k * per_level - net.weight)
-    out.stats.update({
-        "tiles": len(tiles),
+    stats = {
+        "tiles": T,
         "tile_rows": opts.tile_rows, "tile_cols": opts.tile_cols,
         "crossbar_rows": int(n_rows),
         "utilisation": net.n_synapses / cells if cells else 0.0,
@@ -279,38 +261,65 @@ def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
         "weight_quantisation_mean_error": float(err.mean()) if len(err) else 0.0,
         "weights_raised_to_one_level": int(((k != 0) & (np.rint(np.abs(net.weight) / per_level)
                                                          == 0)).sum()),
-    })
-    return out
+    }
+    return TileSet(store, net.n_synapses, stats)
+
+
+@dataclass(frozen=True, eq=False)
+class TileSet:
+    """A packing: the tile store (None when only the statistics were asked for) and its
+    figures."""
+
+    store: TileStore | None
+    synapses: int
+    stats: dict[str, Any]
 
 
 #: program-and-verify accepts a cell within this many device level steps of its target
 VERIFY_TOLERANCE = 0.5
 
 
-def program_and_verify(ts: TileSet, dev: Device, seed: int = 0,
+def _cell_levels(store: TileStore, dev: Device, enc: Encoding) -> tuple[np.ndarray, np.ndarray]:
+    """Per programmed weight digit: its level (device steps over the floor) and its tile."""
+    if store.g is not None:  # a programmed state given as it is (an imprint)
+        k = np.rint((store.g - dev.cells_per_weight * dev.g_min) / dev.level_step)
+        return k.reshape(len(k), -1).ravel(), np.repeat(np.arange(len(k)), k[0].size)
+    lv = digits_of(weight_levels(store.syn_weight, store.w_max, dev, enc), dev, enc)
+    return lv.ravel(), np.repeat(store.syn_tile, lv.shape[-1])
+
+
+def program_and_verify(ts: TileSet, dev: Device, enc: Encoding, seed: int = 0,
                        tolerance_levels: float = VERIFY_TOLERANCE,
-                       max_pulses: int = 1000) -> dict[str, Any]:
+                       max_pulses: int = 1000, chunk: int = 1 << 21) -> dict[str, Any]:
     """Incremental-step program-and-verify of every physical cell from G_min.
 
-    A weight's level k is spread over its ``cells_per_weight`` cells thermometer-wise (each
-    cell up to ``levels - 1`` steps). A cell gets coarse pulses of one level step while it is
-    at least a step below target, then fine pulses of a quarter step; each pulse's step is
-    scaled by (1 + pulse_sigma N(0,1)) and followed by a verify read. A cell that overshoots
-    by more than the tolerance is reset to G_min (one pulse) and starts again; one still out
-    of tolerance after ``max_pulses`` is counted as failed. Cells are written one at a time
-    within a tile, tiles in parallel.
+    A weight digit's level k is spread over its ``cells_per_weight`` cells thermometer-wise
+    (each cell up to ``levels - 1`` steps). A cell gets coarse pulses of one level step while
+    it is at least a step below target, then fine pulses of a quarter step; each pulse's step
+    is scaled by (1 + pulse_sigma N(0,1)) and followed by a verify read. A cell that
+    overshoots by more than the tolerance is reset to G_min (one pulse) and starts again; one
+    still out of tolerance after ``max_pulses`` is counted as failed. Cells are written one at
+    a time within a tile, tiles in parallel. Vectorised over cells, ``chunk`` at a time, each
+    chunk with its own stream of the seed, so memory stays flat at any size.
     """
-    rng = np.random.default_rng(seed)
+    store = ts.store
+    assert store is not None, "program_and_verify needs a built packing"
     cpw, top = dev.cells_per_weight, dev.levels - 1
-    step = dev.level_step
-    total, worst_tile, failed, programmed = 0, 0, 0, 0
-    for g in ts.g:
-        k = np.rint((g.ravel() - cpw * dev.g_min) / step)  # the weight's level, 0..cpw*top
+    k_all, tile_all = _cell_levels(store, dev, enc)
+    pulses_per_tile = np.zeros(store.n_tiles, np.int64)
+    failed, programmed = 0, 0
+    streams = np.random.SeedSequence(seed).spawn(-(-len(k_all) // chunk) or 1)
+    for c, rng_seed in enumerate(streams):
+        rng = np.random.default_rng(rng_seed)
+        k, tile = k_all[c * chunk:(c + 1) * chunk], tile_all[c * chunk:(c + 1) * chunk]
         per_cell = np.clip(k[:, None] - top * np.arange(cpw)[None, :], 0, top).ravel()
-        target = per_cell[per_cell > 0]  # in level steps; cells left at G_min need no pulse
+        cell_tile = np.repeat(tile, cpw)
+        on = per_cell > 0  # cells left at G_min need no pulse
+        target, cell_tile = per_cell[on], cell_tile[on]
         level = np.zeros(len(target))
         pulses = np.zeros(len(target), np.int64)
         todo = np.ones(len(target), bool)
+        done = np.zeros(len(target), bool)
         while todo.any():
             idx = np.flatnonzero(todo)
             gap = target[idx] - level[idx]
@@ -324,104 +333,125 @@ def program_and_verify(ts: TileSet, dev: Device, seed: int = 0,
             todo = ~done & (pulses < max_pulses)
         failed += int((~done).sum())
         programmed += len(target)
-        total += int(pulses.sum())
-        worst_tile = max(worst_tile, int(pulses.sum()))
+        pulses_per_tile += np.bincount(cell_tile, pulses, store.n_tiles).astype(np.int64)
+    total = int(pulses_per_tile.sum())
     per_pulse = dev.write_pulse_s + dev.verify_read_s
-    return {"pulses": total, "cells": int(sum(g.size for g in ts.g)) * cpw,
+    cells = store.n_tiles * store.rows * store.col_post.shape[1] * 2 * cpw
+    return {"pulses": total, "cells": cells,
             "cells_programmed": programmed, "cells_failed": failed,
             "mean_pulses_per_programmed_cell": total / max(1, programmed),
-            "time_serial_s": total * per_pulse, "time_tiles_parallel_s": worst_tile * per_pulse,
+            "time_serial_s": total * per_pulse,
+            "time_tiles_parallel_s": int(pulses_per_tile.max(initial=0)) * per_pulse,
             "tolerance_levels": tolerance_levels, "max_pulses_per_cell": max_pulses}
 
 
-def patterns_for(ts: TileSet, opts: CrossbarOptions) -> list[np.ndarray]:
-    """Per tile, ``patterns`` boolean row vectors: all rows on, then random subsets."""
+def patterns_for(store: TileStore, opts: CrossbarOptions) -> np.ndarray:
+    """Per tile, ``patterns`` boolean row vectors: all used rows on, then random subsets."""
     rng = np.random.default_rng(opts.seed)
-    out = []
-    for pre in ts.row_pre:
-        real = pre >= 0
-        pats = [real.copy()]
-        for _ in range(opts.patterns - 1):
-            pats.append(real & (rng.random(len(pre)) < opts.active_fraction))
-        out.append(np.array(pats))
-    return out
+    real = store.row_pre >= 0
+    draws = rng.random((store.n_tiles, max(opts.patterns - 1, 0), store.rows))
+    return np.concatenate([real[:, None, :], real[:, None, :] & (draws < opts.active_fraction)],
+                          axis=1)
+
+
+def netlist_tiles(store: TileStore, mode: str, seed: int) -> np.ndarray:
+    """The tiles whose netlists are written: all, or (``sample``) the busiest tile and a seeded
+    draw of the rest, ``SAMPLE_TILES`` in all; ``auto`` is all up to ``AUTO_ALL_TILES`` tiles."""
+    n = store.n_tiles
+    if mode == "all" or (mode == "auto" and n <= AUTO_ALL_TILES):
+        return np.arange(n)
+    busiest = int(np.argmax(np.bincount(store.syn_tile, minlength=n))) if n else 0
+    rest = np.random.default_rng(seed).permutation(n)[:SAMPLE_TILES]
+    return np.unique(np.concatenate([[busiest], rest[rest != busiest][:SAMPLE_TILES - 1]]))[
+        :min(n, SAMPLE_TILES)].astype(np.int64)
+
+
+def write_tile_netlists(out_dir: Path, store: TileStore, tiles: np.ndarray, dev: Device,
+                        enc: Encoding, el: Electrical, chunk: int = 256) -> list[dict[str, Any]]:
+    """Write ``spice/tile_NNNN.cir`` for ``tiles``; return their headers (by tile)."""
+    headers = []
+    for a in range(0, len(tiles), chunk):
+        part = tiles[a:a + chunk]
+        for t, g in zip(part.tolist(), store.conductances(dev, enc, part), strict=True):
+            header = {"tile": t, "rows": g.shape[0], "columns": g.shape[1], "device": dev.name,
+                      "g_min_S": dev.g_min, "g_max_S": dev.g_max, "levels": dev.levels,
+                      "cells_per_weight": dev.cells_per_weight,
+                      "signed_scheme": "differential pairs: even column G+, odd column G-",
+                      "encoding": enc.describe(dev)}
+            headers.append(header)
+            (Path(out_dir) / tile_netlist(t)).write_text(netlist_text(
+                g, store.patterns[t][0], el, {**header, "pattern": "0 (all rows on)"},
+                dev.cells_per_weight))
+    return headers
 
 
 def emit(net: Network, out_dir: Path, ref: ReferenceRun, opts: CrossbarOptions
          ) -> dict[str, Any]:
-    """Write ``out_dir/spice``: one netlist per tile, the patterns, and the tile table; with a
-    stack, the die assignment (weighted by the reference run's rates) and its netlists."""
+    """Write ``out_dir/spice``: the tile store, the netlists of all tiles or of a sample (any
+    other can be written from the store: :func:`write_tile_netlists`), and the tile table;
+    with a stack, the die assignment (weighted by the reference run's rates) and, when every
+    tile's netlist is written, the stack's netlists."""
     ts = pack(net, opts)
-    pats = patterns_for(ts, opts)
+    store = ts.store
+    assert store is not None
     spice = Path(out_dir) / SPICE
     spice.mkdir(parents=True, exist_ok=True)
-    dev = opts.device
-    headers = []
-    for t, g in enumerate(ts.g):
-        header = {"tile": t, "rows": g.shape[0], "columns": g.shape[1], "device": dev.name,
-                  "g_min_S": dev.g_min, "g_max_S": dev.g_max, "levels": dev.levels,
-                  "cells_per_weight": dev.cells_per_weight,
-                  "signed_scheme": "differential pairs: even column G+, odd column G-",
-                  "encoding": opts.enc.describe(dev)}
-        headers.append(header)
-        (Path(out_dir) / tile_netlist(t)).write_text(netlist_text(
-            g, pats[t][0], opts.electrical, {**header, "pattern": "0 (all rows on)"},
-            dev.cells_per_weight))
-    arrays: dict[str, np.ndarray] = {
-        "g": np.stack(ts.g) if ts.g else np.zeros((0, opts.tile_rows, opts.tile_cols)),
-        "row_pre": np.stack(ts.row_pre) if ts.row_pre else np.zeros((0, opts.tile_rows), int),
-        "row_delay": np.stack(ts.row_delay) if ts.row_delay else np.zeros((0, opts.tile_rows),
-                                                                          int),
-        "col_post": np.stack(ts.col_post) if ts.col_post else np.zeros((0, opts.tile_cols // 2),
-                                                                       int),
-        "col_slice": np.stack(ts.col_slice) if ts.col_slice else np.zeros(
-            (0, opts.tile_cols // 2), int),
-        "weight": np.stack(ts.weight) if ts.weight else np.zeros((0, 1, 1), int),
-        "patterns": np.stack(pats) if pats else np.zeros((0, opts.patterns, opts.tile_rows), bool),
-    }
-    write_npz(Path(out_dir) / TILES, arrays)
+    dev, enc = opts.device, opts.enc
+    written = netlist_tiles(store, opts.netlists, opts.seed)
+    headers = write_tile_netlists(out_dir, store, written, dev, enc, opts.electrical)
+    write_npz(Path(out_dir) / TILES, store.arrays())
     params = {"device": asdict(dev), "electrical": asdict(opts.electrical),
               "tile_rows": opts.tile_rows, "tile_cols": opts.tile_cols,
               "patterns": opts.patterns, "seed": opts.seed,
-              "encoding": asdict(opts.enc), "programming": opts.programming,
-              "verify_tolerance_levels": VERIFY_TOLERANCE}
+              "encoding": asdict(enc), "programming": opts.programming,
+              "verify_tolerance_levels": VERIFY_TOLERANCE, "netlists": opts.netlists}
+    every = len(written) == store.n_tiles
     (Path(out_dir) / TILES_INFO).write_text(json.dumps(
         {"params": params, "stats": ts.stats,
+         "netlists": {"written": "all" if every else "sample", "count": len(written)},
          "tiles": [{"tile": t, "netlist": f"tile_{t:04d}.cir",
-                    "rows": [[int(p), int(d)] for p, d in zip(ts.row_pre[t], ts.row_delay[t],
+                    "rows": [[int(p), int(d)] for p, d in zip(store.row_pre[t],
+                                                                store.row_delay[t],
                                                                 strict=True) if p >= 0],
-                    "columns": [int(p) for p in ts.col_post[t] if p >= 0]}
-                   for t in range(len(ts.g))]}, indent=1, sort_keys=True) + "\n")
-    prog = program_and_verify(ts, dev, opts.seed, VERIFY_TOLERANCE)
+                    "columns": [int(p) for p in store.col_post[t] if p >= 0]}
+                   for t in written.tolist()]}, indent=1, sort_keys=True) + "\n")
+    prog = program_and_verify(ts, dev, enc, opts.seed, VERIFY_TOLERANCE)
     prog["mode"] = f"{opts.programming}: {PROGRAMMING[opts.programming]}"
     stack = {}
     if opts.stack is not None:
         rates = ref.rates if ref.steps > 0 else None
-        stack = {"stack": _emit_stack(net, Path(out_dir), arrays, opts, opts.stack, headers,
-                                      rates)}
+        stack = {"stack": _emit_stack(net, Path(out_dir), store, opts, opts.stack,
+                                      headers if every else None, rates)}
     return {**ts.stats, **stack, "device": dev.name, "levels_per_weight": dev.weight_levels,
             "g_min_S": dev.g_min, "g_max_S": dev.g_max, "programming": prog,
+            "netlists": {"written": "all" if every else "sample", "count": len(written)},
             "params": params, "files": [TILES, TILES_INFO, "spice/tile_NNNN.cir"]}
 
 
-def _emit_stack(net: Network, out_dir: Path, arrays: dict[str, np.ndarray],
-                opts: CrossbarOptions, spec: StackSpec, headers: list[dict[str, Any]],
+def _emit_stack(net: Network, out_dir: Path, store: TileStore, opts: CrossbarOptions,
+                spec: StackSpec, headers: list[dict[str, Any]] | None,
                 rates: np.ndarray | None) -> dict[str, Any]:
     """Assign the tiles to the memory dies (and neurons to the logic dies) and write the stack
-    netlists: what ``compile --memory-dies K`` / ``--stack FILE`` adds to the spice backend."""
+    description, with its netlists when ``headers`` (every tile's) are given: what
+    ``compile --memory-dies K`` / ``--stack FILE`` adds to the spice backend."""
     spec = spec.check()
     el, cpw = opts.electrical, opts.device.cells_per_weight
-    word_line = (el.r_wire, el.c_gate * cpw, int(arrays["g"].shape[2]))
-    result = stack_tiles(arrays["row_pre"], arrays["col_post"], net.n_neurons, spec, rates,
+    word_line = (el.r_wire, el.c_gate * cpw, 2 * store.col_post.shape[1])  # cells a row drives
+    result = stack_tiles(store.row_pre, store.col_post, net.n_neurons, spec, rates,
                          word_line, opts.enc.slices)
     result["rates_from_reference_run"] = rates is not None
     if spec.logic_dies > 1:
         result["logic_dies"] = assign_logic_dies(net.pre, net.post, net.n_neurons,
                                                  spec.logic_dies, rates)
     tsv = parasitics(spec.tsv)
+
+    def g_of(tiles: np.ndarray) -> np.ndarray:
+        return store.conductances(opts.device, opts.enc, tiles)
+
     result["netlists"] = write_stack_netlists(
-        out_dir, arrays, result["die_of_tile"], spec.memory_dies, tsv,
-        spec.c_load, spec.r_driver, opts.electrical, headers, opts.device.cells_per_weight)
+        out_dir, store, g_of if headers is not None else None, result["die_of_tile"],
+        spec.memory_dies, tsv, spec.c_load, spec.r_driver, opts.electrical, headers or [],
+        opts.device.cells_per_weight, word_line[2])
     return result
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from neuropaste.devices import Electrical
 from neuropaste.netlists.tile import elements_text
 from neuropaste.netlists.tsv import TSV, subcircuit, word_line_ladder
 from neuropaste.text import comment, identifier, include_path
+from neuropaste.tiles import TileStore
 
 
 def _wrap(head: str, names: list[str], per_line: int = 16) -> list[str]:
@@ -206,42 +208,51 @@ def stack_text(dies: list[dict[str, Any]], el: Electrical, r_driver: float) -> s
     return ".title neuropaste TSV stack\n" + "\n".join(lines) + "\n"
 
 
-def emit_stack(out_dir: Path, arrays: dict[str, np.ndarray], die_of_tile: list[int],
-               n_dies: int, tsv: TSV, c_load: float, r_driver: float, el: Electrical,
-               headers: list[dict[str, Any]], cells_per_weight: int = 1) -> dict[str, Any]:
-    """Write ``out_dir/spice/stack/``: tile subcircuits, die netlists, the stack netlist and
-    stack.json. Each word-line chain carries the word line across one tile: ``r_wire`` per
-    cell and one access transistor's gate (``c_gate``, W scaled by ``cells_per_weight``)."""
-    word_line = (el.r_wire, el.c_gate * cells_per_weight, int(arrays["g"].shape[2]))
+def emit_stack(out_dir: Path, store: TileStore, g_of: Callable[[np.ndarray], np.ndarray] | None,
+               die_of_tile: list[int], n_dies: int, tsv: TSV, c_load: float, r_driver: float,
+               el: Electrical, headers: list[dict[str, Any]], cells_per_weight: int,
+               n_cols: int, chunk: int = 256) -> dict[str, Any]:
+    """Write ``out_dir/spice/stack/``: stack.json and, when ``g_of`` gives the tiles'
+    conductances, the tile subcircuits, die netlists and the stack netlist. Each word-line
+    chain carries the word line across one tile: ``r_wire`` per cell and one access
+    transistor's gate (``c_gate``, W scaled by ``cells_per_weight``)."""
+    word_line = (el.r_wire, el.c_gate * cells_per_weight, n_cols)
     out = Path(out_dir) / STACK
     out.mkdir(parents=True, exist_ok=True)
-    row_pre, row_delay, col_post = arrays["row_pre"], arrays["row_delay"], arrays["col_post"]
-    col_slice = arrays.get("col_slice")
-    for t, g in enumerate(arrays["g"]):
-        (out / f"tile_{t:04d}.sub").write_text(
-            tile_subckt_text(t, g, el, headers[t], cells_per_weight))
+    row_pre, row_delay, col_post = store.row_pre, store.row_delay, store.col_post
+    col_slice = store.col_slice
+    if g_of is not None:
+        for a in range(0, store.n_tiles, chunk):
+            tiles = np.arange(a, min(a + chunk, store.n_tiles))
+            for t, g in zip(tiles.tolist(), g_of(tiles), strict=True):
+                (out / f"tile_{t:04d}.sub").write_text(
+                    tile_subckt_text(t, g, el, headers[t], cells_per_weight))
     die = np.asarray(die_of_tile, np.int64)
     dies = []
     for k in range(n_dies):
         tiles = np.flatnonzero(die == k).tolist()
-        (out / f"die_{k}.cir").write_text(die_text(k, tiles, row_pre, row_delay, col_post,
-                                                   tsv, c_load, word_line=word_line,
-                                                   col_slice=col_slice))
+        if g_of is not None:
+            (out / f"die_{k}.cir").write_text(die_text(k, tiles, row_pre, row_delay, col_post,
+                                                       tsv, c_load, word_line=word_line,
+                                                       col_slice=col_slice))
         wl, cl = die_nets(row_pre, row_delay, col_post, tiles, col_slice)
         dies.append({"die": k, "netlist": f"die_{k}.cir", "tiles": tiles,
                      "vias_per_net": k + 1, "word_lines": wl.tolist(), "columns": cl.tolist()})
-    (out / "stack.cir").write_text(stack_text(dies, el, r_driver))
+    if g_of is not None:
+        (out / "stack.cir").write_text(stack_text(dies, el, r_driver))
     info = {"dies": dies, "r_via_ohm": tsv.r, "c_via_F": tsv.c, "l_via_H": tsv.l,
             "c_load_F": c_load, "r_driver_ohm": r_driver,
             "word_line": {"cells": word_line[2], "r_wire_ohm": word_line[0],
                           "c_gate_F": word_line[1]},
             "port_order": "stack.cir: aN word-line nets and bN column nets, die 0 first",
-            "column_key": "[post, 2 slice + (0 G+ | 1 G-)]"}
+            "column_key": "[post, 2 slice + (0 G+ | 1 G-)]",
+            "netlists_written": g_of is not None}
     (Path(out_dir) / STACK_INFO).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
     nets_w = sum(len(d["word_lines"]) for d in dies)
     nets_c = sum(len(d["columns"]) for d in dies)
-    return {"files": [f"{STACK}/stack.cir", f"{STACK}/die_K.cir", f"{STACK}/tile_NNNN.sub",
-                      STACK_INFO],
+    files = [f"{STACK}/stack.cir", f"{STACK}/die_K.cir", f"{STACK}/tile_NNNN.sub"]
+    return {"files": [*(files if g_of is not None else []), STACK_INFO],
+            "netlists_written": g_of is not None,
             "word_line_nets": nets_w, "column_nets": nets_c,
             "via_instances": int(sum((d["vias_per_net"]) * (len(d["word_lines"])
                                                              + len(d["columns"]))

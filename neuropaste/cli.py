@@ -248,7 +248,7 @@ def _probability(text: str) -> float:
 #: compile flag -> the backend it configures
 COMPILE_FLAGS = {"cores": "rtl", "core_neurons": "rtl", "tile": "spice", "device": "spice",
                  "memory_dies": "spice", "stack": "spice", "slices": "spice",
-                 "digit_levels": "spice", "programming": "spice"}
+                 "digit_levels": "spice", "programming": "spice", "netlists": "spice"}
 #: verify flag -> the checks it configures
 VERIFY_FLAGS = {"steps": {"rtl", "analog"}, "vcd": {"rtl"}, "stall": {"rtl"}, "link_stall": {"rtl"},
                 "tiles": {"spice", "stack"}, "workers": {"spice", "stack"},
@@ -275,7 +275,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
             "spice": options_from_cli(tile=args.tile, device=args.device,
                                       memory_dies=args.memory_dies, stack=args.stack,
                                       slices=args.slices, digit_levels=args.digit_levels,
-                                      programming=args.programming)}
+                                      programming=args.programming, netlists=args.netlists)}
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -591,6 +591,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--programming", default=None, choices=["cell", "predistort", "in-array"],
                    help="what program-and-verify reads (default in-array: IR drop and "
                         "transistor compensated)")
+    s.add_argument("--netlists", default="auto", choices=["auto", "all", "sample"],
+                   help="tile netlists to write: all, or a sample of 64 (any other can be "
+                        "written from the tile store); auto: all up to 512 tiles")
     _stimulus_options(s, 1000)
     _map_options(s)
     _quant_options(s)

@@ -36,6 +36,7 @@ from neuropaste.devices import Device, Electrical, Encoding
 from neuropaste.errors import InputError
 from neuropaste.events import Raster, Stimulus, load_raster_csv, load_stimulus_csv
 from neuropaste.ir import Network, load_network
+from neuropaste.tiles import TileStore, load_store
 
 MANIFEST_VERSION = 1
 
@@ -154,14 +155,16 @@ class Compiled:
 
     # -- spice
 
+    def tile_store(self) -> TileStore:
+        """spice/tiles.npz as the sparse store (:mod:`neuropaste.tiles`)."""
+        return load_store(self.root / TILES)
+
     def tiles(self) -> dict[str, np.ndarray]:
-        """tiles.npz: ``g``, ``row_pre``, ``row_delay``, ``col_post``, ``col_slice`` (zeros if the
-        store predates bit slicing), ``weight``, ``patterns``."""
-        with np.load(self.root / TILES, allow_pickle=False) as data:
-            out = {k: data[k] for k in data.files}
-        if "col_slice" not in out and "col_post" in out:
-            out["col_slice"] = np.zeros_like(out["col_post"])
-        return out
+        """tiles.npz dense: ``g``, ``row_pre``, ``row_delay``, ``col_post``, ``col_slice``,
+        ``weight``, ``patterns`` (what small maps' checks index; at scale use
+        :meth:`tile_store`)."""
+        dev, _, _ = self.tile_params()
+        return self.tile_store().dense(dev, self.encoding())
 
     def tile_params(self) -> tuple[Device, Electrical, dict[str, Any]]:
         """The device and read conditions the tiles were written for, and tiles.json whole."""

@@ -164,6 +164,21 @@ def digits_of(k: np.ndarray, dev: Device, enc: Encoding | None = None) -> np.nda
     return (k // d ** np.arange(enc.slices)) % d * enc.step(dev)
 
 
+def conductances(w: np.ndarray, w_max: int, dev: Device, enc: Encoding | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(G+, G-) for integer weights (..., posts): |w| on the level grid, G_min elsewhere, one
+    pair per slice, slice-minor ((..., posts * slices), pair ``p * slices + s``)."""
+    enc = enc or Encoding()
+    lv = digits_of(weight_levels(w, w_max, dev, enc), dev, enc)  # (..., posts, slices)
+    g_cell = dev.cells_per_weight * dev.g_min + lv * dev.level_step
+    g_floor = dev.cells_per_weight * dev.g_min
+    sign = np.asarray(w)[..., None]
+    shape = (*np.shape(w)[:-1], -1) if np.ndim(w) else (-1,)
+    return (np.where(sign > 0, g_cell, g_floor).reshape(shape),
+            np.where(sign < 0, g_cell, g_floor).reshape(shape))
+
+
+
 @dataclass(frozen=True)
 class Preset:
     """A named memory: the device the crossbar backend programs, and the typical cell the

@@ -12,10 +12,10 @@ import pytest
 
 from neuropaste.cmap import ConnectivityMap
 from neuropaste.compile import compile_map
-from neuropaste.devices import Electrical, load_device
+from neuropaste.devices import Electrical, conductances, load_device
 from neuropaste.errors import InputError
 from neuropaste.events import poisson
-from neuropaste.generators.crossbar import CrossbarOptions, conductances, pack
+from neuropaste.generators.crossbar import CrossbarOptions, pack
 from neuropaste.generators.quantize import quantize
 from neuropaste.io import load_map
 from neuropaste.sim.solver import ideal_currents, solve_tile
@@ -69,11 +69,13 @@ def test_packing_holds_every_synapse_once_and_beats_in_order_on_a_banded_map() -
     net = quantize(cmap)
     opts = CrossbarOptions(tile_rows=32, tile_cols=32)
     ts = pack(net, opts)
-    placed = {(int(p), int(d), int(q)): int(ts.weight[t][i, j])
-              for t in range(len(ts.g))
-              for i, (p, d) in enumerate(zip(ts.row_pre[t], ts.row_delay[t], strict=True))
-              for j, q in enumerate(ts.col_post[t])
-              if p >= 0 and q >= 0 and ts.weight[t][i, j] != 0}
+    dense = ts.store.dense(opts.device, opts.enc)
+    placed = {(int(p), int(d), int(q)): int(dense["weight"][t][i, j])
+              for t in range(ts.store.n_tiles)
+              for i, (p, d) in enumerate(zip(dense["row_pre"][t], dense["row_delay"][t],
+                                             strict=True))
+              for j, q in enumerate(dense["col_post"][t])
+              if p >= 0 and q >= 0 and dense["weight"][t][i, j] != 0}
     expected = {(int(a), int(d), int(b)): int(w)
                 for a, b, d, w in zip(net.pre, net.post, net.delay, net.weight, strict=True)}
     assert placed == expected
@@ -240,16 +242,16 @@ def test_program_and_verify_counts_pulses_per_physical_cell() -> None:
     w_max = int(np.abs(net.weight).max())
     for name in ("rram", "mram"):
         dev = replace(load_device(name), pulse_sigma=0.0)
-        ts = pack(net, CrossbarOptions(tile_rows=16, tile_cols=16, device=dev))
+        opts = CrossbarOptions(tile_rows=16, tile_cols=16, device=dev)
         levels = np.abs(weight_levels(net.weight, w_max, dev))
         assert levels.min() >= 1  # no synapse rounds away
-        prog = program_and_verify(ts, dev)
+        prog = program_and_verify(pack(net, opts), dev, opts.enc)
         assert prog["cells_failed"] == 0
         # noiseless: one pulse per level step of every cell; MRAM: one per cell switched on
         assert prog["pulses"] == levels.sum()
         assert prog["cells_programmed"] == (levels.sum() if name == "mram" else len(levels))
-    noisy = program_and_verify(pack(net, CrossbarOptions(tile_rows=16, tile_cols=16)),
-                               load_device("rram"))
+    opts = CrossbarOptions(tile_rows=16, tile_cols=16)
+    noisy = program_and_verify(pack(net, opts), opts.device, opts.enc)
     rram_steps = np.abs(weight_levels(net.weight, w_max, load_device("rram"))).sum()
     assert noisy["cells_failed"] == 0 and noisy["pulses"] > rram_steps
 

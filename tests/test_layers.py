@@ -38,7 +38,7 @@ LAYERS = {
 CORE = {"neuropaste", "neuropaste.cmap", "neuropaste.ir", "neuropaste.errors",
         "neuropaste.outputs", "neuropaste.events", "neuropaste.reference",
         "neuropaste.compiled", "neuropaste.addresses", "neuropaste.devices",
-        "neuropaste.neuron", "neuropaste.protocol", "neuropaste.text"}
+        "neuropaste.neuron", "neuropaste.protocol", "neuropaste.text", "neuropaste.tiles"}
 
 
 def package_dirs() -> dict[str, Path]:

@@ -17,7 +17,7 @@ from neuropaste.io import load_map
 def celegans_tiles():
     net = quantize(load_map("builtin:celegans"))
     ts = pack(net, CrossbarOptions())
-    return np.stack(ts.row_pre), np.stack(ts.col_post), net.n_neurons
+    return ts.store.row_pre, ts.store.col_post, net.n_neurons
 
 
 @pytest.mark.parametrize("dies", [2, 4])

@@ -35,9 +35,15 @@ import numpy as np
 from tqdm import tqdm
 
 from neuropaste.compiled import SPICE, Compiled, tile_netlist
-from neuropaste.devices import Device, Electrical, Encoding, weight_levels, weight_per_level
+from neuropaste.devices import (
+    Device,
+    Electrical,
+    Encoding,
+    conductances,
+    weight_levels,
+    weight_per_level,
+)
 from neuropaste.errors import InputError
-from neuropaste.generators.crossbar import conductances
 from neuropaste.ir import Network
 from neuropaste.netlists.tile import (
     TITLE,

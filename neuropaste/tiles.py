@@ -1,0 +1,111 @@
+"""The crossbar tile store: where every synapse sits, kept sparse so that 10^8 synapses fit.
+
+A dense store of every cell's conductance costs R x C floats a tile whatever its use; at 10^5
+neurons that is tens of GB for tiles a fifth full. The store instead keeps, per tile, what its
+word lines and columns carry (``row_pre``, ``row_delay``, ``col_post``, ``col_slice``, the
+stored read ``patterns``) and, per synapse, its place and integer weight (``syn_tile``,
+``syn_row``, ``syn_post``, ``syn_weight``). A cell's programmed conductance follows from its
+weight through the device and encoding (:func:`neuropaste.devices.conductances`), so any tile's
+conductances, and so its netlist, can be written on demand.
+
+A store may instead carry the programmed state itself, a dense ``g`` (tiles x R x C): what an
+imprint (conductances learned in place, not derived from weights) or a hand edit writes. Then
+``g`` is the artifact and the synapse records, if any, only say what it was meant to hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neuropaste.devices import Device, Encoding, conductances
+
+#: per-tile arrays, then per-synapse records
+TILE_KEYS = ("row_pre", "row_delay", "col_post", "col_slice", "patterns")
+SYNAPSE_KEYS = ("syn_tile", "syn_row", "syn_post", "syn_weight")
+
+
+@dataclass(frozen=True, eq=False)
+class TileStore:
+    row_pre: np.ndarray  # (T, R) presynaptic neuron of each row, -1 unused
+    row_delay: np.ndarray  # (T, R)
+    col_post: np.ndarray  # (T, pairs) postsynaptic neuron of each differential pair, -1 unused
+    col_slice: np.ndarray  # (T, pairs) the weight digit each pair holds (0 least significant)
+    patterns: np.ndarray  # (T, P, R) stored read patterns; pattern 0 is every used row on
+    syn_tile: np.ndarray  # (S,) per synapse: its tile,
+    syn_row: np.ndarray  # its row,
+    syn_post: np.ndarray  # its postsynaptic neuron's slot p (pairs p * slices + s hold it),
+    syn_weight: np.ndarray  # its integer weight
+    w_max: int  # the weight on the top level
+    g: np.ndarray | None = None  # (T, R, 2 pairs) programmed conductances when not derived
+
+    @property
+    def n_tiles(self) -> int:
+        return int(self.row_pre.shape[0])
+
+    @property
+    def rows(self) -> int:
+        return int(self.row_pre.shape[1])
+
+    @property
+    def slices(self) -> int:
+        """Slices per weight, read from the column map (1 when the map is empty)."""
+        return int(self.col_slice.max(initial=0)) + 1
+
+    @property
+    def posts(self) -> int:
+        return int(self.col_post.shape[1]) // self.slices
+
+    def weights(self, tiles: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Integer weights (t, R, posts) of the chosen tiles (0 where no synapse)."""
+        idx = np.arange(self.n_tiles)[tiles]
+        out = np.zeros((len(idx), self.rows, self.posts), np.int64)
+        pos = np.full(self.n_tiles, -1, np.int64)
+        pos[idx] = np.arange(len(idx))
+        sel = pos[self.syn_tile] >= 0
+        out[pos[self.syn_tile[sel]], self.syn_row[sel], self.syn_post[sel]] = self.syn_weight[sel]
+        return out
+
+    def conductances(self, dev: Device, enc: Encoding,
+                     tiles: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Programmed conductances (t, R, 2 pairs): G+ on even columns, G- on odd ones."""
+        if self.g is not None:
+            return self.g[tiles]
+        gp, gn = conductances(self.weights(tiles), self.w_max, dev, enc)
+        g = np.empty((*gp.shape[:-1], 2 * gp.shape[-1]))
+        g[..., 0::2], g[..., 1::2] = gp, gn
+        return g
+
+    def dense(self, dev: Device, enc: Encoding) -> dict[str, np.ndarray]:
+        """The whole store as dense arrays (what small maps' readers and tests index):
+        ``g``, ``weight`` (t, R, pairs: the weight each pair is a digit of) and the tile keys."""
+        w = self.weights()
+        return {"g": self.conductances(dev, enc), "weight": np.repeat(w, self.slices, axis=2),
+                **{k: getattr(self, k) for k in TILE_KEYS}}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What tiles.npz holds."""
+        out = {k: getattr(self, k) for k in (*TILE_KEYS, *SYNAPSE_KEYS)}
+        out["w_max"] = np.array(self.w_max, np.int64)
+        if self.g is not None:
+            out["g"] = self.g
+        return out
+
+
+def load_store(path: str | Path) -> TileStore:
+    """tiles.npz back as a store; a dense file (``g`` and ``weight`` only, as older compiles and
+    hand edits write) becomes a store whose ``g`` is the programmed state."""
+    with np.load(path, allow_pickle=False) as data:
+        z = {k: data[k] for k in data.files}
+    if "col_slice" not in z and "col_post" in z:
+        z["col_slice"] = np.zeros_like(z["col_post"])
+    if "syn_tile" not in z:  # dense: recover the synapse records from the weight array
+        w = z["weight"]
+        slices = int(z["col_slice"].max(initial=0)) + 1
+        t, r, p = np.nonzero(w[..., ::slices])
+        z.update(syn_tile=t, syn_row=r, syn_post=p, syn_weight=w[..., ::slices][t, r, p],
+                 w_max=np.array(int(np.abs(w).max(initial=1)) or 1))
+    return TileStore(**{k: z[k] for k in (*TILE_KEYS, *SYNAPSE_KEYS)},
+                     w_max=int(np.ravel(z["w_max"])[0]), g=z.get("g"))
