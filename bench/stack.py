@@ -111,12 +111,13 @@ def footprints(n: int, path: Path, k: int = 1000) -> dict:
     opts = CrossbarOptions()
     net = SimpleNamespace(pre=pre, post=post, delay=0, max_delay=0, n_neurons=n)
     t0 = time.perf_counter()
-    _, tiles, per_block, _, _, _, rows_of_tile, _ = slots_in_order(net, opts, np.arange(n))
+    _, tiles, per_block, _, _, _, (t_of, _, key), _ = slots_in_order(net, opts, np.arange(n))
     t_pack = time.perf_counter() - t0
     del pre, post
     posts = opts.tile_cols // 2
-    sizes = np.array([len(r) for r in rows_of_tile])
-    np.savez(path, rows=np.concatenate(rows_of_tile), ptr=np.concatenate([[0], np.cumsum(sizes)]),
+    by = np.argsort(t_of, kind="stable")  # rows tile by tile (row key = source: delay 0)
+    sizes = np.bincount(t_of, minlength=len(tiles))
+    np.savez(path, rows=key[by], ptr=np.concatenate([[0], np.cumsum(sizes)]),
              block=np.asarray(tiles) // per_block, posts=posts, n=n)
     return {"synapses": n * k, "tiles": len(tiles), "generate_s": t_gen, "pack_s": t_pack}
 

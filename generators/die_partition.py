@@ -97,11 +97,43 @@ def evaluate(die: np.ndarray, n_dies: int, src: list[np.ndarray], dst: list[np.n
     }
 
 
+#: above this many tiles, consecutive tiles are merged into at most this many clusters first
+COARSE_NODES = 20_000
+
+
+def coarsen(nets: list[np.ndarray], n_tiles: int, size: int) -> tuple[list[np.ndarray],
+                                                                       np.ndarray]:
+    """Nets over clusters of ``size`` consecutive tiles (packing order keeps neighbours
+    together), and each cluster's tile count: the hypergraph Mt-KaHyPar partitions at scale."""
+    lengths = np.array([len(p) for p in nets], np.int64)
+    owner = np.repeat(np.arange(len(nets), dtype=np.int64), lengths)
+    pins = np.concatenate(nets) // size if len(nets) else np.zeros(0, np.int64)
+    n_clusters = -(-n_tiles // size)
+    key = np.unique(owner * n_clusters + pins)
+    bounds = np.searchsorted(key // n_clusters, np.arange(len(nets) + 1))
+    coarse = np.split(key % n_clusters, bounds[1:-1])
+    return coarse, np.bincount(np.arange(n_tiles) // size, minlength=n_clusters)
+
+
 def _kahypar(n_tiles: int, nets: list[np.ndarray], weights: np.ndarray, n_dies: int,
              max_per_die: int, seed: int) -> np.ndarray:
+    """Mt-KaHyPar on the tile hypergraph; past ``COARSE_NODES`` tiles on clusters of
+    consecutive tiles, then projected back (docs/stack.md "At scale")."""
+    size = -(-n_tiles // COARSE_NODES)
+    if size > 1:
+        coarse, node_w = coarsen(nets, n_tiles, size)
+        part = _kahypar_nodes(len(node_w), coarse, weights, node_w, n_dies, max_per_die, seed)
+        return part[np.arange(n_tiles) // size]
+    return _kahypar_nodes(n_tiles, nets, weights, np.ones(n_tiles, np.int64), n_dies,
+                          max_per_die, seed)
+
+
+def _kahypar_nodes(n_nodes: int, nets: list[np.ndarray], weights: np.ndarray,
+                   node_w: np.ndarray, n_dies: int, max_per_die: int, seed: int) -> np.ndarray:
     import mtkahypar
 
     _init_mtkahypar()
+    n_tiles = int(node_w.sum())
     keep = [i for i, pins in enumerate(nets) if len(pins) > 1]
     mtkahypar.set_seed(int(seed))
     ctx = _INIT["init"].context_from_preset(mtkahypar.PresetType.DETERMINISTIC)
@@ -112,8 +144,8 @@ def _kahypar(n_tiles: int, nets: list[np.ndarray], weights: np.ndarray, n_dies: 
     if eps > 0:
         ctx.set_individual_target_block_weights([max_per_die] * n_dies)
     hg = _INIT["init"].create_hypergraph(
-        ctx, n_tiles, len(keep), [nets[i].tolist() for i in keep],
-        [1] * n_tiles, [int(weights[i]) for i in keep])
+        ctx, n_nodes, len(keep), [nets[i].tolist() for i in keep],
+        node_w.tolist(), [int(weights[i]) for i in keep])
     # two starts, the better (connectivity) kept: a fresh multilevel partition, and V-cycles
     # from the in-order assignment (tiles come out of packing in a locality-preserving order,
     # so in order is a strong start that a fresh partition does not always beat)
@@ -121,13 +153,14 @@ def _kahypar(n_tiles: int, nets: list[np.ndarray], weights: np.ndarray, n_dies: 
     best = fresh
     if max_per_die * n_dies >= n_tiles:
         chunk = min(math.ceil(n_tiles / n_dies), max_per_die)  # the in-order baseline's cut
-        order = np.minimum(np.arange(n_tiles) // chunk, n_dies - 1)
+        first = np.cumsum(node_w) - node_w  # first tile of each node
+        order = np.minimum(first // chunk, n_dies - 1)
         refined = hg.create_partitioned_hypergraph(ctx, n_dies, order.tolist())
         refined.improve_partition(ctx, 1)
         if refined.km1() < fresh.km1() and max(
                 refined.block_weight(b) for b in range(n_dies)) <= max_per_die:
             best = refined
-    return np.array([best.block_id(t) for t in range(n_tiles)], np.int64)
+    return np.array([best.block_id(t) for t in range(n_nodes)], np.int64)
 
 
 _INIT: dict[str, Any] = {}
@@ -187,10 +220,14 @@ def assign_dies(tiles: list[TileFootprint], n_neurons: int, n_dies: int, tiles_p
 def _repair_capacity(die: np.ndarray, n_dies: int, cap: int) -> np.ndarray:
     """Move the last tiles of over-full dies to the emptiest die (rare: KaHyPar's balance)."""
     die = die.copy()
+    load = np.bincount(die, minlength=n_dies)
     for t in range(len(die) - 1, -1, -1):
-        load = np.bincount(die, minlength=n_dies)
+        if not (load > cap).any():
+            break
         if load[die[t]] > cap:
+            load[die[t]] -= 1
             die[t] = int(np.argmin(load))
+            load[die[t]] += 1
     return die
 
 

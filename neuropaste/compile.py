@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
+import resource
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,12 @@ def tool_versions() -> dict[str, str]:
     return out
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, MB (Linux reports kB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
 def compile_map(
     cmap: ConnectivityMap,
     out: str | Path,
@@ -50,9 +58,10 @@ def compile_map(
 ) -> dict[str, Any]:
     """Compile ``cmap`` into ``out``; return the manifest that was written."""
     quant = quant or QuantOptions()
-    with stage("quantizing the map", quiet):
+    seconds: dict[str, float] = {}
+    with stage("quantizing the map", quiet, seconds):
         net = quantize(cmap, quant)
-    extra = {"map": cmap.summary(), "quant_options": asdict(quant)}
+    extra = {"map": cmap.summary(), "quant_options": asdict(quant), "_seconds": seconds}
     return compile_network(net, out, stimulus=stimulus, steps=steps, stimulus_spec=stimulus_spec,
                            backends=backends, backend_options=backend_options, quiet=quiet,
                            extra=extra)
@@ -81,15 +90,17 @@ def compile_network(
                          f"{sorted(registry.names())}")
     chosen = [registry.get(name) for name in backends]
     options = backend_options or {}
+    extra = dict(extra or {})
+    seconds: dict[str, float] = extra.pop("_seconds", {})
     with atomic_dir(out) as tmp:
         save_network(net, tmp / NETWORK)
         save_stimulus_csv(tmp / STIMULUS, stimulus, net.labels)
-        with stage(f"reference model, {steps} steps", quiet):
+        with stage(f"reference model, {steps} steps", quiet, seconds):
             ref = reference_run(net, steps, stimulus)
         save_raster_csv(tmp / REFERENCE, ref.raster, net.labels)
         manifest: dict[str, Any] = {
             "neuropaste_manifest": MANIFEST_VERSION,
-            **(extra or {}),
+            **extra,
             "network": net.scalars(),
             "network_digest": net.digest(),
             "stimulus": {"steps": steps, "events": len(stimulus), **(stimulus_spec or {})},
@@ -105,7 +116,10 @@ def compile_network(
             if not isinstance(opts, backend.options):
                 raise TypeError(f"options of the {backend.name} backend must be a "
                                 f"{backend.options.__name__}, not {type(opts).__name__}")
-            with stage(f"{backend.name} backend", quiet):
+            with stage(f"{backend.name} backend", quiet, seconds):
                 manifest["backends"][backend.name] = backend.emit(net, tmp, ref, opts)
+        manifest["resources"] = {  # the one entry that depends on the machine and the run
+            "stage_seconds": seconds, "peak_rss_MB": peak_rss_mb(),
+            "note": "measured on the compiling machine; not part of the reproducible output"}
         write_json(tmp / MANIFEST, manifest)
     return manifest

@@ -55,13 +55,17 @@ def _jsonable(obj: Any) -> Any:
 
 
 @contextlib.contextmanager
-def stage(message: str, quiet: bool = False) -> Iterator[None]:
-    """One progress line on stderr per stage, with its wall time once it is done."""
-    if quiet:
-        yield
-        return
+def stage(message: str, quiet: bool = False, record: dict[str, float] | None = None
+          ) -> Iterator[None]:
+    """One progress line on stderr per stage, with its wall time once it is done (also kept in
+    ``record`` under ``message`` when given)."""
     t0 = time.perf_counter()
-    print(f"neuropaste: {message} ...", file=sys.stderr, flush=True)
+    if not quiet:
+        print(f"neuropaste: {message} ...", file=sys.stderr, flush=True)
     yield
     dt = time.perf_counter() - t0
+    if record is not None:
+        record[message] = round(dt, 3)
+    if quiet:
+        return
     print(f"neuropaste: {message}: done in {dt:.1f} s", file=sys.stderr, flush=True)

@@ -73,7 +73,10 @@ class TileStore:
         """Programmed conductances (t, R, 2 pairs): G+ on even columns, G- on odd ones."""
         if self.g is not None:
             return self.g[tiles]
-        gp, gn = conductances(self.weights(tiles), self.w_max, dev, enc)
+        w = self.weights(tiles)
+        if w.size == 0:
+            return np.zeros((len(w), self.rows, 2 * self.col_post.shape[1]))
+        gp, gn = conductances(w, self.w_max, dev, enc)
         g = np.empty((*gp.shape[:-1], 2 * gp.shape[-1]))
         g[..., 0::2], g[..., 1::2] = gp, gn
         return g

@@ -469,6 +469,13 @@ def _read_store(cd: Compiled, defects: Defects) -> dict[str, np.ndarray] | None:
     return data
 
 
+def _written_netlists(info: dict[str, Any], n_tiles: int) -> list[int]:
+    """The tiles whose netlists compile wrote: all, or the sample tiles.json lists."""
+    if info.get("netlists", {}).get("written", "all") == "all":
+        return list(range(n_tiles))
+    return sorted({int(e["tile"]) for e in info.get("tiles", []) if 0 <= int(e["tile"]) < n_tiles})
+
+
 def verify(compiled: Path, *, tiles: int | None = None, workers: int = 2,
            scheduler: str | None = None, patterns: int = 4, seed: int = 0,
            progress: bool = True, mc_runs: int = 0,
@@ -481,7 +488,7 @@ def verify(compiled: Path, *, tiles: int | None = None, workers: int = 2,
     net = cd.network()
     defects = Defects()
     try:
-        dev, el, _ = cd.tile_params()
+        dev, el, info = cd.tile_params()
     except (OSError, ValueError, KeyError, TypeError) as err:
         return {"passed": False, "tiles_total": 0, "tiles_solver": 0, "tiles_ngspice": 0,
                 "defects": [f"{SPICE}/tiles.json: cannot read the device and read conditions: "
@@ -530,7 +537,8 @@ def verify(compiled: Path, *, tiles: int | None = None, workers: int = 2,
     # 2. netlists
     texts: dict[int, str] = {}
     runnable: set[int] = set()
-    for t in tqdm(range(n_tiles), desc="netlists", unit="tile", disable=not progress):
+    written = _written_netlists(info, n_tiles)
+    for t in tqdm(written, desc="netlists", unit="tile", disable=not progress):
         name = tile_netlist(t)
         path = cd.path(name)
         try:
@@ -545,6 +553,8 @@ def verify(compiled: Path, *, tiles: int | None = None, workers: int = 2,
         if found and int(found.group(1)) >= n_tiles:
             defects.add(f"{SPICE}/{path.name}: a netlist for tile {int(found.group(1))}, which "
                         f"tiles.npz does not have")
+        elif found and int(found.group(1)) not in set(written):
+            defects.add(f"{SPICE}/{path.name}: a netlist tiles.json does not list as written")
     # 3. circuit: the network's currents by the solver, ngspice on the files
     pats_all = _patterns(data["patterns"], data["row_pre"], patterns, seed)
     step_i = el.v_read * dev.level_step
@@ -563,8 +573,8 @@ def verify(compiled: Path, *, tiles: int | None = None, workers: int = 2,
         worst_wx = max(worst_wx, float(np.abs(read - wx).max()))
         top_wx = max(top_wx, float(np.abs(wx).max()))
     rng = np.random.default_rng(seed)
-    k = n_tiles if tiles is None else min(tiles, n_tiles)
-    sample = sorted(rng.choice(n_tiles, size=k, replace=False).tolist())
+    k = len(written) if tiles is None else min(tiles, len(written))
+    sample = sorted(rng.choice(written, size=k, replace=False).tolist())
     for t in sample:
         if t not in runnable:
             defects.add(f"{tile_netlist(t)}: not run in ngspice (its text is not a tile "
@@ -608,7 +618,7 @@ def verify(compiled: Path, *, tiles: int | None = None, workers: int = 2,
         "defects": defects.messages,
         "defects_total": defects.count,
         "weights": weights,
-        "netlists_checked": n_tiles,
+        "netlists_checked": len(written),
         "netlists_runnable": len(runnable),
         "tiles_solver": len(network_i),
         "tiles_ngspice": simulated,
@@ -646,8 +656,10 @@ def verify(compiled: Path, *, tiles: int | None = None, workers: int = 2,
            + (" (flagged)" if worst_ideal > IDEAL_FLAG else ""))
     if passed:
         head = (f"{weights['synapses_decoded']:,} synapses decoded from tiles.npz equal the "
-                f"network's levels; {n_tiles} netlist files equal tiles.npz; ngspice on "
-                f"{simulated} of {n_tiles} files x {pats_all.shape[1]} patterns within "
+                f"network's levels; {len(written)} netlist files"
+                f"{'' if len(written) == n_tiles else f' (a sample of {n_tiles} tiles)'} equal "
+                f"tiles.npz; ngspice on {simulated} of {len(written)} files x "
+                f"{pats_all.shape[1]} patterns within "
                 f"{err_net:.1e} of full scale of the network's currents (limit "
                 f"{SOLVER_TOLERANCE:.0e})")
     else:

@@ -311,6 +311,10 @@ def verify(compiled: Path, *, tiles: int | None = None, patterns: int = 2, seed:
         raise InputError(compiled, "was compiled without a stack (use --memory-dies K or "
                                    "--stack FILE with --backends spice)")
     info = cd.stack_info()
+    if not info.get("netlists_written", True):
+        return {"passed": False, "defects": ["spice/stack: no die netlists were written"],
+                "summary": "nothing to check: the stack's netlists were not written (compiled "
+                           "with a sample of tile netlists; compile with --netlists all)"}
     data = cd.tiles()
     dev, el, _ = cd.tile_params()
     cpw = dev.cells_per_weight

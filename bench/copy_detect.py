@@ -12,8 +12,8 @@ For each culture (``neuropaste culture``, Brian2; made once and reused from ``--
 
 The peer is the spike-train-only method run on the same spikes in the same run.
 
-    .venv/bin/python bench/copy.py                       # default culture, 1,728 x 600 s
-    .venv/bin/python bench/copy.py --neurons 500 --seconds 120 --other
+    .venv/bin/python bench/copy_detect.py                       # default culture, 1,728 x 600 s
+    .venv/bin/python bench/copy_detect.py --neurons 500 --seconds 120 --other
 """
 
 # ruff: noqa: E402
@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import sys
 
-# this file is named copy.py: keep its folder off the path, or ``import copy`` (which
+# this file is named copy_detect.py: keep its folder off the path, or ``import copy`` (which
 # dataclasses does) would find it instead of the standard library's
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
@@ -212,7 +212,7 @@ def tiled_timing(path: str, times: int) -> dict:
     code = ("import sys, time, resource, json; sys.argv = ['x']; "
             f"sys.path[:0] = [{_HERE!r}]; "
             "import importlib.util as u; s = u.spec_from_file_location('benchcopy', "
-            f"{os.path.join(_HERE, 'copy.py')!r}); m = u.module_from_spec(s); "
+            f"{os.path.join(_HERE, 'copy_detect.py')!r}); m = u.module_from_spec(s); "
             "s.loader.exec_module(m); "
             "from neuropaste.io.recording import open_recording; "
             "from neuropaste.copy.run import CopyOptions, copy_recording; "

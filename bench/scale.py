@@ -1,0 +1,143 @@
+"""The whole compile at scale: wall time and peak memory of ``neuropaste compile MAP
+--memory-dies 4`` (issue 16's targets), and their growth with the synapse count.
+
+Each case runs the real command in its own process (so peak memory is that compile's alone),
+on a map file written beforehand (generation is not timed; reading it is). The growth rows
+fit time = a * synapses^b and memory likewise by least squares on log-log axes.
+
+    cd bench && ../.venv/bin/python scale.py                  # the targets table
+    cd bench && ../.venv/bin/python scale.py --growth         # + 1e6 .. 1e8 (slow)
+    cd bench && ../.venv/bin/python scale.py --case clustered-1e5 --backends spice
+
+Clustered maps: ``k`` distinct-ish targets per neuron, 90 % inside the source's cluster of
+1,000 neurons, the rest anywhere, weights N(0.2, 1), delay 1, labels hidden behind a random
+permutation (so the compiler has to find the structure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from neuropaste.cmap import ConnectivityMap
+from neuropaste.io import save_map
+
+ROOT = Path(__file__).resolve().parent.parent
+NEUROPASTE = str(Path(sys.executable).parent / "neuropaste")
+
+
+def clustered(n: int, k: int, cluster: int = 1000, local: float = 0.9, seed: int = 1
+              ) -> ConnectivityMap:
+    """A spatially clustered random map, vectorised (duplicates merge in the map)."""
+    rng = np.random.default_rng(seed)
+    inside = int(round(k * local))
+    base = (np.arange(n) // cluster * cluster)[:, None]
+    size = np.minimum(cluster, n - base)
+    post = np.concatenate([base + rng.integers(0, 1 << 30, (n, inside)) % size,
+                           rng.integers(0, n, (n, k - inside))], axis=1).ravel()
+    pre = np.repeat(np.arange(n), k)
+    perm = rng.permutation(n)
+    return ConnectivityMap.build([f"z{i}" for i in range(n)], perm[pre], perm[post],
+                                 rng.normal(0.2, 1, n * k).astype(np.float32),
+                                 np.ones(n * k, np.int8))
+
+
+#: name -> (map source or a clustered map's (n, k)), the issue's limits (s, GB)
+CASES = {
+    "microcircuit-0.1": ("builtin:microcircuit?scale=0.1", 120, 4),
+    "microcircuit-1": ("builtin:microcircuit?scale=1", 1800, 16),
+    "clustered-1e5": ((100_000, 100), 180, 4),
+}
+GROWTH = {"1e6": (10_000, 100), "1e7": (100_000, 100), "1e8": (100_000, 1000)}
+
+
+def compile_case(source: str, out: Path, backends: str, steps: int) -> dict:
+    """One compile in its own process: wall time, peak RSS and the manifest's figures."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([NEUROPASTE, "compile", source, "--memory-dies", "4", "--out",
+                           str(out), "--backends", backends, "--steps", str(steps)],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1], "wall_s": wall}
+    m = json.loads((out / "manifest.json").read_text())
+    spice = m["backends"].get("spice", {})
+    rtl = m["backends"].get("rtl", {})
+    return {"wall_s": wall, "peak_GB": m["resources"]["peak_rss_MB"] / 1024,
+            "stages": m["resources"]["stage_seconds"],
+            "neurons": m["network"]["neurons"], "synapses": m["network"]["synapses"],
+            "cores": rtl.get("cores"), "tiles": spice.get("tiles"),
+            "netlists": spice.get("netlists"),
+            "tsvs": (spice.get("stack") or {}).get("tsv_signals"),
+            "disk_MB": sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20}
+
+
+def source_of(spec, tmp: Path, name: str) -> str:
+    if isinstance(spec, str):
+        return spec
+    path = tmp / f"{name}.npz"
+    if not path.exists():
+        save_map(clustered(*spec), path)
+    return str(path)
+
+
+def fit(x: list[float], y: list[float]) -> float:
+    """Exponent b of y = a x^b."""
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", action="append", choices=list(CASES), help="default: all")
+    ap.add_argument("--growth", action="store_true", help="also the 1e6 .. 1e8 growth rows")
+    ap.add_argument("--backends", default="rtl,spice")
+    ap.add_argument("--steps", type=int, default=100, help="reference-run steps")
+    ap.add_argument("--keep", type=Path, help="keep the compiled directories here")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(dir=a.keep) as tmp_name:
+        tmp = a.keep or Path(tmp_name)
+        print("| case | neurons / synapses | compile (s) | limit | peak (GB) | limit | cores | "
+              "tiles | netlists | TSVs | on disk (MB) | slowest stages |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
+        for name in a.case or list(CASES):
+            spec, t_max, gb_max = CASES[name]
+            r = compile_case(source_of(spec, tmp, name), tmp / f"out-{name}", a.backends,
+                             a.steps)
+            row(name, r, t_max, gb_max)
+        if a.growth:
+            xs, ts, ms = [], [], []
+            for name, spec in GROWTH.items():
+                r = compile_case(source_of(spec, tmp, f"g{name}"), tmp / f"out-g{name}",
+                                 a.backends, a.steps)
+                row(f"clustered {name}", r, None, None)
+                if "error" not in r:
+                    xs.append(r["synapses"])
+                    ts.append(r["wall_s"])
+                    ms.append(r["peak_GB"])
+            if len(xs) >= 2:
+                print(f"\ngrowth exponent: time {fit(xs, ts):.2f}, memory {fit(xs, ms):.2f} "
+                      f"(over {xs[0]:.2g} .. {xs[-1]:.2g} synapses)")
+
+
+def row(name: str, r: dict, t_max: float | None, gb_max: float | None) -> None:
+    if "error" in r:
+        print(f"| {name} | - | failed after {r['wall_s']:.0f} s: {r['error']} |")
+        return
+    slow = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(r["stages"].items(),
+                                                         key=lambda kv: -kv[1])[:3])
+    nl = r["netlists"] or {}
+    print(f"| {name} | {r['neurons']:,} / {r['synapses']:,} | {r['wall_s']:.0f} | "
+          f"{t_max or '-'} | {r['peak_GB']:.2f} | {gb_max or '-'} | {r['cores'] or '-'} | "
+          f"{r['tiles'] or '-'} | {nl.get('written', '-')} {nl.get('count', '')} | "
+          f"{r['tsvs'] or '-'} | {r['disk_MB']:.0f} | {slow} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
