@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from amaranth.back import rtlil
 
 from neuropaste.addresses import Placement, addresses
@@ -237,6 +238,40 @@ def cycle_estimate(net: Network, raster: Raster) -> dict[str, Any]:
     }
 
 
+def mesh_cycle_estimate(net: Network, raster: Raster, core: np.ndarray, n_cores: int
+                        ) -> dict[str, Any]:
+    """Clock cycles per step of a mesh, core by core, from the reference raster.
+
+    Core c spends, in step t, one clock per synaptic operation landing on its neurons (at
+    least one per spiking source that reaches it: the pointer fetch), then one per neuron of
+    its update sweep and a few of handshake. A step lasts as long as its busiest core (the
+    step barrier); links and routers are taken as never the bottleneck, so this is a lower
+    bound on the mesh and the busiest-core figure is what placement balances.
+    """
+    steps = raster.steps
+    per_src = sp.csr_matrix((np.ones(net.n_synapses), (net.pre, core[net.post])),
+                            shape=(net.n_neurons, n_cores))  # SOPs per (source, core)
+    spikes = sp.csr_matrix((np.ones(len(raster.step)), (raster.step, raster.neuron)),
+                           shape=(steps + 1, net.n_neurons))
+    # spikes of step t are delivered in step t + 1
+    sops = np.zeros((steps + 1, n_cores))
+    sops[1:] = (spikes @ per_src).toarray()[:steps]
+    neurons = np.bincount(core, minlength=n_cores)
+    cycles = sops[:steps] + neurons[None, :] + 6
+    busiest = cycles.max(axis=1) if steps else np.zeros(0)
+    total = float(sops.sum())
+    return {
+        "model": "per core: SOPs landing on it + its update sweep + 6; a step: busiest core",
+        "synaptic_ops": int(total),
+        "cycles_per_step_mean": float(busiest.mean()) if steps else 0.0,
+        "cycles_per_step_worst": int(busiest.max()) if steps else 0,
+        "per_core_cycles_per_step_mean": [round(float(x), 1) for x in cycles.mean(axis=0)],
+        "sop_per_clock_mesh": total / float(busiest.sum()) if steps and busiest.sum() else 0.0,
+        "share_of_ideal": (total / (n_cores * float(busiest.sum()))
+                           if steps and busiest.sum() else 0.0),
+    }
+
+
 def _hex_image(path: Path, image: RomImage) -> None:
     digits = max(1, (image.width + 3) // 4)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -268,7 +303,11 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, options: RTLOptions) ->
     }
     if single:
         return _emit_core(net, rtl, options.prefetch) | common
-    return _emit_mesh(net, Path(out_dir), ref.rates, options) | common
+    mesh = _emit_mesh(net, Path(out_dir), ref.rates, options) | common
+    core = np.load(Path(out_dir) / PLACEMENT)["core"].astype(np.int64)
+    mesh["cycle_estimate"] = mesh_cycle_estimate(net, ref.raster, core, mesh["cores"])
+    mesh["cycle_estimate_one_core"] = common["cycle_estimate"]
+    return mesh
 
 
 def _fits(net: Network) -> bool:
