@@ -169,6 +169,13 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
         raise ValueError(f"balance must be one of {BALANCE}, not {balance!r}")
     limits = limits or CoreLimits()
     need = cores_needed(net, limits)
+    if n_cores is None:  # as few cores as fit every limit: route entries only show once placed
+        while True:
+            over = _overflow(net, _partition(net, need, limits, _r(net, rates), seed, balance,
+                                             rates), need, limits)
+            if over <= 1.0 or need >= net.n_neurons:
+                break
+            need = min(net.n_neurons, max(need + 1, math.ceil(need * over * 1.05)))
     n_cores = need if n_cores is None else n_cores
     if n_cores > max(net.n_neurons, 1):
         raise InputError(net.meta.get("source"), f"{n_cores} cores for {net.n_neurons} neurons: "
@@ -178,7 +185,7 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
                          f"{net.n_synapses} synapses need at least {need} cores of "
                          f"{limits.neurons} neurons / {limits.fanout_entries} fan-out entries, "
                          f"not {n_cores}")
-    r = np.ones(net.n_neurons) if rates is None else np.asarray(rates, np.float64) + 1e-3
+    r = _r(net, rates)
     naive = np.minimum(np.arange(net.n_neurons) * n_cores // max(net.n_neurons, 1), n_cores - 1)
     core = _partition(net, n_cores, limits, r, seed, balance, rates)
     baseline = None
@@ -218,6 +225,17 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
     if baseline is not None:
         stats["objectives_neuron_balanced"] = objectives(net, baseline, n_cores, rates)
     return Placement(core=core, local=local, n_cores=n_cores, stats=stats)
+
+
+def _r(net: Network, rates: np.ndarray | None) -> np.ndarray:
+    """Vertex rates for the partitioner (never zero: a silent neuron still costs its edges)."""
+    return np.ones(net.n_neurons) if rates is None else np.asarray(rates, np.float64) + 1e-3
+
+
+def _overflow(net: Network, core: np.ndarray, n_cores: int, limits: CoreLimits) -> float:
+    """The worst core's load over its limit, across every limit (<= 1: it fits)."""
+    return max(float(load.max(initial=0)) / getattr(limits, name)
+               for name, load in core_loads(net, core, n_cores).items())
 
 
 def _partition(net: Network, n_cores: int, limits: CoreLimits, r: np.ndarray, seed: int,
