@@ -28,8 +28,6 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 
-from neuropaste.hdl.router import PORTS
-
 
 def _per_step(step: np.ndarray, values: np.ndarray, steps: int) -> list[list[Any]]:
     out: list[list[Any]] = [[] for _ in range(steps)]
@@ -147,11 +145,12 @@ async def _core(dut, s: dict[str, np.ndarray], stall: float, rng: random.Random
 async def _router(dut, s: dict[str, np.ndarray], stall: float, rng: random.Random
                   ) -> dict[str, Any]:
     steps = int(s["steps"])
-    ports = [p for p in PORTS if hasattr(dut, f"i_{p}__valid")]
-    outs = [p for p in PORTS if hasattr(dut, f"o_{p}__valid")]
-    feed = {p: _per_step(s[f"in_{p}_step"], s[f"in_{p}_word"], steps) for p in PORTS}
-    want = {p: _per_step(s[f"out_{p}_step"], s[f"out_{p}_word"], steps) for p in PORTS}
-    for p in PORTS:  # traffic due on a port the router does not have is a defect
+    names = s["ports"].tolist()  # hdl.router.PORTS, sent along: no Amaranth in the simulator
+    ports = [p for p in names if hasattr(dut, f"i_{p}__valid")]
+    outs = [p for p in names if hasattr(dut, f"o_{p}__valid")]
+    feed = {p: _per_step(s[f"in_{p}_step"], s[f"in_{p}_word"], steps) for p in names}
+    want = {p: _per_step(s[f"out_{p}_step"], s[f"out_{p}_word"], steps) for p in names}
+    for p in names:  # traffic due on a port the router does not have is a defect
         if p not in ports and len(s[f"in_{p}_word"]):
             raise AssertionError(f"{len(s[f'in_{p}_word'])} packets are due on input {p}, "
                                  "which this router lacks")
@@ -163,7 +162,7 @@ async def _router(dut, s: dict[str, np.ndarray], stall: float, rng: random.Rando
     for p in outs:
         getattr(dut, f"o_{p}__ready").value = 1
     await _reset(dut)
-    got = {p: [[] for _ in range(steps)] for p in PORTS}
+    got = {p: [[] for _ in range(steps)] for p in names}
     stray: list[str] = []
     cycles = 0
     for t in range(steps):
@@ -205,15 +204,18 @@ async def _router(dut, s: dict[str, np.ndarray], stall: float, rng: random.Rando
         await FallingEdge(dut.clk)
     first = None
     for t in range(steps):
-        for p in PORTS:
+        for p in names:
             a, b = Counter(got[p][t]), Counter(want[p][t])
             if a != b and first is None:
                 word = min(k for k in a.keys() | b.keys() if a[k] != b[k])
-                first = {"step": t, "port": p, "word": word, "rtl_count": a[word],
-                         "expected_count": b[word]}
-    return {"steps": steps, "packets_in": sum(len(s[f"in_{p}_word"]) for p in PORTS),
-            "outputs": sum(len(x) for p in PORTS for x in got[p]),
-            "expected_outputs": sum(len(s[f"out_{p}_word"]) for p in PORTS),
+                value, bits = int(word, 16), int(s["axon_bits"])
+                first = {"step": t, "port": p, "word": word, "axon": value & ((1 << bits) - 1),
+                         "cores": [k for k in range((value >> bits).bit_length())
+                                   if value >> bits >> k & 1],
+                         "rtl_count": a[word], "expected_count": b[word]}
+    return {"steps": steps, "packets_in": sum(len(s[f"in_{p}_word"]) for p in names),
+            "outputs": sum(len(x) for p in names for x in got[p]),
+            "expected_outputs": sum(len(s[f"out_{p}_word"]) for p in names),
             "first_mismatch": first, "first_stray": stray[0] if stray else None,
             "cycles": cycles}
 

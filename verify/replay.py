@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from neuropaste.addresses import addresses
 from neuropaste.compiled import REPLAY, RTL, RTL_MEM, SIM_BUILD, Compiled
 from neuropaste.errors import InputError
 from neuropaste.generators.placement import axon_indices, destinations
@@ -165,7 +164,7 @@ def router_units(cd: Compiled, steps: int) -> list[Unit]:
                 outs[r][q].append((t, _hex(int(axon[i]) | qm << a_bits)))
     units = []
     for r in range(n):
-        stream: dict[str, np.ndarray] = {"steps": np.int64(steps), "cores": np.int64(n),
+        stream: dict[str, np.ndarray] = {"steps": np.int64(steps), "ports": np.array(PORTS),
                                          "axon_bits": np.int64(a_bits),
                                          "table": np.int64(tables[r] is not None)}
         for p in PORTS:
@@ -310,14 +309,15 @@ def run_unit(root: str, unit: Unit, options: dict[str, Any]) -> dict[str, Any]:
     np.savez(build / "stream.npz", kind=np.array(unit.kind), **unit.stream)
     result_path = build / "result.json"
     mem = os.path.relpath(cd.path(RTL_MEM), build).replace(os.sep, "/")
+    t0 = time.perf_counter()
     runner = get_runner("icarus")
     runner.build(sources=[source, build / "harness.v"], hdl_toplevel=HARNESS, build_dir=build,
                  always=True, defines={MEM_MACRO: f'"{mem}/"'}, timescale=("1ns", "1ps"),
                  log_file=build / "build.log")
+    t1 = time.perf_counter()
     env = {"NEUROPASTE_REPLAY": str((build / "stream.npz").resolve()),
            "NEUROPASTE_RESULT": str(result_path.resolve()),
            "NEUROPASTE_STALL": str(options["stall"]), "NEUROPASTE_SEED": str(options["seed"])}
-    t0 = time.perf_counter()
     try:
         runner.test(hdl_toplevel=HARNESS, test_module="neuropaste.verify.cocotb_replay",
                     build_dir=build, test_dir=build, extra_env=env,
@@ -327,8 +327,13 @@ def run_unit(root: str, unit: Unit, options: dict[str, Any]) -> dict[str, Any]:
         pass
     if not result_path.is_file():
         return base | {"error": f"the cocotb test wrote no result; see {build / 'cocotb.log'}"}
+    files = [source] + [cd.path(RTL_MEM) / f
+                        for f in _images(unit_modules(modules, top, unit.name))]
     return base | json.loads(result_path.read_text()) | {
-        "simulated": True, "seconds": round(time.perf_counter() - t0, 3)}
+        "simulated_files": {str(f.relative_to(cd.root)): hashlib.sha256(f.read_bytes()).hexdigest()
+                            for f in files},
+        "simulated": True, "build_seconds": round(t1 - t0, 3),
+        "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def describe(result: dict[str, Any]) -> str:
@@ -339,7 +344,8 @@ def describe(result: dict[str, Any]) -> str:
     first = result.get("first_mismatch")
     if first is not None:
         where = (f"neuron {first['label']!r} (local address {first['address']})"
-                 if result["kind"] == "core" else f"port {first['port']}, packet {first['word']}")
+                 if result["kind"] == "core" else f"port {first['port']}, the packet of axon "
+                 f"{first['axon']} for cores {first['cores']}")
         return (f"{name}: outputs differ first at step {first['step']}, {where}: "
                 f"{first['rtl_count']} in the RTL, {first['expected_count']} expected")
     if result.get("first_stray"):
@@ -354,8 +360,9 @@ def describe(result: dict[str, Any]) -> str:
 def verify(compiled: Path, *, steps: int | None = None, workers: int = 2,
            scheduler: str | None = None, stall: float = DEFAULT_STALL, seed: int = 0,
            progress: bool = True, only: list[str] | None = None) -> dict[str, Any]:
-    """Replay every core and router (``only``: those units) of a compiled mesh; the dict goes
-    into ``verify.json`` under ``checks.replay``."""
+    """Replay every core and router (``only``: those units) of a compiled mesh on ``workers``
+    Dask worker processes (0: in this process) or a ``scheduler``'s cluster; the dict goes into
+    ``verify.json`` under ``checks.replay``."""
     cd = Compiled.open(compiled)
     if cd.backend("rtl") is None or cd.placement() is None:
         raise InputError(compiled, "--replay proves the cores and routers of a mesh, and this "
@@ -399,11 +406,14 @@ def verify(compiled: Path, *, steps: int | None = None, workers: int = 2,
 
     for name in sorted(results):
         finished(name, results[name], None)
-    if todo:
+    root = str(cd.root.resolve())
+    if todo and workers == 0 and not scheduler:  # in this process, one unit after another
+        for u, digest in todo:
+            finished(u.name, run_unit(root, u, opts), digest)
+    elif todo:
         from dask.distributed import as_completed
 
         with dask_client(workers, scheduler) as client:
-            root = str(cd.root.resolve())
             futures = {client.submit(run_unit, root, u, opts, pure=False): (u, d)
                        for u, d in todo}
             for fut in as_completed(futures):
@@ -443,7 +453,8 @@ def summarise(units: list[Unit], results: dict[str, dict[str, Any]], steps: int,
         "workers": None if scheduler else workers,
         "scheduler": scheduler,
         "units": {r["unit"]: {k: r.get(k) for k in ("passed", "packets_in", "outputs",
-                                                    "cycles", "seconds", "error")}
+                                                    "cycles", "seconds", "error",
+                                                    "simulated_files")}
                   for r in ordered},
     }
     out["summary"] = "; ".join(problems[:5]) + (
