@@ -72,12 +72,13 @@ def test_xy_multicast_tree_ejects_once_at_every_destination() -> None:
 @needs_iverilog
 def test_replay_passes_resumes_and_reruns_only_what_changed(tmp_path: Path) -> None:
     out = _chain_mesh(tmp_path)
-    first = replay.verify(out, workers=0, progress=False)
+    some = ["core_0", "router_1"]  # every unit: the slow C. elegans test below
+    first = replay.verify(out, workers=0, progress=False, only=some)
     assert first["passed"], first["summary"]
-    assert (first["cores"], first["routers"], first["kept"]) == (2, 2, 0)
-    assert first["spikes"] == 6 and first["packets"] > 0
-    again = replay.verify(out, workers=0, progress=False)
-    assert again["passed"] and again["kept"] == 4
+    assert (first["cores"], first["routers"], first["kept"]) == (1, 1, 0)
+    assert first["packets"] > 0
+    again = replay.verify(out, workers=0, progress=False, only=some)
+    assert again["passed"] and again["kept"] == 2
     # a stale result is never reused: another step count is another key
     shorter = replay.verify(out, steps=6, workers=0, progress=False, only=["router_0"])
     assert shorter["kept"] == 0 and shorter["steps"] == 6
@@ -110,7 +111,7 @@ def test_tampered_verilog_of_one_core_fails_naming_it(tmp_path: Path) -> None:
     changed, hits = re.subn(r"(\$signed\(u_sat\)) >= ", r"\1 > ", module)
     assert hits == 1
     path.write_text(text.replace(module, changed))
-    result = replay.verify(out, workers=0, progress=False)
+    result = replay.verify(out, workers=0, progress=False, only=["core_0", "core_1"])
     assert result["failed"] == [f"core_{core}"], result["summary"]
     assert f"core_{core}: outputs differ first at step {step}, neuron 'n1'" in result["summary"]
 
