@@ -16,12 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from netgen import chain_network, hardware_networks
+from netgen import chain_network, clustered_network
 
 from neuropaste.compile import compile_network
 from neuropaste.compiled import REPLAY, Compiled
-from neuropaste.events import Stimulus
+from neuropaste.events import Stimulus, poisson
 from neuropaste.generators.rtl import RTLOptions
 from neuropaste.hdl.router import port_masks
 from neuropaste.verify import replay
@@ -156,7 +155,7 @@ def test_celegans_on_four_cores_replay_agrees_with_the_whole_array(tmp_path: Pat
     tampered fails both, naming that core."""
     out = tmp_path / "ce"
     proc = _cli("compile", "builtin:celegans", "--out", str(out), "--backends", "rtl",
-                "--cores", "4", "--steps", "12")
+                "--cores", "4", "--steps", "10")
     assert proc.returncode == 0, proc.stderr
     proc = _cli("verify", str(out), "--rtl", "--replay", "--workers", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -165,7 +164,7 @@ def test_celegans_on_four_cores_replay_agrees_with_the_whole_array(tmp_path: Pat
     cd = Compiled.open(out)
     net, pl = cd.network(), cd.placement()
     ref = cd.reference(net.labels)
-    spiking = np.unique(ref.neuron[ref.step < 8])
+    spiking = np.unique(ref.neuron[ref.step < 6])
     i = int(spiking[pl.core[spiking] == 2][0])
     _set_word(out / "rtl" / "mem" / "core_2" / "param.hex", int(pl.local[i]), lambda w: w | 0x7FFF)
     whole = verify_whole(out, synth=False, lint=False)
@@ -178,17 +177,14 @@ def test_celegans_on_four_cores_replay_agrees_with_the_whole_array(tmp_path: Pat
 
 @pytest.mark.slow
 @needs_iverilog
-@settings(max_examples=2, deadline=None, suppress_health_check=[
-    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(case=hardware_networks(max_neurons=10, max_steps=10))
-def test_generated_map_replay_agrees_with_the_whole_array(tmp_path: Path, case) -> None:
-    net, steps, stim = case
-    out = tmp_path / f"g{abs(hash((net.n_neurons, steps, len(stim))))}"
-    shutil.rmtree(out, ignore_errors=True)
-    compile_network(net, out, stimulus=stim, steps=steps, backends=("rtl",),
-                    backend_options={"rtl": RTLOptions(cores=2)}, quiet=True)
+def test_generated_map_replay_agrees_with_the_whole_array(tmp_path: Path) -> None:
+    """A clustered random map on three cores (a 3 x 1 mesh: routers with east and west)."""
+    net = clustered_network(n=60, e=500, clusters=4, seed=5)
+    out = tmp_path / "g"
+    compile_network(net, out, stimulus=poisson(net.n_neurons, 10, 0.1, seed=5), steps=10,
+                    backends=("rtl",), backend_options={"rtl": RTLOptions(cores=3)}, quiet=True)
     whole = verify_whole(out, synth=False, lint=False, stall=0.3)
-    parts = replay.verify(out, workers=2, progress=False)
-    nothing = parts["packets"] == 0
+    parts = replay.verify(out, workers=0, progress=False)
     assert whole["passed"], whole["summary"]
-    assert parts["passed"] or nothing, parts["summary"]
+    assert parts["passed"], parts["summary"]
+    assert parts["spikes"] == whole["spikes"] > 0 and parts["routers"] == 3
