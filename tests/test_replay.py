@@ -68,6 +68,25 @@ def test_xy_multicast_tree_ejects_once_at_every_destination() -> None:
             assert all(qm & ~masks[q] == 0 for q, qm in outs)
 
 
+def _modules(connections: str, ports: str) -> dict[str, str]:
+    """A mesh top with one core instance, in the shape Yosys writes them."""
+    return replay.split_modules(
+        f"module top(clk);\n  input clk;\n  \\top.core_0  core_0 (\n{connections}\n  );\n"
+        f"endmodule\nmodule \\top.core_0 (clk);\n{ports}\nendmodule\n")
+
+
+def test_harness_names_renamed_ports_by_their_net_and_refuses_unknown_ones() -> None:
+    ports = "  input clk;\n  input [7:0] \\w_data$56 ;\n  input \\w_en$54 ;"
+    text = replay.harness(_modules("    .clk(clk),\n    .\\w_data$56 (eject_0__payload[7:0]),"
+                                   "\n    .\\w_en$54 (eject_0__valid)", ports),
+                          "top", "core_0", "core")
+    assert "input [7:0] syn_in__payload;" in text and ".\\w_en$54 (syn_in__valid)" in text
+    with pytest.raises(ValueError, match=r"port w_en\$54 of top.core_0 \(to stray_net\) has no "
+                       "role"):
+        replay.harness(_modules("    .clk(clk),\n    .\\w_en$54 (stray_net)", ports), "top",
+                       "core_0", "core")
+
+
 @needs_iverilog
 def test_replay_passes_resumes_and_reruns_only_what_changed(tmp_path: Path) -> None:
     out = _chain_mesh(tmp_path)
