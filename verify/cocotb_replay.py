@@ -12,6 +12,9 @@ idle, ``start`` is pulsed, the packets ejected into it during that step are fed 
 port is fed its packets at once, every output collected, until all went in and it is idle. Both
 compare each step's outputs as a multiset (per port for a router) with the expected ones, watch
 for output outside a step, and name the first difference.
+
+It imports nothing of neuropaste: the runner loads it as a top-level module, so each unit's
+simulator starts without the package's imports.
 """
 
 from __future__ import annotations
