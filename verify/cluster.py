@@ -23,7 +23,7 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
         client = Client(scheduler)
     else:
         cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
-                               processes=True, dashboard_address=None)
+                               processes=True, dashboard_address=":0")  # any free port: no clash
         client = Client(cluster)
     try:
         yield client
