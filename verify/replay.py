@@ -456,6 +456,9 @@ def summarise(units: list[Unit], results: dict[str, dict[str, Any]], steps: int,
         "kept": sum(bool(r.get("kept")) for r in ordered),
         "failed": [r["unit"] for r in failed],
         "wall_seconds": round(seconds, 2),
+        # what the units took one by one: against wall time x workers, the parallel efficiency
+        "unit_seconds": round(sum(float(r.get("seconds") or 0) for r in ordered
+                                  if not r.get("kept")), 2),
         "workers": None if scheduler else workers,
         "scheduler": scheduler,
         "units": {r["unit"]: {k: r.get(k) for k in ("passed", "packets_in", "outputs",
