@@ -250,9 +250,10 @@ COMPILE_FLAGS = {"cores": "rtl", "core_neurons": "rtl", "tile": "spice", "device
                  "memory_dies": "spice", "stack": "spice", "slices": "spice",
                  "digit_levels": "spice", "programming": "spice", "netlists": "spice"}
 #: verify flag -> the checks it configures
-VERIFY_FLAGS = {"steps": {"rtl", "analog"}, "vcd": {"rtl"}, "stall": {"rtl"}, "link_stall": {"rtl"},
-                "tiles": {"spice", "stack"}, "workers": {"spice", "stack"},
-                "scheduler": {"spice"}, "mc": {"spice"}, "age": {"spice"}}
+VERIFY_FLAGS = {"steps": {"rtl", "analog", "replay"}, "vcd": {"rtl"}, "stall": {"rtl", "replay"},
+                "link_stall": {"rtl"}, "tiles": {"spice", "stack"},
+                "workers": {"spice", "stack", "replay"}, "scheduler": {"spice", "replay"},
+                "mc": {"spice"}, "age": {"spice"}}
 
 
 def _refuse_unused(args: argparse.Namespace, flags: dict[str, Any], chosen: set[str],
@@ -301,6 +302,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from neuropaste.verify import VerifyOptions, default_checks, run_checks
 
     names = [n for n in ("rtl", "spice", "stack", "analog") if getattr(args, n)]
+    if args.replay:  # the RTL proven core by core instead of as one array
+        if "rtl" not in names:
+            raise InputError(None, "--replay is a way to run --rtl: give both")
+        names[names.index("rtl")] = "replay"
     _refuse_unused(args, VERIFY_FLAGS, set(names or default_checks(Compiled.open(args.dir))),
                    "checks")
     drift_time = None if args.age is None else parse_age(args.age)
@@ -610,15 +615,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "(needs a lossless level map; docs/fidelity.md)")
     s.add_argument("--steps", type=int, default=None,
                    help="steps for --rtl, --analog (default: all stored)")
+    s.add_argument("--replay", action="store_true",
+                   help="with --rtl on a mesh: simulate each core and router alone on its "
+                        "recorded traffic, spread over Dask workers; resumable")
     s.add_argument("--vcd", action="store_true", help="keep a VCD waveform of the RTL run")
     s.add_argument("--stall", type=_probability, default=0.0,
-                   help="--rtl: P(host output not ready) per clock (default 0)")
+                   help="--rtl: P(host output not ready) per clock (default 0); --replay: "
+                        "P(input gap) and P(output not ready) (default 0.25)")
     s.add_argument("--link-stall", type=_probability, default=0.0,
                    help="--rtl on a mesh: P(a link refuses a transfer) per clock (default 0)")
     s.add_argument("--tiles", type=int, default=None,
                    help="ngspice on K sampled tiles (with --stack: K per die, default 2)")
     s.add_argument("--workers", type=int, default=2, help="local worker processes")
-    s.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
+    s.add_argument("--scheduler", default=None,
+                   help="dask.distributed scheduler address (--spice, --replay)")
     s.add_argument("--mc", type=int, default=0,
                    help="Monte Carlo runs of device-to-device variability")
     s.add_argument("--age", default=None,

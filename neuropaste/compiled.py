@@ -54,6 +54,7 @@ ADDRESS_MAP = "rtl/address_map.csv"
 PLACEMENT = "rtl/placement.npz"
 RTL_RESULT = "verify_rtl.json"
 RTL_SPIKES = "verify_rtl_spikes.csv"
+REPLAY = "verify_replay"  # per-unit results of verify --rtl --replay, kept for resuming
 SIM_BUILD = "sim_build"
 
 SPICE = "spice"

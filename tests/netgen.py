@@ -95,3 +95,17 @@ def run_mesh(net: Network, placement, steps: int, stimulus: Stimulus, *, stall: 
     dut = NeuronMesh(mesh_plan(net, placement), stall=stall, seed=seed, **mesh_options)
     return run_array(dut, net.n_neurons, steps, stimulus, address=addresses(placement)[0],
                      out_stall=out_stall, seed=seed)
+
+
+def chain_network(n: int = 5, delays: tuple[int, ...] = (1, 2, 1, 2)) -> Network:
+    """0 -> 1 -> ... -> n-1, every weight equal to the threshold (4): each neuron fires exactly
+    when its predecessor's spike lands, and only because ``v >= threshold`` is inclusive."""
+    m = n - 1
+    net = Network(labels=np.array([f"n{i}" for i in range(n)]),
+                  pre=np.arange(m, dtype=np.int32), post=np.arange(1, n, dtype=np.int32),
+                  weight=np.full(m, 4, np.int32), delay=np.array(delays[:m], np.int16),
+                  threshold=np.full(n, 4, np.int64), v_reset=np.zeros(n, np.int64),
+                  bias=np.zeros(n, np.int64), leak_shift=np.zeros(n, np.uint8),
+                  refractory=np.zeros(n, np.int64), stim_weight=100, w_bits=8, v_bits=12,
+                  acc_bits=2, max_delay=max(delays[:m]))
+    return net.replace(acc_bits=bits_for_signed(int(net.fan_in_bound().max())))

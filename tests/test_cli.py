@@ -157,9 +157,9 @@ def test_verify_refuses_flags_of_checks_it_does_not_run(small_map: Path, tmp_pat
     out = tmp_path / "c"
     assert run("compile", str(small_map), "--out", str(out), "--backends", "spice",
                "--steps", "5").returncode == 0
-    for args, flag, checks in ((["--stall", "0.2"], "--stall", "rtl"),
+    for args, flag, checks in ((["--stall", "0.2"], "--stall", "replay or rtl"),
                                (["--spice", "--vcd"], "--vcd", "rtl"),
-                               (["--spice", "--steps", "3"], "--steps", "analog or rtl")):
+                               (["--spice", "--steps", "3"], "--steps", "analog or replay or rtl")):
         res = run("verify", str(out), *args)
         assert res.returncode == 2, res.stderr
         assert res.stderr.strip() == (f"neuropaste: error: {flag} applies to {checks}, which "

@@ -16,37 +16,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from netgen import chain_network
 
 from neuropaste.compile import compile_network
 from neuropaste.compiled import Compiled
 from neuropaste.errors import InputError
 from neuropaste.events import Raster, Stimulus
 from neuropaste.generators.rtl import RTLOptions
-from neuropaste.ir import Network, bits_for_signed
 
 needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="no iverilog")
 ORACLE = ("network.npz", "stimulus.csv", "reference_spikes.csv")
 
 
-def _chain(n: int = 5, delays: tuple[int, ...] = (1, 2, 1, 2)) -> Network:
-    """0 -> 1 -> ... -> n-1, every weight equal to the threshold (4): each neuron fires exactly
-    when its predecessor's spike lands, and only because ``v >= threshold`` is inclusive."""
-    m = n - 1
-    net = Network(labels=np.array([f"n{i}" for i in range(n)]),
-                  pre=np.arange(m, dtype=np.int32), post=np.arange(1, n, dtype=np.int32),
-                  weight=np.full(m, 4, np.int32), delay=np.array(delays[:m], np.int16),
-                  threshold=np.full(n, 4, np.int64), v_reset=np.zeros(n, np.int64),
-                  bias=np.zeros(n, np.int64), leak_shift=np.zeros(n, np.uint8),
-                  refractory=np.zeros(n, np.int64), stim_weight=100, w_bits=8, v_bits=12,
-                  acc_bits=2, max_delay=max(delays[:m]))
-    return net.replace(acc_bits=bits_for_signed(int(net.fan_in_bound().max())))
-
-
 def _compile(tmp: Path, cores: int | None = None, n: int = 5) -> Path:
     out = tmp / "c"
     opts = {"rtl": RTLOptions(cores=cores)} if cores else {}
-    compile_network(_chain(n, (1, 2) * n), out, stimulus=Stimulus.from_pairs([0], [0]), steps=10,
-                    backends=("rtl",), backend_options=opts, quiet=True)
+    compile_network(chain_network(n, (1, 2) * n), out, stimulus=Stimulus.from_pairs([0], [0]),
+                    steps=10, backends=("rtl",), backend_options=opts, quiet=True)
     return out
 
 

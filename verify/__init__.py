@@ -32,7 +32,7 @@ class VerifyOptions:
     link_stall: float = 0.0  # rtl on a mesh: P(a link refuses a transfer) per clock
     tiles: int | None = None  # spice: tiles sampled for ngspice; stack: per die
     workers: int = 2
-    scheduler: str | None = None  # spice: a dask.distributed scheduler address
+    scheduler: str | None = None  # spice, replay: a dask.distributed scheduler address
     mc_runs: int = 0  # spice: Monte Carlo runs of device spread
     drift_time: float | None = None  # spice: seconds after programming
 
@@ -55,6 +55,8 @@ CHECKS = {
     "stack": Check("stack", "spice", "neuropaste.verify.stack", lambda part: "stack" in part),
     # opt-in (verify --analog): the default devices' level maps are lossy by design
     "analog": Check("analog", "spice", "neuropaste.verify.analog", lambda part: False),
+    # opt-in (verify --rtl --replay): each core and router of a mesh alone, on Dask
+    "replay": Check("replay", "rtl", "neuropaste.verify.replay", lambda part: False),
 }
 
 
@@ -87,11 +89,12 @@ def run_checks(compiled: Path, names: list[str], options: VerifyOptions) -> dict
 
 
 def verify(compiled: Path, *, rtl: bool = False, spice: bool = False, stack: bool = False,
-           analog: bool = False, **options: Any) -> dict[str, Any]:
+           analog: bool = False, replay: bool = False, **options: Any) -> dict[str, Any]:
     """The checks asked for by flag (all that apply when none is), with ``options`` as in
-    :class:`VerifyOptions`."""
-    names = [n for n, wanted in (("rtl", rtl), ("spice", spice), ("stack", stack),
-                                 ("analog", analog)) if wanted]
+    :class:`VerifyOptions`; ``replay`` proves the RTL core by core instead of whole."""
+    names = [n for n, wanted in (("rtl", rtl and not replay), ("replay", replay),
+                                 ("spice", spice), ("stack", stack), ("analog", analog))
+             if wanted]
     return run_checks(Path(compiled), names, VerifyOptions(**options))
 
 

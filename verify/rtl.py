@@ -205,8 +205,12 @@ def verify(compiled: Path, *, steps: int | None = None, vcd: bool = False, stall
     if result.get("error"):
         problems.insert(0, result["error"])
     elif first is not None:
+        placement = cd.placement()  # on a mesh, the core that first differs is the suspect
+        if placement is not None:
+            first["core"] = int(placement.core[first["index"]])
+        where = f" (core_{first['core']})" if "core" in first else ""
         problems.insert(0, f"rasters differ first at step {first['step']}, neuron "
-                        f"{first['neuron']!r}: {first['rtl_count']} spike(s) in the RTL, "
+                        f"{first['neuron']!r}{where}: {first['rtl_count']} spike(s) in the RTL, "
                         f"{first['reference_count']} in the reference")
     elif stray is not None:
         problems.insert(0, f"RTL output outside a step: {stray}")

@@ -57,6 +57,7 @@ from neuropaste.netlists.tile import (
 from neuropaste.sim.ngspice import branch_currents, run_text
 from neuropaste.sim.solver import cell_sources, ideal_currents, solve_tile
 from neuropaste.text import comment
+from neuropaste.verify.cluster import dask_client
 
 if TYPE_CHECKING:
     from neuropaste.verify import VerifyOptions
@@ -386,16 +387,9 @@ def check_netlist(name: str, text: str, g: np.ndarray, active: np.ndarray, el: E
 def _ngspice_all(jobs: list[tuple[int, str, np.ndarray]], v_gate: float, workers: int,
                  scheduler: str | None, progress: bool) -> dict[int, Any]:
     """run_tile on every job on a Dask cluster; a tile whose run raised maps to the error."""
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
 
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
-                               processes=True, dashboard_address=None)
-        client = Client(cluster)
-    try:
+    with dask_client(workers, scheduler) as client:
         futures = {client.submit(run_tile, text, pats, v_gate, pure=False): t
                    for t, text, pats in jobs}
         results: dict[int, Any] = {}
@@ -408,10 +402,6 @@ def _ngspice_all(jobs: list[tuple[int, str, np.ndarray]], v_gate: float, workers
             bar.update(1)
         bar.close()
         return results
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def monte_carlo(g: np.ndarray, patterns: np.ndarray, el: Electrical, dev: Device, runs: int,

@@ -1,0 +1,494 @@
+"""``neuropaste verify --rtl --replay``: every core and every router of a mesh proven alone.
+
+The whole array in Icarus is out of reach for large maps, but a mesh has no state outside its
+cores and routers, and the reference run says exactly what crosses every boundary. So each
+core's module in the mesh Verilog that ``compile`` wrote (with the memory images its
+``$readmemh`` reads) is simulated alone, fed step by step with the packets the routers would
+eject into it (the axon index of every spike whose targets include one of its neurons) and the
+external events of its neurons, and must emit, at every step, exactly the multiset of its
+neurons that spike in the reference run. Each router's module is fed the packets that XY
+multicast puts on each of its inputs (its local input from the multicast table file the mesh
+loads, ``rtl/mem/core_K/routes.hex``) and must put out exactly the expected packets on each
+port, step by step. The expectations come from the network, the placement and the reference
+raster, never from the artifact.
+
+Units run as Dask tasks (:mod:`neuropaste.verify.cluster`: a LocalCluster, or a scheduler
+whose workers see ``DIR`` at the same path). Each finished unit leaves
+``DIR/verify_replay/<unit>.json`` under a digest of everything its verdict depends on (its
+modules' text, their images, its stream, the options and the testbench), so an interrupted run
+resumes and a stale result is never reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from neuropaste.compiled import REPLAY, RTL, RTL_MEM, SIM_BUILD, Compiled
+from neuropaste.errors import InputError
+from neuropaste.generators.placement import axon_indices, destinations
+from neuropaste.generators.rtl import MEM_MACRO
+from neuropaste.hdl.router import PORTS, port_masks
+from neuropaste.outputs import write_json
+from neuropaste.verify.cluster import dask_client
+
+if TYPE_CHECKING:
+    from neuropaste.verify import VerifyOptions
+
+HARNESS = "neuropaste_replay"  # the testbench's wrapper: clean port names around one unit
+DEFAULT_STALL = 0.25  # P(an input gap / an output not ready) per clock when none is asked
+STEP = {"east": (1, 0), "west": (-1, 0), "north": (0, 1), "south": (0, -1)}
+OPPOSITE = {"east": "west", "west": "east", "north": "south", "south": "north"}
+CORE_ROLES = {"clk", "rst", "start", "busy", "done", "delivered", "proceed", "sop_count",
+              "aer_in__valid", "aer_in__payload", "aer_in__ready", "aer_out__valid",
+              "aer_out__payload", "aer_out__ready", "syn_in__valid", "syn_in__payload",
+              "syn_in__ready"}
+ROUTER_ROLES = {"clk", "rst", "idle"} | {f"{d}_{p}__{s}" for d in "io" for p in PORTS
+                                         for s in ("valid", "payload", "ready")}
+
+
+@dataclass(frozen=True, eq=False)
+class Unit:
+    """One core or router and what it must do: inputs and expected outputs, step by step."""
+
+    name: str  # core_K or router_K: its instance (and module ``<top>.<name>``) in the mesh
+    kind: str  # "core" or "router"
+    stream: dict[str, np.ndarray]
+
+
+# ------------------------------------------------------------------ what crosses each boundary
+
+
+def _by_core(step: np.ndarray, what: np.ndarray, core: np.ndarray, n_cores: int
+             ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(step, what) pairs split by core, each sorted by step then value."""
+    order = np.lexsort((what, step, core))
+    step, what, core = step[order], what[order], core[order]
+    cut = np.searchsorted(core, np.arange(n_cores + 1))
+    return [(step[a:b], what[a:b]) for a, b in zip(cut[:-1], cut[1:], strict=True)]
+
+
+def core_units(cd: Compiled, steps: int) -> list[Unit]:
+    """Per core: the external events and ejected packets of each step and its expected spikes.
+
+    A packet ejected into a core during step t (a spike of step t) is delivered in step t + 1,
+    so the last step's spikes are not fed."""
+    net, pl = cd.network(), cd.placement()
+    ref, stim = cd.reference(net.labels, steps), cd.stimulus(net.labels)
+    keep = stim.step < steps
+    dest = destinations(net, pl.core).tocsr()
+    axon = axon_indices(net, pl)
+    sent = ref.step < steps - 1
+    s_step, s_neuron = ref.step[sent], ref.neuron[sent]
+    fan = np.diff(dest.indptr)[s_neuron]  # destination cores of each spike
+    within = np.arange(fan.sum()) - np.repeat(np.cumsum(fan) - fan, fan)
+    dest_core = dest.indices[np.repeat(dest.indptr[s_neuron], fan) + within]
+    ext = _by_core(stim.step[keep], pl.local[stim.neuron[keep]], pl.core[stim.neuron[keep]],
+                   pl.n_cores)
+    packets = _by_core(np.repeat(s_step, fan), axon[np.repeat(s_neuron, fan)], dest_core,
+                       pl.n_cores)
+    spikes = _by_core(ref.step, pl.local[ref.neuron], pl.core[ref.neuron], pl.n_cores)
+    return [Unit(f"core_{c}", "core", {
+        "steps": np.int64(steps),
+        "ext_step": ext[c][0], "ext_addr": ext[c][1],
+        "in_step": packets[c][0], "in_axon": packets[c][1],
+        "out_step": spikes[c][0], "out_addr": spikes[c][1],
+        "labels": net.labels[pl.members(c)].astype(str)}) for c in range(pl.n_cores)]
+
+
+def _tree(source: int, mask: int, width: int, height: int
+          ) -> list[tuple[int, str, int, list[tuple[str, int]]]]:
+    """XY multicast of a packet injected at core ``source`` for the cores in ``mask``: per
+    router on its way, (router, input port, mask in, [(output port, mask out)])."""
+    hops, queue = [], [(source, "local", mask)]
+    while queue:
+        r, port, m = queue.pop()
+        x, y = r % width, r // width
+        outs = []
+        for q, qm in port_masks(x, y, width, height).items():
+            if m & qm:
+                outs.append((q, m & qm))
+                if q != "local":
+                    dx, dy = STEP[q]
+                    queue.append(((y + dy) * width + x + dx, OPPOSITE[q], m & qm))
+        hops.append((r, port, m, outs))
+    return hops
+
+
+def _hex(word: int) -> str:
+    return f"{word:x}"
+
+
+def router_units(cd: Compiled, steps: int) -> list[Unit]:
+    """Per router: the packets on each input, step by step, and those due on each output.
+
+    The local input of router K carries what the exit stage injects: for each spike of core
+    K, the word of ``routes.hex`` (the file the mesh reads) at the neuron's local address, when
+    its mask is not empty. Everything else follows from the network: a spike's destination
+    cores are the cores of its targets, its axon index the placement's."""
+    net, pl = cd.network(), cd.placement()
+    part = cd.backend("rtl")["mesh"]
+    width, height, a_bits = int(part["width"]), int(part["height"]), int(part["axon_bits"])
+    n = pl.n_cores
+    ref = cd.reference(net.labels, steps)
+    dest = destinations(net, pl.core).tocsr()
+    axon = axon_indices(net, pl)
+    tables = route_tables(cd, n)
+    ins = [{p: [] for p in PORTS} for _ in range(n)]
+    outs = [{p: [] for p in PORTS} for _ in range(n)]
+    trees: dict[int, list] = {}
+    for t, i in zip(ref.step.tolist(), ref.neuron.tolist(), strict=True):
+        c, local = int(pl.core[i]), int(pl.local[i])
+        if tables[c] is None or local >= len(tables[c]):
+            continue  # the router's proof reports the table as missing or short
+        word = tables[c][local]
+        if word & ((1 << n) - 1):
+            ins[c]["local"].append((t, _hex(word >> n | (word & ((1 << n) - 1)) << a_bits)))
+        if i not in trees:
+            mask = sum(1 << int(k) for k in dest.indices[dest.indptr[i]:dest.indptr[i + 1]])
+            trees[i] = _tree(c, mask, width, height) if mask else []
+        for r, port, m, forks in trees[i]:
+            if port != "local":
+                ins[r][port].append((t, _hex(int(axon[i]) | m << a_bits)))
+            for q, qm in forks:
+                outs[r][q].append((t, _hex(int(axon[i]) | qm << a_bits)))
+    units = []
+    for r in range(n):
+        stream: dict[str, np.ndarray] = {"steps": np.int64(steps), "ports": np.array(PORTS),
+                                         "axon_bits": np.int64(a_bits),
+                                         "table": np.int64(tables[r] is not None)}
+        for p in PORTS:
+            for side, rows in (("in", ins[r][p]), ("out", outs[r][p])):
+                rows.sort()
+                stream[f"{side}_{p}_step"] = np.array([s for s, _ in rows], np.int64)
+                stream[f"{side}_{p}_word"] = np.array([w for _, w in rows], dtype=str)
+        units.append(Unit(f"router_{r}", "router", stream))
+    return units
+
+
+def route_tables(cd: Compiled, n_cores: int) -> list[list[int] | None]:
+    """Per core, the multicast table the mesh Verilog loads (None: no such file or line)."""
+    top, verilog = cd.design_top()
+    text = (cd.path(RTL) / verilog).read_text()
+    out: list[list[int] | None] = []
+    for c in range(n_cores):
+        m = re.search(rf'\$readmemh\(\{{`{MEM_MACRO}\s*,\s*"([^"]+)"\}}\s*,\s*routes_{c}\s*,',
+                      text)
+        path = cd.path(RTL_MEM) / m[1] if m else None
+        out.append([int(w, 16) for w in path.read_text().split()]
+                   if path is not None and path.is_file() else None)
+    return out
+
+
+# ------------------------------------------------------------------ the Verilog of one unit
+
+
+def split_modules(verilog: str) -> dict[str, str]:
+    """Module name (escapes dropped) -> its text, ``module`` to ``endmodule``."""
+    out = {}
+    for m in re.finditer(r"^module \\?(\S+?) ?[(#].*?^endmodule\b", verilog, re.M | re.S):
+        out[m[1]] = m[0]
+    return out
+
+
+def unit_modules(modules: dict[str, str], top: str, unit: str) -> list[str]:
+    """The texts a unit's simulation elaborates: its module and its submodules."""
+    name = f"{top}.{unit}"
+    return [modules[k] for k in sorted(modules) if k == name or k.startswith(name + ".")]
+
+
+def _net_role(net: str) -> str:
+    """The top-level net a port connects to, as a role name: escapes, ``$N`` and bit ranges
+    dropped (``\\aer_out__ready$114`` -> ``aer_out__ready``)."""
+    stem = re.sub(r"\[[^\]]*\]$", "", net.strip().lstrip("\\").strip()).strip()
+    return re.sub(r"\$\d+$", "", stem)
+
+
+def harness(modules: dict[str, str], top: str, unit: str, kind: str) -> str:
+    """A wrapper module ``neuropaste_replay`` around the unit's instance, its ports named by
+    role. Yosys renames some ports of a submodule after the nets inside it; the role of such a
+    port is read from the net the mesh connects it to (``eject_K__valid`` is ``syn_in``)."""
+    name = f"{top}.{unit}"
+    if name not in modules:
+        raise ValueError(f"module {name} is not in the Verilog")
+    inst = re.search(rf"^\s*\\{re.escape(name)}\s+{unit}\s*\((.*?)\);", modules[top], re.M | re.S)
+    if inst is None:
+        raise ValueError(f"{top} has no instance {unit} of {name}")
+    roles = CORE_ROLES if kind == "core" else ROUTER_ROLES
+    alias = {f"eject_{unit[5:]}__payload": "syn_in__payload",
+             f"eject_{unit[5:]}__valid": "syn_in__valid"} if kind == "core" else {}
+    decl = {p.strip().lstrip("\\").strip(): (d, int(w) + 1 if w else 1) for d, w, p in re.findall(
+        r"^\s*(input|output)\s+(?:\[(\d+):0\]\s+)?(\\\S+\s|\w+)\s*;", modules[name], re.M)}
+    ports: dict[str, tuple[str, str, int]] = {}  # role -> (port, direction, width)
+    for port, net in re.findall(r"\.(\\\S+\s|\w+)\s*\(([^()]*)\)", inst[1]):
+        port = port.strip().lstrip("\\").strip()
+        role = port if port in roles else alias.get(_net_role(net), _net_role(net))
+        if role not in roles or role in ports or port not in decl:
+            raise ValueError(f"port {port} of {name} (to {net.strip()}) has no role the replay "
+                             "knows")
+        ports[role] = (port, *decl[port])
+    inner = {r: r for r in ports}
+    if "proceed" in ports:  # alone, the barrier is the core's own delivery
+        inner["proceed"] = "delivered"
+    outer = [r for r in sorted(ports) if r != "proceed"]
+    lines = [f"module {HARNESS}({', '.join(outer + ['held'])});"]
+    lines += [f"  {ports[r][1]} {f'[{ports[r][2] - 1}:0] ' if ports[r][2] > 1 else ''}{r};"
+              for r in outer]
+    # held: the core waits for proceed between its phases (the earlier, barrier design)
+    lines.append(f"  output held;\n  assign held = 1'b{int('proceed' in ports)};")
+    conns = ",\n".join(f"    .\\{ports[r][0]} ({inner[r]})" for r in sorted(ports))
+    lines += [f"  \\{name}  dut (\n{conns}\n  );", "endmodule", ""]
+    return "\n".join(lines)
+
+
+def _images(texts: list[str]) -> list[str]:
+    """The image files (relative to rtl/mem) the texts' ``$readmemh`` read."""
+    pattern = rf'\$readmemh\(\{{`{MEM_MACRO}\s*,\s*"([^"]+)"\}}'
+    return sorted({f for t in texts for f in re.findall(pattern, t)})
+
+
+def unit_digest(cd: Compiled, modules: dict[str, str], top: str, unit: Unit,
+                options: dict[str, Any]) -> str:
+    """SHA-256 of everything the unit's verdict depends on: its modules' text and instance,
+    the images they read, its stream, the options and the testbench's own source."""
+    h = hashlib.sha256()
+    texts = unit_modules(modules, top, unit.name)
+    inst = re.search(rf"^\s*\\{re.escape(top)}\.{unit.name}\s+{unit.name}\s*\(.*?\);",
+                     modules.get(top, ""), re.M | re.S)
+    for t in texts + [inst[0] if inst else ""]:
+        h.update(t.encode())
+    for f in _images(texts):
+        p = cd.path(RTL_MEM) / f
+        h.update(f.encode() + (p.read_bytes() if p.is_file() else b"<missing>"))
+    for k in sorted(unit.stream):
+        h.update(k.encode() + np.ascontiguousarray(unit.stream[k]).tobytes())
+    h.update(json.dumps(options, sort_keys=True).encode())
+    here = Path(__file__).parent
+    for src in ("replay.py", "cocotb_replay.py"):
+        h.update((here / src).read_bytes())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------ one unit, on a worker
+
+
+def run_unit(root: str, unit: Unit, options: dict[str, Any]) -> dict[str, Any]:
+    """Simulate one unit under cocotb + Icarus; the testbench's result dict (passed, ...)."""
+    from cocotb_tools.runner import get_runner
+
+    cd = Compiled.open(root)
+    top, verilog = cd.design_top()
+    build = cd.path(SIM_BUILD) / "replay" / unit.name
+    shutil.rmtree(build, ignore_errors=True)
+    build.mkdir(parents=True)
+    source = cd.path(RTL) / verilog
+    modules = split_modules(source.read_text())
+    base = {"unit": unit.name, "kind": unit.kind, "passed": False, "simulated": False}
+    missing = [f for f in _images(unit_modules(modules, top, unit.name))
+               if not (cd.path(RTL_MEM) / f).is_file()]
+    if missing:
+        return base | {"error": f"memory image {missing[0]} is missing ({verilog} reads it)"}
+    if unit.kind == "router" and not int(unit.stream["table"]):
+        return base | {"error": f"no multicast table rtl/mem/core_{unit.name[7:]}/routes.hex "
+                                "is loaded by the mesh"}
+    try:
+        wrapper = harness(modules, top, unit.name, unit.kind)
+    except ValueError as err:
+        return base | {"error": str(err)}
+    (build / "harness.v").write_text(wrapper)
+    np.savez(build / "stream.npz", kind=np.array(unit.kind), **unit.stream)
+    result_path = build / "result.json"
+    mem = os.path.relpath(cd.path(RTL_MEM), build).replace(os.sep, "/")
+    t0 = time.perf_counter()
+    runner = get_runner("icarus")
+    runner.build(sources=[source, build / "harness.v"], hdl_toplevel=HARNESS, build_dir=build,
+                 always=True, defines={MEM_MACRO: f'"{mem}/"'}, timescale=("1ns", "1ps"),
+                 log_file=build / "build.log")
+    t1 = time.perf_counter()
+    env = {"NEUROPASTE_REPLAY": str((build / "stream.npz").resolve()),
+           "NEUROPASTE_RESULT": str(result_path.resolve()),
+           "NEUROPASTE_STALL": str(options["stall"]), "NEUROPASTE_SEED": str(options["seed"])}
+    # the testbench imports nothing of neuropaste: loaded as a top-level module (its folder
+    # last on the simulator's path), it spares each unit the package's imports (about 5 s)
+    here = str(Path(__file__).parent)
+    sys.path.append(here)
+    try:
+        runner.test(hdl_toplevel=HARNESS, test_module="cocotb_replay", build_dir=build,
+                    test_dir=build, extra_env=env,
+                    results_xml=str((build / "results.xml").resolve()),
+                    log_file=build / "cocotb.log")
+    except SystemExit:  # a failing test: the result file says why
+        pass
+    finally:
+        sys.path.remove(here)
+    if not result_path.is_file():
+        return base | {"error": f"the cocotb test wrote no result; see {build / 'cocotb.log'}"}
+    files = [source] + [cd.path(RTL_MEM) / f
+                        for f in _images(unit_modules(modules, top, unit.name))]
+    return base | json.loads(result_path.read_text()) | {
+        "simulated_files": {str(f.relative_to(cd.root)): hashlib.sha256(f.read_bytes()).hexdigest()
+                            for f in files},
+        "simulated": True, "build_seconds": round(t1 - t0, 3),
+        "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def describe(result: dict[str, Any]) -> str:
+    """One line: why a unit failed, or what it passed."""
+    name = result["unit"]
+    if result.get("error"):
+        return f"{name}: {result['error']}"
+    first = result.get("first_mismatch")
+    if first is not None:
+        where = (f"neuron {first['label']!r} (local address {first['address']})"
+                 if result["kind"] == "core" else f"port {first['port']}, the packet of axon "
+                 f"{first['axon']} for cores {first['cores']}")
+        return (f"{name}: outputs differ first at step {first['step']}, {where}: "
+                f"{first['rtl_count']} in the RTL, {first['expected_count']} expected")
+    if result.get("first_stray"):
+        return f"{name}: {result['first_stray']}"
+    return (f"{name}: {result['steps']} steps, {result['packets_in']} packets in, "
+            f"{result['outputs']} out")
+
+
+# ------------------------------------------------------------------ the whole check
+
+
+def verify(compiled: Path, *, steps: int | None = None, workers: int = 2,
+           scheduler: str | None = None, stall: float = DEFAULT_STALL, seed: int = 0,
+           progress: bool = True, only: list[str] | None = None) -> dict[str, Any]:
+    """Replay every core and router (``only``: those units) of a compiled mesh on ``workers``
+    Dask worker processes (0: in this process) or a ``scheduler``'s cluster; the dict goes into
+    ``verify.json`` under ``checks.replay``."""
+    cd = Compiled.open(compiled)
+    if cd.backend("rtl") is None or cd.placement() is None:
+        raise InputError(compiled, "--replay proves the cores and routers of a mesh, and this "
+                         "directory holds one core: use verify --rtl alone")
+    if shutil.which("iverilog") is None:
+        raise RuntimeError("Icarus Verilog (iverilog) is not installed: run make setup")
+    stored = cd.steps
+    steps = stored if steps is None else steps
+    if not 1 <= steps <= stored:
+        raise InputError(compiled, f"--steps must be in 1..{stored} (the stored stimulus)")
+    t0 = time.perf_counter()
+    units = core_units(cd, steps) + router_units(cd, steps)
+    if only is not None:
+        units = [u for u in units if u.name in only]
+    top, verilog = cd.design_top()
+    modules = split_modules((cd.path(RTL) / verilog).read_text())
+    opts = {"steps": steps, "stall": stall, "seed": seed}
+    store = cd.path(REPLAY)
+    store.mkdir(exist_ok=True)
+    results: dict[str, dict[str, Any]] = {}
+    todo: list[tuple[Unit, str]] = []
+    for u in units:
+        digest = unit_digest(cd, modules, top, u, opts)
+        kept = store / f"{u.name}.json"
+        if kept.is_file():
+            old = json.loads(kept.read_text())
+            if old.get("digest") == digest:
+                results[u.name] = old["result"] | {"kept": True}
+                continue
+        todo.append((u, digest))
+
+    def finished(name: str, result: dict[str, Any], digest: str | None) -> None:
+        results[name] = result
+        if digest is not None and result.get("simulated"):
+            write_json(store / f"{name}.json", {"digest": digest, "result": result})
+        if progress:
+            status = "PASS" if result.get("passed") else "FAIL"
+            kept = " (kept from an earlier run)" if result.get("kept") else ""
+            print(f"replay [{len(results)}/{len(units)}] {status} {describe(result)}{kept}",
+                  file=sys.stderr, flush=True)
+
+    for name in sorted(results):
+        finished(name, results[name], None)
+    root = str(cd.root.resolve())
+    if todo and workers == 0 and not scheduler:  # in this process, one unit after another
+        for u, digest in todo:
+            finished(u.name, run_unit(root, u, opts), digest)
+    elif todo:
+        from dask.distributed import as_completed
+
+        with dask_client(workers, scheduler) as client:
+            futures = {client.submit(run_unit, root, u, opts, pure=False): (u, d)
+                       for u, d in todo}
+            for fut in as_completed(futures):
+                u, digest = futures[fut]
+                try:
+                    result = fut.result()
+                except Exception as err:  # noqa: BLE001 - a unit that cannot run is not a PASS
+                    result = {"unit": u.name, "kind": u.kind, "passed": False,
+                              "error": f"{type(err).__name__}: {err}"}
+                    digest = None
+                finished(u.name, result, digest)
+    return summarise(units, results, steps, workers, scheduler, time.perf_counter() - t0)
+
+
+def summarise(units: list[Unit], results: dict[str, dict[str, Any]], steps: int, workers: int,
+              scheduler: str | None, seconds: float) -> dict[str, Any]:
+    """The check's verdict: every unit passed and something was checked."""
+    ordered = [results[u.name] for u in units]
+    failed = [r for r in ordered if not r.get("passed")]
+    cores = [r for r in ordered if r["kind"] == "core"]
+    packets = sum(int(r.get("packets_in", 0)) for r in ordered)
+    spikes = sum(int(r.get("outputs", 0)) for r in cores)
+    problems = [describe(r) for r in failed]
+    if not units or packets == 0:
+        problems.append("nothing was checked: no packet reached any core or router in "
+                        f"{steps} steps (run more steps or drive the network)")
+    out = {
+        "passed": not problems,
+        "steps": steps,
+        "cores": len(cores),
+        "routers": len(ordered) - len(cores),
+        "packets": packets,
+        "spikes": spikes,
+        "kept": sum(bool(r.get("kept")) for r in ordered),
+        "failed": [r["unit"] for r in failed],
+        "wall_seconds": round(seconds, 2),
+        # what the units took one by one: against wall time x workers, the parallel efficiency
+        "unit_seconds": round(sum(float(r.get("seconds") or 0) for r in ordered
+                                  if not r.get("kept")), 2),
+        "workers": None if scheduler else workers,
+        "scheduler": scheduler,
+        "units": {r["unit"]: {k: r.get(k) for k in ("passed", "packets_in", "outputs",
+                                                    "cycles", "seconds", "error",
+                                                    "simulated_files")}
+                  for r in ordered},
+    }
+    out["summary"] = "; ".join(problems[:5]) + (
+        f" (and {len(problems) - 5} more)" if len(problems) > 5 else "") if problems else (
+        f"{out['cores']} cores and {out['routers']} routers each proven alone for {steps} "
+        f"steps: {packets} packets in, {spikes} spikes bit-exact ({out['kept']} kept from an "
+        f"earlier run), {seconds:.1f} s")
+    return out
+
+
+def check(compiled: Path, options: VerifyOptions) -> dict[str, Any]:
+    """The registered replay check (verify/__init__.py)."""
+    return verify(compiled, steps=options.steps, workers=options.workers,
+                  scheduler=options.scheduler, stall=options.stall or DEFAULT_STALL)
+
+
+def report_html(compiled: Path) -> str:
+    """Report section: the replay's verdict and its per-unit counts."""
+    from neuropaste.report import table
+
+    result = Compiled.open(compiled).checks().get("replay")
+    if not result:
+        return ""
+    rows = [("verdict", "PASS" if result.get("passed") else "FAIL"),
+            ("summary", result.get("summary")), ("steps", result.get("steps")),
+            ("cores / routers", f"{result.get('cores')} / {result.get('routers')}"),
+            ("wall time (s)", result.get("wall_seconds")), ("workers", result.get("workers"))]
+    return "<h2>RTL: per-core replay</h2>" + table(rows)
