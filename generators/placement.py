@@ -291,9 +291,11 @@ def mesh_plan(net: Network, placement: Placement) -> MeshPlan:
     bit = np.left_shift(1, np.arange(placement.n_cores, dtype=object))
     width, height = mesh_shape(placement.n_cores)
     images, routes = [], []
+    by_core = np.argsort(placement.core[net.post], kind="stable")  # synapses core by core
+    bounds = np.searchsorted(placement.core[net.post][by_core], np.arange(placement.n_cores + 1))
     for c in range(placement.n_cores):
         members = placement.members(c)
-        sel = np.flatnonzero(placement.core[net.post] == c)
+        sel = by_core[bounds[c]:bounds[c + 1]]
         axon, target = axon_of[net.pre[sel]], placement.local[net.post[sel]]
         delay, weight = net.delay[sel].astype(np.int64), net.weight[sel].astype(np.int64)
         order = np.lexsort((delay, target, axon))
