@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth import Cat, Module, Signal, unsigned
+from amaranth import Cat, Module, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 
@@ -67,6 +67,14 @@ def mesh_shape(n_cores: int) -> tuple[int, int]:
     """width × height = n_cores, as square as the factors allow (width >= height)."""
     height = max(h for h in range(1, int(n_cores**0.5) + 1) if n_cores % h == 0)
     return n_cores // height, height
+
+
+def tree_sum(values: list[Value]) -> Value:
+    """A balanced adder tree: a chain of hundreds of adds is as deep as Python's recursion."""
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
 
 
 class NeuronMesh(wiring.Component):
@@ -196,7 +204,7 @@ class NeuronMesh(wiring.Component):
         network_empty = Signal()
         m.d.comb += network_empty.eq(Cat(r.idle for r in routers.values()).all()
                                      & Cat(stage_empty).all())
-        m.d.comb += self.sop_count.eq(sum(core.sop_count for core in cores)[:32])
+        m.d.comb += self.sop_count.eq(tree_sum([core.sop_count for core in cores])[:32])
         for core in cores:
             m.d.comb += [core.start.eq(self.start & idle), core.proceed.eq(all_delivered)]
         with m.FSM():
