@@ -129,12 +129,12 @@ def build(scale: float = 1.0, seed: int = SEED) -> ConnectivityMap:
         per_pre = sum(outdeg.values(), np.zeros(n[src], np.int64))
         cuts = np.searchsorted(np.cumsum(per_pre), np.arange(CHUNK, per_pre.sum(), CHUNK))
         bounds = np.unique(np.concatenate([[0], cuts, [n[src]]]))
-        for p0, p1 in zip(bounds[:-1], bounds[1:]):
+        for p0, p1 in zip(bounds[:-1], bounds[1:], strict=True):
             parts = [_draw(rng, outdeg[a][p0:p1], start[src] + p0, a, src, n, start, w_mean)
                      for a in targets]
             if not parts:
                 continue
-            pre, post, weight, delay = (np.concatenate(x) for x in zip(*parts))
+            pre, post, weight, delay = (np.concatenate(x) for x in zip(*parts, strict=True))
             key = ((pre.astype(np.int64) * total + post) << 16) + delay
             order = np.argsort(key, kind="stable")
             key = key[order]
@@ -149,7 +149,7 @@ def build(scale: float = 1.0, seed: int = SEED) -> ConnectivityMap:
             filled += m
     for arr in (pre_out, post_out, weight_out, delay_out):
         arr.resize(filled, refcheck=False)  # shrink in place: merged multapses
-    labels = [f"{pop.replace('/', '')}[{i}]" for pop, size in zip(POPULATIONS, n)
+    labels = [f"{pop.replace('/', '')}[{i}]" for pop, size in zip(POPULATIONS, n, strict=True)
               for i in range(size)]
     units = model_units()
     pop = np.repeat(np.arange(8), n)
