@@ -153,7 +153,7 @@ def build(scale: float = 1.0, seed: int = SEED) -> ConnectivityMap:
               for i in range(size)]
     units = model_units()
     pop = np.repeat(np.arange(8), n)
-    params = {"tau": units["tau_steps"], "v_threshold": THRESHOLD_MV * units["gain"],
+    params = {"tau": units["tau_steps"], "v_threshold": THRESHOLD_MV,
               "v_reset": 0.0, "bias": dc_bias()[pop], "refractory": REFRACTORY_MS / DT_MS}
     meta = {
         "rules": [
