@@ -100,3 +100,16 @@ def test_bad_scale_exits_2_with_one_line() -> None:
     assert "scale must be a number in (0, 1], got 'abc'" in res.stderr
     with pytest.raises(InputError, match="unknown parameter 'seed'"):
         load_map("builtin:microcircuit?seed=3")
+
+
+def test_weights_are_the_papers() -> None:
+    """At S = 0.05 most synapses are single: medians give J, 2J (L4E -> L2/3E) and gJ, g = -4,
+    with J the charge of an 87.8 pA, 0.5 ms current on 250 pF, times the 100/128 leak gain."""
+    m = load_map("builtin:microcircuit?scale=0.05")
+    pop = np.repeat(np.arange(8), mc.sizes(0.05))
+    j = 87.81 * 0.5 / 250 * 100 / 128
+    for target, source, factor in [(0, 0, 1), (1, 0, 1), (0, 2, 2), (2, 2, 1), (0, 1, -4),
+                                   (2, 3, -4), (6, 7, -4)]:
+        sel = (pop[m.post] == target) & (pop[m.pre] == source)
+        ratio = np.median(m.weight[sel]) / (factor * j)
+        assert 0.98 < ratio < 1.1, (target, source, ratio)  # merged multapses only add
