@@ -87,7 +87,11 @@ class ConnectivityMap:
         params: dict[str, Any] | None = None,
         meta: dict[str, Any] | None = None,
     ) -> ConnectivityMap:
-        """Validate, merge parallel edges and sort; the one way maps are made."""
+        """Validate, merge parallel edges and sort; the one way maps are made.
+
+        Canonical input (strictly sorted int32 pre/post, int16 delay, float64 nonzero weights,
+        as a generator at scale writes them) is kept as it is: the map shares those arrays.
+        """
         labels = np.asarray([str(x) for x in labels], dtype=str)
         n = len(labels)
         if len(set(labels.tolist())) != n:
