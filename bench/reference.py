@@ -13,8 +13,8 @@ population after the first ``--skip`` steps, against the paper's.
 Build and compilation are excluded: each engine is warmed up, then timed over ``--steps``
 steps. Events = spikes x fan-out actually delivered.
 
-    .venv/bin/python -P bench/reference.py [--neurons 10000] [--fanout 1000] [--steps 300]
-    .venv/bin/python -P bench/reference.py --microcircuit 0.1 --steps 10000 [--skip 1000]
+    .venv/bin/python bench/reference.py [--neurons 10000] [--fanout 1000] [--steps 300]
+    .venv/bin/python bench/reference.py --microcircuit 0.1 --steps 10000 [--skip 1000]
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def microcircuit(args: argparse.Namespace) -> None:
     """Every engine in a fresh process, one after the other; then the tables."""
     runs = []
     for engine in args.engines:
-        cmd = [sys.executable, "-P", __file__, "--microcircuit", str(args.microcircuit), "--steps",
+        cmd = [sys.executable, __file__, "--microcircuit", str(args.microcircuit), "--steps",
                str(args.steps), "--skip", str(args.skip), "--engine", engine,
                "--target", args.target, "--clock", args.clock]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
