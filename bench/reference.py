@@ -38,7 +38,7 @@ from neuropaste.reference import simulate
 from neuropaste.sim.float_model import simulate_float
 
 ENGINES = ("integer", "float", "brian2", "paper")
-#: Potjans & Diesmann 2014, spontaneous rates of the full model (Fig. 6 / text), Hz
+#: Potjans & Diesmann 2014, reported spontaneous rates of the full model, Hz
 PAPER_RATES = {"L2/3E": 0.86, "L2/3I": 2.8, "L4E": 4.45, "L4I": 5.7, "L5E": 7.59, "L5I": 8.66,
                "L6E": 1.09, "L6I": 7.66}
 

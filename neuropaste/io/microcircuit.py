@@ -1,6 +1,6 @@
 """``builtin:microcircuit?scale=S``: the Potjans & Diesmann (2014) cortical microcircuit.
 
-Built from the paper's tables (Cereb. Cortex 24:785-806, Tables 5-6; the same numbers as NEST's
+Built from the paper's parameter tables (Cereb. Cortex 24:785-806; the same numbers as NEST's
 ``Potjans_2014`` example): 8 populations, 77,169 neurons and 2.99e8 synapses at S = 1. At scale S
 the neuron counts scale and the in-degrees stay (each target draws the paper's K from every
 source population), so there are about S x 3e8 synapses. The network is drawn pair by pair
@@ -27,9 +27,9 @@ from neuropaste.errors import InputError
 from neuropaste.neuron import leak_shift_for_tau
 
 POPULATIONS = ("L2/3E", "L2/3I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I")
-#: full-scale population sizes (Table 5)
+#: full-scale population sizes
 SIZES = np.array([20683, 5834, 21915, 5479, 4850, 1065, 14395, 2948])
-#: connection probabilities, [target, source] (Table 5)
+#: connection probabilities, [target, source]
 CONN_PROB = np.array([
     [0.1009, 0.1689, 0.0437, 0.0818, 0.0323, 0.0, 0.0076, 0.0],
     [0.1346, 0.1371, 0.0316, 0.0515, 0.0755, 0.0, 0.0042, 0.0],
@@ -40,7 +40,7 @@ CONN_PROB = np.array([
     [0.0156, 0.0066, 0.0211, 0.0166, 0.0572, 0.0197, 0.0396, 0.2252],
     [0.0364, 0.0010, 0.0034, 0.0005, 0.0277, 0.0080, 0.0658, 0.1443],
 ])
-#: external (background) in-degrees (Table 5), Poisson at BG_RATE_HZ each
+#: external (background) in-degrees, Poisson at BG_RATE_HZ each
 K_EXT = np.array([1600, 1500, 2100, 1900, 2000, 1900, 2900, 2100])
 KIND = np.array([EXCITATORY, INHIBITORY] * 4, np.int8)
 
