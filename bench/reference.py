@@ -143,8 +143,8 @@ def paper_network(cmap: ConnectivityMap, target: str):
 def table(results: dict[str, tuple[int, float, int, float]], network_info: dict) -> dict:
     """Print events/s per engine (whole call, and step loop alone) and the ratios to Brian2's;
     return the JSON report."""
-    base = results[next(k for k in results if k.startswith("brian2"))]
-    base_rate = base[0] / base[1]
+    base = next((v for k, v in results.items() if k.startswith("brian2")), None)
+    base_rate = base[0] / base[1] if base else float("nan")  # no Brian2 run: no ratio
     report = {"network": network_info,
               "machine": f"{platform.processor() or platform.machine()}, "
                          f"python {platform.python_version()}",
