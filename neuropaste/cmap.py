@@ -20,12 +20,29 @@ NEURON_PARAMS = ("tau", "v_threshold", "v_reset", "bias", "refractory")
 EXCITATORY, INHIBITORY, UNKNOWN = 1, -1, 0
 
 
-def _strictly_sorted(pre: np.ndarray, post: np.ndarray, delay: np.ndarray) -> bool:
-    """True when (pre, post, delay) is already in strictly increasing lexicographic order."""
-    if len(pre) < 2:
-        return True
-    dp, dq, dd = np.diff(pre), np.diff(post), np.diff(delay)
-    return bool(np.all((dp > 0) | ((dp == 0) & ((dq > 0) | ((dq == 0) & (dd > 0))))))
+def _strictly_sorted(pre: np.ndarray, post: np.ndarray, delay: np.ndarray,
+                     block: int = 1 << 22) -> bool:
+    """True when (pre, post, delay) is already in strictly increasing lexicographic order.
+
+    Checked in blocks (overlapping by one synapse), so a map of 3e8 synapses needs a few tens of
+    MB of temporaries here rather than several GB.
+    """
+    for lo in range(0, max(len(pre) - 1, 0), block):
+        hi = min(lo + block + 1, len(pre))
+        dp = np.diff(pre[lo:hi].astype(np.int64))
+        dq = np.diff(post[lo:hi].astype(np.int64))
+        dd = np.diff(delay[lo:hi].astype(np.int64))
+        if not np.all((dp > 0) | ((dp == 0) & ((dq > 0) | ((dq == 0) & (dd > 0))))):
+            return False
+    return True
+
+
+def _integers(values) -> np.ndarray:
+    """An integer array as given (no copy), anything else as int64 (lists, floats: checked)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu":
+        return arr
+    return np.asarray(values, dtype=np.int64)
 
 
 def _order(pre: np.ndarray, post: np.ndarray, delay: np.ndarray, n: int) -> np.ndarray:
@@ -70,17 +87,21 @@ class ConnectivityMap:
         params: dict[str, Any] | None = None,
         meta: dict[str, Any] | None = None,
     ) -> ConnectivityMap:
-        """Validate, merge parallel edges and sort; the one way maps are made."""
+        """Validate, merge parallel edges and sort; the one way maps are made.
+
+        Canonical input (strictly sorted int32 pre/post, int16 delay, float64 nonzero weights,
+        as a generator at scale writes them) is kept as it is: the map shares those arrays.
+        """
         labels = np.asarray([str(x) for x in labels], dtype=str)
         n = len(labels)
         if len(set(labels.tolist())) != n:
             seen: set[str] = set()
             dup = next(x for x in labels.tolist() if x in seen or seen.add(x))
             raise ValueError(f"duplicate neuron label {dup!r}")
-        pre = np.asarray(pre, dtype=np.int64)
-        post = np.asarray(post, dtype=np.int64)
+        # integer arrays keep their dtype (no int64 copy of a 3e8-synapse map); others convert
+        pre, post = _integers(pre), _integers(post)
         weight = np.asarray(weight, dtype=np.float64)
-        delay = np.ones(len(pre), np.int64) if delay is None else np.asarray(delay, np.int64)
+        delay = np.ones(len(pre), np.int16) if delay is None else _integers(delay)
         if not (len(pre) == len(post) == len(weight) == len(delay)):
             raise ValueError("pre, post, weight and delay must have the same length")
         if len(pre) and (pre.min() < 0 or post.min() < 0 or pre.max() >= n or post.max() >= n):
@@ -89,16 +110,18 @@ class ConnectivityMap:
             raise ValueError("non-finite synaptic weight")
         if len(delay) and (delay.min() < 1 or delay.max() > np.iinfo(np.int16).max):
             raise ValueError("delays must be integer steps in 1..32767")
-        # merge (pre, post, delay) duplicates by summing, in a fixed order
-        if not _strictly_sorted(pre, post, delay):  # archives and exports are canonical
+        # merge (pre, post, delay) duplicates by summing, in a fixed order; strictly sorted
+        # input (archives, exports, generated maps) has none and is taken without a copy
+        if not _strictly_sorted(pre, post, delay):
+            pre, post, delay = (a.astype(np.int64) for a in (pre, post, delay))
             key = _order(pre, post, delay, n)
             pre, post, weight, delay = pre[key], post[key], weight[key], delay[key]
-        if len(pre):
             new = np.ones(len(pre), bool)
             new[1:] = (pre[1:] != pre[:-1]) | (post[1:] != post[:-1]) | (delay[1:] != delay[:-1])
             starts = np.flatnonzero(new)
             weight = np.add.reduceat(weight, starts)
             pre, post, delay = pre[starts], post[starts], delay[starts]
+        if not np.all(weight != 0.0):
             keep = weight != 0.0
             pre, post, weight, delay = pre[keep], post[keep], weight[keep], delay[keep]
         kind = np.zeros(n, np.int8) if kind is None else np.asarray(kind, np.int8)
@@ -112,10 +135,10 @@ class ConnectivityMap:
             clean[name] = arr
         return cls(
             labels=labels,
-            pre=pre.astype(np.int32),
-            post=post.astype(np.int32),
+            pre=pre.astype(np.int32, copy=False),
+            post=post.astype(np.int32, copy=False),
             weight=weight,
-            delay=delay.astype(np.int16),
+            delay=delay.astype(np.int16, copy=False),
             kind=kind,
             params=clean,
             meta=dict(meta or {}),

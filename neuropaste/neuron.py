@@ -46,10 +46,13 @@ def leak_shift_for_tau(tau: np.ndarray, v_bits: int) -> np.ndarray:
 
 def neuron_params(cmap: ConnectivityMap, opts: QuantOptions) -> dict[str, np.ndarray]:
     """Per-neuron parameters in real (weight) units: shared by the quantizer and float mode."""
-    med = float(np.median(np.abs(cmap.weight))) if cmap.n_synapses else 1.0
+    given = cmap.params.get("v_threshold")
     if opts.threshold is not None:
         threshold = np.full(cmap.n_neurons, float(opts.threshold))
+    elif given is not None and not np.isnan(given).any():  # no median of |w| needed
+        threshold = given.copy()
     else:
+        med = float(np.median(np.abs(cmap.weight))) if cmap.n_synapses else 1.0
         threshold = cmap.param("v_threshold", opts.threshold_factor * med)
     return {
         "threshold": threshold,

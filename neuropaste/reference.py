@@ -15,27 +15,28 @@ from neuropaste.events import Raster, Stimulus
 from neuropaste.ir import Network
 
 
-def _delivery_table(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _delivery_table(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Fan-out grouped by (source, delay): dptr[i, d-1]..dptr[i, d] are i's delay-d entries.
 
     The step loop then picks the ring slot once per (spike, delay) and streams (target, weight)
-    pairs of 4 bytes each, instead of reading a delay and taking a modulo per synapse.
+    pairs of 4 bytes each, instead of reading a delay and taking a modulo per synapse. Also
+    returns the largest sum of |weight| into one neuron: the most one ring slot can hold. The
+    IR's arrays go in as they are (numba compiles per dtype): no full-size copies.
     """
     n, n_delays = net.n_neurons, int(net.max_delay)
     if len(net.delay) and (net.delay.min() < 1 or net.delay.max() > n_delays):
         raise ValueError(f"synapse delays must be in 1..max_delay = {n_delays}")
-    dptr, target, weight = _group_by_source_delay(
-        net.pre.astype(np.int64), net.delay.astype(np.int64), net.post.astype(np.int32),
-        net.weight.astype(np.int32), n, n_delays)
-    return dptr, target, weight
+    return _group_by_source_delay(net.pre, net.delay, net.post, net.weight, n, n_delays)
 
 
 @numba.njit(cache=True, nogil=True)
 def _group_by_source_delay(pre, delay, post, weight, n, n_delays):
     """Stable counting sort of the synapses by (pre, delay): O(E), no comparison sort."""
     flat = np.zeros(n * n_delays + 1, np.int64)
+    fan_in = np.zeros(n, np.int64)
     for e in range(pre.shape[0]):
-        flat[pre[e] * n_delays + delay[e]] += 1
+        flat[np.int64(pre[e]) * n_delays + delay[e]] += 1
+        fan_in[post[e]] += abs(np.int64(weight[e]))
     for b in range(n * n_delays):
         flat[b + 1] += flat[b]
     dptr = np.empty((n, n_delays + 1), np.int64)
@@ -46,11 +47,11 @@ def _group_by_source_delay(pre, delay, post, weight, n, n_delays):
     target = np.empty(pre.shape[0], np.int32)
     weight_out = np.empty(pre.shape[0], np.int32)
     for e in range(pre.shape[0]):
-        b = pre[e] * n_delays + delay[e] - 1
+        b = np.int64(pre[e]) * n_delays + delay[e] - 1
         target[fill[b]] = post[e]
         weight_out[fill[b]] = weight[e]
         fill[b] += 1
-    return dptr, target, weight_out
+    return dptr, target, weight_out, fan_in.max() if n else 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -147,12 +148,12 @@ def simulate(net: Network, steps: int, stimulus: Stimulus | None = None,
         for a in (v, r):
             if a.dtype != np.int64 or a.shape != (net.n_neurons,):
                 raise ValueError("state must be two int64 arrays with one entry per neuron")
-    if len(net.weight) and np.abs(net.weight.astype(np.int64)).max() >= 2**31:
+    if len(net.weight) and max(-int(net.weight.min()), int(net.weight.max())) >= 2**31:
         raise ValueError("weights must fit 32 bits")
-    # the ring holds one step's synaptic sum per neuron: 32 bits whenever the map allows
-    wide = int(np.abs(net.weight.astype(np.int64)).sum()) >= 2**31
-    ring = np.zeros((int(net.max_delay), net.n_neurons), np.int64 if wide else np.int32)
-    dptr, target, weight = _delivery_table(net)
+    dptr, target, weight, fan_in = _delivery_table(net)
+    # the ring holds one step's synaptic sum per neuron, at most its summed |weight| in (a
+    # neuron fires once per step): 32 bits whenever the map allows
+    ring = np.zeros((int(net.max_delay), net.n_neurons), np.int64 if fan_in >= 2**31 else np.int32)
     step, neuron = _run(
         int(steps), dptr, target, weight, ring,
         net.threshold.astype(np.int64), net.v_reset.astype(np.int64), net.bias.astype(np.int64),

@@ -1,7 +1,9 @@
-"""Maps shipped inside the package (``builtin:NAME``), made by scripts/make_celegans.py.
+"""Maps shipped inside the package (``builtin:NAME``).
 
-Plain data, no cect needed: ``celegans_neurons.csv`` (neuron,kind,transmitters) and
-``celegans_edges.csv.gz`` (pre,post,type,contacts; a gap junction listed once).
+``celegans`` is plain data made by scripts/make_celegans.py, no cect needed:
+``celegans_neurons.csv`` (neuron,kind,transmitters) and ``celegans_edges.csv.gz``
+(pre,post,type,contacts; a gap junction listed once). ``microcircuit`` is drawn from the
+paper's tables (``neuropaste/io/microcircuit.py``).
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import numpy as np
 
 from neuropaste.cmap import EXCITATORY, INHIBITORY, ConnectivityMap
 from neuropaste.errors import InputError
-from neuropaste.io import connectome, no_parameters
+from neuropaste.io import connectome, microcircuit, no_parameters
 
 BUILTINS = {
     "celegans": "C. elegans hermaphrodite, Cook et al. 2019 (302 neurons, chemical + gap "
                 "junctions), signs from the Wang et al. 2024 transmitter atlas",
+    "microcircuit": "Potjans & Diesmann 2014 cortical microcircuit (77,169 neurons, 3e8 "
+                    "synapses at ?scale=1, the default; in-degrees kept at smaller scales)",
 }
 _KIND = {"excitatory": EXCITATORY, "inhibitory": INHIBITORY}
 
@@ -30,6 +34,8 @@ def read_builtin(name: str, params: dict[str, str], *, gap: bool, gap_scale: flo
     if name not in BUILTINS:
         raise InputError(spec, "unknown built-in map; available: "
                          f"{', '.join('builtin:' + k for k in sorted(BUILTINS))}")
+    if name == "microcircuit":
+        return microcircuit.read_microcircuit(spec, params)
     no_parameters(spec, params)
     data = resources.files("neuropaste") / "data"
     with (data / "celegans_neurons.csv").open(newline="", encoding="utf-8") as fh:
