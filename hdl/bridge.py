@@ -98,15 +98,24 @@ class HostBridge(wiring.Component):
         la, lw = (nbytes(self.load_addr_bits), nbytes(self.load_data_bits)) if self.loadable \
             else (0, 0)
 
-        array_rst = Signal()
-        m.submodules.array = ResetInserter({"sync": array_rst})(array)
+        array_rst = Signal()  # RESET seen at the head of the receive FIFO
+        array_rst_q = Signal()  # ... applied a clock later, from a register: the reset net
+        m.d.sync += array_rst_q.eq(array_rst)  # reaches every flip-flop of the array
+        m.submodules.array = ResetInserter({"sync": array_rst_q})(array)
         m.submodules.rxq = rxq = SyncFIFOBuffered(width=8, depth=self.rx_depth)
         wiring.connect(m, wiring.flipped(self.rx), rxq.w_stream)
-        byte = rxq.r_data
-        take = Signal()  # consume the byte at the head of the receive FIFO
-        m.d.comb += rxq.r_en.eq(take)
+        # the head byte in a register of its own: commands decode from flip-flops, not from
+        # the FIFO's RAM output, whose routing would otherwise set the clock
+        byte = Signal(8)
+        ready = Signal()  # a byte waits in ``byte``
+        take = Signal()  # consume it
+        m.d.comb += rxq.r_en.eq(~ready | take)
+        with m.If(rxq.r_en & rxq.r_rdy):
+            m.d.sync += [byte.eq(rxq.r_data), ready.eq(1)]
+        with m.Elif(take):
+            m.d.sync += ready.eq(0)
         got = Signal()
-        m.d.comb += got.eq(take & rxq.r_rdy)
+        m.d.comb += got.eq(take & ready)
 
         # sticky status, reported and cleared by DONE and IDENT
         status = Signal(3)
@@ -152,7 +161,7 @@ class HostBridge(wiring.Component):
         with m.FSM():
             with m.State("CMD"):
                 m.d.comb += take.eq(1)
-                with m.If(rxq.r_rdy):
+                with m.If(ready):
                     with m.If(~byte[7]):  # EVENT
                         m.d.sync += [addr_lo.eq(byte[:7]), count.eq(xa)]
                         m.next = "EVENT_BYTES" if xa else "EVENT"
@@ -171,7 +180,7 @@ class HostBridge(wiring.Component):
                         m.d.comb += bad.eq(1)
             with m.State("EVENT_BYTES"):
                 m.d.comb += take.eq(1)
-                with m.If(rxq.r_rdy):
+                with m.If(ready):
                     m.d.sync += count.eq(count - 1)
                     with m.If(count == 1):
                         m.next = "EVENT"
@@ -206,7 +215,7 @@ class HostBridge(wiring.Component):
                 base = 8 * (r_bytes - la - lw)
                 with m.State("LOAD_BYTES"):
                     m.d.comb += take.eq(1)
-                    with m.If(rxq.r_rdy):
+                    with m.If(ready):
                         m.d.sync += count.eq(count - 1)
                         with m.If(count == 1):
                             m.next = "LOAD"

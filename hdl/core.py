@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -147,6 +147,20 @@ def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[list[int
     }
 
 
+def _stage(m: Module, domain: str, name: str, **values) -> dict[str, Signal]:
+    """Each value through a register (``domain="sync"``) or a wire (``"comb"``): one pipeline
+    stage, so the unpipelined core is the same description with its stage registers removed.
+    Only ``valid`` and ``fire`` are reset: data registers need none, and a reset net that reaches
+    every flip-flop is a long one."""
+    out = {}
+    for key, value in values.items():
+        value = Value.cast(value)
+        out[key] = Signal(value.shape(), name=f"{name}_{key}",
+                          reset_less=key not in ("valid", "fire"))
+        m.d[domain] += out[key].eq(value)
+    return out
+
+
 def step_ports(address_bits: int) -> dict[str, wiring.Member]:
     """The host side every neuron array shares (one core or a mesh): docs/hardware.md, Ports."""
     return {
@@ -195,7 +209,7 @@ class LIFCore(wiring.Component):
 
     def __init__(self, image: CoreImage | Network, *, networked: bool = False,
                  fanout_loadable: bool = False, rom_init: bool = True, prefetch: bool = True,
-                 hold: bool = True):
+                 hold: bool = True, pipelined: bool = True):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
         g = CoreGeometry(image)
@@ -207,6 +221,7 @@ class LIFCore(wiring.Component):
         self.rom_init = rom_init
         self.prefetch = prefetch
         self.hold = hold
+        self.pipelined = pipelined
         ports = step_ports(g.n_bits)
         if networked:
             ports |= {"syn_in": In(stream.Signature(unsigned(g.a_bits))),
@@ -215,6 +230,22 @@ class LIFCore(wiring.Component):
             ports["fanout_load"] = In(stream.Signature(data.StructLayout({
                 "addr": unsigned(bits_for(g.entries - 1)), "data": unsigned(g.entry_bits)})))
         super().__init__(ports)
+
+    @property
+    def range_depth(self) -> int:
+        """Fan-out ranges the pipelined fetch queues: one more behind the registered pointer."""
+        return RANGE_DEPTH + self.pipelined
+
+    @property
+    def fetch_clocks(self) -> int:
+        """Clocks from a delivery's start until its first operation issues."""
+        return 4 if self.pipelined else 3
+
+    @property
+    def drain_clocks(self) -> int:
+        """Clocks from the last operation's issue until its accumulator write (both included,
+        minus one): what a delivery costs beyond one clock per operation and the first fetch."""
+        return 4 if self.pipelined else 2
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -263,24 +294,19 @@ class LIFCore(wiring.Component):
         cur_e = Signal(g.e_bits)
         cur_end = Signal(g.e_bits)
         s1_valid = Signal()  # fan-out entry data arrives
-        s2_valid = Signal()  # accumulator data arrives
-        s2_addr = Signal(range(g.acc_depth))
-        s2_w = Signal(signed(g.w_bits))
         delivering = Signal()
         issue = Signal()
         issue_addr = Signal(g.e_bits)
 
-        p_start = ptr_rd.data[:g.e_bits]
-        p_end = ptr_rd.data[g.e_bits:]
-        e_target = fan_rd.data[:nb]
-        e_weight = fan_rd.data[nb:nb + g.w_bits].as_signed()
-        e_delay = fan_rd.data[nb + g.w_bits:]
+        pipe = "sync" if self.pipelined else "comb"  # the stages that pipelining adds
+        # P: the pointer word, registered when pipelined (the range queue's write enable and
+        # one-entry test come from flip-flops, not from the RAM's output)
+        ptr_q = _stage(m, pipe, "p", valid=ptr_pending, data=ptr_rd.data)
+        p_start = ptr_q["data"][:g.e_bits]
+        p_end = ptr_q["data"][g.e_bits:]
+        in_flight = ptr_pending + ptr_q["valid"] if self.pipelined else ptr_pending
         slot_sum = Signal(range(2 * g.max_delay + 1))
         e_slot = Signal.like(slot)
-        m.d.comb += [
-            slot_sum.eq(prev + e_delay),
-            e_slot.eq(Mux(slot_sum >= g.max_delay, slot_sum - g.max_delay, slot_sum)),
-        ]
 
         queued = Signal()  # a spike of the previous step waits in the spike FIFO
         if self.networked and not self.hold:
@@ -298,18 +324,21 @@ class LIFCore(wiring.Component):
         if self.prefetch:
             # pointer fetch pipelined: a spike popped every clock while the range queue has
             # room for what is in flight, so sources of one entry stream at one SOP per clock
-            m.submodules.ranges = ranges = SyncFIFO(width=2 * g.e_bits, depth=RANGE_DEPTH)
+            # (with whether the range holds one entry, found as it is queued, not as it is taken)
+            depth = self.range_depth
+            m.submodules.ranges = ranges = SyncFIFO(width=2 * g.e_bits + 1, depth=depth)
             m.d.comb += [
-                fetch.eq(delivering & queued
-                         & (ranges.level + ptr_pending <= RANGE_DEPTH - 1)),
-                ranges.w_en.eq(ptr_pending & (p_start != p_end)),  # no targets: dropped
-                ranges.w_data.eq(ptr_rd.data), ranges.r_en.eq(take),
+                fetch.eq(delivering & queued & (ranges.level + in_flight <= depth - 1)),
+                ranges.w_en.eq(ptr_q["valid"] & (p_start != p_end)),  # no targets: dropped
+                ranges.w_data.eq(Cat(ptr_q["data"], p_start + 1 == p_end)),
+                ranges.r_en.eq(take),
             ]
-            w_start, w_end = ranges.r_data[:g.e_bits], ranges.r_data[g.e_bits:]
-            w_valid = ranges.r_rdy
+            w_start, w_end = ranges.r_data[:g.e_bits], ranges.r_data[g.e_bits:2 * g.e_bits]
+            w_single, w_valid = ranges.r_data[-1], ranges.r_rdy
         else:  # one spike popped per read, into a one-entry buffer (3 clocks a short source)
-            m.d.comb += fetch.eq(delivering & queued & ~ptr_pending & ~buf_valid)
-            with m.If(ptr_pending):  # a fresh pointer lands in the buffer (dropped if empty)
+            w_single = w_start + 1 == w_end
+            m.d.comb += fetch.eq(delivering & queued & (in_flight == 0) & ~buf_valid)
+            with m.If(ptr_q["valid"]):  # a fresh pointer lands in the buffer (dropped if empty)
                 m.d.sync += [buf_valid.eq(p_start != p_end), buf_start.eq(p_start),
                              buf_end.eq(p_end)]
             with m.Elif(take):
@@ -325,7 +354,7 @@ class LIFCore(wiring.Component):
         with m.Elif(w_valid):
             m.d.comb += [issue.eq(1), issue_addr.eq(w_start), take.eq(1)]
             m.d.sync += [cur_e.eq(w_start + 1), cur_end.eq(w_end),
-                         cur_valid.eq(w_start + 1 != w_end)]
+                         cur_valid.eq(~w_single)]
 
         if self.fanout_loadable:  # one address for both ports: a single-port RAM suffices
             load = self.fanout_load
@@ -340,69 +369,103 @@ class LIFCore(wiring.Component):
                          fan_rd.en.eq(~writing)]
         else:
             m.d.comb += fan_rd.addr.eq(issue_addr)
-        m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid), s2_w.eq(e_weight),
-                     s2_addr.eq(Cat(e_target, e_slot))]
+        # D1: the entry arrives; D2 (a register when pipelined): its accumulator is read;
+        # D3: the accumulator word arrives; D4 (a register when pipelined): add and write back
+        m.d.sync += s1_valid.eq(issue)
+        d2 = _stage(m, pipe, "d2", valid=s1_valid, entry=fan_rd.data)
+        e_target = d2["entry"][:nb]
+        e_weight = d2["entry"][nb:nb + g.w_bits].as_signed()
+        e_delay = d2["entry"][nb + g.w_bits:]
+        m.d.comb += [
+            slot_sum.eq(prev + e_delay),
+            e_slot.eq(Mux(slot_sum >= g.max_delay, slot_sum - g.max_delay, slot_sum)),
+        ]
+        d3 = _stage(m, "sync", "d3", valid=d2["valid"], addr=Cat(e_target, e_slot), w=e_weight)
+        d4 = _stage(m, pipe, "d4", valid=d3["valid"], addr=d3["addr"], w=d3["w"],
+                    old=acc_rd.data)
+        acc_sum = Signal(signed(g.acc_bits))
+        if self.pipelined:
+            # the read at D2 saw every write up to its own clock (transparent port) but not the
+            # one of the next clock, which D4 makes while this entry is in D3: forward it
+            fwd = Signal()
+            last_sum = Signal.like(acc_sum)
+            m.d.sync += [fwd.eq(d4["valid"] & d3["valid"] & (d4["addr"] == d3["addr"])),
+                         last_sum.eq(acc_sum)]
+            m.d.comb += acc_sum.eq(Mux(fwd, last_sum, d4["old"]) + d4["w"])
+        else:
+            m.d.comb += acc_sum.eq(d4["old"] + d4["w"])
         pipeline_busy = Signal()
-        m.d.comb += pipeline_busy.eq(queued | ptr_pending | w_valid | cur_valid
-                                     | s1_valid | s2_valid)
+        m.d.comb += pipeline_busy.eq(queued | ptr_pending | ptr_q["valid"] | w_valid | cur_valid
+                                     | s1_valid | d2["valid"] | d3["valid"] | d4["valid"])
 
         # ---------------------------------------------------------------- update datapath
+        # U0 reads neuron j; U1 its words arrive; U2..U6 (registers when pipelined) decode,
+        # add in pairs, saturate and compare; U6 writes back; U7 queues the spike. Each neuron
+        # is read and written once per sweep, so no stage needs another's result.
         j = Signal(range(n + 1))
         u1_valid = Signal()  # neuron data arrives
         u1_j = Signal(nb)
         updating = Signal()
         m.d.sync += [u1_valid.eq(updating & (j < n)), u1_j.eq(j)]
 
-        thr = param_rd.data[:g.v_bits].as_signed()
-        v_reset = param_rd.data[g.v_bits:2 * g.v_bits].as_signed()
+        u2 = _stage(m, pipe, "u2", valid=u1_valid, j=u1_j, v=v_rd.data, r=r_rd.data,
+                    ext=ext_rd.data, acc=acc_rd.data, param=param_rd.data)
+        prm = u2["param"]
         o = 2 * g.v_bits
-        bias = param_rd.data[o:o + g.b_bits].as_signed()
-        k = param_rd.data[o + g.b_bits:o + g.b_bits + g.k_bits]
-        refr = param_rd.data[o + g.b_bits + g.k_bits:]
-        v = v_rd.data
-        r = r_rd.data
+        thr = prm[:g.v_bits].as_signed()
+        k = prm[o + g.b_bits:o + g.b_bits + g.k_bits]
         v_min, v_max = -(1 << (g.v_bits - 1)), (1 << (g.v_bits - 1)) - 1
-        stim = Mux(ext_rd.data, Const(g.stim_weight, signed(bits_for(g.stim_weight) + 1)), 0)
-        leak = Mux(k == 0, 0, v >> k)
-        u = Signal(signed(max(g.acc_bits, g.v_bits) + 4))
-        u_sat = Signal(signed(g.v_bits))
+        keep = {"valid": u2["valid"], "j": u2["j"], "r": u2["r"], "thr": thr,
+                "v_reset": prm[g.v_bits:o].as_signed(), "refr": prm[o + g.b_bits + g.k_bits:]}
+        u3 = _stage(m, pipe, "u3", **keep, v=u2["v"], ext=u2["ext"],
+                    leak=Mux(k == 0, 0, u2["v"] >> k),
+                    c=(u2["acc"] + prm[o:o + g.b_bits].as_signed()).as_signed())
+        keep = {key: u3[key] for key in keep}
+        stim = Mux(u3["ext"], Const(g.stim_weight, signed(bits_for(g.stim_weight) + 1)), 0)
+        u4 = _stage(m, pipe, "u4", **keep, x=u3["v"] - u3["leak"], y=u3["c"] + stim)
+        keep = {key: u4[key] for key in keep}
+        u5 = _stage(m, pipe, "u5", **keep, u=(u4["x"] + u4["y"]).as_signed())
+        u = u5["u"]
+        # u_sat >= thr without the saturated value: thr fits in v_bits, so above v_max u
+        # exceeds it anyway, and below v_min only thr = v_min is reached
+        u6 = _stage(m, pipe, "u6", valid=u5["valid"], j=u5["j"], r=u5["r"],
+                    v_reset=u5["v_reset"], refr=u5["refr"],
+                    sat=Mux(u < v_min, v_min, Mux(u > v_max, v_max, u)).as_signed(),
+                    ge=(u >= u5["thr"]) | ((u < v_min) & (u5["thr"] == v_min)))
         fire = Signal()
-        m.d.comb += [
-            u.eq(v - leak + acc_rd.data + bias + stim),
-            u_sat.eq(Mux(u < v_min, v_min, Mux(u > v_max, v_max, u))),
-            fire.eq(u1_valid & (r == 0) & (u_sat >= thr)),
-        ]
+        m.d.comb += fire.eq(u6["valid"] & (u6["r"] == 0) & u6["ge"])
+        u7 = _stage(m, pipe, "u7", valid=u6["valid"], fire=fire, j=u6["j"])
 
         # ---------------------------------------------------------------- port sharing
-        neuron_addr = Signal(nb)
-        m.d.comb += neuron_addr.eq(j)
         m.d.comb += [
-            param_rd.addr.eq(neuron_addr), v_rd.addr.eq(neuron_addr),
-            r_rd.addr.eq(neuron_addr), ext_rd.addr.eq(neuron_addr),
-            v_wr.addr.eq(u1_j), r_wr.addr.eq(u1_j),
-            v_wr.en.eq(u1_valid), r_wr.en.eq(u1_valid),
+            param_rd.addr.eq(j), v_rd.addr.eq(j), r_rd.addr.eq(j), ext_rd.addr.eq(j),
+            v_wr.addr.eq(u6["j"]), r_wr.addr.eq(u6["j"]),
+            v_wr.en.eq(u6["valid"]), r_wr.en.eq(u6["valid"]),
         ]
-        with m.If(r != 0):
-            m.d.comb += [v_wr.data.eq(v_reset), r_wr.data.eq(r - 1)]
+        with m.If(u6["r"] != 0):
+            m.d.comb += [v_wr.data.eq(u6["v_reset"]), r_wr.data.eq(u6["r"] - 1)]
         with m.Elif(fire):
-            m.d.comb += [v_wr.data.eq(v_reset), r_wr.data.eq(refr)]
+            m.d.comb += [v_wr.data.eq(u6["v_reset"]), r_wr.data.eq(u6["refr"])]
         with m.Else():
-            m.d.comb += [v_wr.data.eq(u_sat), r_wr.data.eq(0)]
-        m.d.comb += [outq.w_en.eq(fire), outq.w_data.eq(u1_j)]
+            m.d.comb += [v_wr.data.eq(u6["sat"]), r_wr.data.eq(0)]
+        m.d.comb += [outq.w_en.eq(u7["fire"]), outq.w_data.eq(u7["j"])]
         if self.networked:  # spikes come back through the router as axon addresses
             m.d.comb += [spikes.w_en.eq(self.syn_in.valid), spikes.w_data.eq(self.syn_in.payload),
                          self.syn_in.ready.eq(spikes.w_rdy)]
         else:
-            m.d.comb += [spikes.w_en.eq(fire), spikes.w_data.eq(u1_j)]
+            m.d.comb += [spikes.w_en.eq(u7["fire"]), spikes.w_data.eq(u7["j"])]
+        update_busy = Signal()
+        m.d.comb += update_busy.eq(u1_valid | u2["valid"] | u3["valid"] | u4["valid"]
+                                   | u5["valid"] | u6["valid"] | u7["valid"])
 
         with m.If(updating):
             m.d.comb += [acc_rd.addr.eq(Cat(j[:nb], slot)),
-                         acc_wr.addr.eq(Cat(u1_j, slot)), acc_wr.en.eq(u1_valid),
+                         acc_wr.addr.eq(Cat(u6["j"], slot)), acc_wr.en.eq(u6["valid"]),
                          acc_wr.data.eq(0)]
         with m.Else():
             m.d.comb += [acc_rd.addr.eq(Cat(e_target, e_slot)),
-                         acc_wr.addr.eq(s2_addr), acc_wr.en.eq(s2_valid),
-                         acc_wr.data.eq(acc_rd.data + s2_w)]
+                         acc_wr.addr.eq(d4["addr"]), acc_wr.en.eq(d4["valid"]),
+                         acc_wr.data.eq(acc_sum)]
 
         # external events set ext bits while idle; the update clears them
         in_range = Signal()
@@ -411,7 +474,7 @@ class LIFCore(wiring.Component):
             m.d.comb += [self.aer_in.ready.eq(1), ext_wr.addr.eq(self.aer_in.payload),
                          ext_wr.data.eq(1), ext_wr.en.eq(self.aer_in.valid & in_range)]
         with m.Else():
-            m.d.comb += [ext_wr.addr.eq(u1_j), ext_wr.data.eq(0), ext_wr.en.eq(u1_valid)]
+            m.d.comb += [ext_wr.addr.eq(u6["j"]), ext_wr.data.eq(0), ext_wr.en.eq(u6["valid"])]
 
         m.d.comb += [self.aer_out.payload.eq(outq.r_data), self.aer_out.valid.eq(outq.r_rdy),
                      outq.r_en.eq(self.aer_out.ready)]
@@ -457,7 +520,7 @@ class LIFCore(wiring.Component):
                 m.d.sync += self.update_cycles.eq(self.update_cycles + 1)
                 with m.If(j < n):
                     m.d.sync += j.eq(j + 1)
-                with m.Elif(~u1_valid):
+                with m.Elif(~update_busy):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)
@@ -466,6 +529,6 @@ class LIFCore(wiring.Component):
                     m.d.sync += [slot.eq(Mux(slot == g.max_delay - 1, 0, slot + 1)),
                                  self.step_count.eq(self.step_count + 1)]
                     m.next = "IDLE"
-        with m.If(s2_valid):
+        with m.If(d4["valid"]):
             m.d.sync += self.sop_count.eq(self.sop_count + 1)
         return m
