@@ -243,9 +243,10 @@ class LIFCore(wiring.Component):
 
     @property
     def drain_clocks(self) -> int:
-        """Clocks from the last operation's issue until its accumulator write (both included,
-        minus one): what a delivery costs beyond one clock per operation and the first fetch."""
-        return 4 if self.pipelined else 2
+        """What a delivery costs beyond one clock per operation and the first fetch: the clocks
+        from the last issue to its accumulator write, and (pipelined) one for the registered
+        "pipeline empty" test."""
+        return 5 if self.pipelined else 2
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -289,21 +290,24 @@ class LIFCore(wiring.Component):
         ptr_pending = Signal()  # a pointer read issued last cycle
         buf_valid = Signal()
         buf_start = Signal(g.e_bits)
-        buf_end = Signal(g.e_bits)
+        buf_last = Signal(g.e_bits)
         cur_valid = Signal()
         cur_e = Signal(g.e_bits)
-        cur_end = Signal(g.e_bits)
+        cur_last = Signal(g.e_bits)  # a range is kept as first and last entry: its end
+        # tests are then comparisons, with the one subtraction made as the pointer arrives
         s1_valid = Signal()  # fan-out entry data arrives
-        delivering = Signal()
+        delivering = Signal()  # in DELIVER, as a flip-flop of its own (fetch decodes no state)
         issue = Signal()
         issue_addr = Signal(g.e_bits)
 
         pipe = "sync" if self.pipelined else "comb"  # the stages that pipelining adds
         # P: the pointer word, registered when pipelined (the range queue's write enable and
         # one-entry test come from flip-flops, not from the RAM's output)
-        ptr_q = _stage(m, pipe, "p", valid=ptr_pending, data=ptr_rd.data)
+        ptr_q = _stage(m, pipe, "p", valid=ptr_pending, data=ptr_rd.data,
+                       last=ptr_rd.data[g.e_bits:] - 1,
+                       targets=ptr_rd.data[:g.e_bits] != ptr_rd.data[g.e_bits:])
         p_start = ptr_q["data"][:g.e_bits]
-        p_end = ptr_q["data"][g.e_bits:]
+        p_last = ptr_q["last"][:g.e_bits]
         in_flight = ptr_pending + ptr_q["valid"] if self.pipelined else ptr_pending
         slot_sum = Signal(range(2 * g.max_delay + 1))
         e_slot = Signal.like(slot)
@@ -319,28 +323,26 @@ class LIFCore(wiring.Component):
         else:
             m.d.comb += queued.eq(spikes.r_rdy)
         take = Signal()  # a waiting range becomes the streaming one
-        w_start, w_end, w_valid = buf_start, buf_end, buf_valid
+        w_start, w_last, w_valid = buf_start, buf_last, buf_valid
         fetch = Signal()
         if self.prefetch:
             # pointer fetch pipelined: a spike popped every clock while the range queue has
             # room for what is in flight, so sources of one entry stream at one SOP per clock
-            # (with whether the range holds one entry, found as it is queued, not as it is taken)
             depth = self.range_depth
-            m.submodules.ranges = ranges = SyncFIFO(width=2 * g.e_bits + 1, depth=depth)
+            m.submodules.ranges = ranges = SyncFIFO(width=2 * g.e_bits, depth=depth)
             m.d.comb += [
                 fetch.eq(delivering & queued & (ranges.level + in_flight <= depth - 1)),
-                ranges.w_en.eq(ptr_q["valid"] & (p_start != p_end)),  # no targets: dropped
-                ranges.w_data.eq(Cat(ptr_q["data"], p_start + 1 == p_end)),
+                ranges.w_en.eq(ptr_q["valid"] & ptr_q["targets"]),  # no targets: dropped
+                ranges.w_data.eq(Cat(p_start, p_last)),
                 ranges.r_en.eq(take),
             ]
-            w_start, w_end = ranges.r_data[:g.e_bits], ranges.r_data[g.e_bits:2 * g.e_bits]
-            w_single, w_valid = ranges.r_data[-1], ranges.r_rdy
+            w_start, w_last = ranges.r_data[:g.e_bits], ranges.r_data[g.e_bits:]
+            w_valid = ranges.r_rdy
         else:  # one spike popped per read, into a one-entry buffer (3 clocks a short source)
-            w_single = w_start + 1 == w_end
             m.d.comb += fetch.eq(delivering & queued & (in_flight == 0) & ~buf_valid)
             with m.If(ptr_q["valid"]):  # a fresh pointer lands in the buffer (dropped if empty)
-                m.d.sync += [buf_valid.eq(p_start != p_end), buf_start.eq(p_start),
-                             buf_end.eq(p_end)]
+                m.d.sync += [buf_valid.eq(ptr_q["targets"]), buf_start.eq(p_start),
+                             buf_last.eq(p_last)]
             with m.Elif(take):
                 m.d.sync += buf_valid.eq(0)
         m.d.comb += [spikes.r_en.eq(fetch), ptr_rd.addr.eq(spikes.r_data)]
@@ -348,13 +350,13 @@ class LIFCore(wiring.Component):
 
         with m.If(cur_valid):
             m.d.comb += [issue.eq(1), issue_addr.eq(cur_e)]
-            with m.If(cur_e + 1 == cur_end):
+            with m.If(cur_e == cur_last):
                 m.d.sync += cur_valid.eq(0)
             m.d.sync += cur_e.eq(cur_e + 1)
         with m.Elif(w_valid):
             m.d.comb += [issue.eq(1), issue_addr.eq(w_start), take.eq(1)]
-            m.d.sync += [cur_e.eq(w_start + 1), cur_end.eq(w_end),
-                         cur_valid.eq(~w_single)]
+            m.d.sync += [cur_e.eq(w_start + 1), cur_last.eq(w_last),
+                         cur_valid.eq(w_start != w_last)]
 
         if self.fanout_loadable:  # one address for both ports: a single-port RAM suffices
             load = self.fanout_load
@@ -406,7 +408,8 @@ class LIFCore(wiring.Component):
         u1_valid = Signal()  # neuron data arrives
         u1_j = Signal(nb)
         updating = Signal()
-        m.d.sync += [u1_valid.eq(updating & (j < n)), u1_j.eq(j)]
+        sweeping = Signal()  # j < n, kept in a flip-flop rather than compared each clock
+        m.d.sync += [u1_valid.eq(updating & sweeping), u1_j.eq(j)]
 
         u2 = _stage(m, pipe, "u2", valid=u1_valid, j=u1_j, v=v_rd.data, r=r_rd.data,
                     ext=ext_rd.data, acc=acc_rd.data, param=param_rd.data)
@@ -493,6 +496,17 @@ class LIFCore(wiring.Component):
             m.d.sync += clear_addr.eq(clear_addr + 1)
 
         # ---------------------------------------------------------------- phases
+        delivery_over, update_over = Signal(), Signal()
+        if self.pipelined:
+            # "every stage empty", registered: an empty pipeline with nothing queued stays empty
+            # (each stage is fed only by the one before), so a clock-old test is still true;
+            # the first clock of a delivery is skipped, as its queue count is being loaded
+            was_busy, entering, was_updating = Signal(), Signal(), Signal()
+            m.d.sync += [was_busy.eq(pipeline_busy), entering.eq(idle & self.start),
+                         was_updating.eq(update_busy | sweeping)]
+            m.d.comb += [delivery_over.eq(~was_busy & ~entering), update_over.eq(~was_updating)]
+        else:
+            m.d.comb += [delivery_over.eq(~pipeline_busy), update_over.eq(~update_busy)]
         with m.FSM(init="CLEAR"):
             with m.State("CLEAR"):
                 m.d.comb += [clearing.eq(1), self.busy.eq(1)]
@@ -501,12 +515,13 @@ class LIFCore(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += idle.eq(1)
                 with m.If(self.start):
+                    m.d.sync += delivering.eq(1)
                     m.next = "DELIVER"
             with m.State("DELIVER"):
-                m.d.comb += [delivering.eq(1), self.busy.eq(1)]
+                m.d.comb += self.busy.eq(1)
                 m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
-                with m.If(~pipeline_busy):
-                    m.d.sync += j.eq(0)
+                with m.If(delivery_over):
+                    m.d.sync += [j.eq(0), sweeping.eq(1), delivering.eq(0)]
                     m.next = "HOLD" if self.networked and self.hold else "UPDATE"
                     if self.networked and not self.hold:
                         m.d.comb += self.delivered.eq(1)
@@ -518,9 +533,11 @@ class LIFCore(wiring.Component):
             with m.State("UPDATE"):
                 m.d.comb += [updating.eq(1), self.busy.eq(1)]
                 m.d.sync += self.update_cycles.eq(self.update_cycles + 1)
-                with m.If(j < n):
+                with m.If(sweeping):
                     m.d.sync += j.eq(j + 1)
-                with m.Elif(~update_busy):
+                    with m.If(j == n - 1):
+                        m.d.sync += sweeping.eq(0)
+                with m.Elif(update_over):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)

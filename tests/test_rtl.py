@@ -66,7 +66,7 @@ def test_sources_of_one_entry_stream_at_one_op_per_clock(prefetch: bool, clocks_
     # pointer), then one source every clocks_per_source, then the pipeline drain (2, or 4 with
     # the pipelined accumulate)
     core = LIFCore(net, pipelined=pipelined)
-    assert (core.fetch_clocks, core.drain_clocks) == ((4, 4) if pipelined else (3, 2))
+    assert (core.fetch_clocks, core.drain_clocks) == ((4, 5) if pipelined else (3, 2))
     assert counts["deliver_cycles"] == (1 + core.fetch_clocks + clocks_per_source * (n - 2) + 1
                                         + core.drain_clocks)
 
