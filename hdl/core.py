@@ -242,6 +242,11 @@ class LIFCore(wiring.Component):
         return 4 if self.pipelined else 3
 
     @property
+    def empty_delivery_clocks(self) -> int:
+        """Clocks of a delivery with nothing to deliver."""
+        return 2 if self.pipelined else 1
+
+    @property
     def drain_clocks(self) -> int:
         """What a delivery costs beyond one clock per operation and the first fetch: the clocks
         from the last issue to its accumulator write, and (pipelined) one for the registered

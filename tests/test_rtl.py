@@ -62,13 +62,13 @@ def test_sources_of_one_entry_stream_at_one_op_per_clock(prefetch: bool, clocks_
     stim = Stimulus.from_pairs(np.zeros(n - 1, int), np.arange(n - 1))
     _, counts = _assert_same(net, 2, stim, prefetch=prefetch, pipelined=pipelined)
     assert counts["sop_count"] == n - 1
-    # step 0 delivers nothing (1 clock); step 1: the first fetch (3, or 4 with the registered
+    # step 0 delivers nothing (1 clock, 2 pipelined); step 1: the first fetch (3, or 4 with the registered
     # pointer), then one source every clocks_per_source, then the pipeline drain (2, or 4 with
     # the pipelined accumulate)
     core = LIFCore(net, pipelined=pipelined)
     assert (core.fetch_clocks, core.drain_clocks) == ((4, 5) if pipelined else (3, 2))
-    assert counts["deliver_cycles"] == (1 + core.fetch_clocks + clocks_per_source * (n - 2) + 1
-                                        + core.drain_clocks)
+    assert counts["deliver_cycles"] == (core.empty_delivery_clocks + core.fetch_clocks
+                                        + clocks_per_source * (n - 2) + 1 + core.drain_clocks)
 
 
 def test_one_synaptic_op_per_clock_when_fan_out_is_long() -> None:
@@ -85,7 +85,7 @@ def test_one_synaptic_op_per_clock_when_fan_out_is_long() -> None:
     stim = Stimulus.from_pairs([0, 2], [0, 0])
     _, counts = _assert_same(net, 4, stim)
     assert counts["sop_count"] == 2 * (n - 1)
-    assert counts["sop_count"] / counts["deliver_cycles"] > 0.95
+    assert counts["sop_count"] / counts["deliver_cycles"] > 0.94  # ~11 clocks a step of fill/drain
 
 
 def test_too_large_for_one_core_says_what_to_change() -> None:
@@ -139,11 +139,12 @@ def test_back_to_back_updates_of_one_accumulator_are_forwarded(pipelined: bool) 
     stim = Stimulus.from_pairs([0] * len(posts), list(range(len(posts))))
     ref, counts = _assert_same(net, 2, stim, pipelined=pipelined)
     assert (1, t) in set(zip(ref.step.tolist(), ref.neuron.tolist(), strict=True))
-    # step 0 delivers nothing (1 clock); step 1: 15 operations on consecutive clocks plus the
+    # step 0 delivers nothing (1 clock, 2 pipelined); step 1: 15 operations on consecutive clocks plus the
     # first pointer fetch and the pipeline drain
     core = LIFCore(net, pipelined=pipelined)
     assert counts["sop_count"] == 15
-    assert counts["deliver_cycles"] == 1 + 15 + core.fetch_clocks + core.drain_clocks
+    assert counts["deliver_cycles"] == (core.empty_delivery_clocks + 15 + core.fetch_clocks
+                                        + core.drain_clocks)
 
 
 def test_saturation_at_both_rails_and_refractory_in_the_core() -> None:
