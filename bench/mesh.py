@@ -10,9 +10,9 @@ step (delivery + update + network drain), the speed-up over one core, and the pl
 objectives (busiest core's delivery work against the mean, inter-core packets per step).
 
 Two configurations run side by side: ``before`` (neuron-balanced placement, serial pointer
-fetch, every core waiting for the slowest between delivery and update: the design before issue
-15) and ``after`` (work-balanced placement, pipelined fetch, each core updating as soon as it has
-delivered).
+fetch, single-clock update and accumulate, every core waiting for the slowest between delivery
+and update: the design before issue 15) and ``after`` (work-balanced placement, pipelined fetch,
+registered update and accumulate stages, each core updating as soon as it has delivered).
 
     .venv/bin/python bench/mesh.py [--steps 100] [--cores 1 4 16] [--configs before after]
     .venv/bin/python bench/mesh.py --tables 1000 10000 100000 [--core-neurons 250]
@@ -41,8 +41,10 @@ from neuropaste.hdl.core import CoreGeometry
 from neuropaste.io import load_map
 from neuropaste.verify.rtl import run_cocotb
 
-CONFIGS = {"before": {"balance": "neurons", "prefetch": False, "early_update": False},
-           "after": {"balance": "work", "prefetch": True, "early_update": True}}
+CONFIGS = {"before": {"balance": "neurons", "prefetch": False, "early_update": False,
+                      "pipelined": False},
+           "after": {"balance": "work", "prefetch": True, "early_update": True,
+                     "pipelined": True}}
 
 
 def per_step_bound(out: Path) -> float:

@@ -80,6 +80,8 @@ class NeuronMesh(wiring.Component):
     images). ``prefetch``: the cores' pipelined pointer fetch (False: the serial one).
     ``early_update`` (default): each core updates as soon as it has delivered, without the
     barrier between the phases (False: every core waits for the slowest, the earlier design).
+    ``pipelined`` (default): the cores' registered update and accumulate stages (False: the
+    single-clock ones, the earlier design).
     Counters: ``sop_count`` sums the cores';
     ``deliver_cycles`` and ``update_cycles`` count the mesh's phases, so SOPs per delivery
     clock is the array's throughput.
@@ -87,7 +89,7 @@ class NeuronMesh(wiring.Component):
 
     def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0, *,
                  rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
-                 early_update: bool = True):
+                 early_update: bool = True, pipelined: bool = True):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -95,6 +97,7 @@ class NeuronMesh(wiring.Component):
         self.rom_init = rom_init
         self.prefetch = prefetch
         self.early_update = early_update
+        self.pipelined = pipelined
         self.stall_hooks = stall_hooks
         self.n_neurons = plan.n_neurons
         self.stall = stall
@@ -108,7 +111,8 @@ class NeuronMesh(wiring.Component):
         w, h, n_cores = plan.width, plan.height, plan.n_cores
         layout = packet_layout(plan.axon_bits, n_cores)
         cores = [LIFCore(img, networked=True, rom_init=self.rom_init, prefetch=self.prefetch,
-                         hold=not self.early_update) for img in plan.images]
+                         hold=not self.early_update, pipelined=self.pipelined)
+                 for img in plan.images]
         routers = {}
         for c, core in enumerate(cores):
             m.submodules[f"core_{c}"] = core

@@ -62,9 +62,8 @@ def test_sources_of_one_entry_stream_at_one_op_per_clock(prefetch: bool, clocks_
     stim = Stimulus.from_pairs(np.zeros(n - 1, int), np.arange(n - 1))
     _, counts = _assert_same(net, 2, stim, prefetch=prefetch, pipelined=pipelined)
     assert counts["sop_count"] == n - 1
-    # step 0 delivers nothing (1 clock, 2 pipelined); step 1: the first fetch (3, or 4 with the registered
-    # pointer), then one source every clocks_per_source, then the pipeline drain (2, or 4 with
-    # the pipelined accumulate)
+    # step 0 delivers nothing (empty_delivery_clocks); step 1: the first fetch, then one source
+    # every clocks_per_source, then the pipeline drain
     core = LIFCore(net, pipelined=pipelined)
     assert (core.fetch_clocks, core.drain_clocks) == ((4, 5) if pipelined else (3, 2))
     assert counts["deliver_cycles"] == (core.empty_delivery_clocks + core.fetch_clocks
@@ -139,8 +138,8 @@ def test_back_to_back_updates_of_one_accumulator_are_forwarded(pipelined: bool) 
     stim = Stimulus.from_pairs([0] * len(posts), list(range(len(posts))))
     ref, counts = _assert_same(net, 2, stim, pipelined=pipelined)
     assert (1, t) in set(zip(ref.step.tolist(), ref.neuron.tolist(), strict=True))
-    # step 0 delivers nothing (1 clock, 2 pipelined); step 1: 15 operations on consecutive clocks plus the
-    # first pointer fetch and the pipeline drain
+    # step 0 delivers nothing; step 1: 15 operations on consecutive clocks plus the first
+    # pointer fetch and the pipeline drain
     core = LIFCore(net, pipelined=pipelined)
     assert counts["sop_count"] == 15
     assert counts["deliver_cycles"] == (core.empty_delivery_clocks + 15 + core.fetch_clocks
