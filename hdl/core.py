@@ -233,13 +233,13 @@ class LIFCore(wiring.Component):
 
     @property
     def range_depth(self) -> int:
-        """Fan-out ranges the pipelined fetch queues: one more behind the registered pointer."""
-        return RANGE_DEPTH + self.pipelined
+        """Fan-out ranges the pipelined fetch queues: one more per pointer register."""
+        return RANGE_DEPTH + 2 * self.pipelined
 
     @property
     def fetch_clocks(self) -> int:
         """Clocks from a delivery's start until its first operation issues."""
-        return 4 if self.pipelined else 3
+        return 5 if self.pipelined else 3
 
     @property
     def empty_delivery_clocks(self) -> int:
@@ -306,14 +306,17 @@ class LIFCore(wiring.Component):
         issue_addr = Signal(g.e_bits)
 
         pipe = "sync" if self.pipelined else "comb"  # the stages that pipelining adds
-        # P: the pointer word, registered when pipelined (the range queue's write enable and
-        # one-entry test come from flip-flops, not from the RAM's output)
-        ptr_q = _stage(m, pipe, "p", valid=ptr_pending, data=ptr_rd.data,
-                       last=ptr_rd.data[g.e_bits:] - 1,
-                       targets=ptr_rd.data[:g.e_bits] != ptr_rd.data[g.e_bits:])
-        p_start = ptr_q["data"][:g.e_bits]
+        # P1: the pointer word, registered as it leaves the RAM (whose clock-to-output is most
+        # of a clock on the ECP5); P2: its last entry and whether it has any, registered, so
+        # the range queue's write enable comes from a flip-flop
+        ptr_w = _stage(m, pipe, "p1", valid=ptr_pending, data=ptr_rd.data)
+        ptr_q = _stage(m, pipe, "p2", valid=ptr_w["valid"], start=ptr_w["data"][:g.e_bits],
+                       last=ptr_w["data"][g.e_bits:] - 1,
+                       targets=ptr_w["data"][:g.e_bits] != ptr_w["data"][g.e_bits:])
+        p_start = ptr_q["start"]
         p_last = ptr_q["last"][:g.e_bits]
-        in_flight = ptr_pending + ptr_q["valid"] if self.pipelined else ptr_pending
+        in_flight = (ptr_pending + ptr_w["valid"] + ptr_q["valid"] if self.pipelined
+                     else ptr_pending)
         slot_sum = Signal(range(2 * g.max_delay + 1))
         e_slot = Signal.like(slot)
 
@@ -402,7 +405,8 @@ class LIFCore(wiring.Component):
         else:
             m.d.comb += acc_sum.eq(d4["old"] + d4["w"])
         pipeline_busy = Signal()
-        m.d.comb += pipeline_busy.eq(queued | ptr_pending | ptr_q["valid"] | w_valid | cur_valid
+        m.d.comb += pipeline_busy.eq(queued | ptr_pending | ptr_w["valid"] | ptr_q["valid"]
+                                     | w_valid | cur_valid
                                      | s1_valid | d2["valid"] | d3["valid"] | d4["valid"])
 
         # ---------------------------------------------------------------- update datapath

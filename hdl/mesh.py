@@ -152,12 +152,19 @@ class NeuronMesh(wiring.Component):
                          rd.addr.eq(core.aer_out.payload), rd.en.eq(accept)]
             m.d.sync += fresh.eq(accept)
             with m.If(accept):
-                m.d.sync += [valid.eq(1), src.eq(core.aer_out.payload + base),
+                m.d.sync += [valid.eq(1), src.eq(core.aer_out.payload),
                              net_pending.eq(1), host_pending.eq(1)]
             net_wait = Signal(name=f"stage_net_wait_{c}")
-            mask, axon = rd.data[:n_cores], rd.data[n_cores:]
-            m.d.comb += [net_wait.eq(net_pending & (fresh | (mask != 0))),
-                         inject.valid.eq(valid & ~fresh & net_pending & (mask != 0)),
+            # the table word is registered as it leaves the RAM (used from the clock after
+            # ``fresh``, as before), so no logic hangs on the RAM's slow output
+            mask = Signal(n_cores, name=f"stage_mask_{c}")
+            axon = Signal(plan.axon_bits, name=f"stage_axon_{c}")
+            remote = Signal(name=f"stage_remote_{c}")
+            with m.If(fresh):
+                m.d.sync += [mask.eq(rd.data[:n_cores]), axon.eq(rd.data[n_cores:]),
+                             remote.eq(rd.data[:n_cores] != 0)]
+            m.d.comb += [net_wait.eq(net_pending & (fresh | remote)),
+                         inject.valid.eq(valid & ~fresh & net_pending & remote),
                          inject.payload.src.eq(axon), inject.payload.dest.eq(mask)]
             with m.If(inject.valid & inject.ready):
                 m.d.sync += net_pending.eq(0)
@@ -172,7 +179,7 @@ class NeuronMesh(wiring.Component):
                          core.syn_in.payload.eq(eject.payload.src),
                          eject.ready.eq(core.syn_in.ready)]
             host_req.append(valid & host_pending)
-            host_src.append(src)
+            host_src.append(src + base)
             stage_empty.append(~valid)
 
         # ------------------------------------------------ host side: merged spikes, demuxed input

@@ -65,7 +65,7 @@ def test_sources_of_one_entry_stream_at_one_op_per_clock(prefetch: bool, clocks_
     # step 0 delivers nothing (empty_delivery_clocks); step 1: the first fetch, then one source
     # every clocks_per_source, then the pipeline drain
     core = LIFCore(net, pipelined=pipelined)
-    assert (core.fetch_clocks, core.drain_clocks) == ((4, 5) if pipelined else (3, 2))
+    assert (core.fetch_clocks, core.drain_clocks) == ((5, 5) if pipelined else (3, 2))
     assert counts["deliver_cycles"] == (core.empty_delivery_clocks + core.fetch_clocks
                                         + clocks_per_source * (n - 2) + 1 + core.drain_clocks)
 
