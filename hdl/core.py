@@ -233,8 +233,9 @@ class LIFCore(wiring.Component):
 
     @property
     def range_depth(self) -> int:
-        """Fan-out ranges the pipelined fetch queues: one more per pointer register."""
-        return RANGE_DEPTH + 2 * self.pipelined
+        """Fan-out ranges the pipelined fetch queues: one more per pointer register, and one
+        for the room test made a clock early."""
+        return RANGE_DEPTH + 3 * self.pipelined
 
     @property
     def fetch_clocks(self) -> int:
@@ -312,7 +313,8 @@ class LIFCore(wiring.Component):
         ptr_w = _stage(m, pipe, "p1", valid=ptr_pending, data=ptr_rd.data)
         ptr_q = _stage(m, pipe, "p2", valid=ptr_w["valid"], start=ptr_w["data"][:g.e_bits],
                        last=ptr_w["data"][g.e_bits:] - 1,
-                       targets=ptr_w["data"][:g.e_bits] != ptr_w["data"][g.e_bits:])
+                       targets=ptr_w["data"][:g.e_bits] != ptr_w["data"][g.e_bits:],
+                       single=ptr_w["data"][:g.e_bits] + 1 == ptr_w["data"][g.e_bits:])
         p_start = ptr_q["start"]
         p_last = ptr_q["last"][:g.e_bits]
         in_flight = (ptr_pending + ptr_w["valid"] + ptr_q["valid"] if self.pipelined
@@ -323,11 +325,12 @@ class LIFCore(wiring.Component):
         queued = Signal()  # a spike of the previous step waits in the spike FIFO
         if self.networked and not self.hold:
             owed = Signal(range(g.spike_depth + 2))  # spikes that belong to this delivery
+            owing = Signal()  # owed != 0, as a flip-flop
             with m.If(idle & self.start):
-                m.d.sync += owed.eq(spikes.level)
+                m.d.sync += [owed.eq(spikes.level), owing.eq(spikes.level != 0)]
             with m.Elif(spikes.r_en):
-                m.d.sync += owed.eq(owed - 1)
-            m.d.comb += queued.eq(spikes.r_rdy & (owed != 0))
+                m.d.sync += [owed.eq(owed - 1), owing.eq(owed != 1)]
+            m.d.comb += queued.eq(spikes.r_rdy & owing)
         else:
             m.d.comb += queued.eq(spikes.r_rdy)
         take = Signal()  # a waiting range becomes the streaming one
@@ -337,16 +340,23 @@ class LIFCore(wiring.Component):
             # pointer fetch pipelined: a spike popped every clock while the range queue has
             # room for what is in flight, so sources of one entry stream at one SOP per clock
             depth = self.range_depth
-            m.submodules.ranges = ranges = SyncFIFO(width=2 * g.e_bits, depth=depth)
+            m.submodules.ranges = ranges = SyncFIFO(width=2 * g.e_bits + 1, depth=depth)
+            room = Signal()  # the queue has room for one more range besides those in flight
+            if self.pipelined:  # tested a clock early, with one place to spare: at most one
+                # fetch joins what is in flight per clock, so the test still holds
+                m.d.sync += room.eq(ranges.level + in_flight <= depth - 2)
+            else:
+                m.d.comb += room.eq(ranges.level + in_flight <= depth - 1)
             m.d.comb += [
-                fetch.eq(delivering & queued & (ranges.level + in_flight <= depth - 1)),
+                fetch.eq(delivering & queued & room),
                 ranges.w_en.eq(ptr_q["valid"] & ptr_q["targets"]),  # no targets: dropped
-                ranges.w_data.eq(Cat(p_start, p_last)),
+                ranges.w_data.eq(Cat(p_start, p_last, ptr_q["single"])),
                 ranges.r_en.eq(take),
             ]
-            w_start, w_last = ranges.r_data[:g.e_bits], ranges.r_data[g.e_bits:]
-            w_valid = ranges.r_rdy
+            w_start, w_last = ranges.r_data[:g.e_bits], ranges.r_data[g.e_bits:-1]
+            w_single, w_valid = ranges.r_data[-1], ranges.r_rdy
         else:  # one spike popped per read, into a one-entry buffer (3 clocks a short source)
+            w_single = w_start == w_last
             m.d.comb += fetch.eq(delivering & queued & (in_flight == 0) & ~buf_valid)
             with m.If(ptr_q["valid"]):  # a fresh pointer lands in the buffer (dropped if empty)
                 m.d.sync += [buf_valid.eq(ptr_q["targets"]), buf_start.eq(p_start),
@@ -364,7 +374,7 @@ class LIFCore(wiring.Component):
         with m.Elif(w_valid):
             m.d.comb += [issue.eq(1), issue_addr.eq(w_start), take.eq(1)]
             m.d.sync += [cur_e.eq(w_start + 1), cur_last.eq(w_last),
-                         cur_valid.eq(w_start != w_last)]
+                         cur_valid.eq(~w_single)]
 
         if self.fanout_loadable:  # one address for both ports: a single-port RAM suffices
             load = self.fanout_load
