@@ -252,7 +252,7 @@ class LIFCore(wiring.Component):
         """What a delivery costs beyond one clock per operation and the first fetch: the clocks
         from the last issue to its accumulator write, and (pipelined) one for the registered
         "pipeline empty" test."""
-        return 5 if self.pipelined else 2
+        return 6 if self.pipelined else 2
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -287,7 +287,7 @@ class LIFCore(wiring.Component):
         v_rd, r_rd, ext_rd = vmem.read_port(), rmem.read_port(), ext.read_port()
 
         # ---------------------------------------------------------------- control state
-        idle = Signal()
+        idle = Signal()  # in IDLE, as a flip-flop of its own (set and cleared with the state)
         slot = Signal(range(max(g.max_delay, 2)))  # t mod D
         prev = Signal.like(slot)  # (t - 1) mod D: base slot of this step's deliveries
         m.d.comb += prev.eq(Mux(slot == 0, g.max_delay - 1, slot - 1))
@@ -322,17 +322,31 @@ class LIFCore(wiring.Component):
         slot_sum = Signal(range(2 * g.max_delay + 1))
         e_slot = Signal.like(slot)
 
-        queued = Signal()  # a spike of the previous step waits in the spike FIFO
+        if self.pipelined:
+            # two spikes at the head of the FIFO in registers, refilled whenever one has room:
+            # the FIFO's read enable then waits on no decision of the fetch
+            m.submodules.head = head = SyncFIFO(width=g.a_bits, depth=2)
+            m.d.comb += [head.w_data.eq(spikes.r_data), head.w_en.eq(spikes.r_rdy),
+                         spikes.r_en.eq(head.w_rdy)]
+            held, head_rdy, head_data, head_pop = (spikes.level + head.level, head.r_rdy,
+                                                   head.r_data, head.r_en)
+            anywhere = spikes.r_rdy | head.r_rdy
+        else:
+            held, head_rdy, head_data, head_pop = (spikes.level, spikes.r_rdy, spikes.r_data,
+                                                   spikes.r_en)
+            anywhere = spikes.r_rdy
+        queued = Signal()  # a spike of the previous step is at the head, ready to fetch
+        waiting = Signal()  # ... or on its way there
         if self.networked and not self.hold:
-            owed = Signal(range(g.spike_depth + 2))  # spikes that belong to this delivery
+            owed = Signal(range(g.spike_depth + 4))  # spikes that belong to this delivery
             owing = Signal()  # owed != 0, as a flip-flop
             with m.If(idle & self.start):
-                m.d.sync += [owed.eq(spikes.level), owing.eq(spikes.level != 0)]
-            with m.Elif(spikes.r_en):
+                m.d.sync += [owed.eq(held), owing.eq(held != 0)]
+            with m.Elif(head_pop):
                 m.d.sync += [owed.eq(owed - 1), owing.eq(owed != 1)]
-            m.d.comb += queued.eq(spikes.r_rdy & owing)
+            m.d.comb += [queued.eq(head_rdy & owing), waiting.eq(owing)]
         else:
-            m.d.comb += queued.eq(spikes.r_rdy)
+            m.d.comb += [queued.eq(head_rdy), waiting.eq(anywhere)]
         take = Signal()  # a waiting range becomes the streaming one
         w_start, w_last, w_valid = buf_start, buf_last, buf_valid
         fetch = Signal()
@@ -363,7 +377,7 @@ class LIFCore(wiring.Component):
                              buf_last.eq(p_last)]
             with m.Elif(take):
                 m.d.sync += buf_valid.eq(0)
-        m.d.comb += [spikes.r_en.eq(fetch), ptr_rd.addr.eq(spikes.r_data)]
+        m.d.comb += [head_pop.eq(fetch), ptr_rd.addr.eq(head_data)]
         m.d.sync += ptr_pending.eq(fetch)
 
         with m.If(cur_valid):
@@ -381,17 +395,23 @@ class LIFCore(wiring.Component):
             fan_wr = fan.write_port()
             fan_addr = Signal.like(fan_wr.addr)
             writing = Signal()
-            # the read port rests while writing: SPRAM keeps its output during a write
             m.d.comb += [writing.eq(idle & load.valid), load.ready.eq(idle),
-                         fan_addr.eq(Mux(writing, load.payload.addr, issue_addr)),
-                         fan_wr.addr.eq(fan_addr), fan_wr.data.eq(load.payload.data),
-                         fan_wr.en.eq(writing), fan_rd.addr.eq(fan_addr),
-                         fan_rd.en.eq(~writing)]
+                         fan_addr.eq(Mux(writing, load.payload.addr, issue_addr))]
+            # D0 (a register when pipelined): the table's address, so the RAM's address pins
+            # (far away, for SPRAM) hang on flip-flops. A word is then written the clock after
+            # it is taken, at worst in the first clocks of a delivery, which read nothing yet;
+            # the read port rests while writing: SPRAM keeps its output during a write
+            d0 = _stage(m, pipe, "d0", valid=issue, addr=fan_addr, writing=writing,
+                        data=load.payload.data)
+            m.d.comb += [fan_wr.addr.eq(d0["addr"]), fan_wr.data.eq(d0["data"]),
+                         fan_wr.en.eq(d0["writing"]), fan_rd.addr.eq(d0["addr"]),
+                         fan_rd.en.eq(~d0["writing"])]
         else:
-            m.d.comb += fan_rd.addr.eq(issue_addr)
+            d0 = _stage(m, pipe, "d0", valid=issue, addr=issue_addr)
+            m.d.comb += fan_rd.addr.eq(d0["addr"])
         # D1: the entry arrives; D2 (a register when pipelined): its accumulator is read;
         # D3: the accumulator word arrives; D4 (a register when pipelined): add and write back
-        m.d.sync += s1_valid.eq(issue)
+        m.d.sync += s1_valid.eq(d0["valid"])
         d2 = _stage(m, pipe, "d2", valid=s1_valid, entry=fan_rd.data)
         e_target = d2["entry"][:nb]
         e_weight = d2["entry"][nb:nb + g.w_bits].as_signed()
@@ -415,9 +435,9 @@ class LIFCore(wiring.Component):
         else:
             m.d.comb += acc_sum.eq(d4["old"] + d4["w"])
         pipeline_busy = Signal()
-        m.d.comb += pipeline_busy.eq(queued | ptr_pending | ptr_w["valid"] | ptr_q["valid"]
-                                     | w_valid | cur_valid
-                                     | s1_valid | d2["valid"] | d3["valid"] | d4["valid"])
+        m.d.comb += pipeline_busy.eq(waiting | ptr_pending | ptr_w["valid"] | ptr_q["valid"]
+                                     | w_valid | cur_valid | d0["valid"] | s1_valid
+                                     | d2["valid"] | d3["valid"] | d4["valid"])
 
         # ---------------------------------------------------------------- update datapath
         # U0 reads neuron j; U1 its words arrive; U2..U6 (registers when pipelined) decode,
@@ -530,11 +550,11 @@ class LIFCore(wiring.Component):
             with m.State("CLEAR"):
                 m.d.comb += [clearing.eq(1), self.busy.eq(1)]
                 with m.If(clear_addr == g.acc_depth - 1):
+                    m.d.sync += idle.eq(1)
                     m.next = "IDLE"
             with m.State("IDLE"):
-                m.d.comb += idle.eq(1)
                 with m.If(self.start):
-                    m.d.sync += delivering.eq(1)
+                    m.d.sync += [delivering.eq(1), idle.eq(0)]
                     m.next = "DELIVER"
             with m.State("DELIVER"):
                 m.d.comb += self.busy.eq(1)
@@ -563,7 +583,7 @@ class LIFCore(wiring.Component):
                 with m.If(~outq.r_rdy):
                     m.d.comb += self.done.eq(1)
                     m.d.sync += [slot.eq(Mux(slot == g.max_delay - 1, 0, slot + 1)),
-                                 self.step_count.eq(self.step_count + 1)]
+                                 self.step_count.eq(self.step_count + 1), idle.eq(1)]
                     m.next = "IDLE"
         with m.If(d4["valid"]):
             m.d.sync += self.sop_count.eq(self.sop_count + 1)
