@@ -1,7 +1,8 @@
 """Throughput of the many-core mesh: synaptic operations per clock, summed over cores.
 
-Each map is compiled onto 1, 4 and 16 cores and simulated as generated Verilog (cocotb +
-Icarus, bit-exact against the reference in the same run). Throughput is the mesh's summed
+Each map (C. elegans, a clustered and a random one) is compiled onto 1, 4, 16 and 64 cores and
+simulated as generated Verilog (cocotb + Icarus, bit-exact against the reference in the same
+run). Throughput is the mesh's summed
 ``sop_count`` over its delivery-phase clocks; the peer is the ideal of one synaptic operation per
 core per clock (a perfectly balanced map, no pointer fetch, no barrier), next to the bound any
 per-step design reaches on that placement (``per_step_bound``). Also reported: the share of the
@@ -10,11 +11,11 @@ step (delivery + update + network drain), the speed-up over one core, and the pl
 objectives (busiest core's delivery work against the mean, inter-core packets per step).
 
 Two configurations run side by side: ``before`` (neuron-balanced placement, serial pointer
-fetch, every core waiting for the slowest between delivery and update: the design before issue
-15) and ``after`` (work-balanced placement, pipelined fetch, each core updating as soon as it has
-delivered).
+fetch, single-clock update and accumulate, every core waiting for the slowest between delivery
+and update: the design before issue 15) and ``after`` (work-balanced placement, pipelined fetch,
+registered update and accumulate stages, each core updating as soon as it has delivered).
 
-    .venv/bin/python bench/mesh.py [--steps 100] [--cores 1 4 16] [--configs before after]
+    .venv/bin/python bench/mesh.py [--steps 100] [--cores 1 4 16 64] [--configs before after]
     .venv/bin/python bench/mesh.py --tables 1000 10000 100000 [--core-neurons 250]
 """
 
@@ -41,8 +42,10 @@ from neuropaste.hdl.core import CoreGeometry
 from neuropaste.io import load_map
 from neuropaste.verify.rtl import run_cocotb
 
-CONFIGS = {"before": {"balance": "neurons", "prefetch": False, "early_update": False},
-           "after": {"balance": "work", "prefetch": True, "early_update": True}}
+CONFIGS = {"before": {"balance": "neurons", "prefetch": False, "early_update": False,
+                      "pipelined": False},
+           "after": {"balance": "work", "prefetch": True, "early_update": True,
+                     "pipelined": True}}
 
 
 def per_step_bound(out: Path) -> float:
@@ -91,7 +94,7 @@ def tables(sizes: list[int], per_core: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--cores", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--cores", type=int, nargs="+", default=[1, 4, 16, 64])
     ap.add_argument("--only", default="", help="run the maps whose name contains this")
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--tables", type=int, nargs="*", default=None, metavar="N",
@@ -106,6 +109,9 @@ def main() -> None:
         "builtin:celegans (302 n, 5,905 syn)": (load_map("builtin:celegans"), 0.02),
         "clustered 2,000 n x 50 (100,000 syn)": (
             clustered(n=2000, k=50, cluster=125, local=45, seed=1), 0.01),
+        # no structure: 50 targets each drawn uniformly (one cluster, none of them "local")
+        "random 2,000 n x 50 (100,000 syn)": (
+            clustered(n=2000, k=50, cluster=2000, local=0, seed=2), 0.01),
     }
     rows = []
     for name, (cmap, rate) in cases.items():

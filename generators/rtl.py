@@ -56,14 +56,21 @@ STALL_MACRO = "NEUROPASTE_SIM_STALL"  # simulation only: the mesh links' stall t
 class RTLOptions:
     """``cores``: place the map on this many cores (a mesh); None: one core when it fits, else
     as few cores of ``core_neurons`` (default 256) neurons as the map needs. ``balance`` and
-    ``prefetch``, ``early_update`` keep the earlier design reachable (``"neurons"``, ``False``,
-    ``False``) for the bench."""
+    ``prefetch``, ``early_update``, ``pipelined`` keep the earlier design reachable
+    (``"neurons"``, ``False``, ``False``, ``False``) for the bench; the manifest records them
+    (``design``) so that ``neuropaste fpga`` builds the design that was compiled."""
 
     cores: int | None = None
     core_neurons: int | None = None
     balance: str = "work"  # placement objective: "work" (rate x fan-out) or "neurons" (before)
     prefetch: bool = True  # pipelined pointer fetch; False: the serial fetch (before)
     early_update: bool = True  # a core updates once it has delivered; False: phase barrier
+    pipelined: bool = True  # registered update/accumulate stages; False: single-clock (before)
+
+    def design(self) -> dict[str, bool]:
+        """The switches the elaborated design depends on (placement aside)."""
+        return {"prefetch": self.prefetch, "early_update": self.early_update,
+                "pipelined": self.pipelined}
 
 
 @dataclass(frozen=True)
@@ -104,13 +111,18 @@ def check_fits(held: Network | CoreImage, limits: SingleCoreLimits | None = None
 
 
 def build_design(net: Network, placement: Placement | None = None, *, stall: float = 0.0,
-                 fanout_loadable: bool = False) -> LIFCore | NeuronMesh:
-    """One core, or the mesh of ``placement``; ``stall`` closes mesh links at random (tests)."""
+                 fanout_loadable: bool = False,
+                 design: dict[str, bool] | None = None) -> LIFCore | NeuronMesh:
+    """One core, or the mesh of ``placement``; ``stall`` closes mesh links at random (tests);
+    ``design``: the switches of :meth:`RTLOptions.design` (default: today's design)."""
+    d = RTLOptions().design() | (design or {})
     if placement is None:
-        return LIFCore(net, fanout_loadable=fanout_loadable)
+        return LIFCore(net, fanout_loadable=fanout_loadable, prefetch=d["prefetch"],
+                       pipelined=d["pipelined"])
     if fanout_loadable:
         raise ValueError("a loadable fan-out table is built for single-core designs only")
-    return NeuronMesh(mesh_plan(net, placement), stall=stall)
+    return NeuronMesh(mesh_plan(net, placement), stall=stall, prefetch=d["prefetch"],
+                      early_update=d["early_update"], pipelined=d["pipelined"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -302,12 +314,12 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, options: RTLOptions) ->
         "stimulus_events": len(ref.stimulus),
     }
     if single:
-        return _emit_core(net, rtl, options.prefetch) | common
+        return _emit_core(net, rtl, options) | common | {"design": options.design()}
     mesh = _emit_mesh(net, Path(out_dir), ref.rates, options) | common
     core = np.load(Path(out_dir) / PLACEMENT)["core"].astype(np.int64)
     mesh["cycle_estimate"] = mesh_cycle_estimate(net, ref.raster, core, mesh["cores"])
     mesh["cycle_estimate_one_core"] = common["cycle_estimate"]
-    return mesh
+    return mesh | {"design": options.design()}
 
 
 def _fits(net: Network) -> bool:
@@ -325,9 +337,9 @@ def _header(title: str, values: dict[str, Any]) -> str:
         "(default \"mem/\", i.e. run from rtl/)\n")
 
 
-def _emit_core(net: Network, rtl: Path, prefetch: bool = True) -> dict[str, Any]:
+def _emit_core(net: Network, rtl: Path, options: RTLOptions) -> dict[str, Any]:
     g = check_fits(net)
-    core = LIFCore(net, rom_init=False, prefetch=prefetch)
+    core = LIFCore(net, rom_init=False, prefetch=options.prefetch, pipelined=options.pipelined)
     images = rom_images(core, TOP)
     (rtl / CORE_VERILOG).write_text(_header("single LIF core", g.as_dict())
                                     + to_verilog(core, TOP, images))
@@ -359,7 +371,7 @@ def _emit_mesh(net: Network, out_dir: Path, rates: np.ndarray,
     plan = mesh_plan(net, placement)
     geometries = [check_fits(img, source=net.meta.get("source")) for img in plan.images]
     mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, prefetch=options.prefetch,
-                      early_update=options.early_update)
+                      early_update=options.early_update, pipelined=options.pipelined)
     images = rom_images(mesh, MESH_TOP)
     info = {"cores": plan.n_cores, "mesh": f"{plan.width}x{plan.height}",
             "address_bits": mesh.a_bits}

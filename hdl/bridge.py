@@ -98,15 +98,28 @@ class HostBridge(wiring.Component):
         la, lw = (nbytes(self.load_addr_bits), nbytes(self.load_data_bits)) if self.loadable \
             else (0, 0)
 
-        array_rst = Signal()
-        m.submodules.array = ResetInserter({"sync": array_rst})(array)
+        array_rst = Signal()  # RESET seen at the head of the receive FIFO
+        array_rst_q = Signal()  # ... applied a clock later, from a register: the reset net
+        m.d.sync += array_rst_q.eq(array_rst)  # reaches every flip-flop of the array
+        m.submodules.array = ResetInserter({"sync": array_rst_q})(array)
+        # the array was idle last clock and neither a start nor a reset has reached it since:
+        # it is idle now (only those two leave IDLE), and the test is a flip-flop
+        array_idle = Signal()
+        m.d.sync += array_idle.eq(~array.busy & ~array.start & ~array_rst_q)
         m.submodules.rxq = rxq = SyncFIFOBuffered(width=8, depth=self.rx_depth)
         wiring.connect(m, wiring.flipped(self.rx), rxq.w_stream)
-        byte = rxq.r_data
-        take = Signal()  # consume the byte at the head of the receive FIFO
-        m.d.comb += rxq.r_en.eq(take)
+        # the head byte in a register of its own: commands decode from flip-flops, not from
+        # the FIFO's RAM output, whose routing would otherwise set the clock
+        byte = Signal(8)
+        ready = Signal()  # a byte waits in ``byte``
+        take = Signal()  # consume it
+        m.d.comb += rxq.r_en.eq(~ready | take)
+        with m.If(rxq.r_en & rxq.r_rdy):
+            m.d.sync += [byte.eq(rxq.r_data), ready.eq(1)]
+        with m.Elif(take):
+            m.d.sync += ready.eq(0)
         got = Signal()
-        m.d.comb += got.eq(take & rxq.r_rdy)
+        m.d.comb += got.eq(take & ready)
 
         # sticky status, reported and cleared by DONE and IDENT
         status = Signal(3)
@@ -132,12 +145,13 @@ class HostBridge(wiring.Component):
 
         # outgoing frames: a byte shift register, the first byte in the low bits
         obuf = Signal(8 * IDENT_BYTES)
-        olen = Signal(range(IDENT_BYTES + 1))
-        m.d.comb += [self.tx.payload.eq(obuf[:8]), self.tx.valid.eq(olen != 0)]
+        olen = Signal(IDENT_BYTES)  # one bit a byte still to send, shifted with obuf: whether
+        m.d.comb += [self.tx.payload.eq(obuf[:8]), self.tx.valid.eq(olen[0])]  # one waits is
+        # then a flip-flop, not a count compared with zero
         with m.If(self.tx.valid & self.tx.ready):
-            m.d.sync += [obuf.eq(obuf[8:]), olen.eq(olen - 1)]
+            m.d.sync += [obuf.eq(obuf[8:]), olen.eq(olen[1:])]
         free = Signal()
-        m.d.comb += free.eq(olen == 0)
+        m.d.comb += free.eq(~olen[0])
 
         spike_lo = Signal(7)  # zero-extended, so the frame's bit 7 is 0 for any a_bits
         m.d.comb += spike_lo.eq(array.aer_out.payload[:7])
@@ -152,7 +166,7 @@ class HostBridge(wiring.Component):
         with m.FSM():
             with m.State("CMD"):
                 m.d.comb += take.eq(1)
-                with m.If(rxq.r_rdy):
+                with m.If(ready):
                     with m.If(~byte[7]):  # EVENT
                         m.d.sync += [addr_lo.eq(byte[:7]), count.eq(xa)]
                         m.next = "EVENT_BYTES" if xa else "EVENT"
@@ -171,16 +185,18 @@ class HostBridge(wiring.Component):
                         m.d.comb += bad.eq(1)
             with m.State("EVENT_BYTES"):
                 m.d.comb += take.eq(1)
-                with m.If(rxq.r_rdy):
+                with m.If(ready):
                     m.d.sync += count.eq(count - 1)
                     with m.If(count == 1):
                         m.next = "EVENT"
-            with m.State("EVENT"):
-                m.d.comb += [array.aer_in.valid.eq(1), array.aer_in.payload.eq(event_addr)]
-                with m.If(array.aer_in.ready):
+            with m.State("EVENT"):  # an idle array takes input events (docs/hardware.md,
+                # Ports), so the registered idle test stands for ``ready``
+                m.d.comb += [array.aer_in.valid.eq(array_idle),
+                             array.aer_in.payload.eq(event_addr)]
+                with m.If(array_idle):
                     m.next = "CMD"
             with m.State("STEP"):
-                with m.If(~array.busy):
+                with m.If(array_idle):
                     m.d.comb += array.start.eq(1)
                     m.d.sync += done_seen.eq(0)
                     m.next = "RUN"
@@ -190,23 +206,23 @@ class HostBridge(wiring.Component):
                         m.d.comb += array.aer_out.ready.eq(1)
                         m.d.sync += [obuf.eq(Cat(spike_lo, Const(0, 1),
                                                  array.aer_out.payload[7:])),
-                                     olen.eq(1 + xa)]
+                                     olen.eq((1 << (1 + xa)) - 1)]
                     with m.Elif(done_seen):
                         m.d.comb += report.eq(1)
                         m.d.sync += [obuf.eq(Cat(Const(int(Reply.DONE), 8), step, status)),
-                                     olen.eq(DONE_BYTES), step.eq(step + 1)]
+                                     olen.eq((1 << DONE_BYTES) - 1), step.eq(step + 1)]
                         m.next = "CMD"
             with m.State("PING"):  # answers once the array is idle (after reset: cleared)
-                with m.If(free & ~array.busy):
+                with m.If(free & array_idle):
                     m.d.comb += report.eq(1)
-                    m.d.sync += [obuf.eq(ident_word), olen.eq(IDENT_BYTES)]
+                    m.d.sync += [obuf.eq(ident_word), olen.eq((1 << IDENT_BYTES) - 1)]
                     m.next = "CMD"
             if self.loadable:
                 load = array.fanout_load
                 base = 8 * (r_bytes - la - lw)
                 with m.State("LOAD_BYTES"):
                     m.d.comb += take.eq(1)
-                    with m.If(rxq.r_rdy):
+                    with m.If(ready):
                         m.d.sync += count.eq(count - 1)
                         with m.If(count == 1):
                             m.next = "LOAD"

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -147,6 +147,20 @@ def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[list[int
     }
 
 
+def _stage(m: Module, domain: str, name: str, **values) -> dict[str, Signal]:
+    """Each value through a register (``domain="sync"``) or a wire (``"comb"``): one pipeline
+    stage, so the unpipelined core is the same description with its stage registers removed.
+    Only ``valid`` and ``fire`` are reset: data registers need none, and a reset net that reaches
+    every flip-flop is a long one."""
+    out = {}
+    for key, value in values.items():
+        value = Value.cast(value)
+        out[key] = Signal(value.shape(), name=f"{name}_{key}",
+                          reset_less=key not in ("valid", "fire"))
+        m.d[domain] += out[key].eq(value)
+    return out
+
+
 def step_ports(address_bits: int) -> dict[str, wiring.Member]:
     """The host side every neuron array shares (one core or a mesh): docs/hardware.md, Ports."""
     return {
@@ -195,7 +209,7 @@ class LIFCore(wiring.Component):
 
     def __init__(self, image: CoreImage | Network, *, networked: bool = False,
                  fanout_loadable: bool = False, rom_init: bool = True, prefetch: bool = True,
-                 hold: bool = True):
+                 hold: bool = True, pipelined: bool = True):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
         g = CoreGeometry(image)
@@ -207,6 +221,7 @@ class LIFCore(wiring.Component):
         self.rom_init = rom_init
         self.prefetch = prefetch
         self.hold = hold
+        self.pipelined = pipelined
         ports = step_ports(g.n_bits)
         if networked:
             ports |= {"syn_in": In(stream.Signature(unsigned(g.a_bits))),
@@ -215,6 +230,29 @@ class LIFCore(wiring.Component):
             ports["fanout_load"] = In(stream.Signature(data.StructLayout({
                 "addr": unsigned(bits_for(g.entries - 1)), "data": unsigned(g.entry_bits)})))
         super().__init__(ports)
+
+    @property
+    def range_depth(self) -> int:
+        """Fan-out ranges the pipelined fetch queues: one more per pointer register, and one
+        for the room test made a clock early."""
+        return RANGE_DEPTH + 3 * self.pipelined
+
+    @property
+    def fetch_clocks(self) -> int:
+        """Clocks from a delivery's start until its first operation issues."""
+        return 5 if self.pipelined else 3
+
+    @property
+    def empty_delivery_clocks(self) -> int:
+        """Clocks of a delivery with nothing to deliver."""
+        return 2 if self.pipelined else 1
+
+    @property
+    def drain_clocks(self) -> int:
+        """What a delivery costs beyond one clock per operation and the first fetch: the clocks
+        from the last issue to its accumulator write, and (pipelined) one for the registered
+        "pipeline empty" test."""
+        return 6 if self.pipelined else 2
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -249,7 +287,7 @@ class LIFCore(wiring.Component):
         v_rd, r_rd, ext_rd = vmem.read_port(), rmem.read_port(), ext.read_port()
 
         # ---------------------------------------------------------------- control state
-        idle = Signal()
+        idle = Signal()  # in IDLE, as a flip-flop of its own (set and cleared with the state)
         slot = Signal(range(max(g.max_delay, 2)))  # t mod D
         prev = Signal.like(slot)  # (t - 1) mod D: base slot of this step's deliveries
         m.d.comb += prev.eq(Mux(slot == 0, g.max_delay - 1, slot - 1))
@@ -258,151 +296,218 @@ class LIFCore(wiring.Component):
         ptr_pending = Signal()  # a pointer read issued last cycle
         buf_valid = Signal()
         buf_start = Signal(g.e_bits)
-        buf_end = Signal(g.e_bits)
+        buf_last = Signal(g.e_bits)
         cur_valid = Signal()
         cur_e = Signal(g.e_bits)
-        cur_end = Signal(g.e_bits)
+        cur_last = Signal(g.e_bits)  # a range is kept as first and last entry: its end
+        # tests are then comparisons, with the one subtraction made as the pointer arrives
         s1_valid = Signal()  # fan-out entry data arrives
-        s2_valid = Signal()  # accumulator data arrives
-        s2_addr = Signal(range(g.acc_depth))
-        s2_w = Signal(signed(g.w_bits))
-        delivering = Signal()
+        delivering = Signal()  # in DELIVER, as a flip-flop of its own (fetch decodes no state)
         issue = Signal()
         issue_addr = Signal(g.e_bits)
 
-        p_start = ptr_rd.data[:g.e_bits]
-        p_end = ptr_rd.data[g.e_bits:]
-        e_target = fan_rd.data[:nb]
-        e_weight = fan_rd.data[nb:nb + g.w_bits].as_signed()
-        e_delay = fan_rd.data[nb + g.w_bits:]
+        pipe = "sync" if self.pipelined else "comb"  # the stages that pipelining adds
+        # P1: the pointer word, registered as it leaves the RAM (whose clock-to-output is most
+        # of a clock on the ECP5); P2: its last entry and whether it has any, registered, so
+        # the range queue's write enable comes from a flip-flop
+        ptr_w = _stage(m, pipe, "p1", valid=ptr_pending, data=ptr_rd.data)
+        ptr_q = _stage(m, pipe, "p2", valid=ptr_w["valid"], start=ptr_w["data"][:g.e_bits],
+                       last=ptr_w["data"][g.e_bits:] - 1,
+                       targets=ptr_w["data"][:g.e_bits] != ptr_w["data"][g.e_bits:],
+                       single=ptr_w["data"][:g.e_bits] + 1 == ptr_w["data"][g.e_bits:])
+        p_start = ptr_q["start"]
+        p_last = ptr_q["last"][:g.e_bits]
+        in_flight = (ptr_pending + ptr_w["valid"] + ptr_q["valid"] if self.pipelined
+                     else ptr_pending)
         slot_sum = Signal(range(2 * g.max_delay + 1))
         e_slot = Signal.like(slot)
-        m.d.comb += [
-            slot_sum.eq(prev + e_delay),
-            e_slot.eq(Mux(slot_sum >= g.max_delay, slot_sum - g.max_delay, slot_sum)),
-        ]
 
-        queued = Signal()  # a spike of the previous step waits in the spike FIFO
-        if self.networked and not self.hold:
-            owed = Signal(range(g.spike_depth + 2))  # spikes that belong to this delivery
-            with m.If(idle & self.start):
-                m.d.sync += owed.eq(spikes.level)
-            with m.Elif(spikes.r_en):
-                m.d.sync += owed.eq(owed - 1)
-            m.d.comb += queued.eq(spikes.r_rdy & (owed != 0))
+        if self.pipelined:
+            # two spikes at the head of the FIFO in registers, refilled whenever one has room:
+            # the FIFO's read enable then waits on no decision of the fetch
+            m.submodules.head = head = SyncFIFO(width=g.a_bits, depth=2)
+            m.d.comb += [head.w_data.eq(spikes.r_data), head.w_en.eq(spikes.r_rdy),
+                         spikes.r_en.eq(head.w_rdy)]
+            held, head_rdy, head_data, head_pop = (spikes.level + head.level, head.r_rdy,
+                                                   head.r_data, head.r_en)
+            anywhere = spikes.r_rdy | head.r_rdy
         else:
-            m.d.comb += queued.eq(spikes.r_rdy)
+            held, head_rdy, head_data, head_pop = (spikes.level, spikes.r_rdy, spikes.r_data,
+                                                   spikes.r_en)
+            anywhere = spikes.r_rdy
+        queued = Signal()  # a spike of the previous step is at the head, ready to fetch
+        waiting = Signal()  # ... or on its way there
+        if self.networked and not self.hold:
+            owed = Signal(range(g.spike_depth + 4))  # spikes that belong to this delivery
+            owing = Signal()  # owed != 0, as a flip-flop
+            with m.If(idle & self.start):
+                m.d.sync += [owed.eq(held), owing.eq(held != 0)]
+            with m.Elif(head_pop):
+                m.d.sync += [owed.eq(owed - 1), owing.eq(owed != 1)]
+            m.d.comb += [queued.eq(head_rdy & owing), waiting.eq(owing)]
+        else:
+            m.d.comb += [queued.eq(head_rdy), waiting.eq(anywhere)]
         take = Signal()  # a waiting range becomes the streaming one
-        w_start, w_end, w_valid = buf_start, buf_end, buf_valid
+        w_start, w_last, w_valid = buf_start, buf_last, buf_valid
         fetch = Signal()
         if self.prefetch:
             # pointer fetch pipelined: a spike popped every clock while the range queue has
             # room for what is in flight, so sources of one entry stream at one SOP per clock
-            m.submodules.ranges = ranges = SyncFIFO(width=2 * g.e_bits, depth=RANGE_DEPTH)
+            depth = self.range_depth
+            m.submodules.ranges = ranges = SyncFIFO(width=2 * g.e_bits + 1, depth=depth)
+            room = Signal()  # the queue has room for one more range besides those in flight
+            if self.pipelined:  # tested a clock early, with one place to spare: at most one
+                # fetch joins what is in flight per clock, so the test still holds
+                m.d.sync += room.eq(ranges.level + in_flight <= depth - 2)
+            else:
+                m.d.comb += room.eq(ranges.level + in_flight <= depth - 1)
             m.d.comb += [
-                fetch.eq(delivering & queued
-                         & (ranges.level + ptr_pending <= RANGE_DEPTH - 1)),
-                ranges.w_en.eq(ptr_pending & (p_start != p_end)),  # no targets: dropped
-                ranges.w_data.eq(ptr_rd.data), ranges.r_en.eq(take),
+                fetch.eq(delivering & queued & room),
+                ranges.w_en.eq(ptr_q["valid"] & ptr_q["targets"]),  # no targets: dropped
+                ranges.w_data.eq(Cat(p_start, p_last, ptr_q["single"])),
+                ranges.r_en.eq(take),
             ]
-            w_start, w_end = ranges.r_data[:g.e_bits], ranges.r_data[g.e_bits:]
-            w_valid = ranges.r_rdy
+            w_start, w_last = ranges.r_data[:g.e_bits], ranges.r_data[g.e_bits:-1]
+            w_single, w_valid = ranges.r_data[-1], ranges.r_rdy
         else:  # one spike popped per read, into a one-entry buffer (3 clocks a short source)
-            m.d.comb += fetch.eq(delivering & queued & ~ptr_pending & ~buf_valid)
-            with m.If(ptr_pending):  # a fresh pointer lands in the buffer (dropped if empty)
-                m.d.sync += [buf_valid.eq(p_start != p_end), buf_start.eq(p_start),
-                             buf_end.eq(p_end)]
+            w_single = w_start == w_last
+            m.d.comb += fetch.eq(delivering & queued & (in_flight == 0) & ~buf_valid)
+            with m.If(ptr_q["valid"]):  # a fresh pointer lands in the buffer (dropped if empty)
+                m.d.sync += [buf_valid.eq(ptr_q["targets"]), buf_start.eq(p_start),
+                             buf_last.eq(p_last)]
             with m.Elif(take):
                 m.d.sync += buf_valid.eq(0)
-        m.d.comb += [spikes.r_en.eq(fetch), ptr_rd.addr.eq(spikes.r_data)]
+        m.d.comb += [head_pop.eq(fetch), ptr_rd.addr.eq(head_data)]
         m.d.sync += ptr_pending.eq(fetch)
 
         with m.If(cur_valid):
             m.d.comb += [issue.eq(1), issue_addr.eq(cur_e)]
-            with m.If(cur_e + 1 == cur_end):
+            with m.If(cur_e == cur_last):
                 m.d.sync += cur_valid.eq(0)
             m.d.sync += cur_e.eq(cur_e + 1)
         with m.Elif(w_valid):
             m.d.comb += [issue.eq(1), issue_addr.eq(w_start), take.eq(1)]
-            m.d.sync += [cur_e.eq(w_start + 1), cur_end.eq(w_end),
-                         cur_valid.eq(w_start + 1 != w_end)]
+            m.d.sync += [cur_e.eq(w_start + 1), cur_last.eq(w_last),
+                         cur_valid.eq(~w_single)]
 
         if self.fanout_loadable:  # one address for both ports: a single-port RAM suffices
             load = self.fanout_load
             fan_wr = fan.write_port()
             fan_addr = Signal.like(fan_wr.addr)
             writing = Signal()
-            # the read port rests while writing: SPRAM keeps its output during a write
             m.d.comb += [writing.eq(idle & load.valid), load.ready.eq(idle),
-                         fan_addr.eq(Mux(writing, load.payload.addr, issue_addr)),
-                         fan_wr.addr.eq(fan_addr), fan_wr.data.eq(load.payload.data),
-                         fan_wr.en.eq(writing), fan_rd.addr.eq(fan_addr),
-                         fan_rd.en.eq(~writing)]
+                         fan_addr.eq(Mux(writing, load.payload.addr, issue_addr))]
+            # D0 (a register when pipelined): the table's address, so the RAM's address pins
+            # (far away, for SPRAM) hang on flip-flops. A word is then written the clock after
+            # it is taken, at worst in the first clocks of a delivery, which read nothing yet;
+            # the read port rests while writing: SPRAM keeps its output during a write
+            d0 = _stage(m, pipe, "d0", valid=issue, addr=fan_addr, writing=writing,
+                        data=load.payload.data)
+            m.d.comb += [fan_wr.addr.eq(d0["addr"]), fan_wr.data.eq(d0["data"]),
+                         fan_wr.en.eq(d0["writing"]), fan_rd.addr.eq(d0["addr"]),
+                         fan_rd.en.eq(~d0["writing"])]
         else:
-            m.d.comb += fan_rd.addr.eq(issue_addr)
-        m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid), s2_w.eq(e_weight),
-                     s2_addr.eq(Cat(e_target, e_slot))]
+            d0 = _stage(m, pipe, "d0", valid=issue, addr=issue_addr)
+            m.d.comb += fan_rd.addr.eq(d0["addr"])
+        # D1: the entry arrives; D2 (a register when pipelined): its accumulator is read;
+        # D3: the accumulator word arrives; D4 (a register when pipelined): add and write back
+        m.d.sync += s1_valid.eq(d0["valid"])
+        d2 = _stage(m, pipe, "d2", valid=s1_valid, entry=fan_rd.data)
+        e_target = d2["entry"][:nb]
+        e_weight = d2["entry"][nb:nb + g.w_bits].as_signed()
+        e_delay = d2["entry"][nb + g.w_bits:]
+        m.d.comb += [
+            slot_sum.eq(prev + e_delay),
+            e_slot.eq(Mux(slot_sum >= g.max_delay, slot_sum - g.max_delay, slot_sum)),
+        ]
+        d3 = _stage(m, "sync", "d3", valid=d2["valid"], addr=Cat(e_target, e_slot), w=e_weight)
+        d4 = _stage(m, pipe, "d4", valid=d3["valid"], addr=d3["addr"], w=d3["w"],
+                    old=acc_rd.data)
+        acc_sum = Signal(signed(g.acc_bits))
+        if self.pipelined:
+            # the read at D2 saw every write up to its own clock (transparent port) but not the
+            # one of the next clock, which D4 makes while this entry is in D3: forward it
+            fwd = Signal()
+            last_sum = Signal.like(acc_sum)
+            m.d.sync += [fwd.eq(d4["valid"] & d3["valid"] & (d4["addr"] == d3["addr"])),
+                         last_sum.eq(acc_sum)]
+            m.d.comb += acc_sum.eq(Mux(fwd, last_sum, d4["old"]) + d4["w"])
+        else:
+            m.d.comb += acc_sum.eq(d4["old"] + d4["w"])
         pipeline_busy = Signal()
-        m.d.comb += pipeline_busy.eq(queued | ptr_pending | w_valid | cur_valid
-                                     | s1_valid | s2_valid)
+        m.d.comb += pipeline_busy.eq(waiting | ptr_pending | ptr_w["valid"] | ptr_q["valid"]
+                                     | w_valid | cur_valid | d0["valid"] | s1_valid
+                                     | d2["valid"] | d3["valid"] | d4["valid"])
 
         # ---------------------------------------------------------------- update datapath
+        # U0 reads neuron j; U1 its words arrive; U2..U6 (registers when pipelined) decode,
+        # add in pairs, saturate and compare; U6 writes back; U7 queues the spike. Each neuron
+        # is read and written once per sweep, so no stage needs another's result.
         j = Signal(range(n + 1))
         u1_valid = Signal()  # neuron data arrives
         u1_j = Signal(nb)
         updating = Signal()
-        m.d.sync += [u1_valid.eq(updating & (j < n)), u1_j.eq(j)]
+        sweeping = Signal()  # j < n, kept in a flip-flop rather than compared each clock
+        m.d.sync += [u1_valid.eq(updating & sweeping), u1_j.eq(j)]
 
-        thr = param_rd.data[:g.v_bits].as_signed()
-        v_reset = param_rd.data[g.v_bits:2 * g.v_bits].as_signed()
+        u2 = _stage(m, pipe, "u2", valid=u1_valid, j=u1_j, v=v_rd.data, r=r_rd.data,
+                    ext=ext_rd.data, acc=acc_rd.data, param=param_rd.data)
+        prm = u2["param"]
         o = 2 * g.v_bits
-        bias = param_rd.data[o:o + g.b_bits].as_signed()
-        k = param_rd.data[o + g.b_bits:o + g.b_bits + g.k_bits]
-        refr = param_rd.data[o + g.b_bits + g.k_bits:]
-        v = v_rd.data
-        r = r_rd.data
+        thr = prm[:g.v_bits].as_signed()
+        k = prm[o + g.b_bits:o + g.b_bits + g.k_bits]
         v_min, v_max = -(1 << (g.v_bits - 1)), (1 << (g.v_bits - 1)) - 1
-        stim = Mux(ext_rd.data, Const(g.stim_weight, signed(bits_for(g.stim_weight) + 1)), 0)
-        leak = Mux(k == 0, 0, v >> k)
-        u = Signal(signed(max(g.acc_bits, g.v_bits) + 4))
-        u_sat = Signal(signed(g.v_bits))
+        keep = {"valid": u2["valid"], "j": u2["j"], "r": u2["r"], "thr": thr,
+                "v_reset": prm[g.v_bits:o].as_signed(), "refr": prm[o + g.b_bits + g.k_bits:]}
+        u3 = _stage(m, pipe, "u3", **keep, v=u2["v"], ext=u2["ext"],
+                    leak=Mux(k == 0, 0, u2["v"] >> k),
+                    c=(u2["acc"] + prm[o:o + g.b_bits].as_signed()).as_signed())
+        keep = {key: u3[key] for key in keep}
+        stim = Mux(u3["ext"], Const(g.stim_weight, signed(bits_for(g.stim_weight) + 1)), 0)
+        u4 = _stage(m, pipe, "u4", **keep, x=u3["v"] - u3["leak"], y=u3["c"] + stim)
+        keep = {key: u4[key] for key in keep}
+        u5 = _stage(m, pipe, "u5", **keep, u=(u4["x"] + u4["y"]).as_signed())
+        u = u5["u"]
+        # u_sat >= thr without the saturated value: thr fits in v_bits, so above v_max u
+        # exceeds it anyway, and below v_min only thr = v_min is reached
+        u6 = _stage(m, pipe, "u6", valid=u5["valid"], j=u5["j"], r=u5["r"],
+                    v_reset=u5["v_reset"], refr=u5["refr"],
+                    sat=Mux(u < v_min, v_min, Mux(u > v_max, v_max, u)).as_signed(),
+                    ge=(u >= u5["thr"]) | ((u < v_min) & (u5["thr"] == v_min)))
         fire = Signal()
-        m.d.comb += [
-            u.eq(v - leak + acc_rd.data + bias + stim),
-            u_sat.eq(Mux(u < v_min, v_min, Mux(u > v_max, v_max, u))),
-            fire.eq(u1_valid & (r == 0) & (u_sat >= thr)),
-        ]
+        m.d.comb += fire.eq(u6["valid"] & (u6["r"] == 0) & u6["ge"])
+        u7 = _stage(m, pipe, "u7", valid=u6["valid"], fire=fire, j=u6["j"])
 
         # ---------------------------------------------------------------- port sharing
-        neuron_addr = Signal(nb)
-        m.d.comb += neuron_addr.eq(j)
         m.d.comb += [
-            param_rd.addr.eq(neuron_addr), v_rd.addr.eq(neuron_addr),
-            r_rd.addr.eq(neuron_addr), ext_rd.addr.eq(neuron_addr),
-            v_wr.addr.eq(u1_j), r_wr.addr.eq(u1_j),
-            v_wr.en.eq(u1_valid), r_wr.en.eq(u1_valid),
+            param_rd.addr.eq(j), v_rd.addr.eq(j), r_rd.addr.eq(j), ext_rd.addr.eq(j),
+            v_wr.addr.eq(u6["j"]), r_wr.addr.eq(u6["j"]),
+            v_wr.en.eq(u6["valid"]), r_wr.en.eq(u6["valid"]),
         ]
-        with m.If(r != 0):
-            m.d.comb += [v_wr.data.eq(v_reset), r_wr.data.eq(r - 1)]
+        with m.If(u6["r"] != 0):
+            m.d.comb += [v_wr.data.eq(u6["v_reset"]), r_wr.data.eq(u6["r"] - 1)]
         with m.Elif(fire):
-            m.d.comb += [v_wr.data.eq(v_reset), r_wr.data.eq(refr)]
+            m.d.comb += [v_wr.data.eq(u6["v_reset"]), r_wr.data.eq(u6["refr"])]
         with m.Else():
-            m.d.comb += [v_wr.data.eq(u_sat), r_wr.data.eq(0)]
-        m.d.comb += [outq.w_en.eq(fire), outq.w_data.eq(u1_j)]
+            m.d.comb += [v_wr.data.eq(u6["sat"]), r_wr.data.eq(0)]
+        m.d.comb += [outq.w_en.eq(u7["fire"]), outq.w_data.eq(u7["j"])]
         if self.networked:  # spikes come back through the router as axon addresses
             m.d.comb += [spikes.w_en.eq(self.syn_in.valid), spikes.w_data.eq(self.syn_in.payload),
                          self.syn_in.ready.eq(spikes.w_rdy)]
         else:
-            m.d.comb += [spikes.w_en.eq(fire), spikes.w_data.eq(u1_j)]
+            m.d.comb += [spikes.w_en.eq(u7["fire"]), spikes.w_data.eq(u7["j"])]
+        update_busy = Signal()
+        m.d.comb += update_busy.eq(u1_valid | u2["valid"] | u3["valid"] | u4["valid"]
+                                   | u5["valid"] | u6["valid"] | u7["valid"])
 
         with m.If(updating):
             m.d.comb += [acc_rd.addr.eq(Cat(j[:nb], slot)),
-                         acc_wr.addr.eq(Cat(u1_j, slot)), acc_wr.en.eq(u1_valid),
+                         acc_wr.addr.eq(Cat(u6["j"], slot)), acc_wr.en.eq(u6["valid"]),
                          acc_wr.data.eq(0)]
         with m.Else():
             m.d.comb += [acc_rd.addr.eq(Cat(e_target, e_slot)),
-                         acc_wr.addr.eq(s2_addr), acc_wr.en.eq(s2_valid),
-                         acc_wr.data.eq(acc_rd.data + s2_w)]
+                         acc_wr.addr.eq(d4["addr"]), acc_wr.en.eq(d4["valid"]),
+                         acc_wr.data.eq(acc_sum)]
 
         # external events set ext bits while idle; the update clears them
         in_range = Signal()
@@ -411,7 +516,7 @@ class LIFCore(wiring.Component):
             m.d.comb += [self.aer_in.ready.eq(1), ext_wr.addr.eq(self.aer_in.payload),
                          ext_wr.data.eq(1), ext_wr.en.eq(self.aer_in.valid & in_range)]
         with m.Else():
-            m.d.comb += [ext_wr.addr.eq(u1_j), ext_wr.data.eq(0), ext_wr.en.eq(u1_valid)]
+            m.d.comb += [ext_wr.addr.eq(u6["j"]), ext_wr.data.eq(0), ext_wr.en.eq(u6["valid"])]
 
         m.d.comb += [self.aer_out.payload.eq(outq.r_data), self.aer_out.valid.eq(outq.r_rdy),
                      outq.r_en.eq(self.aer_out.ready)]
@@ -430,20 +535,32 @@ class LIFCore(wiring.Component):
             m.d.sync += clear_addr.eq(clear_addr + 1)
 
         # ---------------------------------------------------------------- phases
+        delivery_over, update_over = Signal(), Signal()
+        if self.pipelined:
+            # "every stage empty", registered: an empty pipeline with nothing queued stays empty
+            # (each stage is fed only by the one before), so a clock-old test is still true;
+            # the first clock of a delivery is skipped, as its queue count is being loaded
+            was_busy, entering, was_updating = Signal(), Signal(), Signal()
+            m.d.sync += [was_busy.eq(pipeline_busy), entering.eq(idle & self.start),
+                         was_updating.eq(update_busy | sweeping)]
+            m.d.comb += [delivery_over.eq(~was_busy & ~entering), update_over.eq(~was_updating)]
+        else:
+            m.d.comb += [delivery_over.eq(~pipeline_busy), update_over.eq(~update_busy)]
         with m.FSM(init="CLEAR"):
             with m.State("CLEAR"):
                 m.d.comb += [clearing.eq(1), self.busy.eq(1)]
                 with m.If(clear_addr == g.acc_depth - 1):
+                    m.d.sync += idle.eq(1)
                     m.next = "IDLE"
             with m.State("IDLE"):
-                m.d.comb += idle.eq(1)
                 with m.If(self.start):
+                    m.d.sync += [delivering.eq(1), idle.eq(0)]
                     m.next = "DELIVER"
             with m.State("DELIVER"):
-                m.d.comb += [delivering.eq(1), self.busy.eq(1)]
+                m.d.comb += self.busy.eq(1)
                 m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
-                with m.If(~pipeline_busy):
-                    m.d.sync += j.eq(0)
+                with m.If(delivery_over):
+                    m.d.sync += [j.eq(0), sweeping.eq(1), delivering.eq(0)]
                     m.next = "HOLD" if self.networked and self.hold else "UPDATE"
                     if self.networked and not self.hold:
                         m.d.comb += self.delivered.eq(1)
@@ -455,17 +572,19 @@ class LIFCore(wiring.Component):
             with m.State("UPDATE"):
                 m.d.comb += [updating.eq(1), self.busy.eq(1)]
                 m.d.sync += self.update_cycles.eq(self.update_cycles + 1)
-                with m.If(j < n):
+                with m.If(sweeping):
                     m.d.sync += j.eq(j + 1)
-                with m.Elif(~u1_valid):
+                    with m.If(j == n - 1):
+                        m.d.sync += sweeping.eq(0)
+                with m.Elif(update_over):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(~outq.r_rdy):
                     m.d.comb += self.done.eq(1)
                     m.d.sync += [slot.eq(Mux(slot == g.max_delay - 1, 0, slot + 1)),
-                                 self.step_count.eq(self.step_count + 1)]
+                                 self.step_count.eq(self.step_count + 1), idle.eq(1)]
                     m.next = "IDLE"
-        with m.If(s2_valid):
+        with m.If(d4["valid"]):
             m.d.sync += self.sop_count.eq(self.sop_count + 1)
         return m

@@ -88,6 +88,8 @@ class NeuronMesh(wiring.Component):
     images). ``prefetch``: the cores' pipelined pointer fetch (False: the serial one).
     ``early_update`` (default): each core updates as soon as it has delivered, without the
     barrier between the phases (False: every core waits for the slowest, the earlier design).
+    ``pipelined`` (default): the cores' registered update and accumulate stages (False: the
+    single-clock ones, the earlier design).
     Counters: ``sop_count`` sums the cores';
     ``deliver_cycles`` and ``update_cycles`` count the mesh's phases, so SOPs per delivery
     clock is the array's throughput.
@@ -95,7 +97,7 @@ class NeuronMesh(wiring.Component):
 
     def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0, *,
                  rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
-                 early_update: bool = True):
+                 early_update: bool = True, pipelined: bool = True):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -103,6 +105,7 @@ class NeuronMesh(wiring.Component):
         self.rom_init = rom_init
         self.prefetch = prefetch
         self.early_update = early_update
+        self.pipelined = pipelined
         self.stall_hooks = stall_hooks
         self.n_neurons = plan.n_neurons
         self.stall = stall
@@ -116,7 +119,8 @@ class NeuronMesh(wiring.Component):
         w, h, n_cores = plan.width, plan.height, plan.n_cores
         layout = packet_layout(plan.axon_bits, n_cores)
         cores = [LIFCore(img, networked=True, rom_init=self.rom_init, prefetch=self.prefetch,
-                         hold=not self.early_update) for img in plan.images]
+                         hold=not self.early_update, pipelined=self.pipelined)
+                 for img in plan.images]
         routers = {}
         for c, core in enumerate(cores):
             m.submodules[f"core_{c}"] = core
@@ -156,12 +160,19 @@ class NeuronMesh(wiring.Component):
                          rd.addr.eq(core.aer_out.payload), rd.en.eq(accept)]
             m.d.sync += fresh.eq(accept)
             with m.If(accept):
-                m.d.sync += [valid.eq(1), src.eq(core.aer_out.payload + base),
+                m.d.sync += [valid.eq(1), src.eq(core.aer_out.payload),
                              net_pending.eq(1), host_pending.eq(1)]
             net_wait = Signal(name=f"stage_net_wait_{c}")
-            mask, axon = rd.data[:n_cores], rd.data[n_cores:]
-            m.d.comb += [net_wait.eq(net_pending & (fresh | (mask != 0))),
-                         inject.valid.eq(valid & ~fresh & net_pending & (mask != 0)),
+            # the table word is registered as it leaves the RAM (used from the clock after
+            # ``fresh``, as before), so no logic hangs on the RAM's slow output
+            mask = Signal(n_cores, name=f"stage_mask_{c}")
+            axon = Signal(plan.axon_bits, name=f"stage_axon_{c}")
+            remote = Signal(name=f"stage_remote_{c}")
+            with m.If(fresh):
+                m.d.sync += [mask.eq(rd.data[:n_cores]), axon.eq(rd.data[n_cores:]),
+                             remote.eq(rd.data[:n_cores] != 0)]
+            m.d.comb += [net_wait.eq(net_pending & (fresh | remote)),
+                         inject.valid.eq(valid & ~fresh & net_pending & remote),
                          inject.payload.src.eq(axon), inject.payload.dest.eq(mask)]
             with m.If(inject.valid & inject.ready):
                 m.d.sync += net_pending.eq(0)
@@ -176,7 +187,7 @@ class NeuronMesh(wiring.Component):
                          core.syn_in.payload.eq(eject.payload.src),
                          eject.ready.eq(core.syn_in.ready)]
             host_req.append(valid & host_pending)
-            host_src.append(src)
+            host_src.append(src + base)
             stage_empty.append(~valid)
 
         # ------------------------------------------------ host side: merged spikes, demuxed input

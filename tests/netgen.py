@@ -74,12 +74,13 @@ def clustered_network(n: int = 600, e: int = 12000, clusters: int = 8, p_in: flo
 
 
 def run_core(net: Network, steps: int, stimulus: Stimulus, out_stall: float = 0.0,
-             seed: int = 0, reset_after: int = 0, prefetch: bool = True):
-    """One :class:`LIFCore` holding ``net`` in Amaranth's simulator (``sim.amaranth_run``)."""
+             seed: int = 0, reset_after: int = 0, **core_options):
+    """One :class:`LIFCore` holding ``net`` (``core_options``: its design switches) in
+    Amaranth's simulator (``sim.amaranth_run``)."""
     from neuropaste.hdl.core import LIFCore
     from neuropaste.sim.amaranth_run import run_array
 
-    return run_array(LIFCore(net, prefetch=prefetch), net.n_neurons, steps, stimulus,
+    return run_array(LIFCore(net, **core_options), net.n_neurons, steps, stimulus,
                      out_stall=out_stall, seed=seed, reset_after=reset_after)
 
 

@@ -43,7 +43,9 @@ def _load_design(compiled: Path, board: Board):
     net = cd.network()
     placement = cd.placement()  # the mesh the compile step placed, or None: one core
     loadable = board.spram_blocks > 0 and placement is None  # mesh cores keep tables in ROM
-    return net, cd.manifest, build_design(net, placement, fanout_loadable=loadable), loadable
+    design = cd.manifest.get("backends", {}).get("rtl", {}).get("design")  # as compiled
+    return net, cd.manifest, build_design(net, placement, fanout_loadable=loadable,
+                                          design=design), loadable
 
 
 def cd_cores(compiled: Path) -> int | None:
