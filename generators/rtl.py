@@ -256,7 +256,8 @@ def mesh_cycle_estimate(net: Network, raster: Raster, core: np.ndarray, n_cores:
 
     Core c spends, in step t, one clock per synaptic operation landing on its neurons (at
     least one per spiking source that reaches it: the pointer fetch), then one per neuron of
-    its update sweep and a few of handshake. A step lasts as long as its busiest core (the
+    its update sweep and the pipeline's fill, drain and handshake (15 clocks, docs/hardware.md).
+    A step lasts as long as its busiest core (the
     step barrier); links and routers are taken as never the bottleneck, so this is a lower
     bound on the mesh and the busiest-core figure is what placement balances.
     """
@@ -269,11 +270,11 @@ def mesh_cycle_estimate(net: Network, raster: Raster, core: np.ndarray, n_cores:
     sops = np.zeros((steps + 1, n_cores))
     sops[1:] = (spikes @ per_src).toarray()[:steps]
     neurons = np.bincount(core, minlength=n_cores)
-    cycles = sops[:steps] + neurons[None, :] + 6
+    cycles = sops[:steps] + neurons[None, :] + 15
     busiest = cycles.max(axis=1) if steps else np.zeros(0)
     total = float(sops.sum())
     return {
-        "model": "per core: SOPs landing on it + its update sweep + 6; a step: busiest core",
+        "model": "per core: SOPs landing on it + its update sweep + 15; a step: busiest core",
         "synaptic_ops": int(total),
         "cycles_per_step_mean": float(busiest.mean()) if steps else 0.0,
         "cycles_per_step_worst": int(busiest.max()) if steps else 0,
