@@ -15,9 +15,8 @@ The loop is compiled with numba; the partners of a spike are the spikes inside t
 before it (a moving pointer into the time-sorted list), so the cost is the number of pairs that
 overlap, not N per spike.
 
-PCM cannot depress gradually, so it is a differential pair (Boybat et al. 2018): the depressing
-overlap SETs the second cell; when either cell passes ``refresh_at`` of its range both are
-RESET (abrupt, to g_min) and the difference is re-SET on one of them (a refresh).
+The crossbar starts RESET (every cell at g_min). PCM's abrupt RESET happens when an overlap
+goes below ``-v_reset`` (never with the default scheme).
 """
 
 from __future__ import annotations
@@ -37,12 +36,11 @@ KERNEL_POINTS = 16001
 @dataclass(frozen=True)
 class EngineResult:
     x: np.ndarray  # (n, n) normalised state of the (plus) cell, row = pre, column = post
-    x_minus: np.ndarray | None  # pcm: the second cell of the pair
     lag_sum: np.ndarray  # (n, n) sum over potentiating overlaps of exposure x lag (recording s)
     exposure_sum: np.ndarray  # (n, n) sum of potentiating exposure
     overlaps: int  # above-threshold overlaps (programming events)
     overlap_energy_j: float  # ∫ V^2 G dt of those overlaps
-    refreshes: int  # pcm refreshes
+    resets: int  # pcm abrupt RESETs
     track_t: np.ndarray  # (k, m) recording seconds of each tracked cell's updates
     track_x: np.ndarray  # (k, m) its state after the update
     track_n: np.ndarray  # (k,) updates recorded per tracked cell
@@ -60,16 +58,15 @@ def _apply(x, e, target, c):
 
 
 @numba.njit(cache=True)
-def _run(t, nrn, n, x, xm, rate_f, k_lo, k_step, kp, kd, ke, xp, cp, xd, cd, pcm, refresh_at,
-         c2c, seed, speedup, length, g_min, dg, track, track_t, track_x, track_n, lag_sum,
-         e_sum):
+def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c, seed, speedup,
+         length, g_min, dg, track, track_t, track_x, track_n, lag_sum, e_sum):
     np.random.seed(seed)
     last = np.full(n, -np.inf)
     lo = 0
     nk = kp.size
     overlaps = 0
     energy = 0.0
-    refreshes = 0
+    resets = 0
     window = length * speedup  # recording seconds: the kernel's support
     m = track_t.shape[1]
     for s in range(t.size):
@@ -108,34 +105,17 @@ def _run(t, nrn, n, x, xm, rate_f, k_lo, k_step, kp, kd, ke, xp, cp, xd, cd, pcm
                 if ep > 0.0:
                     lag_sum[idx] += ep * lag
                     e_sum[idx] += ep
-                if pcm:
-                    x[idx] = _apply(x[idx], ep, xp, cp)
-                    xm[idx] = _apply(xm[idx], ed, xp, cp)
-                    if x[idx] > refresh_at or xm[idx] > refresh_at:
-                        diff = x[idx] - xm[idx]
-                        x[idx] = max(diff, 0.0)
-                        xm[idx] = max(-diff, 0.0)
-                        refreshes += 1
-                else:
-                    x[idx] = _apply(_apply(x[idx], ep, xp, cp), ed, xd, cd)
+                x[idx] = _apply(_apply(x[idx], ep, xp, cp), ed, xd, cd)
+                if kr[i] or kr[i + 1]:
+                    x[idx] = 0.0
+                    resets += 1
                 j = track[idx]
                 if j >= 0 and track_n[j] < m:
                     track_t[j, track_n[j]] = ts
-                    track_x[j, track_n[j]] = x[idx] - (xm[idx] if pcm else 0.0)
+                    track_x[j, track_n[j]] = x[idx]
                     track_n[j] += 1
         last[a] = ts
-    return overlaps, energy, refreshes
-
-
-def initial_state(model: DeviceModel) -> float:
-    """Where every cell starts (normalised): the balanced fixed point of equal potentiating and
-    depressing exposure, so an uncorrelated pair stays put on average; pcm pairs start RESET."""
-    xp, cp, xd, cd = model.targets()
-    if model.kind == "pcm":
-        return 0.0
-    if cp == 0.0 and cd == 0.0:
-        return 0.5
-    return (cp * xp + cd * xd) / (cp + cd)
+    return overlaps, energy, resets
 
 
 def run(times_s: np.ndarray, neuron: np.ndarray, n: int, model: DeviceModel,
@@ -154,10 +134,9 @@ def run(times_s: np.ndarray, neuron: np.ndarray, n: int, model: DeviceModel,
     lo, hi = max(live[0] - 1, 0), min(live[-1] + 2, len(dts))  # only where overlaps switch
     dts, kp, kd, ke = dts[lo:hi], kp[lo:hi], kd[lo:hi], ke[lo:hi]
     support = float(max(-dts[0], dts[-1]))
+    kr = (scheme.peak(dts) < -model.v_reset) & ((kp > 0) | (kd > 0))
     xp, cp, xd, cd = model.targets()
-    pcm = model.kind == "pcm"
-    x = np.full(n * n, initial_state(model))
-    xm = np.zeros(n * n) if pcm else np.zeros(1)
+    x = np.zeros(n * n)  # RESET before the imprint
     rf = np.ascontiguousarray(rate_factor.ravel()) if rate_factor is not None else np.ones(1)
     tr = np.full(n * n, -1, np.int64)
     track = np.zeros(0, np.int64) if track is None else np.asarray(track, np.int64)
@@ -167,10 +146,9 @@ def run(times_s: np.ndarray, neuron: np.ndarray, n: int, model: DeviceModel,
     track_n = np.zeros(len(track), np.int64)
     lag_sum = np.zeros(n * n)
     e_sum = np.zeros(n * n)
-    overlaps, energy, refreshes = _run(
-        t, nrn, n, x, xm, rf, float(dts[0]), float(dts[1] - dts[0]), kp, kd, ke, xp, cp, xd,
-        cd, pcm, 0.9, model.c2c_sigma, int(seed) % (2**32), scheme.speedup, support,
+    overlaps, energy, resets = _run(
+        t, nrn, n, x, rf, float(dts[0]), float(dts[1] - dts[0]), kp, kd, ke, kr, xp, cp, xd,
+        cd, model.c2c_sigma, int(seed) % (2**32), scheme.speedup, support,
         model.g_min, model.dg, tr, track_t, track_x, track_n, lag_sum, e_sum)
-    return EngineResult(x.reshape(n, n), xm.reshape(n, n) if pcm else None,
-                        lag_sum.reshape(n, n), e_sum.reshape(n, n), int(overlaps), float(energy),
-                        int(refreshes), track_t, track_x, track_n)
+    return EngineResult(x.reshape(n, n), lag_sum.reshape(n, n), e_sum.reshape(n, n),
+                        int(overlaps), float(energy), int(resets), track_t, track_x, track_n)

@@ -1,26 +1,29 @@
 """Reading the imprinted crossbar: conductances -> signed weights -> connections.
 
-**Signed weights: the reference scheme.** A cell's conductance alone is not a sign. An
-uncorrelated pair sees as many causal as anti-causal coincidences and stays near its start, so
-each postsynaptic column gets one reference cell programmed to the column's median conductance
-(most pairs of a culture are not connected), and a weight is ``(G - G_ref) / ΔG``: positive for
-a pair the causal order potentiated (excitation), negative for one the post neuron avoided
-firing after (inhibition). In the tile store that reference cell is the odd column of a
-differential pair (``spice/tiles.npz`` layout: even column G+, odd column G-). PCM is a true
-differential pair (its second cell learns the anti-causal side) and stores G+ and G-.
+Each cell (i, j) holds the causal coincidences of its pair: how often j fired within the window
+after i, weighted by the pulse kernel and bent by the device's update curve (the imprint only
+SETs; ``neuropaste.plasticity``). By chance alone that count is proportional to both rates, so
+the expected conductance of a pair is read off its row and its column: ``E0_ij = R_i C_j / M``
+with R and C the row and column medians and M the median of all cells (most pairs of a culture
+are not connected). An excitatory connection sits above that, an inhibitory one below.
 
-**Which cells are connections.** With at least ``min_null_pairs`` rows, each column's weights
-are put on an empirical null (median and MAD over its rows, the MAD floored at the typical
-column's, as ``copy`` does); with fewer (a handful of neurons), the null is a set of surrogate
-imprints of the same trains, each neuron's train circularly shifted by its own random offset,
-which keeps every rate and destroys every timing relation. Either gives a z per pair; two-sided
-normal p-values and Benjamini-Hochberg per sign at ``fdr`` pick the connections.
+**Signed weights: a reference per cell.** ``weight = (value - E0) / ΔG`` with value the
+normalised conductance; the tile store keeps, next to every imprinted cell (even column), its
+reference conductance E0 (odd column), the layout of the differential pairs of
+``spice/tiles.npz``, so a reader subtracts two cells as it would for a downloaded weight.
 
-**Compensation** (``rescale``, a read-verify-rescale): before the imprint each cell's bounds
-are read after a full SET and a full RESET, and its rate after a few calibration pulses; after
-it, each state is divided back through that cell's own bounds and rate, and the device's known
-potentiation curve is inverted, so a nonlinear cell reads as net exposure (pulse-equivalents),
-which a linear cell would have stored directly.
+**Which cells are connections.** The residual ``(value - E0) / sqrt(E0)`` (count-like noise) is
+put on a per-column empirical null (median and MAD over the rows, the MAD floored at the typical
+column's, as ``copy`` does). With too few rows (a handful of neurons) the null is a set of
+surrogate imprints of the same trains, each neuron's train circularly shifted by its own random
+offset, which keeps every rate and destroys every timing relation. Either gives a z per pair;
+two-sided normal p-values and Benjamini-Hochberg per sign at ``fdr`` pick the connections.
+
+**Compensation** (``rescale``, a read-verify-rescale): before the imprint each cell's bounds are
+read after a full SET and a full RESET, and its rate after a few calibration pulses; after it,
+each state is divided back through that cell's own bounds and rate and the device's known SET
+curve is inverted, so a nonlinear, varied cell reads as the net exposure a linear ideal cell
+would have stored.
 
 **Latency** (for delays): the excess of exposure-weighted lag over the column's median, i.e.
 the mean lag of the coincidences a connection added beyond chance.
@@ -42,10 +45,10 @@ COMPENSATIONS = ("none", "rescale")
 
 @dataclass(frozen=True)
 class Readout:
-    g: np.ndarray  # (n, n) S: imprinted cell (pcm: G+), read at the read age
-    g_minus: np.ndarray  # (n, n) S: the reference cell of the column (pcm: G-)
-    value: np.ndarray  # (n, n) what the null is taken on (state, or compensated state)
-    weight: np.ndarray  # (n, n) signed, centred on the null
+    g: np.ndarray  # (n, n) S: imprinted cells, read at the read age
+    g_ref: np.ndarray  # (n, n) S: each cell's reference (chance) conductance
+    value: np.ndarray  # (n, n) what the null is taken on (normalised G, or exposure)
+    weight: np.ndarray  # (n, n) signed: value minus its chance level
     z: np.ndarray
     q: np.ndarray
     chosen: np.ndarray  # bool
@@ -54,42 +57,37 @@ class Readout:
     null: str
 
 
-def conductances(x: np.ndarray, x_minus: np.ndarray | None, g_lo: np.ndarray,
-                 g_hi: np.ndarray, model: DeviceModel, age_s: float
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
+def conductances(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel,
+                 age_s: float) -> np.ndarray:
     """Normalised states -> siemens through each cell's own bounds, drifted to the read age."""
-    g = drift(g_lo + x * (g_hi - g_lo), model, age_s)
-    gm = None if x_minus is None else drift(g_lo + x_minus * (g_hi - g_lo), model, age_s)
-    return g, gm
+    return drift(g_lo + x * (g_hi - g_lo), model, age_s)
 
 
-def compensated(x: np.ndarray, x_minus: np.ndarray | None, model: DeviceModel, x0: float,
-                rate_est: np.ndarray | None) -> np.ndarray:
-    """Net exposure a cell's state stands for (rescale compensation)."""
+def compensated(x: np.ndarray, model: DeviceModel, rate_est: np.ndarray | None) -> np.ndarray:
+    """Net exposure a cell's state stands for (rescale compensation): the inverse SET curve."""
     xp, cp, _, _ = model.targets()
-
-    def inv(s):
-        if cp == 0.0:
-            return s - x0
-        return -np.log(np.clip((xp - s) / (xp - x0), 1e-9, None)) / cp
-
-    u = inv(x) if x_minus is None else inv(x) - inv(x_minus)
+    u = x if cp == 0.0 else -np.log(np.clip(1.0 - x / xp, 1e-9, None)) / cp
     return u / rate_est if rate_est is not None else u
 
 
-def empirical(value: np.ndarray, min_pairs: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per-column (centre, spread) over the rows, or None when too few rows."""
-    n = value.shape[0]
-    if n - 1 < min_pairs:
-        return None
+def chance(value: np.ndarray) -> np.ndarray:
+    """E0_ij = R_i C_j / M: the rate-only expectation from row and column medians."""
     v = value.astype(np.float64).copy()
+    np.fill_diagonal(v, np.nan)
+    r, c, m = np.nanmedian(v, axis=1), np.nanmedian(v, axis=0), np.nanmedian(v)
+    return np.outer(r, c) / m if m > 0 else np.zeros_like(v)
+
+
+def empirical(resid: np.ndarray) -> np.ndarray:
+    """Per-column (median, MAD) null of the residuals -> z."""
+    v = resid.astype(np.float64).copy()
     np.fill_diagonal(v, np.nan)
     med = np.nanmedian(v, axis=0)
     mad = 1.4826 * np.nanmedian(np.abs(v - med), axis=0)
     mad = np.where(mad > 1e-12, mad, np.nan)
     floor = np.nanmedian(mad) if np.isfinite(mad).any() else 1.0
     mad = np.maximum(np.nan_to_num(mad, nan=floor), floor)
-    return np.broadcast_to(med, v.shape), np.broadcast_to(mad, v.shape)
+    return np.nan_to_num((v - med) / mad)
 
 
 def select(z: np.ndarray, fdr: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -120,37 +118,43 @@ def latency(lag_sum: np.ndarray, e_sum: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(lat) & (lat > 0), lat, mean)
 
 
-def read(x: np.ndarray, x_minus: np.ndarray | None, g_lo: np.ndarray, g_hi: np.ndarray,
-         model: DeviceModel, x0: float, age_s: float, compensation: str,
-         rate_est: np.ndarray | None, lag_sum: np.ndarray, e_sum: np.ndarray, fdr: float,
-         min_pairs: int, surrogate: list[np.ndarray] | None = None) -> Readout:
-    g, gm = conductances(x, x_minus, g_lo, g_hi, model, age_s)
+def value_of(x: np.ndarray, g: np.ndarray, model: DeviceModel, compensation: str,
+             rate_est: np.ndarray | None) -> np.ndarray:
     if compensation == "rescale":
-        value = compensated(x, x_minus, model, x0, rate_est)
-    else:  # what an uncalibrated reader sees: conductance over the nominal range
-        value = (g - model.g_min) / model.dg
-        if gm is not None:
-            value = value - (gm - model.g_min) / model.dg
-    emp = empirical(value, min_pairs)
-    if emp is not None:
-        centre, spread = emp
-        null = "empirical (per-column median and MAD)"
+        return compensated(x, model, rate_est)
+    return (g - model.g_min) / model.dg  # what an uncalibrated reader sees
+
+
+def read(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel, age_s: float,
+         compensation: str, rate_est: np.ndarray | None, lag_sum: np.ndarray,
+         e_sum: np.ndarray, fdr: float, min_pairs: int,
+         surrogate: list[np.ndarray] | None = None) -> Readout:
+    g = conductances(x, g_lo, g_hi, model, age_s)
+    value = value_of(x, g, model, compensation, rate_est)
+    n = x.shape[0]
+    if n - 1 >= min_pairs:
+        e0 = chance(value)
+        z = empirical((value - e0) / np.sqrt(np.maximum(e0, 1e-12)))
+        null = "empirical: chance level from row and column medians, per-column MAD"
     else:
         stack = np.stack(surrogate or [value])
-        centre = stack.mean(axis=0)
+        e0 = stack.mean(axis=0)
         spread = np.maximum(stack.std(axis=0, ddof=1) if len(stack) > 1 else
                             np.ones_like(value), 1e-12)
+        z = (value - e0) / spread
         null = f"surrogate ({len(stack)} circularly shifted imprints)"
-    weight = value - centre
+    weight = value - e0
     np.fill_diagonal(weight, 0.0)
-    z = weight / spread
     np.fill_diagonal(z, 0.0)
     chosen, sign, q = select(z, fdr)
-    if gm is None:  # the column's reference cell, programmed to its median conductance
-        gg = g.copy()
-        np.fill_diagonal(gg, np.nan)
-        gm = np.broadcast_to(np.nanmedian(gg, axis=0), g.shape).copy()
-    return Readout(g, gm, value, weight, z, q, chosen, sign, latency(lag_sum, e_sum), null)
+    if compensation == "rescale":  # the reference conductance of the chance exposure
+        xp, cp, _, _ = model.targets()
+        e = e0 * (rate_est if rate_est is not None else 1.0)
+        xr = np.clip(e if cp == 0.0 else xp * (1.0 - np.exp(-cp * e)), 0.0, 1.0)
+        g_ref = conductances(xr, g_lo, g_hi, model, age_s)
+    else:
+        g_ref = model.g_min + e0 * model.dg
+    return Readout(g, g_ref, value, weight, z, q, chosen, sign, latency(lag_sum, e_sum), null)
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float | None:

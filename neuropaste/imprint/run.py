@@ -80,7 +80,6 @@ class ImprintResult:
     out: readout.Readout
     eng: engine.EngineResult
     tracked: np.ndarray  # flat cell indices
-    x0: float
     g_lo: np.ndarray
     g_hi: np.ndarray
     rate_factor: np.ndarray
@@ -122,7 +121,6 @@ def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintRe
     tracked = _tracked(act, opts.track)
     eng = engine.run(act.times_s, act.neuron, n, model, scheme,
                      rate_f if model.d2d_sigma > 0 else None, opts.seed + 1, tracked)
-    x0 = engine.initial_state(model)
     surrogate = None
     if n - 1 < opts.min_null_pairs:
         rng = np.random.default_rng(opts.seed + 2)
@@ -132,27 +130,20 @@ def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintRe
             ts = (act.times_s + shift[act.neuron]) % max(act.seconds, 1e-9)
             e = engine.run(ts, act.neuron, n, model, scheme,
                            rate_f if model.d2d_sigma > 0 else None, opts.seed + 10 + k)
-            surrogate.append(_value(e, g_lo, g_hi, model, x0, opts, rate_f))
+            g = readout.conductances(e.x, g_lo, g_hi, model, opts.read_age_s)
+            surrogate.append(readout.value_of(e.x, g, model, opts.compensation,
+                                              rate_f if opts.compensation == "rescale"
+                                              else None))
     rate_est = None
     if opts.compensation == "rescale":
         rng = np.random.default_rng(opts.seed + 3)
         noise = model.c2c_sigma / math.sqrt(opts.calibration_pulses)
         rate_est = rate_f * np.exp(noise * rng.standard_normal((n, n)))
-    out = readout.read(eng.x, eng.x_minus, g_lo, g_hi, model, x0, opts.read_age_s,
+    out = readout.read(eng.x, g_lo, g_hi, model, opts.read_age_s,
                        opts.compensation, rate_est, eng.lag_sum, eng.exposure_sum, opts.fdr,
                        opts.min_null_pairs, surrogate)
-    res = ImprintResult(act, model, opts, out, eng, tracked, x0, g_lo, g_hi, rate_f, {})
+    res = ImprintResult(act, model, opts, out, eng, tracked, g_lo, g_hi, rate_f, {})
     return replace(res, figures=_figures(res))
-
-
-def _value(e: engine.EngineResult, g_lo, g_hi, model, x0, opts, rate_f) -> np.ndarray:
-    """What the readout takes its null on, for a surrogate imprint."""
-    n = e.x.shape[0]
-    r = readout.read(e.x, e.x_minus, g_lo, g_hi, model, x0, opts.read_age_s,
-                     opts.compensation, rate_f if opts.compensation == "rescale" else None,
-                     e.lag_sum, e.exposure_sum, opts.fdr, n + 1,
-                     None)
-    return r.value
 
 
 def _figures(res: ImprintResult) -> dict:
@@ -169,7 +160,7 @@ def _figures(res: ImprintResult) -> dict:
         "stdp_window_ms": {"potentiation": pot * scheme.speedup * 1e3,
                            "depression": dep * scheme.speedup * 1e3},
         "disturb": scheme.disturb(model.rate, model.d2d_sigma),
-        "overlaps": eng.overlaps, "pcm_refreshes": eng.refreshes,
+        "overlaps": eng.overlaps, "pcm_resets": eng.resets,
         "write_energy_j": {"overlaps": eng.overlap_energy_j, "half_selected": half,
                            "total": eng.overlap_energy_j + half},
         "time_to_paste_s": act.seconds / scheme.speedup,
@@ -221,12 +212,10 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike) -> Path:
     pre, post, w, delay = res.connections()
     labels = act.labels
     with atomic_dir(out) as tmp:
-        store = readout.tile_store(res.out.g, res.out.g_minus)
+        store = readout.tile_store(res.out.g, res.out.g_ref)
         store.update(x=res.eng.x, g_lo=res.g_lo, g_hi=res.g_hi, rate_factor=res.rate_factor,
                      weight=res.out.weight, chosen=res.out.chosen, sign=res.out.sign,
                      latency_s=res.out.latency_s)
-        if res.eng.x_minus is not None:
-            store["x_minus"] = res.eng.x_minus
         write_npz(tmp / CONDUCTANCES, store)
         write_npz(tmp / TRAJECTORIES, {"cell": res.tracked, "t_s": res.eng.track_t,
                                        "state": res.eng.track_x, "updates": res.eng.track_n,
@@ -247,10 +236,9 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike) -> Path:
             "model": model.table(),
             "scheme": {**opts.scheme.table(), "breakpoints_s_V": [
                 a.tolist() for a in opts.scheme.breakpoints()]},
-            "initial_state": res.x0,
-            "signed_scheme": "reference: weight = (G - G_ref)/dG, G_ref the column's median "
-                             "(odd tile column)" if res.eng.x_minus is None else
-                             "differential pair: weight = (G+ - G-)/dG",
+            "initial_state": "RESET (g_min)",
+            "signed_scheme": "reference per cell: weight = (G - G_ref)/dG, G_ref the chance "
+                             "level from row and column medians (odd tile column)",
             "weight_unit": "normalised conductance difference (G - G_ref) / (g_max - g_min)"
                            if opts.compensation == "none" else
                            "net exposure in full-range pulse equivalents (rescale)",
