@@ -537,6 +537,10 @@ def _add_imprint(sub: argparse._SubParsersAction) -> None:
                    help="ideal devices: no device-to-device or cycle-to-cycle spread")
     s.add_argument("--compensate", default="none",
                    help="none (default) or rescale (read-verify-rescale, docs/imprint.md)")
+    s.add_argument("--pulse-v", type=float, default=0.7,
+                   help="amplitude of each spike's short pulse, V (default 0.7)")
+    s.add_argument("--tail-v", type=float, default=0.7,
+                   help="amplitude at which each spike's STDP tail starts, V (default 0.7)")
     s.add_argument("--fdr", type=float, default=0.05, help="false discovery rate (default 0.05)")
     s.add_argument("--truth", default=None, help="recording source: CSV pre,post,sign[,psp_mV] "
                                                  "to score against")
@@ -558,10 +562,12 @@ def cmd_imprint(args: argparse.Namespace) -> int:
     from neuropaste.imprint.run import ImprintOptions, imprint, write_outputs
     from neuropaste.imprint.sources import from_map, from_recording
     from neuropaste.outputs import stage
+    from neuropaste.plasticity import PulseScheme
 
     opts = ImprintOptions(model=args.model, variation=not args.no_variation, seed=args.seed,
                           drive=args.drive, fdr=args.fdr, compensation=args.compensate,
-                          step_ms=args.step_ms)
+                          step_ms=args.step_ms,
+                          scheme=PulseScheme(a_pulse=args.pulse_v, a_tail=args.tail_v))
     opts.check()
     if not (args.step_ms > 0 and args.step_ms < 1e6):
         raise InputError(None, f"--step-ms must be a positive number, got {args.step_ms}")
