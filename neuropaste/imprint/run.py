@@ -247,3 +247,39 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike) -> Path:
         }
         write_json(tmp / IMPRINT_JSON, doc)
     return Path(out)
+
+
+def is_imprint(path: str | os.PathLike) -> bool:
+    return Path(path).is_dir() and (Path(path) / IMPRINT_JSON).is_file()
+
+
+def learned_map(path: str | os.PathLike):
+    """The map an imprint directory learned (labels from its source, signed weights in units
+    of the conductance range, delays from the measured latencies)."""
+    import json
+
+    from neuropaste.cmap import ConnectivityMap
+
+    root = Path(path)
+    try:
+        doc = json.loads((root / IMPRINT_JSON).read_text())
+        labels = doc["labels"]
+        with open(root / LEARNED, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, ValueError, KeyError) as err:
+        raise InputError(root, f"not a readable imprint directory: {err}") from None
+    index = {lab: i for i, lab in enumerate(labels)}
+    try:
+        pre = [index[r["pre"]] for r in rows]
+        post = [index[r["post"]] for r in rows]
+        weight = [float(r["weight"]) for r in rows]
+        delay = [int(r["delay"]) for r in rows]
+    except (KeyError, ValueError) as err:
+        raise InputError(root / LEARNED, f"bad row: {err}") from None
+    if not rows:
+        raise InputError(root, "the imprint learned no connections: nothing to compile or "
+                               "export")
+    return ConnectivityMap.build(
+        labels, pre, post, weight, delay,
+        meta={"source": f"imprint:{root.name}", "reader": "neuropaste.imprint",
+              "weight_unit": doc.get("weight_unit"), "model": doc["model"]["name"]})
