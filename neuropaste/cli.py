@@ -626,7 +626,13 @@ def cmd_imprint(args: argparse.Namespace) -> int:
             act = from_recording(args.source, args.truth)
     with stage(f"imprint of {len(act.times_s)} spikes of {act.n} neurons ({args.model})"):
         res = imprint(act, opts)
-    write_outputs(res, args.out)
+    def report(tmp: Path) -> None:
+        from neuropaste.report import imprint_section, write_report
+
+        write_report(tmp / "report.html", f"neuropaste imprint: {os.path.basename(args.source)}",
+                     [imprint_section(tmp)])
+
+    write_outputs(res, args.out, report)
     f = res.figures
     print(f"{f['found']['excitatory']} excitatory, {f['found']['inhibitory']} inhibitory "
           f"learned from {f['spikes']} spikes; {f['overlaps']} overlaps, write energy "

@@ -17,6 +17,7 @@ import csv
 import io
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -204,7 +205,10 @@ def download(true_weight: np.ndarray, model: DeviceModel, levels: int = 64) -> d
             "pearson_weight": readout.pearson(q, tw[has])}
 
 
-def write_outputs(res: ImprintResult, out: str | os.PathLike) -> Path:
+def write_outputs(res: ImprintResult, out: str | os.PathLike,
+                  extra: Callable[[Path], None] | None = None) -> Path:
+    """The directory, whole or not at all; ``extra(tmp)`` adds files from a higher layer (the
+    CLI's report.html) before it is renamed into place."""
     from neuropaste.ir import write_npz
     from neuropaste.outputs import atomic_dir, write_json
 
@@ -246,6 +250,8 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike) -> Path:
             "files": [IMPRINT_JSON, CONDUCTANCES, LEARNED, TRAJECTORIES],
         }
         write_json(tmp / IMPRINT_JSON, doc)
+        if extra is not None:
+            extra(tmp)
     return Path(out)
 
 
