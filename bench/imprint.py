@@ -137,9 +137,14 @@ def run_culture(rec_dir: Path, work: Path, variants: list[tuple[str, bool, str]]
            "baseline": {k: base[k] for k in ("found_connections", "true_found_any_sign",
                                              "precision", "recall", "seconds")}
            | {"mcc_e": base["excitatory"]["mcc"], "mcc_i": base["inhibitory"]["mcc"],
+              "true_found": base["excitatory"]["true_positives"]
+              + base["inhibitory"]["true_positives"],
               "true_at_own_precision": at_precision(base["stat"], base["sign"], ts,
                                                     base_prec)},
            "imprint": []}
+    b = out["baseline"]
+    print(f"  spike-only baseline: found {b['found_connections']:5d} true {b['true_found']:5d} "
+          f"prec {b['precision']:.3f} MCC E {b['mcc_e']:.3f} I {b['mcc_i']:.3f}", flush=True)
     for model, var, comp in variants:
         t0 = time.perf_counter()
         res = imprint(act, ImprintOptions(model=model, variation=var, compensation=comp))

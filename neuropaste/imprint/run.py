@@ -146,7 +146,7 @@ def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintRe
         rate_est = rate_f * np.exp(noise * rng.standard_normal((n, n)))
     out = readout.read(eng.x, g_lo, g_hi, model, opts.read_age_s,
                        opts.compensation, rate_est, eng.lag_sum, eng.exposure_sum, opts.fdr,
-                       opts.min_null_pairs, surrogate)
+                       opts.min_null_pairs, surrogate, np.bincount(act.neuron, minlength=n))
     res = ImprintResult(act, model, opts, out, eng, tracked, g_lo, g_hi, rate_f, {})
     fig = _figures(res)
     if vm_fig is not None:
@@ -267,9 +267,9 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
             "initial_state": "RESET (g_min)",
             "signed_scheme": "reference per cell: weight = (G - G_ref)/dG, G_ref the chance "
                              "level from row and column medians (odd tile column)",
-            "weight_unit": "normalised conductance difference (G - G_ref) / (g_max - g_min)"
-                           if opts.compensation == "none" else
-                           "net exposure in full-range pulse equivalents (rescale)",
+            "weight_unit": ("(G - G_ref) / (g_max - g_min)" if opts.compensation == "none" else
+                            "net exposure in full-range pulse equivalents (rescale)")
+                           + ", normalised to the median spike count: x m / sqrt(n_pre n_post)",
             "figures": res.figures,
             "files": [IMPRINT_JSON, CONDUCTANCES, LEARNED, TRAJECTORIES],
         }
