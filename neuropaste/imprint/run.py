@@ -244,6 +244,8 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
         store.update(x=res.eng.x, g_lo=res.g_lo, g_hi=res.g_hi, rate_factor=res.rate_factor,
                      weight=res.out.weight, chosen=res.out.chosen, sign=res.out.sign,
                      latency_s=res.out.latency_s)
+        if act.true_weight is not None:
+            store["target"] = np.nan_to_num(act.true_weight, nan=0.0)
         write_npz(tmp / CONDUCTANCES, store)
         write_npz(tmp / TRAJECTORIES, {"cell": res.tracked, "t_s": res.eng.track_t,
                                        "state": res.eng.track_x, "updates": res.eng.track_n,
