@@ -166,8 +166,8 @@ def run_culture(rec_dir: Path, work: Path, variants: list[tuple[str, bool, str]]
         out["imprint"].append(row)
         print(f"  {model:12s} var={var!s:5s} {comp:7s} found {row['found']:5d} true "
               f"{row['true_found']:5d} prec {row['precision']:.3f} MCC E {row['mcc_e']:.3f} "
-              f"I {row['mcc_i']:.3f}; at baseline precision {row['true_at_baseline_precision']}"
-              f" vs {out['baseline']['true_at_own_precision']}; r "
+              f"I {row['mcc_i']:.3f}; true at the baseline's precision "
+              f"{row['true_at_baseline_precision']} (baseline {b['true_found']}); r "
               + ("n/a" if row["pearson_r"] is None else f"{row['pearson_r']:.3f}")
               + f" ({dt:.1f} s)", flush=True)
     return out
