@@ -271,7 +271,8 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
                              "level from row and column medians (odd tile column)",
             "weight_unit": ("(G - G_ref) / (g_max - g_min)" if opts.compensation == "none" else
                             "net exposure in full-range pulse equivalents (rescale)")
-                           + ", normalised to the median spike count: x m / sqrt(n_pre n_post)",
+                           + ", normalised to the median spike count (x m / sqrt(n_pre n_post)),"
+                           " signed square root",
             "figures": res.figures,
             "files": [IMPRINT_JSON, CONDUCTANCES, LEARNED, TRAJECTORIES],
         }
