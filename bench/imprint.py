@@ -73,7 +73,8 @@ def activity(rec_dir: Path, work: Path) -> tuple[Activity, float]:
             c = t.sign != 0
             tw[t.pre[c], t.post[c]] = t.sign[c] * np.abs(np.nan_to_num(t.psp_mV[c], nan=1.0))
             return Activity(labels, d["t"], d["n"], float(d["seconds"]), t, tw,
-                            json.loads(str(d["spec"]))), float(d["rate"])
+                            json.loads(str(d["spec"])), str(rec_dir / "recording.nwb")
+                            ), float(d["rate"])
     t0 = time.perf_counter()
     act = from_recording(rec_dir / "recording.nwb", truth_path)
     print(f"{rec_dir.name}: spikes detected in {time.perf_counter() - t0:.0f} s", flush=True)
