@@ -576,8 +576,8 @@ def _add_imprint(sub: argparse._SubParsersAction) -> None:
                                                     "drive the columns)")
     s.add_argument("--no-variation", action="store_true",
                    help="ideal devices: no device-to-device or cycle-to-cycle spread")
-    s.add_argument("--compensate", default="none",
-                   help="none (default) or rescale (read-verify-rescale, docs/imprint.md)")
+    s.add_argument("--compensate", default="rescale",
+                   help="rescale (read-verify-rescale, default; docs/imprint.md) or none")
     s.add_argument("--pulse-v", type=float, default=0.7,
                    help="amplitude of each spike's short pulse, V (default 0.7)")
     s.add_argument("--tail-v", type=float, default=0.7,

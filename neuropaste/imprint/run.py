@@ -53,7 +53,7 @@ class ImprintOptions:
     seed: int = 0
     drive: str = "spike"
     fdr: float = 0.05
-    compensation: str = "none"
+    compensation: str = "rescale"
     read_age_s: float = 60.0  # s after the imprint the crossbar is read (pcm drift)
     step_ms: float = 1.0  # ms per time step of the delays
     min_null_pairs: int = 10
@@ -126,6 +126,11 @@ def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintRe
     else:
         eng = engine.run(act.times_s, act.neuron, n, model, scheme,
                          rate_f if model.d2d_sigma > 0 else None, opts.seed + 1, tracked)
+    rate_est = None
+    if opts.compensation == "rescale":
+        rng = np.random.default_rng(opts.seed + 3)
+        noise = model.c2c_sigma / math.sqrt(opts.calibration_pulses)
+        rate_est = rate_f * np.exp(noise * rng.standard_normal((n, n)))
     surrogate = None
     if n - 1 < opts.min_null_pairs and opts.drive == "vm":
         raise InputError(act.recording, f"--drive vm needs at least {opts.min_null_pairs + 1} "
@@ -139,14 +144,7 @@ def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintRe
             e = engine.run(ts, act.neuron, n, model, scheme,
                            rate_f if model.d2d_sigma > 0 else None, opts.seed + 10 + k)
             g = readout.conductances(e.x, g_lo, g_hi, model, opts.read_age_s)
-            surrogate.append(readout.value_of(e.x, g, model, opts.compensation,
-                                              rate_f if opts.compensation == "rescale"
-                                              else None))
-    rate_est = None
-    if opts.compensation == "rescale":
-        rng = np.random.default_rng(opts.seed + 3)
-        noise = model.c2c_sigma / math.sqrt(opts.calibration_pulses)
-        rate_est = rate_f * np.exp(noise * rng.standard_normal((n, n)))
+            surrogate.append(readout.value_of(e.x, g, model, opts.compensation, rate_est))
     out = readout.read(eng.x, g_lo, g_hi, model, opts.read_age_s,
                        opts.compensation, rate_est, eng.lag_sum, eng.exposure_sum, opts.fdr,
                        opts.min_null_pairs, surrogate, np.bincount(act.neuron, minlength=n))
