@@ -1,10 +1,12 @@
 """``--drive vm``: the columns carry the recorded membrane potential instead of spike pulses.
 
 How: row i still gets the pre waveform of each of its spikes (pulse, then the STDP tail).
-Column j is driven by ``V_col = -u_j(t)``, ``u_j = gain x (Vm_j - median_j) / sigma_j`` clipped
-to ``+-clip_v``: its recorded trace, binned to 1 ms, centred on its median and scaled by its
-own robust noise (so every pad, whatever its coupling, spans the same voltage), and clipped so
-the line alone stays below threshold (half-selected cells are safe). The cell then sees
+Column j is driven by ``V_col = -u_j(t)``, ``u_j = gain x (s_j - median_j) / sigma_j`` clipped
+to ``+-clip_v``: s_j is its recorded trace binned to 1 ms and differentiated (the driver is
+AC-coupled: a PSP's rise passes, slow drift and shared bursts do not; ``slope=False`` drives the
+level instead), centred on its median and scaled by its own robust noise (so every pad,
+whatever its coupling, spans the same voltage), and clipped so the line alone stays below
+threshold (half-selected cells are safe). The cell then sees
 ``V_cell = tail(t - t_i) + u_j(t)``: it crosses the SET threshold when column j depolarises while
 row i's tail is high, so a subthreshold EPSP of j after a spike of i adds exposure and an IPSP
 removes some; j's own action potentials saturate ``u`` at ``clip_v`` and count as in the spike
@@ -24,7 +26,7 @@ from neuropaste.copy.detect import block_samples
 from neuropaste.copy.responses import bin_size
 from neuropaste.plasticity import DeviceModel, PulseScheme
 
-GAIN_V_PER_SIGMA = 0.12
+GAIN_V_PER_SIGMA = 0.2
 CLIP_V = 0.6
 
 
@@ -66,7 +68,7 @@ def _rows(sb, sch, b0, u, x, rate_f, tail, dt, v_th, k_pot, alpha, xp, cp, c2c, 
 
 def run(rec, sample: np.ndarray, channel: np.ndarray, model: DeviceModel, scheme: PulseScheme,
         rate_factor: np.ndarray | None, seed: int, bin_ms: float = 1.0,
-        gain: float = GAIN_V_PER_SIGMA, clip_v: float = CLIP_V):
+        gain: float = GAIN_V_PER_SIGMA, clip_v: float = CLIP_V, slope: bool = True):
     """(x, lag_sum, exposure_sum, events, figures) of a vm-driven imprint."""
     n = rec.n_channels
     spb = bin_size(rec.rate, bin_ms)
@@ -104,6 +106,8 @@ def run(rec, sample: np.ndarray, channel: np.ndarray, model: DeviceModel, scheme
         if nb < w + 2:
             continue
         m = blk[: nb * spb].reshape(nb, spb, n).mean(axis=1, dtype=np.float64)
+        if slope:  # the column driver is AC-coupled: it passes the rise of a PSP, not drift
+            m = np.diff(m, axis=0, prepend=m[:1])
         if med is None:  # centre and robust noise of each channel, from the first block
             med = np.median(m, axis=0)
             sig = 1.4826 * np.median(np.abs(m - med), axis=0)
@@ -117,7 +121,8 @@ def run(rec, sample: np.ndarray, channel: np.ndarray, model: DeviceModel, scheme
                         r.v_th, r.k_pot, r.alpha, xp, cp, model.c2c_sigma, bin_s, lag_sum,
                         e_sum, n)
         sbin, sch = sbin[hi_k:], sch[hi_k:]
-    fig = {"gain_v_per_sigma": gain, "clip_v": clip_v, "bin_ms": bin_s * 1e3,
+    fig = {"signal": "slope (1 ms bins)" if slope else "level", "gain_v_per_sigma": gain,
+           "clip_v": clip_v, "bin_ms": bin_s * 1e3,
            "window_bins": int(w), "events": int(events),
            "noise_percentiles_5_50_95": [float(v) for v in np.percentile(sig, [5, 50, 95])]
            if sig is not None else None}
