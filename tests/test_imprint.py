@@ -162,3 +162,22 @@ def test_vm_drive_sees_a_subthreshold_epsp(tmp_path):
     spike = tmp_path / "spike"
     assert main(["imprint", str(rec), "--out", str(spike)]) == 0
     assert ("c0", "c1", 1) not in learned(spike)  # no spike follows: the spike drive is blind
+
+
+def test_parallel_columns_equal_the_serial_loop():
+    """The column-parallel engine and the time-ordered serial loop give the same crossbar."""
+    from neuropaste.imprint import engine
+    from neuropaste.plasticity import PulseScheme, draw_d2d
+
+    rng = np.random.default_rng(5)
+    n, k = 40, 20000
+    t = np.sort(rng.uniform(0.0, 20.0, k))
+    nrn = rng.integers(0, n, k)
+    model = MODELS["exponential"]
+    rf, _, _ = draw_d2d(model, (n, n), 1)
+    a = engine.run(t, nrn, n, model, PulseScheme(), rf, 7, np.array([3, 50]))
+    b = engine.run(t, nrn, n, model, PulseScheme(), rf, 7, np.array([3, 50]), parallel=False)
+    assert a.overlaps == b.overlaps > 0
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.exposure_sum, b.exposure_sum)
+    assert np.array_equal(a.track_x, b.track_x)
+    assert a.overlap_energy_j == pytest.approx(b.overlap_energy_j, rel=1e-12)

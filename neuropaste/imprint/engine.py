@@ -58,9 +58,73 @@ def _apply(x, e, target, c):
 
 
 @numba.njit(cache=True)
+def _mix(z):
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@numba.njit(cache=True)
+def _normal(seed, s, k):
+    """A standard normal from (seed, spike, partner) alone (splitmix64 and Box-Muller), so the
+    cycle-to-cycle draw of a pair does not depend on the order or the thread that visits it."""
+    z = _mix(np.uint64(seed) ^ _mix(np.uint64(s) ^ _mix(np.uint64(k))))
+    a = _mix(z)
+    b = _mix(z ^ np.uint64(0xD1B54A32D192ED03))
+    u1 = (float(a >> np.uint64(11)) + 1.0) / 9007199254740992.0
+    u2 = float(b >> np.uint64(11)) / 9007199254740992.0
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+@numba.njit(parallel=True, cache=True)
+def _run_columns(t, nrn, first, spikes_of, nxt, lo_of, n, x, rate_f, k_lo, k_step, kp, ke, xp,
+                 cp, c2c, seed, speedup, g_min, dg, track, track_t, track_x, track_n, lag_sum,
+                 e_sum):
+    """The SET-only imprint, one column per thread: a cell of column a changes only at a's
+    spikes, so columns are independent and each is updated in its own time order."""
+    overlaps = np.zeros(n, np.int64)
+    energy = np.zeros(n)
+    nk = kp.size
+    m = track_t.shape[1]
+    for a in numba.prange(n):
+        for q in range(first[a], first[a + 1]):
+            s = spikes_of[q]
+            ts = t[s]
+            for k in range(lo_of[s], s):
+                b = nrn[k]
+                if b == a or nxt[k] < s:
+                    continue
+                lag = ts - t[k]
+                u = (lag / speedup - k_lo) / k_step
+                i = int(u)
+                if i < 0 or i >= nk - 1:
+                    continue
+                f = u - i
+                ep = kp[i] * (1.0 - f) + kp[i + 1] * f
+                if ep <= 0.0:
+                    continue
+                idx = b * n + a
+                scale = rate_f[idx] if rate_f.size > 1 else 1.0
+                if c2c > 0.0:
+                    scale *= np.exp(c2c * _normal(seed, s, k) - 0.5 * c2c * c2c)
+                ep *= scale
+                overlaps[a] += 1
+                energy[a] += (ke[i] * (1.0 - f) + ke[i + 1] * f) * (g_min + dg * x[idx])
+                lag_sum[idx] += ep * lag
+                e_sum[idx] += ep
+                x[idx] = _apply(x[idx], ep, xp, cp)
+                j = track[idx]
+                if j >= 0 and track_n[j] < m:
+                    track_t[j, track_n[j]] = ts
+                    track_x[j, track_n[j]] = x[idx]
+                    track_n[j] += 1
+    return overlaps.sum(), energy.sum()
+
+
+@numba.njit(cache=True)
 def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c, seed, speedup,
          length, g_min, dg, track, track_t, track_x, track_n, lag_sum, e_sum, neg_support):
-    np.random.seed(seed)
     last = np.full(n, -np.inf)
     lo = 0
     nk = kp.size
@@ -98,7 +162,8 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
                     continue
                 scale = rate_f[idx] if rate_f.size > 1 else 1.0
                 if c2c > 0.0:
-                    scale *= np.exp(c2c * np.random.standard_normal() - 0.5 * c2c * c2c)
+                    scale *= np.exp(c2c * _normal(seed, s, k + side * t.size)
+                                    - 0.5 * c2c * c2c)
                 ep *= scale
                 ed *= scale
                 overlaps += 1
@@ -121,8 +186,10 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
 
 def run(times_s: np.ndarray, neuron: np.ndarray, n: int, model: DeviceModel,
         scheme: PulseScheme, rate_factor: np.ndarray | None, seed: int,
-        track: np.ndarray | None = None, track_points: int = 2000) -> EngineResult:
-    """Imprint spikes (recording seconds, any order) onto an n x n crossbar."""
+        track: np.ndarray | None = None, track_points: int = 2000,
+        parallel: bool = True) -> EngineResult:
+    """Imprint spikes (recording seconds, any order) onto an n x n crossbar. ``parallel``:
+    with the SET-only default, one column per thread (the same result as the serial loop)."""
     order = np.lexsort((neuron, times_s))
     t = np.ascontiguousarray(np.asarray(times_s, np.float64)[order])
     nrn = np.ascontiguousarray(np.asarray(neuron, np.int64)[order])
@@ -151,6 +218,20 @@ def run(times_s: np.ndarray, neuron: np.ndarray, n: int, model: DeviceModel,
     # pulses that still overlap), so most pairs visit one cell
     neg = dts[(dts < 0) & ((kp > 0) | (kd > 0))]
     neg_support = float(-neg.min()) + float(dts[1] - dts[0]) if len(neg) else -1.0
+    if parallel and neg_support < 0 and not kd.any() and not kr.any():  # SET-only
+        window = support * scheme.speedup
+        lo_of = np.searchsorted(t, t - window, side="left")
+        by = np.lexsort((np.arange(len(t)), nrn))
+        nxt = np.full(len(t), len(t), np.int64)
+        same = nrn[by[1:]] == nrn[by[:-1]]
+        nxt[by[:-1][same]] = by[1:][same]
+        first = np.concatenate(([0], np.cumsum(np.bincount(nrn, minlength=n))))
+        overlaps, energy = _run_columns(
+            t, nrn, first, by, nxt, lo_of, n, x, rf, float(dts[0]), float(dts[1] - dts[0]), kp,
+            ke, xp, cp, model.c2c_sigma, int(seed) % (2**32), scheme.speedup, model.g_min,
+            model.dg, tr, track_t, track_x, track_n, lag_sum, e_sum)
+        return EngineResult(x.reshape(n, n), lag_sum.reshape(n, n), e_sum.reshape(n, n),
+                            int(overlaps), float(energy), 0, track_t, track_x, track_n)
     overlaps, energy, resets = _run(
         t, nrn, n, x, rf, float(dts[0]), float(dts[1] - dts[0]), kp, kd, ke, kr, xp, cp, xd,
         cd, model.c2c_sigma, int(seed) % (2**32), scheme.speedup, support,
