@@ -26,7 +26,7 @@ from neuropaste.copy.detect import block_samples
 from neuropaste.copy.responses import bin_size
 from neuropaste.plasticity import DeviceModel, PulseScheme
 
-GAIN_V_PER_SIGMA = 0.2
+GAIN_V_PER_SIGMA = 0.5
 CLIP_V = 0.6
 
 
