@@ -60,6 +60,7 @@ class ImprintOptions:
     surrogates: int = 16
     calibration_pulses: int = 8  # rescale: pulses that measure each cell's rate
     track: int = 6
+    chance_target: float = 0.3  # the median cell's chance exposure the pulse gain allows
     scheme: PulseScheme = field(default_factory=PulseScheme)
 
     def check(self) -> DeviceModel:
@@ -118,6 +119,10 @@ def _tracked(act: Activity, k: int) -> np.ndarray:
 def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintResult:
     model = opts.check()
     n, scheme = act.n, opts.scheme
+    gain = pulse_gain(act, model, scheme, opts.chance_target)
+    if gain < 1.0:
+        r = model.rate
+        model = replace(model, rate=replace(r, k_pot=r.k_pot * gain, k_dep=r.k_dep * gain))
     rate_f, g_lo, g_hi = draw_d2d(model, (n, n), opts.seed)
     tracked = _tracked(act, opts.track)
     vm_fig = None
@@ -150,9 +155,30 @@ def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintRe
                        opts.min_null_pairs, surrogate, np.bincount(act.neuron, minlength=n))
     res = ImprintResult(act, model, opts, out, eng, tracked, g_lo, g_hi, rate_f, {})
     fig = _figures(res)
+    fig["pulse_gain"] = gain
     if vm_fig is not None:
         fig["vm"] = vm_fig
     return replace(res, figures=fig)
+
+
+def pulse_gain(act: Activity, model: DeviceModel, scheme: PulseScheme, target: float,
+               sample: int = 64) -> float:
+    """Dense activity would push every cell toward its bound by chance alone, where the
+    connections' excess is lost. Before the imprint, the chance exposure is measured on a
+    sub-crossbar of ``sample`` evenly spaced neurons (ideal linear cells, the same scheme); if
+    its median exceeds ``target`` (of the range), the rates are scaled down to meet it (a
+    shorter SET overlap). Never above 1: sparse activity is imprinted as the device is."""
+    n = act.n
+    idx = np.unique(np.linspace(0, n - 1, min(sample, n)).astype(np.int64))
+    sel = np.isin(act.neuron, idx)
+    if len(idx) < 3 or not sel.any():
+        return 1.0
+    remap = np.full(n, -1, np.int64)
+    remap[idx] = np.arange(len(idx))
+    probe = replace(model.variation(False), kind="linear")
+    e = engine.run(act.times_s[sel], remap[act.neuron[sel]], len(idx), probe, scheme, None, 0)
+    med = float(np.median(e.exposure_sum[~np.eye(len(idx), dtype=bool)]))
+    return 1.0 if med <= target else target / med
 
 
 def _vm(act: Activity, model: DeviceModel, scheme: PulseScheme, rate_f: np.ndarray,
