@@ -582,6 +582,9 @@ def _add_imprint(sub: argparse._SubParsersAction) -> None:
                    help="amplitude of each spike's short pulse, V (default 0.7)")
     s.add_argument("--tail-v", type=float, default=0.7,
                    help="amplitude at which each spike's STDP tail starts, V (default 0.7)")
+    s.add_argument("--mirror", action="store_true",
+                   help="also test each cell against its transposed (anti-causal) cell: "
+                        "rejects shared drive and bursts (docs/imprint.md)")
     s.add_argument("--fdr", type=float, default=0.05, help="false discovery rate (default 0.05)")
     s.add_argument("--truth", default=None, help="recording source: CSV pre,post,sign[,psp_mV] "
                                                  "to score against")
@@ -607,7 +610,7 @@ def cmd_imprint(args: argparse.Namespace) -> int:
 
     opts = ImprintOptions(model=args.model, variation=not args.no_variation, seed=args.seed,
                           drive=args.drive, fdr=args.fdr, compensation=args.compensate,
-                          step_ms=args.step_ms,
+                          step_ms=args.step_ms, mirror=args.mirror,
                           scheme=PulseScheme(a_pulse=args.pulse_v, a_tail=args.tail_v))
     opts.check()
     if not (args.step_ms > 0 and args.step_ms < 1e6):

@@ -135,7 +135,7 @@ def read(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel, 
          compensation: str, rate_est: np.ndarray | None, lag_sum: np.ndarray,
          e_sum: np.ndarray, fdr: float, min_pairs: int,
          surrogate: list[np.ndarray] | None = None,
-         counts: np.ndarray | None = None) -> Readout:
+         counts: np.ndarray | None = None, mirror: bool = False) -> Readout:
     g = conductances(x, g_lo, g_hi, model, age_s)
     value = value_of(x, g, model, compensation, rate_est)
     n = x.shape[0]
@@ -143,6 +143,12 @@ def read(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel, 
         e0 = chance(value)
         z = empirical((value - e0) / np.sqrt(np.maximum(e0, 1e-12)))
         null = "empirical: chance level from row and column medians, per-column MAD"
+        if mirror:  # the transposed cell holds the anti-causal count: shared drive is symmetric
+            both = np.maximum(value + value.T, 1e-12)
+            z2 = empirical((value - value.T) / np.sqrt(both))
+            z = np.where((z > 0) & (z2 > 0), np.minimum(z, z2),
+                         np.where((z < 0) & (z2 < 0), np.maximum(z, z2), 0.0))
+            null += "; and the mirror cell (intersection-union)"
     else:
         stack = np.stack(surrogate or [value])
         e0 = stack.mean(axis=0)

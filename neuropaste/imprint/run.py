@@ -61,6 +61,7 @@ class ImprintOptions:
     calibration_pulses: int = 8  # rescale: pulses that measure each cell's rate
     track: int = 6
     chance_target: float = 0.3  # the median cell's chance exposure the pulse gain allows
+    mirror: bool = False  # also test each cell against its transposed (anti-causal) cell
     scheme: PulseScheme = field(default_factory=PulseScheme)
 
     def check(self) -> DeviceModel:
@@ -152,7 +153,8 @@ def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintRe
             surrogate.append(readout.value_of(e.x, g, model, opts.compensation, rate_est))
     out = readout.read(eng.x, g_lo, g_hi, model, opts.read_age_s,
                        opts.compensation, rate_est, eng.lag_sum, eng.exposure_sum, opts.fdr,
-                       opts.min_null_pairs, surrogate, np.bincount(act.neuron, minlength=n))
+                       opts.min_null_pairs, surrogate, np.bincount(act.neuron, minlength=n),
+                       opts.mirror)
     res = ImprintResult(act, model, opts, out, eng, tracked, g_lo, g_hi, rate_f, {})
     fig = _figures(res)
     fig["pulse_gain"] = gain
