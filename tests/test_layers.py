@@ -24,6 +24,7 @@ LAYERS = {
     "neuropaste.sim": 2,
     "neuropaste.generators": 3,
     "neuropaste.copy": 3,
+    "neuropaste.imprint": 3,
     "neuropaste.compile": 4,
     "neuropaste.verify": 5,
     "neuropaste.fpga": 5,
@@ -38,7 +39,8 @@ LAYERS = {
 CORE = {"neuropaste", "neuropaste.cmap", "neuropaste.ir", "neuropaste.errors",
         "neuropaste.outputs", "neuropaste.events", "neuropaste.reference",
         "neuropaste.compiled", "neuropaste.addresses", "neuropaste.devices",
-        "neuropaste.neuron", "neuropaste.protocol", "neuropaste.text", "neuropaste.tiles"}
+        "neuropaste.neuron", "neuropaste.protocol", "neuropaste.text", "neuropaste.tiles",
+        "neuropaste.plasticity"}
 
 
 def package_dirs() -> dict[str, Path]:
