@@ -517,6 +517,86 @@ def cmd_copy(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- imprint
+
+
+def _add_imprint(sub: argparse._SubParsersAction) -> None:
+    from neuropaste.plasticity import DEFAULT_MODEL, MODELS
+
+    s = sub.add_parser("imprint", help="imprint recorded (or a map's) activity onto an N x N "
+                                       "crossbar by STDP (docs/imprint.md)")
+    s.add_argument("source", metavar="SOURCE",
+                   help="a recording (NWB or .npz), or with --steps a map run through the "
+                        "reference model (the map is then the truth)")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"device update model: {', '.join(MODELS)} (default {DEFAULT_MODEL})")
+    s.add_argument("--drive", default="spike", help="spike (default) or vm (membrane traces "
+                                                    "drive the columns)")
+    s.add_argument("--no-variation", action="store_true",
+                   help="ideal devices: no device-to-device or cycle-to-cycle spread")
+    s.add_argument("--compensate", default="none",
+                   help="none (default) or rescale (read-verify-rescale, docs/imprint.md)")
+    s.add_argument("--pulse-v", type=float, default=0.7,
+                   help="amplitude of each spike's short pulse, V (default 0.7)")
+    s.add_argument("--tail-v", type=float, default=0.7,
+                   help="amplitude at which each spike's STDP tail starts, V (default 0.7)")
+    s.add_argument("--fdr", type=float, default=0.05, help="false discovery rate (default 0.05)")
+    s.add_argument("--truth", default=None, help="recording source: CSV pre,post,sign[,psp_mV] "
+                                                 "to score against")
+    s.add_argument("--step-ms", type=float, default=1.0,
+                   help="milliseconds per time step (map source and delays; default 1)")
+    g = s.add_argument_group("map source")
+    g.add_argument("--steps", type=int, default=None, help="reference-model steps (makes "
+                                                           "SOURCE a map)")
+    g.add_argument("--stimulus", help="CSV of external events with header step,neuron")
+    g.add_argument("--drive-rate", type=float, default=0.02,
+                   help="Poisson drive per neuron and step (default 0.02)")
+    s.add_argument("--seed", type=int, default=0, help="seed of drive and variation")
+    _map_options(s)
+    _quant_options(s)
+    s.set_defaults(func=cmd_imprint, drive_neurons=None)
+
+
+def cmd_imprint(args: argparse.Namespace) -> int:
+    from neuropaste.imprint.run import ImprintOptions, imprint, write_outputs
+    from neuropaste.imprint.sources import from_map, from_recording
+    from neuropaste.outputs import stage
+    from neuropaste.plasticity import PulseScheme
+
+    opts = ImprintOptions(model=args.model, variation=not args.no_variation, seed=args.seed,
+                          drive=args.drive, fdr=args.fdr, compensation=args.compensate,
+                          step_ms=args.step_ms,
+                          scheme=PulseScheme(a_pulse=args.pulse_v, a_tail=args.tail_v))
+    opts.check()
+    if not (args.step_ms > 0 and args.step_ms < 1e6):
+        raise InputError(None, f"--step-ms must be a positive number, got {args.step_ms}")
+    if args.steps is not None:
+        if args.truth:
+            raise InputError(None, "--truth applies to a recording; a map is its own truth")
+        cmap = _load(args.source, args)
+        ns = argparse.Namespace(**{**vars(args), "drive": args.drive_neurons})
+        stim, spec = _stimulus_from_args(ns, cmap)
+        with stage(f"reference run of {cmap.n_neurons} neurons for {args.steps} steps"):
+            act = from_map(cmap, _quant_from_args(args), args.steps, stim, spec, args.step_ms,
+                           args.source)
+    else:
+        with stage(f"spike detection in {os.path.basename(args.source)}"):
+            act = from_recording(args.source, args.truth)
+    with stage(f"imprint of {len(act.times_s)} spikes of {act.n} neurons ({args.model})"):
+        res = imprint(act, opts)
+    write_outputs(res, args.out)
+    f = res.figures
+    print(f"{f['found']['excitatory']} excitatory, {f['found']['inhibitory']} inhibitory "
+          f"learned from {f['spikes']} spikes; {f['overlaps']} overlaps, write energy "
+          f"{f['write_energy_j']['total']:.3g} J -> {args.out}")
+    if "truth" in f:
+        from neuropaste.copy.score import text
+
+        print("\n".join(text(f["truth"], f"imprint ({args.model})")))
+    return 0
+
+
 # ---------------------------------------------------------------------------- parser
 
 
@@ -627,6 +707,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fpga(sub)
     _add_culture(sub)
     _add_copy(sub)
+    _add_imprint(sub)
 
     s = sub.add_parser("demo", help="the main job on the bundled C. elegans connectome")
     s.add_argument("--out", default="demo-out", help="output directory (default demo-out)")

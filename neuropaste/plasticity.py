@@ -18,9 +18,7 @@ Models (window for potentiation / depression; source):
 - ``exponential``: (G_v+ - G)/(A ΔG) / (G - G_v-)/(A ΔG). NeuroSim's G(P) = B(1 - exp(-P/A)) +
   g_min (Chen, Peng, Yu, IEEE TCAD 37:3067, 2018).
 - ``pcm``: exponential SET; abrupt RESET to g_min when V < -v_reset; drift G0 (t/t0)^-nu at read.
-  Boybat et al., Nat Commun 9:2514 (2018); PCM cannot depress gradually, so the imprint puts it
-  in a differential pair whose second cell is SET by the depressing overlaps, with a refresh
-  (RESET both, re-SET the difference) when a cell nears g_max, as Boybat et al. do.
+  Boybat et al., Nat Commun 9:2514 (2018): PCM cannot depress gradually.
 
 For ``exponential`` the exposure is counted in full-range pulses (E = 1 takes a linear device
 from g_min to g_max); B = ΔG / (1 - exp(-1/A)) puts the virtual bound G_v+ = g_min + B beyond
@@ -40,8 +38,17 @@ positive tail from ``+a_tail`` decaying linearly to 0 over ``tau``. The cell see
 ``V_cell = V_row - V_col``. Alone, each line stays at ``max(a_pulse, a_tail) < v_th``:
 half-selected cells do not switch. When post fires ``Δt`` after pre, its pulse meets pre's tail:
 ``V_cell = a_pulse + tail(Δt) > v_th`` for short ``Δt`` (potentiation); when pre fires after
-post, ``V_cell = -a_pulse - tail`` (depression). A new spike retriggers its driver: the line
-carries the waveform of its last spike only, so an overlap depends on one pair of spikes.
+post, ``V_cell = -a_pulse - tail`` (depression, when that passes the RESET threshold). A new
+spike retriggers its driver: the line carries the waveform of its last spike only, so an overlap
+depends on one pair of spikes.
+
+**Why the imprint only SETs.** With symmetric STDP the cell (i, j) stores causal minus
+anti-causal coincidences, and cell (j, i) stores exactly the negative: an excitation i -> j and
+an inhibition j -| i leave the same pair of conductances, so the sign of a connection is lost.
+The default RESET threshold (1.6 V) is therefore above the largest anti-causal overlap (1.4 V):
+each cell counts only the coincidences in which its post fired after its pre (the causal half
+of the cross-correlogram); excitation raises that count above chance and inhibition lowers it.
+The crossbar is RESET before the imprint. ``ThresholdRate(v_th_dep=1.0)`` gives symmetric STDP.
 """
 
 from __future__ import annotations
@@ -56,26 +63,35 @@ from neuropaste.errors import InputError
 
 @dataclass(frozen=True)
 class ThresholdRate:
-    """k(V): VTEAM-like, zero inside ``(-v_th, v_th)``; 1/s in units of ΔG (see module doc)."""
+    """k(V): VTEAM-like, zero inside ``(-v_th_dep, v_th)``; 1/s in units of ΔG (module doc).
 
-    v_th: float = 1.0  # V, switching threshold (both polarities)
-    k_pot: float = 4e4  # 1/s at |V| = 2 v_th, positive polarity
-    k_dep: float = 4e4  # 1/s at |V| = 2 v_th, negative polarity
+    VTEAM has separate SET and RESET thresholds (v_on, v_off). The default RESET threshold sits
+    above the largest anti-causal overlap of the default scheme, so the imprint only SETs: a cell
+    counts the causal coincidences of its pair (see ``neuropaste.imprint``); lower it to
+    ``v_th`` for the symmetric STDP rule."""
+
+    v_th: float = 1.0  # V, SET (potentiation) threshold
+    k_pot: float = 4e4  # 1/s at V = 2 v_th
+    k_dep: float = 4e4  # 1/s at V = -2 v_th_dep
     alpha: float = 2.0  # VTEAM exponent
+    v_th_dep: float = 1.6  # V, RESET (depression) threshold magnitude
 
     def __call__(self, v: np.ndarray) -> np.ndarray:
         """Signed rate: positive potentiates, negative depresses."""
         v = np.asarray(v, np.float64)
-        x = np.maximum(np.abs(v) / self.v_th - 1.0, 0.0) ** self.alpha
-        return np.where(v > 0, self.k_pot * x, -self.k_dep * x)
+        up = self.k_pot * np.maximum(v / self.v_th - 1.0, 0.0) ** self.alpha
+        down = self.k_dep * np.maximum(-v / self.v_th_dep - 1.0, 0.0) ** self.alpha
+        return up - down
 
     def antiderivative(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """∫_0^v of the potentiating and of the depressing magnitude, dV (V/s)."""
+        """Functions whose dV-derivatives are the potentiating and the depressing rate magnitude
+        (V/s), so ∫ over a linear segment is (t1 - t0) * ΔF / ΔV."""
         v = np.asarray(v, np.float64)
         a1 = self.alpha + 1.0
         up = self.k_pot * self.v_th / a1 * np.maximum(v / self.v_th - 1.0, 0.0) ** a1
-        down = self.k_dep * self.v_th / a1 * np.maximum(-v / self.v_th - 1.0, 0.0) ** a1
-        return up, -down  # d/dv(-down) = +k_dep(...) for v < -v_th: magnitude grows as v falls
+        down = self.k_dep * self.v_th_dep / a1 * np.maximum(-v / self.v_th_dep - 1.0,
+                                                              0.0) ** a1
+        return up, -down
 
 
 @dataclass(frozen=True)
@@ -327,7 +343,8 @@ class PulseScheme:
         """Half-selected cells: one line's waveform alone. Margin to threshold, the exposure of one
         lone waveform at the nominal threshold and at a threshold 3 d2d-sigmas low."""
         lone = max(self.a_pulse, self.a_tail)
-        low = replace(rate, v_th=rate.v_th * math.exp(-3.0 * d2d_sigma))
+        f = math.exp(-3.0 * d2d_sigma)
+        low = replace(rate, v_th=rate.v_th * f, v_th_dep=rate.v_th_dep * f)
         bt, bv = self.breakpoints()
         e = []
         for r in (rate, low):
@@ -346,13 +363,14 @@ class PulseScheme:
         """Refuse a scheme that cannot imprint or that disturbs half-selected cells."""
         if min(self.a_pulse, self.a_tail, self.t_pulse, self.tau, self.speedup) <= 0:
             raise InputError(None, "pulse scheme: amplitudes and times must be positive")
-        _, ep, ed = self.kernel(rate, 801)
-        if not (ep.max() > 0 and ed.max() > 0):
+        _, ep, _ = self.kernel(rate, 801)
+        if not ep.max() > 0:
             raise InputError(None, f"pulse scheme never crosses the threshold: pulse "
                              f"{self.a_pulse} V + tail {self.a_tail} V <= v_th {rate.v_th} V")
-        if max(self.a_pulse, self.a_tail) >= rate.v_th:
+        if max(self.a_pulse, self.a_tail) >= min(rate.v_th, rate.v_th_dep):
             raise InputError(None, f"pulse scheme: one line alone reaches "
-                             f"{max(self.a_pulse, self.a_tail)} V >= v_th {rate.v_th} V, so "
+                             f"{max(self.a_pulse, self.a_tail)} V, not below the thresholds "
+                             f"({rate.v_th} V, -{rate.v_th_dep} V), so "
                              "half-selected cells would switch")
         return self
 

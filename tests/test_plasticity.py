@@ -26,7 +26,8 @@ def test_exposure_is_the_integral_of_the_rate(dt):
 
 
 def test_order_sets_the_sign_and_lone_lines_do_not_switch():
-    up, dn = SCHEME.exposure(np.array([5e-6, -5e-6]), RATE)
+    assert SCHEME.exposure(np.array(-5e-6), RATE)[1] == 0.0  # the imprint only SETs
+    up, dn = SCHEME.exposure(np.array([5e-6, -5e-6]), ThresholdRate(v_th_dep=1.0))
     assert up[0] > 0 and dn[0] == 0 and dn[1] > 0 and up[1] == 0
     assert SCHEME.disturb(RATE, 0.05)["exposure_per_lone_pulse"] == 0.0
 

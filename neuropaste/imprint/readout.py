@@ -1,0 +1,199 @@
+"""Reading the imprinted crossbar: conductances -> signed weights -> connections.
+
+Each cell (i, j) holds the causal coincidences of its pair: how often j fired within the window
+after i, weighted by the pulse kernel and bent by the device's update curve (the imprint only
+SETs; ``neuropaste.plasticity``). By chance alone that count is proportional to both rates, so
+the expected conductance of a pair is read off its row and its column: ``E0_ij = R_i C_j / M``
+with R and C the row and column medians and M the median of all cells (most pairs of a culture
+are not connected). An excitatory connection sits above that, an inhibitory one below.
+
+**Signed weights: a reference per cell.** ``weight = (value - E0) / ΔG`` with value the
+normalised conductance; the tile store keeps, next to every imprinted cell (even column), its
+reference conductance E0 (odd column), the layout of the differential pairs of
+``spice/tiles.npz``, so a reader subtracts two cells as it would for a downloaded weight.
+
+**Which cells are connections.** The residual ``(value - E0) / sqrt(E0)`` (count-like noise) is
+put on a per-column empirical null (median and MAD over the rows, the MAD floored at the typical
+column's, as ``copy`` does). With too few rows (a handful of neurons) the null is a set of
+surrogate imprints of the same trains, each neuron's train circularly shifted by its own random
+offset, which keeps every rate and destroys every timing relation. Either gives a z per pair;
+two-sided normal p-values and Benjamini-Hochberg per sign at ``fdr`` pick the connections.
+
+**Compensation** (``rescale``, a read-verify-rescale): before the imprint each cell's bounds are
+read after a full SET and a full RESET, and its rate after a few calibration pulses; after it,
+each state is divided back through that cell's own bounds and rate and the device's known SET
+curve is inverted, so a nonlinear, varied cell reads as the net exposure a linear ideal cell
+would have stored.
+
+**Latency** (for delays): the excess of exposure-weighted lag over the column's median, i.e.
+the mean lag of the coincidences a connection added beyond chance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr
+
+from neuropaste.copy.fdr import bh_qvalues
+from neuropaste.plasticity import DeviceModel, drift
+
+COMPENSATIONS = ("none", "rescale")
+
+
+@dataclass(frozen=True)
+class Readout:
+    g: np.ndarray  # (n, n) S: imprinted cells, read at the read age
+    g_ref: np.ndarray  # (n, n) S: each cell's reference (chance) conductance
+    value: np.ndarray  # (n, n) what the null is taken on (normalised G, or exposure)
+    weight: np.ndarray  # (n, n) signed: value minus its chance level
+    z: np.ndarray
+    q: np.ndarray
+    chosen: np.ndarray  # bool
+    sign: np.ndarray  # int8
+    latency_s: np.ndarray  # NaN where there is no excess
+    null: str
+
+
+def conductances(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel,
+                 age_s: float) -> np.ndarray:
+    """Normalised states -> siemens through each cell's own bounds, drifted to the read age."""
+    return drift(g_lo + x * (g_hi - g_lo), model, age_s)
+
+
+def compensated(x: np.ndarray, model: DeviceModel, rate_est: np.ndarray | None) -> np.ndarray:
+    """Net exposure a cell's state stands for (rescale compensation): the inverse SET curve."""
+    xp, cp, _, _ = model.targets()
+    u = x if cp == 0.0 else -np.log(np.clip(1.0 - x / xp, 1e-9, None)) / cp
+    return u / rate_est if rate_est is not None else u
+
+
+def chance(value: np.ndarray) -> np.ndarray:
+    """E0_ij = R_i C_j / M: the rate-only expectation from row and column medians."""
+    v = value.astype(np.float64).copy()
+    np.fill_diagonal(v, np.nan)
+    r, c, m = np.nanmedian(v, axis=1), np.nanmedian(v, axis=0), np.nanmedian(v)
+    return np.outer(r, c) / m if m > 0 else np.zeros_like(v)
+
+
+def empirical(resid: np.ndarray) -> np.ndarray:
+    """Per-column (median, MAD) null of the residuals -> z."""
+    v = resid.astype(np.float64).copy()
+    np.fill_diagonal(v, np.nan)
+    med = np.nanmedian(v, axis=0)
+    mad = 1.4826 * np.nanmedian(np.abs(v - med), axis=0)
+    mad = np.where(mad > 1e-12, mad, np.nan)
+    floor = np.nanmedian(mad) if np.isfinite(mad).any() else 1.0
+    mad = np.maximum(np.nan_to_num(mad, nan=floor), floor)
+    return np.nan_to_num((v - med) / mad)
+
+
+def select(z: np.ndarray, fdr: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BH per sign over the off-diagonal pairs: (chosen, sign, q)."""
+    n = z.shape[0]
+    off = ~np.eye(n, dtype=bool)
+    p_up, p_down = ndtr(-z), ndtr(z)
+    sign = np.where(z >= 0, 1, -1).astype(np.int8)
+    q = np.ones((n, n))
+    for s, ps in ((1, p_up), (-1, p_down)):
+        qs = np.ones((n, n))
+        qs[off] = bh_qvalues(np.minimum(1.0, 2.0 * ps[off]))
+        q = np.where(sign == s, qs, q)
+    return (q <= fdr) & off, sign, q
+
+
+def latency(lag_sum: np.ndarray, e_sum: np.ndarray) -> np.ndarray:
+    """Mean lag of the exposure a pair got beyond its column's median (s), NaN without excess."""
+    n = lag_sum.shape[0]
+    off = ~np.eye(n, dtype=bool)
+    ls = np.where(off, lag_sum, np.nan)
+    es = np.where(off, e_sum, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dl = lag_sum - np.nanmedian(ls, axis=0)
+        de = e_sum - np.nanmedian(es, axis=0)
+        lat = np.where(de > 1e-12, dl / de, np.nan)
+        mean = np.where(e_sum > 0, lag_sum / np.maximum(e_sum, 1e-300), np.nan)
+    return np.where(np.isfinite(lat) & (lat > 0), lat, mean)
+
+
+def value_of(x: np.ndarray, g: np.ndarray, model: DeviceModel, compensation: str,
+             rate_est: np.ndarray | None) -> np.ndarray:
+    if compensation == "rescale":
+        return compensated(x, model, rate_est)
+    return (g - model.g_min) / model.dg  # what an uncalibrated reader sees
+
+
+def read(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel, age_s: float,
+         compensation: str, rate_est: np.ndarray | None, lag_sum: np.ndarray,
+         e_sum: np.ndarray, fdr: float, min_pairs: int,
+         surrogate: list[np.ndarray] | None = None) -> Readout:
+    g = conductances(x, g_lo, g_hi, model, age_s)
+    value = value_of(x, g, model, compensation, rate_est)
+    n = x.shape[0]
+    if n - 1 >= min_pairs:
+        e0 = chance(value)
+        z = empirical((value - e0) / np.sqrt(np.maximum(e0, 1e-12)))
+        null = "empirical: chance level from row and column medians, per-column MAD"
+    else:
+        stack = np.stack(surrogate or [value])
+        e0 = stack.mean(axis=0)
+        spread = np.maximum(stack.std(axis=0, ddof=1) if len(stack) > 1 else
+                            np.ones_like(value), 1e-12)
+        z = (value - e0) / spread
+        null = f"surrogate ({len(stack)} circularly shifted imprints)"
+    weight = value - e0
+    np.fill_diagonal(weight, 0.0)
+    np.fill_diagonal(z, 0.0)
+    chosen, sign, q = select(z, fdr)
+    if compensation == "rescale":  # the reference conductance of the chance exposure
+        xp, cp, _, _ = model.targets()
+        e = e0 * (rate_est if rate_est is not None else 1.0)
+        xr = np.clip(e if cp == 0.0 else xp * (1.0 - np.exp(-cp * e)), 0.0, 1.0)
+        g_ref = conductances(xr, g_lo, g_hi, model, age_s)
+    else:
+        g_ref = model.g_min + e0 * model.dg
+    return Readout(g, g_ref, value, weight, z, q, chosen, sign, latency(lag_sum, e_sum), null)
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
+        return None
+    r = float(np.corrcoef(a[ok], b[ok])[0, 1])
+    return r if math.isfinite(r) else None
+
+
+def tile_store(g_plus: np.ndarray, g_minus: np.ndarray, rows: int = 64, posts: int = 64
+               ) -> dict[str, np.ndarray]:
+    """The N x N pair of conductance matrices in the compiled directory's tile layout
+    (``spice/tiles.npz``: even column G+, odd column G-; padding cells at g = 0 with row_pre and
+    col_post -1)."""
+    n = g_plus.shape[0]
+    tr, tc = -(-n // rows), -(-n // posts)
+    g = np.zeros((tr * tc, rows, 2 * posts))
+    row_pre = np.full((tr * tc, rows), -1, np.int64)
+    col_post = np.full((tr * tc, posts), -1, np.int64)
+    for a in range(tr):
+        for b in range(tc):
+            t = a * tc + b
+            r0, c0 = a * rows, b * posts
+            r1, c1 = min(r0 + rows, n), min(c0 + posts, n)
+            g[t, : r1 - r0, 0: 2 * (c1 - c0): 2] = g_plus[r0:r1, c0:c1]
+            g[t, : r1 - r0, 1: 2 * (c1 - c0): 2] = g_minus[r0:r1, c0:c1]
+            row_pre[t, : r1 - r0] = np.arange(r0, r1)
+            col_post[t, : c1 - c0] = np.arange(c0, c1)
+    return {"g": g, "row_pre": row_pre, "row_delay": np.where(row_pre >= 0, 1, 0),
+            "col_post": col_post, "col_slice": np.zeros_like(col_post)}
+
+
+def from_tiles(tiles: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse of :func:`tile_store`: (G+, G-) as N x N matrices."""
+    gp, gm = np.zeros((n, n)), np.zeros((n, n))
+    for t in range(len(tiles["g"])):
+        rp, cp = tiles["row_pre"][t], tiles["col_post"][t]
+        r, c = np.nonzero(rp >= 0)[0], np.nonzero(cp >= 0)[0]
+        gp[np.ix_(rp[r], cp[c])] = tiles["g"][t][np.ix_(r, 2 * c)]
+        gm[np.ix_(rp[r], cp[c])] = tiles["g"][t][np.ix_(r, 2 * c + 1)]
+    return gp, gm

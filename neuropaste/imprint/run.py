@@ -1,0 +1,249 @@
+"""``neuropaste imprint``: activity in, an imprinted crossbar directory out.
+
+The directory (written whole or not at all)::
+
+    imprint.json        every parameter and figure: model, scheme, disturb, pulses, energy,
+                        scores against the truth, the download of the same map for comparison
+    conductances.npz    the imprinted conductances in the tile layout of spice/tiles.npz
+                        (even column: the imprinted cell; odd: the column's reference cell, or
+                        pcm's second cell), plus the per-cell state and d2d draws
+    learned.csv         the connections the crossbar learned: pre,post,weight,delay (labels)
+    trajectories.npz    a few cells' conductance after each of their updates
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from neuropaste.copy.score import score
+from neuropaste.errors import InputError
+from neuropaste.imprint import engine, readout
+from neuropaste.imprint.sources import Activity
+from neuropaste.plasticity import (
+    DEFAULT_MODEL,
+    DeviceModel,
+    PulseScheme,
+    draw_d2d,
+    load_model,
+    lone_energy,
+)
+
+DRIVES = ("spike", "vm")
+CONDUCTANCES = "conductances.npz"
+IMPRINT_JSON = "imprint.json"
+LEARNED = "learned.csv"
+TRAJECTORIES = "trajectories.npz"
+
+
+@dataclass(frozen=True)
+class ImprintOptions:
+    model: str = DEFAULT_MODEL
+    variation: bool = True
+    seed: int = 0
+    drive: str = "spike"
+    fdr: float = 0.05
+    compensation: str = "none"
+    read_age_s: float = 60.0  # s after the imprint the crossbar is read (pcm drift)
+    step_ms: float = 1.0  # ms per time step of the delays
+    min_null_pairs: int = 10
+    surrogates: int = 16
+    calibration_pulses: int = 8  # rescale: pulses that measure each cell's rate
+    track: int = 6
+    scheme: PulseScheme = field(default_factory=PulseScheme)
+
+    def check(self) -> DeviceModel:
+        model = load_model(self.model)
+        if self.drive not in DRIVES:
+            raise InputError(None, f"--drive must be one of {', '.join(DRIVES)}, got "
+                             f"{self.drive!r}")
+        if self.compensation not in readout.COMPENSATIONS:
+            raise InputError(None, f"--compensate must be one of "
+                             f"{', '.join(readout.COMPENSATIONS)}, got {self.compensation!r}")
+        if not 0.0 < self.fdr < 1.0:
+            raise InputError(None, f"--fdr must be in (0, 1), got {self.fdr}")
+        self.scheme.validate(model.rate)
+        return model.variation(self.variation)
+
+
+@dataclass(frozen=True, eq=False)
+class ImprintResult:
+    activity: Activity
+    model: DeviceModel
+    options: ImprintOptions
+    out: readout.Readout
+    eng: engine.EngineResult
+    tracked: np.ndarray  # flat cell indices
+    g_lo: np.ndarray
+    g_hi: np.ndarray
+    rate_factor: np.ndarray
+    figures: dict
+
+    def connections(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(pre, post, signed weight, delay steps) of the learned connections."""
+        pre, post = np.nonzero(self.out.chosen)
+        w = self.out.weight[pre, post]
+        lat_ms = np.nan_to_num(self.out.latency_s[pre, post], nan=0.0) * 1e3
+        delay = np.maximum(1, np.rint(lat_ms / self.options.step_ms)).astype(np.int64)
+        return pre, post, w, delay
+
+
+def _tracked(act: Activity, k: int) -> np.ndarray:
+    """A few cells to follow: the strongest true connections of each sign and unconnected
+    pairs (without a truth: the first off-diagonal cells)."""
+    n = act.n
+    cells: list[int] = []
+    if act.true_weight is not None:
+        tw = np.nan_to_num(act.true_weight, nan=0.0)
+        order = np.argsort(tw, axis=None)
+        cells += [int(c) for c in order[::-1][: k // 2] if tw.flat[c] > 0]
+        cells += [int(c) for c in order[: max(1, k // 3)] if tw.flat[c] < 0]
+        free = np.flatnonzero((tw == 0) & ~np.eye(n, dtype=bool))
+        cells += [int(c) for c in free[: k - len(cells)]]
+    else:
+        cells = [int(c) for c in np.flatnonzero(~np.eye(n, dtype=bool))[:k]]
+    return np.array(sorted(set(cells))[:k], np.int64)
+
+
+def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintResult:
+    model = opts.check()
+    if opts.drive == "vm":
+        raise InputError(None, "--drive vm needs a recording with membrane traces; use "
+                         "neuropaste.imprint.vm (not wired for this source)")
+    n, scheme = act.n, opts.scheme
+    rate_f, g_lo, g_hi = draw_d2d(model, (n, n), opts.seed)
+    tracked = _tracked(act, opts.track)
+    eng = engine.run(act.times_s, act.neuron, n, model, scheme,
+                     rate_f if model.d2d_sigma > 0 else None, opts.seed + 1, tracked)
+    surrogate = None
+    if n - 1 < opts.min_null_pairs:
+        rng = np.random.default_rng(opts.seed + 2)
+        surrogate = []
+        for k in range(opts.surrogates):
+            shift = rng.uniform(0.0, act.seconds, n)
+            ts = (act.times_s + shift[act.neuron]) % max(act.seconds, 1e-9)
+            e = engine.run(ts, act.neuron, n, model, scheme,
+                           rate_f if model.d2d_sigma > 0 else None, opts.seed + 10 + k)
+            g = readout.conductances(e.x, g_lo, g_hi, model, opts.read_age_s)
+            surrogate.append(readout.value_of(e.x, g, model, opts.compensation,
+                                              rate_f if opts.compensation == "rescale"
+                                              else None))
+    rate_est = None
+    if opts.compensation == "rescale":
+        rng = np.random.default_rng(opts.seed + 3)
+        noise = model.c2c_sigma / math.sqrt(opts.calibration_pulses)
+        rate_est = rate_f * np.exp(noise * rng.standard_normal((n, n)))
+    out = readout.read(eng.x, g_lo, g_hi, model, opts.read_age_s,
+                       opts.compensation, rate_est, eng.lag_sum, eng.exposure_sum, opts.fdr,
+                       opts.min_null_pairs, surrogate)
+    res = ImprintResult(act, model, opts, out, eng, tracked, g_lo, g_hi, rate_f, {})
+    return replace(res, figures=_figures(res))
+
+
+def _figures(res: ImprintResult) -> dict:
+    act, model, opts, out, eng = res.activity, res.model, res.options, res.out, res.eng
+    n, scheme = act.n, opts.scheme
+    pot, dep = scheme.window(model.rate)
+    spikes = int(len(act.times_s))
+    g_mean = float(out.g.mean())
+    half = spikes * 2 * (n - 1) * lone_energy(scheme, g_mean)
+    pre, post, w, delay = res.connections()
+    fig: dict = {
+        "neurons": n, "spikes": spikes, "seconds": act.seconds,
+        "mean_rate_hz": spikes / max(n * act.seconds, 1e-12),
+        "stdp_window_ms": {"potentiation": pot * scheme.speedup * 1e3,
+                           "depression": dep * scheme.speedup * 1e3},
+        "disturb": scheme.disturb(model.rate, model.d2d_sigma),
+        "overlaps": eng.overlaps, "pcm_resets": eng.resets,
+        "write_energy_j": {"overlaps": eng.overlap_energy_j, "half_selected": half,
+                           "total": eng.overlap_energy_j + half},
+        "time_to_paste_s": act.seconds / scheme.speedup,
+        "null": out.null,
+        "found": {"excitatory": int((out.sign[pre, post] > 0).sum()),
+                  "inhibitory": int((out.sign[pre, post] < 0).sum())},
+        "conductance_S_percentiles_5_50_95": [float(v) for v in np.percentile(
+            out.g, [5, 50, 95])],
+        "delays_from": "excess-weighted lag of the potentiating overlaps",
+    }
+    if act.truth is not None:
+        s = score(n, pre, post, out.sign[pre, post], w, act.truth)
+        tw = act.true_weight
+        hit = out.chosen & np.isfinite(tw)
+        s["pearson_weight"] = readout.pearson(out.weight[hit], tw[hit])
+        s["pearson_conductance"] = readout.pearson(out.g[hit], tw[hit])
+        fig["truth"] = s
+        fig["download"] = download(tw, model)
+    return fig
+
+
+def download(true_weight: np.ndarray, model: DeviceModel, levels: int = 64) -> dict:
+    """The same map pasted the other way: each true synapse programmed cell by cell from g_min
+    by program-and-verify (one pulse and one verify read per level step), its |weight| on
+    ``levels`` levels; energy from the device table's pulse."""
+    tw = np.nan_to_num(true_weight, nan=0.0)
+    has = tw != 0
+    if not has.any():
+        return {"synapses": 0}
+    mag = np.abs(tw[has])
+    k = np.maximum(1, np.rint(mag / mag.max() * (levels - 1))).astype(np.int64)
+    pulses = int(k.sum())
+    q = np.sign(tw[has]) * k / (levels - 1) * mag.max()
+    per_pulse = model.t_write + 50e-9
+    rows = np.zeros(tw.shape[0], np.int64)
+    np.maximum.at(rows, np.nonzero(has)[0], k)
+    return {"synapses": int(has.sum()), "levels": levels, "pulses": pulses,
+            "energy_j": pulses * model.pulse_energy(),
+            "time_s_serial": pulses * per_pulse,
+            "time_s_row_parallel": int(rows.sum()) * per_pulse,
+            "pearson_weight": readout.pearson(q, tw[has])}
+
+
+def write_outputs(res: ImprintResult, out: str | os.PathLike) -> Path:
+    from neuropaste.ir import write_npz
+    from neuropaste.outputs import atomic_dir, write_json
+
+    act, opts, model = res.activity, res.options, res.model
+    pre, post, w, delay = res.connections()
+    labels = act.labels
+    with atomic_dir(out) as tmp:
+        store = readout.tile_store(res.out.g, res.out.g_ref)
+        store.update(x=res.eng.x, g_lo=res.g_lo, g_hi=res.g_hi, rate_factor=res.rate_factor,
+                     weight=res.out.weight, chosen=res.out.chosen, sign=res.out.sign,
+                     latency_s=res.out.latency_s)
+        write_npz(tmp / CONDUCTANCES, store)
+        write_npz(tmp / TRAJECTORIES, {"cell": res.tracked, "t_s": res.eng.track_t,
+                                       "state": res.eng.track_x, "updates": res.eng.track_n,
+                                       "g_lo": res.g_lo.flat[res.tracked],
+                                       "g_hi": res.g_hi.flat[res.tracked]})
+        buf = io.StringIO()
+        wr = csv.writer(buf, lineterminator="\n")
+        wr.writerow(["pre", "post", "weight", "delay"])
+        wr.writerows((labels[a], labels[b], repr(float(x)), int(d)) for a, b, x, d in zip(
+            pre.tolist(), post.tolist(), w.tolist(), delay.tolist(), strict=True))
+        (tmp / LEARNED).write_text(buf.getvalue(), encoding="utf-8")
+        doc = {
+            "neuropaste_imprint": 1,
+            "labels": list(labels),
+            "source": act.spec,
+            "drive": opts.drive,
+            "options": {k: v for k, v in asdict(opts).items() if k != "scheme"},
+            "model": model.table(),
+            "scheme": {**opts.scheme.table(), "breakpoints_s_V": [
+                a.tolist() for a in opts.scheme.breakpoints()]},
+            "initial_state": "RESET (g_min)",
+            "signed_scheme": "reference per cell: weight = (G - G_ref)/dG, G_ref the chance "
+                             "level from row and column medians (odd tile column)",
+            "weight_unit": "normalised conductance difference (G - G_ref) / (g_max - g_min)"
+                           if opts.compensation == "none" else
+                           "net exposure in full-range pulse equivalents (rescale)",
+            "figures": res.figures,
+            "files": [IMPRINT_JSON, CONDUCTANCES, LEARNED, TRAJECTORIES],
+        }
+        write_json(tmp / IMPRINT_JSON, doc)
+    return Path(out)

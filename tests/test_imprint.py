@@ -1,0 +1,102 @@
+"""Imprint: the paper's Fig. 3c,d (four neurons, a known pattern, recovered), bad input,
+determinism."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from neuropaste.cli import main
+from neuropaste.imprint.run import ImprintOptions, imprint
+from neuropaste.imprint.sources import Activity
+from neuropaste.plasticity import MODELS
+
+#: a -> c and b -> c converge, a -> d excites d, which inhibits c (Fig. 3c: four neurons)
+PATTERN = [("a", "c", 15, 1), ("b", "c", 15, 2), ("d", "c", -30, 1), ("a", "d", 15, 1)]
+RUN = ["--steps", "20000", "--drive-rate", "0.01", "--threshold", "20"]
+
+
+@pytest.fixture(scope="module")
+def pattern(tmp_path_factory):
+    p = tmp_path_factory.mktemp("fig3") / "four.csv"
+    with open(p, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["pre", "post", "weight", "delay"])
+        w.writerows(PATTERN)
+    return p
+
+
+def learned(out) -> set[tuple[str, str, int]]:
+    with open(out / "learned.csv") as fh:
+        return {(r["pre"], r["post"], int(np.sign(float(r["weight"])))) for r in
+                csv.DictReader(fh)}
+
+
+def test_fig3_four_neurons_recovered(pattern, tmp_path):
+    """Default imprint (soft-bounds, rram variation) of a known four-neuron pattern: the
+    recovered connections and signs are the true ones (Fig. 3d)."""
+    out = tmp_path / "imp"
+    assert main(["imprint", str(pattern), "--out", str(out), *RUN]) == 0
+    assert learned(out) == {(a, b, int(np.sign(w))) for a, b, w, _ in PATTERN}
+
+
+def test_fig3_every_device_model(pattern, tmp_path):
+    """The same recovery for each device model (the activity is made once)."""
+    from neuropaste.events import poisson
+    from neuropaste.imprint.sources import from_map
+    from neuropaste.io import load_map
+    from neuropaste.neuron import QuantOptions
+
+    cmap = load_map(str(pattern))
+    act = from_map(cmap, QuantOptions(threshold=20), 20000, poisson(4, 20000, 0.01, 0), {}, 1.0,
+                   "four")
+    true = {(int(a), int(b)): int(np.sign(w)) for a, b, w in zip(
+        act.truth.pre, act.truth.post, act.truth.sign, strict=True)}
+    for name in MODELS:
+        res = imprint(act, ImprintOptions(model=name))
+        pre, post = np.nonzero(res.out.chosen)
+        got = {(int(a), int(b)): int(res.out.sign[a, b]) for a, b in zip(pre, post,
+                                                                         strict=True)}
+        assert got == true, name
+
+
+def test_same_seed_same_bytes(pattern, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        assert main(["imprint", str(pattern), "--out", str(out), *RUN, "--steps", "3000"]) == 0
+    for name in ("imprint.json", "conductances.npz", "learned.csv", "trajectories.npz"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--model", "memristor9"], "unknown device model 'memristor9'"),
+    (["--pulse-v", "0.4", "--tail-v", "0.4"], "pulse scheme never crosses the threshold"),
+    (["--pulse-v", "1.2"], "half-selected cells would switch"),
+    (["--drive-rate", "0"], "no spikes"),
+])
+def test_bad_input_exits_2_with_one_line(pattern, tmp_path, capsys, extra, message):
+    code = main(["imprint", str(pattern), "--out", str(tmp_path / "o"), *RUN, *extra])
+    errors = [x for x in capsys.readouterr().err.splitlines() if "error:" in x]
+    assert code == 2 and len(errors) == 1 and message in errors[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_silent_recording_exits_2(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    p = tmp_path / "flat.npz"
+    np.savez(p, traces=(rng.standard_normal((20000, 3)) * 0.01).astype(np.float32),
+             rate=np.array(5000.0), labels=np.array(["x", "y", "z"]))
+    assert main(["imprint", str(p), "--out", str(tmp_path / "o")]) == 2
+    errors = [x for x in capsys.readouterr().err.splitlines() if "error:" in x]
+    assert len(errors) == 1 and "flat.npz: no spikes" in errors[0]
+
+
+def test_events_touch_one_row_and_one_column():
+    """A single pair of spikes changes exactly the two cells of that pair."""
+    act = Activity(("p", "q", "r"), np.array([0.0, 0.004]), np.array([0, 1]), 1.0, None, None,
+                   {})
+    res = imprint(act, ImprintOptions(variation=False))
+    changed = np.argwhere(res.eng.x != 0)
+    assert changed.tolist() == [[0, 1]]  # pre p, post q: causal, SET; (q, p) below RESET
