@@ -53,67 +53,48 @@ def pwl(t: np.ndarray, v: np.ndarray) -> str:
     return f"PWL({pairs})"
 
 
-#: the rate of one polarity: VTEAM's k (|V|/v_th - 1)^alpha above the threshold, else 0
-#: (``uramp`` is ngspice's max(x, 0); ``pow`` of a non-negative base)
+#: the rate of each polarity: VTEAM's k (V/v_th - 1)^alpha beyond its threshold, else 0
+#: (``uramp`` is ngspice's max(x, 0), so ``pow`` sees a non-negative base)
 UP = "kf*kp*pow(uramp(v(p,n)/vth-1),alpha)"
-DOWN = "kf*kd*pow(uramp(-v(p,n)/vth-1),alpha)"
-#: abrupt PCM RESET: the state falls at ``krst`` per second while the voltage is beyond v_reset
+DOWN = "kf*kd*pow(uramp(-v(p,n)/vthd-1),alpha)"
+#: abrupt PCM RESET: the state falls at this rate (1/s) while V < -v_reset, to 0 within ns
 K_RESET = 1e10
 
 
-def _towards(x_inf: float, c: float, node: str) -> str:
+def _window(x_inf: float, c: float) -> str:
     """|dx/dE| of one polarity (plasticity.update): 1 when linear, else ``c |x_inf - x|``."""
-    if c == 0.0:
-        return "1"
-    return f"{number(c)}*abs({number(x_inf)}-v({node}))"
-
-
-def _state(node: str, drive: str, window: str, up: bool) -> str:
-    """``drive * window``, gated off at the bound it pushes towards (the engine's clip)."""
-    gate = f"(v({node})<1?1:0)" if up else f"(v({node})>0?1:0)"
-    return f"{drive}*{window}*{gate}"
+    return "1" if c == 0.0 else f"{number(c)}*abs({number(x_inf)}-v(w))"
 
 
 def model_subckt(model: DeviceModel) -> list[str]:
-    """The device update model as the subcircuit ``npmem p n w wm`` (module doc).
+    """The device update model as the subcircuit ``npmem p n w`` (module doc).
 
-    ``dx/dt = k(V) w(x)``, with k and the windows from :meth:`DeviceModel.targets`, exactly
-    the ODE whose closed form is :func:`neuropaste.plasticity.update`. ``wm`` is the state of
-    PCM's second cell, mounted reversed at the same crosspoint (it sees ``-V``, so depressing
-    overlaps SET it); for the other models it is a dummy node held at 0. Instance parameters
-    per cell: ``w0``, ``wm0`` (initial states), ``kf`` (device-to-device rate factor),
-    ``gmin``, ``gmax`` (its bounds)."""
+    ``dx/dt = k_pot(V) w_pot(x) [x < 1] - k_dep(V) w_dep(x) [x > 0]`` with the thresholds,
+    rates and windows of :class:`~neuropaste.plasticity.ThresholdRate` and
+    :meth:`~neuropaste.plasticity.DeviceModel.targets`: the ODE whose closed form is
+    :func:`neuropaste.plasticity.update`, clipped to [0, 1] as the engine clips. PCM adds its
+    abrupt RESET below ``-v_reset``. Instance parameters per cell: ``w0`` (initial state),
+    ``kf`` (device-to-device rate factor), ``gmin``, ``gmax`` (its bounds)."""
     r = model.rate
     xp, cp, xd, cd = model.targets()
-    params = {"w0": 0.5, "wm0": 0.0, "kf": 1.0, "gmin": model.g_min, "gmax": model.g_max,
-              "vth": r.v_th, "kp": r.k_pot, "kd": r.k_dep, "alpha": r.alpha}
-    g = "(gmin+(gmax-gmin)*min(max(v({}),0),1))"
-    if model.kind == "pcm":
-        params["vrst"] = model.v_reset if math.isfinite(model.v_reset) else 1e30
-        # the reversed cell's own voltage is -V: its SET drive is DOWN, its RESET V > v_reset
-        rate = (_state("w", UP, _towards(xp, cp, "w"), True)
-                + f"-(v(p,n)<-vrst?{number(K_RESET)}*v(w):0)")
-        rate_m = (_state("wm", DOWN, _towards(xp, cp, "wm"), True)
-                  + f"-(v(p,n)>vrst?{number(K_RESET)}*v(wm):0)")
-        cell = f"v(p,n)*({g.format('w')}+{g.format('wm')})"
-    else:
-        rate = (_state("w", UP, _towards(xp, cp, "w"), True) + "-"
-                + _state("w", DOWN, _towards(xd, cd, "w"), False))
-        rate_m = "0"
-        cell = f"v(p,n)*{g.format('w')}"
+    params = {"w0": 0.0, "kf": 1.0, "gmin": model.g_min, "gmax": model.g_max, "vth": r.v_th,
+              "vthd": r.v_th_dep, "kp": r.k_pot, "kd": r.k_dep, "alpha": r.alpha}
+    rate = (f"{UP}*{_window(xp, cp)}*(v(w)<1?1:0)"
+            f"-{DOWN}*{_window(xd, cd)}*(v(w)>0?1:0)")
+    if math.isfinite(model.v_reset):
+        params["vrst"] = model.v_reset
+        rate += f"-(v(p,n)<-vrst?{number(K_RESET)}*v(w):0)"
     defaults = " ".join(f"{k}={number(v)}" for k, v in sorted(params.items()))
-    return [f".subckt {SUBCKT} p n w wm {defaults}",
+    return [f".subckt {SUBCKT} p n w {defaults}",
             "Cw w 0 1 ic={w0}",
-            "Cwm wm 0 1 ic={wm0}",
             f"Bw 0 w I={rate}",
-            f"Bwm 0 wm I={rate_m}",
-            f"Bg p n I={cell}",
+            "Bg p n I=v(p,n)*(gmin+(gmax-gmin)*min(max(v(w),0),1))",
             f".ends {SUBCKT}"]
 
 
-def state_node(i: int, j: int, minus: bool = False) -> str:
-    """Top-level node of cell (i, j)'s state (``minus``: PCM's reversed second cell)."""
-    return f"{'wm' if minus else 'w'}{i}_{j}"
+def state_node(i: int, j: int) -> str:
+    """Top-level node of cell (i, j)'s state."""
+    return f"w{i}_{j}"
 
 
 def crossbar_lines(rows: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -141,13 +122,12 @@ def crossbar_lines(rows: Sequence[tuple[np.ndarray, np.ndarray]],
             else:
                 row_node, col_node = f"rin{i}", f"cin{j}"
             inst = " ".join(f"{identifier(k)}={number(x)}" for k, x in sorted(cells[i, j].items()))
-            out.append(f"X{i}_{j} {row_node} {col_node} {state_node(i, j)} "
-                       f"{state_node(i, j, True)} {SUBCKT} {inst}")
+            out.append(f"X{i}_{j} {row_node} {col_node} {state_node(i, j)} {SUBCKT} {inst}")
     return out
 
 
 def netlist_text(model: DeviceModel, scheme: PulseScheme, pre: Sequence[np.ndarray],
-                 post: Sequence[np.ndarray], x0: np.ndarray, *, xm0: np.ndarray | None = None,
+                 post: Sequence[np.ndarray], x0: np.ndarray, *,
                  rate_factor: np.ndarray | None = None, g_min: np.ndarray | None = None,
                  g_max: np.ndarray | None = None, r_wire: float = Electrical().r_wire,
                  header: Mapping[str, object] | None = None) -> str:
@@ -155,7 +135,7 @@ def netlist_text(model: DeviceModel, scheme: PulseScheme, pre: Sequence[np.ndarr
 
     ``pre[i]`` / ``post[j]`` are the spike times (recording seconds) of row i's and column j's
     neuron; each becomes its line's waveform (:meth:`PulseScheme.train`, crossbar seconds).
-    Per cell: initial states ``x0`` (and PCM's ``xm0``), device-to-device ``rate_factor`` and
+    Per cell: initial state ``x0``, device-to-device ``rate_factor`` and
     bounds ``g_min`` / ``g_max`` (default: the model's). Also written: every parameter as a
     comment, ``.save`` of the state nodes only, one ``.measure`` per state of its final value
     and the ``.tran`` card (``uic``: the states start at their initial values; the step is
@@ -167,7 +147,7 @@ def netlist_text(model: DeviceModel, scheme: PulseScheme, pre: Sequence[np.ndarr
     t_stop = last / scheme.speedup + 2 * scheme.length
     rows = [scheme.train(np.asarray(s, np.float64) / scheme.speedup, t_stop) for s in pre]
     cols = [scheme.train(np.asarray(s, np.float64) / scheme.speedup, t_stop) for s in post]
-    per_cell = {"w0": x0, "wm0": np.zeros(shape) if xm0 is None else xm0,
+    per_cell = {"w0": x0,
                 "kf": np.ones(shape) if rate_factor is None else rate_factor,
                 "gmin": np.full(shape, model.g_min) if g_min is None else g_min,
                 "gmax": np.full(shape, model.g_max) if g_max is None else g_max}
@@ -175,12 +155,12 @@ def netlist_text(model: DeviceModel, scheme: PulseScheme, pre: Sequence[np.ndarr
     for i in range(n_r):
         for j in range(n_c):
             cells[i, j] = {k: float(np.broadcast_to(v, shape)[i, j]) for k, v in per_cell.items()}
-    nodes = [state_node(i, j, m) for m in (False, True) for i in range(n_r) for j in range(n_c)]
+    nodes = [state_node(i, j) for i in range(n_r) for j in range(n_c)]
     params = {**{f"model.{k}": v for k, v in model.table().items()},
               **{f"scheme.{k}": v for k, v in scheme.table().items()},
               "r_wire": r_wire, "t_stop": t_stop, **(header or {})}
-    lines = [TITLE, "* generated by neuropaste; cell (i, j): state v(wI_J) (PCM's reversed "
-             "cell v(wmI_J)), G = gmin + (gmax - gmin) * clip(state, 0, 1)"]
+    lines = [TITLE, "* generated by neuropaste; cell (i, j): state v(wI_J), G = gmin + (gmax - "
+             "gmin) * clip(state, 0, 1)"]
     lines += [f"* {comment(k)} = {comment(v)}" for k, v in sorted(params.items())]
     lines += [OPTIONS, *model_subckt(model), *crossbar_lines(rows, cols, cells, r_wire),
               ".save " + " ".join(f"v({n})" for n in nodes)]
@@ -189,21 +169,13 @@ def netlist_text(model: DeviceModel, scheme: PulseScheme, pre: Sequence[np.ndarr
     return "\n".join(lines) + "\n"
 
 
-def final_states(vectors: Mapping[str, np.ndarray], n_rows: int, n_cols: int,
-                 minus: bool = False) -> np.ndarray:
+def final_states(vectors: Mapping[str, np.ndarray], n_rows: int, n_cols: int) -> np.ndarray:
     """The state of every cell at the end of the run, from the vectors ngspice returned."""
     out = np.empty((n_rows, n_cols))
     for i in range(n_rows):
         for j in range(n_cols):
-            vec = vectors.get(state_node(i, j, minus))
+            vec = vectors.get(state_node(i, j))
             if vec is None or len(vec) == 0:
                 raise RuntimeError(f"ngspice returned no state for cell ({i}, {j})")
             out[i, j] = float(vec[-1])
     return out
-
-
-def peak_states(vectors: Mapping[str, np.ndarray], n_rows: int, n_cols: int,
-                minus: bool = False) -> np.ndarray:
-    """The largest state every cell reached during the run (PCM refresh detection)."""
-    return np.array([[float(np.max(vectors[state_node(i, j, minus)])) for j in range(n_cols)]
-                     for i in range(n_rows)])

@@ -55,6 +55,8 @@ CHECKS = {
     "stack": Check("stack", "spice", "neuropaste.verify.stack", lambda part: "stack" in part),
     # opt-in (verify --analog): the default devices' level maps are lossy by design
     "analog": Check("analog", "spice", "neuropaste.verify.analog", lambda part: False),
+    # verify --imprint: on an imprint directory (neuropaste imprint), never a compiled one
+    "imprint": Check("imprint", "imprint", "neuropaste.verify.imprint", lambda part: False),
 }
 
 
@@ -66,7 +68,12 @@ def default_checks(compiled: Compiled) -> list[str]:
 
 def run_checks(compiled: Path, names: list[str], options: VerifyOptions) -> dict[str, Any]:
     """Run the named checks (every applicable one when empty); earlier results of other checks
-    in verify.json are kept. Returns what verify.json now says."""
+    in verify.json are kept. Returns what verify.json now says. ``imprint`` runs alone, on an
+    imprint directory."""
+    if "imprint" in names:
+        if names != ["imprint"]:
+            raise InputError(compiled, "--imprint checks an imprint directory and runs alone")
+        return CHECKS["imprint"].load().run(compiled, options)
     cd = Compiled.open(compiled)
     names = names or default_checks(cd)
     for name in names:

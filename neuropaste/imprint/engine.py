@@ -69,9 +69,16 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
     resets = 0
     window = length * speedup  # recording seconds: the kernel's support
     m = track_t.shape[1]
+    group = 0
     for s in range(t.size):
         ts = t[s]
         a = nrn[s]
+        # every spike of this instant retriggers its driver before any pair is counted: a
+        # partner that fires now too has cut its older waveform (as in the crossbar, and in
+        # ngspice), whatever the order of simultaneous spikes in the list
+        while group < t.size and t[group] == ts:
+            last[nrn[group]] = ts
+            group += 1
         while t[lo] < ts - window:
             lo += 1
         for k in range(lo, s):

@@ -9,6 +9,8 @@ The directory (written whole or not at all)::
                         pcm's second cell), plus the per-cell state and d2d draws
     learned.csv         the connections the crossbar learned: pre,post,weight,delay (labels)
     trajectories.npz    a few cells' conductance after each of their updates
+    spikes.npz          the spikes that drove the crossbar (t_s, neuron): verify --imprint
+                        re-drives sampled cells with them in ngspice
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuropaste.compiled import IMPRINT_SPIKES
 from neuropaste.copy.score import score
 from neuropaste.errors import InputError
 from neuropaste.imprint import engine, readout
@@ -221,6 +224,7 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike) -> Path:
                                        "state": res.eng.track_x, "updates": res.eng.track_n,
                                        "g_lo": res.g_lo.flat[res.tracked],
                                        "g_hi": res.g_hi.flat[res.tracked]})
+        write_npz(tmp / IMPRINT_SPIKES, {"t_s": act.times_s, "neuron": act.neuron})
         buf = io.StringIO()
         wr = csv.writer(buf, lineterminator="\n")
         wr.writerow(["pre", "post", "weight", "delay"])
@@ -243,7 +247,7 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike) -> Path:
                            if opts.compensation == "none" else
                            "net exposure in full-range pulse equivalents (rescale)",
             "figures": res.figures,
-            "files": [IMPRINT_JSON, CONDUCTANCES, LEARNED, TRAJECTORIES],
+            "files": [IMPRINT_JSON, CONDUCTANCES, LEARNED, TRAJECTORIES, IMPRINT_SPIKES],
         }
         write_json(tmp / IMPRINT_JSON, doc)
     return Path(out)
