@@ -219,9 +219,10 @@ def _simulate_analog(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from neuropaste.imprint.run import is_imprint, learned_map
     from neuropaste.io import save_map, writable_suffixes
 
-    cmap = _load(args.map, args)
+    cmap = learned_map(args.map) if is_imprint(args.map) else _load(args.map, args)
     target = Path(args.to)
     if target.suffix.lower() not in writable_suffixes():
         raise InputError(target, f"unknown export type: use a {', '.join(writable_suffixes())} "
@@ -281,6 +282,10 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_compile(args: argparse.Namespace) -> int:
     from neuropaste.compile import compile_map
 
+    if args.from_imprint is not None:
+        return _compile_imprint(args)
+    if args.map is None:
+        raise InputError(None, "compile needs a MAP (or --from-imprint DIR)")
     cmap = _load(args.map, args)
     stim, spec = _stimulus_from_args(args, cmap)
     backends = tuple(b for b in args.backends.split(",") if b)
@@ -292,6 +297,42 @@ def cmd_compile(args: argparse.Namespace) -> int:
     print(f"compiled {net['neurons']} neurons, {net['synapses']} synapses "
           f"(w{net['w_bits']} v{net['v_bits']} acc{net['acc_bits']}, delays <= {net['max_delay']})"
           f" with backends {', '.join(backends)} -> {args.out}")
+    return 0
+
+
+def _compile_imprint(args: argparse.Namespace) -> int:
+    """``compile --from-imprint DIR``: the learned map compiled like any other; the imprinted
+    conductances go into the compiled directory as the programmed state (docs/imprint.md)."""
+    import shutil
+
+    from neuropaste.compile import compile_map
+    from neuropaste.compiled import MANIFEST
+    from neuropaste.imprint.run import CONDUCTANCES, IMPRINT_JSON, is_imprint, learned_map
+    from neuropaste.outputs import atomic_dir, write_json
+
+    if args.map is not None:
+        raise InputError(None, "--from-imprint takes no MAP argument")
+    if not is_imprint(args.from_imprint):
+        raise InputError(args.from_imprint, "not an imprint directory (no imprint.json)")
+    cmap = learned_map(args.from_imprint)
+    stim, spec = _stimulus_from_args(args, cmap)
+    backends = tuple(b for b in args.backends.split(",") if b)
+    _refuse_unused(args, COMPILE_FLAGS, set(backends), "backends")
+    src = Path(args.from_imprint)
+    with atomic_dir(args.out) as tmp:
+        manifest = compile_map(cmap, tmp, quant=_quant_from_args(args), stimulus=stim,
+                               steps=args.steps, stimulus_spec=spec, backends=backends,
+                               backend_options=_backend_options(args), quiet=False)
+        (tmp / "imprint").mkdir()
+        for name in (CONDUCTANCES, IMPRINT_JSON):
+            shutil.copyfile(src / name, tmp / "imprint" / name)
+        manifest["imprint"] = {"source": src.name, "programmed_state": f"imprint/{CONDUCTANCES}",
+                               "note": "the crossbar keeps the imprinted conductances; the "
+                                       "backends compile the map read from them"}
+        write_json(tmp / MANIFEST, manifest)
+    net = manifest["network"]
+    print(f"compiled the imprinted map: {net['neurons']} neurons, {net['synapses']} synapses "
+          f"with backends {', '.join(backends)} -> {args.out}")
     return 0
 
 
@@ -586,7 +627,13 @@ def cmd_imprint(args: argparse.Namespace) -> int:
             act = from_recording(args.source, args.truth)
     with stage(f"imprint of {len(act.times_s)} spikes of {act.n} neurons ({args.model})"):
         res = imprint(act, opts)
-    write_outputs(res, args.out)
+    def report(tmp: Path) -> None:
+        from neuropaste.report import imprint_section, write_report
+
+        write_report(tmp / "report.html", f"neuropaste imprint: {os.path.basename(args.source)}",
+                     [imprint_section(tmp)])
+
+    write_outputs(res, args.out, report)
     f = res.figures
     print(f"{f['found']['excitatory']} excitatory, {f['found']['inhibitory']} inhibitory "
           f"learned from {f['spikes']} spikes; {f['overlaps']} overlaps, write energy "
@@ -648,7 +695,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("compile", help="compile a map to RTL and SPICE netlists")
-    s.add_argument("map", metavar="MAP")
+    s.add_argument("map", metavar="MAP", nargs="?", default=None)
+    s.add_argument("--from-imprint", default=None, metavar="DIR",
+                   help="instead of MAP: the map an imprint directory learned")
     s.add_argument("--out", required=True, help="output directory")
     s.add_argument("--backends", default="rtl,spice", help="comma list of rtl, spice")
     s.add_argument("--cores", type=int, default=None,

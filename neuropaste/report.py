@@ -166,3 +166,60 @@ def copy_section(truth: Any, found: dict[str, tuple[Any, Any, Any]], figures: di
             "PSP regression (intracellular) and by spike-train cross-correlation (spikes), "
             "against the culture's truth. Red: excitatory, blue: inhibitory.</p>"
             + f"<table>{head}{body}</table>" + matrices + recall)
+
+
+def imprint_section(root: Path, max_cells: int = 200) -> str:
+    """The Imprint section of an imprint directory: the target (truth) and the imprinted
+    matrices side by side (signed weights of the first ``max_cells`` neurons), the learned signs,
+    and a few cells' conductance trajectories."""
+    import numpy as np
+
+    doc = json.loads((root / "imprint.json").read_text())
+    with np.load(root / "conductances.npz") as d:
+        weight, chosen, sign = d["weight"], d["chosen"], d["sign"]
+    with np.load(root / "trajectories.npz") as d:
+        tr = {k: d[k] for k in d.files}
+    n = min(len(doc["labels"]), max_cells)
+    f = doc["figures"]
+    mats = {}
+    truth = f.get("truth")
+    w = weight[:n, :n]
+    lim = float(np.percentile(np.abs(w), 99.5)) or 1.0
+    learned = np.where(chosen, sign, 0)[:n, :n]
+    mats["imprinted weight (G - G_ref) / dG"] = (w, lim)
+    mats["learned connections"] = (learned, 1.0)
+    fig, axes = plt.subplots(1, len(mats), figsize=(4.4 * len(mats), 4.2))
+    for ax, (name, (m, v)) in zip(np.atleast_1d(axes), mats.items(), strict=True):
+        ax.imshow(m, cmap="bwr_r", vmin=-v, vmax=v, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("post (column)")
+        ax.set_ylabel("pre (row)")
+    matrices = figure_png(fig)
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    labels = doc["labels"]
+    ncell = len(doc["labels"])
+    for k, cell in enumerate(tr["cell"].tolist()):
+        m = int(tr["updates"][k])
+        g = tr["g_lo"][k] + tr["state"][k, :m] * (tr["g_hi"][k] - tr["g_lo"][k])
+        ax.step(np.concatenate([[0.0], tr["t_s"][k, :m]]), np.concatenate([[tr["g_lo"][k]], g])
+                * 1e6, where="post", label=f"{labels[cell // ncell]} -> {labels[cell % ncell]}")
+    ax.set_xlabel("recording time (s)")
+    ax.set_ylabel("G (uS)")
+    ax.legend(fontsize=7)
+    traj = figure_png(fig)
+    rows = [("device model", doc["model"]["name"]), ("source", doc["model"]["source"]),
+            ("drive", doc["drive"]), ("variation", doc["options"]["variation"]),
+            ("spikes", f["spikes"]), ("overlaps (programming events)", f["overlaps"]),
+            ("STDP window (ms)", f["stdp_window_ms"]),
+            ("half-select margin (V)", f["disturb"]["margin_v"]),
+            ("write energy (J)", f["write_energy_j"]["total"]),
+            ("time to paste (s)", f["time_to_paste_s"]), ("found", f["found"])]
+    if truth:
+        rows += [("true connections", truth["true_connections"]),
+                 ("precision", truth["precision"]), ("recall", truth["recall"]),
+                 ("MCC excitatory", truth["excitatory"]["mcc"]),
+                 ("MCC inhibitory", truth["inhibitory"]["mcc"]),
+                 ("Pearson r, weight vs truth", truth["pearson_weight"])]
+    return ("<h2>Imprint</h2><p>The activity drove an N x N crossbar by STDP (pulse overlap); "
+            "each cell counted the causal coincidences of its pair. Red: excitatory, blue: "
+            "inhibitory.</p>" + table(rows) + matrices + traj)

@@ -100,3 +100,33 @@ def test_events_touch_one_row_and_one_column():
     res = imprint(act, ImprintOptions(variation=False))
     changed = np.argwhere(res.eng.x != 0)
     assert changed.tolist() == [[0, 1]]  # pre p, post q: causal, SET; (q, p) below RESET
+
+
+def test_compile_and_export_from_imprint(pattern, tmp_path):
+    """The learned map compiles without a MAP, keeps the imprinted conductances, and exports."""
+    import json
+
+    from neuropaste.compiled import Compiled
+    from neuropaste.imprint.readout import from_tiles
+
+    imp = tmp_path / "imp"
+    assert main(["imprint", str(pattern), "--out", str(imp), *RUN]) == 0
+    out = tmp_path / "c"
+    assert main(["compile", "--from-imprint", str(imp), "--out", str(out), "--steps", "50",
+                 "--backends", "spice"]) == 0
+    comp = Compiled.open(out)
+    net = comp.network()
+    got = {(str(net.labels[a]), str(net.labels[b]), int(np.sign(w))) for a, b, w in zip(
+        net.pre, net.post, net.weight, strict=True)}
+    assert got == learned(imp)
+    with np.load(out / "imprint" / "conductances.npz") as d, \
+            np.load(imp / "conductances.npz") as e:
+        gp, _ = from_tiles({k: d[k] for k in d.files}, 4)
+        assert np.array_equal(d["g"], e["g"]) and gp.max() > 0
+    assert json.loads((out / "manifest.json").read_text())["imprint"]["source"] == "imp"
+    assert main(["export", str(imp), "--to", str(tmp_path / "m.csv")]) == 0
+    with open(tmp_path / "m.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(r["pre"], r["post"]) for r in rows} == {(a, b) for a, b, _ in learned(imp)}
+    assert main(["compile", str(pattern), "--from-imprint", str(imp), "--out",
+                 str(tmp_path / "x")]) == 2

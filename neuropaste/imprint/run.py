@@ -19,6 +19,7 @@ import csv
 import io
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -207,7 +208,10 @@ def download(true_weight: np.ndarray, model: DeviceModel, levels: int = 64) -> d
             "pearson_weight": readout.pearson(q, tw[has])}
 
 
-def write_outputs(res: ImprintResult, out: str | os.PathLike) -> Path:
+def write_outputs(res: ImprintResult, out: str | os.PathLike,
+                  extra: Callable[[Path], None] | None = None) -> Path:
+    """The directory, whole or not at all; ``extra(tmp)`` adds files from a higher layer (the
+    CLI's report.html) before it is renamed into place."""
     from neuropaste.ir import write_npz
     from neuropaste.outputs import atomic_dir, write_json
 
@@ -250,4 +254,42 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike) -> Path:
             "files": [IMPRINT_JSON, CONDUCTANCES, LEARNED, TRAJECTORIES, IMPRINT_SPIKES],
         }
         write_json(tmp / IMPRINT_JSON, doc)
+        if extra is not None:
+            extra(tmp)
     return Path(out)
+
+
+def is_imprint(path: str | os.PathLike) -> bool:
+    return Path(path).is_dir() and (Path(path) / IMPRINT_JSON).is_file()
+
+
+def learned_map(path: str | os.PathLike):
+    """The map an imprint directory learned (labels from its source, signed weights in units
+    of the conductance range, delays from the measured latencies)."""
+    import json
+
+    from neuropaste.cmap import ConnectivityMap
+
+    root = Path(path)
+    try:
+        doc = json.loads((root / IMPRINT_JSON).read_text())
+        labels = doc["labels"]
+        with open(root / LEARNED, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, ValueError, KeyError) as err:
+        raise InputError(root, f"not a readable imprint directory: {err}") from None
+    index = {lab: i for i, lab in enumerate(labels)}
+    try:
+        pre = [index[r["pre"]] for r in rows]
+        post = [index[r["post"]] for r in rows]
+        weight = [float(r["weight"]) for r in rows]
+        delay = [int(r["delay"]) for r in rows]
+    except (KeyError, ValueError) as err:
+        raise InputError(root / LEARNED, f"bad row: {err}") from None
+    if not rows:
+        raise InputError(root, "the imprint learned no connections: nothing to compile or "
+                               "export")
+    return ConnectivityMap.build(
+        labels, pre, post, weight, delay,
+        meta={"source": f"imprint:{root.name}", "reader": "neuropaste.imprint",
+              "weight_unit": doc.get("weight_unit"), "model": doc["model"]["name"]})

@@ -1,0 +1,215 @@
+"""Imprint: STDP on an N x N crossbar against copy's spike-only baseline and against download.
+
+For each culture (``neuropaste culture``, Brian2; made once and reused from ``--work``, or
+given with ``--culture DIR``):
+
+- spikes detected once (``copy``'s detector); the spike-only baseline (cross-correlograms
+  against a slow Poisson null, ``neuropaste.copy.baseline``) run on the same spikes;
+- the imprint with each device model (linear, soft-bounds, exponential +-3, pcm), with and
+  without variation, and with read-verify-rescale compensation: connections found, precision,
+  MCC per sign, true connections found at the baseline's precision (both methods ranked by
+  their own statistic), Pearson r between the imprinted weights (G - G_ref) and the true PSP
+  amplitudes of the recovered connections;
+- imprint against download of the same (true) map: fidelity, time to paste, write energy.
+
+``--big DIR`` times ``neuropaste imprint`` on a large recording (spike detection included) as a
+separate process: wall, CPU and peak memory (target: 1,728 neurons x 600 s in <= 5 min, < 4 GB).
+
+    .venv/bin/python bench/imprint.py --culture /tmp/bench-copy/default-500x600 \
+        --culture /tmp/bench-copy/other-500x300 --big /tmp/bench-copy/default-1728x600
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from neuropaste.copy.baseline import BaselineOptions, ccg_test
+from neuropaste.copy.fdr import bh_qvalues
+from neuropaste.copy.responses import bin_size
+from neuropaste.copy.score import score
+from neuropaste.imprint.run import ImprintOptions, imprint
+from neuropaste.imprint.sources import Activity, from_recording
+from neuropaste.io.recording import read_truth
+from neuropaste.plasticity import MODELS
+
+PY = sys.executable
+OTHER = ["--coupling", "0.2", "--record-noise-mv", "0.1", "--rate-hz", "4",
+         "--exc-fraction", "0.7", "--psp-mv", "0.4"]
+
+
+def culture(work: Path, name: str, neurons: int, seconds: float, extra: list[str]) -> Path:
+    out = work / f"{name}-{neurons}x{seconds:g}"
+    if not (out / "recording.nwb").is_file():
+        subprocess.run([PY, "-m", "neuropaste", "culture", "--out", str(out), "--neurons",
+                        str(neurons), "--seconds", str(seconds), *extra], check=True)
+    return out
+
+
+def activity(rec_dir: Path, work: Path) -> tuple[Activity, float]:
+    """Detected spikes, cached beside the bench's other outputs."""
+    cache = work / f"{rec_dir.name}-spikes.npz"
+    truth_path = str(rec_dir / "truth.csv")
+    if cache.is_file():
+        with np.load(cache) as d:
+            labels = tuple(str(x) for x in d["labels"])
+            t = read_truth(truth_path, labels)
+            tw = np.full((len(labels),) * 2, np.nan)
+            c = t.sign != 0
+            tw[t.pre[c], t.post[c]] = t.sign[c] * np.abs(np.nan_to_num(t.psp_mV[c], nan=1.0))
+            return Activity(labels, d["t"], d["n"], float(d["seconds"]), t, tw,
+                            json.loads(str(d["spec"]))), float(d["rate"])
+    t0 = time.perf_counter()
+    act = from_recording(rec_dir / "recording.nwb", truth_path)
+    print(f"{rec_dir.name}: spikes detected in {time.perf_counter() - t0:.0f} s", flush=True)
+    np.savez(cache, t=act.times_s, n=act.neuron, labels=np.array(act.labels),
+             seconds=act.seconds, spec=json.dumps(act.spec), rate=act.spec["rate_hz"])
+    return act, float(act.spec["rate_hz"])
+
+
+def at_precision(stat: np.ndarray, sign_pred: np.ndarray, truth_sign: np.ndarray,
+                 precision: float) -> int:
+    """True connections (right sign) among the top-k pairs by ``stat``, for the largest k whose
+    precision is at least ``precision``."""
+    n = stat.shape[0]
+    off = ~np.eye(n, dtype=bool)
+    order = np.argsort(-stat[off], kind="stable")
+    ok = (sign_pred[off] == truth_sign[off])[order] & (truth_sign[off][order] != 0)
+    tp = np.cumsum(ok)
+    prec = tp / np.arange(1, len(tp) + 1)
+    good = np.nonzero(prec >= precision)[0]
+    return int(tp[good[-1]]) if len(good) else 0
+
+
+def baseline(act: Activity, rate: float) -> dict:
+    n = act.n
+    spb = bin_size(rate, 1.0)
+    sbin = np.rint(act.times_s * rate).astype(np.int64) // spb
+    n_bins = int(act.seconds * rate) // spb
+    keep = sbin < n_bins
+    t0 = time.perf_counter()
+    c = ccg_test(sbin[keep], act.neuron[keep], n, n_bins + 1, BaselineOptions())
+    off = ~np.eye(n, dtype=bool)
+    sign = np.where(c.p_up <= c.p_down, 1, -1)
+    chosen = np.zeros((n, n), bool)
+    for s, p in ((1, c.p_up), (-1, c.p_down)):
+        q = np.ones((n, n))
+        q[off] = bh_qvalues(p[off])
+        chosen |= (q <= 0.05) & (sign == s) & off
+    pre, post = np.nonzero(chosen)
+    w = (c.observed - c.expected)[pre, post]
+    fig = score(n, pre, post, sign[pre, post], w, act.truth)
+    fig["seconds"] = time.perf_counter() - t0
+    fig["stat"] = -np.log10(np.maximum(np.minimum(c.p_up, c.p_down), 1e-300))
+    fig["sign"] = sign
+    return fig
+
+
+def truth_sign(act: Activity) -> np.ndarray:
+    ts = np.zeros((act.n, act.n), np.int8)
+    c = act.truth.sign != 0
+    ts[act.truth.pre[c], act.truth.post[c]] = act.truth.sign[c]
+    return ts
+
+
+def run_culture(rec_dir: Path, work: Path, variants: list[tuple[str, bool, str]]) -> dict:
+    act, rate = activity(rec_dir, work)
+    base = baseline(act, rate)
+    ts = truth_sign(act)
+    base_prec = base["precision"]
+    out = {"culture": rec_dir.name, "neurons": act.n, "seconds": act.seconds,
+           "spikes": len(act.times_s),
+           "baseline": {k: base[k] for k in ("found_connections", "true_found_any_sign",
+                                             "precision", "recall", "seconds")}
+           | {"mcc_e": base["excitatory"]["mcc"], "mcc_i": base["inhibitory"]["mcc"],
+              "true_at_own_precision": at_precision(base["stat"], base["sign"], ts,
+                                                    base_prec)},
+           "imprint": []}
+    for model, var, comp in variants:
+        t0 = time.perf_counter()
+        res = imprint(act, ImprintOptions(model=model, variation=var, compensation=comp))
+        dt = time.perf_counter() - t0
+        f = res.figures["truth"]
+        z = res.out.z
+        row = {"model": model, "variation": var, "compensation": comp, "seconds": dt,
+               "found": f["found_connections"],
+               "true_found": int(((res.out.sign == ts) & res.out.chosen & (ts != 0)).sum()),
+               "precision": f["precision"], "mcc_e": f["excitatory"]["mcc"],
+               "mcc_i": f["inhibitory"]["mcc"],
+               "true_at_baseline_precision": at_precision(np.abs(z), res.out.sign, ts,
+                                                          base_prec),
+               "pearson_r": f["pearson_weight"],
+               "overlaps": res.figures["overlaps"],
+               "write_energy_j": res.figures["write_energy_j"]["total"],
+               "time_to_paste_s": res.figures["time_to_paste_s"],
+               "download": res.figures["download"]}
+        out["imprint"].append(row)
+        print(f"  {model:12s} var={var!s:5s} {comp:7s} found {row['found']:5d} true "
+              f"{row['true_found']:5d} prec {row['precision']:.3f} MCC E {row['mcc_e']:.3f} "
+              f"I {row['mcc_i']:.3f}; at baseline precision {row['true_at_baseline_precision']}"
+              f" vs {out['baseline']['true_at_own_precision']}; r "
+              + ("n/a" if row["pearson_r"] is None else f"{row['pearson_r']:.3f}")
+              + f" ({dt:.1f} s)", flush=True)
+    return out
+
+
+def big(rec_dir: Path, work: Path) -> dict:
+    out = work / f"{rec_dir.name}-imprint"
+    cmd = [PY, "-m", "neuropaste", "imprint", str(rec_dir / "recording.nwb"), "--truth",
+           str(rec_dir / "truth.csv"), "--out", str(out)]
+    t0 = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(cmd, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter() - t0
+    f = json.loads((out / "imprint.json").read_text())["figures"]
+    return {"culture": rec_dir.name, "wall_s": wall,
+            "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+            "peak_MB": after.ru_maxrss / 1024, "spikes": f["spikes"], "neurons": f["neurons"],
+            "seconds": f["seconds"], "overlaps": f["overlaps"],
+            "found": f["truth"]["found_connections"],
+            "true_found": f["truth"]["true_found_any_sign"],
+            "precision": f["truth"]["precision"]}
+
+
+VARIANTS = [(m, v, "none") for m in MODELS for v in (False, True)] + [
+    ("exponential", True, "rescale"), ("pcm", True, "rescale"), ("linear", True, "rescale")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work", default="bench-imprint", help="cultures, spikes, outputs (reused)")
+    ap.add_argument("--culture", action="append", default=[], help="an existing culture dir")
+    ap.add_argument("--neurons", type=int, default=300)
+    ap.add_argument("--seconds", type=float, default=300.0)
+    ap.add_argument("--big", default=None, help="a large culture dir to time imprint on")
+    ap.add_argument("--json", default=None, help="write the figures here")
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    dirs = [Path(c) for c in args.culture] or [
+        culture(work, "default", args.neurons, args.seconds, []),
+        culture(work, "other", args.neurons, args.seconds, OTHER)]
+    results = {"cultures": [], "big": None}
+    for d in dirs:
+        print(f"== {d.name}", flush=True)
+        results["cultures"].append(run_culture(d, work, VARIANTS))
+    if args.big:
+        results["big"] = big(Path(args.big), work)
+        b = results["big"]
+        print(f"== big: {b['neurons']} neurons x {b['seconds']:g} s, {b['spikes']} spikes: "
+              f"wall {b['wall_s']:.0f} s, CPU {b['cpu_s']:.0f} s, peak {b['peak_MB']:.0f} MB; "
+              f"{b['true_found']} true of {b['found']} found")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()
