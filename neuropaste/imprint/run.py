@@ -117,15 +117,19 @@ def _tracked(act: Activity, k: int) -> np.ndarray:
 
 def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintResult:
     model = opts.check()
-    if opts.drive == "vm":
-        raise InputError(None, "--drive vm needs a recording with membrane traces; use "
-                         "neuropaste.imprint.vm (not wired for this source)")
     n, scheme = act.n, opts.scheme
     rate_f, g_lo, g_hi = draw_d2d(model, (n, n), opts.seed)
     tracked = _tracked(act, opts.track)
-    eng = engine.run(act.times_s, act.neuron, n, model, scheme,
-                     rate_f if model.d2d_sigma > 0 else None, opts.seed + 1, tracked)
+    vm_fig = None
+    if opts.drive == "vm":
+        eng, vm_fig = _vm(act, model, scheme, rate_f, opts, tracked)
+    else:
+        eng = engine.run(act.times_s, act.neuron, n, model, scheme,
+                         rate_f if model.d2d_sigma > 0 else None, opts.seed + 1, tracked)
     surrogate = None
+    if n - 1 < opts.min_null_pairs and opts.drive == "vm":
+        raise InputError(act.recording, f"--drive vm needs at least {opts.min_null_pairs + 1} "
+                         "channels (its null is empirical)")
     if n - 1 < opts.min_null_pairs:
         rng = np.random.default_rng(opts.seed + 2)
         surrogate = []
@@ -147,7 +151,27 @@ def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintRe
                        opts.compensation, rate_est, eng.lag_sum, eng.exposure_sum, opts.fdr,
                        opts.min_null_pairs, surrogate)
     res = ImprintResult(act, model, opts, out, eng, tracked, g_lo, g_hi, rate_f, {})
-    return replace(res, figures=_figures(res))
+    fig = _figures(res)
+    if vm_fig is not None:
+        fig["vm"] = vm_fig
+    return replace(res, figures=fig)
+
+
+def _vm(act: Activity, model: DeviceModel, scheme: PulseScheme, rate_f: np.ndarray,
+        opts: ImprintOptions, tracked: np.ndarray) -> tuple[engine.EngineResult, dict]:
+    from neuropaste.imprint import vm
+    from neuropaste.io.recording import open_recording
+
+    if act.recording is None:
+        raise InputError(None, "--drive vm needs a recording (membrane traces), not a map")
+    rec = open_recording(act.recording)
+    sample = np.rint(act.times_s * rec.rate).astype(np.int64)
+    x, lag, es, events, fig = vm.run(rec, sample, act.neuron, model, scheme,
+                                     rate_f if model.d2d_sigma > 0 else None, opts.seed + 1)
+    k = len(tracked)
+    eng = engine.EngineResult(x, lag, es, events, 0.0, 0, np.zeros((k, 1)),
+                              x.ravel()[tracked][:, None], np.ones(k, np.int64))
+    return eng, fig
 
 
 def _figures(res: ImprintResult) -> dict:

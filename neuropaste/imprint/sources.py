@@ -24,6 +24,7 @@ class Activity:
     truth: Truth | None
     true_weight: np.ndarray | None  # (n, n) signed true strengths (NaN where unknown), or None
     spec: dict  # what made the activity, for imprint.json
+    recording: str | None = None  # the recording's path (for --drive vm)
 
     @property
     def n(self) -> int:
@@ -54,7 +55,7 @@ def from_recording(path: str | os.PathLike, truth_path: str | None = None,
             "channels": rec.n_channels, "spikes": int(len(spikes.sample)),
             "truth": None if truth_path is None else os.path.basename(truth_path)}
     return _check(Activity(tuple(rec.labels), spikes.sample / rec.rate, spikes.channel,
-                           rec.n_samples / rec.rate, truth, tw, spec), str(path))
+                           rec.n_samples / rec.rate, truth, tw, spec, str(path)), str(path))
 
 
 def from_map(cmap, quant, steps: int, stimulus, stimulus_spec: dict, step_ms: float,
