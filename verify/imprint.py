@@ -5,9 +5,13 @@ the closed form of the update ODE. This proof runs the physics instead: a passiv
 the sampled neurons (:data:`SAMPLE` rows = their pre waveforms, the same neurons' post
 waveforms on the columns), every cell an ngspice behavioural memristor that integrates the
 device model's ODE (:mod:`neuropaste.netlists.memristor`), driven by PWL sources built from
-the spike times recorded in the directory with the pulse scheme of ``imprint.json``. Each
-cell starts where the engine starts it, with its device-to-device rate factor and bounds, and
-the final ngspice conductances must equal the stored imprinted ones within :data:`TOLERANCE`.
+the spike times recorded in the directory (``spikes.npz``) with the pulse scheme of
+``imprint.json``. Each cell starts RESET, as the engine starts it, with the device-to-device
+rate factor and bounds drawn from the imprint's seed as the imprint drew them; the final
+ngspice conductances, read at the imprint's read age (PCM drift), must equal the stored
+imprinted ones (the even columns of ``conductances.npz``) within :data:`TOLERANCE`. The
+netlist is written to the directory (``verify_imprint.cir``) and run as written. Only the
+spike drive is proven: a ``--drive vm`` imprint fails as unchecked.
 
 The oracle is the directory's inputs (spikes, model, scheme, seed) and ngspice, never the
 stored conductances: a tampered conductance fails, named by its cell (pre, post). A sample in
@@ -93,6 +97,10 @@ def check(directory: Path, options: Any) -> dict[str, Any]:
     from neuropaste.sim.ngspice import run_text
 
     imp = Imprinted.open(directory)
+    drive = imp.doc.get("drive", "spike")
+    if drive != "spike":
+        return {"passed": False, "summary": f"this imprint was driven by {drive}: the SPICE "
+                "proof re-drives spike pulse trains only, so nothing was checked"}
     inp = Inputs.read(imp)
     stored, _ = from_tiles(imp.conductances(), inp.n)
     path = imp.path(IMPRINT_CHECK_NETLIST)
