@@ -55,8 +55,12 @@ def pwl(t: np.ndarray, v: np.ndarray) -> str:
 
 #: the rate of each polarity: VTEAM's k (V/v_th - 1)^alpha beyond its threshold, else 0
 #: (``uramp`` is ngspice's max(x, 0), so ``pow`` sees a non-negative base)
-UP = "kf*kp*pow(uramp(v(p,n)/vth-1),alpha)"
-DOWN = "kf*kd*pow(uramp(-v(p,n)/vthd-1),alpha)"
+#: ``kf``: the cell's device-to-device rate factor; ``v(f)``: its cycle-to-cycle factor (a PWL
+#: source holding each update's draw from just before that update's spike)
+UP = "kf*v(f)*kp*pow(uramp(v(p,n)/vth-1),alpha)"
+DOWN = "kf*v(f)*kd*pow(uramp(-v(p,n)/vthd-1),alpha)"
+#: a cycle-to-cycle factor switches this long before its update's spike, over 1 ns
+F_LEAD = 2e-9
 #: abrupt PCM RESET: the state falls at this rate (1/s) while V < -v_reset, to 0 within ns
 K_RESET = 1e10
 
@@ -67,14 +71,15 @@ def _window(x_inf: float, c: float) -> str:
 
 
 def model_subckt(model: DeviceModel) -> list[str]:
-    """The device update model as the subcircuit ``npmem p n w`` (module doc).
+    """The device update model as the subcircuit ``npmem p n w f`` (module doc).
 
     ``dx/dt = k_pot(V) w_pot(x) [x < 1] - k_dep(V) w_dep(x) [x > 0]`` with the thresholds,
     rates and windows of :class:`~neuropaste.plasticity.ThresholdRate` and
     :meth:`~neuropaste.plasticity.DeviceModel.targets`: the ODE whose closed form is
     :func:`neuropaste.plasticity.update`, clipped to [0, 1] as the engine clips. PCM adds its
     abrupt RESET below ``-v_reset``. Instance parameters per cell: ``w0`` (initial state),
-    ``kf`` (device-to-device rate factor), ``gmin``, ``gmax`` (its bounds)."""
+    ``kf`` (device-to-device rate factor), ``gmin``, ``gmax`` (its bounds); the node ``f``
+    carries its cycle-to-cycle factor (1 V: none)."""
     r = model.rate
     xp, cp, xd, cd = model.targets()
     params = {"w0": 0.0, "kf": 1.0, "gmin": model.g_min, "gmax": model.g_max, "vth": r.v_th,
@@ -85,7 +90,7 @@ def model_subckt(model: DeviceModel) -> list[str]:
         params["vrst"] = model.v_reset
         rate += f"-(v(p,n)<-vrst?{number(K_RESET)}*v(w):0)"
     defaults = " ".join(f"{k}={number(v)}" for k, v in sorted(params.items()))
-    return [f".subckt {SUBCKT} p n w {defaults}",
+    return [f".subckt {SUBCKT} p n w f {defaults}",
             "Cw w 0 1 ic={w0}",
             f"Bw 0 w I={rate}",
             "Bg p n I=v(p,n)*(gmin+(gmax-gmin)*min(max(v(w),0),1))",
@@ -97,16 +102,33 @@ def state_node(i: int, j: int) -> str:
     return f"w{i}_{j}"
 
 
+def factor_wave(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(t, V) of a cycle-to-cycle factor: 1 V, then ``values[k]`` from :data:`F_LEAD` before
+    ``times[k]`` (the spike of update k, crossbar seconds) until the next update."""
+    ts, vs = [0.0], [1.0]
+    for t, v in zip(np.asarray(times, np.float64), np.asarray(values, np.float64), strict=True):
+        a, b = t - F_LEAD, t - F_LEAD / 2
+        if a <= ts[-1]:  # too close to the last switch: replace the value there
+            vs[-1] = float(v)
+            continue
+        ts += [a, b]
+        vs += [vs[-1], float(v)]
+    return np.array(ts), np.array(vs)
+
+
 def crossbar_lines(rows: Sequence[tuple[np.ndarray, np.ndarray]],
                    cols: Sequence[tuple[np.ndarray, np.ndarray]],
-                   cells: np.ndarray, r_wire: float) -> list[str]:
+                   cells: np.ndarray, r_wire: float,
+                   factors: np.ndarray | None = None) -> list[str]:
     """Sources, wires and cell instances of a ``len(rows) x len(cols)`` passive crossbar.
 
     ``rows[i]`` / ``cols[j]`` are (t, V) breakpoints of the waveforms driven onto row i and
     column j; ``cells[i, j]`` is a dict of instance parameters of cell (i, j) (its ``w0`` and
-    any per-device value). With ``r_wire == 0`` the wires are ideal (no resistors)."""
+    any per-device value); ``factors[i, j]``, if given, the (t, V) breakpoints of its
+    cycle-to-cycle factor (:func:`factor_wave`), else every cell's factor node sits at 1 V.
+    With ``r_wire == 0`` the wires are ideal (no resistors)."""
     n_r, n_c = len(rows), len(cols)
-    out = []
+    out = [] if factors is not None else ["Vone one 0 1"]
     for i, (t, v) in enumerate(rows):
         out.append(f"Vrow{i} rin{i} 0 {pwl(t, v)}")
     for j, (t, v) in enumerate(cols):
@@ -122,7 +144,12 @@ def crossbar_lines(rows: Sequence[tuple[np.ndarray, np.ndarray]],
             else:
                 row_node, col_node = f"rin{i}", f"cin{j}"
             inst = " ".join(f"{identifier(k)}={number(x)}" for k, x in sorted(cells[i, j].items()))
-            out.append(f"X{i}_{j} {row_node} {col_node} {state_node(i, j)} {SUBCKT} {inst}")
+            f_node = "one"
+            if factors is not None:
+                f_node = f"f{i}_{j}"
+                out.append(f"Vf{i}_{j} {f_node} 0 {pwl(*factors[i, j])}")
+            out.append(f"X{i}_{j} {row_node} {col_node} {state_node(i, j)} {f_node} {SUBCKT} "
+                       f"{inst}")
     return out
 
 
@@ -130,13 +157,15 @@ def netlist_text(model: DeviceModel, scheme: PulseScheme, pre: Sequence[np.ndarr
                  post: Sequence[np.ndarray], x0: np.ndarray, *,
                  rate_factor: np.ndarray | None = None, g_min: np.ndarray | None = None,
                  g_max: np.ndarray | None = None, r_wire: float = Electrical().r_wire,
+                 c2c: np.ndarray | None = None,
                  header: Mapping[str, object] | None = None) -> str:
     """The transient netlist of a ``len(pre) x len(post)`` crossbar imprinting spike trains.
 
     ``pre[i]`` / ``post[j]`` are the spike times (recording seconds) of row i's and column j's
     neuron; each becomes its line's waveform (:meth:`PulseScheme.train`, crossbar seconds).
-    Per cell: initial state ``x0``, device-to-device ``rate_factor`` and
-    bounds ``g_min`` / ``g_max`` (default: the model's). Also written: every parameter as a
+    Per cell: initial state ``x0``, device-to-device ``rate_factor`` and bounds ``g_min`` /
+    ``g_max`` (default: the model's) and, optionally, ``c2c[i, j]`` = (update spike times in
+    recording seconds, cycle-to-cycle factors) of its updates. Also written: every parameter as a
     comment, ``.save`` of the state nodes only, one ``.measure`` per state of its final value
     and the ``.tran`` card (``uic``: the states start at their initial values; the step is
     left to ngspice, which lands on every PWL corner and bounds the state's truncation
@@ -155,6 +184,13 @@ def netlist_text(model: DeviceModel, scheme: PulseScheme, pre: Sequence[np.ndarr
     for i in range(n_r):
         for j in range(n_c):
             cells[i, j] = {k: float(np.broadcast_to(v, shape)[i, j]) for k, v in per_cell.items()}
+    factors = None
+    if c2c is not None:
+        factors = np.empty(shape, object)
+        for i in range(n_r):
+            for j in range(n_c):
+                t, f = c2c[i, j]
+                factors[i, j] = factor_wave(np.asarray(t, np.float64) / scheme.speedup, f)
     nodes = [state_node(i, j) for i in range(n_r) for j in range(n_c)]
     params = {**{f"model.{k}": v for k, v in model.table().items()},
               **{f"scheme.{k}": v for k, v in scheme.table().items()},
@@ -162,7 +198,7 @@ def netlist_text(model: DeviceModel, scheme: PulseScheme, pre: Sequence[np.ndarr
     lines = [TITLE, "* generated by neuropaste; cell (i, j): state v(wI_J), G = gmin + (gmax - "
              "gmin) * clip(state, 0, 1)"]
     lines += [f"* {comment(k)} = {comment(v)}" for k, v in sorted(params.items())]
-    lines += [OPTIONS, *model_subckt(model), *crossbar_lines(rows, cols, cells, r_wire),
+    lines += [OPTIONS, *model_subckt(model), *crossbar_lines(rows, cols, cells, r_wire, factors),
               ".save " + " ".join(f"v({n})" for n in nodes)]
     lines += [f".measure tran {n} find v({n}) at={number(t_stop)}" for n in nodes]
     lines += [f".tran {number(t_stop / 1000)} {number(t_stop)} uic", ".end"]

@@ -78,7 +78,7 @@ def test_verify_imprint_passes(written: Path, capsys: pytest.CaptureFixture) -> 
     assert main(["verify", str(written), "--imprint"]) == 0
     result = json.loads((written / VERIFY).read_text())["checks"]["imprint"]
     assert result["passed"] and result["cells_moved"] >= 6
-    assert result["max_relative_error"] < 0.05
+    assert result["max_relative_error"] < 0.005  # c2c replayed: far inside the 5 % target
     assert "PASS  imprint" in capsys.readouterr().out
 
 

@@ -18,9 +18,12 @@ stored conductances: a tampered conductance fails, named by its cell (pre, post)
 which no pulse pair crossed the threshold checks nothing; the check then draws another
 sample of active neurons (up to :data:`ATTEMPTS`) and fails if every one is idle.
 
-Not replayed: the engine's cycle-to-cycle draws (one lognormal factor per overlap, mean one).
-ngspice runs the mean device, so with c2c spread the comparison carries that noise; its size
-is reported (``change_error``: the largest difference as a fraction of the largest change).
+Cycle-to-cycle spread is one lognormal draw per update from one seeded stream in event order;
+the check replays the engine on every spike to learn which draw belonged to which sampled
+cell and when, and gives ngspice each cell's draws as a PWL factor on its rate. The
+proof takes nothing else from the engine: the exposures, windows, bounds and clipping are
+ngspice's. ``change_error`` reports the largest difference as a fraction of the largest
+change of the sample.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ ATTEMPTS = 5  # samples drawn before the check gives up on an idle imprint
 TOLERANCE = 0.05  # final conductance, relative
 MOVED = 1e-6  # a cell whose state moved less than this (of its range) saw no overlap
 MAX_DEFECTS = 20
+ENGINE_SEED = 1  # neuropaste.imprint.run seeds the engine's c2c stream with seed + 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,18 +81,40 @@ def sample(inp: Inputs, attempt: int, size: int = SAMPLE) -> np.ndarray:
     return np.sort(rng.choice(active, min(size, len(active)), replace=False))
 
 
+def c2c_draws(inp: Inputs, nodes: np.ndarray, rate_f: np.ndarray) -> np.ndarray | None:
+    """Per sampled cell, (spike time of each update, its cycle-to-cycle factor): the engine
+    replayed on every spike with the imprint's seed, following the sample's cells (its draws
+    are one stream in event order, so only a full replay knows which draw was a cell's).
+    Only the draws are taken from it; what they do to the cells is ngspice's."""
+    from neuropaste.imprint import engine
+
+    if inp.model.c2c_sigma == 0.0:
+        return None
+    k = len(nodes)
+    cells = (nodes[:, None] * inp.n + nodes[None, :]).ravel()
+    points = int(2 * np.bincount(inp.neuron, minlength=inp.n)[nodes].max()) + 1
+    eng = engine.run(inp.times_s, inp.neuron, inp.n, inp.model, inp.scheme,
+                     rate_f if inp.model.d2d_sigma > 0 else None, inp.seed + ENGINE_SEED,
+                     cells, points)
+    out = np.empty((k, k), object)
+    for q, m in enumerate(eng.track_n):
+        out[q // k, q % k] = (eng.track_t[q, :m], eng.track_f[q, :m])
+    return out
+
+
 def crossbar(inp: Inputs, nodes: np.ndarray, header: dict[str, Any]) -> tuple[str, np.ndarray,
                                                                               np.ndarray]:
     """The netlist of the sub-crossbar of ``nodes`` (rows: their pre waveforms, columns: their
     post waveforms), every cell RESET (state 0, as the engine starts it) with its own
     device-to-device rate factor and bounds, drawn from the imprint's seed as the imprint drew
-    them; and those bounds (g_lo, g_hi) of the sample's cells."""
+    them, and its cycle-to-cycle draws (:func:`c2c_draws`); and the bounds (g_lo, g_hi) of
+    the sample's cells."""
     spikes = [np.sort(inp.times_s[inp.neuron == k]) for k in nodes]
     rate_f, g_lo, g_hi = draw_d2d(inp.model, (inp.n, inp.n), inp.seed)
     cell = np.ix_(nodes, nodes)
     text = netlist_text(inp.model, inp.scheme, spikes, spikes, np.zeros((len(nodes),) * 2),
                         rate_factor=rate_f[cell], g_min=g_lo[cell], g_max=g_hi[cell],
-                        header=header)
+                        c2c=c2c_draws(inp, nodes, rate_f), header=header)
     return text, g_lo[cell], g_hi[cell]
 
 

@@ -44,6 +44,7 @@ class EngineResult:
     track_t: np.ndarray  # (k, m) recording seconds of each tracked cell's updates
     track_x: np.ndarray  # (k, m) its state after the update
     track_n: np.ndarray  # (k,) updates recorded per tracked cell
+    track_f: np.ndarray | None = None  # (k, m) the cycle-to-cycle factor of each (verify)
 
 
 @numba.njit(cache=True)
@@ -59,7 +60,7 @@ def _apply(x, e, target, c):
 
 @numba.njit(cache=True)
 def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c, seed, speedup,
-         length, g_min, dg, track, track_t, track_x, track_n, lag_sum, e_sum):
+         length, g_min, dg, track, track_t, track_x, track_f, track_n, lag_sum, e_sum):
     np.random.seed(seed)
     last = np.full(n, -np.inf)
     lo = 0
@@ -103,8 +104,10 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
                 if ep <= 0.0 and ed <= 0.0:
                     continue
                 scale = rate_f[idx] if rate_f.size > 1 else 1.0
+                cf = 1.0
                 if c2c > 0.0:
-                    scale *= np.exp(c2c * np.random.standard_normal() - 0.5 * c2c * c2c)
+                    cf = np.exp(c2c * np.random.standard_normal() - 0.5 * c2c * c2c)
+                scale *= cf
                 ep *= scale
                 ed *= scale
                 overlaps += 1
@@ -120,6 +123,7 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
                 if j >= 0 and track_n[j] < m:
                     track_t[j, track_n[j]] = ts
                     track_x[j, track_n[j]] = x[idx]
+                    track_f[j, track_n[j]] = cf
                     track_n[j] += 1
         last[a] = ts
     return overlaps, energy, resets
@@ -150,12 +154,14 @@ def run(times_s: np.ndarray, neuron: np.ndarray, n: int, model: DeviceModel,
     tr[track] = np.arange(len(track))
     track_t = np.zeros((len(track), track_points))
     track_x = np.zeros((len(track), track_points))
+    track_f = np.ones((len(track), track_points))
     track_n = np.zeros(len(track), np.int64)
     lag_sum = np.zeros(n * n)
     e_sum = np.zeros(n * n)
     overlaps, energy, resets = _run(
         t, nrn, n, x, rf, float(dts[0]), float(dts[1] - dts[0]), kp, kd, ke, kr, xp, cp, xd,
         cd, model.c2c_sigma, int(seed) % (2**32), scheme.speedup, support,
-        model.g_min, model.dg, tr, track_t, track_x, track_n, lag_sum, e_sum)
+        model.g_min, model.dg, tr, track_t, track_x, track_f, track_n, lag_sum, e_sum)
     return EngineResult(x.reshape(n, n), lag_sum.reshape(n, n), e_sum.reshape(n, n),
-                        int(overlaps), float(energy), int(resets), track_t, track_x, track_n)
+                        int(overlaps), float(energy), int(resets), track_t, track_x, track_n,
+                        track_f)
