@@ -19,13 +19,21 @@ separate process: wall, CPU and peak memory (target: 1,728 neurons x 600 s in <=
         --culture /tmp/bench-copy/other-500x300 --big /tmp/bench-copy/default-1728x600
 """
 
+# ruff: noqa: E402
 from __future__ import annotations
+
+import os
+import sys
+
+# bench/ holds copy.py: keep this folder off the path, or ``import copy`` (which dataclasses
+# does) would find it instead of the standard library's
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 import argparse
 import json
 import resource
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -160,6 +168,33 @@ def run_culture(rec_dir: Path, work: Path, variants: list[tuple[str, bool, str]]
     return out
 
 
+def vm_vs_copy(rec_dir: Path, work: Path) -> dict:
+    """--drive vm against copy's intracellular method on the same recording (MCC per sign)."""
+    from neuropaste.copy.run import CopyOptions, copy_recording
+    from neuropaste.io.recording import open_recording
+
+    act, _ = activity(rec_dir, work)
+    t0 = time.perf_counter()
+    res = imprint(act, ImprintOptions(drive="vm"))
+    t_vm = time.perf_counter() - t0
+    f = res.figures["truth"]
+    t0 = time.perf_counter()
+    cp = copy_recording(open_recording(rec_dir / "recording.nwb"), CopyOptions(), act.truth)
+    t_cp = time.perf_counter() - t0
+    g = cp.figures["truth"]
+    row = {"culture": rec_dir.name,
+           "vm": {"mcc_e": f["excitatory"]["mcc"], "mcc_i": f["inhibitory"]["mcc"],
+                  "found": f["found_connections"], "precision": f["precision"],
+                  "seconds": t_vm},
+           "intracellular": {"mcc_e": g["excitatory"]["mcc"], "mcc_i": g["inhibitory"]["mcc"],
+                             "found": g["found_connections"], "precision": g["precision"],
+                             "seconds": t_cp}}
+    print(f"  vm: MCC E {row['vm']['mcc_e']:.3f} I {row['vm']['mcc_i']:.3f} ({t_vm:.0f} s); "
+          f"intracellular copy: MCC E {row['intracellular']['mcc_e']:.3f} I "
+          f"{row['intracellular']['mcc_i']:.3f} ({t_cp:.0f} s)", flush=True)
+    return row
+
+
 def big(rec_dir: Path, work: Path) -> dict:
     out = work / f"{rec_dir.name}-imprint"
     cmd = [PY, "-m", "neuropaste", "imprint", str(rec_dir / "recording.nwb"), "--truth",
@@ -191,16 +226,22 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=300.0)
     ap.add_argument("--big", default=None, help="a large culture dir to time imprint on")
     ap.add_argument("--json", default=None, help="write the figures here")
+    ap.add_argument("--vm", action="store_true",
+                    help="also --drive vm against the intracellular copy on each culture")
+    ap.add_argument("--no-models", action="store_true", help="skip the device-model table")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     dirs = [Path(c) for c in args.culture] or [
         culture(work, "default", args.neurons, args.seconds, []),
         culture(work, "other", args.neurons, args.seconds, OTHER)]
-    results = {"cultures": [], "big": None}
+    results = {"cultures": [], "vm": [], "big": None}
     for d in dirs:
         print(f"== {d.name}", flush=True)
-        results["cultures"].append(run_culture(d, work, VARIANTS))
+        if not args.no_models:
+            results["cultures"].append(run_culture(d, work, VARIANTS))
+        if args.vm:
+            results["vm"].append(vm_vs_copy(d, work))
     if args.big:
         results["big"] = big(Path(args.big), work)
         b = results["big"]

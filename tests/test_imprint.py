@@ -130,3 +130,34 @@ def test_compile_and_export_from_imprint(pattern, tmp_path):
     assert {(r["pre"], r["post"]) for r in rows} == {(a, b) for a, b, _ in learned(imp)}
     assert main(["compile", str(pattern), "--from-imprint", str(imp), "--out",
                  str(tmp_path / "x")]) == 2
+
+
+def _epsp_recording(path, n=12, seconds=30.0, rate=2000.0, seed=0):
+    """Channel 0's spikes are followed by a subthreshold EPSP on channel 1; no other relation."""
+    rng = np.random.default_rng(seed)
+    ns = int(seconds * rate)
+    x = rng.standard_normal((ns, n)).astype(np.float32) * 0.3
+    ap = 40.0 * np.exp(-np.arange(int(0.002 * rate)) / (0.0005 * rate))
+    epsp = np.convolve(np.exp(-np.arange(int(0.02 * rate)) / (0.005 * rate)),
+                       np.ones(int(0.003 * rate)))[: int(0.02 * rate)]
+    epsp = 1.5 * epsp / epsp.max()
+    for ch in range(n):
+        spikes = np.sort(rng.choice(np.arange(10, ns - 200), int(4 * seconds), replace=False))
+        for s in spikes:
+            x[s: s + len(ap), ch] += ap[: ns - s]
+            if ch == 0:
+                d = s + int(0.002 * rate)
+                x[d: d + len(epsp), 1] += epsp[: ns - d]
+    np.savez(path, traces=x, rate=np.array(rate), labels=np.array([f"c{i}" for i in range(n)]))
+
+
+def test_vm_drive_sees_a_subthreshold_epsp(tmp_path):
+    """--drive vm: a PSP that never makes the post neuron fire is still imprinted."""
+    rec = tmp_path / "epsp.npz"
+    _epsp_recording(rec)
+    out = tmp_path / "vm"
+    assert main(["imprint", str(rec), "--drive", "vm", "--out", str(out)]) == 0
+    assert ("c0", "c1", 1) in learned(out)
+    spike = tmp_path / "spike"
+    assert main(["imprint", str(rec), "--out", str(spike)]) == 0
+    assert ("c0", "c1", 1) not in learned(spike)  # no spike follows: the spike drive is blind
