@@ -73,7 +73,8 @@ def activity(rec_dir: Path, work: Path) -> tuple[Activity, float]:
             c = t.sign != 0
             tw[t.pre[c], t.post[c]] = t.sign[c] * np.abs(np.nan_to_num(t.psp_mV[c], nan=1.0))
             return Activity(labels, d["t"], d["n"], float(d["seconds"]), t, tw,
-                            json.loads(str(d["spec"]))), float(d["rate"])
+                            json.loads(str(d["spec"])), str(rec_dir / "recording.nwb")
+                            ), float(d["rate"])
     t0 = time.perf_counter()
     act = from_recording(rec_dir / "recording.nwb", truth_path)
     print(f"{rec_dir.name}: spikes detected in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -137,9 +138,14 @@ def run_culture(rec_dir: Path, work: Path, variants: list[tuple[str, bool, str]]
            "baseline": {k: base[k] for k in ("found_connections", "true_found_any_sign",
                                              "precision", "recall", "seconds")}
            | {"mcc_e": base["excitatory"]["mcc"], "mcc_i": base["inhibitory"]["mcc"],
+              "true_found": base["excitatory"]["true_positives"]
+              + base["inhibitory"]["true_positives"],
               "true_at_own_precision": at_precision(base["stat"], base["sign"], ts,
                                                     base_prec)},
            "imprint": []}
+    b = out["baseline"]
+    print(f"  spike-only baseline: found {b['found_connections']:5d} true {b['true_found']:5d} "
+          f"prec {b['precision']:.3f} MCC E {b['mcc_e']:.3f} I {b['mcc_i']:.3f}", flush=True)
     for model, var, comp in variants:
         t0 = time.perf_counter()
         res = imprint(act, ImprintOptions(model=model, variation=var, compensation=comp))
@@ -161,11 +167,45 @@ def run_culture(rec_dir: Path, work: Path, variants: list[tuple[str, bool, str]]
         out["imprint"].append(row)
         print(f"  {model:12s} var={var!s:5s} {comp:7s} found {row['found']:5d} true "
               f"{row['true_found']:5d} prec {row['precision']:.3f} MCC E {row['mcc_e']:.3f} "
-              f"I {row['mcc_i']:.3f}; at baseline precision {row['true_at_baseline_precision']}"
-              f" vs {out['baseline']['true_at_own_precision']}; r "
+              f"I {row['mcc_i']:.3f}; true at the baseline's precision "
+              f"{row['true_at_baseline_precision']} (baseline {b['true_found']}); r "
               + ("n/a" if row["pearson_r"] is None else f"{row['pearson_r']:.3f}")
               + f" ({dt:.1f} s)", flush=True)
     return out
+
+
+def map_source(work: Path, n: int = 100, steps: int = 300_000) -> list[dict]:
+    """A random map (5 % connected, lognormal weights, 20 % inhibitory) run by the reference
+    model: Pearson r of the imprinted weights against the map's, per model."""
+    from neuropaste.cmap import ConnectivityMap
+    from neuropaste.events import poisson
+    from neuropaste.imprint.sources import from_map
+    from neuropaste.neuron import QuantOptions
+
+    rng = np.random.default_rng(1)
+    pre, post, w, d = [], [], [], []
+    for i in range(n):
+        for j in range(n):
+            if i != j and rng.random() < 0.05:
+                pre.append(i)
+                post.append(j)
+                w.append(rng.lognormal(np.log(6), 0.5) * (1 if rng.random() < 0.8 else -1.5))
+                d.append(int(rng.integers(1, 4)))
+    cmap = ConnectivityMap.build([f"n{i}" for i in range(n)], pre, post, w, d)
+    act = from_map(cmap, QuantOptions(threshold=20), steps, poisson(n, steps, 0.005, 0), {},
+                   1.0, "random100")
+    rows = []
+    for model, var, comp in [("linear", False, "none"), ("soft-bounds", True, "none"),
+                             ("exponential", False, "none"), ("exponential", True, "none"),
+                             ("exponential", True, "rescale"), ("pcm", True, "rescale")]:
+        f = imprint(act, ImprintOptions(model=model, variation=var,
+                                        compensation=comp)).figures["truth"]
+        rows.append({"model": model, "variation": var, "compensation": comp,
+                     "pearson_r": f["pearson_weight"], "precision": f["precision"],
+                     "recall": f["recall"], "found": f["found_connections"]})
+        print(f"  map source: {model:12s} var={var!s:5s} {comp:7s} r {f['pearson_weight']:.3f} "
+              f"prec {f['precision']:.3f} recall {f['recall']:.3f}", flush=True)
+    return rows
 
 
 def vm_vs_copy(rec_dir: Path, work: Path) -> dict:
@@ -229,13 +269,18 @@ def main() -> None:
     ap.add_argument("--vm", action="store_true",
                     help="also --drive vm against the intracellular copy on each culture")
     ap.add_argument("--no-models", action="store_true", help="skip the device-model table")
+    ap.add_argument("--map-source", action="store_true",
+                    help="also Pearson r on a random map run by the reference model")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     dirs = [Path(c) for c in args.culture] or [
         culture(work, "default", args.neurons, args.seconds, []),
         culture(work, "other", args.neurons, args.seconds, OTHER)]
-    results = {"cultures": [], "vm": [], "big": None}
+    results = {"cultures": [], "vm": [], "big": None, "map_source": None}
+    if args.map_source:
+        print("== random 100-neuron map, reference model", flush=True)
+        results["map_source"] = map_source(work)
     for d in dirs:
         print(f"== {d.name}", flush=True)
         if not args.no_models:

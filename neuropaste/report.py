@@ -177,23 +177,30 @@ def imprint_section(root: Path, max_cells: int = 200) -> str:
     doc = json.loads((root / "imprint.json").read_text())
     with np.load(root / "conductances.npz") as d:
         weight, chosen, sign = d["weight"], d["chosen"], d["sign"]
+        target = d["target"] if "target" in d.files else None
     with np.load(root / "trajectories.npz") as d:
         tr = {k: d[k] for k in d.files}
     n = min(len(doc["labels"]), max_cells)
     f = doc["figures"]
-    mats = {}
+    mats: dict = {}
     truth = f.get("truth")
     w = weight[:n, :n]
     lim = float(np.percentile(np.abs(w), 99.5)) or 1.0
     learned = np.where(chosen, sign, 0)[:n, :n]
+    if target is not None:
+        t = target[:n, :n]
+        mats["target (true weights)"] = (t, float(np.abs(t).max()) or 1.0)
     mats["imprinted weight (G - G_ref) / dG"] = (w, lim)
     mats["learned connections"] = (learned, 1.0)
     fig, axes = plt.subplots(1, len(mats), figsize=(4.4 * len(mats), 4.2))
     for ax, (name, (m, v)) in zip(np.atleast_1d(axes), mats.items(), strict=True):
-        ax.imshow(m, cmap="bwr_r", vmin=-v, vmax=v, interpolation="nearest")
+        ax.imshow(m, cmap="bwr", vmin=-v, vmax=v, interpolation="nearest")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("post (column)")
         ax.set_ylabel("pre (row)")
+        if n <= 20:
+            ax.set_xticks(range(n), doc["labels"][:n], fontsize=7)
+            ax.set_yticks(range(n), doc["labels"][:n], fontsize=7)
     matrices = figure_png(fig)
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     labels = doc["labels"]

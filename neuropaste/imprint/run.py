@@ -149,7 +149,7 @@ def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintRe
         rate_est = rate_f * np.exp(noise * rng.standard_normal((n, n)))
     out = readout.read(eng.x, g_lo, g_hi, model, opts.read_age_s,
                        opts.compensation, rate_est, eng.lag_sum, eng.exposure_sum, opts.fdr,
-                       opts.min_null_pairs, surrogate)
+                       opts.min_null_pairs, surrogate, np.bincount(act.neuron, minlength=n))
     res = ImprintResult(act, model, opts, out, eng, tracked, g_lo, g_hi, rate_f, {})
     fig = _figures(res)
     if vm_fig is not None:
@@ -247,6 +247,8 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
         store.update(x=res.eng.x, g_lo=res.g_lo, g_hi=res.g_hi, rate_factor=res.rate_factor,
                      weight=res.out.weight, chosen=res.out.chosen, sign=res.out.sign,
                      latency_s=res.out.latency_s)
+        if act.true_weight is not None:
+            store["target"] = np.nan_to_num(act.true_weight, nan=0.0)
         write_npz(tmp / CONDUCTANCES, store)
         write_npz(tmp / TRAJECTORIES, {"cell": res.tracked, "t_s": res.eng.track_t,
                                        "state": res.eng.track_x, "updates": res.eng.track_n,
@@ -271,9 +273,10 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
             "initial_state": "RESET (g_min)",
             "signed_scheme": "reference per cell: weight = (G - G_ref)/dG, G_ref the chance "
                              "level from row and column medians (odd tile column)",
-            "weight_unit": "normalised conductance difference (G - G_ref) / (g_max - g_min)"
-                           if opts.compensation == "none" else
-                           "net exposure in full-range pulse equivalents (rescale)",
+            "weight_unit": ("(G - G_ref) / (g_max - g_min)" if opts.compensation == "none" else
+                            "net exposure in full-range pulse equivalents (rescale)")
+                           + ", normalised to the median spike count (x m / sqrt(n_pre n_post)),"
+                           " signed square root",
             "figures": res.figures,
             "files": [IMPRINT_JSON, CONDUCTANCES, LEARNED, TRAJECTORIES, IMPRINT_SPIKES],
         }
