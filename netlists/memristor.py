@@ -32,6 +32,7 @@ TITLE = ".title neuropaste imprint crossbar"
 #: tight tolerances: the state is a charge integrated over ~1 us overlaps of a long transient
 OPTIONS = ".options reltol=1e-5 abstol=1e-15 vntol=1e-9 method=gear"
 SUBCKT = "npmem"
+PWL_PAIRS_PER_LINE = 8  # a long train continues on ``+`` lines
 
 
 def number(x: float) -> str:
@@ -43,14 +44,17 @@ def number(x: float) -> str:
 
 
 def pwl(t: np.ndarray, v: np.ndarray) -> str:
-    """``PWL(t0 v0 t1 v1 ...)`` for strictly increasing breakpoint times ``t``."""
+    """``PWL(t0 v0 t1 v1 ...)`` for strictly increasing breakpoint times ``t``, continued on
+    ``+`` lines every :data:`PWL_PAIRS_PER_LINE` pairs."""
     t, v = np.asarray(t, np.float64), np.asarray(v, np.float64)
     if t.ndim != 1 or t.shape != v.shape or len(t) == 0:
         raise ValueError("PWL needs two equal-length 1-D arrays")
     if len(t) > 1 and not np.all(np.diff(t) > 0):
         raise ValueError("PWL breakpoint times must increase strictly")
-    pairs = " ".join(f"{number(a)} {number(b)}" for a, b in zip(t, v, strict=True))
-    return f"PWL({pairs})"
+    pairs = [f"{number(a)} {number(b)}" for a, b in zip(t, v, strict=True)]
+    lines = [" ".join(pairs[k:k + PWL_PAIRS_PER_LINE])
+             for k in range(0, len(pairs), PWL_PAIRS_PER_LINE)]
+    return "PWL(" + "\n+ ".join(lines) + ")"
 
 
 #: the rate of each polarity: VTEAM's k (V/v_th - 1)^alpha beyond its threshold, else 0

@@ -75,3 +75,11 @@ def test_half_selected_cells_barely_move() -> None:
     moved = final_states(run_text(pair), 2, 2)
     assert moved[0, 0] - 0.5 > 1e-3
     assert np.abs(moved.ravel()[1:] - 0.5).max() < 1e-9
+
+
+def test_user_text_stays_in_comments() -> None:
+    """A label with a newline and a control card cannot leave its comment line."""
+    model = MODELS["linear"].variation(False)
+    text = netlist_text(model, SCHEME, [PRE], [POST], np.zeros((1, 1)),
+                        header={"neurons": ["a\n.control\nshell touch /tmp/x\n.endc"]})
+    assert not [ln for ln in text.splitlines() if ln.lower().startswith((".control", "shell"))]
