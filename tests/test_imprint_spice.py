@@ -112,3 +112,13 @@ def test_nothing_checked_fails(tmp_path: Path) -> None:
 
 def test_verify_imprint_refuses_a_compiled_or_empty_directory(tmp_path: Path) -> None:
     assert main(["verify", str(tmp_path), "--imprint"]) == 2
+
+
+def test_a_vm_driven_imprint_is_not_passed(written: Path) -> None:
+    """The proof re-drives spike trains: an imprint whose columns carried Vm is unchecked."""
+    doc = json.loads((written / "imprint.json").read_text())
+    doc["drive"] = "vm"
+    (written / "imprint.json").write_text(json.dumps(doc))
+    assert main(["verify", str(written), "--imprint"]) == 1
+    result = json.loads((written / VERIFY).read_text())["checks"]["imprint"]
+    assert "nothing was checked" in result["summary"]
