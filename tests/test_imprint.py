@@ -66,7 +66,8 @@ def test_same_seed_same_bytes(pattern, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for out in (a, b):
         assert main(["imprint", str(pattern), "--out", str(out), *RUN, "--steps", "3000"]) == 0
-    for name in ("imprint.json", "conductances.npz", "learned.csv", "trajectories.npz"):
+    for name in ("imprint.json", "conductances.npz", "learned.csv", "trajectories.npz",
+                 "spikes.npz"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 

@@ -9,8 +9,8 @@ The directory (written whole or not at all)::
                         pcm's second cell), plus the per-cell state and d2d draws
     learned.csv         the connections the crossbar learned: pre,post,weight,delay (labels)
     trajectories.npz    a few cells' conductance after each of their updates
-    spikes.npz          the spikes that drove the crossbar (t_s, neuron): verify --imprint
-                        re-drives sampled cells with them in ngspice
+    spikes.npz          the spikes that drove the crossbar (recording seconds, neuron index):
+                        what a SPICE re-run of sampled cells replays
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from neuropaste.compiled import IMPRINT_SPIKES
 from neuropaste.copy.score import score
 from neuropaste.errors import InputError
 from neuropaste.imprint import engine, readout
@@ -44,6 +43,7 @@ CONDUCTANCES = "conductances.npz"
 IMPRINT_JSON = "imprint.json"
 LEARNED = "learned.csv"
 TRAJECTORIES = "trajectories.npz"
+SPIKES = "spikes.npz"
 
 
 @dataclass(frozen=True)
@@ -254,7 +254,7 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
                                        "state": res.eng.track_x, "updates": res.eng.track_n,
                                        "g_lo": res.g_lo.flat[res.tracked],
                                        "g_hi": res.g_hi.flat[res.tracked]})
-        write_npz(tmp / IMPRINT_SPIKES, {"t_s": act.times_s, "neuron": act.neuron})
+        write_npz(tmp / SPIKES, {"t_s": act.times_s, "neuron": act.neuron})
         buf = io.StringIO()
         wr = csv.writer(buf, lineterminator="\n")
         wr.writerow(["pre", "post", "weight", "delay"])
@@ -278,7 +278,7 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
                            + ", normalised to the median spike count (x m / sqrt(n_pre n_post)),"
                            " signed square root",
             "figures": res.figures,
-            "files": [IMPRINT_JSON, CONDUCTANCES, LEARNED, TRAJECTORIES, IMPRINT_SPIKES],
+            "files": [IMPRINT_JSON, CONDUCTANCES, LEARNED, TRAJECTORIES, SPIKES],
         }
         write_json(tmp / IMPRINT_JSON, doc)
         if extra is not None:
