@@ -241,15 +241,21 @@ class Imprinted:
 
     def model(self) -> DeviceModel:
         """The device model the imprint ran (variation as it ran), from its table."""
-        table = self.doc["model"]
         names = {f.name for f in fields(DeviceModel)}
-        kw = {k: (math.inf if v is None else v) for k, v in table.items()
-              if k in names and k != "rate"}
-        return DeviceModel(rate=ThresholdRate(**table["rate"]), **kw)
+        try:
+            table = self.doc["model"]
+            kw = {k: (math.inf if v is None else v) for k, v in table.items()
+                  if k in names and k != "rate"}
+            return DeviceModel(rate=ThresholdRate(**table["rate"]), **kw)
+        except (KeyError, TypeError, AttributeError) as err:
+            raise InputError(self.root / IMPRINT_JSON, f"bad model table: {err!r}") from None
 
     def scheme(self) -> PulseScheme:
         names = {f.name for f in fields(PulseScheme)}
-        return PulseScheme(**{k: v for k, v in self.doc["scheme"].items() if k in names})
+        try:
+            return PulseScheme(**{k: v for k, v in self.doc["scheme"].items() if k in names})
+        except (KeyError, TypeError, AttributeError) as err:
+            raise InputError(self.root / IMPRINT_JSON, f"bad pulse scheme: {err!r}") from None
 
     def spikes(self) -> tuple[np.ndarray, np.ndarray]:
         """(times in recording seconds, neuron index) of every spike that drove the crossbar."""
@@ -262,5 +268,9 @@ class Imprinted:
 
     def conductances(self) -> dict[str, np.ndarray]:
         """conductances.npz whole: the tile store of the imprinted cells and its extras."""
-        with np.load(self.root / IMPRINT_CONDUCTANCES, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+        try:
+            with np.load(self.root / IMPRINT_CONDUCTANCES, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError) as err:
+            raise InputError(self.root / IMPRINT_CONDUCTANCES, f"cannot read it: {err}") \
+                from None

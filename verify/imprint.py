@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from neuropaste.compiled import IMPRINT_CHECK_NETLIST, VERIFY, Imprinted
+from neuropaste.compiled import IMPRINT_CHECK_NETLIST, IMPRINT_CONDUCTANCES, VERIFY, Imprinted
+from neuropaste.errors import InputError
 from neuropaste.netlists.memristor import final_states, netlist_text
 from neuropaste.outputs import write_json
 from neuropaste.plasticity import DeviceModel, PulseScheme, draw_d2d, drift
@@ -128,7 +129,11 @@ def check(directory: Path, options: Any) -> dict[str, Any]:
         return {"passed": False, "summary": f"this imprint was driven by {drive}: the SPICE "
                 "proof re-drives spike pulse trains only, so nothing was checked"}
     inp = Inputs.read(imp)
-    stored, _ = from_tiles(imp.conductances(), inp.n)
+    try:
+        stored, _ = from_tiles(imp.conductances(), inp.n)
+    except (KeyError, IndexError, ValueError) as err:
+        raise InputError(imp.path(IMPRINT_CONDUCTANCES), f"not a tile store of {inp.n} "
+                         f"neurons: {err!r}") from None
     path = imp.path(IMPRINT_CHECK_NETLIST)
     t0 = time.perf_counter()
     tried: list[list[str]] = []
