@@ -342,13 +342,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from neuropaste.devices import parse_age
     from neuropaste.verify import VerifyOptions, default_checks, run_checks
 
-    names = [n for n in ("rtl", "spice", "stack", "analog") if getattr(args, n)]
+    names = [n for n in ("rtl", "spice", "stack", "analog", "imprint") if getattr(args, n)]
     if args.replay:  # the RTL proven core by core instead of as one array
         if "rtl" not in names:
             raise InputError(None, "--replay is a way to run --rtl: give both")
         names[names.index("rtl")] = "replay"
-    _refuse_unused(args, VERIFY_FLAGS, set(names or default_checks(Compiled.open(args.dir))),
-                   "checks")
+    chosen = set(names) if "imprint" in names else set(
+        names or default_checks(Compiled.open(args.dir)))  # an imprint directory is not compiled
+    _refuse_unused(args, VERIFY_FLAGS, chosen, "checks")
     drift_time = None if args.age is None else parse_age(args.age)
     options = VerifyOptions(steps=args.steps, vcd=args.vcd, tiles=args.tiles,
                             workers=args.workers, scheduler=args.scheduler, mc_runs=args.mc,
@@ -745,6 +746,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--analog", action="store_true",
                    help="the tiles in the loop with ideal reads reproduce the reference raster "
                         "(needs a lossless level map; docs/fidelity.md)")
+    s.add_argument("--imprint", action="store_true",
+                   help="DIR is an imprint directory: ngspice re-imprints a sampled 4 x 4 "
+                        "sub-crossbar and must agree with its stored conductances within 5 %% "
+                        "(docs/imprint.md)")
     s.add_argument("--steps", type=int, default=None,
                    help="steps for --rtl, --analog (default: all stored)")
     s.add_argument("--replay", action="store_true",

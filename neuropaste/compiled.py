@@ -19,13 +19,20 @@ Manifest schema, version :data:`MANIFEST_VERSION` (key ``neuropaste_manifest``):
 (``steps``, ``events`` and what made them), ``reference`` (``spikes``, ``active_neurons``),
 ``tools`` (versions), ``backends`` (backend name -> what its ``emit`` returned), and, from a
 map, ``map`` (its summary) and ``quant_options``.
+
+The imprint directory (``neuropaste imprint``, written by ``neuropaste.imprint.run``) is not a
+compiled one; :class:`Imprinted` reads what ``verify --imprint`` needs of it: ``imprint.json``
+(version key ``neuropaste_imprint``), ``spikes.npz`` (the spikes that drove the crossbar) and
+``conductances.npz`` (the imprinted cells in the tile layout); the check writes its netlist
+``verify_imprint.cir`` and ``verify.json`` there.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +43,7 @@ from neuropaste.devices import Device, Electrical, Encoding
 from neuropaste.errors import InputError
 from neuropaste.events import Raster, Stimulus, load_raster_csv, load_stimulus_csv
 from neuropaste.ir import Network, load_network
+from neuropaste.plasticity import DeviceModel, PulseScheme, ThresholdRate
 from neuropaste.tiles import TileStore, load_store
 
 MANIFEST_VERSION = 1
@@ -190,3 +198,83 @@ class Compiled:
         for path in sorted((self.root / FPGA).glob(f"*/{FPGA_RESULT}")):
             out[path.parent.name] = json.loads(path.read_text())
         return out
+
+
+# -- the imprint directory (``neuropaste imprint``): not compiled, read for verify --imprint
+
+IMPRINT_VERSION = 1
+IMPRINT_JSON = "imprint.json"
+IMPRINT_CONDUCTANCES = "conductances.npz"
+IMPRINT_SPIKES = "spikes.npz"
+IMPRINT_CHECK_NETLIST = "verify_imprint.cir"
+
+
+@dataclass(frozen=True)
+class Imprinted:
+    """An imprint directory, opened: imprint.json read and checked, the rest one call away."""
+
+    root: Path
+    doc: dict[str, Any]
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> Imprinted:
+        """Refuse, with one InputError line, anything that is not an imprint directory."""
+        root = Path(path)
+        if not root.is_dir() or not (root / IMPRINT_JSON).is_file():
+            raise InputError(root, f"not an imprint directory (no {IMPRINT_JSON}): run "
+                             "neuropaste imprint first")
+        try:
+            doc = json.loads((root / IMPRINT_JSON).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise InputError(root / IMPRINT_JSON, f"cannot read it: {err}") from None
+        if not isinstance(doc, dict) or doc.get("neuropaste_imprint") != IMPRINT_VERSION:
+            raise InputError(root / IMPRINT_JSON, f"not an imprint.json of version "
+                             f"{IMPRINT_VERSION}: imprint again")
+        return cls(root=root, doc=doc)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    @property
+    def labels(self) -> list[str]:
+        return [str(x) for x in self.doc["labels"]]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.doc["options"]
+
+    def model(self) -> DeviceModel:
+        """The device model the imprint ran (variation as it ran), from its table."""
+        names = {f.name for f in fields(DeviceModel)}
+        try:
+            table = self.doc["model"]
+            kw = {k: (math.inf if v is None else v) for k, v in table.items()
+                  if k in names and k != "rate"}
+            return DeviceModel(rate=ThresholdRate(**table["rate"]), **kw)
+        except (KeyError, TypeError, AttributeError) as err:
+            raise InputError(self.root / IMPRINT_JSON, f"bad model table: {err!r}") from None
+
+    def scheme(self) -> PulseScheme:
+        names = {f.name for f in fields(PulseScheme)}
+        try:
+            return PulseScheme(**{k: v for k, v in self.doc["scheme"].items() if k in names})
+        except (KeyError, TypeError, AttributeError) as err:
+            raise InputError(self.root / IMPRINT_JSON, f"bad pulse scheme: {err!r}") from None
+
+    def spikes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(times in recording seconds, neuron index) of every spike that drove the crossbar."""
+        try:
+            with np.load(self.root / IMPRINT_SPIKES, allow_pickle=False) as data:
+                return data["t_s"].astype(np.float64), data["neuron"].astype(np.int64)
+        except (OSError, KeyError, ValueError) as err:
+            raise InputError(self.root / IMPRINT_SPIKES, f"cannot read the spikes: {err}") \
+                from None
+
+    def conductances(self) -> dict[str, np.ndarray]:
+        """conductances.npz whole: the tile store of the imprinted cells and its extras."""
+        try:
+            with np.load(self.root / IMPRINT_CONDUCTANCES, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError) as err:
+            raise InputError(self.root / IMPRINT_CONDUCTANCES, f"cannot read it: {err}") \
+                from None

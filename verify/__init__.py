@@ -57,6 +57,8 @@ CHECKS = {
     "analog": Check("analog", "spice", "neuropaste.verify.analog", lambda part: False),
     # opt-in (verify --rtl --replay): each core and router of a mesh alone, on Dask
     "replay": Check("replay", "rtl", "neuropaste.verify.replay", lambda part: False),
+    # verify --imprint: on an imprint directory (neuropaste imprint), never a compiled one
+    "imprint": Check("imprint", "imprint", "neuropaste.verify.imprint", lambda part: False),
 }
 
 
@@ -68,7 +70,12 @@ def default_checks(compiled: Compiled) -> list[str]:
 
 def run_checks(compiled: Path, names: list[str], options: VerifyOptions) -> dict[str, Any]:
     """Run the named checks (every applicable one when empty); earlier results of other checks
-    in verify.json are kept. Returns what verify.json now says."""
+    in verify.json are kept. Returns what verify.json now says. ``imprint`` runs alone, on an
+    imprint directory."""
+    if "imprint" in names:
+        if names != ["imprint"]:
+            raise InputError(compiled, "--imprint checks an imprint directory and runs alone")
+        return CHECKS["imprint"].load().run(compiled, options)
     cd = Compiled.open(compiled)
     names = names or default_checks(cd)
     for name in names:

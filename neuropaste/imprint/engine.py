@@ -44,6 +44,7 @@ class EngineResult:
     track_t: np.ndarray  # (k, m) recording seconds of each tracked cell's updates
     track_x: np.ndarray  # (k, m) its state after the update
     track_n: np.ndarray  # (k,) updates recorded per tracked cell
+    track_f: np.ndarray | None = None  # (k, m) the cycle-to-cycle factor of each (verify)
 
 
 @numba.njit(cache=True)
@@ -79,7 +80,8 @@ def _normal(seed, s, k):
 
 @numba.njit(parallel=True, cache=True)
 def _run_columns(t, nrn, first, spikes_of, nxt, lo_of, n, x, rate_f, k_lo, k_step, kp, ke, xp,
-                 cp, c2c, seed, speedup, g_min, dg, track, track_t, track_x, track_n, lag_sum,
+                 cp, c2c, seed, speedup, g_min, dg, track, track_t, track_x, track_f, track_n,
+                 lag_sum,
                  e_sum):
     """The SET-only imprint, one column per thread: a cell of column a changes only at a's
     spikes, so columns are independent and each is updated in its own time order."""
@@ -106,9 +108,10 @@ def _run_columns(t, nrn, first, spikes_of, nxt, lo_of, n, x, rate_f, k_lo, k_ste
                     continue
                 idx = b * n + a
                 scale = rate_f[idx] if rate_f.size > 1 else 1.0
+                cf = 1.0
                 if c2c > 0.0:
-                    scale *= np.exp(c2c * _normal(seed, s, k) - 0.5 * c2c * c2c)
-                ep *= scale
+                    cf = np.exp(c2c * _normal(seed, s, k) - 0.5 * c2c * c2c)
+                ep *= scale * cf
                 overlaps[a] += 1
                 energy[a] += (ke[i] * (1.0 - f) + ke[i + 1] * f) * (g_min + dg * x[idx])
                 lag_sum[idx] += ep * lag
@@ -118,13 +121,15 @@ def _run_columns(t, nrn, first, spikes_of, nxt, lo_of, n, x, rate_f, k_lo, k_ste
                 if j >= 0 and track_n[j] < m:
                     track_t[j, track_n[j]] = ts
                     track_x[j, track_n[j]] = x[idx]
+                    track_f[j, track_n[j]] = cf
                     track_n[j] += 1
     return overlaps.sum(), energy.sum()
 
 
 @numba.njit(cache=True)
 def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c, seed, speedup,
-         length, g_min, dg, track, track_t, track_x, track_n, lag_sum, e_sum, neg_support):
+         length, g_min, dg, track, track_t, track_x, track_f, track_n, lag_sum, e_sum,
+         neg_support):
     last = np.full(n, -np.inf)
     lo = 0
     nk = kp.size
@@ -133,9 +138,16 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
     resets = 0
     window = length * speedup  # recording seconds: the kernel's support
     m = track_t.shape[1]
+    group = 0
     for s in range(t.size):
         ts = t[s]
         a = nrn[s]
+        # every spike of this instant retriggers its driver before any pair is counted: a
+        # partner that fires now too has cut its older waveform (as in the crossbar, and in
+        # ngspice), whatever the order of simultaneous spikes in the list
+        while group < t.size and t[group] == ts:
+            last[nrn[group]] = ts
+            group += 1
         while t[lo] < ts - window:
             lo += 1
         for k in range(lo, s):
@@ -161,9 +173,10 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
                 if ep <= 0.0 and ed <= 0.0:
                     continue
                 scale = rate_f[idx] if rate_f.size > 1 else 1.0
+                cf = 1.0
                 if c2c > 0.0:
-                    scale *= np.exp(c2c * _normal(seed, s, k + side * t.size)
-                                    - 0.5 * c2c * c2c)
+                    cf = np.exp(c2c * _normal(seed, s, k + side * t.size) - 0.5 * c2c * c2c)
+                scale *= cf
                 ep *= scale
                 ed *= scale
                 overlaps += 1
@@ -179,6 +192,7 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
                 if j >= 0 and track_n[j] < m:
                     track_t[j, track_n[j]] = ts
                     track_x[j, track_n[j]] = x[idx]
+                    track_f[j, track_n[j]] = cf
                     track_n[j] += 1
         last[a] = ts
     return overlaps, energy, resets
@@ -211,6 +225,7 @@ def run(times_s: np.ndarray, neuron: np.ndarray, n: int, model: DeviceModel,
     tr[track] = np.arange(len(track))
     track_t = np.zeros((len(track), track_points))
     track_x = np.zeros((len(track), track_points))
+    track_f = np.ones((len(track), track_points))
     track_n = np.zeros(len(track), np.int64)
     lag_sum = np.zeros(n * n)
     e_sum = np.zeros(n * n)
@@ -229,13 +244,14 @@ def run(times_s: np.ndarray, neuron: np.ndarray, n: int, model: DeviceModel,
         overlaps, energy = _run_columns(
             t, nrn, first, by, nxt, lo_of, n, x, rf, float(dts[0]), float(dts[1] - dts[0]), kp,
             ke, xp, cp, model.c2c_sigma, int(seed) % (2**32), scheme.speedup, model.g_min,
-            model.dg, tr, track_t, track_x, track_n, lag_sum, e_sum)
+            model.dg, tr, track_t, track_x, track_f, track_n, lag_sum, e_sum)
         return EngineResult(x.reshape(n, n), lag_sum.reshape(n, n), e_sum.reshape(n, n),
-                            int(overlaps), float(energy), 0, track_t, track_x, track_n)
+                            int(overlaps), float(energy), 0, track_t, track_x, track_n, track_f)
     overlaps, energy, resets = _run(
         t, nrn, n, x, rf, float(dts[0]), float(dts[1] - dts[0]), kp, kd, ke, kr, xp, cp, xd,
         cd, model.c2c_sigma, int(seed) % (2**32), scheme.speedup, support,
-        model.g_min, model.dg, tr, track_t, track_x, track_n, lag_sum, e_sum,
+        model.g_min, model.dg, tr, track_t, track_x, track_f, track_n, lag_sum, e_sum,
         neg_support)
     return EngineResult(x.reshape(n, n), lag_sum.reshape(n, n), e_sum.reshape(n, n),
-                        int(overlaps), float(energy), int(resets), track_t, track_x, track_n)
+                        int(overlaps), float(energy), int(resets), track_t, track_x, track_n,
+                        track_f)
