@@ -95,7 +95,8 @@ def _run_columns(t, nrn, first, spikes_of, nxt, lo_of, n, x, rate_f, k_lo, k_ste
             ts = t[s]
             for k in range(lo_of[s], s):
                 b = nrn[k]
-                if b == a or nxt[k] < s:
+                # b fired again by now (at this very instant too): its older waveform is cut
+                if b == a or (nxt[k] < t.size and t[nxt[k]] <= ts):
                     continue
                 lag = ts - t[k]
                 u = (lag / speedup - k_lo) / k_step
