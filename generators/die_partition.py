@@ -98,7 +98,7 @@ def evaluate(die: np.ndarray, n_dies: int, src: list[np.ndarray], dst: list[np.n
 
 
 #: above this many tiles, consecutive tiles are merged into at most this many clusters first
-COARSE_NODES = 20_000
+COARSE_NODES = 4_000
 
 
 def coarsen(nets: list[np.ndarray], n_tiles: int, size: int) -> tuple[list[np.ndarray],
