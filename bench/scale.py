@@ -1,7 +1,9 @@
 """The whole compile at scale: wall time and peak memory of ``neuropaste compile MAP
 --memory-dies 4`` (issue 16's targets), and their growth with the synapse count.
 
-Each case runs the real command in its own process (so peak memory is that compile's alone),
+The stack is ``bench/scale_stack.toml`` (4 dies, 2 um via pitch): with the default 10 um pitch
+the TSV budget of a die interface (250,000) is far below what 10^5 neurons need. Each case runs
+the real command in its own process (so peak memory is that compile's alone),
 on a map file written beforehand (generation is not timed; reading it is). The growth rows
 fit time = a * synapses^b and memory likewise by least squares on log-log axes.
 
@@ -31,6 +33,7 @@ from neuropaste.io import save_map
 
 ROOT = Path(__file__).resolve().parent.parent
 NEUROPASTE = str(Path(sys.executable).parent / "neuropaste")
+STACK = Path(__file__).with_name("scale_stack.toml")  # fine-pitch vias: docs/scale.md
 
 
 def clustered(n: int, k: int, cluster: int = 1000, local: float = 0.9, seed: int = 1
@@ -62,7 +65,8 @@ def compile_case(source: str, out: Path, backends: str, steps: int) -> dict:
     """One compile in its own process: wall time, peak RSS and the manifest's figures."""
     t0 = time.perf_counter()
     proc = subprocess.run([NEUROPASTE, "compile", source, "--memory-dies", "4", "--out",
-                           str(out), "--backends", backends, "--steps", str(steps)],
+                           str(out), "--backends", backends, "--steps", str(steps),
+                           *(["--stack", str(STACK)] if "spice" in backends else [])],
                           capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import re
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +78,8 @@ def test_fit_error_suggests_the_core_count_that_fits(tmp_path: Path, capsys) -> 
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "block RAM: needs" in err and "over; by table: fan-out table" in err
     assert "routing table" in err
-    assert err.endswith("It fits on 1 core instead of 4 (22 block RAMs, 2 SPRAM, ~1,183 LUTs): "
-                        "compile with --cores 1.")
+    assert re.search(r"It fits on 1 core instead of 4 \(22 block RAMs, 2 SPRAM, ~[\d,]+ "
+                     r"LUTs\): compile with --cores 1\.$", err), err
 
 
 def test_suggestion_names_the_fewest_cores_that_fit() -> None:
