@@ -19,19 +19,13 @@ The peer is the spike-train-only method run on the same spikes in the same run.
 # ruff: noqa: E402
 from __future__ import annotations
 
-import os
-import sys
-
-# this file is named copy_detect.py: keep its folder off the path, or ``import copy`` (which
-# dataclasses does) would find it instead of the standard library's
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-
 import argparse
 import dataclasses
 import json
+import os
 import resource
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -41,6 +35,7 @@ from neuropaste.copy.run import CopyOptions, copy_recording
 from neuropaste.copy.score import score
 from neuropaste.io.recording import Recording, open_recording, read_truth
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
 PY = sys.executable
 #: the "other" culture: weaker pads, more recording noise, a higher rate, more inhibition
 OTHER = ["--coupling", "0.2", "--record-noise-mv", "0.1", "--rate-hz", "4",

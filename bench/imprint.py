@@ -22,18 +22,12 @@ separate process: wall, CPU and peak memory (target: 1,728 neurons x 600 s in <=
 # ruff: noqa: E402
 from __future__ import annotations
 
-import os
-import sys
-
-# bench/ holds copy.py: keep this folder off the path, or ``import copy`` (which dataclasses
-# does) would find it instead of the standard library's
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-
 import argparse
 import json
+import os
 import resource
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -48,17 +42,16 @@ from neuropaste.imprint.sources import Activity, from_recording
 from neuropaste.io.recording import read_truth
 from neuropaste.plasticity import MODELS
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import copy_detect  # the same cultures as the copy bench
+
 PY = sys.executable
-OTHER = ["--coupling", "0.2", "--record-noise-mv", "0.1", "--rate-hz", "4",
-         "--exc-fraction", "0.7", "--psp-mv", "0.4"]
+OTHER = copy_detect.OTHER
 
 
 def culture(work: Path, name: str, neurons: int, seconds: float, extra: list[str]) -> Path:
-    out = work / f"{name}-{neurons}x{seconds:g}"
-    if not (out / "recording.nwb").is_file():
-        subprocess.run([PY, "-m", "neuropaste", "culture", "--out", str(out), "--neurons",
-                        str(neurons), "--seconds", str(seconds), *extra], check=True)
-    return out
+    """copy_detect's culture (simulated once, then reused), named by its size."""
+    return copy_detect.culture(work, f"{name}-{neurons}x{seconds:g}", neurons, seconds, extra)
 
 
 def activity(rec_dir: Path, work: Path) -> tuple[Activity, float]:
