@@ -143,11 +143,12 @@ def partition_only(path: str, dies: int) -> dict:
             "pins": int(ptr[-1] + sum(len(t.cols) for t in tiles))}
 
 
-def scale(max_neurons: int, dies: int = 4) -> None:
+def scale(max_neurons: int, dies: int = 4, min_neurons: int = 0) -> None:
     print("| neurons | synapses | tiles | generate + pack s | partition s | peak RSS of "
           "partitioning process | TSV signals: part. / random / in order |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
-    sizes = [n for n in (1_000, 3_000, 10_000, 30_000, 100_000) if n <= max_neurons]
+    sizes = [n for n in (1_000, 3_000, 10_000, 30_000, 100_000)
+             if min_neurons <= n <= max_neurons]
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             path = Path(tmp) / f"fp_{n}.npz"
@@ -171,6 +172,7 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-neurons", type=int, default=100_000)
+    ap.add_argument("--min-neurons", type=int, default=0)
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--skip-scale", action="store_true")
     args = ap.parse_args()
@@ -178,7 +180,7 @@ def main() -> None:
         quality()
     if not args.skip_scale:
         print()
-        scale(args.max_neurons)
+        scale(args.max_neurons, min_neurons=args.min_neurons)
 
 
 if __name__ == "__main__":

@@ -120,16 +120,18 @@ def _kahypar(n_tiles: int, nets: list[np.ndarray], weights: np.ndarray, n_dies: 
     """Mt-KaHyPar on the tile hypergraph; past ``COARSE_NODES`` tiles on clusters of
     consecutive tiles, then projected back (docs/stack.md "At scale")."""
     size = -(-n_tiles // COARSE_NODES)
-    if size > 1:
+    if size > 1:  # at scale: V-cycles from in order only (the fresh start cost ~70 % and lost)
         coarse, node_w = coarsen(nets, n_tiles, size)
-        part = _kahypar_nodes(len(node_w), coarse, weights, node_w, n_dies, max_per_die, seed)
+        part = _kahypar_nodes(len(node_w), coarse, weights, node_w, n_dies, max_per_die, seed,
+                              fresh=False)
         return part[np.arange(n_tiles) // size]
     return _kahypar_nodes(n_tiles, nets, weights, np.ones(n_tiles, np.int64), n_dies,
                           max_per_die, seed)
 
 
 def _kahypar_nodes(n_nodes: int, nets: list[np.ndarray], weights: np.ndarray,
-                   node_w: np.ndarray, n_dies: int, max_per_die: int, seed: int) -> np.ndarray:
+                   node_w: np.ndarray, n_dies: int, max_per_die: int, seed: int,
+                   fresh: bool = True) -> np.ndarray:
     import mtkahypar
 
     _init_mtkahypar()
@@ -149,16 +151,16 @@ def _kahypar_nodes(n_nodes: int, nets: list[np.ndarray], weights: np.ndarray,
     # two starts, the better (connectivity) kept: a fresh multilevel partition, and V-cycles
     # from the in-order assignment (tiles come out of packing in a locality-preserving order,
     # so in order is a strong start that a fresh partition does not always beat)
-    fresh = hg.partition(ctx)
-    best = fresh
-    if max_per_die * n_dies >= n_tiles:
+    in_order_fits = max_per_die * n_dies >= n_tiles
+    best = hg.partition(ctx) if fresh or not in_order_fits else None
+    if in_order_fits:
         chunk = min(math.ceil(n_tiles / n_dies), max_per_die)  # the in-order baseline's cut
         first = np.cumsum(node_w) - node_w  # first tile of each node
         order = np.minimum(first // chunk, n_dies - 1)
         refined = hg.create_partitioned_hypergraph(ctx, n_dies, order.tolist())
         refined.improve_partition(ctx, 1)
-        if refined.km1() < fresh.km1() and max(
-                refined.block_weight(b) for b in range(n_dies)) <= max_per_die:
+        if best is None or (refined.km1() < best.km1() and max(
+                refined.block_weight(b) for b in range(n_dies)) <= max_per_die):
             best = refined
     return np.array([best.block_id(t) for t in range(n_nodes)], np.int64)
 
