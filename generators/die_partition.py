@@ -120,7 +120,7 @@ def _kahypar(n_tiles: int, nets: list[np.ndarray], weights: np.ndarray, n_dies: 
     """Mt-KaHyPar on the tile hypergraph; past ``COARSE_NODES`` tiles on clusters of
     consecutive tiles, then projected back (docs/stack.md "At scale")."""
     size = -(-n_tiles // COARSE_NODES)
-    if size > 1:  # at scale: V-cycles from in order only (the fresh start cost ~70 % and lost)
+    if size > 1:  # V-cycles from in order only: a fresh start cost 70 % for 0.02 % fewer TSVs
         coarse, node_w = coarsen(nets, n_tiles, size)
         part = _kahypar_nodes(len(node_w), coarse, weights, node_w, n_dies, max_per_die, seed,
                               fresh=False)
