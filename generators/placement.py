@@ -169,10 +169,12 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
         raise ValueError(f"balance must be one of {BALANCE}, not {balance!r}")
     limits = limits or CoreLimits()
     need = cores_needed(net, limits)
+    r = _r(net, rates)
+    core = None
     if n_cores is None:  # as few cores as fit every limit: route entries only show once placed
         while True:
-            over = _overflow(net, _partition(net, need, limits, _r(net, rates), seed, balance,
-                                             rates), need, limits)
+            core = _partition(net, need, limits, r, seed, balance, rates)
+            over = _overflow(net, core, need, limits)
             if over <= 1.0 or need >= net.n_neurons:
                 break
             need = min(net.n_neurons, max(need + 1, math.ceil(need * over * 1.05)))
@@ -185,9 +187,9 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
                          f"{net.n_synapses} synapses need at least {need} cores of "
                          f"{limits.neurons} neurons / {limits.fanout_entries} fan-out entries, "
                          f"not {n_cores}")
-    r = _r(net, rates)
     naive = np.minimum(np.arange(net.n_neurons) * n_cores // max(net.n_neurons, 1), n_cores - 1)
-    core = _partition(net, n_cores, limits, r, seed, balance, rates)
+    if core is None:  # a core count was given
+        core = _partition(net, n_cores, limits, r, seed, balance, rates)
     baseline = None
     if balance == "work" and n_cores > 1:
         try:

@@ -206,6 +206,8 @@ IMPRINT_VERSION = 1
 IMPRINT_JSON = "imprint.json"
 IMPRINT_CONDUCTANCES = "conductances.npz"
 IMPRINT_SPIKES = "spikes.npz"
+IMPRINT_LEARNED = "learned.csv"
+IMPRINT_TRAJECTORIES = "trajectories.npz"
 IMPRINT_CHECK_NETLIST = "verify_imprint.cir"
 
 

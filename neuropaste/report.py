@@ -174,11 +174,13 @@ def imprint_section(root: Path, max_cells: int = 200) -> str:
     and a few cells' conductance trajectories."""
     import numpy as np
 
-    doc = json.loads((root / "imprint.json").read_text())
-    with np.load(root / "conductances.npz") as d:
+    from neuropaste.compiled import IMPRINT_CONDUCTANCES, IMPRINT_JSON, IMPRINT_TRAJECTORIES
+
+    doc = json.loads((root / IMPRINT_JSON).read_text())
+    with np.load(root / IMPRINT_CONDUCTANCES) as d:
         weight, chosen, sign = d["weight"], d["chosen"], d["sign"]
         target = d["target"] if "target" in d.files else None
-    with np.load(root / "trajectories.npz") as d:
+    with np.load(root / IMPRINT_TRAJECTORIES) as d:
         tr = {k: d[k] for k in d.files}
     n = min(len(doc["labels"]), max_cells)
     f = doc["figures"]

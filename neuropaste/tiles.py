@@ -73,7 +73,10 @@ class TileStore:
         """Programmed conductances (t, R, 2 pairs): G+ on even columns, G- on odd ones."""
         if self.g is not None:
             return self.g[tiles]
-        w = self.weights(tiles)
+        return self._derived(self.weights(tiles), dev, enc)
+
+    def _derived(self, w: np.ndarray, dev: Device, enc: Encoding) -> np.ndarray:
+        """Conductances (t, R, 2 pairs) of integer weights (t, R, posts) through the device."""
         if w.size == 0:
             return np.zeros((len(w), self.rows, 2 * self.col_post.shape[1]))
         gp, gn = conductances(w, self.w_max, dev, enc)
@@ -85,7 +88,8 @@ class TileStore:
         """The whole store as dense arrays (what small maps' readers and tests index):
         ``g``, ``weight`` (t, R, pairs: the weight each pair is a digit of) and the tile keys."""
         w = self.weights()
-        return {"g": self.conductances(dev, enc), "weight": np.repeat(w, self.slices, axis=2),
+        g = self.g if self.g is not None else self._derived(w, dev, enc)
+        return {"g": g, "weight": np.repeat(w, self.slices, axis=2),
                 **{k: getattr(self, k) for k in TILE_KEYS}}
 
     def arrays(self) -> dict[str, np.ndarray]:

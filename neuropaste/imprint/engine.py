@@ -59,6 +59,16 @@ def _apply(x, e, target, c):
 
 
 @numba.njit(cache=True)
+def _record(j, ts, x, cf, track_t, track_x, track_f, track_n):
+    """Keep an update of tracked cell ``j`` (-1: not tracked) while its record has room."""
+    if j >= 0 and track_n[j] < track_t.shape[1]:
+        track_t[j, track_n[j]] = ts
+        track_x[j, track_n[j]] = x
+        track_f[j, track_n[j]] = cf
+        track_n[j] += 1
+
+
+@numba.njit(cache=True)
 def _mix(z):
     z = z + np.uint64(0x9E3779B97F4A7C15)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -88,7 +98,6 @@ def _run_columns(t, nrn, first, spikes_of, nxt, lo_of, n, x, rate_f, k_lo, k_ste
     overlaps = np.zeros(n, np.int64)
     energy = np.zeros(n)
     nk = kp.size
-    m = track_t.shape[1]
     for a in numba.prange(n):
         for q in range(first[a], first[a + 1]):
             s = spikes_of[q]
@@ -118,12 +127,7 @@ def _run_columns(t, nrn, first, spikes_of, nxt, lo_of, n, x, rate_f, k_lo, k_ste
                 lag_sum[idx] += ep * lag
                 e_sum[idx] += ep
                 x[idx] = _apply(x[idx], ep, xp, cp)
-                j = track[idx]
-                if j >= 0 and track_n[j] < m:
-                    track_t[j, track_n[j]] = ts
-                    track_x[j, track_n[j]] = x[idx]
-                    track_f[j, track_n[j]] = cf
-                    track_n[j] += 1
+                _record(track[idx], ts, x[idx], cf, track_t, track_x, track_f, track_n)
     return overlaps.sum(), energy.sum()
 
 
@@ -138,7 +142,6 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
     energy = 0.0
     resets = 0
     window = length * speedup  # recording seconds: the kernel's support
-    m = track_t.shape[1]
     group = 0
     for s in range(t.size):
         ts = t[s]
@@ -189,12 +192,7 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
                 if kr[i] or kr[i + 1]:
                     x[idx] = 0.0
                     resets += 1
-                j = track[idx]
-                if j >= 0 and track_n[j] < m:
-                    track_t[j, track_n[j]] = ts
-                    track_x[j, track_n[j]] = x[idx]
-                    track_f[j, track_n[j]] = cf
-                    track_n[j] += 1
+                _record(track[idx], ts, x[idx], cf, track_t, track_x, track_f, track_n)
         last[a] = ts
     return overlaps, energy, resets
 

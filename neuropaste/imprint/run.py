@@ -25,6 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from neuropaste.compiled import IMPRINT_CONDUCTANCES as CONDUCTANCES
+from neuropaste.compiled import IMPRINT_JSON, IMPRINT_VERSION, Imprinted
+from neuropaste.compiled import IMPRINT_LEARNED as LEARNED
+from neuropaste.compiled import IMPRINT_SPIKES as SPIKES
+from neuropaste.compiled import IMPRINT_TRAJECTORIES as TRAJECTORIES
 from neuropaste.copy.score import score
 from neuropaste.errors import InputError
 from neuropaste.imprint import engine, readout
@@ -39,11 +44,6 @@ from neuropaste.plasticity import (
 )
 
 DRIVES = ("spike", "vm")
-CONDUCTANCES = "conductances.npz"
-IMPRINT_JSON = "imprint.json"
-LEARNED = "learned.csv"
-TRAJECTORIES = "trajectories.npz"
-SPIKES = "spikes.npz"
 
 
 @dataclass(frozen=True)
@@ -288,7 +288,7 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
             pre.tolist(), post.tolist(), w.tolist(), delay.tolist(), strict=True))
         (tmp / LEARNED).write_text(buf.getvalue(), encoding="utf-8")
         doc = {
-            "neuropaste_imprint": 1,
+            "neuropaste_imprint": IMPRINT_VERSION,
             "labels": list(labels),
             "source": act.spec,
             "drive": opts.drive,
@@ -319,13 +319,11 @@ def is_imprint(path: str | os.PathLike) -> bool:
 def learned_map(path: str | os.PathLike):
     """The map an imprint directory learned (labels from its source, signed weights in units
     of the conductance range, delays from the measured latencies)."""
-    import json
-
     from neuropaste.cmap import ConnectivityMap
 
     root = Path(path)
     try:
-        doc = json.loads((root / IMPRINT_JSON).read_text())
+        doc = Imprinted.open(root).doc
         labels = doc["labels"]
         with open(root / LEARNED, newline="") as fh:
             rows = list(csv.DictReader(fh))
