@@ -225,3 +225,22 @@ def test_device_record_edited_fails(compiled: Path) -> None:
     # the store's conductances follow from its weights through the device: the netlists,
     # written with the true device, no longer match what the edited record programs
     assert any("tiles.npz programs" in d for d in r["defects"])
+
+
+def test_sparse_weight_record_edited_fails_naming_the_synapse(compiled: Path) -> None:
+    """The store keeps per-synapse weights and derives conductances from them: one weight
+    record moved by a unit in tiles.npz fails against the network, naming its place."""
+    from dataclasses import replace
+
+    from neuropaste.ir import write_npz
+
+    store = Compiled.open(compiled).tile_store()
+    w = store.syn_weight.copy()
+    w[0] += 1 if w[0] > 0 else -1
+    write_npz(compiled / TILES, replace(store, syn_weight=w).arrays())
+    r = _verify(compiled, tiles=1)
+    assert not r["passed"]
+    t, row, p = int(store.syn_tile[0]), int(store.syn_row[0]), int(store.syn_post[0])
+    assert any(re.match(rf"tiles\.npz: weight table tile {t} row {row} pair "
+                        rf"{p * store.slices} says {w[0]}, the network has {store.syn_weight[0]}",
+                        d) for d in r["defects"]), r["defects"]
