@@ -6,6 +6,10 @@ connectivity. METIS (through ``pymetis``) minimises the edge cut of the symmetri
 graph, weighted by firing rates when a reference run is given; the edge cut is an upper bound
 of that multicast traffic, tight when each source reaches few cores. A greedy repair pass then
 enforces the per-core limits METIS only balances approximately.
+
+``balance="steps"`` optimises throughput instead: a step lasts as long as its busiest core, so
+it places neurons to keep every sampled step's work even across cores (docs/hardware.md,
+"Placement objective"), at the price of more traffic.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pymetis
 import scipy.sparse as sp
 
 from neuropaste.addresses import Placement, addresses
 from neuropaste.errors import InputError
+from neuropaste.events import Raster
 from neuropaste.hdl.core import CoreGeometry, CoreImage
 from neuropaste.hdl.mesh import MeshPlan, mesh_shape
 from neuropaste.ir import Network
@@ -152,7 +158,7 @@ def _fill_empty(core: np.ndarray, n_cores: int) -> np.ndarray:
     return core
 
 
-BALANCE = ("work", "neurons")
+BALANCE = ("work", "neurons", "steps")
 # a neuron's own weight under "work", in mean neurons' work: enough to keep neuron counts (the
 # update sweep) from drifting far, small enough that work balances within a few per cent
 NEURON_WEIGHT = 0.1
@@ -161,10 +167,12 @@ WORK_NEURON_SLACK = 2.0
 
 
 def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = None,
-          rates: np.ndarray | None = None, seed: int = 0, balance: str = "work") -> Placement:
-    """Assign every neuron a core, minimising inter-core spike traffic under the core limits
-    while balancing ``balance`` (module docstring); the stats report both objectives for this
-    placement and, under ``"work"``, for the neuron-balanced one too."""
+          rates: np.ndarray | None = None, seed: int = 0, balance: str = "work",
+          raster: Raster | None = None) -> Placement:
+    """Assign every neuron a core under the core limits: minimising inter-core spike traffic
+    while balancing ``balance`` (``"work"``, ``"neurons"``), or balancing every step's work
+    (``"steps"``, from ``raster`` and ``rates``; module docstring). The stats report both
+    objectives for this placement and, unless ``"neurons"``, for the neuron-balanced one too."""
     if balance not in BALANCE:
         raise ValueError(f"balance must be one of {BALANCE}, not {balance!r}")
     limits = limits or CoreLimits()
@@ -173,7 +181,7 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
     core = None
     if n_cores is None:  # as few cores as fit every limit: route entries only show once placed
         while True:
-            core = _partition(net, need, limits, r, seed, balance, rates)
+            core = _partition(net, need, limits, r, seed, balance, rates, raster)
             over = _overflow(net, core, need, limits)
             if over <= 1.0 or need >= net.n_neurons:
                 break
@@ -189,9 +197,9 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
                          f"not {n_cores}")
     naive = np.minimum(np.arange(net.n_neurons) * n_cores // max(net.n_neurons, 1), n_cores - 1)
     if core is None:  # a core count was given
-        core = _partition(net, n_cores, limits, r, seed, balance, rates)
+        core = _partition(net, n_cores, limits, r, seed, balance, rates, raster)
     baseline = None
-    if balance == "work" and n_cores > 1:
+    if balance != "neurons" and n_cores > 1:
         try:
             baseline = _partition(net, n_cores, limits, r, seed, "neurons", rates)
         except InputError:  # the neuron-balanced placement may not fit where this one does
@@ -224,6 +232,8 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
         "balance": balance,
         "objectives": objectives(net, core, n_cores, rates),
     }
+    if balance == "steps":
+        stats["step_balance"] = step_balance(step_work(net, raster, rates, seed), core, n_cores)
     if baseline is not None:
         stats["objectives_neuron_balanced"] = objectives(net, baseline, n_cores, rates)
     return Placement(core=core, local=local, n_cores=n_cores, stats=stats)
@@ -241,12 +251,141 @@ def _overflow(net: Network, core: np.ndarray, n_cores: int, limits: CoreLimits) 
 
 
 def _partition(net: Network, n_cores: int, limits: CoreLimits, r: np.ndarray, seed: int,
-               balance: str, rates: np.ndarray | None) -> np.ndarray:
+               balance: str, rates: np.ndarray | None, raster: Raster | None = None
+               ) -> np.ndarray:
     if n_cores == 1:
         return np.zeros(net.n_neurons, np.int64)
+    if balance == "steps":
+        return _fill_empty(_spread(net, n_cores, limits, step_work(net, raster, rates, seed)),
+                           n_cores)
     work = delivery_work(net, rates) if balance == "work" else None
     core = _repair(net, _metis(net, n_cores, r, seed, work), n_cores, limits, r)
     return _fill_empty(core, n_cores)
+
+
+# steps of the reference run the step balance keeps (evenly spaced), and as many drawn from the
+# neurons' rates: the drawn ones keep the placement from fitting the reference run's every spike
+STEP_SAMPLES = 256
+
+
+def step_work(net: Network, raster: Raster | None, rates: np.ndarray | None,
+              seed: int = 0) -> np.ndarray:
+    """(sampled step x neuron) clocks a neuron costs its core in that step: the synaptic events
+    landing on it, plus one for its update. Steps: up to ``STEP_SAMPLES`` of the reference run
+    and as many with each neuron firing at its rate (Bernoulli, seeded)."""
+    n = net.n_neurons
+    r = np.full(n, 0.05) if rates is None else np.clip(np.asarray(rates, np.float64), 0, 1)
+    fires = [np.random.default_rng(seed).random((STEP_SAMPLES, n)) < r]
+    if raster is not None and raster.steps:
+        keep = np.unique(np.linspace(0, raster.steps - 1, min(raster.steps, STEP_SAMPLES))
+                         .astype(np.int64))
+        row = np.searchsorted(keep, raster.step)
+        hit = (row < len(keep)) & (keep[np.minimum(row, len(keep) - 1)] == raster.step)
+        sampled = np.zeros((len(keep), n), bool)
+        sampled[row[hit], raster.neuron[hit]] = True
+        fires.insert(0, sampled)
+    spikes = sp.csr_matrix(np.vstack(fires).astype(np.float32))
+    synapses = sp.csr_matrix((np.ones(net.n_synapses, np.float32), (net.pre, net.post)),
+                             shape=(n, n))
+    return np.ascontiguousarray((spikes @ synapses).toarray() + 1.0, dtype=np.float32)
+
+
+def step_balance(work: np.ndarray, core: np.ndarray, n_cores: int) -> float:
+    """Mean core's work over the busiest core's, summed over the sampled steps: the share of
+    the ideal a design with a step barrier can reach on this placement."""
+    per_core = np.zeros((work.shape[0], n_cores))
+    for c in range(n_cores):
+        per_core[:, c] = work[:, core == c].sum(axis=1)
+    busiest = float(per_core.max(axis=1).sum())
+    return float(per_core.sum()) / (n_cores * busiest) if busiest else 1.0
+
+
+def _spread(net: Network, n_cores: int, limits: CoreLimits, work: np.ndarray) -> np.ndarray:
+    """Greedy vector balancing: neurons, busiest first, each to the core where it adds least
+    to the sum over steps of the busiest core's work (ties: the core with least work), within
+    the neuron, fan-out and route-entry limits (a route entry: a source reaching a core)."""
+    fan_in = np.bincount(net.post, minlength=net.n_neurons).astype(np.int64)
+    sources = sp.csr_matrix((np.ones(net.n_synapses, np.int8), (net.post, net.pre)),
+                            shape=(net.n_neurons,) * 2)
+    sources.sum_duplicates()
+    order = np.argsort(-work.sum(axis=0), kind="stable")
+    core = _spread_greedy(np.ascontiguousarray(work.T), order, n_cores, fan_in,
+                          sources.indptr.astype(np.int64), sources.indices.astype(np.int64),
+                          limits.neurons, limits.fanout_entries, limits.route_entries)
+    if (core < 0).any():
+        raise InputError(net.meta.get("source"), f"cannot fit the map on {n_cores} cores of "
+                         f"{limits.neurons} neurons / {limits.fanout_entries} fan-out entries / "
+                         f"{limits.route_entries} route entries: use more cores")
+    return core
+
+
+@numba.njit(cache=True)
+def _spread_greedy(work, order, n_cores, fan_in, src_ptr, src, max_neurons, max_entries,
+                   max_routes):  # pragma: no cover
+    n, steps = work.shape
+    load = np.zeros((n_cores, steps), np.float64)
+    busiest = np.zeros(steps, np.float64)
+    total = np.zeros(n_cores, np.float64)
+    count = np.zeros(n_cores, np.int64)
+    entries = np.zeros(n_cores, np.int64)
+    routes = np.zeros(n_cores, np.int64)  # route entries of each core's placed neurons
+    reach = np.zeros((n, n_cores), np.bool_)  # source -> cores holding a target of it
+    reached = np.zeros(n, np.int64)  # cores each source reaches so far
+    extra = np.zeros(n_cores, np.int64)
+    core = np.full(n, -1, np.int64)
+    cost = np.empty(n_cores, np.float64)
+    for j in order:
+        for c in range(n_cores):
+            cost[c] = np.inf
+            if count[c] >= max_neurons or entries[c] + fan_in[j] > max_entries:
+                continue
+            cost[c] = 0.0
+            for t in range(steps):
+                over = load[c, t] + work[j, t] - busiest[t]
+                if over > 0:
+                    cost[c] += over
+        best = -1
+        while True:  # the cheapest core (least work on ties) whose route tables still fit
+            best, best_cost, best_total = -1, np.inf, np.inf
+            for c in range(n_cores):
+                if cost[c] < np.inf and (cost[c] < best_cost or (cost[c] == best_cost
+                                                                 and total[c] < best_total)):
+                    best, best_cost, best_total = c, cost[c], total[c]
+            if best < 0:
+                return core
+            extra[:] = 0
+            own = reached[j]
+            for k in range(src_ptr[j], src_ptr[j + 1]):
+                s = src[k]
+                if not reach[s, best]:
+                    if s == j:
+                        own += 1
+                    elif core[s] >= 0:
+                        extra[core[s]] += 1
+            fits = routes[best] + extra[best] + own <= max_routes
+            for c in range(n_cores):
+                if extra[c] and routes[c] + extra[c] + (own if c == best else 0) > max_routes:
+                    fits = False
+            if fits:
+                break
+            cost[best] = np.inf
+        core[j] = best
+        count[best] += 1
+        entries[best] += fan_in[j]
+        for k in range(src_ptr[j], src_ptr[j + 1]):
+            s = src[k]
+            if not reach[s, best]:
+                reach[s, best] = True
+                reached[s] += 1
+                if core[s] >= 0 and s != j:
+                    routes[core[s]] += 1
+        routes[best] += reached[j]
+        for t in range(steps):
+            load[best, t] += work[j, t]
+            total[best] += work[j, t]
+            if load[best, t] > busiest[t]:
+                busiest[t] = load[best, t]
+    return core
 
 
 def multicast_table(net: Network, placement: Placement) -> tuple[np.ndarray, np.ndarray]:

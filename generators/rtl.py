@@ -62,7 +62,7 @@ class RTLOptions:
 
     cores: int | None = None
     core_neurons: int | None = None
-    balance: str = "work"  # placement objective: "work" (rate x fan-out) or "neurons" (before)
+    balance: str = "work"  # "work" (rate x fan-out), "steps" (every step even), "neurons" (before)
     prefetch: bool = True  # pipelined pointer fetch; False: the serial fetch (before)
     early_update: bool = True  # a core updates once it has delivered; False: phase barrier
     pipelined: bool = True  # registered update/accumulate stages; False: single-clock (before)
@@ -316,7 +316,7 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, options: RTLOptions) ->
     }
     if single:
         return _emit_core(net, rtl, options) | common | {"design": options.design()}
-    mesh = _emit_mesh(net, Path(out_dir), ref.rates, options) | common
+    mesh = _emit_mesh(net, Path(out_dir), ref, options) | common
     core = np.load(Path(out_dir) / PLACEMENT)["core"].astype(np.int64)
     mesh["cycle_estimate"] = mesh_cycle_estimate(net, ref.raster, core, mesh["cores"])
     mesh["cycle_estimate_one_core"] = common["cycle_estimate"]
@@ -355,7 +355,7 @@ def _emit_core(net: Network, rtl: Path, options: RTLOptions) -> dict[str, Any]:
     }
 
 
-def _emit_mesh(net: Network, out_dir: Path, rates: np.ndarray,
+def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
                options: RTLOptions) -> dict[str, Any]:
     rtl = out_dir / RTL
     cores, core_neurons = options.cores, options.core_neurons
@@ -365,10 +365,11 @@ def _emit_mesh(net: Network, out_dir: Path, rates: np.ndarray,
         raise InputError(net.meta.get("source"), f"balance must be one of {BALANCE}, "
                          f"not {options.balance!r}")
     if core_neurons is None and cores:  # asked for C cores: share the neurons, with slack
-        slack = WORK_NEURON_SLACK if options.balance == "work" else 1.05
+        slack = 1.05 if options.balance == "neurons" else WORK_NEURON_SLACK
         core_neurons = max(math.ceil(slack * net.n_neurons / cores), -(-net.n_neurons // cores))
     limits = CoreLimits() if core_neurons is None else CoreLimits(neurons=core_neurons)
-    placement = place(net, cores, limits, rates=rates, balance=options.balance)
+    placement = place(net, cores, limits, rates=ref.rates, balance=options.balance,
+                      raster=ref.raster)
     plan = mesh_plan(net, placement)
     geometries = [check_fits(img, source=net.meta.get("source")) for img in plan.images]
     mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, prefetch=options.prefetch,

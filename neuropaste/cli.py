@@ -247,8 +247,8 @@ def _probability(text: str) -> float:
 
 
 #: compile flag -> the backend it configures
-COMPILE_FLAGS = {"cores": "rtl", "core_neurons": "rtl", "tile": "spice", "device": "spice",
-                 "memory_dies": "spice", "stack": "spice", "slices": "spice",
+COMPILE_FLAGS = {"cores": "rtl", "core_neurons": "rtl", "placement": "rtl", "tile": "spice",
+                 "device": "spice", "memory_dies": "spice", "stack": "spice", "slices": "spice",
                  "digit_levels": "spice", "programming": "spice", "netlists": "spice"}
 #: verify flag -> the checks it configures
 VERIFY_FLAGS = {"steps": {"rtl", "analog", "replay"}, "vcd": {"rtl"}, "stall": {"rtl", "replay"},
@@ -273,7 +273,8 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
     from neuropaste.generators.crossbar import options_from_cli
     from neuropaste.generators.rtl import RTLOptions
 
-    return {"rtl": RTLOptions(cores=args.cores or None, core_neurons=args.core_neurons or None),
+    return {"rtl": RTLOptions(cores=args.cores or None, core_neurons=args.core_neurons or None,
+                              balance=args.placement),
             "spice": options_from_cli(tile=args.tile, device=args.device,
                                       memory_dies=args.memory_dies, stack=args.stack,
                                       slices=args.slices, digit_levels=args.digit_levels,
@@ -713,6 +714,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "when the map fits, else as few as it needs)")
     s.add_argument("--core-neurons", type=int, default=None,
                    help="neurons per mesh core (default 256)")
+    s.add_argument("--placement", choices=("work", "steps", "neurons"), default="work",
+                   help="what placement balances over the cores: work (rate x fan-in, low "
+                        "traffic; default), steps (every step's work, for throughput, more "
+                        "traffic), neurons (counts only)")
     s.add_argument("--tile", type=int, default=None, help="crossbar tile size R = C (default 64)")
     s.add_argument("--device", default=None,
                    help=f"memory preset ({', '.join(PRESETS)}) or a preset file")
