@@ -63,6 +63,20 @@ class Readout:
     null: str
 
 
+@dataclass(frozen=True, eq=False)
+class Reference:
+    """A reference crossbar's chance level for every main cell (``run._reference``)."""
+
+    expected: np.ndarray  # (n, n) chance value of each main cell
+    unit: float  # value one coincidence inside the main window adds (Poisson scale)
+    g: np.ndarray  # (n, n) S: the reference cells, read at the read age
+    x: np.ndarray
+    rate_factor: np.ndarray
+    g_lo: np.ndarray
+    g_hi: np.ndarray
+    figures: dict
+
+
 def conductances(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel,
                  age_s: float) -> np.ndarray:
     """Normalised states -> siemens through each cell's own bounds, drifted to the read age."""
@@ -135,11 +149,18 @@ def read(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel, 
          compensation: str, rate_est: np.ndarray | None, lag_sum: np.ndarray,
          e_sum: np.ndarray, fdr: float, min_pairs: int,
          surrogate: list[np.ndarray] | None = None,
-         counts: np.ndarray | None = None, mirror: bool = False) -> Readout:
+         counts: np.ndarray | None = None, mirror: bool = False,
+         reference: Reference | None = None) -> Readout:
     g = conductances(x, g_lo, g_hi, model, age_s)
     value = value_of(x, g, model, compensation, rate_est)
     n = x.shape[0]
-    if n - 1 >= min_pairs:
+    if reference is not None:  # chance level from the reference crossbar: a Poisson z
+        e0 = reference.expected
+        u = reference.unit
+        z = (value - e0) / np.sqrt(u * np.maximum(e0, u))
+        null = (f"reference crossbar ({reference.figures['window_ms']:g} ms flat window, both "
+                "orders), Poisson")
+    elif n - 1 >= min_pairs:
         e0 = chance(value)
         z = empirical((value - e0) / np.sqrt(np.maximum(e0, 1e-12)))
         null = "empirical: chance level from row and column medians, per-column MAD"
@@ -164,7 +185,9 @@ def read(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel, 
     np.fill_diagonal(weight, 0.0)
     np.fill_diagonal(z, 0.0)
     chosen, sign, q = select(z, fdr)
-    if compensation == "rescale":  # the reference conductance of the chance exposure
+    if reference is not None:  # the reference cells themselves
+        g_ref = reference.g
+    elif compensation == "rescale":  # the reference conductance of the chance exposure
         xp, cp, _, _ = model.targets()
         e = e0 * (rate_est if rate_est is not None else 1.0)
         xr = np.clip(e if cp == 0.0 else xp * (1.0 - np.exp(-cp * e)), 0.0, 1.0)
@@ -172,6 +195,39 @@ def read(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel, 
     else:
         g_ref = model.g_min + e0 * model.dg
     return Readout(g, g_ref, value, weight, z, q, chosen, sign, latency(lag_sum, e_sum), null)
+
+
+def read_differential(x: np.ndarray, x_minus: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray,
+                      lo_minus: np.ndarray, hi_minus: np.ndarray, model: DeviceModel,
+                      age_s: float, compensation: str, rate_est: np.ndarray | None,
+                      rate_est_minus: np.ndarray | None, lag_sum: np.ndarray,
+                      e_sum: np.ndarray, fdr: float, counts: np.ndarray,
+                      bin_s: float) -> Readout:
+    """The differential vm imprint (``vm.run_differential``): G+ - G- of each pair, per spike
+    of its row, minus the row's median over its columns (the response every neuron shares with
+    i's spikes: the row's reference), on a per-column empirical null. Weights are that excess
+    at the median row's spike count, in units of the range (linear in the PSP's step)."""
+    g = conductances(x, g_lo, g_hi, model, age_s)
+    gm = conductances(x_minus, lo_minus, hi_minus, model, age_s)
+    diff = (value_of(x, g, model, compensation, rate_est)
+            - value_of(x_minus, gm, model, compensation, rate_est_minus))
+    n = x.shape[0]
+    off = ~np.eye(n, dtype=bool)
+    c = np.maximum(np.asarray(counts, np.float64), 1.0)
+    per = diff / c[:, None]
+    ref = np.nanmedian(np.where(off, per, np.nan), axis=1)
+    excess = np.where(off, per - ref[:, None], 0.0)
+    z = empirical(excess)
+    np.fill_diagonal(z, 0.0)
+    chosen, sign, q = select(z, fdr)
+    # latency: lag centroid of the pair's difference beyond its row's reference
+    lag_ref = np.nanmedian(np.where(off, lag_sum / c[:, None], np.nan), axis=1)
+    e_ref = np.nanmedian(np.where(off, e_sum / c[:, None], np.nan), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lat = (lag_sum / c[:, None] - lag_ref[:, None]) / (e_sum / c[:, None] - e_ref[:, None])
+    lat = np.where(np.isfinite(lat) & (lat > 0), lat * bin_s, np.nan)
+    return Readout(g, gm, diff, excess * float(np.median(c)), z, q, chosen, sign, lat,
+                   "empirical: per-spike difference minus the row's median, per-column MAD")
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float | None:

@@ -44,6 +44,7 @@ from neuropaste.plasticity import (
 )
 
 DRIVES = ("spike", "vm")
+VM_SCHEMES = ("differential", "threshold")  # neuropaste.imprint.vm.SCHEMES (imported lazily)
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,16 @@ class ImprintOptions:
     min_null_pairs: int = 10
     surrogates: int = 16
     calibration_pulses: int = 8  # rescale: pulses that measure each cell's rate
+    #: rescale of a differential vm imprint: its pairs share a large common exposure, which a
+    #: rate error of one cell turns into a false difference, so each rate is measured longer
+    vm_calibration_pulses: int = 256
     track: int = 6
     chance_target: float = 0.3  # the median cell's chance exposure the pulse gain allows
     mirror: bool = False  # also test each cell against its transposed (anti-causal) cell
+    vm_scheme: str = "differential"  # --drive vm: differential pairs, or "threshold" (first)
+    #: the chance level of each cell from a reference crossbar whose flat window is this long
+    #: (recording ms, both orders through the transposed cell); None: from row/column medians
+    reference_ms: float | None = None
     scheme: PulseScheme = field(default_factory=PulseScheme)
 
     def check(self) -> DeviceModel:
@@ -69,6 +77,15 @@ class ImprintOptions:
         if self.drive not in DRIVES:
             raise InputError(None, f"--drive must be one of {', '.join(DRIVES)}, got "
                              f"{self.drive!r}")
+        if self.vm_scheme not in VM_SCHEMES:
+            raise InputError(None, f"--vm-scheme must be one of {', '.join(VM_SCHEMES)}, got "
+                             f"{self.vm_scheme!r}")
+        if self.reference_ms is not None and not (
+                math.isfinite(self.reference_ms) and self.reference_ms * 1e-3
+                > self.scheme.tau * self.scheme.speedup):
+            raise InputError(None, f"--reference-ms must exceed the STDP tail "
+                             f"({self.scheme.tau * self.scheme.speedup * 1e3:g} ms), got "
+                             f"{self.reference_ms}")
         if self.compensation not in readout.COMPENSATIONS:
             raise InputError(None, f"--compensate must be one of "
                              f"{', '.join(readout.COMPENSATIONS)}, got {self.compensation!r}")
@@ -90,6 +107,9 @@ class ImprintResult:
     g_hi: np.ndarray
     rate_factor: np.ndarray
     figures: dict
+    #: the real cells of the odd tile columns (differential vm: G-; reference crossbar: the
+    #: reference cells): x, rate_factor, g_lo, g_hi
+    odd: dict | None = None
 
     def connections(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(pre, post, signed weight, delay steps) of the learned connections."""
@@ -120,10 +140,12 @@ def _tracked(act: Activity, k: int) -> np.ndarray:
 def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintResult:
     model = opts.check()
     n, scheme = act.n, opts.scheme
+    differential = opts.drive == "vm" and opts.vm_scheme == "differential"
+    if differential:
+        return _imprint_differential(act, model, opts)
+    base = model
     gain = pulse_gain(act, model, scheme, opts.chance_target)
-    if gain < 1.0:
-        r = model.rate
-        model = replace(model, rate=replace(r, k_pot=r.k_pot * gain, k_dep=r.k_dep * gain))
+    model = _scaled(model, gain)
     rate_f, g_lo, g_hi = draw_d2d(model, (n, n), opts.seed)
     tracked = _tracked(act, opts.track)
     vm_fig = None
@@ -151,15 +173,115 @@ def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintRe
                            rate_f if model.d2d_sigma > 0 else None, opts.seed + 10 + k)
             g = readout.conductances(e.x, g_lo, g_hi, model, opts.read_age_s)
             surrogate.append(readout.value_of(e.x, g, model, opts.compensation, rate_est))
+    ref = None
+    if opts.reference_ms is not None and opts.drive == "spike":
+        ref = _reference(act, base, opts, gain)
     out = readout.read(eng.x, g_lo, g_hi, model, opts.read_age_s,
                        opts.compensation, rate_est, eng.lag_sum, eng.exposure_sum, opts.fdr,
                        opts.min_null_pairs, surrogate, np.bincount(act.neuron, minlength=n),
-                       opts.mirror)
-    res = ImprintResult(act, model, opts, out, eng, tracked, g_lo, g_hi, rate_f, {})
+                       opts.mirror, ref)
+    res = ImprintResult(act, model, opts, out, eng, tracked, g_lo, g_hi, rate_f, {},
+                        None if ref is None else {"x": ref.x, "rate_factor": ref.rate_factor,
+                                                  "g_lo": ref.g_lo, "g_hi": ref.g_hi})
     fig = _figures(res)
     fig["pulse_gain"] = gain
+    if ref is not None:
+        fig["reference"] = ref.figures
     if vm_fig is not None:
         fig["vm"] = vm_fig
+    return replace(res, figures=fig)
+
+
+def _scaled(model: DeviceModel, gain: float) -> DeviceModel:
+    """The model with its rates scaled by the pulse gain (a shorter SET overlap), if below 1."""
+    if gain >= 1.0:
+        return model
+    r = model.rate
+    return replace(model, rate=replace(r, k_pot=r.k_pot * gain, k_dep=r.k_dep * gain))
+
+
+def _reference(act: Activity, base: DeviceModel, opts: ImprintOptions, gain: float
+               ) -> readout.Reference:
+    """The reference crossbar: the same spikes through a flat window ``reference_ms`` long, on
+    cells of their own (own d2d and c2c draws, own pulse gain). Cell (i, j) of it counts j
+    after i within the long window, cell (j, i) i after j, so their mean per unit of window is
+    the pair's slow co-firing rate (bursts, common drive, two-step paths alike): scaled to the
+    main window, the chance level of the main cell (Stark & Abeles 2009's slow baseline, which
+    copy's spike-only method uses, in hardware)."""
+    n, scheme = act.n, opts.scheme
+    rs = replace(scheme, tail="flat", tau=opts.reference_ms * 1e-3 / scheme.speedup)
+    g_r = pulse_gain(act, base, rs, opts.chance_target)
+    model = _scaled(base, g_r)
+    rate_f, g_lo, g_hi = draw_d2d(model, (n, n), opts.seed + 6)
+    var = model.d2d_sigma > 0
+    eng = engine.run(act.times_s, act.neuron, n, model, rs, rate_f if var else None,
+                     opts.seed + 7)
+    est = None
+    if opts.compensation == "rescale":
+        rng = np.random.default_rng(opts.seed + 8)
+        noise = model.c2c_sigma / math.sqrt(opts.calibration_pulses)
+        est = rate_f * np.exp(noise * rng.standard_normal((n, n)))
+    g = readout.conductances(eng.x, g_lo, g_hi, model, opts.read_age_s)
+    value = readout.value_of(eng.x, g, model, opts.compensation, est)
+
+    def area(s: PulseScheme) -> tuple[float, float]:  # ∫ kernel over Δt > 0, its plateau
+        dts, kp, _ = s.kernel(base.rate, engine.KERNEL_POINTS)
+        pos = dts > 0
+        return float(np.trapezoid(kp[pos], dts[pos])), float(kp.max())
+
+    (a_main, top), (a_ref, _) = area(scheme), area(rs)
+    ratio = a_main * min(gain, 1.0) / (2.0 * a_ref * min(g_r, 1.0))
+    expected = (value + value.T) * ratio
+    np.fill_diagonal(expected, 0.0)
+    fig = {"window_ms": opts.reference_ms, "tail": "flat", "pulse_gain": g_r,
+           "overlaps": eng.overlaps, "scale_to_main": ratio,
+           "coincidence_exposure": top * min(gain, 1.0)}
+    return readout.Reference(expected, top * min(gain, 1.0), g, eng.x, rate_f, g_lo, g_hi,
+                             fig)
+
+
+def _imprint_differential(act: Activity, model: DeviceModel, opts: ImprintOptions
+                          ) -> ImprintResult:
+    """``--drive vm`` with differential pairs (``neuropaste.imprint.vm``)."""
+    from neuropaste.imprint import vm
+    from neuropaste.io.recording import open_recording
+
+    n, scheme = act.n, opts.scheme
+    if act.recording is None:
+        raise InputError(None, "--drive vm needs a recording (membrane traces), not a map")
+    if n - 1 < opts.min_null_pairs:
+        raise InputError(act.recording, f"--drive vm needs at least {opts.min_null_pairs + 1} "
+                         "channels (its null is empirical)")
+    rec = open_recording(act.recording)
+    sample = np.rint(act.times_s * rec.rate).astype(np.int64)
+    spb = vm.bin_size(rec.rate, 1.0)
+    bin_s = spb / rec.rate
+    gain = vm.pedestal_gain(sample // spb, act.neuron, n, model, bin_s, scheme.speedup)
+    model = _scaled(model, gain)
+    rate_f, g_lo, g_hi = draw_d2d(model, (n, n), opts.seed)
+    rate_m, lo_m, hi_m = draw_d2d(model, (n, n), opts.seed + 4)
+    var = model.d2d_sigma > 0
+    xp, xm, lag, es, events, vm_fig = vm.run_differential(
+        rec, sample, act.neuron, model, scheme, rate_f if var else None,
+        rate_m if var else None, opts.seed + 1)
+    est = est_m = None
+    if opts.compensation == "rescale":
+        rng = np.random.default_rng(opts.seed + 3)
+        noise = model.c2c_sigma / math.sqrt(opts.vm_calibration_pulses)
+        est = rate_f * np.exp(noise * rng.standard_normal((n, n)))
+        est_m = rate_m * np.exp(noise * rng.standard_normal((n, n)))
+    out = readout.read_differential(xp, xm, g_lo, g_hi, lo_m, hi_m, model, opts.read_age_s,
+                                    opts.compensation, est, est_m, lag, es, opts.fdr,
+                                    np.bincount(act.neuron, minlength=n), bin_s)
+    tracked = _tracked(act, opts.track)
+    k = len(tracked)
+    eng = engine.EngineResult(xp, lag, es, events, 0.0, 0, np.zeros((k, 1)),
+                              xp.ravel()[tracked][:, None], np.ones(k, np.int64))
+    res = ImprintResult(act, model, opts, out, eng, tracked, g_lo, g_hi, rate_f, {},
+                        {"x": xm, "rate_factor": rate_m, "g_lo": lo_m, "g_hi": hi_m})
+    fig = _figures(res)
+    fig["pulse_gain"] = gain
+    fig["vm"] = vm_fig
     return replace(res, figures=fig)
 
 
@@ -268,11 +390,14 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
     act, opts, model = res.activity, res.options, res.model
     pre, post, w, delay = res.connections()
     labels = act.labels
+    differential = opts.drive == "vm" and opts.vm_scheme == "differential"
     with atomic_dir(out) as tmp:
         store = readout.tile_store(res.out.g, res.out.g_ref)
         store.update(x=res.eng.x, g_lo=res.g_lo, g_hi=res.g_hi, rate_factor=res.rate_factor,
                      weight=res.out.weight, chosen=res.out.chosen, sign=res.out.sign,
                      latency_s=res.out.latency_s)
+        if res.odd is not None:  # real cells in the odd tile columns (G-, or the reference)
+            store.update({f"odd_{k}": v for k, v in res.odd.items()})
         if act.true_weight is not None:
             store["target"] = np.nan_to_num(act.true_weight, nan=0.0)
         write_npz(tmp / CONDUCTANCES, store)
@@ -297,12 +422,22 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
             "scheme": {**opts.scheme.table(), "breakpoints_s_V": [
                 a.tolist() for a in opts.scheme.breakpoints()]},
             "initial_state": "RESET (g_min)",
-            "signed_scheme": "reference per cell: weight = (G - G_ref)/dG, G_ref the chance "
-                             "level from row and column medians (odd tile column)",
-            "weight_unit": ("(G - G_ref) / (g_max - g_min)" if opts.compensation == "none" else
-                            "net exposure in full-range pulse equivalents (rescale)")
-                           + ", normalised to the median spike count (x m / sqrt(n_pre n_post)),"
-                           " signed square root",
+            "signed_scheme": (
+                "differential pair per synapse: G+ (even tile column, column driven at -u) "
+                "and G- (odd, at +u); weight = (G+ - G-) per row spike minus the row's median"
+                if differential else
+                "reference per cell: weight = (G - G_ref)/dG, G_ref the chance level (odd tile "
+                "column): " + ("the reference crossbar's cell" if opts.reference_ms else
+                               "from row and column medians")),
+            "weight_unit": (
+                ("(G+ - G-) / (g_max - g_min)" if opts.compensation == "none" else
+                 "net exposure difference in full-range pulse equivalents (rescale)")
+                + " per row spike minus the row's median, at the median spike count"
+                if differential else
+                ("(G - G_ref) / (g_max - g_min)" if opts.compensation == "none" else
+                 "net exposure in full-range pulse equivalents (rescale)")
+                + ", normalised to the median spike count (x m / sqrt(n_pre n_post)),"
+                " signed square root"),
             "figures": res.figures,
             "files": [IMPRINT_JSON, CONDUCTANCES, LEARNED, TRAJECTORIES, SPIKES],
         }
