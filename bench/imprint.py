@@ -161,7 +161,7 @@ def run_culture(rec_dir: Path, work: Path, variants: list[tuple]) -> dict:
                "time_to_paste_s": res.figures["time_to_paste_s"],
                "download": res.figures["download"]}
         out["imprint"].append(row)
-        print(f"  {model:12s} var={var!s:5s} {comp:7s} {row['window']:22s} found "
+        print(f"  {model:12s} var={var!s:5s} {comp:7s} {row['window']:18s} found "
               f"{row['found']:5d} true "
               f"{row['true_found']:5d} prec {row['precision']:.3f} MCC E {row['mcc_e']:.3f} "
               f"I {row['mcc_i']:.3f}; true at the baseline's precision "
@@ -174,9 +174,8 @@ def run_culture(rec_dir: Path, work: Path, variants: list[tuple]) -> dict:
 def window_label(extra: dict) -> str:
     """How a variant's window and chance level read in the tables."""
     s = extra.get("scheme", PulseScheme())
-    ref = extra.get("reference_ms")
-    return (f"{s.tail} {s.tau * s.speedup * 1e3:g} ms, "
-            + (f"ref {ref:g} ms" if ref else "medians"))
+    return f"{s.tail} {s.tau * s.speedup * 1e3:g} ms" + (", mirror" if extra.get("mirror")
+                                                          else "")
 
 
 def map_source(work: Path, n: int = 100, steps: int = 300_000) -> list[dict]:
@@ -267,15 +266,16 @@ def big(rec_dir: Path, work: Path) -> dict:
 
 VARIANTS = [(m, v, "none") for m in MODELS for v in (False, True)] + [
     ("exponential", True, "rescale"), ("pcm", True, "rescale"), ("linear", True, "rescale")]
-#: the readout's windows on the defaults (soft-bounds, variation, rescale): the ramp tail with
-#: the row/column-median chance level (the default), a flat 9 ms window, and that window with a
-#: 30 ms reference crossbar
+#: the STDP window on the defaults (soft-bounds, variation, rescale) and on ideal linear
+#: devices: the ramp tail of 30 ms (the default) against a flat 9 ms box, each with and without
+#: --mirror
 FLAT9 = PulseScheme(tail="flat", tau=9e-6)
 WINDOWS = [("soft-bounds", True, "rescale", {}),
            ("soft-bounds", True, "rescale", {"scheme": FLAT9}),
-           ("soft-bounds", True, "rescale", {"scheme": FLAT9, "reference_ms": 30.0}),
+           ("soft-bounds", True, "rescale", {"mirror": True}),
+           ("soft-bounds", True, "rescale", {"scheme": FLAT9, "mirror": True}),
            ("linear", False, "none", {}),
-           ("linear", False, "none", {"scheme": FLAT9, "reference_ms": 30.0})]
+           ("linear", False, "none", {"scheme": FLAT9})]
 
 
 def main() -> None:
@@ -309,7 +309,7 @@ def main() -> None:
         print(f"== {d.name}", flush=True)
         if not args.no_models:
             results["cultures"].append(run_culture(d, work, WINDOWS if args.windows
-                                                   else VARIANTS + WINDOWS[1:3]))
+                                                   else VARIANTS + WINDOWS[1:]))
         if args.vm:
             results["vm"].append(vm_vs_copy(d, work))
     for d in args.dense:

@@ -597,10 +597,6 @@ def _add_imprint(sub: argparse._SubParsersAction) -> None:
                         "(a box window)")
     s.add_argument("--tail-ms", type=float, default=30.0,
                    help="length of the STDP tail in recording ms (default 30)")
-    s.add_argument("--reference-ms", type=float, default=None,
-                   help="read each cell's chance level from a reference crossbar with a flat "
-                        "window this long (e.g. 30; default: from row and column medians); "
-                        "docs/imprint.md")
     s.add_argument("--mirror", action="store_true",
                    help="also test each cell against its transposed (anti-causal) cell: "
                         "rejects shared drive and bursts (docs/imprint.md)")
@@ -630,7 +626,6 @@ def cmd_imprint(args: argparse.Namespace) -> int:
     opts = ImprintOptions(model=args.model, variation=not args.no_variation, seed=args.seed,
                           drive=args.drive, fdr=args.fdr, compensation=args.compensate,
                           step_ms=args.step_ms, mirror=args.mirror, vm_scheme=args.vm_scheme,
-                          reference_ms=args.reference_ms,
                           scheme=PulseScheme(a_pulse=args.pulse_v, a_tail=args.tail_v,
                                              tail=args.tail, tau=args.tail_ms * 1e-6))
     opts.check()

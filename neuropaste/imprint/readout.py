@@ -63,20 +63,6 @@ class Readout:
     null: str
 
 
-@dataclass(frozen=True, eq=False)
-class Reference:
-    """A reference crossbar's chance level for every main cell (``run._reference``)."""
-
-    expected: np.ndarray  # (n, n) chance value of each main cell
-    unit: float  # value one coincidence inside the main window adds (Poisson scale)
-    g: np.ndarray  # (n, n) S: the reference cells, read at the read age
-    x: np.ndarray
-    rate_factor: np.ndarray
-    g_lo: np.ndarray
-    g_hi: np.ndarray
-    figures: dict
-
-
 def conductances(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel,
                  age_s: float) -> np.ndarray:
     """Normalised states -> siemens through each cell's own bounds, drifted to the read age."""
@@ -149,18 +135,11 @@ def read(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel, 
          compensation: str, rate_est: np.ndarray | None, lag_sum: np.ndarray,
          e_sum: np.ndarray, fdr: float, min_pairs: int,
          surrogate: list[np.ndarray] | None = None,
-         counts: np.ndarray | None = None, mirror: bool = False,
-         reference: Reference | None = None) -> Readout:
+         counts: np.ndarray | None = None, mirror: bool = False) -> Readout:
     g = conductances(x, g_lo, g_hi, model, age_s)
     value = value_of(x, g, model, compensation, rate_est)
     n = x.shape[0]
-    if reference is not None:  # chance level from the reference crossbar: a Poisson z
-        e0 = reference.expected
-        u = reference.unit
-        z = (value - e0) / np.sqrt(u * np.maximum(e0, u))
-        null = (f"reference crossbar ({reference.figures['window_ms']:g} ms flat window, both "
-                "orders), Poisson")
-    elif n - 1 >= min_pairs:
+    if n - 1 >= min_pairs:
         e0 = chance(value)
         z = empirical((value - e0) / np.sqrt(np.maximum(e0, 1e-12)))
         null = "empirical: chance level from row and column medians, per-column MAD"
@@ -185,9 +164,7 @@ def read(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel, 
     np.fill_diagonal(weight, 0.0)
     np.fill_diagonal(z, 0.0)
     chosen, sign, q = select(z, fdr)
-    if reference is not None:  # the reference cells themselves
-        g_ref = reference.g
-    elif compensation == "rescale":  # the reference conductance of the chance exposure
+    if compensation == "rescale":  # the reference conductance of the chance exposure
         xp, cp, _, _ = model.targets()
         e = e0 * (rate_est if rate_est is not None else 1.0)
         xr = np.clip(e if cp == 0.0 else xp * (1.0 - np.exp(-cp * e)), 0.0, 1.0)

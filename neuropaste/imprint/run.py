@@ -67,9 +67,6 @@ class ImprintOptions:
     chance_target: float = 0.3  # the median cell's chance exposure the pulse gain allows
     mirror: bool = False  # also test each cell against its transposed (anti-causal) cell
     vm_scheme: str = "differential"  # --drive vm: differential pairs, or "threshold" (first)
-    #: the chance level of each cell from a reference crossbar whose flat window is this long
-    #: (recording ms, both orders through the transposed cell); None: from row/column medians
-    reference_ms: float | None = None
     scheme: PulseScheme = field(default_factory=PulseScheme)
 
     def check(self) -> DeviceModel:
@@ -80,12 +77,6 @@ class ImprintOptions:
         if self.vm_scheme not in VM_SCHEMES:
             raise InputError(None, f"--vm-scheme must be one of {', '.join(VM_SCHEMES)}, got "
                              f"{self.vm_scheme!r}")
-        if self.reference_ms is not None and not (
-                math.isfinite(self.reference_ms) and self.reference_ms * 1e-3
-                > self.scheme.tau * self.scheme.speedup):
-            raise InputError(None, f"--reference-ms must exceed the STDP tail "
-                             f"({self.scheme.tau * self.scheme.speedup * 1e3:g} ms), got "
-                             f"{self.reference_ms}")
         if self.compensation not in readout.COMPENSATIONS:
             raise InputError(None, f"--compensate must be one of "
                              f"{', '.join(readout.COMPENSATIONS)}, got {self.compensation!r}")
@@ -107,8 +98,7 @@ class ImprintResult:
     g_hi: np.ndarray
     rate_factor: np.ndarray
     figures: dict
-    #: the real cells of the odd tile columns (differential vm: G-; reference crossbar: the
-    #: reference cells): x, rate_factor, g_lo, g_hi
+    #: differential vm: the G- cells of the odd tile columns: x, rate_factor, g_lo, g_hi
     odd: dict | None = None
 
     def connections(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -143,7 +133,6 @@ def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintRe
     differential = opts.drive == "vm" and opts.vm_scheme == "differential"
     if differential:
         return _imprint_differential(act, model, opts)
-    base = model
     gain = pulse_gain(act, model, scheme, opts.chance_target)
     model = _scaled(model, gain)
     rate_f, g_lo, g_hi = draw_d2d(model, (n, n), opts.seed)
@@ -173,20 +162,13 @@ def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintRe
                            rate_f if model.d2d_sigma > 0 else None, opts.seed + 10 + k)
             g = readout.conductances(e.x, g_lo, g_hi, model, opts.read_age_s)
             surrogate.append(readout.value_of(e.x, g, model, opts.compensation, rate_est))
-    ref = None
-    if opts.reference_ms is not None and opts.drive == "spike":
-        ref = _reference(act, base, opts, gain)
     out = readout.read(eng.x, g_lo, g_hi, model, opts.read_age_s,
                        opts.compensation, rate_est, eng.lag_sum, eng.exposure_sum, opts.fdr,
                        opts.min_null_pairs, surrogate, np.bincount(act.neuron, minlength=n),
-                       opts.mirror, ref)
-    res = ImprintResult(act, model, opts, out, eng, tracked, g_lo, g_hi, rate_f, {},
-                        None if ref is None else {"x": ref.x, "rate_factor": ref.rate_factor,
-                                                  "g_lo": ref.g_lo, "g_hi": ref.g_hi})
+                       opts.mirror)
+    res = ImprintResult(act, model, opts, out, eng, tracked, g_lo, g_hi, rate_f, {})
     fig = _figures(res)
     fig["pulse_gain"] = gain
-    if ref is not None:
-        fig["reference"] = ref.figures
     if vm_fig is not None:
         fig["vm"] = vm_fig
     return replace(res, figures=fig)
@@ -198,46 +180,6 @@ def _scaled(model: DeviceModel, gain: float) -> DeviceModel:
         return model
     r = model.rate
     return replace(model, rate=replace(r, k_pot=r.k_pot * gain, k_dep=r.k_dep * gain))
-
-
-def _reference(act: Activity, base: DeviceModel, opts: ImprintOptions, gain: float
-               ) -> readout.Reference:
-    """The reference crossbar: the same spikes through a flat window ``reference_ms`` long, on
-    cells of their own (own d2d and c2c draws, own pulse gain). Cell (i, j) of it counts j
-    after i within the long window, cell (j, i) i after j, so their mean per unit of window is
-    the pair's slow co-firing rate (bursts, common drive, two-step paths alike): scaled to the
-    main window, the chance level of the main cell (Stark & Abeles 2009's slow baseline, which
-    copy's spike-only method uses, in hardware)."""
-    n, scheme = act.n, opts.scheme
-    rs = replace(scheme, tail="flat", tau=opts.reference_ms * 1e-3 / scheme.speedup)
-    g_r = pulse_gain(act, base, rs, opts.chance_target)
-    model = _scaled(base, g_r)
-    rate_f, g_lo, g_hi = draw_d2d(model, (n, n), opts.seed + 6)
-    var = model.d2d_sigma > 0
-    eng = engine.run(act.times_s, act.neuron, n, model, rs, rate_f if var else None,
-                     opts.seed + 7)
-    est = None
-    if opts.compensation == "rescale":
-        rng = np.random.default_rng(opts.seed + 8)
-        noise = model.c2c_sigma / math.sqrt(opts.calibration_pulses)
-        est = rate_f * np.exp(noise * rng.standard_normal((n, n)))
-    g = readout.conductances(eng.x, g_lo, g_hi, model, opts.read_age_s)
-    value = readout.value_of(eng.x, g, model, opts.compensation, est)
-
-    def area(s: PulseScheme) -> tuple[float, float]:  # ∫ kernel over Δt > 0, its plateau
-        dts, kp, _ = s.kernel(base.rate, engine.KERNEL_POINTS)
-        pos = dts > 0
-        return float(np.trapezoid(kp[pos], dts[pos])), float(kp.max())
-
-    (a_main, top), (a_ref, _) = area(scheme), area(rs)
-    ratio = a_main * min(gain, 1.0) / (2.0 * a_ref * min(g_r, 1.0))
-    expected = (value + value.T) * ratio
-    np.fill_diagonal(expected, 0.0)
-    fig = {"window_ms": opts.reference_ms, "tail": "flat", "pulse_gain": g_r,
-           "overlaps": eng.overlaps, "scale_to_main": ratio,
-           "coincidence_exposure": top * min(gain, 1.0)}
-    return readout.Reference(expected, top * min(gain, 1.0), g, eng.x, rate_f, g_lo, g_hi,
-                             fig)
 
 
 def _imprint_differential(act: Activity, model: DeviceModel, opts: ImprintOptions
@@ -396,7 +338,7 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
         store.update(x=res.eng.x, g_lo=res.g_lo, g_hi=res.g_hi, rate_factor=res.rate_factor,
                      weight=res.out.weight, chosen=res.out.chosen, sign=res.out.sign,
                      latency_s=res.out.latency_s)
-        if res.odd is not None:  # real cells in the odd tile columns (G-, or the reference)
+        if res.odd is not None:  # the differential pairs' G- cells (odd tile columns)
             store.update({f"odd_{k}": v for k, v in res.odd.items()})
         if act.true_weight is not None:
             store["target"] = np.nan_to_num(act.true_weight, nan=0.0)
@@ -426,9 +368,8 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
                 "differential pair per synapse: G+ (even tile column, column driven at -u) "
                 "and G- (odd, at +u); weight = (G+ - G-) per row spike minus the row's median"
                 if differential else
-                "reference per cell: weight = (G - G_ref)/dG, G_ref the chance level (odd tile "
-                "column): " + ("the reference crossbar's cell" if opts.reference_ms else
-                               "from row and column medians")),
+                "reference per cell: weight = (G - G_ref)/dG, G_ref the chance level from row "
+                "and column medians (odd tile column)"),
             "weight_unit": (
                 ("(G+ - G-) / (g_max - g_min)" if opts.compensation == "none" else
                  "net exposure difference in full-range pulse equivalents (rescale)")
