@@ -204,7 +204,7 @@ def _pairs(sb, sch, box, gidx, b0, u, xp, xm, rf_p, rf_m, c, inv_vth, alpha, kdt
             ep = 0.0
             em = 0.0
             lag = 0.0
-            for k in range(box[s]):
+            for k in range(box[s]):  # the bins of i's box, u piecewise constant per bin
                 v = u[off + 1 + k, j] * inv_vth
                 a = max(c + v, 0.0)
                 b = max(c - v, 0.0)
@@ -216,6 +216,7 @@ def _pairs(sb, sch, box, gidx, b0, u, xp, xm, rf_p, rf_m, c, inv_vth, alpha, kdt
                 em += b
                 lag += (a - b) * (k + 1)
             idx = i * n + j
+            raw = (ep - em) * kdt
             fp = rf_p[idx] if rf_p.size > 1 else 1.0
             fm = rf_m[idx] if rf_m.size > 1 else 1.0
             if c2c > 0.0:
@@ -225,8 +226,8 @@ def _pairs(sb, sch, box, gidx, b0, u, xp, xm, rf_p, rf_m, c, inv_vth, alpha, kdt
             em *= kdt * fm
             xp[idx] = _set(xp[idx], ep, x_inf, cp)
             xm[idx] = _set(xm[idx], em, x_inf, cp)
-            lag_sum[idx] += lag * kdt
-            e_sum[idx] += ep - em
+            lag_sum[idx] += lag * kdt  # nominal cells: the lag centroid of the difference
+            e_sum[idx] += raw
 
 
 def run_differential(rec, sample: np.ndarray, channel: np.ndarray, model: DeviceModel,
