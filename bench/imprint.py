@@ -40,7 +40,7 @@ from neuropaste.copy.score import score
 from neuropaste.imprint.run import ImprintOptions, imprint
 from neuropaste.imprint.sources import Activity, from_recording
 from neuropaste.io.recording import read_truth
-from neuropaste.plasticity import MODELS
+from neuropaste.plasticity import MODELS, PulseScheme
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import copy_detect  # the same cultures as the copy bench
@@ -121,7 +121,7 @@ def truth_sign(act: Activity) -> np.ndarray:
     return ts
 
 
-def run_culture(rec_dir: Path, work: Path, variants: list[tuple[str, bool, str]]) -> dict:
+def run_culture(rec_dir: Path, work: Path, variants: list[tuple]) -> dict:
     act, rate = activity(rec_dir, work)
     base = baseline(act, rate)
     ts = truth_sign(act)
@@ -139,13 +139,16 @@ def run_culture(rec_dir: Path, work: Path, variants: list[tuple[str, bool, str]]
     b = out["baseline"]
     print(f"  spike-only baseline: found {b['found_connections']:5d} true {b['true_found']:5d} "
           f"prec {b['precision']:.3f} MCC E {b['mcc_e']:.3f} I {b['mcc_i']:.3f}", flush=True)
-    for model, var, comp in variants:
+    for model, var, comp, *more in variants:
+        extra = more[0] if more else {}
         t0 = time.perf_counter()
-        res = imprint(act, ImprintOptions(model=model, variation=var, compensation=comp))
+        res = imprint(act, ImprintOptions(model=model, variation=var, compensation=comp,
+                                          **extra))
         dt = time.perf_counter() - t0
         f = res.figures["truth"]
         z = res.out.z
         row = {"model": model, "variation": var, "compensation": comp, "seconds": dt,
+               "window": window_label(extra),
                "found": f["found_connections"],
                "true_found": int(((res.out.sign == ts) & res.out.chosen & (ts != 0)).sum()),
                "precision": f["precision"], "mcc_e": f["excitatory"]["mcc"],
@@ -158,13 +161,21 @@ def run_culture(rec_dir: Path, work: Path, variants: list[tuple[str, bool, str]]
                "time_to_paste_s": res.figures["time_to_paste_s"],
                "download": res.figures["download"]}
         out["imprint"].append(row)
-        print(f"  {model:12s} var={var!s:5s} {comp:7s} found {row['found']:5d} true "
+        print(f"  {model:12s} var={var!s:5s} {comp:7s} {row['window']:18s} found "
+              f"{row['found']:5d} true "
               f"{row['true_found']:5d} prec {row['precision']:.3f} MCC E {row['mcc_e']:.3f} "
               f"I {row['mcc_i']:.3f}; true at the baseline's precision "
               f"{row['true_at_baseline_precision']} (baseline {b['true_found']}); r "
               + ("n/a" if row["pearson_r"] is None else f"{row['pearson_r']:.3f}")
               + f" ({dt:.1f} s)", flush=True)
     return out
+
+
+def window_label(extra: dict) -> str:
+    """How a variant's window and chance level read in the tables."""
+    s = extra.get("scheme", PulseScheme())
+    return f"{s.tail} {s.tau * s.speedup * 1e3:g} ms" + (", mirror" if extra.get("mirror")
+                                                          else "")
 
 
 def map_source(work: Path, n: int = 100, steps: int = 300_000) -> list[dict]:
@@ -202,28 +213,34 @@ def map_source(work: Path, n: int = 100, steps: int = 300_000) -> list[dict]:
 
 
 def vm_vs_copy(rec_dir: Path, work: Path) -> dict:
-    """--drive vm against copy's intracellular method on the same recording (MCC per sign)."""
+    """--drive vm (each scheme) against copy's intracellular method on the same recording."""
     from neuropaste.copy.run import CopyOptions, copy_recording
+    from neuropaste.imprint.vm import SCHEMES
     from neuropaste.io.recording import open_recording
 
     act, _ = activity(rec_dir, work)
-    t0 = time.perf_counter()
-    res = imprint(act, ImprintOptions(drive="vm"))
-    t_vm = time.perf_counter() - t0
-    f = res.figures["truth"]
+    row: dict = {"culture": rec_dir.name}
+    for scheme in SCHEMES:
+        t0 = time.perf_counter()
+        res = imprint(act, ImprintOptions(drive="vm", vm_scheme=scheme))
+        t_vm = time.perf_counter() - t0
+        f = res.figures["truth"]
+        row[f"vm_{scheme}"] = v = {
+            "mcc_e": f["excitatory"]["mcc"], "mcc_i": f["inhibitory"]["mcc"],
+            "found": f["found_connections"], "precision": f["precision"],
+            "recall": f["recall"], "pearson_r": f["pearson_weight"], "seconds": t_vm}
+        print(f"  vm {scheme:12s}: MCC E {v['mcc_e']:.3f} I {v['mcc_i']:.3f} prec "
+              f"{v['precision']:.3f} recall {v['recall']:.3f} r "
+              + ("n/a" if v["pearson_r"] is None else f"{v['pearson_r']:.3f}")
+              + f" ({t_vm:.0f} s)", flush=True)
     t0 = time.perf_counter()
     cp = copy_recording(open_recording(rec_dir / "recording.nwb"), CopyOptions(), act.truth)
     t_cp = time.perf_counter() - t0
     g = cp.figures["truth"]
-    row = {"culture": rec_dir.name,
-           "vm": {"mcc_e": f["excitatory"]["mcc"], "mcc_i": f["inhibitory"]["mcc"],
-                  "found": f["found_connections"], "precision": f["precision"],
-                  "seconds": t_vm},
-           "intracellular": {"mcc_e": g["excitatory"]["mcc"], "mcc_i": g["inhibitory"]["mcc"],
-                             "found": g["found_connections"], "precision": g["precision"],
-                             "seconds": t_cp}}
-    print(f"  vm: MCC E {row['vm']['mcc_e']:.3f} I {row['vm']['mcc_i']:.3f} ({t_vm:.0f} s); "
-          f"intracellular copy: MCC E {row['intracellular']['mcc_e']:.3f} I "
+    row["intracellular"] = {"mcc_e": g["excitatory"]["mcc"], "mcc_i": g["inhibitory"]["mcc"],
+                            "found": g["found_connections"], "precision": g["precision"],
+                            "seconds": t_cp}
+    print(f"  intracellular copy: MCC E {row['intracellular']['mcc_e']:.3f} I "
           f"{row['intracellular']['mcc_i']:.3f} ({t_cp:.0f} s)", flush=True)
     return row
 
@@ -249,6 +266,16 @@ def big(rec_dir: Path, work: Path) -> dict:
 
 VARIANTS = [(m, v, "none") for m in MODELS for v in (False, True)] + [
     ("exponential", True, "rescale"), ("pcm", True, "rescale"), ("linear", True, "rescale")]
+#: the STDP window on the defaults (soft-bounds, variation, rescale) and on ideal linear
+#: devices: the ramp tail of 30 ms (the default) against a flat 9 ms box, each with and without
+#: --mirror
+FLAT9 = PulseScheme(tail="flat", tau=9e-6)
+WINDOWS = [("soft-bounds", True, "rescale", {}),
+           ("soft-bounds", True, "rescale", {"scheme": FLAT9}),
+           ("soft-bounds", True, "rescale", {"mirror": True}),
+           ("soft-bounds", True, "rescale", {"scheme": FLAT9, "mirror": True}),
+           ("linear", False, "none", {}),
+           ("linear", False, "none", {"scheme": FLAT9})]
 
 
 def main() -> None:
@@ -262,6 +289,10 @@ def main() -> None:
     ap.add_argument("--vm", action="store_true",
                     help="also --drive vm against the intracellular copy on each culture")
     ap.add_argument("--no-models", action="store_true", help="skip the device-model table")
+    ap.add_argument("--windows", action="store_true",
+                    help="only the window/reference variants (WINDOWS), not the model table")
+    ap.add_argument("--dense", action="append", default=[],
+                    help="a dense culture dir: the WINDOWS variants on it (spikes cached)")
     ap.add_argument("--map-source", action="store_true",
                     help="also Pearson r on a random map run by the reference model")
     args = ap.parse_args()
@@ -277,9 +308,13 @@ def main() -> None:
     for d in dirs:
         print(f"== {d.name}", flush=True)
         if not args.no_models:
-            results["cultures"].append(run_culture(d, work, VARIANTS))
+            results["cultures"].append(run_culture(d, work, WINDOWS if args.windows
+                                                   else VARIANTS + WINDOWS[1:]))
         if args.vm:
             results["vm"].append(vm_vs_copy(d, work))
+    for d in args.dense:
+        print(f"== {Path(d).name} (dense)", flush=True)
+        results["cultures"].append(run_culture(Path(d), work, WINDOWS))
     if args.big:
         results["big"] = big(Path(args.big), work)
         b = results["big"]

@@ -581,6 +581,10 @@ def _add_imprint(sub: argparse._SubParsersAction) -> None:
                    help=f"device update model: {', '.join(MODELS)} (default {DEFAULT_MODEL})")
     s.add_argument("--drive", default="spike", help="spike (default) or vm (membrane traces "
                                                     "drive the columns)")
+    s.add_argument("--vm-scheme", default="differential",
+                   help="--drive vm: differential (default: a pair of cells per synapse "
+                        "integrates the slope in a box after each spike) or threshold (the "
+                        "first scheme); docs/imprint.md")
     s.add_argument("--no-variation", action="store_true",
                    help="ideal devices: no device-to-device or cycle-to-cycle spread")
     s.add_argument("--compensate", default="rescale",
@@ -589,6 +593,11 @@ def _add_imprint(sub: argparse._SubParsersAction) -> None:
                    help="amplitude of each spike's short pulse, V (default 0.7)")
     s.add_argument("--tail-v", type=float, default=0.7,
                    help="amplitude at which each spike's STDP tail starts, V (default 0.7)")
+    s.add_argument("--tail", default="ramp",
+                   help="shape of each spike's STDP tail: ramp (default, decays to 0) or flat "
+                        "(a box window)")
+    s.add_argument("--tail-ms", type=float, default=30.0,
+                   help="length of the STDP tail in recording ms (default 30)")
     s.add_argument("--mirror", action="store_true",
                    help="also test each cell against its transposed (anti-causal) cell: "
                         "rejects shared drive and bursts (docs/imprint.md)")
@@ -617,8 +626,9 @@ def cmd_imprint(args: argparse.Namespace) -> int:
 
     opts = ImprintOptions(model=args.model, variation=not args.no_variation, seed=args.seed,
                           drive=args.drive, fdr=args.fdr, compensation=args.compensate,
-                          step_ms=args.step_ms, mirror=args.mirror,
-                          scheme=PulseScheme(a_pulse=args.pulse_v, a_tail=args.tail_v))
+                          step_ms=args.step_ms, mirror=args.mirror, vm_scheme=args.vm_scheme,
+                          scheme=PulseScheme(a_pulse=args.pulse_v, a_tail=args.tail_v,
+                                             tail=args.tail, tau=args.tail_ms * 1e-6))
     opts.check()
     if not (args.step_ms > 0 and args.step_ms < 1e6):
         raise InputError(None, f"--step-ms must be a positive number, got {args.step_ms}")

@@ -237,6 +237,9 @@ def draw_d2d(model: DeviceModel, shape: tuple[int, ...], seed: int
     return np.exp(f[0]), model.g_min * np.exp(f[1]), model.g_max * np.exp(f[2])
 
 
+TAILS = ("ramp", "flat")
+
+
 @dataclass(frozen=True)
 class PulseScheme:
     """The row/column waveform of one spike (module doc). Volts in V; times in crossbar seconds:
@@ -250,6 +253,9 @@ class PulseScheme:
     tau: float = 30e-6  # tail length: the STDP window
     t_edge: float = 10e-9  # rise and fall of each edge (finite, so SPICE PWL is the same)
     speedup: float = 1000.0  # recording seconds per crossbar second
+    #: "ramp": the tail decays linearly to 0 over tau (the window weights short lags most);
+    #: "flat": it holds a_tail for tau, then falls (a box window: every lag in it counts alike)
+    tail: str = "ramp"
 
     @property
     def length(self) -> float:
@@ -258,6 +264,10 @@ class PulseScheme:
     def breakpoints(self) -> tuple[np.ndarray, np.ndarray]:
         """(t, V) of one spike's waveform, relative to the spike; 0 before and after."""
         e = self.t_edge
+        if self.tail == "flat":
+            t = np.array([0.0, e, self.t_pulse, self.t_pulse + e, self.length - e, self.length])
+            v = np.array([0.0, -self.a_pulse, -self.a_pulse, self.a_tail, self.a_tail, 0.0])
+            return t, v
         t = np.array([0.0, e, self.t_pulse, self.t_pulse + e, self.length])
         v = np.array([0.0, -self.a_pulse, -self.a_pulse, self.a_tail, 0.0])
         return t, v
@@ -361,8 +371,14 @@ class PulseScheme:
 
     def validate(self, rate: ThresholdRate) -> PulseScheme:
         """Refuse a scheme that cannot imprint or that disturbs half-selected cells."""
-        if min(self.a_pulse, self.a_tail, self.t_pulse, self.tau, self.speedup) <= 0:
+        vals = (self.a_pulse, self.a_tail, self.t_pulse, self.tau, self.speedup)
+        if not all(math.isfinite(v) and v > 0 for v in vals):
             raise InputError(None, "pulse scheme: amplitudes and times must be positive")
+        if self.tail not in TAILS:
+            raise InputError(None, f"pulse scheme: tail must be one of {', '.join(TAILS)}, got "
+                             f"{self.tail!r}")
+        if self.tau <= 2 * self.t_edge:
+            raise InputError(None, "pulse scheme: the tail is shorter than its edges")
         _, ep, _ = self.kernel(rate, 801)
         if not ep.max() > 0:
             raise InputError(None, f"pulse scheme never crosses the threshold: pulse "

@@ -76,6 +76,10 @@ def test_same_seed_same_bytes(pattern, tmp_path):
     (["--pulse-v", "0.4", "--tail-v", "0.4"], "pulse scheme never crosses the threshold"),
     (["--pulse-v", "1.2"], "half-selected cells would switch"),
     (["--drive-rate", "0"], "no spikes"),
+    (["--vm-scheme", "chopper"], "--vm-scheme must be one of differential, threshold"),
+    (["--tail", "gauss"], "tail must be one of ramp, flat"),
+    (["--tail-ms", "0"], "amplitudes and times must be positive"),
+    (["--tail-ms", "nan"], "amplitudes and times must be positive"),
 ])
 def test_bad_input_exits_2_with_one_line(pattern, tmp_path, capsys, extra, message):
     code = main(["imprint", str(pattern), "--out", str(tmp_path / "o"), *RUN, *extra])
@@ -162,6 +166,36 @@ def test_vm_drive_sees_a_subthreshold_epsp(tmp_path):
     spike = tmp_path / "spike"
     assert main(["imprint", str(rec), "--out", str(spike)]) == 0
     assert ("c0", "c1", 1) not in learned(spike)  # no spike follows: the spike drive is blind
+
+
+def test_vm_differential_same_seed_same_bytes(tmp_path):
+    """The differential vm drive draws its cycle-to-cycle factors from (seed, spike, cell), so
+    its column-parallel loop gives byte-identical outputs; both cells of a pair are stored."""
+    rec = tmp_path / "epsp.npz"
+    _epsp_recording(rec, seconds=10.0)
+    outs = [tmp_path / "a", tmp_path / "b"]
+    for out in outs:
+        assert main(["imprint", str(rec), "--drive", "vm", "--out", str(out)]) == 0
+    for name in ("imprint.json", "conductances.npz", "learned.csv"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    with np.load(outs[0] / "conductances.npz") as d:
+        assert d["odd_x"].shape == d["x"].shape and d["odd_x"].max() > 0
+
+
+def test_flat_tail_is_a_box_window():
+    """A flat tail counts every lag inside it alike and nothing beyond it (the ramp weights
+    short lags most); anti-causal pairs stay below the RESET threshold."""
+    from neuropaste.plasticity import PulseScheme, ThresholdRate
+
+    rate = ThresholdRate()
+    flat = PulseScheme(tail="flat", tau=9e-6)
+    lags = np.array([2e-6, 5e-6, 8e-6])
+    ep, _ = flat.exposure(lags, rate)
+    assert np.allclose(ep, ep[0], rtol=1e-9) and ep[0] > 0
+    ep, ed = flat.exposure(np.array([10.5e-6, -3e-6, -8e-6]), rate)
+    assert np.all(ep == 0) and np.all(ed == 0)
+    ramp, _ = PulseScheme().exposure(lags, rate)
+    assert ramp[0] > ramp[1] > ramp[2]
 
 
 def test_parallel_columns_equal_the_serial_loop():

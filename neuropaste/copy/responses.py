@@ -80,7 +80,7 @@ def accumulate(rec, spikes: Spikes, opts: ResponseOptions = ResponseOptions()) -
         y = np.diff(means, axis=0)  # y[k] is the slope of bin b0 + 1 + k
         lo = b0 + 1
         hi = lo + len(y)
-        mask = _own_mask(sbin, sch, lo, hi, before, after, n)
+        mask = own_mask(sbin, sch, lo, hi, before, after, n)
         if limit is None:  # robust sd of the unmasked slope, from the first block
             free = np.where(mask, np.nan, y)
             med = np.nanmedian(free, axis=0)
@@ -108,7 +108,7 @@ def accumulate(rec, spikes: Spikes, opts: ResponseOptions = ResponseOptions()) -
     return Responses(sta, y_sum, y_sq, count, sbin, sch, spb, masked / count)
 
 
-def _own_mask(sbin, sch, lo: int, hi: int, before: int, after: int, n: int) -> np.ndarray:
+def own_mask(sbin, sch, lo: int, hi: int, before: int, after: int, n: int) -> np.ndarray:
     """Bins lo..hi-1 (rows) within -before..after of a channel's own spikes."""
     a, b = np.searchsorted(sbin, [lo - after, hi + before])
     mask = np.zeros((hi - lo, n), bool)

@@ -77,7 +77,7 @@ def _mix(z):
 
 
 @numba.njit(cache=True)
-def _normal(seed, s, k):
+def c2c_normal(seed, s, k):
     """A standard normal from (seed, spike, partner) alone (splitmix64 and Box-Muller), so the
     cycle-to-cycle draw of a pair does not depend on the order or the thread that visits it."""
     z = _mix(np.uint64(seed) ^ _mix(np.uint64(s) ^ _mix(np.uint64(k))))
@@ -120,7 +120,7 @@ def _run_columns(t, nrn, first, spikes_of, nxt, lo_of, n, x, rate_f, k_lo, k_ste
                 scale = rate_f[idx] if rate_f.size > 1 else 1.0
                 cf = 1.0
                 if c2c > 0.0:
-                    cf = np.exp(c2c * _normal(seed, s, k) - 0.5 * c2c * c2c)
+                    cf = np.exp(c2c * c2c_normal(seed, s, k) - 0.5 * c2c * c2c)
                 ep *= scale * cf
                 overlaps[a] += 1
                 energy[a] += (ke[i] * (1.0 - f) + ke[i + 1] * f) * (g_min + dg * x[idx])
@@ -179,7 +179,7 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
                 scale = rate_f[idx] if rate_f.size > 1 else 1.0
                 cf = 1.0
                 if c2c > 0.0:
-                    cf = np.exp(c2c * _normal(seed, s, k + side * t.size) - 0.5 * c2c * c2c)
+                    cf = np.exp(c2c * c2c_normal(seed, s, k + side * t.size) - 0.5 * c2c * c2c)
                 scale *= cf
                 ep *= scale
                 ed *= scale

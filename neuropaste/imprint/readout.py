@@ -174,6 +174,39 @@ def read(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel, 
     return Readout(g, g_ref, value, weight, z, q, chosen, sign, latency(lag_sum, e_sum), null)
 
 
+def read_differential(x: np.ndarray, x_minus: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray,
+                      lo_minus: np.ndarray, hi_minus: np.ndarray, model: DeviceModel,
+                      age_s: float, compensation: str, rate_est: np.ndarray | None,
+                      rate_est_minus: np.ndarray | None, lag_sum: np.ndarray,
+                      e_sum: np.ndarray, fdr: float, counts: np.ndarray,
+                      bin_s: float) -> Readout:
+    """The differential vm imprint (``vm.run_differential``): G+ - G- of each pair, per spike
+    of its row, minus the row's median over its columns (the response every neuron shares with
+    i's spikes: the row's reference), on a per-column empirical null. Weights are that excess
+    at the median row's spike count, in units of the range (linear in the PSP's step)."""
+    g = conductances(x, g_lo, g_hi, model, age_s)
+    gm = conductances(x_minus, lo_minus, hi_minus, model, age_s)
+    diff = (value_of(x, g, model, compensation, rate_est)
+            - value_of(x_minus, gm, model, compensation, rate_est_minus))
+    n = x.shape[0]
+    off = ~np.eye(n, dtype=bool)
+    c = np.maximum(np.asarray(counts, np.float64), 1.0)
+    per = diff / c[:, None]
+    ref = np.nanmedian(np.where(off, per, np.nan), axis=1)
+    excess = np.where(off, per - ref[:, None], 0.0)
+    z = empirical(excess)
+    np.fill_diagonal(z, 0.0)
+    chosen, sign, q = select(z, fdr)
+    # latency: lag centroid of the pair's difference beyond its row's reference
+    lag_ref = np.nanmedian(np.where(off, lag_sum / c[:, None], np.nan), axis=1)
+    e_ref = np.nanmedian(np.where(off, e_sum / c[:, None], np.nan), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lat = (lag_sum / c[:, None] - lag_ref[:, None]) / (e_sum / c[:, None] - e_ref[:, None])
+    lat = np.where(np.isfinite(lat) & (lat > 0), lat * bin_s, np.nan)
+    return Readout(g, gm, diff, excess * float(np.median(c)), z, q, chosen, sign, lat,
+                   "empirical: per-spike difference minus the row's median, per-column MAD")
+
+
 def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
     ok = np.isfinite(a) & np.isfinite(b)
     if ok.sum() < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:

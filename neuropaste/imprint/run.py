@@ -44,6 +44,7 @@ from neuropaste.plasticity import (
 )
 
 DRIVES = ("spike", "vm")
+VM_SCHEMES = ("differential", "threshold")  # neuropaste.imprint.vm.SCHEMES (imported lazily)
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,13 @@ class ImprintOptions:
     min_null_pairs: int = 10
     surrogates: int = 16
     calibration_pulses: int = 8  # rescale: pulses that measure each cell's rate
+    #: rescale of a differential vm imprint: its pairs share a large common exposure, which a
+    #: rate error of one cell turns into a false difference, so each rate is measured longer
+    vm_calibration_pulses: int = 256
     track: int = 6
     chance_target: float = 0.3  # the median cell's chance exposure the pulse gain allows
     mirror: bool = False  # also test each cell against its transposed (anti-causal) cell
+    vm_scheme: str = "differential"  # --drive vm: differential pairs, or "threshold" (first)
     scheme: PulseScheme = field(default_factory=PulseScheme)
 
     def check(self) -> DeviceModel:
@@ -69,6 +74,9 @@ class ImprintOptions:
         if self.drive not in DRIVES:
             raise InputError(None, f"--drive must be one of {', '.join(DRIVES)}, got "
                              f"{self.drive!r}")
+        if self.vm_scheme not in VM_SCHEMES:
+            raise InputError(None, f"--vm-scheme must be one of {', '.join(VM_SCHEMES)}, got "
+                             f"{self.vm_scheme!r}")
         if self.compensation not in readout.COMPENSATIONS:
             raise InputError(None, f"--compensate must be one of "
                              f"{', '.join(readout.COMPENSATIONS)}, got {self.compensation!r}")
@@ -90,6 +98,8 @@ class ImprintResult:
     g_hi: np.ndarray
     rate_factor: np.ndarray
     figures: dict
+    #: differential vm: the G- cells of the odd tile columns: x, rate_factor, g_lo, g_hi
+    odd: dict | None = None
 
     def connections(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(pre, post, signed weight, delay steps) of the learned connections."""
@@ -120,10 +130,11 @@ def _tracked(act: Activity, k: int) -> np.ndarray:
 def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintResult:
     model = opts.check()
     n, scheme = act.n, opts.scheme
+    differential = opts.drive == "vm" and opts.vm_scheme == "differential"
+    if differential:
+        return _imprint_differential(act, model, opts)
     gain = pulse_gain(act, model, scheme, opts.chance_target)
-    if gain < 1.0:
-        r = model.rate
-        model = replace(model, rate=replace(r, k_pot=r.k_pot * gain, k_dep=r.k_dep * gain))
+    model = _scaled(model, gain)
     rate_f, g_lo, g_hi = draw_d2d(model, (n, n), opts.seed)
     tracked = _tracked(act, opts.track)
     vm_fig = None
@@ -160,6 +171,59 @@ def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintRe
     fig["pulse_gain"] = gain
     if vm_fig is not None:
         fig["vm"] = vm_fig
+    return replace(res, figures=fig)
+
+
+def _scaled(model: DeviceModel, gain: float) -> DeviceModel:
+    """The model with its rates scaled by the pulse gain (a shorter SET overlap), if below 1."""
+    if gain >= 1.0:
+        return model
+    r = model.rate
+    return replace(model, rate=replace(r, k_pot=r.k_pot * gain, k_dep=r.k_dep * gain))
+
+
+def _imprint_differential(act: Activity, model: DeviceModel, opts: ImprintOptions
+                          ) -> ImprintResult:
+    """``--drive vm`` with differential pairs (``neuropaste.imprint.vm``)."""
+    from neuropaste.imprint import vm
+    from neuropaste.io.recording import open_recording
+
+    n, scheme = act.n, opts.scheme
+    if act.recording is None:
+        raise InputError(None, "--drive vm needs a recording (membrane traces), not a map")
+    if n - 1 < opts.min_null_pairs:
+        raise InputError(act.recording, f"--drive vm needs at least {opts.min_null_pairs + 1} "
+                         "channels (its null is empirical)")
+    rec = open_recording(act.recording)
+    sample = np.rint(act.times_s * rec.rate).astype(np.int64)
+    spb = vm.bin_size(rec.rate, 1.0)
+    bin_s = spb / rec.rate
+    gain = vm.pedestal_gain(sample // spb, act.neuron, n, model, bin_s, scheme.speedup)
+    model = _scaled(model, gain)
+    rate_f, g_lo, g_hi = draw_d2d(model, (n, n), opts.seed)
+    rate_m, lo_m, hi_m = draw_d2d(model, (n, n), opts.seed + 4)
+    var = model.d2d_sigma > 0
+    xp, xm, lag, es, events, vm_fig = vm.run_differential(
+        rec, sample, act.neuron, model, scheme, rate_f if var else None,
+        rate_m if var else None, opts.seed + 1)
+    est = est_m = None
+    if opts.compensation == "rescale":
+        rng = np.random.default_rng(opts.seed + 3)
+        noise = model.c2c_sigma / math.sqrt(opts.vm_calibration_pulses)
+        est = rate_f * np.exp(noise * rng.standard_normal((n, n)))
+        est_m = rate_m * np.exp(noise * rng.standard_normal((n, n)))
+    out = readout.read_differential(xp, xm, g_lo, g_hi, lo_m, hi_m, model, opts.read_age_s,
+                                    opts.compensation, est, est_m, lag, es, opts.fdr,
+                                    np.bincount(act.neuron, minlength=n), bin_s)
+    tracked = _tracked(act, opts.track)
+    k = len(tracked)
+    eng = engine.EngineResult(xp, lag, es, events, 0.0, 0, np.zeros((k, 1)),
+                              xp.ravel()[tracked][:, None], np.ones(k, np.int64))
+    res = ImprintResult(act, model, opts, out, eng, tracked, g_lo, g_hi, rate_f, {},
+                        {"x": xm, "rate_factor": rate_m, "g_lo": lo_m, "g_hi": hi_m})
+    fig = _figures(res)
+    fig["pulse_gain"] = gain
+    fig["vm"] = vm_fig
     return replace(res, figures=fig)
 
 
@@ -268,11 +332,14 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
     act, opts, model = res.activity, res.options, res.model
     pre, post, w, delay = res.connections()
     labels = act.labels
+    differential = opts.drive == "vm" and opts.vm_scheme == "differential"
     with atomic_dir(out) as tmp:
         store = readout.tile_store(res.out.g, res.out.g_ref)
         store.update(x=res.eng.x, g_lo=res.g_lo, g_hi=res.g_hi, rate_factor=res.rate_factor,
                      weight=res.out.weight, chosen=res.out.chosen, sign=res.out.sign,
                      latency_s=res.out.latency_s)
+        if res.odd is not None:  # the differential pairs' G- cells (odd tile columns)
+            store.update({f"odd_{k}": v for k, v in res.odd.items()})
         if act.true_weight is not None:
             store["target"] = np.nan_to_num(act.true_weight, nan=0.0)
         write_npz(tmp / CONDUCTANCES, store)
@@ -297,12 +364,21 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
             "scheme": {**opts.scheme.table(), "breakpoints_s_V": [
                 a.tolist() for a in opts.scheme.breakpoints()]},
             "initial_state": "RESET (g_min)",
-            "signed_scheme": "reference per cell: weight = (G - G_ref)/dG, G_ref the chance "
-                             "level from row and column medians (odd tile column)",
-            "weight_unit": ("(G - G_ref) / (g_max - g_min)" if opts.compensation == "none" else
-                            "net exposure in full-range pulse equivalents (rescale)")
-                           + ", normalised to the median spike count (x m / sqrt(n_pre n_post)),"
-                           " signed square root",
+            "signed_scheme": (
+                "differential pair per synapse: G+ (even tile column, column driven at -u) "
+                "and G- (odd, at +u); weight = (G+ - G-) per row spike minus the row's median"
+                if differential else
+                "reference per cell: weight = (G - G_ref)/dG, G_ref the chance level from row "
+                "and column medians (odd tile column)"),
+            "weight_unit": (
+                ("(G+ - G-) / (g_max - g_min)" if opts.compensation == "none" else
+                 "net exposure difference in full-range pulse equivalents (rescale)")
+                + " per row spike minus the row's median, at the median spike count"
+                if differential else
+                ("(G - G_ref) / (g_max - g_min)" if opts.compensation == "none" else
+                 "net exposure in full-range pulse equivalents (rescale)")
+                + ", normalised to the median spike count (x m / sqrt(n_pre n_post)),"
+                " signed square root"),
             "figures": res.figures,
             "files": [IMPRINT_JSON, CONDUCTANCES, LEARNED, TRAJECTORIES, SPIKES],
         }
