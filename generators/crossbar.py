@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
@@ -44,6 +45,7 @@ from neuropaste.ir import Network, write_npz
 from neuropaste.netlists.stack_netlist import emit_stack as write_stack_netlists
 from neuropaste.netlists.tile import netlist_text
 from neuropaste.netlists.tsv import parasitics
+from neuropaste.outputs import substage
 from neuropaste.reference import ReferenceRun
 from neuropaste.tiles import TileStore
 
@@ -144,24 +146,90 @@ def _metis_order(sym: sp.csr_matrix, parts: int, seed: int) -> np.ndarray:
     return np.argsort(np.asarray(result[1]), kind="stable")
 
 
+#: the reorderings see at most this many synapses, a seeded sample of a larger map: METIS on
+#: the 3 x 10^7 synapses of the scale-0.1 microcircuit ran for minutes, and a sample keeps
+#: what they look for (who shares inputs with whom); every order is still scored on them all
+REORDER_SYNAPSES = 4_000_000
+
+
 def _slots(net: Network, opts: CrossbarOptions) -> tuple[Any, ...]:
     """The packing with the fewest tiles among the candidate neuron orders."""
     n = net.n_neurons
     orders = {"none": np.arange(n)}
     if opts.reorder and net.n_synapses:
-        pattern = sp.csr_matrix((np.ones(net.n_synapses), (net.pre, net.post)), shape=(n, n))
-        sym = (pattern + pattern.T).tocsr()
-        orders["reverse Cuthill-McKee"] = reverse_cuthill_mckee(sym, symmetric_mode=True)
+        with substage("symmetric pattern"):
+            pre, post = net.pre, net.post
+            if net.n_synapses > REORDER_SYNAPSES:
+                pick = np.random.default_rng(opts.seed).choice(net.n_synapses,
+                                                               REORDER_SYNAPSES, replace=False)
+                pre, post = pre[pick], post[pick]
+            pattern = sp.csr_matrix((np.ones(len(pre)), (pre, post)), shape=(n, n))
+            sym = (pattern + pattern.T).tocsr()
+        with substage("reverse Cuthill-McKee"):
+            orders["reverse Cuthill-McKee"] = reverse_cuthill_mckee(sym, symmetric_mode=True)
         parts = -(-n // opts.posts)
         if parts >= 2:
-            orders["METIS parts of C/2 neurons"] = _metis_order(sym, parts, opts.seed)
+            with substage("METIS"):
+                orders["METIS parts of C/2 neurons"] = _metis_order(sym, parts, opts.seed)
     best = None
     for name, order in orders.items():
-        found = slots_in_order(net, opts, order)
+        with substage(f"slots in {name} order"):
+            found = slots_in_order(net, opts, order)
         if best is None or len(found[1]) < len(best[1][1]):
             best = (name, found)
     assert best is not None
     return best
+
+
+def _distinct(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` for integers in [0, bound), by a flag
+    table instead of a sort: linear in the synapses (10^8 of them sort in tens of seconds)."""
+    seen = np.zeros(bound, bool)
+    seen[values] = True
+    keys = np.flatnonzero(seen)
+    index = np.cumsum(seen, dtype=np.int32 if bound < 2**31 else np.int64) - 1
+    return keys, index[values]
+
+
+@numba.njit(cache=True)
+def _block_rows(block: np.ndarray, row: np.ndarray, n_blocks: int, n_rows: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (block, row) pairs in (block, row) order and each synapse's pair: what
+    ``np.unique(block * n_rows + row, return_inverse=True)`` gives, in linear time (a counting
+    sort by block, then each block's rows marked in a table and only those sorted)."""
+    n = len(block)
+    start = np.zeros(n_blocks + 1, np.int64)
+    for i in range(n):
+        start[block[i] + 1] += 1
+    for b in range(n_blocks):
+        start[b + 1] += start[b]
+    fill = start[:-1].copy()
+    by_block = np.empty(n, np.int64)
+    for i in range(n):
+        by_block[fill[block[i]]] = i
+        fill[block[i]] += 1
+    mark = np.full(n_rows, -1, np.int64)
+    slot = np.empty(n_rows, np.int64)
+    pair_block = np.empty(n, np.int64)
+    pair_row = np.empty(n, np.int64)
+    pair_of = np.empty(n, np.int64)
+    pairs = 0
+    for b in range(n_blocks):
+        first = pairs
+        for j in range(start[b], start[b + 1]):
+            r = row[by_block[j]]
+            if mark[r] != b:
+                mark[r] = b
+                pair_row[pairs] = r
+                pairs += 1
+        pair_row[first:pairs].sort()
+        for j in range(first, pairs):
+            slot[pair_row[j]] = j
+            pair_block[j] = b
+        for j in range(start[b], start[b + 1]):
+            i = by_block[j]
+            pair_of[i] = slot[row[i]]
+    return pair_block[:pairs].copy(), pair_row[:pairs].copy(), pair_of
 
 
 def slots_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> tuple[Any, ...]:
@@ -175,19 +243,17 @@ def slots_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> tu
     row_key = rank[net.pre] * span + net.delay  # a row is a (pre, delay) pair, in neuron order
     col_rank = rank[net.post]
     block = col_rank // posts
-    keys, row_of = np.unique(row_key, return_inverse=True)
+    keys, row_of = _distinct(row_key, n * span)
     per_block = len(keys) // R + 1
     if opts.compact_rows:
         # within each column block only rows with a synapse there, packed densely
-        pair = block * len(keys) + row_of
-        pairs, pair_of = np.unique(pair, return_inverse=True)
-        pair_block = pairs // len(keys)
-        slot = np.arange(len(pairs)) - np.searchsorted(pair_block, pair_block, side="left")
-        pair_tile = pair_block * per_block + slot // R
+        pair_block, pair_row, pair_of = _block_rows(block, row_of, -(-n // posts), len(keys))
+        slot = np.arange(len(pair_row)) - np.searchsorted(pair_block, pair_block, side="left")
+        pair_tile = pair_block * per_block + slot // R  # ascending: pairs are in block order
         tile_key = pair_tile[pair_of]
         row_in = (slot % R)[pair_of]
-        tiles = np.unique(pair_tile)
-        rows = (np.searchsorted(tiles, pair_tile), slot % R, keys[pairs % len(keys)])
+        tiles = pair_tile[np.concatenate([[True], pair_tile[1:] != pair_tile[:-1]])]
+        rows = (np.searchsorted(tiles, pair_tile), slot % R, keys[pair_row])
     else:
         tile_key = block * per_block + row_of // R
         row_in = row_of % R
@@ -391,15 +457,18 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, opts: CrossbarOptions
     other can be written from the store: :func:`write_tile_netlists`), and the tile table;
     with a stack, the die assignment (weighted by the reference run's rates) and, when every
     tile's netlist is written, the stack's netlists."""
-    ts = pack(net, opts)
+    with substage("packing"):
+        ts = pack(net, opts)
     store = ts.store
     assert store is not None
     spice = Path(out_dir) / SPICE
     spice.mkdir(parents=True, exist_ok=True)
     dev, enc = opts.device, opts.enc
-    written = netlist_tiles(store, opts.netlists, opts.seed)
-    headers = write_tile_netlists(out_dir, store, written, dev, enc, opts.electrical)
-    write_npz(Path(out_dir) / TILES, store.arrays())
+    with substage("tile netlists"):
+        written = netlist_tiles(store, opts.netlists, opts.seed)
+        headers = write_tile_netlists(out_dir, store, written, dev, enc, opts.electrical)
+    with substage("tile store"):
+        write_npz(Path(out_dir) / TILES, store.arrays())
     params = {"device": asdict(dev), "electrical": asdict(opts.electrical),
               "tile_rows": opts.tile_rows, "tile_cols": opts.tile_cols,
               "patterns": opts.patterns, "seed": opts.seed,
@@ -415,7 +484,8 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, opts: CrossbarOptions
                                                                 strict=True) if p >= 0],
                     "columns": [int(p) for p in store.col_post[t] if p >= 0]}
                    for t in written.tolist()]}, indent=1, sort_keys=True) + "\n")
-    prog = program_and_verify(ts, dev, enc, opts.seed, VERIFY_TOLERANCE)
+    with substage("program and verify"):
+        prog = program_and_verify(ts, dev, enc, opts.seed, VERIFY_TOLERANCE)
     prog["mode"] = f"{opts.programming}: {PROGRAMMING[opts.programming]}"
     stack = {}
     if opts.stack is not None:
@@ -437,8 +507,9 @@ def _emit_stack(net: Network, out_dir: Path, store: TileStore, opts: CrossbarOpt
     spec = spec.check()
     el, cpw = opts.electrical, opts.device.cells_per_weight
     word_line = (el.r_wire, el.c_gate * cpw, 2 * store.col_post.shape[1])  # cells a row drives
-    result = stack_tiles(store.row_pre, store.col_post, net.n_neurons, spec, rates,
-                         word_line, opts.enc.slices)
+    with substage("die partition"):
+        result = stack_tiles(store.row_pre, store.col_post, net.n_neurons, spec, rates,
+                             word_line, opts.enc.slices)
     result["rates_from_reference_run"] = rates is not None
     if spec.logic_dies > 1:
         result["logic_dies"] = assign_logic_dies(net.pre, net.post, net.n_neurons,
@@ -448,10 +519,11 @@ def _emit_stack(net: Network, out_dir: Path, store: TileStore, opts: CrossbarOpt
     def g_of(tiles: np.ndarray) -> np.ndarray:
         return store.conductances(opts.device, opts.enc, tiles)
 
-    result["netlists"] = write_stack_netlists(
-        out_dir, store, g_of if headers is not None else None, result["die_of_tile"],
-        spec.memory_dies, tsv, spec.c_load, spec.r_driver, opts.electrical, headers or [],
-        opts.device.cells_per_weight, word_line[2])
+    with substage("stack netlists"):
+        result["netlists"] = write_stack_netlists(
+            out_dir, store, g_of if headers is not None else None, result["die_of_tile"],
+            spec.memory_dies, tsv, spec.c_load, spec.r_driver, opts.electrical, headers or [],
+            opts.device.cells_per_weight, word_line[2])
     return result
 
 
