@@ -17,6 +17,7 @@ needs fewest tiles: the first two put neurons that share inputs in the same colu
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,11 @@ def _metis_order(sym: sp.csr_matrix, parts: int, seed: int) -> np.ndarray:
 #: the reorderings see at most this many synapses, a seeded sample of a larger map: METIS on
 #: the 3 x 10^7 synapses of the scale-0.1 microcircuit ran for minutes, and a sample keeps
 #: what they look for (who shares inputs with whom); every order is still scored on them all
-REORDER_SYNAPSES = 4_000_000
+REORDER_SYNAPSES = 2_000_000
+#: METIS makes at most this many parts (each then kept in input order): with a part per
+#: column block of a large map (10^4 parts) its initial partition alone took minutes, and a
+#: block inside a part of similar neurons shares their inputs just the same
+METIS_PARTS = 256
 
 
 def _slots(net: Network, opts: CrossbarOptions) -> tuple[Any, ...]:
@@ -167,10 +172,12 @@ def _slots(net: Network, opts: CrossbarOptions) -> tuple[Any, ...]:
             sym = (pattern + pattern.T).tocsr()
         with substage("reverse Cuthill-McKee"):
             orders["reverse Cuthill-McKee"] = reverse_cuthill_mckee(sym, symmetric_mode=True)
-        parts = -(-n // opts.posts)
+        parts = min(-(-n // opts.posts), METIS_PARTS)
         if parts >= 2:
             with substage("METIS"):
-                orders["METIS parts of C/2 neurons"] = _metis_order(sym, parts, opts.seed)
+                name = "METIS parts of C/2 neurons" if parts < METIS_PARTS else \
+                    f"METIS parts of ~{-(-n // parts)} neurons"
+                orders[name] = _metis_order(sym, parts, opts.seed)
     best = None
     for name, order in orders.items():
         with substage(f"slots in {name} order"):
@@ -291,7 +298,8 @@ def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
         first = (tiles // per_block) * posts  # first column rank of each tile's block
         ranks = first[:, None] + np.arange(posts)[None, :]
         col = np.where(ranks < n, order[np.minimum(ranks, n - 1)], -1)
-        by = np.lexsort((col_rank, row_in, tile_of))  # synapses in tile, row, column order
+        # synapses in tile, row, column order: one sort of a combined key (no two share a cell)
+        by = np.argsort((tile_of * R + row_in) * posts + (col_rank - first[tile_of]))
         store = TileStore(
             row_pre=row_pre, row_delay=row_delay,
             col_post=np.repeat(col, enc.slices, axis=1),
@@ -345,13 +353,56 @@ class TileSet:
 VERIFY_TOLERANCE = 0.5
 
 
-def _cell_levels(store: TileStore, dev: Device, enc: Encoding) -> tuple[np.ndarray, np.ndarray]:
-    """Per programmed weight digit: its level (device steps over the floor) and its tile."""
+def _cell_levels(store: TileStore, dev: Device, enc: Encoding, chunk: int
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per programmed weight digit: its level (device steps over the floor) and its tile,
+    about ``chunk`` digits at a time (10^8 synapses' digits would not fit at once)."""
     if store.g is not None:  # a programmed state given as it is (an imprint)
         k = np.rint((store.g - dev.cells_per_weight * dev.g_min) / dev.level_step)
-        return k.reshape(len(k), -1).ravel(), np.repeat(np.arange(len(k)), k[0].size)
-    lv = digits_of(weight_levels(store.syn_weight, store.w_max, dev, enc), dev, enc)
-    return lv.ravel(), np.repeat(store.syn_tile, lv.shape[-1])
+        k, tile = k.reshape(len(k), -1).ravel(), np.repeat(np.arange(len(k)), k[0].size)
+        for a in range(0, len(k), chunk):
+            yield k[a:a + chunk], tile[a:a + chunk]
+        return
+    per = max(chunk // enc.slices, 1)
+    for a in range(0, len(store.syn_weight), per):
+        lv = digits_of(weight_levels(store.syn_weight[a:a + per], store.w_max, dev, enc), dev,
+                       enc)
+        yield lv.ravel(), np.repeat(store.syn_tile[a:a + per], lv.shape[-1])
+
+
+@numba.njit(cache=True)
+def _write_cells(target: np.ndarray, top: int, sigma: float, tolerance: float,
+                 max_pulses: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pulses and success of each cell written from level 0 to ``target`` (the loop of
+    :func:`program_and_verify`, cell by cell: the work is ~20 pulses a cell, 10^9 at 3 x
+    10^7 synapses, which a pass of array operations per pulse made minutes)."""
+    np.random.seed(seed)
+    pulses = np.zeros(len(target), np.int64)
+    done = np.zeros(len(target), np.bool_)
+    for i in range(len(target)):
+        t, level, p = target[i], 0.0, 0
+        while True:
+            size = 1.0 if (t - level >= 1.0 or top == 1) else 0.25  # a binary cell just flips
+            level += size * (1.0 + sigma * np.random.standard_normal())
+            p += 1
+            if level - t > tolerance:  # reset pulse, then start again
+                level = 0.0
+                p += 1
+            if abs(level - t) <= tolerance:
+                done[i] = True
+                break
+            if p >= max_pulses:
+                break
+        pulses[i] = p
+    return pulses, done
+
+
+#: past this many cells, each cell's pulses are drawn from ``POOL_CELLS`` cells simulated per
+#: target level (cells of one level are independent and identically distributed; an outcome
+#: rarer than 1 / POOL_CELLS, such as a failed cell, is then not seen): at 3 x 10^7 synapses
+#: the 10^9 pulses simulated one by one took minutes
+EXACT_CELLS = 1 << 23
+POOL_CELLS = 1 << 14
 
 
 def program_and_verify(ts: TileSet, dev: Device, enc: Encoding, seed: int = 0,
@@ -365,41 +416,40 @@ def program_and_verify(ts: TileSet, dev: Device, enc: Encoding, seed: int = 0,
     is scaled by (1 + pulse_sigma N(0,1)) and followed by a verify read. A cell that
     overshoots by more than the tolerance is reset to G_min (one pulse) and starts again; one
     still out of tolerance after ``max_pulses`` is counted as failed. Cells are written one at
-    a time within a tile, tiles in parallel. Vectorised over cells, ``chunk`` at a time, each
-    chunk with its own stream of the seed, so memory stays flat at any size.
+    a time within a tile, tiles in parallel. Compiled (numba), ``chunk`` digits at a time,
+    each chunk with its own stream of the seed, so memory stays flat at any size; past
+    ``EXACT_CELLS`` cells from a simulated pool per level.
     """
     store = ts.store
     assert store is not None, "program_and_verify needs a built packing"
     cpw, top = dev.cells_per_weight, dev.levels - 1
-    k_all, tile_all = _cell_levels(store, dev, enc)
     pulses_per_tile = np.zeros(store.n_tiles, np.int64)
     failed, programmed = 0, 0
-    streams = np.random.SeedSequence(seed).spawn(-(-len(k_all) // chunk) or 1)
-    for c, rng_seed in enumerate(streams):
-        rng = np.random.default_rng(rng_seed)
-        k, tile = k_all[c * chunk:(c + 1) * chunk], tile_all[c * chunk:(c + 1) * chunk]
+    streams = np.random.SeedSequence(seed)
+    digits = (store.g.size if store.g is not None else len(store.syn_weight) * enc.slices) * cpw
+    pool = None
+    if digits > EXACT_CELLS:  # every level's outcomes, POOL_CELLS cells each, to draw from
+        (stream,) = streams.spawn(1)
+        pp, pd = _write_cells(np.repeat(np.arange(1, top + 1, dtype=np.float64), POOL_CELLS),
+                              top, dev.pulse_sigma, tolerance_levels, max_pulses,
+                              int(stream.generate_state(1, np.uint32)[0]))
+        pool = pp.reshape(top, POOL_CELLS), pd.reshape(top, POOL_CELLS)
+    for k, tile in _cell_levels(store, dev, enc, chunk):
+        (stream,) = streams.spawn(1)  # the c-th child, as spawn(chunks)[c]
         per_cell = np.clip(k[:, None] - top * np.arange(cpw)[None, :], 0, top).ravel()
         cell_tile = np.repeat(tile, cpw)
         on = per_cell > 0  # cells left at G_min need no pulse
-        target, cell_tile = per_cell[on], cell_tile[on]
-        level = np.zeros(len(target))
-        pulses = np.zeros(len(target), np.int64)
-        todo = np.ones(len(target), bool)
-        done = np.zeros(len(target), bool)
-        while todo.any():
-            idx = np.flatnonzero(todo)
-            gap = target[idx] - level[idx]
-            size = np.where((gap >= 1.0) | (top == 1), 1.0, 0.25)  # a binary cell just flips
-            level[idx] += size * (1 + dev.pulse_sigma * rng.standard_normal(len(idx)))
-            pulses[idx] += 1
-            over = idx[level[idx] - target[idx] > tolerance_levels]
-            level[over] = 0.0  # reset pulse, then start again
-            pulses[over] += 1
-            done = np.abs(level - target) <= tolerance_levels
-            todo = ~done & (pulses < max_pulses)
+        target = per_cell[on].astype(np.int64)
+        if pool is None:
+            pulses, done = _write_cells(target.astype(np.float64), top, dev.pulse_sigma,
+                                        tolerance_levels, max_pulses,
+                                        int(stream.generate_state(1, np.uint32)[0]))
+        else:  # a cell's outcome depends on its target alone: draw it from that level's
+            pick = np.random.default_rng(stream).integers(0, POOL_CELLS, len(target))
+            pulses, done = pool[0][target - 1, pick], pool[1][target - 1, pick]
         failed += int((~done).sum())
-        programmed += len(target)
-        pulses_per_tile += np.bincount(cell_tile, pulses, store.n_tiles).astype(np.int64)
+        programmed += len(pulses)
+        pulses_per_tile += np.bincount(cell_tile[on], pulses, store.n_tiles).astype(np.int64)
     total = int(pulses_per_tile.sum())
     per_pulse = dev.write_pulse_s + dev.verify_read_s
     cells = store.n_tiles * store.rows * store.col_post.shape[1] * 2 * cpw
@@ -408,16 +458,22 @@ def program_and_verify(ts: TileSet, dev: Device, enc: Encoding, seed: int = 0,
             "mean_pulses_per_programmed_cell": total / max(1, programmed),
             "time_serial_s": total * per_pulse,
             "time_tiles_parallel_s": int(pulses_per_tile.max(initial=0)) * per_pulse,
-            "tolerance_levels": tolerance_levels, "max_pulses_per_cell": max_pulses}
+            "tolerance_levels": tolerance_levels, "max_pulses_per_cell": max_pulses,
+            "simulated": "every cell" if pool is None else
+            f"{POOL_CELLS} cells per level; each other cell's outcome drawn from its level's"}
 
 
 def patterns_for(store: TileStore, opts: CrossbarOptions) -> np.ndarray:
     """Per tile, ``patterns`` boolean row vectors: all used rows on, then random subsets."""
     rng = np.random.default_rng(opts.seed)
     real = store.row_pre >= 0
-    draws = rng.random((store.n_tiles, max(opts.patterns - 1, 0), store.rows))
-    return np.concatenate([real[:, None, :], real[:, None, :] & (draws < opts.active_fraction)],
-                          axis=1)
+    out = np.empty((store.n_tiles, max(opts.patterns, 1), store.rows), bool)
+    out[:, 0] = real
+    for a in range(0, store.n_tiles, 1 << 16):  # the same stream as one draw, less memory
+        b = min(a + (1 << 16), store.n_tiles)
+        draws = rng.random((b - a, max(opts.patterns - 1, 0), store.rows))
+        out[a:b, 1:] = real[a:b, None, :] & (draws < opts.active_fraction)
+    return out
 
 
 def netlist_tiles(store: TileStore, mode: str, seed: int) -> np.ndarray:

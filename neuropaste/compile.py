@@ -91,8 +91,9 @@ def compile_network(
     seconds: dict[str, float] = extra.pop("_seconds", {})
     peaks: dict[str, float] = extra.pop("_peaks", {})
     with atomic_dir(out) as tmp:
-        save_network(net, tmp / NETWORK)
-        save_stimulus_csv(tmp / STIMULUS, stimulus, net.labels)
+        with stage("writing the network", quiet, seconds, peaks):
+            save_network(net, tmp / NETWORK)
+            save_stimulus_csv(tmp / STIMULUS, stimulus, net.labels)
         with stage(f"reference model, {steps} steps", quiet, seconds, peaks):
             ref = reference_run(net, steps, stimulus)
         save_raster_csv(tmp / REFERENCE, ref.raster, net.labels)
