@@ -178,14 +178,20 @@ def _slots(net: Network, opts: CrossbarOptions) -> tuple[Any, ...]:
                 name = "METIS parts of C/2 neurons" if parts < METIS_PARTS else \
                     f"METIS parts of ~{-(-n // parts)} neurons"
                 orders[name] = _metis_order(sym, parts, opts.seed)
-    best = None
+    # one packing in memory at a time (each is ~8 arrays of the synapses' size: GBs at 10^8):
+    # the fewest tiles wins, then its packing is made again unless it is the one at hand
+    tiles, found = {}, None
     for name, order in orders.items():
+        found = None
         with substage(f"slots in {name} order"):
             found = slots_in_order(net, opts, order)
-        if best is None or len(found[1]) < len(best[1][1]):
-            best = (name, found)
-    assert best is not None
-    return best
+        tiles[name] = len(found[1])
+    best = min(tiles, key=tiles.__getitem__)  # the first of equals
+    if best != name:
+        del found
+        with substage(f"repacking in {best} order"):
+            found = slots_in_order(net, opts, orders[best])
+    return best, found
 
 
 def _distinct(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:

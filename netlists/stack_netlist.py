@@ -96,15 +96,22 @@ def column_keys(col_post: np.ndarray, col_slice: np.ndarray | None = None) -> np
 def die_nets(row_pre: np.ndarray, row_delay: np.ndarray, col_post: np.ndarray,
              tiles: list[int], col_slice: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
-    """Word-line nets (pre, delay) and column nets (post, polarity) of ``tiles``, sorted."""
-    rows = [np.stack([row_pre[t], row_delay[t]], 1)[row_pre[t] >= 0] for t in tiles]
-    cols = []
-    for t in tiles:
-        keys = column_keys(col_post[t], None if col_slice is None else col_slice[t])
-        cols.append(keys[keys[:, 0] >= 0])
-    wl = np.unique(np.concatenate(rows), axis=0) if rows else np.zeros((0, 2), np.int64)
-    cl = np.unique(np.concatenate(cols), axis=0) if cols else np.zeros((0, 2), np.int64)
-    return wl.astype(np.int64), cl.astype(np.int64)
+    """Word-line nets (pre, delay) and column nets (post, polarity) of ``tiles``, sorted: the
+    tiles' tables at once, one 1-D sort each (a loop over 10^5 tiles took minutes)."""
+    t = np.asarray(tiles, np.int64)
+    pre, delay = np.asarray(row_pre)[t].ravel(), np.asarray(row_delay)[t].ravel()
+    used = pre >= 0
+    span = int(delay.max(initial=0)) + 1
+    wl = np.unique(pre[used].astype(np.int64) * span + delay[used])
+    post = np.asarray(col_post)[t]
+    sl = np.zeros_like(post) if col_slice is None else np.asarray(col_slice)[t]
+    post2 = np.repeat(post, 2, axis=1).ravel().astype(np.int64)
+    pol = (2 * np.repeat(sl, 2, axis=1) + np.tile([0, 1], post.shape[1])).ravel()
+    on = post2 >= 0
+    span_c = int(pol.max(initial=0)) + 1
+    cl = np.unique(post2[on] * span_c + pol[on])
+    return (np.stack([wl // span, wl % span], 1).astype(np.int64),
+            np.stack([cl // span_c, cl % span_c], 1).astype(np.int64))
 
 
 def pair_index(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
