@@ -178,20 +178,15 @@ def _slots(net: Network, opts: CrossbarOptions) -> tuple[Any, ...]:
                 name = "METIS parts of C/2 neurons" if parts < METIS_PARTS else \
                     f"METIS parts of ~{-(-n // parts)} neurons"
                 orders[name] = _metis_order(sym, parts, opts.seed)
-    # one packing in memory at a time (each is ~8 arrays of the synapses' size: GBs at 10^8):
-    # the fewest tiles wins, then its packing is made again unless it is the one at hand
-    tiles, found = {}, None
+    # candidates scored by their tile count alone; only the best is packed (a packing is ~8
+    # arrays of the synapses' size: GBs at 10^8)
+    tiles = {}
     for name, order in orders.items():
-        found = None
-        with substage(f"slots in {name} order"):
-            found = slots_in_order(net, opts, order)
-        tiles[name] = len(found[1])
+        with substage(f"tiles in {name} order"):
+            tiles[name] = tiles_in_order(net, opts, order)
     best = min(tiles, key=tiles.__getitem__)  # the first of equals
-    if best != name:
-        del found
-        with substage(f"repacking in {best} order"):
-            found = slots_in_order(net, opts, orders[best])
-    return best, found
+    with substage(f"slots in {best} order"):
+        return best, slots_in_order(net, opts, orders[best])
 
 
 def _distinct(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
@@ -243,6 +238,45 @@ def _block_rows(block: np.ndarray, row: np.ndarray, n_blocks: int, n_rows: int
             i = by_block[j]
             pair_of[i] = slot[row[i]]
     return pair_block[:pairs].copy(), pair_row[:pairs].copy(), pair_of
+
+
+@numba.njit(cache=True)
+def _rows_per_block(block: np.ndarray, row: np.ndarray, n_blocks: int, n_rows: int
+                    ) -> np.ndarray:
+    """Distinct rows of each block: :func:`_block_rows`'s counts alone, without its arrays."""
+    start = np.zeros(n_blocks + 1, np.int64)
+    for i in range(len(block)):
+        start[block[i] + 1] += 1
+    for b in range(n_blocks):
+        start[b + 1] += start[b]
+    fill = start[:-1].copy()
+    by_block = np.empty(len(block), np.int64)
+    for i in range(len(block)):
+        by_block[fill[block[i]]] = i
+        fill[block[i]] += 1
+    mark = np.full(n_rows, -1, np.int64)
+    count = np.zeros(n_blocks, np.int64)
+    for b in range(n_blocks):
+        for j in range(start[b], start[b + 1]):
+            r = row[by_block[j]]
+            if mark[r] != b:
+                mark[r] = b
+                count[b] += 1
+    return count
+
+
+def tiles_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> int:
+    """How many tiles :func:`slots_in_order` would cut in ``order``, at a fraction of its
+    memory: what the candidate orders are scored by."""
+    if not opts.compact_rows:
+        return len(slots_in_order(net, opts, order)[1])
+    n, posts = net.n_neurons, opts.posts
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    span = net.max_delay + 1
+    keys, row_of = _distinct(rank[net.pre] * span + net.delay, n * span)
+    rows = _rows_per_block(rank[net.post] // posts, row_of, -(-n // posts), len(keys))
+    return int((-(-rows // opts.tile_rows)).sum())
 
 
 def slots_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> tuple[Any, ...]:
