@@ -17,6 +17,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 
 from neuropaste.errors import InputError
@@ -64,9 +65,13 @@ class Nets:
 
     @classmethod
     def of_pairs(cls, owner: np.ndarray, pin: np.ndarray, n: int) -> Nets:
-        """Nets 0..n-1 from (net, pin) pairs, duplicates dropped: one 1-D sort."""
+        """Nets 0..n-1 from (net, pin) pairs, duplicates dropped: one 1-D sort, or none when
+        each net's pins come in ascending order (as tile tables give them)."""
+        owner, pin = np.asarray(owner, np.int64), np.asarray(pin, np.int64)
+        if _pins_ascending(owner, pin, n):
+            return cls(*_group(owner, pin, n))
         span = int(pin.max()) + 1 if len(pin) else 1
-        key = np.unique(np.asarray(owner, np.int64) * span + pin)
+        key = np.unique(owner * span + pin)
         return cls(np.searchsorted(key, np.arange(n + 1, dtype=np.int64) * span), key % span)
 
     def __add__(self, other: Nets) -> Nets:
@@ -89,6 +94,41 @@ class Nets:
         """(nets, parts): how many pins of each net lie in each part."""
         return np.bincount(self.owner() * n_parts + part[self.pins],
                            minlength=self.n * n_parts).reshape(self.n, n_parts)
+
+
+@numba.njit(cache=True)
+def _pins_ascending(owner: np.ndarray, pin: np.ndarray, n: int) -> bool:
+    """Whether every net's pins appear in non-decreasing order."""
+    last = np.full(n, -1, np.int64)
+    for i in range(len(owner)):
+        if pin[i] < last[owner[i]]:
+            return False
+        last[owner[i]] = pin[i]
+    return True
+
+
+@numba.njit(cache=True)
+def _group(owner: np.ndarray, pin: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR of (net, pin) pairs whose pins ascend within each net: a counting sort by net,
+    repeats dropped (linear; the sort of 2.6 x 10^7 pairs took 11 s)."""
+    ptr = np.zeros(n + 1, np.int64)
+    last = np.full(n, -1, np.int64)
+    for i in range(len(owner)):
+        if pin[i] != last[owner[i]]:
+            last[owner[i]] = pin[i]
+            ptr[owner[i] + 1] += 1
+    for k in range(n):
+        ptr[k + 1] += ptr[k]
+    fill = ptr[:-1].copy()
+    out = np.empty(ptr[n], np.int64)
+    last[:] = -1
+    for i in range(len(owner)):
+        o = owner[i]
+        if pin[i] != last[o]:
+            last[o] = pin[i]
+            out[fill[o]] = pin[i]
+            fill[o] += 1
+    return ptr, out
 
 
 def hyperedges(tiles: list[TileFootprint], n_neurons: int) -> tuple[Nets, Nets]:
