@@ -180,8 +180,9 @@ def evaluate(die: np.ndarray, n_dies: int, src: Nets, dst: Nets,
 #: above this many tiles, consecutive tiles are merged into at most this many clusters first
 COARSE_NODES = 4_000
 #: a coarse net with at least this many pins on every die of the start is left out of the
-#: refinement: no move of single clusters can take it off a die (docs/stack.md "At scale")
-SPREAD_PINS = 4
+#: refinement: no move of a single cluster takes it off a die (docs/stack.md "At scale"; on
+#: the clustered 10^5-neuron, 10^7-synapse map 4 took 3x the time for 0.006 % fewer TSVs)
+SPREAD_PINS = 2
 #: identical short nets (up to this many pins) are merged into one, weights summed
 MERGE_PINS = 8
 
