@@ -52,16 +52,25 @@ def compile_map(
 ) -> dict[str, Any]:
     """Compile ``cmap`` into ``out``; return the manifest that was written. ``seconds`` and
     ``peaks`` may carry stages timed before (the map's import) into the manifest."""
+    net, extra = quantize_map(cmap, quant, quiet, seconds, peaks)
+    return compile_network(net, out, stimulus=stimulus, steps=steps, stimulus_spec=stimulus_spec,
+                           backends=backends, backend_options=backend_options, quiet=quiet,
+                           extra=extra)
+
+
+def quantize_map(cmap: ConnectivityMap, quant: QuantOptions | None = None, quiet: bool = False,
+                 seconds: dict[str, float] | None = None,
+                 peaks: dict[str, float] | None = None) -> tuple[Network, dict[str, Any]]:
+    """The first half of :func:`compile_map`: the network and what the manifest says of the
+    map (``extra`` for :func:`compile_network`). A caller that drops the map before the
+    second half saves its memory (as large as the network's) for the backends."""
     quant = quant or QuantOptions()
     seconds = dict(seconds or {})
     peaks = dict(peaks or {})
     with stage("quantizing the map", quiet, seconds, peaks):
         net = quantize(cmap, quant)
-    extra = {"map": cmap.summary(), "quant_options": asdict(quant), "_seconds": seconds,
-             "_peaks": peaks}
-    return compile_network(net, out, stimulus=stimulus, steps=steps, stimulus_spec=stimulus_spec,
-                           backends=backends, backend_options=backend_options, quiet=quiet,
-                           extra=extra)
+    return net, {"map": cmap.summary(), "quant_options": asdict(quant), "_seconds": seconds,
+                 "_peaks": peaks}
 
 
 def compile_network(
