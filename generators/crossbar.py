@@ -325,29 +325,35 @@ def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
     posts, enc = opts.posts, opts.enc
     ordering, found = _slots(net, opts)
     order, tiles, per_block, tile_key, row_in, col_rank, tile_rows, n_rows = found
+    del found  # each array goes as soon as it is used: they are the synapses' size
     span = net.max_delay + 1
     w_max = int(np.abs(net.weight).max()) if net.n_synapses else 1  # top level
     T = len(tiles)
     store = None
     if build:
-        tile_of = np.searchsorted(tiles, tile_key)
+        tile_of = np.searchsorted(tiles, tile_key).astype(np.int32)
+        del tile_key
         row_pre = np.full((T, R), -1, np.int64)
         row_delay = np.zeros((T, R), np.int64)
         t_of, r_of, key = tile_rows
         row_pre[t_of, r_of], row_delay[t_of, r_of] = order[key // span], key % span
+        del tile_rows, t_of, r_of, key
         first = (tiles // per_block) * posts  # first column rank of each tile's block
         ranks = first[:, None] + np.arange(posts)[None, :]
         col = np.where(ranks < n, order[np.minimum(ranks, n - 1)], -1)
+        post_in = (col_rank - first[tile_of]).astype(np.int16)
+        del col_rank
         # synapses in tile, row, column order: one sort of a combined key (no two share a cell)
-        by = np.argsort((tile_of * R + row_in) * posts + (col_rank - first[tile_of]))
+        by = np.argsort((tile_of.astype(np.int64) * R + row_in) * posts + post_in)
         store = TileStore(
             row_pre=row_pre, row_delay=row_delay,
             col_post=np.repeat(col, enc.slices, axis=1),
             col_slice=np.tile(np.arange(enc.slices), (T, posts)),
             patterns=np.zeros((T, opts.patterns, R), bool),
-            syn_tile=tile_of[by].astype(np.int32), syn_row=row_in[by].astype(np.int16),
-            syn_post=(col_rank - first[tile_of])[by].astype(np.int16),
+            syn_tile=tile_of[by], syn_row=row_in[by].astype(np.int16),
+            syn_post=post_in[by],
             syn_weight=np.asarray(net.weight)[by].astype(np.int32), w_max=w_max)
+        del by, tile_of, post_in
         store = replace(store, patterns=patterns_for(store, opts))
     cells = T * R * posts
     k = weight_levels(net.weight, w_max, opts.device, enc)
