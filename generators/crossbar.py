@@ -299,7 +299,8 @@ def slots_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> tu
         pair_tile = pair_block * per_block + slot // R  # ascending: pairs are in block order
         tile_key = pair_tile[pair_of]
         row_in = (slot % R)[pair_of]
-        tiles = pair_tile[np.concatenate([[True], pair_tile[1:] != pair_tile[:-1]])]
+        tiles = pair_tile[np.concatenate([[True], pair_tile[1:] != pair_tile[:-1]])[
+            :len(pair_tile)]]
         rows = (np.searchsorted(tiles, pair_tile), slot % R, keys[pair_row])
     else:
         tile_key = block * per_block + row_of // R
