@@ -8,8 +8,8 @@ on a map file written beforehand (generation is not timed; reading it is). The g
 fit time = a * synapses^b and memory likewise by least squares on log-log axes.
 
     cd bench && ../.venv/bin/python scale.py                  # the targets table
-    cd bench && ../.venv/bin/python scale.py --growth         # + 1e6 .. 1e8 (slow)
-    cd bench && ../.venv/bin/python scale.py --case microcircuit-0.1 --growth microcircuit
+    cd bench && ../.venv/bin/python scale.py --growth         # 1e6 .. 1e8 only (slow)
+    cd bench && ../.venv/bin/python scale.py --growth microcircuit --backends spice
     cd bench && ../.venv/bin/python scale.py --case clustered-1e5 --backends spice
 
 Clustered maps: ``k`` distinct-ish targets per neuron, 90 % inside the source's cluster of
@@ -102,7 +102,8 @@ def fit(x: list[float], y: list[float]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--case", action="append", choices=list(CASES), help="default: all")
+    ap.add_argument("--case", action="append", choices=list(CASES),
+                    help="default: all (none with --growth)")
     ap.add_argument("--growth", nargs="?", const="clustered", choices=list(GROWTH),
                     help="also the growth rows: clustered maps of 1e6 .. 1e8 synapses "
                          "(default) or the microcircuit at S = 0.03 .. 0.3")
@@ -115,7 +116,7 @@ def main() -> None:
         print("| case | neurons / synapses | compile (s) | limit | peak (GB) | limit | cores | "
               "tiles | netlists | TSVs | on disk (MB) | slowest stages |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
-        for name in a.case or list(CASES):
+        for name in a.case or ([] if a.growth else list(CASES)):
             spec, t_max, gb_max = CASES[name]
             r = compile_case(source_of(spec, tmp, name), tmp / f"out-{name}", a.backends,
                              a.steps)
