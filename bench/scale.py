@@ -8,7 +8,8 @@ on a map file written beforehand (generation is not timed; reading it is). The g
 fit time = a * synapses^b and memory likewise by least squares on log-log axes.
 
     cd bench && ../.venv/bin/python scale.py                  # the targets table
-    cd bench && ../.venv/bin/python scale.py --growth         # + 1e6 .. 1e8 (slow)
+    cd bench && ../.venv/bin/python scale.py --growth         # 1e6 .. 1e8 only (slow)
+    cd bench && ../.venv/bin/python scale.py --growth microcircuit --backends spice
     cd bench && ../.venv/bin/python scale.py --case clustered-1e5 --backends spice
 
 Clustered maps: ``k`` distinct-ish targets per neuron, 90 % inside the source's cluster of
@@ -58,7 +59,9 @@ CASES = {
     "microcircuit-1": ("builtin:microcircuit?scale=1", 1800, 16),
     "clustered-1e5": ((100_000, 100), 180, 4),
 }
-GROWTH = {"1e6": (10_000, 100), "1e7": (100_000, 100), "1e8": (100_000, 1000)}
+GROWTH = {"clustered": {"1e6": (10_000, 100), "1e7": (100_000, 100), "1e8": (100_000, 1000)},
+          "microcircuit": {f"S={s}": f"builtin:microcircuit?scale={s}"
+                           for s in (0.03, 0.1, 0.3)}}
 
 
 def compile_case(source: str, out: Path, backends: str, steps: int) -> dict:
@@ -99,8 +102,11 @@ def fit(x: list[float], y: list[float]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--case", action="append", choices=list(CASES), help="default: all")
-    ap.add_argument("--growth", action="store_true", help="also the 1e6 .. 1e8 growth rows")
+    ap.add_argument("--case", action="append", choices=list(CASES),
+                    help="default: all (none with --growth)")
+    ap.add_argument("--growth", nargs="?", const="clustered", choices=list(GROWTH),
+                    help="also the growth rows: clustered maps of 1e6 .. 1e8 synapses "
+                         "(default) or the microcircuit at S = 0.03 .. 0.3")
     ap.add_argument("--backends", default="rtl,spice")
     ap.add_argument("--steps", type=int, default=100, help="reference-run steps")
     ap.add_argument("--keep", type=Path, help="keep the compiled directories here")
@@ -110,17 +116,17 @@ def main() -> None:
         print("| case | neurons / synapses | compile (s) | limit | peak (GB) | limit | cores | "
               "tiles | netlists | TSVs | on disk (MB) | slowest stages |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
-        for name in a.case or list(CASES):
+        for name in a.case or ([] if a.growth else list(CASES)):
             spec, t_max, gb_max = CASES[name]
             r = compile_case(source_of(spec, tmp, name), tmp / f"out-{name}", a.backends,
                              a.steps)
             row(name, r, t_max, gb_max)
         if a.growth:
             xs, ts, ms = [], [], []
-            for name, spec in GROWTH.items():
+            for name, spec in GROWTH[a.growth].items():
                 r = compile_case(source_of(spec, tmp, f"g{name}"), tmp / f"out-g{name}",
                                  a.backends, a.steps)
-                row(f"clustered {name}", r, None, None)
+                row(f"{a.growth} {name}", r, None, None)
                 if "error" not in r:
                     xs.append(r["synapses"])
                     ts.append(r["wall_s"])
@@ -134,7 +140,9 @@ def row(name: str, r: dict, t_max: float | None, gb_max: float | None) -> None:
     if "error" in r:
         print(f"| {name} | - | failed after {r['wall_s']:.0f} s: {r['error']} |")
         return
-    slow = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(r["stages"].items(),
+    leaves = {k: v for k, v in r["stages"].items()  # a stage's steps, not the stage again
+              if not any(o.startswith(f"{k} / ") for o in r["stages"])}
+    slow = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(leaves.items(),
                                                          key=lambda kv: -kv[1])[:3])
     nl = r["netlists"] or {}
     print(f"| {name} | {r['neurons']:,} / {r['synapses']:,} | {r['wall_s']:.0f} | "

@@ -17,10 +17,12 @@ needs fewest tiles: the first two put neurons that share inputs in the same colu
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
@@ -44,6 +46,7 @@ from neuropaste.ir import Network, write_npz
 from neuropaste.netlists.stack_netlist import emit_stack as write_stack_netlists
 from neuropaste.netlists.tile import netlist_text
 from neuropaste.netlists.tsv import parasitics
+from neuropaste.outputs import substage
 from neuropaste.reference import ReferenceRun
 from neuropaste.tiles import TileStore
 
@@ -144,24 +147,136 @@ def _metis_order(sym: sp.csr_matrix, parts: int, seed: int) -> np.ndarray:
     return np.argsort(np.asarray(result[1]), kind="stable")
 
 
+#: the reorderings see at most this many synapses, a seeded sample of a larger map: METIS on
+#: the 3 x 10^7 synapses of the scale-0.1 microcircuit ran for minutes, and a sample keeps
+#: what they look for (who shares inputs with whom); every order is still scored on them all
+REORDER_SYNAPSES = 2_000_000
+#: METIS makes at most this many parts (each then kept in input order): with a part per
+#: column block of a large map (10^4 parts) its initial partition alone took minutes, and a
+#: block inside a part of similar neurons shares their inputs just the same
+METIS_PARTS = 256
+
+
 def _slots(net: Network, opts: CrossbarOptions) -> tuple[Any, ...]:
     """The packing with the fewest tiles among the candidate neuron orders."""
     n = net.n_neurons
     orders = {"none": np.arange(n)}
     if opts.reorder and net.n_synapses:
-        pattern = sp.csr_matrix((np.ones(net.n_synapses), (net.pre, net.post)), shape=(n, n))
-        sym = (pattern + pattern.T).tocsr()
-        orders["reverse Cuthill-McKee"] = reverse_cuthill_mckee(sym, symmetric_mode=True)
-        parts = -(-n // opts.posts)
+        with substage("symmetric pattern"):
+            pre, post = net.pre, net.post
+            if net.n_synapses > REORDER_SYNAPSES:
+                pick = np.random.default_rng(opts.seed).choice(net.n_synapses,
+                                                               REORDER_SYNAPSES, replace=False)
+                pre, post = pre[pick], post[pick]
+            pattern = sp.csr_matrix((np.ones(len(pre)), (pre, post)), shape=(n, n))
+            sym = (pattern + pattern.T).tocsr()
+        with substage("reverse Cuthill-McKee"):
+            orders["reverse Cuthill-McKee"] = reverse_cuthill_mckee(sym, symmetric_mode=True)
+        parts = min(-(-n // opts.posts), METIS_PARTS)
         if parts >= 2:
-            orders["METIS parts of C/2 neurons"] = _metis_order(sym, parts, opts.seed)
-    best = None
+            with substage("METIS"):
+                name = "METIS parts of C/2 neurons" if parts < METIS_PARTS else \
+                    f"METIS parts of ~{-(-n // parts)} neurons"
+                orders[name] = _metis_order(sym, parts, opts.seed)
+    # candidates scored by their tile count alone; only the best is packed (a packing is ~8
+    # arrays of the synapses' size: GBs at 10^8)
+    tiles = {}
     for name, order in orders.items():
-        found = slots_in_order(net, opts, order)
-        if best is None or len(found[1]) < len(best[1][1]):
-            best = (name, found)
-    assert best is not None
-    return best
+        with substage(f"tiles in {name} order"):
+            tiles[name] = tiles_in_order(net, opts, order)
+    best = min(tiles, key=tiles.__getitem__)  # the first of equals
+    with substage(f"slots in {best} order"):
+        return best, slots_in_order(net, opts, orders[best])
+
+
+def _distinct(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` for integers in [0, bound), by a flag
+    table instead of a sort: linear in the synapses (10^8 of them sort in tens of seconds)."""
+    seen = np.zeros(bound, bool)
+    seen[values] = True
+    keys = np.flatnonzero(seen)
+    index = np.cumsum(seen, dtype=np.int32 if bound < 2**31 else np.int64) - 1
+    return keys, index[values]
+
+
+@numba.njit(cache=True)
+def _block_rows(block: np.ndarray, row: np.ndarray, n_blocks: int, n_rows: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (block, row) pairs in (block, row) order and each synapse's pair: what
+    ``np.unique(block * n_rows + row, return_inverse=True)`` gives, in linear time (a counting
+    sort by block, then each block's rows marked in a table and only those sorted)."""
+    n = len(block)
+    start = np.zeros(n_blocks + 1, np.int64)
+    for i in range(n):
+        start[block[i] + 1] += 1
+    for b in range(n_blocks):
+        start[b + 1] += start[b]
+    fill = start[:-1].copy()
+    by_block = np.empty(n, np.int64)
+    for i in range(n):
+        by_block[fill[block[i]]] = i
+        fill[block[i]] += 1
+    mark = np.full(n_rows, -1, np.int64)
+    slot = np.empty(n_rows, np.int64)
+    pair_block = np.empty(n, np.int64)
+    pair_row = np.empty(n, np.int64)
+    pair_of = np.empty(n, np.int64)
+    pairs = 0
+    for b in range(n_blocks):
+        first = pairs
+        for j in range(start[b], start[b + 1]):
+            r = row[by_block[j]]
+            if mark[r] != b:
+                mark[r] = b
+                pair_row[pairs] = r
+                pairs += 1
+        pair_row[first:pairs].sort()
+        for j in range(first, pairs):
+            slot[pair_row[j]] = j
+            pair_block[j] = b
+        for j in range(start[b], start[b + 1]):
+            i = by_block[j]
+            pair_of[i] = slot[row[i]]
+    return pair_block[:pairs].copy(), pair_row[:pairs].copy(), pair_of
+
+
+@numba.njit(cache=True)
+def _rows_per_block(block: np.ndarray, row: np.ndarray, n_blocks: int, n_rows: int
+                    ) -> np.ndarray:
+    """Distinct rows of each block: :func:`_block_rows`'s counts alone, without its arrays."""
+    start = np.zeros(n_blocks + 1, np.int64)
+    for i in range(len(block)):
+        start[block[i] + 1] += 1
+    for b in range(n_blocks):
+        start[b + 1] += start[b]
+    fill = start[:-1].copy()
+    by_block = np.empty(len(block), np.int64)
+    for i in range(len(block)):
+        by_block[fill[block[i]]] = i
+        fill[block[i]] += 1
+    mark = np.full(n_rows, -1, np.int64)
+    count = np.zeros(n_blocks, np.int64)
+    for b in range(n_blocks):
+        for j in range(start[b], start[b + 1]):
+            r = row[by_block[j]]
+            if mark[r] != b:
+                mark[r] = b
+                count[b] += 1
+    return count
+
+
+def tiles_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> int:
+    """How many tiles :func:`slots_in_order` would cut in ``order``, at a fraction of its
+    memory: what the candidate orders are scored by."""
+    if not opts.compact_rows:
+        return len(slots_in_order(net, opts, order)[1])
+    n, posts = net.n_neurons, opts.posts
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    span = net.max_delay + 1
+    keys, row_of = _distinct(rank[net.pre] * span + net.delay, n * span)
+    rows = _rows_per_block(rank[net.post] // posts, row_of, -(-n // posts), len(keys))
+    return int((-(-rows // opts.tile_rows)).sum())
 
 
 def slots_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> tuple[Any, ...]:
@@ -175,19 +290,18 @@ def slots_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> tu
     row_key = rank[net.pre] * span + net.delay  # a row is a (pre, delay) pair, in neuron order
     col_rank = rank[net.post]
     block = col_rank // posts
-    keys, row_of = np.unique(row_key, return_inverse=True)
+    keys, row_of = _distinct(row_key, n * span)
     per_block = len(keys) // R + 1
     if opts.compact_rows:
         # within each column block only rows with a synapse there, packed densely
-        pair = block * len(keys) + row_of
-        pairs, pair_of = np.unique(pair, return_inverse=True)
-        pair_block = pairs // len(keys)
-        slot = np.arange(len(pairs)) - np.searchsorted(pair_block, pair_block, side="left")
-        pair_tile = pair_block * per_block + slot // R
+        pair_block, pair_row, pair_of = _block_rows(block, row_of, -(-n // posts), len(keys))
+        slot = np.arange(len(pair_row)) - np.searchsorted(pair_block, pair_block, side="left")
+        pair_tile = pair_block * per_block + slot // R  # ascending: pairs are in block order
         tile_key = pair_tile[pair_of]
         row_in = (slot % R)[pair_of]
-        tiles = np.unique(pair_tile)
-        rows = (np.searchsorted(tiles, pair_tile), slot % R, keys[pairs % len(keys)])
+        tiles = pair_tile[np.concatenate([[True], pair_tile[1:] != pair_tile[:-1]])[
+            :len(pair_tile)]]
+        rows = (np.searchsorted(tiles, pair_tile), slot % R, keys[pair_row])
     else:
         tile_key = block * per_block + row_of // R
         row_in = row_of % R
@@ -212,28 +326,35 @@ def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
     posts, enc = opts.posts, opts.enc
     ordering, found = _slots(net, opts)
     order, tiles, per_block, tile_key, row_in, col_rank, tile_rows, n_rows = found
+    del found  # each array goes as soon as it is used: they are the synapses' size
     span = net.max_delay + 1
     w_max = int(np.abs(net.weight).max()) if net.n_synapses else 1  # top level
     T = len(tiles)
     store = None
     if build:
-        tile_of = np.searchsorted(tiles, tile_key)
+        tile_of = np.searchsorted(tiles, tile_key).astype(np.int32)
+        del tile_key
         row_pre = np.full((T, R), -1, np.int64)
         row_delay = np.zeros((T, R), np.int64)
         t_of, r_of, key = tile_rows
         row_pre[t_of, r_of], row_delay[t_of, r_of] = order[key // span], key % span
+        del tile_rows, t_of, r_of, key
         first = (tiles // per_block) * posts  # first column rank of each tile's block
         ranks = first[:, None] + np.arange(posts)[None, :]
         col = np.where(ranks < n, order[np.minimum(ranks, n - 1)], -1)
-        by = np.lexsort((col_rank, row_in, tile_of))  # synapses in tile, row, column order
+        post_in = (col_rank - first[tile_of]).astype(np.int16)
+        del col_rank
+        # synapses in tile, row, column order: one sort of a combined key (no two share a cell)
+        by = np.argsort((tile_of.astype(np.int64) * R + row_in) * posts + post_in)
         store = TileStore(
             row_pre=row_pre, row_delay=row_delay,
             col_post=np.repeat(col, enc.slices, axis=1),
             col_slice=np.tile(np.arange(enc.slices), (T, posts)),
             patterns=np.zeros((T, opts.patterns, R), bool),
-            syn_tile=tile_of[by].astype(np.int32), syn_row=row_in[by].astype(np.int16),
-            syn_post=(col_rank - first[tile_of])[by].astype(np.int16),
+            syn_tile=tile_of[by], syn_row=row_in[by].astype(np.int16),
+            syn_post=post_in[by],
             syn_weight=np.asarray(net.weight)[by].astype(np.int32), w_max=w_max)
+        del by, tile_of, post_in
         store = replace(store, patterns=patterns_for(store, opts))
     cells = T * R * posts
     k = weight_levels(net.weight, w_max, opts.device, enc)
@@ -279,13 +400,56 @@ class TileSet:
 VERIFY_TOLERANCE = 0.5
 
 
-def _cell_levels(store: TileStore, dev: Device, enc: Encoding) -> tuple[np.ndarray, np.ndarray]:
-    """Per programmed weight digit: its level (device steps over the floor) and its tile."""
+def _cell_levels(store: TileStore, dev: Device, enc: Encoding, chunk: int
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per programmed weight digit: its level (device steps over the floor) and its tile,
+    about ``chunk`` digits at a time (10^8 synapses' digits would not fit at once)."""
     if store.g is not None:  # a programmed state given as it is (an imprint)
         k = np.rint((store.g - dev.cells_per_weight * dev.g_min) / dev.level_step)
-        return k.reshape(len(k), -1).ravel(), np.repeat(np.arange(len(k)), k[0].size)
-    lv = digits_of(weight_levels(store.syn_weight, store.w_max, dev, enc), dev, enc)
-    return lv.ravel(), np.repeat(store.syn_tile, lv.shape[-1])
+        k, tile = k.reshape(len(k), -1).ravel(), np.repeat(np.arange(len(k)), k[0].size)
+        for a in range(0, len(k), chunk):
+            yield k[a:a + chunk], tile[a:a + chunk]
+        return
+    per = max(chunk // enc.slices, 1)
+    for a in range(0, len(store.syn_weight), per):
+        lv = digits_of(weight_levels(store.syn_weight[a:a + per], store.w_max, dev, enc), dev,
+                       enc)
+        yield lv.ravel(), np.repeat(store.syn_tile[a:a + per], lv.shape[-1])
+
+
+@numba.njit(cache=True)
+def _write_cells(target: np.ndarray, top: int, sigma: float, tolerance: float,
+                 max_pulses: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pulses and success of each cell written from level 0 to ``target`` (the loop of
+    :func:`program_and_verify`, cell by cell: the work is ~20 pulses a cell, 10^9 at 3 x
+    10^7 synapses, which a pass of array operations per pulse made minutes)."""
+    np.random.seed(seed)
+    pulses = np.zeros(len(target), np.int64)
+    done = np.zeros(len(target), np.bool_)
+    for i in range(len(target)):
+        t, level, p = target[i], 0.0, 0
+        while True:
+            size = 1.0 if (t - level >= 1.0 or top == 1) else 0.25  # a binary cell just flips
+            level += size * (1.0 + sigma * np.random.standard_normal())
+            p += 1
+            if level - t > tolerance:  # reset pulse, then start again
+                level = 0.0
+                p += 1
+            if abs(level - t) <= tolerance:
+                done[i] = True
+                break
+            if p >= max_pulses:
+                break
+        pulses[i] = p
+    return pulses, done
+
+
+#: past this many cells, each cell's pulses are drawn from ``POOL_CELLS`` cells simulated per
+#: target level (cells of one level are independent and identically distributed; an outcome
+#: rarer than 1 / POOL_CELLS, such as a failed cell, is then not seen): at 3 x 10^7 synapses
+#: the 10^9 pulses simulated one by one took minutes
+EXACT_CELLS = 1 << 23
+POOL_CELLS = 1 << 14
 
 
 def program_and_verify(ts: TileSet, dev: Device, enc: Encoding, seed: int = 0,
@@ -299,41 +463,40 @@ def program_and_verify(ts: TileSet, dev: Device, enc: Encoding, seed: int = 0,
     is scaled by (1 + pulse_sigma N(0,1)) and followed by a verify read. A cell that
     overshoots by more than the tolerance is reset to G_min (one pulse) and starts again; one
     still out of tolerance after ``max_pulses`` is counted as failed. Cells are written one at
-    a time within a tile, tiles in parallel. Vectorised over cells, ``chunk`` at a time, each
-    chunk with its own stream of the seed, so memory stays flat at any size.
+    a time within a tile, tiles in parallel. Compiled (numba), ``chunk`` digits at a time,
+    each chunk with its own stream of the seed, so memory stays flat at any size; past
+    ``EXACT_CELLS`` cells from a simulated pool per level.
     """
     store = ts.store
     assert store is not None, "program_and_verify needs a built packing"
     cpw, top = dev.cells_per_weight, dev.levels - 1
-    k_all, tile_all = _cell_levels(store, dev, enc)
     pulses_per_tile = np.zeros(store.n_tiles, np.int64)
     failed, programmed = 0, 0
-    streams = np.random.SeedSequence(seed).spawn(-(-len(k_all) // chunk) or 1)
-    for c, rng_seed in enumerate(streams):
-        rng = np.random.default_rng(rng_seed)
-        k, tile = k_all[c * chunk:(c + 1) * chunk], tile_all[c * chunk:(c + 1) * chunk]
+    streams = np.random.SeedSequence(seed)
+    digits = (store.g.size if store.g is not None else len(store.syn_weight) * enc.slices) * cpw
+    pool = None
+    if digits > EXACT_CELLS:  # every level's outcomes, POOL_CELLS cells each, to draw from
+        (stream,) = streams.spawn(1)
+        pp, pd = _write_cells(np.repeat(np.arange(1, top + 1, dtype=np.float64), POOL_CELLS),
+                              top, dev.pulse_sigma, tolerance_levels, max_pulses,
+                              int(stream.generate_state(1, np.uint32)[0]))
+        pool = pp.reshape(top, POOL_CELLS), pd.reshape(top, POOL_CELLS)
+    for k, tile in _cell_levels(store, dev, enc, chunk):
+        (stream,) = streams.spawn(1)  # the c-th child, as spawn(chunks)[c]
         per_cell = np.clip(k[:, None] - top * np.arange(cpw)[None, :], 0, top).ravel()
         cell_tile = np.repeat(tile, cpw)
         on = per_cell > 0  # cells left at G_min need no pulse
-        target, cell_tile = per_cell[on], cell_tile[on]
-        level = np.zeros(len(target))
-        pulses = np.zeros(len(target), np.int64)
-        todo = np.ones(len(target), bool)
-        done = np.zeros(len(target), bool)
-        while todo.any():
-            idx = np.flatnonzero(todo)
-            gap = target[idx] - level[idx]
-            size = np.where((gap >= 1.0) | (top == 1), 1.0, 0.25)  # a binary cell just flips
-            level[idx] += size * (1 + dev.pulse_sigma * rng.standard_normal(len(idx)))
-            pulses[idx] += 1
-            over = idx[level[idx] - target[idx] > tolerance_levels]
-            level[over] = 0.0  # reset pulse, then start again
-            pulses[over] += 1
-            done = np.abs(level - target) <= tolerance_levels
-            todo = ~done & (pulses < max_pulses)
+        target = per_cell[on].astype(np.int64)
+        if pool is None:
+            pulses, done = _write_cells(target.astype(np.float64), top, dev.pulse_sigma,
+                                        tolerance_levels, max_pulses,
+                                        int(stream.generate_state(1, np.uint32)[0]))
+        else:  # a cell's outcome depends on its target alone: draw it from that level's
+            pick = np.random.default_rng(stream).integers(0, POOL_CELLS, len(target))
+            pulses, done = pool[0][target - 1, pick], pool[1][target - 1, pick]
         failed += int((~done).sum())
-        programmed += len(target)
-        pulses_per_tile += np.bincount(cell_tile, pulses, store.n_tiles).astype(np.int64)
+        programmed += len(pulses)
+        pulses_per_tile += np.bincount(cell_tile[on], pulses, store.n_tiles).astype(np.int64)
     total = int(pulses_per_tile.sum())
     per_pulse = dev.write_pulse_s + dev.verify_read_s
     cells = store.n_tiles * store.rows * store.col_post.shape[1] * 2 * cpw
@@ -342,16 +505,22 @@ def program_and_verify(ts: TileSet, dev: Device, enc: Encoding, seed: int = 0,
             "mean_pulses_per_programmed_cell": total / max(1, programmed),
             "time_serial_s": total * per_pulse,
             "time_tiles_parallel_s": int(pulses_per_tile.max(initial=0)) * per_pulse,
-            "tolerance_levels": tolerance_levels, "max_pulses_per_cell": max_pulses}
+            "tolerance_levels": tolerance_levels, "max_pulses_per_cell": max_pulses,
+            "simulated": "every cell" if pool is None else
+            f"{POOL_CELLS} cells per level; each other cell's outcome drawn from its level's"}
 
 
 def patterns_for(store: TileStore, opts: CrossbarOptions) -> np.ndarray:
     """Per tile, ``patterns`` boolean row vectors: all used rows on, then random subsets."""
     rng = np.random.default_rng(opts.seed)
     real = store.row_pre >= 0
-    draws = rng.random((store.n_tiles, max(opts.patterns - 1, 0), store.rows))
-    return np.concatenate([real[:, None, :], real[:, None, :] & (draws < opts.active_fraction)],
-                          axis=1)
+    out = np.empty((store.n_tiles, max(opts.patterns, 1), store.rows), bool)
+    out[:, 0] = real
+    for a in range(0, store.n_tiles, 1 << 16):  # the same stream as one draw, less memory
+        b = min(a + (1 << 16), store.n_tiles)
+        draws = rng.random((b - a, max(opts.patterns - 1, 0), store.rows))
+        out[a:b, 1:] = real[a:b, None, :] & (draws < opts.active_fraction)
+    return out
 
 
 def netlist_tiles(store: TileStore, mode: str, seed: int) -> np.ndarray:
@@ -391,15 +560,18 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, opts: CrossbarOptions
     other can be written from the store: :func:`write_tile_netlists`), and the tile table;
     with a stack, the die assignment (weighted by the reference run's rates) and, when every
     tile's netlist is written, the stack's netlists."""
-    ts = pack(net, opts)
+    with substage("packing"):
+        ts = pack(net, opts)
     store = ts.store
     assert store is not None
     spice = Path(out_dir) / SPICE
     spice.mkdir(parents=True, exist_ok=True)
     dev, enc = opts.device, opts.enc
-    written = netlist_tiles(store, opts.netlists, opts.seed)
-    headers = write_tile_netlists(out_dir, store, written, dev, enc, opts.electrical)
-    write_npz(Path(out_dir) / TILES, store.arrays())
+    with substage("tile netlists"):
+        written = netlist_tiles(store, opts.netlists, opts.seed)
+        headers = write_tile_netlists(out_dir, store, written, dev, enc, opts.electrical)
+    with substage("tile store"):
+        write_npz(Path(out_dir) / TILES, store.arrays())
     params = {"device": asdict(dev), "electrical": asdict(opts.electrical),
               "tile_rows": opts.tile_rows, "tile_cols": opts.tile_cols,
               "patterns": opts.patterns, "seed": opts.seed,
@@ -415,7 +587,8 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, opts: CrossbarOptions
                                                                 strict=True) if p >= 0],
                     "columns": [int(p) for p in store.col_post[t] if p >= 0]}
                    for t in written.tolist()]}, indent=1, sort_keys=True) + "\n")
-    prog = program_and_verify(ts, dev, enc, opts.seed, VERIFY_TOLERANCE)
+    with substage("program and verify"):
+        prog = program_and_verify(ts, dev, enc, opts.seed, VERIFY_TOLERANCE)
     prog["mode"] = f"{opts.programming}: {PROGRAMMING[opts.programming]}"
     stack = {}
     if opts.stack is not None:
@@ -437,8 +610,9 @@ def _emit_stack(net: Network, out_dir: Path, store: TileStore, opts: CrossbarOpt
     spec = spec.check()
     el, cpw = opts.electrical, opts.device.cells_per_weight
     word_line = (el.r_wire, el.c_gate * cpw, 2 * store.col_post.shape[1])  # cells a row drives
-    result = stack_tiles(store.row_pre, store.col_post, net.n_neurons, spec, rates,
-                         word_line, opts.enc.slices)
+    with substage("die partition"):
+        result = stack_tiles(store.row_pre, store.col_post, net.n_neurons, spec, rates,
+                             word_line, opts.enc.slices)
     result["rates_from_reference_run"] = rates is not None
     if spec.logic_dies > 1:
         result["logic_dies"] = assign_logic_dies(net.pre, net.post, net.n_neurons,
@@ -448,10 +622,11 @@ def _emit_stack(net: Network, out_dir: Path, store: TileStore, opts: CrossbarOpt
     def g_of(tiles: np.ndarray) -> np.ndarray:
         return store.conductances(opts.device, opts.enc, tiles)
 
-    result["netlists"] = write_stack_netlists(
-        out_dir, store, g_of if headers is not None else None, result["die_of_tile"],
-        spec.memory_dies, tsv, spec.c_load, spec.r_driver, opts.electrical, headers or [],
-        opts.device.cells_per_weight, word_line[2])
+    with substage("stack netlists"):
+        result["netlists"] = write_stack_netlists(
+            out_dir, store, g_of if headers is not None else None, result["die_of_tile"],
+            spec.memory_dies, tsv, spec.c_load, spec.r_driver, opts.electrical, headers or [],
+            opts.device.cells_per_weight, word_line[2])
     return result
 
 

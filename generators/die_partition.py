@@ -17,11 +17,13 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 
 from neuropaste.errors import InputError
 from neuropaste.generators.stack_spec import StackSpec
 from neuropaste.netlists.tsv import as_dict, delay_50, elmore_delay, parasitics
+from neuropaste.outputs import substage
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,48 +42,126 @@ class DieAssignment:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def _split(owner: np.ndarray, pin: np.ndarray, n: int) -> list[np.ndarray]:
-    """Distinct pins per owner 0..n-1 from (owner, pin) pairs, each list sorted."""
-    pairs = np.unique(np.stack([owner, pin], 1), axis=0) if len(owner) else np.zeros((0, 2),
-                                                                                    np.int64)
-    bounds = np.searchsorted(pairs[:, 0], np.arange(n + 1))
-    return [pairs[a:b, 1].astype(np.int64) for a, b in zip(bounds[:-1], bounds[1:],
-                                                             strict=True)]
+@dataclass(frozen=True, eq=False)
+class Nets:
+    """Hyperedges in CSR form: net ``i``'s pins (tile or cluster indices, distinct, sorted)
+    are ``pins[ptr[i]:ptr[i + 1]]``. Flat arrays, so 10^5 nets of 10^7 pins cost two arrays,
+    not 10^5 Python objects."""
+
+    ptr: np.ndarray
+    pins: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.ptr) - 1
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.ptr)
+
+    def owner(self) -> np.ndarray:
+        """The net of every pin."""
+        return np.repeat(np.arange(self.n, dtype=np.int64), self.sizes)
+
+    @classmethod
+    def of_pairs(cls, owner: np.ndarray, pin: np.ndarray, n: int) -> Nets:
+        """Nets 0..n-1 from (net, pin) pairs, duplicates dropped: one 1-D sort, or none when
+        each net's pins come in ascending order (as tile tables give them)."""
+        owner, pin = np.asarray(owner, np.int64), np.asarray(pin, np.int64)
+        if _pins_ascending(owner, pin, n):
+            return cls(*_group(owner, pin, n))
+        span = int(pin.max()) + 1 if len(pin) else 1
+        key = np.unique(owner * span + pin)
+        return cls(np.searchsorted(key, np.arange(n + 1, dtype=np.int64) * span), key % span)
+
+    def __add__(self, other: Nets) -> Nets:
+        return Nets(np.concatenate([self.ptr, other.ptr[1:] + self.ptr[-1]]),
+                    np.concatenate([self.pins, other.pins]))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.pins[self.ptr[i]:self.ptr[i + 1]]
+
+    def select(self, keep: np.ndarray) -> Nets:
+        """The nets where ``keep`` is true, in order."""
+        sizes = self.sizes[keep]
+        return Nets(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+                    self.pins[np.repeat(keep, self.sizes)])
+
+    def pins_per_part(self, part: np.ndarray, n_parts: int) -> np.ndarray:
+        """(nets, parts): how many pins of each net lie in each part."""
+        return np.bincount(self.owner() * n_parts + part[self.pins],
+                           minlength=self.n * n_parts).reshape(self.n, n_parts)
 
 
-def hyperedges(tiles: list[TileFootprint], n_neurons: int) -> tuple[list[np.ndarray],
-                                                                     list[np.ndarray]]:
+@numba.njit(cache=True)
+def _pins_ascending(owner: np.ndarray, pin: np.ndarray, n: int) -> bool:
+    """Whether every net's pins appear in non-decreasing order."""
+    last = np.full(n, -1, np.int64)
+    for i in range(len(owner)):
+        if pin[i] < last[owner[i]]:
+            return False
+        last[owner[i]] = pin[i]
+    return True
+
+
+@numba.njit(cache=True)
+def _group(owner: np.ndarray, pin: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR of (net, pin) pairs whose pins ascend within each net: a counting sort by net,
+    repeats dropped (linear; the sort of 2.6 x 10^7 pairs took 11 s)."""
+    ptr = np.zeros(n + 1, np.int64)
+    last = np.full(n, -1, np.int64)
+    for i in range(len(owner)):
+        if pin[i] != last[owner[i]]:
+            last[owner[i]] = pin[i]
+            ptr[owner[i] + 1] += 1
+    for k in range(n):
+        ptr[k + 1] += ptr[k]
+    fill = ptr[:-1].copy()
+    out = np.empty(ptr[n], np.int64)
+    last[:] = -1
+    for i in range(len(owner)):
+        o = owner[i]
+        if pin[i] != last[o]:
+            last[o] = pin[i]
+            out[fill[o]] = pin[i]
+            fill[o] += 1
+    return ptr, out
+
+
+def hyperedges(tiles: list[TileFootprint], n_neurons: int) -> tuple[Nets, Nets]:
     """Pins (tile indices) of each source's word-line net and each target's column net."""
-    def pairs(attr: str) -> tuple[np.ndarray, np.ndarray]:
+    def nets(attr: str) -> Nets:
         parts = [np.asarray(getattr(t, attr), np.int64) for t in tiles]
         sizes = np.array([len(x) for x in parts], np.int64)
         owner = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-        return owner, np.repeat(np.arange(len(tiles), dtype=np.int64), sizes)
+        return Nets.of_pairs(owner, np.repeat(np.arange(len(tiles), dtype=np.int64), sizes),
+                             n_neurons)
 
-    return _split(*pairs("rows"), n_neurons), _split(*pairs("cols"), n_neurons)
-
-
-def _net_dies(nets: list[np.ndarray], die: np.ndarray, n_dies: int
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """(net, die) for every die each net touches, as two arrays."""
-    sizes = np.array([len(p) for p in nets], np.int64)
-    if not sizes.sum():
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    net = np.repeat(np.arange(len(nets), dtype=np.int64), sizes)
-    flat = np.unique(net * n_dies + die[np.concatenate(nets)])
-    return flat // n_dies, flat % n_dies
+    return nets("rows"), nets("cols")
 
 
-def evaluate(die: np.ndarray, n_dies: int, src: list[np.ndarray], dst: list[np.ndarray],
+def tile_hyperedges(row_pre: np.ndarray, col_post: np.ndarray, n_neurons: int
+                    ) -> tuple[Nets, Nets]:
+    """:func:`hyperedges` straight from the tile store's (T, R) and (T, C) arrays (-1 unused)."""
+    def nets(table: np.ndarray) -> Nets:
+        used = np.flatnonzero(table.ravel() >= 0)
+        return Nets.of_pairs(table.ravel()[used], used // max(table.shape[1], 1), n_neurons)
+
+    return nets(row_pre), nets(col_post)
+
+
+def evaluate(die: np.ndarray, n_dies: int, src: Nets, dst: Nets,
              rates: np.ndarray | None = None, columns_per_target: int = 1) -> dict[str, Any]:
     """TSV signals, TSV segments, per-interface load and spike traffic of one assignment."""
     r = np.ones(len(src)) if rates is None else np.asarray(rates, np.float64)
     die = np.asarray(die, np.int64)
-    s_net, s_die = _net_dies(src, die, n_dies)
-    up = np.bincount(s_die, minlength=n_dies)  # signals that terminate on each die
-    traffic = float(r[s_net].sum())
-    _, d_die = _net_dies(dst, die, n_dies)
-    down = np.bincount(d_die, minlength=n_dies) * columns_per_target
+    s_touch = src.pins_per_part(die, n_dies) > 0
+    up = s_touch.sum(0)  # signals that terminate on each die
+    traffic = float(r @ s_touch.sum(1))
+    down = (dst.pins_per_part(die, n_dies) > 0).sum(0) * columns_per_target
     per_die = up + down
     # a signal for die k passes the interfaces 0..k: interface k carries dies >= k
     through = np.cumsum(per_die[::-1])[::-1]
@@ -99,44 +179,78 @@ def evaluate(die: np.ndarray, n_dies: int, src: list[np.ndarray], dst: list[np.n
 
 #: above this many tiles, consecutive tiles are merged into at most this many clusters first
 COARSE_NODES = 4_000
+#: a coarse net with at least this many pins on every die of the start is left out of the
+#: refinement: no move of a single cluster takes it off a die (docs/stack.md "At scale"; on
+#: the clustered 10^5-neuron, 10^7-synapse map 4 took 3x the time for 0.006 % fewer TSVs)
+SPREAD_PINS = 2
+#: identical short nets (up to this many pins) are merged into one, weights summed
+MERGE_PINS = 8
 
 
-def coarsen(nets: list[np.ndarray], n_tiles: int, size: int) -> tuple[list[np.ndarray],
-                                                                       np.ndarray]:
+def coarsen(nets: Nets, n_tiles: int, size: int) -> tuple[Nets, np.ndarray]:
     """Nets over clusters of ``size`` consecutive tiles (packing order keeps neighbours
     together), and each cluster's tile count: the hypergraph Mt-KaHyPar partitions at scale."""
-    lengths = np.array([len(p) for p in nets], np.int64)
-    owner = np.repeat(np.arange(len(nets), dtype=np.int64), lengths)
-    pins = np.concatenate(nets) // size if len(nets) else np.zeros(0, np.int64)
     n_clusters = -(-n_tiles // size)
-    key = np.unique(owner * n_clusters + pins)
-    bounds = np.searchsorted(key // n_clusters, np.arange(len(nets) + 1))
-    coarse = np.split(key % n_clusters, bounds[1:-1])
-    return coarse, np.bincount(np.arange(n_tiles) // size, minlength=n_clusters)
+    return (Nets.of_pairs(nets.owner(), nets.pins // size, nets.n),
+            np.bincount(np.arange(n_tiles) // size, minlength=n_clusters))
 
 
-def _kahypar(n_tiles: int, nets: list[np.ndarray], weights: np.ndarray, n_dies: int,
+def informative(nets: Nets, weights: np.ndarray, start: np.ndarray, n_dies: int
+                ) -> tuple[Nets, np.ndarray]:
+    """The nets a refinement from ``start`` can improve, identical short ones merged.
+
+    A net of one pin never crosses a die; a net with ``SPREAD_PINS`` or more pins on every die
+    touches every die in the start and keeps doing so under moves of single nodes (and its
+    connectivity, already the most it can be, cannot grow). Both only cost time: at 10^5
+    neurons the sources' nets are 99 % of the pins and nearly all spread. TSVs are counted on
+    the full nets afterwards, so the figures stay exact.
+    """
+    keep = (nets.sizes > 1) & ~(nets.pins_per_part(start, n_dies) >= SPREAD_PINS).all(1)
+    kept, w = nets.select(keep), np.asarray(weights, np.int64)[keep]
+    short = kept.sizes <= MERGE_PINS
+    pad = np.full((int(short.sum()), MERGE_PINS), -1, np.int64)
+    sub = kept.select(short)
+    pad[sub.owner(), np.arange(len(sub.pins)) - np.repeat(sub.ptr[:-1], sub.sizes)] = sub.pins
+    rows, inverse = np.unique(pad, axis=0, return_inverse=True)
+    merged_w = np.bincount(inverse.ravel(), w[short], len(rows)).astype(np.int64)
+    on = rows >= 0
+    merged = Nets(np.concatenate([[0], np.cumsum(on.sum(1))]).astype(np.int64), rows[on])
+    return merged + kept.select(~short), np.concatenate([merged_w, w[~short]])
+
+
+def _in_order(node_w: np.ndarray, n_dies: int, max_per_die: int) -> np.ndarray:
+    """The in-order assignment of nodes (weighted by tiles), cut as the in-order baseline."""
+    chunk = min(math.ceil(int(node_w.sum()) / n_dies), max_per_die)
+    first = np.cumsum(node_w) - node_w  # first tile of each node
+    return np.minimum(first // chunk, n_dies - 1)
+
+
+def _kahypar(n_tiles: int, nets: Nets, weights: np.ndarray, n_dies: int,
              max_per_die: int, seed: int) -> np.ndarray:
     """Mt-KaHyPar on the tile hypergraph; past ``COARSE_NODES`` tiles on clusters of
-    consecutive tiles, then projected back (docs/stack.md "At scale")."""
+    consecutive tiles, refined from in order on the nets that refinement can improve, then
+    projected back (docs/stack.md "At scale")."""
     size = -(-n_tiles // COARSE_NODES)
-    if size > 1:  # V-cycles from in order only: a fresh start cost 70 % for 0.02 % fewer TSVs
+    if size > 1 and max_per_die * n_dies >= n_tiles:
+        # V-cycles from in order only: a fresh start cost 70 % for 0.02 % fewer TSVs
         coarse, node_w = coarsen(nets, n_tiles, size)
-        part = _kahypar_nodes(len(node_w), coarse, weights, node_w, n_dies, max_per_die, seed,
-                              fresh=False)
+        start = _in_order(node_w, n_dies, max_per_die)
+        coarse, w = informative(coarse, weights, start, n_dies)
+        part = start if not coarse.n else _kahypar_nodes(len(node_w), coarse, w, node_w,
+                                                         n_dies, max_per_die, seed, fresh=False)
         return part[np.arange(n_tiles) // size]
-    return _kahypar_nodes(n_tiles, nets, weights, np.ones(n_tiles, np.int64), n_dies,
-                          max_per_die, seed)
+    keep = nets.sizes > 1
+    return _kahypar_nodes(n_tiles, nets.select(keep), np.asarray(weights)[keep],
+                          np.ones(n_tiles, np.int64), n_dies, max_per_die, seed)
 
 
-def _kahypar_nodes(n_nodes: int, nets: list[np.ndarray], weights: np.ndarray,
+def _kahypar_nodes(n_nodes: int, nets: Nets, weights: np.ndarray,
                    node_w: np.ndarray, n_dies: int, max_per_die: int, seed: int,
                    fresh: bool = True) -> np.ndarray:
     import mtkahypar
 
     _init_mtkahypar()
     n_tiles = int(node_w.sum())
-    keep = [i for i, pins in enumerate(nets) if len(pins) > 1]
     mtkahypar.set_seed(int(seed))
     ctx = _INIT["init"].context_from_preset(mtkahypar.PresetType.DETERMINISTIC)
     ctx.logging = False
@@ -146,17 +260,15 @@ def _kahypar_nodes(n_nodes: int, nets: list[np.ndarray], weights: np.ndarray,
     if eps > 0:
         ctx.set_individual_target_block_weights([max_per_die] * n_dies)
     hg = _INIT["init"].create_hypergraph(
-        ctx, n_nodes, len(keep), [nets[i].tolist() for i in keep],
-        node_w.tolist(), [int(weights[i]) for i in keep])
+        ctx, n_nodes, nets.n, [p.tolist() for p in np.split(nets.pins, nets.ptr[1:-1])]
+        if nets.n else [], node_w.tolist(), np.asarray(weights, np.int64).tolist())
     # two starts, the better (connectivity) kept: a fresh multilevel partition, and V-cycles
     # from the in-order assignment (tiles come out of packing in a locality-preserving order,
     # so in order is a strong start that a fresh partition does not always beat)
     in_order_fits = max_per_die * n_dies >= n_tiles
     best = hg.partition(ctx) if fresh or not in_order_fits else None
     if in_order_fits:
-        chunk = min(math.ceil(n_tiles / n_dies), max_per_die)  # the in-order baseline's cut
-        first = np.cumsum(node_w) - node_w  # first tile of each node
-        order = np.minimum(first // chunk, n_dies - 1)
+        order = _in_order(node_w, n_dies, max_per_die)
         refined = hg.create_partitioned_hypergraph(ctx, n_dies, order.tolist())
         refined.improve_partition(ctx, 1)
         if best is None or (refined.km1() < best.km1() and max(
@@ -179,12 +291,21 @@ def assign_dies(tiles: list[TileFootprint], n_neurons: int, n_dies: int, tiles_p
                 tsv_budget: int | None = None, rates: np.ndarray | None = None,
                 columns_per_target: int = 1, seed: int = 0) -> DieAssignment:
     """Tiles -> dies minimising TSV signals (and rate-weighted spike traffic) under capacity."""
-    n_tiles = len(tiles)
+    with substage("hyperedges"):
+        src, dst = hyperedges(tiles, n_neurons)
+    return assign_nets(src, dst, len(tiles), n_neurons, n_dies, tiles_per_die, tsv_budget,
+                       rates, columns_per_target, seed)
+
+
+def assign_nets(src: Nets, dst: Nets, n_tiles: int, n_neurons: int, n_dies: int,
+                tiles_per_die: int, tsv_budget: int | None = None,
+                rates: np.ndarray | None = None, columns_per_target: int = 1, seed: int = 0
+                ) -> DieAssignment:
+    """:func:`assign_dies` on the tiles' nets (:func:`hyperedges`, :func:`tile_hyperedges`)."""
     if n_tiles > n_dies * tiles_per_die:
         raise InputError(None, f"the map needs {n_tiles} tiles but {n_dies} memory dies hold "
                          f"{n_dies * tiles_per_die} ({tiles_per_die} each): add dies or layers, "
                          "or use larger tiles")
-    src, dst = hyperedges(tiles, n_neurons)
     r = np.zeros(n_neurons) if rates is None else np.asarray(rates, np.float64)
     # each net costs one TSV per die it touches; a source net also carries r spikes per step
     # each time it crosses, weighted so that the spikes of a source firing at the mean rate
@@ -197,17 +318,20 @@ def assign_dies(tiles: list[TileFootprint], n_neurons: int, n_dies: int, tiles_p
     if n_dies == 1 or n_tiles <= 1:
         die = np.zeros(n_tiles, np.int64)
     else:
-        die = _kahypar(n_tiles, nets, weights, n_dies, tiles_per_die, seed)
+        with substage("Mt-KaHyPar"):
+            die = _kahypar(n_tiles, nets, weights, n_dies, tiles_per_die, seed)
         die = _repair_capacity(die, n_dies, tiles_per_die)
-    die = _order_by_load(die, n_dies, src, dst, columns_per_target)
-    stats = evaluate(die, n_dies, src, dst, rates, columns_per_target)
-    rng = np.random.default_rng(seed)
-    random_die = rng.permutation(np.arange(n_tiles) % n_dies)
-    in_order = np.minimum(np.arange(n_tiles) // max(math.ceil(n_tiles / n_dies), 1), n_dies - 1)
-    stats["baselines"] = {
-        "random": evaluate(random_die, n_dies, src, dst, rates, columns_per_target),
-        "in_order": evaluate(in_order, n_dies, src, dst, rates, columns_per_target),
-    }
+    with substage("TSV counts"):
+        die = _order_by_load(die, n_dies, src, dst, columns_per_target)
+        stats = evaluate(die, n_dies, src, dst, rates, columns_per_target)
+        rng = np.random.default_rng(seed)
+        random_die = rng.permutation(np.arange(n_tiles) % n_dies)
+        in_order = np.minimum(np.arange(n_tiles) // max(math.ceil(n_tiles / n_dies), 1),
+                              n_dies - 1)
+        stats["baselines"] = {
+            "random": evaluate(random_die, n_dies, src, dst, rates, columns_per_target),
+            "in_order": evaluate(in_order, n_dies, src, dst, rates, columns_per_target),
+        }
     stats["tiles_per_die"] = np.bincount(die, minlength=n_dies).tolist()
     stats["partitioner"] = "Mt-KaHyPar (deterministic preset), connectivity objective"
     if tsv_budget is not None:
@@ -233,7 +357,8 @@ def _repair_capacity(die: np.ndarray, n_dies: int, cap: int) -> np.ndarray:
     return die
 
 
-def _order_by_load(die: np.ndarray, n_dies: int, src, dst, cpt: int) -> np.ndarray:
+def _order_by_load(die: np.ndarray, n_dies: int, src: Nets, dst: Nets, cpt: int
+                   ) -> np.ndarray:
     """Put the die with the most TSV signals nearest the logic die: fewer TSV segments."""
     per_die = np.array(evaluate(die, n_dies, src, dst, None, cpt)["signals_per_die"])
     order = np.argsort(-per_die, kind="stable")  # order[new] = old
@@ -310,11 +435,11 @@ def stack_tiles(row_pre: np.ndarray, col_post: np.ndarray, n_neurons: int, spec:
                          f"{spec.memory_dies} dies of {physical} tiles ({spec.die_mm:g} mm, "
                          f"{spec.layers} layer(s)): add memory dies or layers")
     spec.check()
-    tiles = [TileFootprint(rows=r[r >= 0], cols=c[c >= 0], cells=0)
-             for r, c in zip(row_pre, col_post[:, ::slices], strict=True)]
+    with substage("hyperedges"):
+        src, dst = tile_hyperedges(row_pre, col_post[:, ::slices], n_neurons)
     budget = spec.budget()
-    result = assign_dies(tiles, n_neurons, spec.memory_dies, per_die, tsv_budget=budget,
-                         rates=rates, columns_per_target=2 * slices)
+    result = assign_nets(src, dst, n_tiles, n_neurons, spec.memory_dies, per_die,
+                         tsv_budget=budget, rates=rates, columns_per_target=2 * slices)
     tsv = parasitics(spec.tsv)
     top = spec.memory_dies
     return {

@@ -96,15 +96,22 @@ def column_keys(col_post: np.ndarray, col_slice: np.ndarray | None = None) -> np
 def die_nets(row_pre: np.ndarray, row_delay: np.ndarray, col_post: np.ndarray,
              tiles: list[int], col_slice: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
-    """Word-line nets (pre, delay) and column nets (post, polarity) of ``tiles``, sorted."""
-    rows = [np.stack([row_pre[t], row_delay[t]], 1)[row_pre[t] >= 0] for t in tiles]
-    cols = []
-    for t in tiles:
-        keys = column_keys(col_post[t], None if col_slice is None else col_slice[t])
-        cols.append(keys[keys[:, 0] >= 0])
-    wl = np.unique(np.concatenate(rows), axis=0) if rows else np.zeros((0, 2), np.int64)
-    cl = np.unique(np.concatenate(cols), axis=0) if cols else np.zeros((0, 2), np.int64)
-    return wl.astype(np.int64), cl.astype(np.int64)
+    """Word-line nets (pre, delay) and column nets (post, polarity) of ``tiles``, sorted: the
+    tiles' tables at once, one 1-D sort each (a loop over 10^5 tiles took minutes)."""
+    t = np.asarray(tiles, np.int64)
+    pre, delay = np.asarray(row_pre)[t].ravel(), np.asarray(row_delay)[t].ravel()
+    used = pre >= 0
+    span = int(delay.max(initial=0)) + 1
+    wl = np.unique(pre[used].astype(np.int64) * span + delay[used])
+    post = np.asarray(col_post)[t]
+    sl = np.zeros_like(post) if col_slice is None else np.asarray(col_slice)[t]
+    post2 = np.repeat(post, 2, axis=1).ravel().astype(np.int64)
+    pol = (2 * np.repeat(sl, 2, axis=1) + np.tile([0, 1], post.shape[1])).ravel()
+    on = post2 >= 0
+    span_c = int(pol.max(initial=0)) + 1
+    cl = np.unique(post2[on] * span_c + pol[on])
+    return (np.stack([wl // span, wl % span], 1).astype(np.int64),
+            np.stack([cl // span_c, cl % span_c], 1).astype(np.int64))
 
 
 def pair_index(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -247,7 +254,9 @@ def emit_stack(out_dir: Path, store: TileStore, g_of: Callable[[np.ndarray], np.
             "port_order": "stack.cir: aN word-line nets and bN column nets, die 0 first",
             "column_key": "[post, 2 slice + (0 G+ | 1 G-)]",
             "netlists_written": g_of is not None}
-    (Path(out_dir) / STACK_INFO).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+    # compact: the C encoder (an indent takes the pure-Python one, 20 s for 4 x 10^5 tiles)
+    (Path(out_dir) / STACK_INFO).write_text(
+        json.dumps(info, sort_keys=True, separators=(",", ":")) + "\n")
     nets_w = sum(len(d["word_lines"]) for d in dies)
     nets_c = sum(len(d["columns"]) for d in dies)
     files = [f"{STACK}/stack.cir", f"{STACK}/die_K.cir", f"{STACK}/tile_NNNN.sub"]

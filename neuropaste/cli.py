@@ -282,19 +282,25 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from neuropaste.compile import compile_map
+    from neuropaste.compile import compile_network, quantize_map
+    from neuropaste.outputs import stage
 
     if args.from_imprint is not None:
         return _compile_imprint(args)
     if args.map is None:
         raise InputError(None, "compile needs a MAP (or --from-imprint DIR)")
-    cmap = _load(args.map, args)
-    stim, spec = _stimulus_from_args(args, cmap)
     backends = tuple(b for b in args.backends.split(",") if b)
     _refuse_unused(args, COMPILE_FLAGS, set(backends), "backends")
-    manifest = compile_map(cmap, args.out, quant=_quant_from_args(args), stimulus=stim,
-                           steps=args.steps, stimulus_spec=spec, backends=backends,
-                           backend_options=_backend_options(args))
+    seconds: dict[str, float] = {}
+    peaks: dict[str, float] = {}
+    with stage(f"importing {args.map}", record=seconds, peaks=peaks):
+        cmap = _load(args.map, args)
+        stim, spec = _stimulus_from_args(args, cmap)
+    net, extra = quantize_map(cmap, _quant_from_args(args), seconds=seconds, peaks=peaks)
+    del cmap  # as large as the network: not held while the backends run
+    manifest = compile_network(net, args.out, stimulus=stim, steps=args.steps,
+                               stimulus_spec=spec, backends=backends,
+                               backend_options=_backend_options(args), extra=extra)
     net = manifest["network"]
     print(f"compiled {net['neurons']} neurons, {net['synapses']} synapses "
           f"(w{net['w_bits']} v{net['v_bits']} acc{net['acc_bits']}, delays <= {net['max_delay']})"

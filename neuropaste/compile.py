@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
-import resource
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from neuropaste.generators import backends as registry
 from neuropaste.generators.quantize import quantize
 from neuropaste.ir import Network, save_network
 from neuropaste.neuron import QuantOptions
-from neuropaste.outputs import atomic_dir, stage, write_json
+from neuropaste.outputs import atomic_dir, peak_rss_mb, stage, write_json
 from neuropaste.reference import reference_run
 
 
@@ -38,12 +36,6 @@ def tool_versions() -> dict[str, str]:
     return out
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, MB (Linux reports kB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
-
-
 def compile_map(
     cmap: ConnectivityMap,
     out: str | Path,
@@ -55,16 +47,30 @@ def compile_map(
     backends: tuple[str, ...] = ("rtl", "spice"),
     backend_options: dict[str, Any] | None = None,
     quiet: bool = False,
+    seconds: dict[str, float] | None = None,
+    peaks: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Compile ``cmap`` into ``out``; return the manifest that was written."""
-    quant = quant or QuantOptions()
-    seconds: dict[str, float] = {}
-    with stage("quantizing the map", quiet, seconds):
-        net = quantize(cmap, quant)
-    extra = {"map": cmap.summary(), "quant_options": asdict(quant), "_seconds": seconds}
+    """Compile ``cmap`` into ``out``; return the manifest that was written. ``seconds`` and
+    ``peaks`` may carry stages timed before (the map's import) into the manifest."""
+    net, extra = quantize_map(cmap, quant, quiet, seconds, peaks)
     return compile_network(net, out, stimulus=stimulus, steps=steps, stimulus_spec=stimulus_spec,
                            backends=backends, backend_options=backend_options, quiet=quiet,
                            extra=extra)
+
+
+def quantize_map(cmap: ConnectivityMap, quant: QuantOptions | None = None, quiet: bool = False,
+                 seconds: dict[str, float] | None = None,
+                 peaks: dict[str, float] | None = None) -> tuple[Network, dict[str, Any]]:
+    """The first half of :func:`compile_map`: the network and what the manifest says of the
+    map (``extra`` for :func:`compile_network`). A caller that drops the map before the
+    second half saves its memory (as large as the network's) for the backends."""
+    quant = quant or QuantOptions()
+    seconds = dict(seconds or {})
+    peaks = dict(peaks or {})
+    with stage("quantizing the map", quiet, seconds, peaks):
+        net = quantize(cmap, quant)
+    return net, {"map": cmap.summary(), "quant_options": asdict(quant), "_seconds": seconds,
+                 "_peaks": peaks}
 
 
 def compile_network(
@@ -92,10 +98,12 @@ def compile_network(
     options = backend_options or {}
     extra = dict(extra or {})
     seconds: dict[str, float] = extra.pop("_seconds", {})
+    peaks: dict[str, float] = extra.pop("_peaks", {})
     with atomic_dir(out) as tmp:
-        save_network(net, tmp / NETWORK)
-        save_stimulus_csv(tmp / STIMULUS, stimulus, net.labels)
-        with stage(f"reference model, {steps} steps", quiet, seconds):
+        with stage("writing the network", quiet, seconds, peaks):
+            save_network(net, tmp / NETWORK)
+            save_stimulus_csv(tmp / STIMULUS, stimulus, net.labels)
+        with stage(f"reference model, {steps} steps", quiet, seconds, peaks):
             ref = reference_run(net, steps, stimulus)
         save_raster_csv(tmp / REFERENCE, ref.raster, net.labels)
         manifest: dict[str, Any] = {
@@ -116,10 +124,11 @@ def compile_network(
             if not isinstance(opts, backend.options):
                 raise TypeError(f"options of the {backend.name} backend must be a "
                                 f"{backend.options.__name__}, not {type(opts).__name__}")
-            with stage(f"{backend.name} backend", quiet, seconds):
+            with stage(f"{backend.name} backend", quiet, seconds, peaks):
                 manifest["backends"][backend.name] = backend.emit(net, tmp, ref, opts)
         manifest["resources"] = {  # the one entry that depends on the machine and the run
             "stage_seconds": seconds, "peak_rss_MB": peak_rss_mb(),
+            "peak_rss_MB_after_stage": peaks,
             "note": "measured on the compiling machine; not part of the reproducible output"}
         write_json(tmp / MANIFEST, manifest)
     return manifest

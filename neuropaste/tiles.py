@@ -25,6 +25,8 @@ from neuropaste.devices import Device, Encoding, conductances
 #: per-tile arrays, then per-synapse records
 TILE_KEYS = ("row_pre", "row_delay", "col_post", "col_slice", "patterns")
 SYNAPSE_KEYS = ("syn_tile", "syn_row", "syn_post", "syn_weight")
+#: per-tile integer tables written narrowed (int16/int32) and read back as int64
+NARROW_KEYS = ("row_pre", "row_delay", "col_post", "col_slice")
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,12 +95,24 @@ class TileStore:
                 **{k: getattr(self, k) for k in TILE_KEYS}}
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """What tiles.npz holds."""
+        """What tiles.npz holds: the per-tile tables in the narrowest integer type that holds
+        them (they are most of the file at 10^5 tiles; :func:`load_store` widens them back)."""
         out = {k: getattr(self, k) for k in (*TILE_KEYS, *SYNAPSE_KEYS)}
+        for k in NARROW_KEYS:
+            out[k] = _narrow(out[k])
         out["w_max"] = np.array(self.w_max, np.int64)
         if self.g is not None:
             out["g"] = self.g
         return out
+
+
+def _narrow(a: np.ndarray) -> np.ndarray:
+    """``a`` as int16 or int32 when its values fit (-1 marks an unused slot)."""
+    a = np.asarray(a)
+    for t in (np.int16, np.int32):
+        if a.size == 0 or (a.min() >= np.iinfo(t).min and a.max() <= np.iinfo(t).max):
+            return a.astype(t, copy=False)
+    return a
 
 
 def load_store(path: str | Path) -> TileStore:
@@ -114,5 +128,8 @@ def load_store(path: str | Path) -> TileStore:
         t, r, p = np.nonzero(w[..., ::slices])
         z.update(syn_tile=t, syn_row=r, syn_post=p, syn_weight=w[..., ::slices][t, r, p],
                  w_max=np.array(int(np.abs(w).max(initial=1)) or 1))
+    for k in NARROW_KEYS:
+        if np.issubdtype(z[k].dtype, np.integer):
+            z[k] = z[k].astype(np.int64)
     return TileStore(**{k: z[k] for k in (*TILE_KEYS, *SYNAPSE_KEYS)},
                      w_max=int(np.ravel(z["w_max"])[0]), g=z.get("g"))

@@ -143,3 +143,51 @@ def test_word_line_delay_uses_the_gates_and_old_files_still_load(celegans_tiles,
     more = stack_tiles(row_pre, col_post, n, spec, word_line=line)
     assert more["word_line_elmore_s_top_die"] == pytest.approx(
         got["word_line_elmore_s_top_die"] + (1000.0 + 2 * tsv.r + 64 * el.r_wire) * 10e-15)
+
+
+def test_tsv_counts_are_exact_on_a_small_stack() -> None:
+    """evaluate's counts against a count by hand, net by net."""
+    from neuropaste.generators.die_partition import Nets, evaluate
+
+    rng = np.random.default_rng(4)
+    src = Nets.of_pairs(rng.integers(0, 9, 60), rng.integers(0, 20, 60), 9)
+    dst = Nets.of_pairs(rng.integers(0, 9, 30), rng.integers(0, 20, 30), 9)
+    die = rng.integers(0, 3, 20)
+    rates = rng.random(9)
+    got = evaluate(die, 3, src, dst, rates, columns_per_target=2)
+    up = [sum(1 for i in range(9) if (die[src[i]] == d).any()) for d in range(3)]
+    down = [2 * sum(1 for i in range(9) if (die[dst[i]] == d).any()) for d in range(3)]
+    assert got["signals_per_die"] == [u + v for u, v in zip(up, down, strict=True)]
+    assert got["spike_traffic_per_step"] == pytest.approx(
+        sum(rates[i] * len(set(die[src[i]].tolist())) for i in range(9)))
+
+
+def test_refinement_sees_only_the_nets_it_can_improve() -> None:
+    """One-pin nets and nets spread over every die of the start are left out; identical short
+    nets become one, their weights summed."""
+    from neuropaste.generators.die_partition import SPREAD_PINS, Nets, informative
+
+    start = np.repeat(np.arange(4), 2 * SPREAD_PINS)  # 4 dies of 2 * SPREAD_PINS nodes
+    spread = np.arange(len(start))  # every node: SPREAD_PINS or more on every die
+    nets = [[3], [1, 9], spread, [1, 9], [0, 1, 2]]
+    owner = np.concatenate([np.full(len(p), i) for i, p in enumerate(nets)])
+    kept, w = informative(Nets.of_pairs(owner, np.concatenate(nets), len(nets)),
+                          np.array([5, 1, 7, 2, 3]), start, 4)
+    assert sorted((kept[i].tolist(), int(w[i])) for i in range(kept.n)) == [
+        ([0, 1, 2], 3), ([1, 9], 3)]
+
+
+def test_coarse_partition_is_deterministic_and_no_worse_than_in_order(celegans_tiles,
+                                                                       monkeypatch) -> None:
+    """Past COARSE_NODES tiles the partition runs on clusters of consecutive tiles and on the
+    informative nets only; the TSVs are still counted on every net."""
+    import neuropaste.generators.die_partition as dp
+
+    row_pre, col_post, n = celegans_tiles
+    fine = stack_tiles(row_pre, col_post, n, StackSpec(memory_dies=4))
+    monkeypatch.setattr(dp, "COARSE_NODES", 13)
+    coarse = stack_tiles(row_pre, col_post, n, StackSpec(memory_dies=4))
+    assert coarse["tsv_signals"] <= coarse["baselines"]["in_order"]["tsv_signals"]
+    assert coarse["tsv_signals"] <= 1.1 * fine["tsv_signals"]
+    assert max(coarse["tiles_per_die"]) <= coarse["tiles_per_die_capacity"]
+    assert stack_tiles(row_pre, col_post, n, StackSpec(memory_dies=4)) == coarse
