@@ -20,14 +20,57 @@ empty and every router is idle: the network holds nothing in flight.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
-from amaranth import Cat, Module, Signal, Value, unsigned
+from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
 
-from .core import CoreImage, LIFCore, bits_for, step_ports
+from .core import CoreGeometry, CoreImage, LIFCore, bits_for, step_ports
 from .router import LinkStall, LinkStallHook, MeshRouter, packet_layout
+
+#: significant bits a core class keeps of each size it rounds up: at most 1/4 padding
+CLASS_BITS = 3
+ROUTER_MODULE = "neuropaste_router"
+
+
+def core_module(k: int) -> str:
+    """The Verilog module of core class ``k``."""
+    return f"neuropaste_core_c{k}"
+
+
+def exit_module(k: int) -> str:
+    """The Verilog module of the exit stages of core class ``k``."""
+    return f"neuropaste_exit_c{k}"
+
+
+def round_up(v: int, bits: int = CLASS_BITS) -> int:
+    """``v`` rounded up to ``bits`` significant bits (1000 -> 1024, 300 -> 320)."""
+    v = max(int(v), 1)
+    shift = max(v.bit_length() - bits, 0)
+    return -(-v >> shift) << shift
+
+
+def core_classes(images: list[CoreImage]) -> tuple[list[dict[str, int]], np.ndarray]:
+    """The cores' classes: cores whose neuron, axon and fan-out counts round up alike
+    (:func:`round_up`) share one class, whose shape (``CoreGeometry``'s ``shape``) is those
+    rounded counts and the largest spike FIFO and parameter widths of its members. Returns
+    the shapes and each core's class, classes numbered in order of their first core."""
+    keys = [(round_up(img.n_neurons), round_up(img.n_axons), round_up(len(img.target)))
+            for img in images]
+    order = list(dict.fromkeys(keys))
+    class_of = np.array([order.index(k) for k in keys], np.int64)
+    shapes = []
+    for k, (n, axons, entries) in enumerate(order):
+        geos = [CoreGeometry(images[c]) for c in np.flatnonzero(class_of == k)]
+        shapes.append({"n": n, "axons": axons, "entries": entries,
+                       "sources": max(g.spike_depth for g in geos),
+                       **{b: max(getattr(g, b) for g in geos)
+                          for b in ("k_bits", "r_bits", "b_bits")}})
+    return shapes, class_of
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,13 +97,92 @@ class MeshPlan:
     def n_neurons(self) -> int:
         return int(self.base[-1])
 
+    @cached_property
+    def classes(self) -> tuple[list[dict[str, int]], np.ndarray]:
+        """:func:`core_classes` of the images: shapes, and each core's class."""
+        return core_classes(self.images)
+
+    def shape(self, core: int) -> dict[str, int]:
+        """The shape of core ``core``'s class."""
+        shapes, class_of = self.classes
+        return shapes[int(class_of[core])]
+
 
 def route_words(plan: MeshPlan, core: int) -> list[int]:
-    """Core ``core``'s multicast table, one word a local neuron: destination mask (``n_cores``
-    bits) | axon index (``axon_bits``), the ``routes`` ROM's words and
-    ``rtl/mem/core_K/routes.hex``."""
-    return [int(v) | (int(a) << plan.n_cores)
-            for v, a in zip(plan.routes[core], plan.axons[core], strict=True)] or [0]
+    """Core ``core``'s multicast table, one word a neuron of its class (padding neurons: 0):
+    destination mask (``n_cores`` bits) | axon index (``axon_bits``), the ``routes`` ROM's
+    words and ``rtl/mem/core_K/routes.hex``."""
+    words = [int(v) | (int(a) << plan.n_cores)
+             for v, a in zip(plan.routes[core], plan.axons[core], strict=True)]
+    return words + [0] * (plan.shape(core)["n"] - len(words))
+
+
+class ExitStage(wiring.Component):
+    """Between a core's ``aer_out`` and its router: a spike's multicast word is read from the
+    ``routes`` ROM (one word per neuron of the class), one packet is injected when its mask is
+    not empty, and the spike is offered to the host (local address). ``empty``: nothing held.
+    ``init``: the ROM's words (empty when the Verilog loads them)."""
+
+    def __init__(self, depth: int, local_bits: int, n_cores: int, axon_bits: int,
+                 init: list[int] | None = None):
+        self.layout = packet_layout(axon_bits, n_cores)
+        self.depth, self.n_cores, self.axon_bits = depth, n_cores, axon_bits
+        self.init = init or []
+        super().__init__({"spike": In(stream.Signature(unsigned(local_bits))),
+                          "inject": Out(stream.Signature(self.layout)),
+                          "host": Out(stream.Signature(unsigned(local_bits))),
+                          "empty": Out(1)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        n = self.n_cores
+        m.submodules.routes = table = Memory(shape=unsigned(n + self.axon_bits),
+                                             depth=self.depth, init=self.init)
+        rd = table.read_port()
+        valid, fresh = Signal(), Signal()  # fresh: the table data arrives next clock
+        src = Signal.like(self.spike.payload)
+        net_pending, host_pending, accept, net_wait = Signal(), Signal(), Signal(), Signal()
+        spike, inject, host = self.spike, self.inject, self.host
+        m.d.comb += [accept.eq(~valid & spike.valid), spike.ready.eq(~valid),
+                     rd.addr.eq(spike.payload), rd.en.eq(accept)]
+        m.d.sync += fresh.eq(accept)
+        with m.If(accept):
+            m.d.sync += [valid.eq(1), src.eq(spike.payload), net_pending.eq(1),
+                         host_pending.eq(1)]
+        # the table word is registered as it leaves the RAM (used from the clock after
+        # ``fresh``), so no logic hangs on the RAM's slow output
+        mask, axon, remote = Signal(n), Signal(self.axon_bits), Signal()
+        with m.If(fresh):
+            m.d.sync += [mask.eq(rd.data[:n]), axon.eq(rd.data[n:]), remote.eq(rd.data[:n] != 0)]
+        m.d.comb += [net_wait.eq(net_pending & (fresh | remote)),
+                     inject.valid.eq(valid & ~fresh & net_pending & remote),
+                     inject.payload.src.eq(axon), inject.payload.dest.eq(mask),
+                     host.valid.eq(valid & host_pending), host.payload.eq(src),
+                     self.empty.eq(~valid)]
+        with m.If(inject.valid & inject.ready):
+            m.d.sync += net_pending.eq(0)
+        with m.If(host.valid & host.ready):
+            m.d.sync += host_pending.eq(0)
+        with m.If(valid & ~net_wait & ~host_pending):
+            m.d.sync += valid.eq(0)
+        return m
+
+
+def instantiate(m: Module, name: str, inner: wiring.Component, module: str,
+                **params: Any) -> Any:
+    """``inner``'s interface, as instance ``name`` of the Verilog module ``module`` (with
+    ``params``): the emitted mesh instantiates one module per class instead of elaborating
+    every core, exit stage and router again. Port names are Amaranth's for a top-level
+    component (the path joined by ``__``), which is how ``module`` is converted."""
+    iface = inner.signature.create(path=(name,))
+    ports: dict[str, Any] = {}
+    for path, member, value in inner.signature.flatten(iface):
+        flow = "i" if member.flow == In else "o"
+        ports[f"{flow}_{'__'.join(str(p) for p in path)}"] = Value.cast(value)
+    m.submodules[name] = Instance(module, i_clk=ClockSignal(), i_rst=ResetSignal(),
+                                  **{f"p_{k}": v for k, v in params.items()}, **ports)
+    inner._MustUse__silence = True  # built for its signature only: Amaranth's own opt-out
+    return iface
 
 
 def mesh_shape(n_cores: int) -> tuple[int, int]:
@@ -97,36 +219,78 @@ class NeuronMesh(wiring.Component):
 
     def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0, *,
                  rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
-                 early_update: bool = True, pipelined: bool = True):
+                 early_update: bool = True, pipelined: bool = True, hooks: bool = False):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
         self.plan = plan
-        self.rom_init = rom_init
+        self.rom_init = rom_init and not hooks
         self.prefetch = prefetch
         self.early_update = early_update
         self.pipelined = pipelined
         self.stall_hooks = stall_hooks
+        self.hooks = hooks
         self.n_neurons = plan.n_neurons
         self.stall = stall
         self.seed = seed
         self.a_bits = bits_for(max(plan.n_neurons - 1, 1))
         super().__init__(step_ports(self.a_bits))
 
+    def _core(self, c: int) -> LIFCore:
+        return LIFCore(self.plan.images[c], networked=True, rom_init=self.rom_init,
+                       prefetch=self.prefetch, hold=not self.early_update,
+                       pipelined=self.pipelined, shape=self.plan.shape(c))
+
+    def _exit(self, c: int, core: LIFCore) -> ExitStage:
+        plan = self.plan
+        return ExitStage(plan.shape(c)["n"], core.geometry.n_bits, plan.n_cores, plan.axon_bits,
+                         route_words(plan, c) if self.rom_init else None)
+
+    def _router(self) -> MeshRouter:
+        return MeshRouter(self.plan.width, self.plan.height, self.plan.axon_bits)
+
+    def class_modules(self) -> dict[str, wiring.Component]:
+        """Module name -> the component it is converted from, with empty ROMs: per core class
+        its core and its exit stage (elaborated from the class's first core), and the router.
+        With ``hooks`` the mesh instantiates these by name, each core's exit stage and core
+        with parameter ``IMAGE = "core_K/"``, the folder of its images under ``rtl/mem``."""
+        shapes, class_of = self.plan.classes
+        out: dict[str, wiring.Component] = {}
+        for k in range(len(shapes)):
+            c = int(np.flatnonzero(class_of == k)[0])
+            core = LIFCore(self.plan.images[c], networked=True, rom_init=False,
+                           prefetch=self.prefetch, hold=not self.early_update,
+                           pipelined=self.pipelined, shape=shapes[k])
+            out[core_module(k)] = core
+            out[exit_module(k)] = ExitStage(shapes[k]["n"], core.geometry.n_bits,
+                                            self.plan.n_cores, self.plan.axon_bits)
+        out[ROUTER_MODULE] = self._router()
+        return out
+
     def elaborate(self, platform) -> Module:
         m = Module()
         plan = self.plan
-        w, h, n_cores = plan.width, plan.height, plan.n_cores
+        w, n_cores = plan.width, plan.n_cores
         layout = packet_layout(plan.axon_bits, n_cores)
-        cores = [LIFCore(img, networked=True, rom_init=self.rom_init, prefetch=self.prefetch,
-                         hold=not self.early_update, pipelined=self.pipelined)
-                 for img in plan.images]
-        routers = {}
-        for c, core in enumerate(cores):
-            m.submodules[f"core_{c}"] = core
+        _, class_of = plan.classes
+        cores, exits, routers = [], [], {}
+        for c in range(n_cores):
             x, y = c % w, c // w
-            routers[x, y] = r = MeshRouter(x, y, w, h, plan.axon_bits)
-            m.submodules[f"router_{c}"] = r
+            core = self._core(c)
+            stage, router = self._exit(c, core), self._router()
+            if self.hooks:
+                k = int(class_of[c])
+                core = instantiate(m, f"core_{c}", core, core_module(k), IMAGE=f"core_{c}/")
+                stage = instantiate(m, f"exit_{c}", stage, exit_module(k), IMAGE=f"core_{c}/")
+                router = instantiate(m, f"router_{c}", router, ROUTER_MODULE)
+            else:
+                m.submodules[f"core_{c}"] = core
+                m.submodules[f"exit_{c}"] = stage
+                m.submodules[f"router_{c}"] = router
+            m.d.comb += [router.x.eq(x), router.y.eq(y)]
+            cores.append(core)
+            exits.append(stage)
+            routers[x, y] = router
 
         seeds = iter(range(1, 1 << 20))
         for (x, y), r in routers.items():
@@ -141,54 +305,19 @@ class NeuronMesh(wiring.Component):
         # ------------------------------------------------ per core: exit stage and ejection
         host_req, host_src, stage_empty = [], [], []
         host_take = Signal(n_cores)
-        for c, core in enumerate(cores):
+        for c, (core, stage) in enumerate(zip(cores, exits, strict=True)):
             r = routers[c % w, c // w]
-            base = int(plan.base[c])
-            table = Memory(shape=unsigned(n_cores + plan.axon_bits),
-                           depth=max(len(plan.routes[c]), 1),
-                           init=route_words(plan, c) if self.rom_init else [])
-            m.submodules[f"routes_{c}"] = table
-            rd = table.read_port()
-            valid = Signal(name=f"stage_valid_{c}")
-            fresh = Signal(name=f"stage_fresh_{c}")  # table data arrives next clock
-            src = Signal(self.a_bits, name=f"stage_src_{c}")
-            net_pending = Signal(name=f"stage_net_{c}")
-            host_pending = Signal(name=f"stage_host_{c}")
-            accept = Signal(name=f"stage_accept_{c}")
-            inject = stream.Signature(layout).create(path=(f"inject_{c}",))
-            m.d.comb += [accept.eq(~valid & core.aer_out.valid), core.aer_out.ready.eq(~valid),
-                         rd.addr.eq(core.aer_out.payload), rd.en.eq(accept)]
-            m.d.sync += fresh.eq(accept)
-            with m.If(accept):
-                m.d.sync += [valid.eq(1), src.eq(core.aer_out.payload),
-                             net_pending.eq(1), host_pending.eq(1)]
-            net_wait = Signal(name=f"stage_net_wait_{c}")
-            # the table word is registered as it leaves the RAM (used from the clock after
-            # ``fresh``, as before), so no logic hangs on the RAM's slow output
-            mask = Signal(n_cores, name=f"stage_mask_{c}")
-            axon = Signal(plan.axon_bits, name=f"stage_axon_{c}")
-            remote = Signal(name=f"stage_remote_{c}")
-            with m.If(fresh):
-                m.d.sync += [mask.eq(rd.data[:n_cores]), axon.eq(rd.data[n_cores:]),
-                             remote.eq(rd.data[:n_cores] != 0)]
-            m.d.comb += [net_wait.eq(net_pending & (fresh | remote)),
-                         inject.valid.eq(valid & ~fresh & net_pending & remote),
-                         inject.payload.src.eq(axon), inject.payload.dest.eq(mask)]
-            with m.If(inject.valid & inject.ready):
-                m.d.sync += net_pending.eq(0)
-            with m.If(host_take[c]):
-                m.d.sync += host_pending.eq(0)
-            with m.If(valid & ~net_wait & ~host_pending):
-                m.d.sync += valid.eq(0)
-            self._connect(m, f"inject_{c}", inject, r.i_local, layout, next(seeds))
+            wiring.connect(m, core.aer_out, stage.spike)
+            self._connect(m, f"inject_{c}", stage.inject, r.i_local, layout, next(seeds))
             eject = stream.Signature(layout).flip().create(path=(f"eject_{c}",))
             self._connect(m, f"eject_{c}", r.o_local, eject, layout, next(seeds))
             m.d.comb += [core.syn_in.valid.eq(eject.valid),
                          core.syn_in.payload.eq(eject.payload.src),
-                         eject.ready.eq(core.syn_in.ready)]
-            host_req.append(valid & host_pending)
-            host_src.append(src + base)
-            stage_empty.append(~valid)
+                         eject.ready.eq(core.syn_in.ready),
+                         stage.host.ready.eq(host_take[c])]
+            host_req.append(stage.host.valid)
+            host_src.append(stage.host.payload + int(plan.base[c]))
+            stage_empty.append(stage.empty)
 
         # ------------------------------------------------ host side: merged spikes, demuxed input
         with m.Switch(Cat(host_req)):  # fixed priority, lowest core first

@@ -6,8 +6,10 @@ x, then along y, then out) makes the channel dependencies acyclic, so no amount 
 can deadlock it. A tree would put all traffic between its halves through one root link.
 
 Multicast: a packet carries its source address and its destination cores as a bitmask (bit
-``y · width + x``). A router splits the set by direction with constant masks (east: the columns
-right of it; west: left of it; north and south: its own column above or below; local: itself),
+``y · width + x``). A router splits the set by direction with masks (east: the columns right of
+it; west: left of it; north and south: its own column above or below; local: itself), which it
+derives from its position, given on the ports ``x`` and ``y``: every router of a mesh is then
+one module (constant inputs that synthesis folds), not one elaboration per position,
 so a spike leaves its core once and is copied only where the XY paths to its destinations part
 (an XY multicast tree), never once per synapse.
 
@@ -19,7 +21,7 @@ through traffic before local injection; packets of a step are finite, so none st
 
 from __future__ import annotations
 
-from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, unsigned
+from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -52,27 +54,48 @@ def port_masks(x: int, y: int, width: int, height: int) -> dict[str, int]:
 
 
 class MeshRouter(wiring.Component):
-    """Router (x, y) of a ``width`` × ``height`` mesh: streams ``i_<port>`` in, ``o_<port>`` out.
+    """A router of a ``width`` × ``height`` mesh: streams ``i_<port>`` in, ``o_<port>`` out;
+    its position on the inputs ``x`` and ``y`` (held constant by the mesh).
 
     ``idle`` is high when no packet is buffered: with the links holding no state of their own,
     the network is empty exactly when every router is idle.
     """
 
-    def __init__(self, x: int, y: int, width: int, height: int, src_bits: int, depth: int = 2):
+    def __init__(self, width: int, height: int, src_bits: int, depth: int = 2):
         self.layout = packet_layout(src_bits, width * height)
-        self.masks = port_masks(x, y, width, height)
+        self.width, self.height = width, height
         self.depth = depth
         members = {}
         for p in PORTS:
             members[f"i_{p}"] = In(stream.Signature(self.layout))
             members[f"o_{p}"] = Out(stream.Signature(self.layout))
         members["idle"] = Out(1)
+        members["x"] = In(max(1, (width - 1).bit_length()))
+        members["y"] = In(max(1, (height - 1).bit_length()))
         super().__init__(members)
+
+    def masks(self) -> dict[str, Value]:
+        """:func:`port_masks` in logic: per column and row one comparison with the position."""
+        w, h = self.width, self.height
+        col = {"gt": [self.x < xx for xx in range(w)], "lt": [self.x > xx for xx in range(w)],
+               "eq": [self.x == xx for xx in range(w)]}
+        row = {"gt": [self.y < yy for yy in range(h)], "lt": [self.y > yy for yy in range(h)],
+               "eq": [self.y == yy for yy in range(h)]}
+        cells = [(k % w, k // w) for k in range(w * h)]
+        return {"east": Cat(col["gt"][x] for x, _ in cells),
+                "west": Cat(col["lt"][x] for x, _ in cells),
+                "north": Cat(col["eq"][x] & row["gt"][y] for x, y in cells),
+                "south": Cat(col["eq"][x] & row["lt"][y] for x, y in cells),
+                "local": Cat(col["eq"][x] & row["eq"][y] for x, y in cells)}
 
     def elaborate(self, platform) -> Module:
         m = Module()
         n_in = len(PORTS)
         heads, pending, fifos = [], [], []
+        masks = {}
+        for q, mask in self.masks().items():  # one wire each, so the copies below share it
+            masks[q] = Signal(self.width * self.height, name=f"mask_{q}")
+            m.d.comb += masks[q].eq(mask)
         taken = [Signal(len(PORTS), name=f"taken_{p}") for p in PORTS]
         for i, p in enumerate(PORTS):
             fifo = SyncFIFOBuffered(width=self.layout.size, depth=self.depth)
@@ -83,7 +106,7 @@ class MeshRouter(wiring.Component):
             head = data.View(self.layout, fifo.r_data)
             sent = Signal(len(PORTS), name=f"sent_{p}")
             want = Signal(len(PORTS), name=f"want_{p}")
-            m.d.comb += want.eq(Cat((head.dest & self.masks[q]) != 0 for q in PORTS)
+            m.d.comb += want.eq(Cat((head.dest & masks[q]) != 0 for q in PORTS)
                                 & fifo.r_rdy.replicate(len(PORTS)) & ~sent)
             finished = Signal(name=f"finished_{p}")
             m.d.comb += [finished.eq(fifo.r_rdy & ((want & ~taken[i]) == 0)),
@@ -104,7 +127,7 @@ class MeshRouter(wiring.Component):
                     with m.Case("-" * (n_in - 1 - i) + "1" + "0" * i):
                         m.d.comb += [granted.eq(1 << i), out.valid.eq(1),
                                      out.payload.src.eq(heads[i].src),
-                                     out.payload.dest.eq(heads[i].dest & self.masks[q])]
+                                     out.payload.dest.eq(heads[i].dest & masks[q])]
             for i in range(n_in):
                 m.d.comb += taken[i][k].eq(granted[i] & out.ready)
 

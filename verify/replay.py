@@ -37,7 +37,7 @@ import numpy as np
 from neuropaste.compiled import REPLAY, RTL, RTL_MEM, SIM_BUILD, Compiled
 from neuropaste.errors import InputError
 from neuropaste.generators.placement import axon_indices, destinations
-from neuropaste.generators.rtl import MEM_MACRO
+from neuropaste.generators.rtl import MEM_MACRO, READMEM
 from neuropaste.hdl.router import PORTS, port_masks
 from neuropaste.outputs import write_json
 from neuropaste.verify.cluster import dask_client
@@ -177,14 +177,15 @@ def router_units(cd: Compiled, steps: int) -> list[Unit]:
 
 
 def route_tables(cd: Compiled, n_cores: int) -> list[list[int] | None]:
-    """Per core, the multicast table the mesh Verilog loads (None: no such file or line)."""
+    """Per core, the multicast table the mesh Verilog loads (None: no such file or line): the
+    ``routes`` ROM of the module that instance ``exit_K`` instantiates, in its ``IMAGE``
+    folder."""
     top, verilog = cd.design_top()
-    text = (cd.path(RTL) / verilog).read_text()
+    modules = split_modules((cd.path(RTL) / verilog).read_text())
     out: list[list[int] | None] = []
     for c in range(n_cores):
-        m = re.search(rf'\$readmemh\(\{{`{MEM_MACRO}\s*,\s*"([^"]+)"\}}\s*,\s*routes_{c}\s*,',
-                      text)
-        path = cd.path(RTL_MEM) / m[1] if m else None
+        files = [f for f, memory in unit_images(modules, top, f"exit_{c}") if memory == "routes"]
+        path = cd.path(RTL_MEM) / files[0] if files else None
         out.append([int(w, 16) for w in path.read_text().split()]
                    if path is not None and path.is_file() else None)
     return out
@@ -201,60 +202,94 @@ def split_modules(verilog: str) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class Instance:
+    """An instance in the mesh's top: its module, parameters (Verilog text) and connections."""
+
+    module: str
+    params: str
+    ports: dict[str, str]  # port -> the expression connected to it
+    text: str
+
+
+def instance(modules: dict[str, str], top: str, name: str) -> Instance:
+    """Instance ``name`` of the top module (ValueError: none)."""
+    found = re.search(rf"^\s*\\?(\S+?)\s*(?:#\(([^;]*?)\)\s*)?\\?{re.escape(name)}\s*\(([^;]*?)\);",
+                      modules.get(top, ""), re.M | re.S)
+    if found is None:
+        raise ValueError(f"{top} has no instance {name}")
+    ports = {p.strip().lstrip("\\").strip(): e.strip()
+             for p, e in re.findall(r"\.(\\\S+\s|\w+)\s*\(([^()]*)\)", found[3])}
+    return Instance(found[1], (found[2] or "").strip(), ports, found[0])
+
+
 def unit_modules(modules: dict[str, str], top: str, unit: str) -> list[str]:
     """The texts a unit's simulation elaborates: its module and its submodules."""
-    name = f"{top}.{unit}"
+    try:
+        name = instance(modules, top, unit).module
+    except ValueError:
+        return []
     return [modules[k] for k in sorted(modules) if k == name or k.startswith(name + ".")]
 
 
-def _net_role(net: str) -> str:
-    """The top-level net a port connects to, as a role name: escapes, ``$N`` and bit ranges
-    dropped (``\\aer_out__ready$114`` -> ``aer_out__ready``)."""
-    stem = re.sub(r"\[[^\]]*\]$", "", net.strip().lstrip("\\").strip()).strip()
-    return re.sub(r"\$\d+$", "", stem)
+def unit_images(modules: dict[str, str], top: str, unit: str) -> list[tuple[str, str]]:
+    """(image under rtl/mem, memory) of every ROM the unit's modules load: a class module's
+    names in the instance's ``IMAGE`` folder."""
+    try:
+        inst = instance(modules, top, unit)
+    except ValueError:
+        return []
+    prefix = re.search(r'\.IMAGE\("([^"]*)"\)', inst.params)
+    out = []
+    for text in unit_modules(modules, top, unit):
+        for param, name, memory in READMEM.findall(text):
+            out.append(((prefix[1] if prefix else "") + name if param else name, memory))
+    return sorted(out)
 
 
-def harness(modules: dict[str, str], top: str, unit: str, kind: str) -> str:
-    """A wrapper module ``neuropaste_replay`` around the unit's instance, its ports named by
-    role. Yosys renames some ports of a submodule after the nets inside it; the role of such a
-    port is read from the net the mesh connects it to (``eject_K__valid`` is ``syn_in``)."""
-    name = f"{top}.{unit}"
-    if name not in modules:
-        raise ValueError(f"module {name} is not in the Verilog")
-    inst = re.search(rf"^\s*\\{re.escape(name)}\s+{unit}\s*\((.*?)\);", modules[top], re.M | re.S)
-    if inst is None:
-        raise ValueError(f"{top} has no instance {unit} of {name}")
+_CONSTANT = re.compile(r"^\d+'[bhd][0-9a-fA-F_]+$")
+
+
+def harness(modules: dict[str, str], top: str, unit: str, kind: str, held: bool) -> str:
+    """A wrapper module ``neuropaste_replay`` around the unit's module, instantiated with the
+    parameters of its instance in the mesh: every port with a role the testbench knows is a
+    port of the wrapper, an input the mesh ties to a constant (a router's position) keeps it,
+    an output without a role stays open. ``held``: the core waits for ``proceed`` between its
+    phases (the earlier, barrier design), which alone is its own ``delivered``."""
+    inst = instance(modules, top, unit)
+    if inst.module not in modules:
+        raise ValueError(f"module {inst.module} of {unit} is not in the Verilog")
     roles = CORE_ROLES if kind == "core" else ROUTER_ROLES
-    alias = {f"eject_{unit[5:]}__payload": "syn_in__payload",
-             f"eject_{unit[5:]}__valid": "syn_in__valid"} if kind == "core" else {}
-    decl = {p.strip().lstrip("\\").strip(): (d, int(w) + 1 if w else 1) for d, w, p in re.findall(
-        r"^\s*(input|output)\s+(?:\[(\d+):0\]\s+)?(\\\S+\s|\w+)\s*;", modules[name], re.M)}
-    ports: dict[str, tuple[str, str, int]] = {}  # role -> (port, direction, width)
-    for port, net in re.findall(r"\.(\\\S+\s|\w+)\s*\(([^()]*)\)", inst[1]):
-        port = port.strip().lstrip("\\").strip()
-        role = port if port in roles else alias.get(_net_role(net), _net_role(net))
-        if role not in roles or role in ports or port not in decl:
-            raise ValueError(f"port {port} of {name} (to {net.strip()}) has no role the replay "
-                             "knows")
-        ports[role] = (port, *decl[port])
-    inner = {r: r for r in ports}
-    if "proceed" in ports:  # alone, the barrier is the core's own delivery
-        inner["proceed"] = "delivered"
-    outer = [r for r in sorted(ports) if r != "proceed"]
+    text = modules[inst.module]
+    head = text[:text.index(";")]  # module name #(parameters) (ports);
+    names = {p.strip().lstrip("\\").strip() for p in head[head.rindex("(") + 1:head.rindex(")")].split(",")}
+    decl = {}
+    for d, w, p in re.findall(r"^\s*(input|output)\s+(?:\[(\d+):0\]\s+)?(\\\S+\s|\w+)\s*;",
+                              text, re.M):
+        p = p.strip().lstrip("\\").strip()
+        if p in names and p not in decl:  # not a function's inputs further down
+            decl[p] = (d, int(w) + 1 if w else 1)
+    conns, outer = [], []
+    for port, (direction, _) in sorted(decl.items()):
+        if port in roles and port != "proceed":
+            outer.append(port)
+            conns.append(f"    .{port}({port})")
+        elif port == "proceed" and kind == "core":
+            conns.append("    .proceed(delivered)")  # alone, the barrier is its own delivery
+        elif direction == "input" and _CONSTANT.match(inst.ports.get(port, "")):
+            conns.append(f"    .{port}({inst.ports[port]})")
+        elif direction == "output":
+            conns.append(f"    .{port}()")
+        else:
+            raise ValueError(f"port {port} of {inst.module} (instance {unit}, connected to "
+                             f"{inst.ports.get(port, 'nothing')}) has no role the replay knows")
     lines = [f"module {HARNESS}({', '.join(outer + ['held'])});"]
-    lines += [f"  {ports[r][1]} {f'[{ports[r][2] - 1}:0] ' if ports[r][2] > 1 else ''}{r};"
+    lines += [f"  {decl[r][0]} {f'[{decl[r][1] - 1}:0] ' if decl[r][1] > 1 else ''}{r};"
               for r in outer]
-    # held: the core waits for proceed between its phases (the earlier, barrier design)
-    lines.append(f"  output held;\n  assign held = 1'b{int('proceed' in ports)};")
-    conns = ",\n".join(f"    .\\{ports[r][0]} ({inner[r]})" for r in sorted(ports))
-    lines += [f"  \\{name}  dut (\n{conns}\n  );", "endmodule", ""]
+    lines.append(f"  output held;\n  assign held = 1'b{int(held)};")
+    params = f" #({inst.params})" if inst.params else ""
+    lines += [f"  {inst.module}{params} dut (\n" + ",\n".join(conns) + "\n  );", "endmodule", ""]
     return "\n".join(lines)
-
-
-def _images(texts: list[str]) -> list[str]:
-    """The image files (relative to rtl/mem) the texts' ``$readmemh`` read."""
-    pattern = rf'\$readmemh\(\{{`{MEM_MACRO}\s*,\s*"([^"]+)"\}}'
-    return sorted({f for t in texts for f in re.findall(pattern, t)})
 
 
 def unit_digest(cd: Compiled, modules: dict[str, str], top: str, unit: Unit,
@@ -263,11 +298,13 @@ def unit_digest(cd: Compiled, modules: dict[str, str], top: str, unit: Unit,
     the images they read, its stream, the options and the testbench's own source."""
     h = hashlib.sha256()
     texts = unit_modules(modules, top, unit.name)
-    inst = re.search(rf"^\s*\\{re.escape(top)}\.{unit.name}\s+{unit.name}\s*\(.*?\);",
-                     modules.get(top, ""), re.M | re.S)
-    for t in texts + [inst[0] if inst else ""]:
+    try:
+        texts.append(instance(modules, top, unit.name).text)
+    except ValueError:
+        pass
+    for t in texts:
         h.update(t.encode())
-    for f in _images(texts):
+    for f, _ in unit_images(modules, top, unit.name):
         p = cd.path(RTL_MEM) / f
         h.update(f.encode() + (p.read_bytes() if p.is_file() else b"<missing>"))
     for k in sorted(unit.stream):
@@ -294,15 +331,16 @@ def run_unit(root: str, unit: Unit, options: dict[str, Any]) -> dict[str, Any]:
     source = cd.path(RTL) / verilog
     modules = split_modules(source.read_text())
     base = {"unit": unit.name, "kind": unit.kind, "passed": False, "simulated": False}
-    missing = [f for f in _images(unit_modules(modules, top, unit.name))
-               if not (cd.path(RTL_MEM) / f).is_file()]
+    images = [f for f, _ in unit_images(modules, top, unit.name)]
+    missing = [f for f in images if not (cd.path(RTL_MEM) / f).is_file()]
     if missing:
         return base | {"error": f"memory image {missing[0]} is missing ({verilog} reads it)"}
     if unit.kind == "router" and not int(unit.stream["table"]):
         return base | {"error": f"no multicast table rtl/mem/core_{unit.name[7:]}/routes.hex "
                                 "is loaded by the mesh"}
     try:
-        wrapper = harness(modules, top, unit.name, unit.kind)
+        held = not cd.backend("rtl").get("design", {}).get("early_update", True)
+        wrapper = harness(modules, top, unit.name, unit.kind, held)
     except ValueError as err:
         return base | {"error": str(err)}
     (build / "harness.v").write_text(wrapper)
@@ -333,8 +371,7 @@ def run_unit(root: str, unit: Unit, options: dict[str, Any]) -> dict[str, Any]:
         sys.path.remove(here)
     if not result_path.is_file():
         return base | {"error": f"the cocotb test wrote no result; see {build / 'cocotb.log'}"}
-    files = [source] + [cd.path(RTL_MEM) / f
-                        for f in _images(unit_modules(modules, top, unit.name))]
+    files = [source] + [cd.path(RTL_MEM) / f for f in images]
     return base | json.loads(result_path.read_text()) | {
         "simulated_files": {str(f.relative_to(cd.root)): hashlib.sha256(f.read_bytes()).hexdigest()
                             for f in files},
