@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from neuropaste.addresses import Placement, addresses
 from neuropaste.errors import InputError
-from neuropaste.hdl.core import CoreGeometry, CoreImage
+from neuropaste.hdl.core import CoreGeometry, CoreImage, bits_for
 from neuropaste.hdl.mesh import MeshPlan, mesh_shape
 from neuropaste.ir import Network
 
@@ -320,15 +320,19 @@ def mesh_plan(net: Network, placement: Placement) -> MeshPlan:
 
 def table_sizes(plan: MeshPlan) -> list[dict[str, int]]:
     """Per core, what its tables hold: axons that reach it, pointer-table entries (axon
-    indices up to the largest that reaches it), fan-out entries, routing words, and the bits of
-    those three tables. With axon remap these follow the core's own fan-in and fan-out, not N."""
+    indices up to the largest that reaches it), fan-out entries, sender-table words (one per
+    packet: a spike's destination rows), and the bits of those tables, unpadded. With axon
+    remap and row multicast these follow the core's own fan-in and fan-out, not N."""
     out = []
-    for image, routes in zip(plan.images, plan.routes, strict=True):
+    word_bits = bits_for(max(plan.height - 1, 1)) + plan.width
+    for c, image in enumerate(plan.images):
         g = CoreGeometry(image)
+        words = len(plan.senders[c][1])
+        head_bits = 2 * bits_for(words) + plan.axon_bits
         out.append({
             "neurons": g.n, "axons_used": int(image.sources), "axon_table_entries": g.axons,
-            "fanout_entries": len(image.target), "route_words": len(routes),
+            "fanout_entries": len(image.target), "route_words": words,
             "table_bits": g.axons * 2 * g.e_bits + g.entries * g.entry_bits
-            + len(routes) * (plan.n_cores + plan.axon_bits),
+            + g.n * head_bits + words * word_bits,
         })
     return out

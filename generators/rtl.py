@@ -41,7 +41,7 @@ from neuropaste.generators.placement import (
     table_sizes,
 )
 from neuropaste.hdl.core import CoreGeometry, CoreImage, LIFCore, memory_images
-from neuropaste.hdl.mesh import NeuronMesh, core_module, exit_module, route_words
+from neuropaste.hdl.mesh import NeuronMesh, core_module, exit_module, sender_table
 from neuropaste.hdl.router import LINK_STALL_VERILOG
 from neuropaste.ir import Network, fanout_table, write_npz
 from neuropaste.reference import ReferenceRun
@@ -159,8 +159,8 @@ def rom_images(design: LIFCore | NeuronMesh, top: str) -> list[RomImage]:
         g = CoreGeometry(image, plan.shape(c))
         out += [RomImage(core_module(k), names[key], prefix, f"{key}.hex", words, width)
                 for key, (words, width) in memory_images(image, g).items()]
-        out.append(RomImage(exit_module(k), "routes", prefix, "routes.hex",
-                            route_words(plan, c), plan.n_cores + plan.axon_bits))
+        out += [RomImage(exit_module(k), key, prefix, f"{key}.hex", words, width)
+                for key, (words, width) in sender_table(plan, c).items()]
     return out
 
 
@@ -449,13 +449,15 @@ def _emit_mesh(net: Network, out_dir: Path, rates: np.ndarray,
     for image in images:
         _hex_image(rtl / "mem" / image.file, image)
         files.append(f"{RTL_MEM}/{image.file}")
-    for g in geometries:
-        for k, v in (memory_bits(g) | {"routes": g.n * (plan.n_cores + plan.axon_bits)}).items():
+    for c, g in enumerate(geometries):
+        table = sender_table(plan, c)
+        routes = sum(len(words) * width for words, width in table.values())
+        for k, v in (memory_bits(g) | {"routes": routes}).items():
             bits[k] = bits.get(k, 0) + v
     return {
         "top": MESH_TOP,
         "cores": plan.n_cores,
-        "mesh": {"width": plan.width, "height": plan.height, "routing": "XY multicast",
+        "mesh": {"width": plan.width, "height": plan.height, "routing": "YX row multicast",
                  "address_bits": mesh.a_bits, "axon_bits": plan.axon_bits,
                  "global_sources": net.n_neurons},
         "files": files,

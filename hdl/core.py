@@ -105,8 +105,8 @@ class CoreGeometry:
                 "k_bits": bits_for(int(image.leak_shift.max(initial=0))),
                 "r_bits": bits_for(int(image.refractory.max(initial=0))),
                 "b_bits": max(2, int(np.abs(image.bias).max(initial=0)).bit_length() + 1)}
-        for k, v in (shape or {}).items():
-            size[k] = max(size[k], int(v))
+        for k in SHAPE:  # a class's shape may hold more (the mesh's sender table)
+            size[k] = max(size[k], int((shape or {}).get(k, 0)))
         self.n = size["n"]
         self.axons = size["axons"]
         self.entries = max(size["entries"], 1)

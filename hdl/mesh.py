@@ -30,7 +30,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .core import CoreGeometry, CoreImage, LIFCore, bits_for, step_ports
-from .router import LinkStall, LinkStallHook, MeshRouter, packet_layout
+from .router import LinkStall, LinkStallHook, MeshRouter, coord_bits, packet_layout
 
 #: significant bits a core class keeps of each size it rounds up: at most 1/4 padding
 CLASS_BITS = 3
@@ -54,11 +54,13 @@ def round_up(v: int, bits: int = CLASS_BITS) -> int:
     return -(-v >> shift) << shift
 
 
-def core_classes(images: list[CoreImage]) -> tuple[list[dict[str, int]], np.ndarray]:
+def core_classes(images: list[CoreImage], packets: list[int] | None = None
+                 ) -> tuple[list[dict[str, int]], np.ndarray]:
     """The cores' classes: cores whose neuron, axon and fan-out counts round up alike
     (:func:`round_up`) share one class, whose shape (``CoreGeometry``'s ``shape``) is those
-    rounded counts and the largest spike FIFO and parameter widths of its members. Returns
-    the shapes and each core's class, classes numbered in order of their first core."""
+    rounded counts and the largest spike FIFO and parameter widths of its members, and
+    ``route_words``, the largest rounded sender table (``packets`` per core). Returns the
+    shapes and each core's class, classes numbered in order of their first core."""
     keys = [(round_up(img.n_neurons), round_up(img.n_axons), round_up(len(img.target)))
             for img in images]
     order = list(dict.fromkeys(keys))
@@ -69,7 +71,9 @@ def core_classes(images: list[CoreImage]) -> tuple[list[dict[str, int]], np.ndar
         shapes.append({"n": n, "axons": axons, "entries": entries,
                        "sources": max(g.spike_depth for g in geos),
                        **{b: max(getattr(g, b) for g in geos)
-                          for b in ("k_bits", "r_bits", "b_bits")}})
+                          for b in ("k_bits", "r_bits", "b_bits")},
+                       "route_words": max(round_up((packets or [0] * len(images))[c])
+                                          for c in np.flatnonzero(class_of == k))})
     return shapes, class_of
 
 
@@ -79,7 +83,7 @@ class MeshPlan:
 
     images: list[CoreImage]
     base: np.ndarray  # (cores + 1,) first global address of each core, then N
-    routes: list[np.ndarray]  # per core, per local neuron: destination-core bitmask
+    routes: list[np.ndarray]  # per core, per local neuron: destination cores (int bitmask)
     width: int
     height: int
     axons: list[np.ndarray]  # per core, per local neuron: the axon index its packets carry
@@ -100,7 +104,13 @@ class MeshPlan:
     @cached_property
     def classes(self) -> tuple[list[dict[str, int]], np.ndarray]:
         """:func:`core_classes` of the images: shapes, and each core's class."""
-        return core_classes(self.images)
+        return core_classes(self.images, [len(self.senders[c][1]) for c in range(self.n_cores)])
+
+    @cached_property
+    def senders(self) -> list[tuple[list[tuple[int, int]], list[int]]]:
+        """Per core, its sender table unpadded: per local neuron its first packet and the end
+        of its packets, and one word per packet (row | columns)."""
+        return [_senders(self, c) for c in range(self.n_cores)]
 
     def shape(self, core: int) -> dict[str, int]:
         """The shape of core ``core``'s class."""
@@ -108,26 +118,50 @@ class MeshPlan:
         return shapes[int(class_of[core])]
 
 
-def route_words(plan: MeshPlan, core: int) -> list[int]:
-    """Core ``core``'s multicast table, one word a neuron of its class (padding neurons: 0):
-    destination mask (``n_cores`` bits) | axon index (``axon_bits``), the ``routes`` ROM's
-    words and ``rtl/mem/core_K/routes.hex``."""
-    words = [int(v) | (int(a) << plan.n_cores)
-             for v, a in zip(plan.routes[core], plan.axons[core], strict=True)]
-    return words + [0] * (plan.shape(core)["n"] - len(words))
+def _senders(plan: MeshPlan, core: int) -> tuple[list[tuple[int, int]], list[int]]:
+    w, h = plan.width, plan.height
+    row_bits, full = coord_bits(h), (1 << w) - 1
+    heads, words = [], []
+    for dest in plan.routes[core].tolist():
+        start = len(words)
+        for r in range(h):
+            if cols := int(dest) >> (r * w) & full:
+                words.append(r | cols << row_bits)
+        heads.append((start, len(words)))
+    return heads, words
+
+
+def sender_table(plan: MeshPlan, core: int) -> dict[str, tuple[list[int], int]]:
+    """Core ``core``'s sender table, padded to its class, as ROM words and widths
+    (``rtl/mem/core_K/{rptr,routes}.hex``): ``rptr``, one word per neuron of the class,
+    ``first | end | axon`` (``end`` exclusive; no packets: ``first = end``); ``routes``, one
+    word per packet, ``row | columns``: a spike sends one packet per row of the mesh that holds
+    one of its targets, the columns of its target cores in that row as a mask."""
+    shape = plan.shape(core)
+    heads, words = plan.senders[core]
+    p_bits = bits_for(shape["route_words"])
+    ptr = [first | end << p_bits | int(a) << 2 * p_bits
+           for (first, end), a in zip(heads, plan.axons[core], strict=True)]
+    end = len(words) | len(words) << p_bits
+    return {"rptr": (ptr + [end] * (shape["n"] - len(ptr)), 2 * p_bits + plan.axon_bits),
+            "routes": (words + [0] * (max(shape["route_words"], 1) - len(words)),
+                       coord_bits(plan.height) + plan.width)}
 
 
 class ExitStage(wiring.Component):
-    """Between a core's ``aer_out`` and its router: a spike's multicast word is read from the
-    ``routes`` ROM (one word per neuron of the class), one packet is injected when its mask is
-    not empty, and the spike is offered to the host (local address). ``empty``: nothing held.
-    ``init``: the ROM's words (empty when the Verilog loads them)."""
+    """Between a core's ``aer_out`` and its router: a spike's entry of the sender table
+    (:func:`sender_table`) is read, each of its packets injected in turn, and the spike is
+    offered to the host (local address). ``empty``: nothing held. ``init``: the ROMs' words
+    (none when the Verilog loads them)."""
 
-    def __init__(self, depth: int, local_bits: int, n_cores: int, axon_bits: int,
-                 init: list[int] | None = None):
-        self.layout = packet_layout(axon_bits, n_cores)
-        self.depth, self.n_cores, self.axon_bits = depth, n_cores, axon_bits
-        self.init = init or []
+    def __init__(self, depth: int, route_words: int, local_bits: int, axon_bits: int,
+                 width: int, height: int,
+                 init: dict[str, tuple[list[int], int]] | None = None):
+        self.layout = packet_layout(axon_bits, width, height)
+        self.depth, self.route_words, self.axon_bits = depth, max(route_words, 1), axon_bits
+        self.p_bits = bits_for(route_words)
+        self.word_bits = coord_bits(height) + width
+        self.init = init
         super().__init__({"spike": In(stream.Signature(unsigned(local_bits))),
                           "inject": Out(stream.Signature(self.layout)),
                           "host": Out(stream.Signature(unsigned(local_bits))),
@@ -135,35 +169,49 @@ class ExitStage(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        n = self.n_cores
-        m.submodules.routes = table = Memory(shape=unsigned(n + self.axon_bits),
-                                             depth=self.depth, init=self.init)
-        rd = table.read_port()
-        valid, fresh = Signal(), Signal()  # fresh: the table data arrives next clock
+        pb, init = self.p_bits, self.init or {}
+        m.submodules.rptr = rptr = Memory(shape=unsigned(2 * pb + self.axon_bits),
+                                          depth=self.depth, init=init.get("rptr", ([], 0))[0])
+        m.submodules.routes = routes = Memory(shape=unsigned(self.word_bits),
+                                              depth=self.route_words,
+                                              init=init.get("routes", ([], 0))[0])
+        head_rd, word_rd = rptr.read_port(), routes.read_port()
+        valid, fresh = Signal(), Signal()  # fresh: the table entry arrives this clock
         src = Signal.like(self.spike.payload)
-        net_pending, host_pending, accept, net_wait = Signal(), Signal(), Signal(), Signal()
+        net_pending, host_pending, accept = Signal(), Signal(), Signal()
+        cur, end = Signal(pb), Signal(pb)
+        axon = Signal(self.axon_bits)
+        reading, packet_valid, fetch = Signal(), Signal(), Signal()
+        word = Signal(self.word_bits)
         spike, inject, host = self.spike, self.inject, self.host
         m.d.comb += [accept.eq(~valid & spike.valid), spike.ready.eq(~valid),
-                     rd.addr.eq(spike.payload), rd.en.eq(accept)]
+                     head_rd.addr.eq(spike.payload), head_rd.en.eq(accept)]
         m.d.sync += fresh.eq(accept)
         with m.If(accept):
             m.d.sync += [valid.eq(1), src.eq(spike.payload), net_pending.eq(1),
                          host_pending.eq(1)]
-        # the table word is registered as it leaves the RAM (used from the clock after
-        # ``fresh``), so no logic hangs on the RAM's slow output
-        mask, axon, remote = Signal(n), Signal(self.axon_bits), Signal()
-        with m.If(fresh):
-            m.d.sync += [mask.eq(rd.data[:n]), axon.eq(rd.data[n:]), remote.eq(rd.data[:n] != 0)]
-        m.d.comb += [net_wait.eq(net_pending & (fresh | remote)),
-                     inject.valid.eq(valid & ~fresh & net_pending & remote),
-                     inject.payload.src.eq(axon), inject.payload.dest.eq(mask),
+        with m.If(fresh):  # the entry, registered as it leaves the RAM
+            first, last = head_rd.data[:pb], head_rd.data[pb:2 * pb]
+            m.d.sync += [cur.eq(first), end.eq(last), axon.eq(head_rd.data[2 * pb:]),
+                         net_pending.eq(first != last)]
+        # one packet at a time: read its word, hold it until the router takes it
+        m.d.comb += [fetch.eq(valid & ~fresh & net_pending & ~reading & ~packet_valid
+                              & (cur != end)),
+                     word_rd.addr.eq(cur), word_rd.en.eq(fetch)]
+        m.d.sync += reading.eq(fetch)
+        with m.If(reading):
+            m.d.sync += [word.eq(word_rd.data), packet_valid.eq(1), cur.eq(cur + 1)]
+        m.d.comb += [inject.valid.eq(packet_valid), inject.payload.src.eq(axon),
+                     inject.payload.as_value()[self.axon_bits:].eq(word),
                      host.valid.eq(valid & host_pending), host.payload.eq(src),
                      self.empty.eq(~valid)]
         with m.If(inject.valid & inject.ready):
-            m.d.sync += net_pending.eq(0)
+            m.d.sync += packet_valid.eq(0)
+            with m.If(cur == end):
+                m.d.sync += net_pending.eq(0)
         with m.If(host.valid & host.ready):
             m.d.sync += host_pending.eq(0)
-        with m.If(valid & ~net_wait & ~host_pending):
+        with m.If(valid & ~fresh & ~net_pending & ~host_pending):
             m.d.sync += valid.eq(0)
         return m
 
@@ -242,9 +290,9 @@ class NeuronMesh(wiring.Component):
                        pipelined=self.pipelined, shape=self.plan.shape(c))
 
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
-        plan = self.plan
-        return ExitStage(plan.shape(c)["n"], core.geometry.n_bits, plan.n_cores, plan.axon_bits,
-                         route_words(plan, c) if self.rom_init else None)
+        plan, shape = self.plan, self.plan.shape(c)
+        return ExitStage(shape["n"], shape["route_words"], core.geometry.n_bits, plan.axon_bits,
+                         plan.width, plan.height, sender_table(plan, c) if self.rom_init else None)
 
     def _router(self) -> MeshRouter:
         return MeshRouter(self.plan.width, self.plan.height, self.plan.axon_bits)
@@ -262,8 +310,9 @@ class NeuronMesh(wiring.Component):
                            prefetch=self.prefetch, hold=not self.early_update,
                            pipelined=self.pipelined, shape=shapes[k])
             out[core_module(k)] = core
-            out[exit_module(k)] = ExitStage(shapes[k]["n"], core.geometry.n_bits,
-                                            self.plan.n_cores, self.plan.axon_bits)
+            out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
+                                            core.geometry.n_bits, self.plan.axon_bits,
+                                            self.plan.width, self.plan.height)
         out[ROUTER_MODULE] = self._router()
         return out
 
@@ -271,7 +320,7 @@ class NeuronMesh(wiring.Component):
         m = Module()
         plan = self.plan
         w, n_cores = plan.width, plan.n_cores
-        layout = packet_layout(plan.axon_bits, n_cores)
+        layout = packet_layout(plan.axon_bits, w, plan.height)
         _, class_of = plan.classes
         cores, exits, routers = [], [], {}
         for c in range(n_cores):

@@ -1,27 +1,30 @@
-"""A 2D-mesh router for AER spike packets, with XY multicast.
+"""A 2D-mesh router for AER spike packets, with row multicast in YX order.
 
-Why a mesh with dimension-ordered (XY) routing, as TrueNorth and Loihi do: every link joins
-neighbours, so the network grows with the die and no wire gets longer; and XY order (first along
-x, then along y, then out) makes the channel dependencies acyclic, so no amount of back-pressure
-can deadlock it. A tree would put all traffic between its halves through one root link.
+Why a mesh with dimension-ordered routing, as TrueNorth and Loihi do: every link joins
+neighbours, so the network grows with the die and no wire gets longer; and a fixed dimension
+order (first along y, then along x, then out) makes the channel dependencies acyclic, so no
+amount of back-pressure can deadlock it. A tree would put all traffic between its halves
+through one root link.
 
-Multicast: a packet carries its source address and its destination cores as a bitmask (bit
-``y · width + x``). A router splits the set by direction with masks (east: the columns right of
-it; west: left of it; north and south: its own column above or below; local: itself), which it
-derives from its position, given on the ports ``x`` and ``y``: every router of a mesh is then
-one module (constant inputs that synthesis folds), not one elaboration per position,
-so a spike leaves its core once and is copied only where the XY paths to its destinations part
-(an XY multicast tree), never once per synapse.
+Multicast, hierarchical: a packet carries the source's axon index, one destination *row* and a
+mask of the *columns* of that row it must reach (``width`` bits), so its width grows with the
+mesh's side, not with its core count. A spike leaves its core as one packet per row that holds
+one of its targets (the sender table, ``hdl.mesh.sender_table``). A router at ``(x, y)`` sends
+a packet for another row on north or south, unchanged, along its column; in its own row it
+splits the column mask (east: columns right of it; west: left of it; local: its own), so within
+a row a packet is copied only where its destinations part, never once per synapse. The router's
+position comes on the ports ``x`` and ``y``: every router of a mesh is one module (constant
+inputs that synthesis folds), not one elaboration per position.
 
-Each input has a small FIFO. The head of an input goes to every output its mask needs, each copy
-when that output is free (asynchronous replication: a busy branch does not hold the others),
-and leaves the FIFO when every copy has gone. Outputs serve their inputs in fixed priority,
-through traffic before local injection; packets of a step are finite, so none starves.
+Each input has a small FIFO. The head of an input goes to every output it needs, each copy when
+that output is free (asynchronous replication: a busy branch does not hold the others), and
+leaves the FIFO when every copy has gone. Outputs serve their inputs in fixed priority, through
+traffic before local injection; packets of a step are finite, so none starves.
 """
 
 from __future__ import annotations
 
-from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, Value, unsigned
+from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -29,28 +32,31 @@ from amaranth.lib.wiring import In, Out
 PORTS = ("east", "west", "north", "south", "local")  # input priority order, highest first
 
 
-def packet_layout(src_bits: int, n_nodes: int) -> data.StructLayout:
-    """An AER packet on the mesh: the spiking neuron's global address and its destinations."""
-    return data.StructLayout({"src": unsigned(src_bits), "dest": unsigned(n_nodes)})
+def coord_bits(n: int) -> int:
+    """Bits of a coordinate 0..n-1 (at least one)."""
+    return max(1, (n - 1).bit_length())
 
 
-def port_masks(x: int, y: int, width: int, height: int) -> dict[str, int]:
-    """Destination bits reached through each output of router (x, y) under XY routing."""
-    masks = dict.fromkeys(PORTS, 0)
-    for yy in range(height):
-        for xx in range(width):
-            bit = 1 << (yy * width + xx)
-            if xx > x:
-                masks["east"] |= bit
-            elif xx < x:
-                masks["west"] |= bit
-            elif yy > y:
-                masks["north"] |= bit
-            elif yy < y:
-                masks["south"] |= bit
-            else:
-                masks["local"] |= bit
-    return masks
+def packet_layout(src_bits: int, width: int, height: int) -> data.StructLayout:
+    """An AER packet on the mesh: the spiking neuron's axon index, its destination row and the
+    columns of that row it must reach."""
+    return data.StructLayout({"src": unsigned(src_bits), "row": unsigned(coord_bits(height)),
+                              "cols": unsigned(width)})
+
+
+def packet_word(axon: int, row: int, cols: int, axon_bits: int, height: int) -> int:
+    """A packet as the integer of its bits (``src`` lowest), as a link carries it."""
+    return axon | row << axon_bits | cols << (axon_bits + coord_bits(height))
+
+
+def split(x: int, y: int, row: int, cols: int) -> dict[str, int]:
+    """Where router (x, y) sends a packet for ``row``, ``cols``: output port -> the column
+    mask it carries on (ports it does not use left out)."""
+    if row != y:
+        return {"north" if row > y else "south": cols}
+    out = {"east": cols & ~((2 << x) - 1), "west": cols & ((1 << x) - 1),
+           "local": cols & (1 << x)}
+    return {p: c for p, c in out.items() if c}
 
 
 class MeshRouter(wiring.Component):
@@ -62,7 +68,7 @@ class MeshRouter(wiring.Component):
     """
 
     def __init__(self, width: int, height: int, src_bits: int, depth: int = 2):
-        self.layout = packet_layout(src_bits, width * height)
+        self.layout = packet_layout(src_bits, width, height)
         self.width, self.height = width, height
         self.depth = depth
         members = {}
@@ -70,32 +76,20 @@ class MeshRouter(wiring.Component):
             members[f"i_{p}"] = In(stream.Signature(self.layout))
             members[f"o_{p}"] = Out(stream.Signature(self.layout))
         members["idle"] = Out(1)
-        members["x"] = In(max(1, (width - 1).bit_length()))
-        members["y"] = In(max(1, (height - 1).bit_length()))
+        members["x"] = In(coord_bits(width))
+        members["y"] = In(coord_bits(height))
         super().__init__(members)
-
-    def masks(self) -> dict[str, Value]:
-        """:func:`port_masks` in logic: per column and row one comparison with the position."""
-        w, h = self.width, self.height
-        col = {"gt": [self.x < xx for xx in range(w)], "lt": [self.x > xx for xx in range(w)],
-               "eq": [self.x == xx for xx in range(w)]}
-        row = {"gt": [self.y < yy for yy in range(h)], "lt": [self.y > yy for yy in range(h)],
-               "eq": [self.y == yy for yy in range(h)]}
-        cells = [(k % w, k // w) for k in range(w * h)]
-        return {"east": Cat(col["gt"][x] for x, _ in cells),
-                "west": Cat(col["lt"][x] for x, _ in cells),
-                "north": Cat(col["eq"][x] & row["gt"][y] for x, y in cells),
-                "south": Cat(col["eq"][x] & row["lt"][y] for x, y in cells),
-                "local": Cat(col["eq"][x] & row["eq"][y] for x, y in cells)}
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        n_in = len(PORTS)
+        n_in, w = len(PORTS), self.width
+        # :func:`split` in logic: per column one comparison with the position
+        masks = {"east": Signal(w, name="mask_east"), "west": Signal(w, name="mask_west"),
+                 "local": Signal(w, name="mask_local")}
+        m.d.comb += [masks["east"].eq(Cat(self.x < xx for xx in range(w))),
+                     masks["west"].eq(Cat(self.x > xx for xx in range(w))),
+                     masks["local"].eq(Cat(self.x == xx for xx in range(w)))]
         heads, pending, fifos = [], [], []
-        masks = {}
-        for q, mask in self.masks().items():  # one wire each, so the copies below share it
-            masks[q] = Signal(self.width * self.height, name=f"mask_{q}")
-            m.d.comb += masks[q].eq(mask)
         taken = [Signal(len(PORTS), name=f"taken_{p}") for p in PORTS]
         for i, p in enumerate(PORTS):
             fifo = SyncFIFOBuffered(width=self.layout.size, depth=self.depth)
@@ -104,9 +98,14 @@ class MeshRouter(wiring.Component):
             m.d.comb += [fifo.w_data.eq(port.payload), fifo.w_en.eq(port.valid),
                          port.ready.eq(fifo.w_rdy)]
             head = data.View(self.layout, fifo.r_data)
+            here = head.row == self.y
+            need = {"east": here & ((head.cols & masks["east"]) != 0),
+                    "west": here & ((head.cols & masks["west"]) != 0),
+                    "north": head.row > self.y, "south": head.row < self.y,
+                    "local": here & ((head.cols & masks["local"]) != 0)}
             sent = Signal(len(PORTS), name=f"sent_{p}")
             want = Signal(len(PORTS), name=f"want_{p}")
-            m.d.comb += want.eq(Cat((head.dest & masks[q]) != 0 for q in PORTS)
+            m.d.comb += want.eq(Cat(need[q] for q in PORTS)
                                 & fifo.r_rdy.replicate(len(PORTS)) & ~sent)
             finished = Signal(name=f"finished_{p}")
             m.d.comb += [finished.eq(fifo.r_rdy & ((want & ~taken[i]) == 0)),
@@ -125,9 +124,11 @@ class MeshRouter(wiring.Component):
             with m.Switch(Cat(pending[i][k] for i in range(n_in))):  # fixed priority
                 for i in range(n_in):
                     with m.Case("-" * (n_in - 1 - i) + "1" + "0" * i):
+                        cols = heads[i].cols & masks[q] if q in masks else heads[i].cols
                         m.d.comb += [granted.eq(1 << i), out.valid.eq(1),
                                      out.payload.src.eq(heads[i].src),
-                                     out.payload.dest.eq(heads[i].dest & masks[q])]
+                                     out.payload.row.eq(heads[i].row),
+                                     out.payload.cols.eq(cols)]
             for i in range(n_in):
                 m.d.comb += taken[i][k].eq(granted[i] & out.ready)
 

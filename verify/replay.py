@@ -38,7 +38,7 @@ from neuropaste.compiled import REPLAY, RTL, RTL_MEM, SIM_BUILD, Compiled
 from neuropaste.errors import InputError
 from neuropaste.generators.placement import axon_indices, destinations
 from neuropaste.generators.rtl import MEM_MACRO, READMEM
-from neuropaste.hdl.router import PORTS, port_masks
+from neuropaste.hdl.router import PORTS, coord_bits, packet_word, split
 from neuropaste.outputs import write_json
 from neuropaste.verify.cluster import dask_client
 
@@ -106,22 +106,26 @@ def core_units(cd: Compiled, steps: int) -> list[Unit]:
         "labels": net.labels[pl.members(c)].astype(str)}) for c in range(pl.n_cores)]
 
 
-def _tree(source: int, mask: int, width: int, height: int
-          ) -> list[tuple[int, str, int, list[tuple[str, int]]]]:
-    """XY multicast of a packet injected at core ``source`` for the cores in ``mask``: per
-    router on its way, (router, input port, mask in, [(output port, mask out)])."""
-    hops, queue = [], [(source, "local", mask)]
-    while queue:
-        r, port, m = queue.pop()
-        x, y = r % width, r // width
-        outs = []
-        for q, qm in port_masks(x, y, width, height).items():
-            if m & qm:
-                outs.append((q, m & qm))
+def _paths(source: int, dest: list[int], width: int
+            ) -> list[tuple[int, str, int, int, list[tuple[str, int]]]]:
+    """Row multicast of a spike injected at core ``source`` for the cores ``dest``: one packet
+    per destination row; per router on each packet's way, (router, input port, row, columns
+    in, [(output port, columns out)])."""
+    rows: dict[int, int] = {}
+    for k in dest:
+        rows[k // width] = rows.get(k // width, 0) | 1 << (k % width)
+    hops = []
+    for row, cols in sorted(rows.items()):
+        queue = [(source, "local", cols)]
+        while queue:
+            r, port, m = queue.pop()
+            x, y = r % width, r // width
+            outs = sorted(split(x, y, row, m).items())
+            for q, qm in outs:
                 if q != "local":
                     dx, dy = STEP[q]
-                    queue.append(((y + dy) * width + x + dx, OPPOSITE[q], m & qm))
-        hops.append((r, port, m, outs))
+                    queue.append(((y + dy) * width + x + dx, OPPOSITE[q], qm))
+            hops.append((r, port, row, m, outs))
     return hops
 
 
@@ -133,9 +137,10 @@ def router_units(cd: Compiled, steps: int) -> list[Unit]:
     """Per router: the packets on each input, step by step, and those due on each output.
 
     The local input of router K carries what the exit stage injects: for each spike of core
-    K, the word of ``routes.hex`` (the file the mesh reads) at the neuron's local address, when
-    its mask is not empty. Everything else follows from the network: a spike's destination
-    cores are the cores of its targets, its axon index the placement's."""
+    K, the packets its sender table (``rptr.hex`` and ``routes.hex``, the files the mesh reads)
+    lists for the neuron. Everything else follows from the network: a spike's destination
+    cores are the cores of its targets, one packet per row of them, its axon index the
+    placement's."""
     net, pl = cd.network(), cd.placement()
     part = cd.backend("rtl")["mesh"]
     width, height, a_bits = int(part["width"]), int(part["height"]), int(part["axon_bits"])
@@ -143,29 +148,29 @@ def router_units(cd: Compiled, steps: int) -> list[Unit]:
     ref = cd.reference(net.labels, steps)
     dest = destinations(net, pl.core).tocsr()
     axon = axon_indices(net, pl)
-    tables = route_tables(cd, n)
+    tables = sender_packets(cd, n, a_bits, height)
     ins = [{p: [] for p in PORTS} for _ in range(n)]
     outs = [{p: [] for p in PORTS} for _ in range(n)]
-    trees: dict[int, list] = {}
+    paths: dict[int, list] = {}
     for t, i in zip(ref.step.tolist(), ref.neuron.tolist(), strict=True):
         c, local = int(pl.core[i]), int(pl.local[i])
         if tables[c] is None or local >= len(tables[c]):
             continue  # the router's proof reports the table as missing or short
-        word = tables[c][local]
-        if word & ((1 << n) - 1):
-            ins[c]["local"].append((t, _hex(word >> n | (word & ((1 << n) - 1)) << a_bits)))
-        if i not in trees:
-            mask = sum(1 << int(k) for k in dest.indices[dest.indptr[i]:dest.indptr[i + 1]])
-            trees[i] = _tree(c, mask, width, height) if mask else []
-        for r, port, m, forks in trees[i]:
+        ins[c]["local"] += [(t, _hex(word)) for word in tables[c][local]]
+        if i not in paths:
+            paths[i] = _paths(c, dest.indices[dest.indptr[i]:dest.indptr[i + 1]].tolist(),
+                              width)
+        for r, port, row, m, forks in paths[i]:
             if port != "local":
-                ins[r][port].append((t, _hex(int(axon[i]) | m << a_bits)))
+                ins[r][port].append((t, _hex(packet_word(int(axon[i]), row, m, a_bits, height))))
             for q, qm in forks:
-                outs[r][q].append((t, _hex(int(axon[i]) | qm << a_bits)))
+                outs[r][q].append((t, _hex(packet_word(int(axon[i]), row, qm, a_bits, height))))
     units = []
     for r in range(n):
         stream: dict[str, np.ndarray] = {"steps": np.int64(steps), "ports": np.array(PORTS),
                                          "axon_bits": np.int64(a_bits),
+                                         "row_bits": np.int64(coord_bits(height)),
+                                         "width": np.int64(width),
                                          "table": np.int64(tables[r] is not None)}
         for p in PORTS:
             for side, rows in (("in", ins[r][p]), ("out", outs[r][p])):
@@ -176,18 +181,27 @@ def router_units(cd: Compiled, steps: int) -> list[Unit]:
     return units
 
 
-def route_tables(cd: Compiled, n_cores: int) -> list[list[int] | None]:
-    """Per core, the multicast table the mesh Verilog loads (None: no such file or line): the
-    ``routes`` ROM of the module that instance ``exit_K`` instantiates, in its ``IMAGE``
-    folder."""
+def sender_packets(cd: Compiled, n_cores: int, axon_bits: int, height: int
+                   ) -> list[list[list[int]] | None]:
+    """Per core, per local neuron, the packets its exit stage injects, read from the sender
+    table the mesh Verilog loads (``rptr`` and ``routes`` of the module that instance ``exit_K``
+    instantiates, in its ``IMAGE`` folder; None: a file or its load is missing)."""
     top, verilog = cd.design_top()
     modules = split_modules((cd.path(RTL) / verilog).read_text())
-    out: list[list[int] | None] = []
+    out: list[list[list[int]] | None] = []
     for c in range(n_cores):
-        files = [f for f, memory in unit_images(modules, top, f"exit_{c}") if memory == "routes"]
-        path = cd.path(RTL_MEM) / files[0] if files else None
-        out.append([int(w, 16) for w in path.read_text().split()]
-                   if path is not None and path.is_file() else None)
+        files = {memory: cd.path(RTL_MEM) / f for f, memory in unit_images(modules, top,
+                                                                           f"exit_{c}")}
+        if not all(k in files and files[k].is_file() for k in ("rptr", "routes")):
+            out.append(None)
+            continue
+        heads = [int(w, 16) for w in files["rptr"].read_text().split()]
+        words = [int(w, 16) for w in files["routes"].read_text().split()]
+        p_bits = max(1, len(words).bit_length())  # the class's table depth, as hdl.mesh
+        full = (1 << p_bits) - 1
+        out.append([[(h >> 2 * p_bits) | words[e] << axon_bits
+                     for e in range(h & full, min(h >> p_bits & full, len(words)))]
+                    for h in heads])
     return out
 
 
@@ -262,7 +276,8 @@ def harness(modules: dict[str, str], top: str, unit: str, kind: str, held: bool)
     roles = CORE_ROLES if kind == "core" else ROUTER_ROLES
     text = modules[inst.module]
     head = text[:text.index(";")]  # module name #(parameters) (ports);
-    names = {p.strip().lstrip("\\").strip() for p in head[head.rindex("(") + 1:head.rindex(")")].split(",")}
+    ports = head[head.rindex("(") + 1:head.rindex(")")].split(",")
+    names = {p.strip().lstrip("\\").strip() for p in ports}
     decl = {}
     for d, w, p in re.findall(r"^\s*(input|output)\s+(?:\[(\d+):0\]\s+)?(\\\S+\s|\w+)\s*;",
                               text, re.M):
@@ -336,8 +351,8 @@ def run_unit(root: str, unit: Unit, options: dict[str, Any]) -> dict[str, Any]:
     if missing:
         return base | {"error": f"memory image {missing[0]} is missing ({verilog} reads it)"}
     if unit.kind == "router" and not int(unit.stream["table"]):
-        return base | {"error": f"no multicast table rtl/mem/core_{unit.name[7:]}/routes.hex "
-                                "is loaded by the mesh"}
+        return base | {"error": f"no sender table rtl/mem/core_{unit.name[7:]}/rptr.hex and "
+                                "routes.hex is loaded by the mesh"}
     try:
         held = not cd.backend("rtl").get("design", {}).get("early_update", True)
         wrapper = harness(modules, top, unit.name, unit.kind, held)
