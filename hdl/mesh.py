@@ -30,7 +30,14 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .core import CoreGeometry, CoreImage, LIFCore, bits_for, step_ports
-from .router import LinkStall, LinkStallHook, MeshRouter, coord_bits, packet_layout
+from .router import (
+    LINK_STALL_MODULE,
+    LinkStall,
+    MeshRouter,
+    coord_bits,
+    packet_layout,
+    stall_seed,
+)
 
 #: significant bits a core class keeps of each size it rounds up: at most 1/4 padding
 CLASS_BITS = 3
@@ -323,16 +330,19 @@ class NeuronMesh(wiring.Component):
         layout = packet_layout(plan.axon_bits, w, plan.height)
         _, class_of = plan.classes
         cores, exits, routers = [], [], {}
+        protos = self.class_modules() if self.hooks else {}  # one signature per class
         for c in range(n_cores):
             x, y = c % w, c // w
-            core = self._core(c)
-            stage, router = self._exit(c, core), self._router()
             if self.hooks:
                 k = int(class_of[c])
-                core = instantiate(m, f"core_{c}", core, core_module(k), IMAGE=f"core_{c}/")
-                stage = instantiate(m, f"exit_{c}", stage, exit_module(k), IMAGE=f"core_{c}/")
-                router = instantiate(m, f"router_{c}", router, ROUTER_MODULE)
+                core = instantiate(m, f"core_{c}", protos[core_module(k)], core_module(k),
+                                   IMAGE=f"core_{c}/")
+                stage = instantiate(m, f"exit_{c}", protos[exit_module(k)], exit_module(k),
+                                    IMAGE=f"core_{c}/")
+                router = instantiate(m, f"router_{c}", protos[ROUTER_MODULE], ROUTER_MODULE)
             else:
+                core = self._core(c)
+                stage, router = self._exit(c, core), self._router()
                 m.submodules[f"core_{c}"] = core
                 m.submodules[f"exit_{c}"] = stage
                 m.submodules[f"router_{c}"] = router
@@ -422,9 +432,14 @@ class NeuronMesh(wiring.Component):
 
     def _connect(self, m: Module, name: str, src, dst, layout, seed: int) -> None:
         """A link, through a random-stall gate when verifying under back-pressure."""
-        if self.stall > 0 or self.stall_hooks:
-            gate = (LinkStallHook(layout, seed=self.seed * 7919 + seed) if self.stall_hooks
-                    else LinkStall(layout, self.stall, seed=self.seed * 7919 + seed))
+        if self.stall_hooks:  # an instance of the Verilog link (router.LINK_STALL_VERILOG)
+            m.submodules[f"stall_{name}"] = Instance(
+                LINK_STALL_MODULE, p_WIDTH=layout.size, p_SEED=stall_seed(self.seed * 7919 + seed),
+                i_clk=ClockSignal(), i_rst=ResetSignal(),
+                i_i_payload=Value.cast(src.payload), i_i_valid=src.valid, o_i_ready=src.ready,
+                o_o_payload=Value.cast(dst.payload), o_o_valid=dst.valid, i_o_ready=dst.ready)
+        elif self.stall > 0:
+            gate = LinkStall(layout, self.stall, seed=self.seed * 7919 + seed)
             m.submodules[f"stall_{name}"] = gate
             wiring.connect(m, src, gate.i)
             wiring.connect(m, gate.o, dst)

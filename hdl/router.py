@@ -24,7 +24,7 @@ traffic before local injection; packets of a step are finite, so none starves.
 
 from __future__ import annotations
 
-from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, unsigned
+from amaranth import Cat, Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -169,7 +169,7 @@ class LinkStall(wiring.Component):
         return m
 
 
-#: the Verilog module behind :class:`LinkStallHook`
+#: the Verilog module of a mesh link in the emitted Verilog (``NeuronMesh(stall_hooks=True)``)
 LINK_STALL_MODULE = "neuropaste_link_stall"
 
 #: :class:`LinkStall` in Verilog, as the emitted mesh carries it: a plain wire unless the
@@ -200,21 +200,3 @@ module {LINK_STALL_MODULE} #(parameter WIDTH = 1, parameter SEED = 1) (
 `endif
 endmodule
 """
-
-class LinkStallHook(wiring.Component):
-    """A link as an instance of :data:`LINK_STALL_MODULE`: the emitted mesh keeps a place where
-    a simulation-only define injects back-pressure into the very file that was written."""
-
-    def __init__(self, layout: data.StructLayout, seed: int):
-        self.width = layout.size
-        self.seed = stall_seed(seed)
-        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
-
-    def elaborate(self, platform) -> Module:
-        m = Module()
-        m.submodules.link = Instance(
-            LINK_STALL_MODULE, p_WIDTH=self.width, p_SEED=self.seed,
-            i_clk=ClockSignal(), i_rst=ResetSignal(),
-            i_i_payload=self.i.payload.as_value(), i_i_valid=self.i.valid, o_i_ready=self.i.ready,
-            o_o_payload=self.o.payload.as_value(), o_o_valid=self.o.valid, i_o_ready=self.o.ready)
-        return m
