@@ -131,20 +131,29 @@ class CoreGeometry:
         return {k: int(v) for k, v in vars(self).items()}
 
 
-def _pack(fields: list[tuple[np.ndarray, int]]) -> list[int]:
-    """Concatenate two's-complement fields, first field in the least significant bits."""
+def _pack(fields: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """Concatenate two's-complement fields, first field in the least significant bits: uint64
+    words when they fit (vectorised: a core holds up to 2^20 entries), else Python ints."""
     n = len(fields[0][0])
-    words = [0] * n
+    if sum(width for _, width in fields) <= 64:
+        words = np.zeros(n, np.uint64)
+        shift = 0
+        for values, width in fields:
+            field = np.asarray(values, np.int64).astype(np.uint64) & np.uint64((1 << width) - 1)
+            words |= field << np.uint64(shift)
+            shift += width
+        return words
+    out = np.zeros(n, object)
     shift = 0
     for values, width in fields:
         mask = (1 << width) - 1
-        for i, x in enumerate(np.asarray(values).tolist()):
-            words[i] |= (int(x) & mask) << shift
+        out += np.array([(int(x) & mask) << shift for x in np.asarray(values).tolist()] or [],
+                        object)
         shift += width
-    return words
+    return out
 
 
-def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[list[int], int]]:
+def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[np.ndarray, int]]:
     """ROM contents as (words, width), first field in the least significant bits: the one word
     layout that the Amaranth initialisers, the ``rtl/mem/*.hex`` images the emitted Verilog
     reads with ``$readmemh``, and the host's LOAD frames share. A geometry larger than the
@@ -162,7 +171,8 @@ def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[list[int
     return {
         "ptr": (_pack([(np.concatenate([image.indptr[:-1], end]), g.e_bits),
                        (np.concatenate([image.indptr[1:], end]), g.e_bits)]), 2 * g.e_bits),
-        "fanout": (fanout + [0] * (g.entries - len(fanout)), g.entry_bits),
+        "fanout": (np.concatenate([fanout, np.zeros(g.entries - len(fanout), fanout.dtype)]),
+                   g.entry_bits),
         "param": (_pack([(neurons(image.threshold, v_max), g.v_bits),
                          (neurons(image.v_reset), g.v_bits), (neurons(image.bias), g.b_bits),
                          (neurons(image.leak_shift), g.k_bits),
@@ -283,7 +293,8 @@ class LIFCore(wiring.Component):
         g, image = self.geometry, self.image
         n, nb = g.n, g.n_bits
 
-        rom = memory_images(image, g) if self.rom_init else {
+        rom = {k: (words.tolist(), width) for k, (words, width)
+               in memory_images(image, g).items()} if self.rom_init else {
             "ptr": ([], 2 * g.e_bits), "fanout": ([], g.entry_bits),
             "param": ([], 2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits)}
         m.submodules.ptr = ptr = Memory(shape=unsigned(rom["ptr"][1]), depth=g.axons,
