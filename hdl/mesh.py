@@ -19,6 +19,7 @@ empty and every router is idle: the network holds nothing in flight.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -246,10 +247,11 @@ def mesh_shape(n_cores: int) -> tuple[int, int]:
     return n_cores // height, height
 
 
-def tree_sum(values: list[Value]) -> Value:
-    """A balanced adder tree: a chain of hundreds of adds is as deep as Python's recursion."""
+def tree_sum(values: list[Value], op=operator.add) -> Value:
+    """A balanced tree of ``op`` (default: adders): a chain of hundreds of adds is as deep as
+    Python's recursion."""
     while len(values) > 1:
-        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+        values = [op(values[i], values[i + 1]) if i + 1 < len(values) else values[i]
                   for i in range(0, len(values), 2)]
     return values[0]
 
@@ -379,11 +381,15 @@ class NeuronMesh(wiring.Component):
             stage_empty.append(stage.empty)
 
         # ------------------------------------------------ host side: merged spikes, demuxed input
-        with m.Switch(Cat(host_req)):  # fixed priority, lowest core first
-            for c in range(n_cores):
-                with m.Case("-" * (n_cores - 1 - c) + "1" + "0" * c):
-                    m.d.comb += [self.aer_out.valid.eq(1), self.aer_out.payload.eq(host_src[c]),
-                                 host_take[c].eq(self.aer_out.ready)]
+        # fixed priority, lowest core first: the lowest request bit, one-hot, by one adder
+        # (a case per core would hold a C-bit pattern each: C² bits of text and logic)
+        req, grant = Signal(n_cores), Signal(n_cores)
+        m.d.comb += [req.eq(Cat(host_req)), grant.eq(req & (~req + 1)),
+                     self.aer_out.valid.eq(req.any()),
+                     self.aer_out.payload.eq(tree_sum(
+                         [host_src[c] & grant[c].replicate(self.a_bits) for c in range(n_cores)],
+                         operator.or_)),
+                     host_take.eq(grant & self.aer_out.ready.replicate(n_cores))]
 
         idle = Signal()
         in_ready = Cat(core.aer_in.ready for core in cores).all()
