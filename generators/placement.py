@@ -30,7 +30,7 @@ class CoreLimits:
 
     neurons: int = 256
     fanout_entries: int = 1 << 16  # synapses whose target lives on the core
-    route_entries: int = 1 << 12  # (local source, destination core) pairs
+    route_entries: int = 1 << 12  # (local source, destination row) pairs: sender-table words
 
 
 def destinations(net: Network, core: np.ndarray) -> sp.csr_matrix:
@@ -52,12 +52,22 @@ def traffic(net: Network, core: np.ndarray, rates: np.ndarray | None = None) -> 
     return float(r[dest.row[remote]].sum())
 
 
-def core_loads(net: Network, core: np.ndarray, n_cores: int) -> dict[str, np.ndarray]:
+def destination_rows(net: Network, core: np.ndarray, n_cores: int) -> np.ndarray:
+    """Per source neuron, the rows of the mesh that hold one of its targets: the packets of
+    its spike under row multicast (hdl/router.py), its words in the sender table."""
+    width, height = mesh_shape(n_cores)
     dest = destinations(net, core)
+    cores = np.arange(dest.shape[1])
+    to_row = sp.csr_matrix((np.ones(len(cores), np.int8), (cores, cores // width)),
+                           shape=(dest.shape[1], height))
+    return (dest @ to_row).getnnz(axis=1)
+
+
+def core_loads(net: Network, core: np.ndarray, n_cores: int) -> dict[str, np.ndarray]:
     return {
         "neurons": np.bincount(core, minlength=n_cores),
         "fanout_entries": np.bincount(core[net.post], minlength=n_cores),
-        "route_entries": np.bincount(core, weights=np.asarray(dest.sum(axis=1)).ravel(),
+        "route_entries": np.bincount(core, weights=destination_rows(net, core, n_cores),
                                      minlength=n_cores).astype(np.int64),
     }
 

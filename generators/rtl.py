@@ -473,8 +473,7 @@ def _emit_mesh(net: Network, out_dir: Path, rates: np.ndarray,
                  "global_sources": net.n_neurons},
         "files": files,
         "placement": placement.stats,
-        "per_core": [size | {"route_entries": int(sum(bin(int(v)).count("1") for v in routes))}
-                     for size, routes in zip(table_sizes(plan), plan.routes, strict=True)],
+        "per_core": table_sizes(plan),
         "geometry": geometries[0].as_dict(),
         "classes": [{"module": core_module(k), "cores": int((class_of == k).sum())} | shape
                     for k, shape in enumerate(shapes)],
