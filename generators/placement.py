@@ -183,7 +183,13 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
     core = None
     if n_cores is None:  # as few cores as fit every limit: route entries only show once placed
         while True:
-            core = _partition(net, need, limits, r, seed, balance, rates)
+            try:
+                core = _partition(net, need, limits, r, seed, balance, rates)
+            except InputError:  # the repair found no room (cores filled to the brim): more
+                if need >= net.n_neurons:
+                    raise
+                need = min(net.n_neurons, max(need + 1, math.ceil(need * 1.1)))
+                continue
             over = _overflow(net, core, need, limits)
             if over <= 1.0 or need >= net.n_neurons:
                 break
