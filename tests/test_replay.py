@@ -22,7 +22,7 @@ from neuropaste.compile import compile_network
 from neuropaste.compiled import REPLAY, Compiled
 from neuropaste.events import Stimulus, poisson
 from neuropaste.generators.rtl import RTLOptions
-from neuropaste.hdl.router import port_masks
+from neuropaste.hdl.router import split
 from neuropaste.verify import replay
 from neuropaste.verify.rtl import verify as verify_whole
 
@@ -54,37 +54,47 @@ def _where(out: Path, label: str) -> tuple[int, int, int]:
     return int(pl.core[i]), int(pl.local[i]), int(ref.step[ref.neuron == i].min())
 
 
-def test_xy_multicast_tree_ejects_once_at_every_destination() -> None:
+def test_row_multicast_ejects_once_at_every_destination_in_yx_order() -> None:
     rng = np.random.default_rng(1)
-    width, height = 3, 2
+    width = 3  # a 3 x 4 mesh
     for _ in range(50):
-        source, mask = int(rng.integers(6)), int(rng.integers(1, 64))
-        ejected = [r for r, _, m, outs in replay._tree(source, mask, width, height)
-                   for q, qm in outs if q == "local"]
-        assert sorted(ejected) == [k for k in range(6) if mask >> k & 1]
-        for r, _, m, outs in replay._tree(source, mask, width, height):
-            masks = port_masks(r % width, r // width, width, height)
-            assert sum(qm for _, qm in outs) == m  # split, nothing lost or doubled
-            assert all(qm & ~masks[q] == 0 for q, qm in outs)
+        source = int(rng.integers(12))
+        dest = sorted({int(k) for k in rng.integers(0, 12, int(rng.integers(1, 8)))})
+        hops = replay._paths(source, dest, width)
+        ejected = [r for r, _, _, _, outs in hops for q, _ in outs if q == "local"]
+        assert sorted(ejected) == dest  # each destination once
+        for r, port, row, cols, outs in hops:
+            assert dict(outs) == split(r % width, r // width, row, cols)
+            if port in ("east", "west"):  # once moving along x, never back to y (deadlock)
+                assert all(q not in ("north", "south") for q, _ in outs)
+            vertical = [c for q, c in outs if q in ("north", "south")]
+            flat = [c for q, c in outs if q not in ("north", "south")]
+            assert vertical in ([], [cols]) and not (vertical and flat)
+            assert sum(flat) == (cols if flat else 0)  # split, nothing lost or doubled
 
 
-def _modules(connections: str, ports: str) -> dict[str, str]:
-    """A mesh top with one core instance, in the shape Yosys writes them."""
+def _modules(extra: bool) -> dict[str, str]:
+    """A mesh top with one router instance of a class module, in the shape Yosys writes them;
+    ``extra``: the module has an input the replay knows no role for."""
+    more = ",\n    .extra(stray_net)" if extra else ""
     return replay.split_modules(
-        f"module top(clk);\n  input clk;\n  \\top.core_0  core_0 (\n{connections}\n  );\n"
-        f"endmodule\nmodule \\top.core_0 (clk);\n{ports}\nendmodule\n")
+        "module top(clk);\n  input clk;\n  neuropaste_router #(\n    .IMAGE(\"core_0/\")\n"
+        f"  ) router_0 (\n    .clk(clk),\n    .x(2'h1),\n    .idle(idle_0){more}\n  );\n"
+        "endmodule\n"
+        f"module neuropaste_router#(parameter IMAGE = \"core_0/\") (clk, x, idle"
+        f"{', extra' if extra else ''});\n  input clk;\n  input [1:0] x;\n  output idle;\n"
+        f"{'  input extra;' if extra else ''}\n  function [1:0] \\$pmux ;\n    input [1:0] a;\n"
+        "  endfunction\nendmodule\n")
 
 
-def test_harness_names_renamed_ports_by_their_net_and_refuses_unknown_ones() -> None:
-    ports = "  input clk;\n  input [7:0] \\w_data$56 ;\n  input \\w_en$54 ;"
-    text = replay.harness(_modules("    .clk(clk),\n    .\\w_data$56 (eject_0__payload[7:0]),"
-                                   "\n    .\\w_en$54 (eject_0__valid)", ports),
-                          "top", "core_0", "core")
-    assert "input [7:0] syn_in__payload;" in text and ".\\w_en$54 (syn_in__valid)" in text
-    with pytest.raises(ValueError, match=r"port w_en\$54 of top.core_0 \(to stray_net\) has no "
-                       "role"):
-        replay.harness(_modules("    .clk(clk),\n    .\\w_en$54 (stray_net)", ports), "top",
-                       "core_0", "core")
+def test_harness_instantiates_the_class_with_the_instance_parameters_and_constants() -> None:
+    text = replay.harness(_modules(False), "top", "router_0", "router", held=False)
+    assert 'neuropaste_router #(.IMAGE("core_0/")) dut (' in text
+    assert ".x(2'h1)" in text and ".idle(idle)" in text and "output idle;" in text
+    assert " a;" not in text  # a function's inputs are not ports
+    with pytest.raises(ValueError, match=r"port extra of neuropaste_router \(instance router_0, "
+                       r"connected to stray_net\) has no role"):
+        replay.harness(_modules(True), "top", "router_0", "router", held=False)
 
 
 @needs_iverilog
@@ -125,14 +135,18 @@ def test_tampered_verilog_of_one_core_fails_naming_it(tmp_path: Path) -> None:
     core, _, step = _where(out, "n1")
     path = out / "rtl" / "neuropaste_mesh.v"
     text = path.read_text()
-    module = replay.split_modules(text)[f"neuropaste_mesh.core_{core}"]
+    modules = replay.split_modules(text)
+    name = replay.instance(modules, "neuropaste_mesh", f"core_{core}").module
+    module = modules[name]  # the module of core's class
     # (the pipelined core compares the unsaturated sum: docs/hardware.md)
     changed, hits = re.subn(r"(\$signed\(u5_u\)) >= (\$signed\(u5_thr\))", r"\1 > \2",
                             module)
     assert hits == 1
     path.write_text(text.replace(module, changed))
     result = replay.verify(out, workers=0, progress=False, only=["core_0", "core_1"])
-    assert result["failed"] == [f"core_{core}"], result["summary"]
+    same = [f"core_{c}" for c in (0, 1)
+            if replay.instance(modules, "neuropaste_mesh", f"core_{c}").module == name]
+    assert f"core_{core}" in result["failed"] and set(result["failed"]) <= set(same)
     assert f"core_{core}: outputs differ first at step {step}, neuron 'n1'" in result["summary"]
 
 
@@ -140,7 +154,10 @@ def test_tampered_verilog_of_one_core_fails_naming_it(tmp_path: Path) -> None:
 def test_tampered_multicast_table_fails_naming_the_router(tmp_path: Path) -> None:
     out = _chain_mesh(tmp_path)
     core, local, step = _where(out, "n2")
-    _set_word(out / "rtl" / "mem" / f"core_{core}" / "routes.hex", local, lambda w: w ^ 0b11)
+    folder = out / "rtl" / "mem" / f"core_{core}"
+    p_bits = len((folder / "routes.hex").read_text().split()).bit_length()
+    first = int((folder / "rptr.hex").read_text().split()[local], 16) & ((1 << p_bits) - 1)
+    _set_word(folder / "routes.hex", first, lambda w: w ^ 0b110)  # its first packet's columns
     result = replay.verify(out, workers=0, progress=False, only=[f"router_{core}"])
     assert not result["passed"]
     assert result["summary"].startswith(f"router_{core}: outputs differ first at step {step}")

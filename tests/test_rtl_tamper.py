@@ -160,12 +160,13 @@ def test_missing_memory_image_fails_simulation_and_synthesis(tmp_path: Path) -> 
 
 @needs_iverilog
 def test_cleared_routing_entry_of_a_mesh_fails(tmp_path: Path) -> None:
-    """Neuron 0's multicast entry cleared: its spike reaches no core, the chain stops."""
+    """Neuron 0's sender-table entry cleared (no packets): its spike reaches no core, the
+    chain stops."""
     out = _compile(tmp_path, cores=2, n=6)
     placement = Compiled.open(out).placement()
     assert placement is not None and placement.n_cores == 2
     core, local = int(placement.core[0]), int(placement.local[0])
-    _rewrite_word(out / "rtl" / "mem" / f"core_{core}" / "routes.hex", local, lambda w: 0)
+    _rewrite_word(out / "rtl" / "mem" / f"core_{core}" / "rptr.hex", local, lambda w: 0)
     result = _prove(out, link_stall=0.2)
     assert not result["passed"]
     assert (result["first_mismatch"]["step"], result["first_mismatch"]["neuron"]) == (1, "n1")
@@ -174,19 +175,21 @@ def test_cleared_routing_entry_of_a_mesh_fails(tmp_path: Path) -> None:
 
 @needs_iverilog
 def test_remapped_axon_of_a_mesh_fails(tmp_path: Path) -> None:
-    """Neuron 0's packet carries another axon index (the routes word's field above the
-    destination mask): its destination delivers some other fan-out, n1 never fires."""
+    """Neuron 0's packets carry another axon index (the field above the packet range in its
+    ``rptr`` word): its destination delivers some other fan-out, n1 never fires."""
     import json
 
     out = _compile(tmp_path, cores=2, n=6)
-    mesh = json.loads((out / "manifest.json").read_text())["backends"]["rtl"]
-    n_cores, axon_bits = mesh["cores"], mesh["mesh"]["axon_bits"]
+    axon_bits = json.loads((out / "manifest.json").read_text())["backends"]["rtl"]["mesh"][
+        "axon_bits"]
     placement = Compiled.open(out).placement()
     core, local = int(placement.core[0]), int(placement.local[0])
-    path = out / "rtl" / "mem" / f"core_{core}" / "routes.hex"
-    axon = int(path.read_text().splitlines()[local], 16) >> n_cores
+    folder = out / "rtl" / "mem" / f"core_{core}"
+    low = 2 * len((folder / "routes.hex").read_text().split()).bit_length()  # first | end
+    path = folder / "rptr.hex"
+    axon = int(path.read_text().splitlines()[local], 16) >> low
     other = axon ^ 1 if axon ^ 1 < 1 << axon_bits else axon ^ (1 << axon_bits) >> 1
-    _rewrite_word(path, local, lambda w: (w & ((1 << n_cores) - 1)) | (other << n_cores))
+    _rewrite_word(path, local, lambda w: (w & ((1 << low) - 1)) | (other << low))
     result = _prove(out, link_stall=0.2)
     assert not result["passed"]
     assert (result["first_mismatch"]["step"], result["first_mismatch"]["neuron"]) == (1, "n1")

@@ -212,9 +212,12 @@ async def _router(dut, s: dict[str, np.ndarray], stall: float, rng: random.Rando
             if a != b and first is None:
                 word = min(k for k in a.keys() | b.keys() if a[k] != b[k])
                 value, bits = int(word, 16), int(s["axon_bits"])
+                row_bits, width = int(s["row_bits"]), int(s["width"])
+                row = value >> bits & ((1 << row_bits) - 1)
+                cols = value >> (bits + row_bits)
                 first = {"step": t, "port": p, "word": word, "axon": value & ((1 << bits) - 1),
-                         "cores": [k for k in range((value >> bits).bit_length())
-                                   if value >> bits >> k & 1],
+                         "cores": [row * width + k for k in range(cols.bit_length())
+                                   if cols >> k & 1],
                          "rtl_count": a[word], "expected_count": b[word]}
     return {"steps": steps, "packets_in": sum(len(s[f"in_{p}_word"]) for p in names),
             "outputs": sum(len(x) for p in names for x in got[p]),

@@ -37,8 +37,8 @@ import numpy as np
 from neuropaste.compiled import REPLAY, RTL, RTL_MEM, SIM_BUILD, Compiled
 from neuropaste.errors import InputError
 from neuropaste.generators.placement import axon_indices, destinations
-from neuropaste.generators.rtl import MEM_MACRO
-from neuropaste.hdl.router import PORTS, port_masks
+from neuropaste.generators.rtl import MEM_MACRO, READMEM
+from neuropaste.hdl.router import PORTS, coord_bits, packet_word, split
 from neuropaste.outputs import write_json
 from neuropaste.verify.cluster import dask_client
 
@@ -106,22 +106,26 @@ def core_units(cd: Compiled, steps: int) -> list[Unit]:
         "labels": net.labels[pl.members(c)].astype(str)}) for c in range(pl.n_cores)]
 
 
-def _tree(source: int, mask: int, width: int, height: int
-          ) -> list[tuple[int, str, int, list[tuple[str, int]]]]:
-    """XY multicast of a packet injected at core ``source`` for the cores in ``mask``: per
-    router on its way, (router, input port, mask in, [(output port, mask out)])."""
-    hops, queue = [], [(source, "local", mask)]
-    while queue:
-        r, port, m = queue.pop()
-        x, y = r % width, r // width
-        outs = []
-        for q, qm in port_masks(x, y, width, height).items():
-            if m & qm:
-                outs.append((q, m & qm))
+def _paths(source: int, dest: list[int], width: int
+            ) -> list[tuple[int, str, int, int, list[tuple[str, int]]]]:
+    """Row multicast of a spike injected at core ``source`` for the cores ``dest``: one packet
+    per destination row; per router on each packet's way, (router, input port, row, columns
+    in, [(output port, columns out)])."""
+    rows: dict[int, int] = {}
+    for k in dest:
+        rows[k // width] = rows.get(k // width, 0) | 1 << (k % width)
+    hops = []
+    for row, cols in sorted(rows.items()):
+        queue = [(source, "local", cols)]
+        while queue:
+            r, port, m = queue.pop()
+            x, y = r % width, r // width
+            outs = sorted(split(x, y, row, m).items())
+            for q, qm in outs:
                 if q != "local":
                     dx, dy = STEP[q]
-                    queue.append(((y + dy) * width + x + dx, OPPOSITE[q], m & qm))
-        hops.append((r, port, m, outs))
+                    queue.append(((y + dy) * width + x + dx, OPPOSITE[q], qm))
+            hops.append((r, port, row, m, outs))
     return hops
 
 
@@ -133,9 +137,10 @@ def router_units(cd: Compiled, steps: int) -> list[Unit]:
     """Per router: the packets on each input, step by step, and those due on each output.
 
     The local input of router K carries what the exit stage injects: for each spike of core
-    K, the word of ``routes.hex`` (the file the mesh reads) at the neuron's local address, when
-    its mask is not empty. Everything else follows from the network: a spike's destination
-    cores are the cores of its targets, its axon index the placement's."""
+    K, the packets its sender table (``rptr.hex`` and ``routes.hex``, the files the mesh reads)
+    lists for the neuron. Everything else follows from the network: a spike's destination
+    cores are the cores of its targets, one packet per row of them, its axon index the
+    placement's."""
     net, pl = cd.network(), cd.placement()
     part = cd.backend("rtl")["mesh"]
     width, height, a_bits = int(part["width"]), int(part["height"]), int(part["axon_bits"])
@@ -143,29 +148,29 @@ def router_units(cd: Compiled, steps: int) -> list[Unit]:
     ref = cd.reference(net.labels, steps)
     dest = destinations(net, pl.core).tocsr()
     axon = axon_indices(net, pl)
-    tables = route_tables(cd, n)
+    tables = sender_packets(cd, n, a_bits, height)
     ins = [{p: [] for p in PORTS} for _ in range(n)]
     outs = [{p: [] for p in PORTS} for _ in range(n)]
-    trees: dict[int, list] = {}
+    paths: dict[int, list] = {}
     for t, i in zip(ref.step.tolist(), ref.neuron.tolist(), strict=True):
         c, local = int(pl.core[i]), int(pl.local[i])
         if tables[c] is None or local >= len(tables[c]):
             continue  # the router's proof reports the table as missing or short
-        word = tables[c][local]
-        if word & ((1 << n) - 1):
-            ins[c]["local"].append((t, _hex(word >> n | (word & ((1 << n) - 1)) << a_bits)))
-        if i not in trees:
-            mask = sum(1 << int(k) for k in dest.indices[dest.indptr[i]:dest.indptr[i + 1]])
-            trees[i] = _tree(c, mask, width, height) if mask else []
-        for r, port, m, forks in trees[i]:
+        ins[c]["local"] += [(t, _hex(word)) for word in tables[c][local]]
+        if i not in paths:
+            paths[i] = _paths(c, dest.indices[dest.indptr[i]:dest.indptr[i + 1]].tolist(),
+                              width)
+        for r, port, row, m, forks in paths[i]:
             if port != "local":
-                ins[r][port].append((t, _hex(int(axon[i]) | m << a_bits)))
+                ins[r][port].append((t, _hex(packet_word(int(axon[i]), row, m, a_bits, height))))
             for q, qm in forks:
-                outs[r][q].append((t, _hex(int(axon[i]) | qm << a_bits)))
+                outs[r][q].append((t, _hex(packet_word(int(axon[i]), row, qm, a_bits, height))))
     units = []
     for r in range(n):
         stream: dict[str, np.ndarray] = {"steps": np.int64(steps), "ports": np.array(PORTS),
                                          "axon_bits": np.int64(a_bits),
+                                         "row_bits": np.int64(coord_bits(height)),
+                                         "width": np.int64(width),
                                          "table": np.int64(tables[r] is not None)}
         for p in PORTS:
             for side, rows in (("in", ins[r][p]), ("out", outs[r][p])):
@@ -176,17 +181,27 @@ def router_units(cd: Compiled, steps: int) -> list[Unit]:
     return units
 
 
-def route_tables(cd: Compiled, n_cores: int) -> list[list[int] | None]:
-    """Per core, the multicast table the mesh Verilog loads (None: no such file or line)."""
+def sender_packets(cd: Compiled, n_cores: int, axon_bits: int, height: int
+                   ) -> list[list[list[int]] | None]:
+    """Per core, per local neuron, the packets its exit stage injects, read from the sender
+    table the mesh Verilog loads (``rptr`` and ``routes`` of the module that instance ``exit_K``
+    instantiates, in its ``IMAGE`` folder; None: a file or its load is missing)."""
     top, verilog = cd.design_top()
-    text = (cd.path(RTL) / verilog).read_text()
-    out: list[list[int] | None] = []
+    modules = split_modules((cd.path(RTL) / verilog).read_text())
+    out: list[list[list[int]] | None] = []
     for c in range(n_cores):
-        m = re.search(rf'\$readmemh\(\{{`{MEM_MACRO}\s*,\s*"([^"]+)"\}}\s*,\s*routes_{c}\s*,',
-                      text)
-        path = cd.path(RTL_MEM) / m[1] if m else None
-        out.append([int(w, 16) for w in path.read_text().split()]
-                   if path is not None and path.is_file() else None)
+        files = {memory: cd.path(RTL_MEM) / f for f, memory in unit_images(modules, top,
+                                                                           f"exit_{c}")}
+        if not all(k in files and files[k].is_file() for k in ("rptr", "routes")):
+            out.append(None)
+            continue
+        heads = [int(w, 16) for w in files["rptr"].read_text().split()]
+        words = [int(w, 16) for w in files["routes"].read_text().split()]
+        p_bits = max(1, len(words).bit_length())  # the class's table depth, as hdl.mesh
+        full = (1 << p_bits) - 1
+        out.append([[(h >> 2 * p_bits) | words[e] << axon_bits
+                     for e in range(h & full, min(h >> p_bits & full, len(words)))]
+                    for h in heads])
     return out
 
 
@@ -201,60 +216,95 @@ def split_modules(verilog: str) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class Instance:
+    """An instance in the mesh's top: its module, parameters (Verilog text) and connections."""
+
+    module: str
+    params: str
+    ports: dict[str, str]  # port -> the expression connected to it
+    text: str
+
+
+def instance(modules: dict[str, str], top: str, name: str) -> Instance:
+    """Instance ``name`` of the top module (ValueError: none)."""
+    found = re.search(rf"^\s*\\?(\S+?)\s*(?:#\(([^;]*?)\)\s*)?\\?{re.escape(name)}\s*\(([^;]*?)\);",
+                      modules.get(top, ""), re.M | re.S)
+    if found is None:
+        raise ValueError(f"{top} has no instance {name}")
+    ports = {p.strip().lstrip("\\").strip(): e.strip()
+             for p, e in re.findall(r"\.(\\\S+\s|\w+)\s*\(([^()]*)\)", found[3])}
+    return Instance(found[1], (found[2] or "").strip(), ports, found[0])
+
+
 def unit_modules(modules: dict[str, str], top: str, unit: str) -> list[str]:
     """The texts a unit's simulation elaborates: its module and its submodules."""
-    name = f"{top}.{unit}"
+    try:
+        name = instance(modules, top, unit).module
+    except ValueError:
+        return []
     return [modules[k] for k in sorted(modules) if k == name or k.startswith(name + ".")]
 
 
-def _net_role(net: str) -> str:
-    """The top-level net a port connects to, as a role name: escapes, ``$N`` and bit ranges
-    dropped (``\\aer_out__ready$114`` -> ``aer_out__ready``)."""
-    stem = re.sub(r"\[[^\]]*\]$", "", net.strip().lstrip("\\").strip()).strip()
-    return re.sub(r"\$\d+$", "", stem)
+def unit_images(modules: dict[str, str], top: str, unit: str) -> list[tuple[str, str]]:
+    """(image under rtl/mem, memory) of every ROM the unit's modules load: a class module's
+    names in the instance's ``IMAGE`` folder."""
+    try:
+        inst = instance(modules, top, unit)
+    except ValueError:
+        return []
+    prefix = re.search(r'\.IMAGE\("([^"]*)"\)', inst.params)
+    out = []
+    for text in unit_modules(modules, top, unit):
+        for param, name, memory in READMEM.findall(text):
+            out.append(((prefix[1] if prefix else "") + name if param else name, memory))
+    return sorted(out)
 
 
-def harness(modules: dict[str, str], top: str, unit: str, kind: str) -> str:
-    """A wrapper module ``neuropaste_replay`` around the unit's instance, its ports named by
-    role. Yosys renames some ports of a submodule after the nets inside it; the role of such a
-    port is read from the net the mesh connects it to (``eject_K__valid`` is ``syn_in``)."""
-    name = f"{top}.{unit}"
-    if name not in modules:
-        raise ValueError(f"module {name} is not in the Verilog")
-    inst = re.search(rf"^\s*\\{re.escape(name)}\s+{unit}\s*\((.*?)\);", modules[top], re.M | re.S)
-    if inst is None:
-        raise ValueError(f"{top} has no instance {unit} of {name}")
+_CONSTANT = re.compile(r"^\d+'[bhd][0-9a-fA-F_]+$")
+
+
+def harness(modules: dict[str, str], top: str, unit: str, kind: str, held: bool) -> str:
+    """A wrapper module ``neuropaste_replay`` around the unit's module, instantiated with the
+    parameters of its instance in the mesh: every port with a role the testbench knows is a
+    port of the wrapper, an input the mesh ties to a constant (a router's position) keeps it,
+    an output without a role stays open. ``held``: the core waits for ``proceed`` between its
+    phases (the earlier, barrier design), which alone is its own ``delivered``."""
+    inst = instance(modules, top, unit)
+    if inst.module not in modules:
+        raise ValueError(f"module {inst.module} of {unit} is not in the Verilog")
     roles = CORE_ROLES if kind == "core" else ROUTER_ROLES
-    alias = {f"eject_{unit[5:]}__payload": "syn_in__payload",
-             f"eject_{unit[5:]}__valid": "syn_in__valid"} if kind == "core" else {}
-    decl = {p.strip().lstrip("\\").strip(): (d, int(w) + 1 if w else 1) for d, w, p in re.findall(
-        r"^\s*(input|output)\s+(?:\[(\d+):0\]\s+)?(\\\S+\s|\w+)\s*;", modules[name], re.M)}
-    ports: dict[str, tuple[str, str, int]] = {}  # role -> (port, direction, width)
-    for port, net in re.findall(r"\.(\\\S+\s|\w+)\s*\(([^()]*)\)", inst[1]):
-        port = port.strip().lstrip("\\").strip()
-        role = port if port in roles else alias.get(_net_role(net), _net_role(net))
-        if role not in roles or role in ports or port not in decl:
-            raise ValueError(f"port {port} of {name} (to {net.strip()}) has no role the replay "
-                             "knows")
-        ports[role] = (port, *decl[port])
-    inner = {r: r for r in ports}
-    if "proceed" in ports:  # alone, the barrier is the core's own delivery
-        inner["proceed"] = "delivered"
-    outer = [r for r in sorted(ports) if r != "proceed"]
+    text = modules[inst.module]
+    head = text[:text.index(";")]  # module name #(parameters) (ports);
+    ports = head[head.rindex("(") + 1:head.rindex(")")].split(",")
+    names = {p.strip().lstrip("\\").strip() for p in ports}
+    decl = {}
+    for d, w, p in re.findall(r"^\s*(input|output)\s+(?:\[(\d+):0\]\s+)?(\\\S+\s|\w+)\s*;",
+                              text, re.M):
+        p = p.strip().lstrip("\\").strip()
+        if p in names and p not in decl:  # not a function's inputs further down
+            decl[p] = (d, int(w) + 1 if w else 1)
+    conns, outer = [], []
+    for port, (direction, _) in sorted(decl.items()):
+        if port in roles and port != "proceed":
+            outer.append(port)
+            conns.append(f"    .{port}({port})")
+        elif port == "proceed" and kind == "core":
+            conns.append("    .proceed(delivered)")  # alone, the barrier is its own delivery
+        elif direction == "input" and _CONSTANT.match(inst.ports.get(port, "")):
+            conns.append(f"    .{port}({inst.ports[port]})")
+        elif direction == "output":
+            conns.append(f"    .{port}()")
+        else:
+            raise ValueError(f"port {port} of {inst.module} (instance {unit}, connected to "
+                             f"{inst.ports.get(port, 'nothing')}) has no role the replay knows")
     lines = [f"module {HARNESS}({', '.join(outer + ['held'])});"]
-    lines += [f"  {ports[r][1]} {f'[{ports[r][2] - 1}:0] ' if ports[r][2] > 1 else ''}{r};"
+    lines += [f"  {decl[r][0]} {f'[{decl[r][1] - 1}:0] ' if decl[r][1] > 1 else ''}{r};"
               for r in outer]
-    # held: the core waits for proceed between its phases (the earlier, barrier design)
-    lines.append(f"  output held;\n  assign held = 1'b{int('proceed' in ports)};")
-    conns = ",\n".join(f"    .\\{ports[r][0]} ({inner[r]})" for r in sorted(ports))
-    lines += [f"  \\{name}  dut (\n{conns}\n  );", "endmodule", ""]
+    lines.append(f"  output held;\n  assign held = 1'b{int(held)};")
+    params = f" #({inst.params})" if inst.params else ""
+    lines += [f"  {inst.module}{params} dut (\n" + ",\n".join(conns) + "\n  );", "endmodule", ""]
     return "\n".join(lines)
-
-
-def _images(texts: list[str]) -> list[str]:
-    """The image files (relative to rtl/mem) the texts' ``$readmemh`` read."""
-    pattern = rf'\$readmemh\(\{{`{MEM_MACRO}\s*,\s*"([^"]+)"\}}'
-    return sorted({f for t in texts for f in re.findall(pattern, t)})
 
 
 def unit_digest(cd: Compiled, modules: dict[str, str], top: str, unit: Unit,
@@ -263,11 +313,13 @@ def unit_digest(cd: Compiled, modules: dict[str, str], top: str, unit: Unit,
     the images they read, its stream, the options and the testbench's own source."""
     h = hashlib.sha256()
     texts = unit_modules(modules, top, unit.name)
-    inst = re.search(rf"^\s*\\{re.escape(top)}\.{unit.name}\s+{unit.name}\s*\(.*?\);",
-                     modules.get(top, ""), re.M | re.S)
-    for t in texts + [inst[0] if inst else ""]:
+    try:
+        texts.append(instance(modules, top, unit.name).text)
+    except ValueError:
+        pass
+    for t in texts:
         h.update(t.encode())
-    for f in _images(texts):
+    for f, _ in unit_images(modules, top, unit.name):
         p = cd.path(RTL_MEM) / f
         h.update(f.encode() + (p.read_bytes() if p.is_file() else b"<missing>"))
     for k in sorted(unit.stream):
@@ -294,15 +346,16 @@ def run_unit(root: str, unit: Unit, options: dict[str, Any]) -> dict[str, Any]:
     source = cd.path(RTL) / verilog
     modules = split_modules(source.read_text())
     base = {"unit": unit.name, "kind": unit.kind, "passed": False, "simulated": False}
-    missing = [f for f in _images(unit_modules(modules, top, unit.name))
-               if not (cd.path(RTL_MEM) / f).is_file()]
+    images = [f for f, _ in unit_images(modules, top, unit.name)]
+    missing = [f for f in images if not (cd.path(RTL_MEM) / f).is_file()]
     if missing:
         return base | {"error": f"memory image {missing[0]} is missing ({verilog} reads it)"}
     if unit.kind == "router" and not int(unit.stream["table"]):
-        return base | {"error": f"no multicast table rtl/mem/core_{unit.name[7:]}/routes.hex "
-                                "is loaded by the mesh"}
+        return base | {"error": f"no sender table rtl/mem/core_{unit.name[7:]}/rptr.hex and "
+                                "routes.hex is loaded by the mesh"}
     try:
-        wrapper = harness(modules, top, unit.name, unit.kind)
+        held = not cd.backend("rtl").get("design", {}).get("early_update", True)
+        wrapper = harness(modules, top, unit.name, unit.kind, held)
     except ValueError as err:
         return base | {"error": str(err)}
     (build / "harness.v").write_text(wrapper)
@@ -333,8 +386,7 @@ def run_unit(root: str, unit: Unit, options: dict[str, Any]) -> dict[str, Any]:
         sys.path.remove(here)
     if not result_path.is_file():
         return base | {"error": f"the cocotb test wrote no result; see {build / 'cocotb.log'}"}
-    files = [source] + [cd.path(RTL_MEM) / f
-                        for f in _images(unit_modules(modules, top, unit.name))]
+    files = [source] + [cd.path(RTL_MEM) / f for f in images]
     return base | json.loads(result_path.read_text()) | {
         "simulated_files": {str(f.relative_to(cd.root)): hashlib.sha256(f.read_bytes()).hexdigest()
                             for f in files},

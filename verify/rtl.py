@@ -33,7 +33,7 @@ from neuropaste.compiled import (
     Compiled,
 )
 from neuropaste.errors import InputError
-from neuropaste.generators.rtl import MEM_MACRO, STALL_MACRO, TOP
+from neuropaste.generators.rtl import MEM_MACRO, STALL_MACRO, TOP, image_files
 from neuropaste.hdl.router import stall_threshold
 
 if TYPE_CHECKING:
@@ -58,16 +58,13 @@ def check_options(compiled: Path, *, link_stall: float = 0.0) -> int:
     return threshold
 
 
-_READMEM = re.compile(rf'\$readmemh\(\{{`{MEM_MACRO}\s*,\s*"([^"]+)"\}}')
-
-
 def simulated_files(compiled: Path) -> dict[str, str | None]:
     """The Verilog and every memory image its ``$readmemh`` reads, with their SHA-256 (None:
     the image is missing)."""
     cd = Compiled.open(compiled)
     _, verilog = cd.design_top()
     source = cd.path(RTL) / verilog
-    names = sorted(set(_READMEM.findall(source.read_text())))
+    names = image_files(source.read_text())
     out: dict[str, str | None] = {}
     for p in [source] + [cd.path(RTL_MEM) / n for n in names]:
         key = str(p.relative_to(cd.root))
