@@ -202,7 +202,7 @@ def informative(nets: Nets, weights: np.ndarray, start: np.ndarray, n_dies: int
     A net of one pin never crosses a die; a net with ``SPREAD_PINS`` or more pins on every die
     touches every die in the start and keeps doing so under moves of single nodes (and its
     connectivity, already the most it can be, cannot grow). Both only cost time: at 10^5
-    neurons the sources' nets are 99 % of the pins and nearly all spread. TSVs are counted on
+    neurons the sources' nets are 98 % of the pins and nearly all spread. TSVs are counted on
     the full nets afterwards, so the figures stay exact.
     """
     keep = (nets.sizes > 1) & ~(nets.pins_per_part(start, n_dies) >= SPREAD_PINS).all(1)

@@ -321,3 +321,22 @@ def test_program_and_verify_pool_matches_cell_by_cell(monkeypatch) -> None:
     assert pooled["time_tiles_parallel_s"] == pytest.approx(exact["time_tiles_parallel_s"],
                                                             rel=0.1)
     assert pooled == cb.program_and_verify(ts, opts.device, opts.enc)  # deterministic
+
+
+def test_manifest_times_the_backend_steps(tmp_path: Path) -> None:
+    """resources.stage_seconds holds each spice step under its stage (substage), and the peak
+    memory after every stage; nothing else in the manifest depends on the run."""
+    from neuropaste.events import Stimulus
+
+    rng = np.random.default_rng(7)
+    n, k = 80, 500
+    cmap = ConnectivityMap.build([f"n{i}" for i in range(n)], rng.integers(0, n, k),
+                                 rng.integers(0, n, k), rng.normal(0, 1, k), np.ones(k, int))
+    m = compile_map(cmap, tmp_path / "c", stimulus=Stimulus.empty(), steps=2,
+                    backends=("spice",), quiet=True)
+    st = m["resources"]["stage_seconds"]
+    steps = {"spice backend / packing", "spice backend / packing / tiles in none order",
+             "spice backend / tile store", "spice backend / program and verify"}
+    assert steps <= set(st)
+    assert st["spice backend"] >= max(st[s] for s in steps)
+    assert set(m["resources"]["peak_rss_MB_after_stage"]) == set(st)

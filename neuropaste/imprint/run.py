@@ -32,7 +32,7 @@ from neuropaste.compiled import IMPRINT_SPIKES as SPIKES
 from neuropaste.compiled import IMPRINT_TRAJECTORIES as TRAJECTORIES
 from neuropaste.copy.score import score
 from neuropaste.errors import InputError
-from neuropaste.imprint import engine, readout
+from neuropaste.imprint import engine, readout, vm
 from neuropaste.imprint.sources import Activity
 from neuropaste.plasticity import (
     DEFAULT_MODEL,
@@ -44,7 +44,6 @@ from neuropaste.plasticity import (
 )
 
 DRIVES = ("spike", "vm")
-VM_SCHEMES = ("differential", "threshold")  # neuropaste.imprint.vm.SCHEMES (imported lazily)
 
 
 @dataclass(frozen=True)
@@ -74,8 +73,8 @@ class ImprintOptions:
         if self.drive not in DRIVES:
             raise InputError(None, f"--drive must be one of {', '.join(DRIVES)}, got "
                              f"{self.drive!r}")
-        if self.vm_scheme not in VM_SCHEMES:
-            raise InputError(None, f"--vm-scheme must be one of {', '.join(VM_SCHEMES)}, got "
+        if self.vm_scheme not in vm.SCHEMES:
+            raise InputError(None, f"--vm-scheme must be one of {', '.join(vm.SCHEMES)}, got "
                              f"{self.vm_scheme!r}")
         if self.compensation not in readout.COMPENSATIONS:
             raise InputError(None, f"--compensate must be one of "
@@ -185,7 +184,6 @@ def _scaled(model: DeviceModel, gain: float) -> DeviceModel:
 def _imprint_differential(act: Activity, model: DeviceModel, opts: ImprintOptions
                           ) -> ImprintResult:
     """``--drive vm`` with differential pairs (``neuropaste.imprint.vm``)."""
-    from neuropaste.imprint import vm
     from neuropaste.io.recording import open_recording
 
     n, scheme = act.n, opts.scheme
@@ -249,7 +247,6 @@ def pulse_gain(act: Activity, model: DeviceModel, scheme: PulseScheme, target: f
 
 def _vm(act: Activity, model: DeviceModel, scheme: PulseScheme, rate_f: np.ndarray,
         opts: ImprintOptions, tracked: np.ndarray) -> tuple[engine.EngineResult, dict]:
-    from neuropaste.imprint import vm
     from neuropaste.io.recording import open_recording
 
     if act.recording is None:
