@@ -12,7 +12,10 @@ Memories (all sized from the image; the ROMs initialised from it unless ``rom_in
 - ``fanout``: per entry ``target | weight | delay`` (an axon's entries contiguous);
 - ``acc``: the ring of per-delay accumulators, address ``slot · 2^n_bits + target``;
 - ``v``, ``r``: membrane and refractory counter per neuron; ``ext``: one pending-event bit;
-- ``param``: per neuron ``threshold | v_reset | bias | leak_shift | refractory`` (ROM).
+- ``param``: per neuron ``threshold | v_reset | bias | leak_shift | refractory`` (ROM). Packed
+  (the default), a field that every neuron of the core shares is a constant of the logic
+  instead, so a core whose neurons all share their parameters (C. elegans) has no ``param``
+  memory at all; ``packed=False`` keeps every field in the ROM (the earlier design).
 
 After reset the core spends ``D · 2^n_bits`` clocks (``busy`` high) zeroing ``acc``, ``v``,
 ``r`` and ``ext``, so it never depends on a memory's power-up contents.
@@ -38,9 +41,12 @@ from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from neuropaste.hdl.onehot import StateMachine
 from neuropaste.ir import Network, fanout_table
 
 RANGE_DEPTH = 3  # fan-out ranges fetched ahead: one source a clock (docs/hardware.md)
+PARAMS = ("threshold", "v_reset", "bias", "leak_shift", "refractory")  # the param word's order
+SIGNED_PARAMS = ("threshold", "v_reset", "bias")
 
 
 def bits_for(n: int) -> int:
@@ -90,7 +96,7 @@ class CoreImage:
 class CoreGeometry:
     """Every width and depth of one core, derived from the image it holds."""
 
-    def __init__(self, image: CoreImage | Network):
+    def __init__(self, image: CoreImage | Network, packed: bool = True):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
         n_synapses = len(image.target)
@@ -113,9 +119,37 @@ class CoreGeometry:
         self.stim_weight = int(image.stim_weight)
         self.spike_depth = max(1, image.sources)
         self.entry_bits = self.n_bits + self.w_bits + self.d_bits
+        widths = {"threshold": self.v_bits, "v_reset": self.v_bits, "bias": self.b_bits,
+                  "leak_shift": self.k_bits, "refractory": self.r_bits}
+        # packed: a field every neuron shares is a constant, not a ROM column
+        shared = {f: int(getattr(image, f)[0]) for f in PARAMS
+                  if packed and self.n and np.all(getattr(image, f) == getattr(image, f)[0])}
+        self._param_const = shared
+        self._param_stored = [(f, widths[f]) for f in PARAMS if f not in shared]
+        self._param_widths = widths
+        self.param_bits = sum(w for _, w in self._param_stored)
+
+    def param_values(self, word: Value) -> dict[str, Value]:
+        """Each parameter of the neuron whose ROM word is ``word``: a slice of it, or the
+        constant that the whole core shares."""
+        out, shift = {}, 0
+        for f in PARAMS:
+            w = self._param_widths[f]
+            shape = signed(w) if f in SIGNED_PARAMS else unsigned(w)
+            if f in self._param_const:
+                out[f] = Const(self._param_const[f], shape)
+            else:
+                out[f] = word[shift:shift + w].as_signed() if f in SIGNED_PARAMS \
+                    else word[shift:shift + w]
+                shift += w
+        return out
+
+    def param_columns(self, image: CoreImage) -> list[tuple[np.ndarray, int]]:
+        """The fields the ``param`` ROM holds, in its word order (first in the low bits)."""
+        return [(getattr(image, f), w) for f, w in self._param_stored]
 
     def as_dict(self) -> dict[str, int]:
-        return {k: int(v) for k, v in vars(self).items()}
+        return {k: int(v) for k, v in vars(self).items() if not k.startswith("_")}
 
 
 def _pack(fields: list[tuple[np.ndarray, int]]) -> list[int]:
@@ -134,17 +168,17 @@ def _pack(fields: list[tuple[np.ndarray, int]]) -> list[int]:
 def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[list[int], int]]:
     """ROM contents as (words, width), first field in the least significant bits: the one word
     layout that the Amaranth initialisers, the ``rtl/mem/*.hex`` images the emitted Verilog
-    reads with ``$readmemh``, and the host's LOAD frames share."""
-    return {
+    reads with ``$readmemh``, and the host's LOAD frames share. No ``param`` when the
+    geometry keeps every parameter as a constant."""
+    out = {
         "ptr": (_pack([(image.indptr[:-1], g.e_bits), (image.indptr[1:], g.e_bits)]),
                 2 * g.e_bits),
         "fanout": (_pack([(image.target, g.n_bits), (image.weight, g.w_bits),
                           (image.delay, g.d_bits)]) or [0], g.entry_bits),
-        "param": (_pack([(image.threshold, g.v_bits), (image.v_reset, g.v_bits),
-                         (image.bias, g.b_bits), (image.leak_shift, g.k_bits),
-                         (image.refractory, g.r_bits)]),
-                  2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits),
     }
+    if g.param_bits:
+        out["param"] = (_pack(g.param_columns(image)), g.param_bits)
+    return out
 
 
 def _stage(m: Module, domain: str, name: str, **values) -> dict[str, Signal]:
@@ -205,14 +239,22 @@ class LIFCore(wiring.Component):
     spikes that were in its spike FIFO at ``start`` (the previous step's: the mesh starts a step
     only when nothing is in flight), pulses ``delivered`` and updates at once; spikes of this
     step that other cores send meanwhile queue behind them for the next step.
+
+    ``packed`` (default): parameters that all the core's neurons share are constants, not ROM
+    columns (``CoreGeometry.param_values``); False keeps the whole ``param`` word in ROM.
+    ``one_hot`` (default): the phase state machine has a flip-flop per state
+    (:mod:`neuropaste.hdl.onehot`); False: a binary state register (the earlier design).
     """
 
     def __init__(self, image: CoreImage | Network, *, networked: bool = False,
                  fanout_loadable: bool = False, rom_init: bool = True, prefetch: bool = True,
-                 hold: bool = True, pipelined: bool = True):
+                 hold: bool = True, pipelined: bool = True, packed: bool = True,
+                 one_hot: bool = True):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
-        g = CoreGeometry(image)
+        g = CoreGeometry(image, packed=packed)
+        self.packed = packed
+        self.one_hot = one_hot
         self.geometry = g
         self.image = image
         self.n_neurons = g.n
@@ -260,14 +302,16 @@ class LIFCore(wiring.Component):
         n, nb = g.n, g.n_bits
 
         rom = memory_images(image, g) if self.rom_init else {
-            "ptr": ([], 2 * g.e_bits), "fanout": ([], g.entry_bits),
-            "param": ([], 2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits)}
+            "ptr": ([], 2 * g.e_bits), "fanout": ([], g.entry_bits), "param": ([], 0)}
         m.submodules.ptr = ptr = Memory(shape=unsigned(rom["ptr"][1]), depth=g.axons,
                                         init=rom["ptr"][0])
         m.submodules.fan = fan = Memory(shape=unsigned(g.entry_bits), depth=g.entries,
                                         init=[] if self.fanout_loadable else rom["fanout"][0])
-        m.submodules.param = param = Memory(shape=unsigned(rom["param"][1]), depth=n,
-                                            init=rom["param"][0])
+        param_rd = None
+        if g.param_bits:  # packed, parameters that every neuron shares are constants
+            m.submodules.param = param = Memory(shape=unsigned(g.param_bits), depth=n,
+                                                init=rom["param"][0])
+            param_rd = param.read_port()
         # state memories start at zero here; the core sweeps them after reset anyway
         m.submodules.acc = acc = Memory(shape=signed(g.acc_bits), depth=g.acc_depth, init=[])
         m.submodules.vmem = vmem = Memory(shape=signed(g.v_bits), depth=n, init=[])
@@ -280,9 +324,11 @@ class LIFCore(wiring.Component):
 
         ptr_rd = ptr.read_port()
         fan_rd = fan.read_port()
-        param_rd = param.read_port()
         acc_wr = acc.write_port()
-        acc_rd = acc.read_port(transparent_for=(acc_wr,))
+        # pipelined, the write that a read would need to see at its own clock is forwarded
+        # from registers (D4 below), not by a transparent port, whose address comparison
+        # would hang on the read address logic (the UP5K's critical path)
+        acc_rd = acc.read_port(transparent_for=() if self.pipelined else (acc_wr,))
         v_wr, r_wr, ext_wr = vmem.write_port(), rmem.write_port(), ext.write_port()
         v_rd, r_rd, ext_rd = vmem.read_port(), rmem.read_port(), ext.read_port()
 
@@ -421,16 +467,22 @@ class LIFCore(wiring.Component):
             e_slot.eq(Mux(slot_sum >= g.max_delay, slot_sum - g.max_delay, slot_sum)),
         ]
         d3 = _stage(m, "sync", "d3", valid=d2["valid"], addr=Cat(e_target, e_slot), w=e_weight)
-        d4 = _stage(m, pipe, "d4", valid=d3["valid"], addr=d3["addr"], w=d3["w"],
-                    old=acc_rd.data)
         acc_sum = Signal(signed(g.acc_bits))
+        last_sum = Signal.like(acc_sum)  # the sum written last clock
+        m.d.sync += last_sum.eq(acc_sum)
+        old = acc_rd.data
         if self.pipelined:
-            # the read at D2 saw every write up to its own clock (transparent port) but not the
-            # one of the next clock, which D4 makes while this entry is in D3: forward it
+            # the read at D2 saw the writes before its own clock. The one made at that clock
+            # (by the entry two ahead, in D4 then) is taken now, in D3, from registers: its
+            # address, and its sum in ``last_sum``
+            wr_valid, wr_addr = Signal(), Signal.like(d3["addr"])
+            m.d.sync += [wr_valid.eq(acc_wr.en), wr_addr.eq(acc_wr.addr)]
+            old = Mux(wr_valid & (wr_addr == d3["addr"]), last_sum, acc_rd.data)
+        d4 = _stage(m, pipe, "d4", valid=d3["valid"], addr=d3["addr"], w=d3["w"], old=old)
+        if self.pipelined:
+            # ... and the one of the next clock, which D4 makes while this entry is in D3
             fwd = Signal()
-            last_sum = Signal.like(acc_sum)
-            m.d.sync += [fwd.eq(d4["valid"] & d3["valid"] & (d4["addr"] == d3["addr"])),
-                         last_sum.eq(acc_sum)]
+            m.d.sync += fwd.eq(d4["valid"] & d3["valid"] & (d4["addr"] == d3["addr"]))
             m.d.comb += acc_sum.eq(Mux(fwd, last_sum, d4["old"]) + d4["w"])
         else:
             m.d.comb += acc_sum.eq(d4["old"] + d4["w"])
@@ -451,17 +503,16 @@ class LIFCore(wiring.Component):
         m.d.sync += [u1_valid.eq(updating & sweeping), u1_j.eq(j)]
 
         u2 = _stage(m, pipe, "u2", valid=u1_valid, j=u1_j, v=v_rd.data, r=r_rd.data,
-                    ext=ext_rd.data, acc=acc_rd.data, param=param_rd.data)
-        prm = u2["param"]
-        o = 2 * g.v_bits
-        thr = prm[:g.v_bits].as_signed()
-        k = prm[o + g.b_bits:o + g.b_bits + g.k_bits]
+                    ext=ext_rd.data, acc=acc_rd.data,
+                    param=param_rd.data if param_rd is not None else Const(0, 1))
+        prm = g.param_values(u2["param"])
+        k = prm["leak_shift"]
         v_min, v_max = -(1 << (g.v_bits - 1)), (1 << (g.v_bits - 1)) - 1
-        keep = {"valid": u2["valid"], "j": u2["j"], "r": u2["r"], "thr": thr,
-                "v_reset": prm[g.v_bits:o].as_signed(), "refr": prm[o + g.b_bits + g.k_bits:]}
+        keep = {"valid": u2["valid"], "j": u2["j"], "r": u2["r"], "thr": prm["threshold"],
+                "v_reset": prm["v_reset"], "refr": prm["refractory"]}
         u3 = _stage(m, pipe, "u3", **keep, v=u2["v"], ext=u2["ext"],
                     leak=Mux(k == 0, 0, u2["v"] >> k),
-                    c=(u2["acc"] + prm[o:o + g.b_bits].as_signed()).as_signed())
+                    c=(u2["acc"] + prm["bias"]).as_signed())
         keep = {key: u3[key] for key in keep}
         stim = Mux(u3["ext"], Const(g.stim_weight, signed(bits_for(g.stim_weight) + 1)), 0)
         u4 = _stage(m, pipe, "u4", **keep, x=u3["v"] - u3["leak"], y=u3["c"] + stim)
@@ -479,8 +530,10 @@ class LIFCore(wiring.Component):
         u7 = _stage(m, pipe, "u7", valid=u6["valid"], fire=fire, j=u6["j"])
 
         # ---------------------------------------------------------------- port sharing
+        if param_rd is not None:
+            m.d.comb += param_rd.addr.eq(j)
         m.d.comb += [
-            param_rd.addr.eq(j), v_rd.addr.eq(j), r_rd.addr.eq(j), ext_rd.addr.eq(j),
+            v_rd.addr.eq(j), r_rd.addr.eq(j), ext_rd.addr.eq(j),
             v_wr.addr.eq(u6["j"]), r_wr.addr.eq(u6["j"]),
             v_wr.en.eq(u6["valid"]), r_wr.en.eq(u6["valid"]),
         ]
@@ -546,45 +599,46 @@ class LIFCore(wiring.Component):
             m.d.comb += [delivery_over.eq(~was_busy & ~entering), update_over.eq(~was_updating)]
         else:
             m.d.comb += [delivery_over.eq(~pipeline_busy), update_over.eq(~update_busy)]
-        with m.FSM(init="CLEAR"):
-            with m.State("CLEAR"):
-                m.d.comb += [clearing.eq(1), self.busy.eq(1)]
-                with m.If(clear_addr == g.acc_depth - 1):
-                    m.d.sync += idle.eq(1)
-                    m.next = "IDLE"
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [delivering.eq(1), idle.eq(0)]
-                    m.next = "DELIVER"
-            with m.State("DELIVER"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
-                with m.If(delivery_over):
-                    m.d.sync += [j.eq(0), sweeping.eq(1), delivering.eq(0)]
-                    m.next = "HOLD" if self.networked and self.hold else "UPDATE"
-                    if self.networked and not self.hold:
-                        m.d.comb += self.delivered.eq(1)
-            if self.networked and self.hold:
-                with m.State("HOLD"):  # the mesh barrier: every core has delivered
-                    m.d.comb += [self.delivered.eq(1), self.busy.eq(1)]
-                    with m.If(self.proceed):
-                        m.next = "UPDATE"
-            with m.State("UPDATE"):
-                m.d.comb += [updating.eq(1), self.busy.eq(1)]
-                m.d.sync += self.update_cycles.eq(self.update_cycles + 1)
-                with m.If(sweeping):
-                    m.d.sync += j.eq(j + 1)
-                    with m.If(j == n - 1):
-                        m.d.sync += sweeping.eq(0)
-                with m.Elif(update_over):
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(~outq.r_rdy):
-                    m.d.comb += self.done.eq(1)
-                    m.d.sync += [slot.eq(Mux(slot == g.max_delay - 1, 0, slot + 1)),
-                                 self.step_count.eq(self.step_count + 1), idle.eq(1)]
-                    m.next = "IDLE"
+        hold = self.networked and self.hold
+        fsm = StateMachine(m, ["CLEAR", "IDLE", "DELIVER"] + ["HOLD"] * hold
+                           + ["UPDATE", "DRAIN"], "CLEAR", one_hot=self.one_hot)
+        m.d.comb += self.busy.eq(~fsm["IDLE"])
+        with m.If(fsm["CLEAR"]):
+            m.d.comb += clearing.eq(1)
+            with m.If(clear_addr == g.acc_depth - 1):
+                m.d.sync += idle.eq(1)
+                fsm.goto("CLEAR", "IDLE")
+        with m.If(fsm["IDLE"]):
+            with m.If(self.start):
+                m.d.sync += [delivering.eq(1), idle.eq(0)]
+                fsm.goto("IDLE", "DELIVER")
+        with m.If(fsm["DELIVER"]):
+            m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
+            with m.If(delivery_over):
+                m.d.sync += [j.eq(0), sweeping.eq(1), delivering.eq(0)]
+                fsm.goto("DELIVER", "HOLD" if hold else "UPDATE")
+                if self.networked and not self.hold:
+                    m.d.comb += self.delivered.eq(1)
+        if hold:
+            with m.If(fsm["HOLD"]):  # the mesh barrier: every core has delivered
+                m.d.comb += self.delivered.eq(1)
+                with m.If(self.proceed):
+                    fsm.goto("HOLD", "UPDATE")
+        with m.If(fsm["UPDATE"]):
+            m.d.comb += updating.eq(1)
+            m.d.sync += self.update_cycles.eq(self.update_cycles + 1)
+            with m.If(sweeping):
+                m.d.sync += j.eq(j + 1)
+                with m.If(j == n - 1):
+                    m.d.sync += sweeping.eq(0)
+            with m.Elif(update_over):
+                fsm.goto("UPDATE", "DRAIN")
+        with m.If(fsm["DRAIN"]):
+            with m.If(~outq.r_rdy):
+                m.d.comb += self.done.eq(1)
+                m.d.sync += [slot.eq(Mux(slot == g.max_delay - 1, 0, slot + 1)),
+                             self.step_count.eq(self.step_count + 1), idle.eq(1)]
+                fsm.goto("DRAIN", "IDLE")
         with m.If(d4["valid"]):
             m.d.sync += self.sop_count.eq(self.sop_count + 1)
         return m

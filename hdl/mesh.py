@@ -97,7 +97,8 @@ class NeuronMesh(wiring.Component):
 
     def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0, *,
                  rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
-                 early_update: bool = True, pipelined: bool = True):
+                 early_update: bool = True, pipelined: bool = True, packed: bool = True,
+                 one_hot: bool = True):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -106,6 +107,8 @@ class NeuronMesh(wiring.Component):
         self.prefetch = prefetch
         self.early_update = early_update
         self.pipelined = pipelined
+        self.packed = packed  # the cores' constant parameters (LIFCore ``packed``)
+        self.one_hot = one_hot  # the cores' one-hot phase machines (LIFCore ``one_hot``)
         self.stall_hooks = stall_hooks
         self.n_neurons = plan.n_neurons
         self.stall = stall
@@ -119,7 +122,8 @@ class NeuronMesh(wiring.Component):
         w, h, n_cores = plan.width, plan.height, plan.n_cores
         layout = packet_layout(plan.axon_bits, n_cores)
         cores = [LIFCore(img, networked=True, rom_init=self.rom_init, prefetch=self.prefetch,
-                         hold=not self.early_update, pipelined=self.pipelined)
+                         hold=not self.early_update, pipelined=self.pipelined,
+                         packed=self.packed, one_hot=self.one_hot)
                  for img in plan.images]
         routers = {}
         for c, core in enumerate(cores):

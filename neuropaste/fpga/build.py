@@ -180,8 +180,11 @@ def prepare(compiled: str | os.PathLike, board_name: str, *, link: str | None = 
         raise InputError(None, f"--clock-mhz {clock_mhz:g}: give a clock in MHz, above 0")
     target = osc_mhz if clock_mhz is None else float(clock_mhz)
     override = {} if target == osc_mhz else clock_override(board, platform, target)
+    design = meta.get("backends", {}).get("rtl", {}).get("design") or {}
+    one_hot = bool(design.get("one_hot", True))  # the bridge as compiled (RTLOptions.one_hot)
+
     def make_top(arr):
-        top = BoardTop(arr, link=link, design_id=design_id, baud=baud)
+        top = BoardTop(arr, link=link, design_id=design_id, baud=baud, one_hot=one_hot)
         top.build_overrides = override
         return top
 
