@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,13 +11,14 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from netgen import hardware_networks, run_core
 
 from neuropaste.compile import compile_map, compile_network
 from neuropaste.errors import InputError
 from neuropaste.events import Stimulus, poisson
 from neuropaste.generators.rtl import SingleCoreLimits, build_core, check_fits
-from neuropaste.hdl.core import LIFCore
+from neuropaste.hdl.core import PARAMS, CoreGeometry, CoreImage, LIFCore, memory_images
 from neuropaste.io import load_map
 from neuropaste.ir import Network, bits_for_signed
 from neuropaste.neuron import QuantOptions
@@ -47,7 +49,26 @@ def test_earlier_core_still_matches_reference(case) -> None:
     """The earlier core (serial fetch, single-clock update and accumulate) stays reachable for
     the bench, so it stays exact."""
     net, steps, stim = case
-    _assert_same(net, steps, stim, stall=0.25, prefetch=False, pipelined=False)
+    _assert_same(net, steps, stim, stall=0.25, prefetch=False, pipelined=False, packed=False,
+                 one_hot=False)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hardware_networks(max_neurons=8, max_steps=12), st.sets(st.sampled_from(PARAMS)))
+def test_shared_parameters_become_constants_and_stay_exact(case, shared) -> None:
+    """Packed, a parameter that every neuron shares leaves the ``param`` ROM for a constant;
+    the others stay in it, and the core stays exact either way."""
+    net, steps, stim = case
+    net = dataclasses.replace(net, **{f: np.full_like(getattr(net, f), getattr(net, f)[0])
+                                      for f in shared})
+    g, full = CoreGeometry(net), CoreGeometry(net, packed=False)
+    widths = {"threshold": g.v_bits, "v_reset": g.v_bits, "bias": g.b_bits,
+              "leak_shift": g.k_bits, "refractory": g.r_bits}
+    assert full.param_bits == sum(widths.values())
+    same = {f for f in PARAMS if np.all(getattr(net, f) == getattr(net, f)[0])}
+    assert shared <= same and g.param_bits == sum(w for f, w in widths.items() if f not in same)
+    assert ("param" in memory_images(CoreImage.from_network(net), g)) == (g.param_bits > 0)
+    _assert_same(net, steps, stim, stall=0.25)
 
 
 @pytest.mark.parametrize("prefetch,clocks_per_source,pipelined",
