@@ -122,11 +122,9 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
     if placement is None:
         return LIFCore(net, fanout_loadable=fanout_loadable, prefetch=d["prefetch"],
                        pipelined=d["pipelined"], packed=d["packed"], one_hot=d["one_hot"])
-    if fanout_loadable:
-        raise ValueError("a loadable fan-out table is built for single-core designs only")
     return NeuronMesh(mesh_plan(net, placement), stall=stall, prefetch=d["prefetch"],
                       early_update=d["early_update"], pipelined=d["pipelined"],
-                      packed=d["packed"], one_hot=d["one_hot"])
+                      packed=d["packed"], one_hot=d["one_hot"], fanout_loadable=fanout_loadable)
 
 
 @dataclass(frozen=True, eq=False)

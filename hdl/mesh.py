@@ -23,10 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from amaranth import Cat, Module, Signal, Value, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In
 
-from .core import CoreImage, LIFCore, bits_for, step_ports
+from neuropaste.protocol import core_bits
+
+from .core import CoreGeometry, CoreImage, LIFCore, bits_for, step_ports
 from .router import LinkStall, LinkStallHook, MeshRouter, packet_layout
 
 
@@ -89,7 +92,9 @@ class NeuronMesh(wiring.Component):
     ``early_update`` (default): each core updates as soon as it has delivered, without the
     barrier between the phases (False: every core waits for the slowest, the earlier design).
     ``pipelined`` (default): the cores' registered update and accumulate stages (False: the
-    single-clock ones, the earlier design).
+    single-clock ones, the earlier design). ``fanout_loadable``: every core's fan-out table is
+    a RAM without contents (on the iCE40, SPRAM), written through ``fanout_load`` (address
+    ``core | entry``, :func:`neuropaste.protocol.load_address`) by the host link.
     Counters: ``sop_count`` sums the cores';
     ``deliver_cycles`` and ``update_cycles`` count the mesh's phases, so SOPs per delivery
     clock is the array's throughput.
@@ -98,7 +103,7 @@ class NeuronMesh(wiring.Component):
     def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0, *,
                  rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
                  early_update: bool = True, pipelined: bool = True, packed: bool = True,
-                 one_hot: bool = True):
+                 one_hot: bool = True, fanout_loadable: bool = False):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -114,7 +119,15 @@ class NeuronMesh(wiring.Component):
         self.stall = stall
         self.seed = seed
         self.a_bits = bits_for(max(plan.n_neurons - 1, 1))
-        super().__init__(step_ports(self.a_bits))
+        self.fanout_loadable = fanout_loadable
+        ports = step_ports(self.a_bits)
+        if fanout_loadable:  # every core's table, addressed core | entry (protocol.load_address)
+            geometries = [CoreGeometry(img, packed=packed) for img in plan.images]
+            self.load_entry_bits = max(bits_for(g.entries - 1) for g in geometries)
+            ports["fanout_load"] = In(stream.Signature(data.StructLayout({
+                "addr": unsigned(core_bits(plan.n_cores) + self.load_entry_bits),
+                "data": unsigned(max(g.entry_bits for g in geometries))})))
+        super().__init__(ports)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -123,7 +136,8 @@ class NeuronMesh(wiring.Component):
         layout = packet_layout(plan.axon_bits, n_cores)
         cores = [LIFCore(img, networked=True, rom_init=self.rom_init, prefetch=self.prefetch,
                          hold=not self.early_update, pipelined=self.pipelined,
-                         packed=self.packed, one_hot=self.one_hot)
+                         packed=self.packed, one_hot=self.one_hot,
+                         fanout_loadable=self.fanout_loadable)
                  for img in plan.images]
         routers = {}
         for c, core in enumerate(cores):
@@ -193,6 +207,17 @@ class NeuronMesh(wiring.Component):
             host_req.append(valid & host_pending)
             host_src.append(src + base)
             stage_empty.append(~valid)
+
+        if self.fanout_loadable:  # a LOAD word goes to the core its address names
+            load, eb = self.fanout_load, self.load_entry_bits
+            which = load.payload.addr[eb:]
+            for c, core in enumerate(cores):
+                mine = which == c if n_cores > 1 else 1
+                m.d.comb += [core.fanout_load.valid.eq(load.valid & mine),
+                             core.fanout_load.payload.addr.eq(load.payload.addr[:eb]),
+                             core.fanout_load.payload.data.eq(load.payload.data)]
+                with m.If(mine):
+                    m.d.comb += load.ready.eq(core.fanout_load.ready)
 
         # ------------------------------------------------ host side: merged spikes, demuxed input
         with m.Switch(Cat(host_req)):  # fixed priority, lowest core first
