@@ -56,8 +56,8 @@ STALL_MACRO = "NEUROPASTE_SIM_STALL"  # simulation only: the mesh links' stall t
 class RTLOptions:
     """``cores``: place the map on this many cores (a mesh); None: one core when it fits, else
     as few cores of ``core_neurons`` (default 256) neurons as the map needs. ``balance`` and
-    ``prefetch``, ``early_update``, ``pipelined``, ``packed``, ``one_hot`` keep the earlier
-    designs reachable (``"neurons"`` and ``False`` for the others) for the bench; the
+    ``prefetch``, ``early_update``, ``pipelined``, ``packed``, ``one_hot``, ``mesh_spram`` keep
+    the earlier designs reachable (``"neurons"`` and ``False`` for the others) for the bench; the
     manifest records them (``design``) so that ``neuropaste fpga`` builds the design that was
     compiled."""
 
@@ -68,12 +68,14 @@ class RTLOptions:
     early_update: bool = True  # a core updates once it has delivered; False: phase barrier
     pipelined: bool = True  # registered update/accumulate stages; False: single-clock (before)
     packed: bool = True  # shared parameters as constants; False: all in the param ROM (before)
-    one_hot: bool = True  # one-hot core and host-bridge state machines; False: binary (before)
+    one_hot: bool = True  # one-hot state machines, registered FIFO flags; False: before
+    mesh_spram: bool = True  # FPGA: mesh fan-out tables loadable (SPRAM); False: ROMs (before)
 
     def design(self) -> dict[str, bool]:
         """The switches the elaborated design depends on (placement aside)."""
         return {"prefetch": self.prefetch, "early_update": self.early_update,
-                "pipelined": self.pipelined, "packed": self.packed, "one_hot": self.one_hot}
+                "pipelined": self.pipelined, "packed": self.packed, "one_hot": self.one_hot,
+                "mesh_spram": self.mesh_spram}
 
 
 @dataclass(frozen=True)

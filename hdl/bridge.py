@@ -27,6 +27,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from neuropaste.hdl.fifo import FlagFIFO
 from neuropaste.hdl.onehot import StateMachine
 from neuropaste.hdl.uart import UARTReceiver, UARTTransmitter
 from neuropaste.protocol import (
@@ -59,8 +60,9 @@ class HostBridge(wiring.Component):
     ``frame_error`` and ``overrun`` take the receiver's error pulses so the host hears of them.
     ``design_id`` (32 bits, e.g. the first 8 hex digits of ``Network.digest()``) is echoed by
     IDENT so a host can tell that the board holds the design it compiled. ``one_hot``
-    (default): a flip-flop per state and the command byte decoded as it is loaded; False: the
-    binary state register of the earlier design (:mod:`neuropaste.hdl.onehot`).
+    (default): a flip-flop per state, the command byte decoded as it is loaded and a receive
+    FIFO with registered flags (:mod:`neuropaste.hdl.fifo`); False: the binary state register
+    and Amaranth's FIFO of the earlier design (:mod:`neuropaste.hdl.onehot`).
     """
 
     def __init__(self, array: wiring.Component, *, n_neurons: int | None = None,
@@ -110,7 +112,8 @@ class HostBridge(wiring.Component):
         # it is idle now (only those two leave IDLE), and the test is a flip-flop
         array_idle = Signal()
         m.d.sync += array_idle.eq(~array.busy & ~array.start & ~array_rst_q)
-        m.submodules.rxq = rxq = SyncFIFOBuffered(width=8, depth=self.rx_depth)
+        fifo = FlagFIFO if self.one_hot else SyncFIFOBuffered  # the same, flags registered
+        m.submodules.rxq = rxq = fifo(width=8, depth=self.rx_depth)
         wiring.connect(m, wiring.flipped(self.rx), rxq.w_stream)
         # the head byte in a register of its own: commands decode from flip-flops, not from
         # the FIFO's RAM output, whose routing would otherwise set the clock

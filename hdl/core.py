@@ -41,6 +41,7 @@ from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from neuropaste.hdl.fifo import FlagFIFO
 from neuropaste.hdl.onehot import StateMachine
 from neuropaste.ir import Network, fanout_table
 
@@ -243,7 +244,9 @@ class LIFCore(wiring.Component):
     ``packed`` (default): parameters that all the core's neurons share are constants, not ROM
     columns (``CoreGeometry.param_values``); False keeps the whole ``param`` word in ROM.
     ``one_hot`` (default): the phase state machine has a flip-flop per state
-    (:mod:`neuropaste.hdl.onehot`); False: a binary state register (the earlier design).
+    (:mod:`neuropaste.hdl.onehot`) and the spike and output FIFOs registered flags
+    (:mod:`neuropaste.hdl.fifo`); False: a binary state register and Amaranth's FIFOs (the
+    earlier design).
     """
 
     def __init__(self, image: CoreImage | Network, *, networked: bool = False,
@@ -319,8 +322,9 @@ class LIFCore(wiring.Component):
         m.submodules.ext = ext = Memory(shape=unsigned(1), depth=n, init=[])
         # one spare entry: a buffered FIFO's output register fills a clock after a write, so
         # a full step's spikes on consecutive clocks would otherwise overrun a 2-entry FIFO
-        m.submodules.spikes = spikes = SyncFIFOBuffered(width=g.a_bits, depth=g.spike_depth + 1)
-        m.submodules.outq = outq = SyncFIFOBuffered(width=nb, depth=n + 1)
+        fifo = FlagFIFO if self.one_hot else SyncFIFOBuffered  # the same, flags registered
+        m.submodules.spikes = spikes = fifo(width=g.a_bits, depth=g.spike_depth + 1)
+        m.submodules.outq = outq = fifo(width=nb, depth=n + 1)
 
         ptr_rd = ptr.read_port()
         fan_rd = fan.read_port()
@@ -360,8 +364,9 @@ class LIFCore(wiring.Component):
         ptr_q = _stage(m, pipe, "p2", valid=ptr_w["valid"], start=ptr_w["data"][:g.e_bits],
                        last=ptr_w["data"][g.e_bits:] - 1,
                        targets=ptr_w["data"][:g.e_bits] != ptr_w["data"][g.e_bits:],
+                       next=(ptr_w["data"][:g.e_bits] + 1)[:g.e_bits],
                        single=ptr_w["data"][:g.e_bits] + 1 == ptr_w["data"][g.e_bits:])
-        p_start = ptr_q["start"]
+        p_start, p_next = ptr_q["start"], ptr_q["next"]
         p_last = ptr_q["last"][:g.e_bits]
         in_flight = (ptr_pending + ptr_w["valid"] + ptr_q["valid"] if self.pipelined
                      else ptr_pending)
@@ -400,7 +405,9 @@ class LIFCore(wiring.Component):
             # pointer fetch pipelined: a spike popped every clock while the range queue has
             # room for what is in flight, so sources of one entry stream at one SOP per clock
             depth = self.range_depth
-            m.submodules.ranges = ranges = SyncFIFO(width=2 * g.e_bits + 1, depth=depth)
+            # a range is queued with its second entry too (``start + 1``, which P2 computes
+            # anyway): taking it then needs no adder between the queue and ``cur_e``
+            m.submodules.ranges = ranges = SyncFIFO(width=3 * g.e_bits + 1, depth=depth)
             room = Signal()  # the queue has room for one more range besides those in flight
             if self.pipelined:  # tested a clock early, with one place to spare: at most one
                 # fetch joins what is in flight per clock, so the test still holds
@@ -410,13 +417,15 @@ class LIFCore(wiring.Component):
             m.d.comb += [
                 fetch.eq(delivering & queued & room),
                 ranges.w_en.eq(ptr_q["valid"] & ptr_q["targets"]),  # no targets: dropped
-                ranges.w_data.eq(Cat(p_start, p_last, ptr_q["single"])),
+                ranges.w_data.eq(Cat(p_start, p_last, p_next, ptr_q["single"])),
                 ranges.r_en.eq(take),
             ]
-            w_start, w_last = ranges.r_data[:g.e_bits], ranges.r_data[g.e_bits:-1]
+            eb = g.e_bits
+            w_start, w_last = ranges.r_data[:eb], ranges.r_data[eb:2 * eb]
+            w_next = ranges.r_data[2 * eb:3 * eb]
             w_single, w_valid = ranges.r_data[-1], ranges.r_rdy
         else:  # one spike popped per read, into a one-entry buffer (3 clocks a short source)
-            w_single = w_start == w_last
+            w_single, w_next = w_start == w_last, w_start + 1
             m.d.comb += fetch.eq(delivering & queued & (in_flight == 0) & ~buf_valid)
             with m.If(ptr_q["valid"]):  # a fresh pointer lands in the buffer (dropped if empty)
                 m.d.sync += [buf_valid.eq(ptr_q["targets"]), buf_start.eq(p_start),
@@ -433,7 +442,7 @@ class LIFCore(wiring.Component):
             m.d.sync += cur_e.eq(cur_e + 1)
         with m.Elif(w_valid):
             m.d.comb += [issue.eq(1), issue_addr.eq(w_start), take.eq(1)]
-            m.d.sync += [cur_e.eq(w_start + 1), cur_last.eq(w_last),
+            m.d.sync += [cur_e.eq(w_next), cur_last.eq(w_last),
                          cur_valid.eq(~w_single)]
 
         if self.fanout_loadable:  # one address for both ports: a single-port RAM suffices

@@ -42,8 +42,9 @@ def _load_design(compiled: Path, board: Board):
     cd = Compiled.open(compiled)
     net = cd.network()
     placement = cd.placement()  # the mesh the compile step placed, or None: one core
-    loadable = board.spram_blocks > 0
     design = cd.manifest.get("backends", {}).get("rtl", {}).get("design")  # as compiled
+    loadable = board.spram_blocks > 0 and (placement is None
+                                           or (design or {}).get("mesh_spram", True))
     return net, cd.manifest, build_design(net, placement, fanout_loadable=loadable,
                                           design=design), loadable
 
