@@ -127,10 +127,10 @@ class HostBridge(wiring.Component):
             m.d.sync += [byte.eq(rxq.r_data), ready.eq(1)]
             if self.one_hot:
                 m.d.sync += [op[o].eq(rxq.r_data == int(o)) for o in Op]
-        if not self.one_hot:
-            m.d.comb += [op[o].eq(byte == int(o)) for o in Op]
         with m.Elif(take):
             m.d.sync += ready.eq(0)
+        if not self.one_hot:
+            m.d.comb += [op[o].eq(byte == int(o)) for o in Op]
         got = Signal()
         m.d.comb += got.eq(take & ready)
 
