@@ -37,7 +37,7 @@ from neuropaste.fpga import build
 from neuropaste.generators.rtl import RTLOptions
 from neuropaste.io import load_map
 
-CONFIGS = {"before": {"packed": False, "one_hot": False, "mesh_spram": False}, "after": {}}
+CONFIGS = {"before": {"packed": False, "retimed": False, "mesh_spram": False}, "after": {}}
 CASES = ["icebreaker:celegans:1", "icebreaker:celegans:2", "icebreaker:celegans:4",
          "icebreaker:pair:1", "icebreaker:pair:2",
          "ulx3s-85f:celegans:1", "ulx3s-85f:celegans:4"]

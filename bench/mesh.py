@@ -43,7 +43,7 @@ from neuropaste.io import load_map
 from neuropaste.verify.rtl import run_cocotb
 
 CONFIGS = {"before": {"balance": "neurons", "prefetch": False, "early_update": False,
-                      "pipelined": False, "packed": False, "one_hot": False},
+                      "pipelined": False, "packed": False, "retimed": False},
            "after": {"balance": "work", "prefetch": True, "early_update": True,
                      "pipelined": True}}
 

@@ -56,7 +56,7 @@ STALL_MACRO = "NEUROPASTE_SIM_STALL"  # simulation only: the mesh links' stall t
 class RTLOptions:
     """``cores``: place the map on this many cores (a mesh); None: one core when it fits, else
     as few cores of ``core_neurons`` (default 256) neurons as the map needs. ``balance`` and
-    ``prefetch``, ``early_update``, ``pipelined``, ``packed``, ``one_hot``, ``mesh_spram`` keep
+    ``prefetch``, ``early_update``, ``pipelined``, ``packed``, ``retimed``, ``mesh_spram`` keep
     the earlier designs reachable (``"neurons"`` and ``False`` for the others) for the bench; the
     manifest records them (``design``) so that ``neuropaste fpga`` builds the design that was
     compiled."""
@@ -68,13 +68,13 @@ class RTLOptions:
     early_update: bool = True  # a core updates once it has delivered; False: phase barrier
     pipelined: bool = True  # registered update/accumulate stages; False: single-clock (before)
     packed: bool = True  # shared parameters as constants; False: all in the param ROM (before)
-    one_hot: bool = True  # one-hot state machines, registered FIFO flags; False: before
+    retimed: bool = True  # control and forwarding for 50 MHz (LIFCore); False: before
     mesh_spram: bool = True  # FPGA: mesh fan-out tables loadable (SPRAM); False: ROMs (before)
 
     def design(self) -> dict[str, bool]:
         """The switches the elaborated design depends on (placement aside)."""
         return {"prefetch": self.prefetch, "early_update": self.early_update,
-                "pipelined": self.pipelined, "packed": self.packed, "one_hot": self.one_hot,
+                "pipelined": self.pipelined, "packed": self.packed, "retimed": self.retimed,
                 "mesh_spram": self.mesh_spram}
 
 
@@ -123,10 +123,10 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
     d = RTLOptions().design() | (design or {})
     if placement is None:
         return LIFCore(net, fanout_loadable=fanout_loadable, prefetch=d["prefetch"],
-                       pipelined=d["pipelined"], packed=d["packed"], one_hot=d["one_hot"])
+                       pipelined=d["pipelined"], packed=d["packed"], retimed=d["retimed"])
     return NeuronMesh(mesh_plan(net, placement), stall=stall, prefetch=d["prefetch"],
                       early_update=d["early_update"], pipelined=d["pipelined"],
-                      packed=d["packed"], one_hot=d["one_hot"], fanout_loadable=fanout_loadable)
+                      packed=d["packed"], retimed=d["retimed"], fanout_loadable=fanout_loadable)
 
 
 @dataclass(frozen=True, eq=False)
@@ -346,7 +346,7 @@ def _header(title: str, values: dict[str, Any]) -> str:
 def _emit_core(net: Network, rtl: Path, options: RTLOptions) -> dict[str, Any]:
     check_fits(net)
     core = LIFCore(net, rom_init=False, prefetch=options.prefetch, pipelined=options.pipelined,
-                   packed=options.packed, one_hot=options.one_hot)
+                   packed=options.packed, retimed=options.retimed)
     g = core.geometry
     images = rom_images(core, TOP)
     (rtl / CORE_VERILOG).write_text(_header("single LIF core", g.as_dict())
@@ -381,7 +381,7 @@ def _emit_mesh(net: Network, out_dir: Path, rates: np.ndarray,
                   for img in plan.images]
     mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, prefetch=options.prefetch,
                       early_update=options.early_update, pipelined=options.pipelined,
-                      packed=options.packed, one_hot=options.one_hot)
+                      packed=options.packed, retimed=options.retimed)
     images = rom_images(mesh, MESH_TOP)
     info = {"cores": plan.n_cores, "mesh": f"{plan.width}x{plan.height}",
             "address_bits": mesh.a_bits}

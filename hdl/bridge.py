@@ -59,20 +59,20 @@ class HostBridge(wiring.Component):
 
     ``frame_error`` and ``overrun`` take the receiver's error pulses so the host hears of them.
     ``design_id`` (32 bits, e.g. the first 8 hex digits of ``Network.digest()``) is echoed by
-    IDENT so a host can tell that the board holds the design it compiled. ``one_hot``
+    IDENT so a host can tell that the board holds the design it compiled. ``retimed``
     (default): a flip-flop per state, the command byte decoded as it is loaded and a receive
     FIFO with registered flags (:mod:`neuropaste.hdl.fifo`); False: the binary state register
     and Amaranth's FIFO of the earlier design (:mod:`neuropaste.hdl.onehot`).
     """
 
     def __init__(self, array: wiring.Component, *, n_neurons: int | None = None,
-                 design_id: int = 0, rx_depth: int = 256, one_hot: bool = True):
+                 design_id: int = 0, rx_depth: int = 256, retimed: bool = True):
         self.array = array
         self.a_bits = len(array.aer_in.payload)
         self.n_neurons = array_neurons(array) if n_neurons is None else int(n_neurons)
         self.design_id = int(design_id) & 0xFFFF_FFFF
         self.rx_depth = int(rx_depth)
-        self.one_hot = one_hot
+        self.retimed = retimed
         self.loadable = hasattr(array, "fanout_load")
         if self.loadable:
             self.load_addr_bits = len(array.fanout_load.payload.addr)
@@ -112,7 +112,7 @@ class HostBridge(wiring.Component):
         # it is idle now (only those two leave IDLE), and the test is a flip-flop
         array_idle = Signal()
         m.d.sync += array_idle.eq(~array.busy & ~array.start & ~array_rst_q)
-        fifo = FlagFIFO if self.one_hot else SyncFIFOBuffered  # the same, flags registered
+        fifo = FlagFIFO if self.retimed else SyncFIFOBuffered  # the same, flags registered
         m.submodules.rxq = rxq = fifo(width=8, depth=self.rx_depth)
         wiring.connect(m, wiring.flipped(self.rx), rxq.w_stream)
         # the head byte in a register of its own: commands decode from flip-flops, not from
@@ -125,11 +125,11 @@ class HostBridge(wiring.Component):
         m.d.comb += rxq.r_en.eq(~ready | take)
         with m.If(rxq.r_en & rxq.r_rdy):
             m.d.sync += [byte.eq(rxq.r_data), ready.eq(1)]
-            if self.one_hot:
+            if self.retimed:
                 m.d.sync += [op[o].eq(rxq.r_data == int(o)) for o in Op]
         with m.Elif(take):
             m.d.sync += ready.eq(0)
-        if not self.one_hot:
+        if not self.retimed:
             m.d.comb += [op[o].eq(byte == int(o)) for o in Op]
         got = Signal()
         m.d.comb += got.eq(take & ready)
@@ -178,7 +178,7 @@ class HostBridge(wiring.Component):
 
         states = ["CMD", "EVENT_BYTES", "EVENT", "STEP", "RUN", "PING"]
         states += ["LOAD_BYTES", "LOAD"] if self.loadable else []
-        fsm = StateMachine(m, states, "CMD", one_hot=self.one_hot)
+        fsm = StateMachine(m, states, "CMD", one_hot=self.retimed)
         with m.If(fsm["CMD"]):
             m.d.comb += take.eq(1)
             with m.If(ready):

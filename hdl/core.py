@@ -243,21 +243,22 @@ class LIFCore(wiring.Component):
 
     ``packed`` (default): parameters that all the core's neurons share are constants, not ROM
     columns (``CoreGeometry.param_values``); False keeps the whole ``param`` word in ROM.
-    ``one_hot`` (default): the phase state machine has a flip-flop per state
-    (:mod:`neuropaste.hdl.onehot`) and the spike and output FIFOs registered flags
-    (:mod:`neuropaste.hdl.fifo`); False: a binary state register and Amaranth's FIFOs (the
-    earlier design).
+    ``retimed`` (default, for 50 MHz on the UP5K): the phase state machine has a flip-flop per
+    state (:mod:`neuropaste.hdl.onehot`), the spike and output FIFOs registered flags
+    (:mod:`neuropaste.hdl.fifo`), the pipelined accumulator forwards from registers instead of
+    a transparent read port, and queued ranges carry their second entry; False: the earlier
+    design.
     """
 
     def __init__(self, image: CoreImage | Network, *, networked: bool = False,
                  fanout_loadable: bool = False, rom_init: bool = True, prefetch: bool = True,
                  hold: bool = True, pipelined: bool = True, packed: bool = True,
-                 one_hot: bool = True):
+                 retimed: bool = True):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
         g = CoreGeometry(image, packed=packed)
         self.packed = packed
-        self.one_hot = one_hot
+        self.retimed = retimed
         self.geometry = g
         self.image = image
         self.n_neurons = g.n
@@ -322,7 +323,7 @@ class LIFCore(wiring.Component):
         m.submodules.ext = ext = Memory(shape=unsigned(1), depth=n, init=[])
         # one spare entry: a buffered FIFO's output register fills a clock after a write, so
         # a full step's spikes on consecutive clocks would otherwise overrun a 2-entry FIFO
-        fifo = FlagFIFO if self.one_hot else SyncFIFOBuffered  # the same, flags registered
+        fifo = FlagFIFO if self.retimed else SyncFIFOBuffered  # the same, flags registered
         m.submodules.spikes = spikes = fifo(width=g.a_bits, depth=g.spike_depth + 1)
         m.submodules.outq = outq = fifo(width=nb, depth=n + 1)
 
@@ -332,7 +333,8 @@ class LIFCore(wiring.Component):
         # pipelined, the write that a read would need to see at its own clock is forwarded
         # from registers (D4 below), not by a transparent port, whose address comparison
         # would hang on the read address logic (the UP5K's critical path)
-        acc_rd = acc.read_port(transparent_for=() if self.pipelined else (acc_wr,))
+        forward = self.pipelined and self.retimed
+        acc_rd = acc.read_port(transparent_for=() if forward else (acc_wr,))
         v_wr, r_wr, ext_wr = vmem.write_port(), rmem.write_port(), ext.write_port()
         v_rd, r_rd, ext_rd = vmem.read_port(), rmem.read_port(), ext.read_port()
 
@@ -417,12 +419,13 @@ class LIFCore(wiring.Component):
             m.d.comb += [
                 fetch.eq(delivering & queued & room),
                 ranges.w_en.eq(ptr_q["valid"] & ptr_q["targets"]),  # no targets: dropped
-                ranges.w_data.eq(Cat(p_start, p_last, p_next, ptr_q["single"])),
+                ranges.w_data.eq(Cat(p_start, p_last, p_next if self.retimed else 0,
+                                     ptr_q["single"])),
                 ranges.r_en.eq(take),
             ]
             eb = g.e_bits
             w_start, w_last = ranges.r_data[:eb], ranges.r_data[eb:2 * eb]
-            w_next = ranges.r_data[2 * eb:3 * eb]
+            w_next = ranges.r_data[2 * eb:3 * eb] if self.retimed else w_start + 1
             w_single, w_valid = ranges.r_data[-1], ranges.r_rdy
         else:  # one spike popped per read, into a one-entry buffer (3 clocks a short source)
             w_single, w_next = w_start == w_last, w_start + 1
@@ -480,7 +483,7 @@ class LIFCore(wiring.Component):
         last_sum = Signal.like(acc_sum)  # the sum written last clock
         m.d.sync += last_sum.eq(acc_sum)
         old = acc_rd.data
-        if self.pipelined:
+        if forward:
             # the read at D2 saw the writes before its own clock. The one made at that clock
             # (by the entry two ahead, in D4 then) is taken now, in D3, from registers: its
             # address, and its sum in ``last_sum``
@@ -610,7 +613,7 @@ class LIFCore(wiring.Component):
             m.d.comb += [delivery_over.eq(~pipeline_busy), update_over.eq(~update_busy)]
         hold = self.networked and self.hold
         fsm = StateMachine(m, ["CLEAR", "IDLE", "DELIVER"] + ["HOLD"] * hold
-                           + ["UPDATE", "DRAIN"], "CLEAR", one_hot=self.one_hot)
+                           + ["UPDATE", "DRAIN"], "CLEAR", one_hot=self.retimed)
         m.d.comb += self.busy.eq(~fsm["IDLE"])
         with m.If(fsm["CLEAR"]):
             m.d.comb += clearing.eq(1)

@@ -103,7 +103,7 @@ class NeuronMesh(wiring.Component):
     def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0, *,
                  rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
                  early_update: bool = True, pipelined: bool = True, packed: bool = True,
-                 one_hot: bool = True, fanout_loadable: bool = False):
+                 retimed: bool = True, fanout_loadable: bool = False):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -113,7 +113,7 @@ class NeuronMesh(wiring.Component):
         self.early_update = early_update
         self.pipelined = pipelined
         self.packed = packed  # the cores' constant parameters (LIFCore ``packed``)
-        self.one_hot = one_hot  # the cores' one-hot phase machines (LIFCore ``one_hot``)
+        self.retimed = retimed  # the cores' control for 50 MHz (LIFCore ``retimed``)
         self.stall_hooks = stall_hooks
         self.n_neurons = plan.n_neurons
         self.stall = stall
@@ -136,7 +136,7 @@ class NeuronMesh(wiring.Component):
         layout = packet_layout(plan.axon_bits, n_cores)
         cores = [LIFCore(img, networked=True, rom_init=self.rom_init, prefetch=self.prefetch,
                          hold=not self.early_update, pipelined=self.pipelined,
-                         packed=self.packed, one_hot=self.one_hot,
+                         packed=self.packed, retimed=self.retimed,
                          fanout_loadable=self.fanout_loadable)
                  for img in plan.images]
         routers = {}

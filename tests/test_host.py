@@ -407,8 +407,8 @@ def test_uart_divisor() -> None:
 # ---------------------------------------------------------------------------- bridge
 
 
-@pytest.mark.parametrize("one_hot", [True, False])
-def test_bridge_runs_the_core_under_tx_backpressure(one_hot: bool) -> None:
+@pytest.mark.parametrize("retimed", [True, False])
+def test_bridge_runs_the_core_under_tx_backpressure(retimed: bool) -> None:
     """Byte level, no UART: events + STEP per step, spikes framed back with tx stalls (and
     with the earlier binary state machines, which the bench still builds)."""
     net = _random_net(seed=3)
@@ -418,7 +418,7 @@ def test_bridge_runs_the_core_under_tx_backpressure(one_hot: bool) -> None:
     host = bytearray([Op.PING])
     for t in range(steps):
         host += bytes(stim.neuron[stim.step == t].tolist()) + bytes([Op.STEP])
-    bridge = HostBridge(LIFCore(net, one_hot=one_hot), design_id=0xDEADBEEF, one_hot=one_hot)
+    bridge = HostBridge(LIFCore(net, retimed=retimed), design_id=0xDEADBEEF, retimed=retimed)
     frames = _parse(_bridge_bytes(bridge, bytes(host), tx_stall=0.6, until_done=steps), bridge)
     assert frames[0] == ("ident", bridge.ident_bytes())
     assert frames[0][1][2] == 5 and int.from_bytes(frames[0][1][3:7], "little") == 24

@@ -50,7 +50,16 @@ def test_earlier_core_still_matches_reference(case) -> None:
     the bench, so it stays exact."""
     net, steps, stim = case
     _assert_same(net, steps, stim, stall=0.25, prefetch=False, pipelined=False, packed=False,
-                 one_hot=False)
+                 retimed=False)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hardware_networks(max_neurons=8, max_steps=12))
+def test_pipelined_core_without_retiming_still_matches_reference(case) -> None:
+    """The pipelined core of before the UP5K retiming (transparent accumulator port, binary
+    phase machine, Amaranth's FIFOs, full param ROM): bench/fpga.py's "before"."""
+    net, steps, stim = case
+    _assert_same(net, steps, stim, stall=0.25, packed=False, retimed=False)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -182,10 +182,10 @@ def prepare(compiled: str | os.PathLike, board_name: str, *, link: str | None = 
     target = osc_mhz if clock_mhz is None else float(clock_mhz)
     override = {} if target == osc_mhz else clock_override(board, platform, target)
     design = meta.get("backends", {}).get("rtl", {}).get("design") or {}
-    one_hot = bool(design.get("one_hot", True))  # the bridge as compiled (RTLOptions.one_hot)
+    retimed = bool(design.get("retimed", True))  # the bridge as compiled (RTLOptions.retimed)
 
     def make_top(arr):
-        top = BoardTop(arr, link=link, design_id=design_id, baud=baud, one_hot=one_hot)
+        top = BoardTop(arr, link=link, design_id=design_id, baud=baud, retimed=retimed)
         top.build_overrides = override
         return top
 
