@@ -409,7 +409,8 @@ class LIFCore(wiring.Component):
             depth = self.range_depth
             # a range is queued with its second entry too (``start + 1``, which P2 computes
             # anyway): taking it then needs no adder between the queue and ``cur_e``
-            m.submodules.ranges = ranges = SyncFIFO(width=3 * g.e_bits + 1, depth=depth)
+            parts = [p_start, p_last] + [p_next] * self.retimed + [ptr_q["single"]]
+            m.submodules.ranges = ranges = SyncFIFO(width=len(Cat(*parts)), depth=depth)
             room = Signal()  # the queue has room for one more range besides those in flight
             if self.pipelined:  # tested a clock early, with one place to spare: at most one
                 # fetch joins what is in flight per clock, so the test still holds
@@ -419,8 +420,7 @@ class LIFCore(wiring.Component):
             m.d.comb += [
                 fetch.eq(delivering & queued & room),
                 ranges.w_en.eq(ptr_q["valid"] & ptr_q["targets"]),  # no targets: dropped
-                ranges.w_data.eq(Cat(p_start, p_last, p_next if self.retimed else 0,
-                                     ptr_q["single"])),
+                ranges.w_data.eq(Cat(*parts)),
                 ranges.r_en.eq(take),
             ]
             eb = g.e_bits

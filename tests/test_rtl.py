@@ -80,17 +80,19 @@ def test_shared_parameters_become_constants_and_stay_exact(case, shared) -> None
     _assert_same(net, steps, stim, stall=0.25)
 
 
-@pytest.mark.parametrize("prefetch,clocks_per_source,pipelined",
-                         [(True, 1, True), (True, 1, False), (False, 3, False)])
+@pytest.mark.parametrize("prefetch,clocks_per_source,pipelined,retimed",
+                         [(True, 1, True, True), (True, 1, True, False), (True, 1, False, True),
+                          (False, 3, False, True)])
 def test_sources_of_one_entry_stream_at_one_op_per_clock(prefetch: bool, clocks_per_source: int,
-                                                         pipelined: bool) -> None:
+                                                         pipelined: bool, retimed: bool) -> None:
     """64 sources of one target each (a mesh core's usual share of a source): the pipelined
     pointer fetch issues one operation a clock, the serial fetch one every 3 clocks."""
     n = 65
     net = _net(n, np.arange(n - 1), np.full(n - 1, n - 1), np.ones(n - 1), np.ones(n - 1),
                threshold=[1] * (n - 1) + [1000])
     stim = Stimulus.from_pairs(np.zeros(n - 1, int), np.arange(n - 1))
-    _, counts = _assert_same(net, 2, stim, prefetch=prefetch, pipelined=pipelined)
+    _, counts = _assert_same(net, 2, stim, prefetch=prefetch, pipelined=pipelined,
+                             retimed=retimed)
     assert counts["sop_count"] == n - 1
     # step 0 delivers nothing (empty_delivery_clocks); step 1: the first fetch, then one source
     # every clocks_per_source, then the pipeline drain
