@@ -60,9 +60,9 @@ class HostBridge(wiring.Component):
     ``frame_error`` and ``overrun`` take the receiver's error pulses so the host hears of them.
     ``design_id`` (32 bits, e.g. the first 8 hex digits of ``Network.digest()``) is echoed by
     IDENT so a host can tell that the board holds the design it compiled. ``retimed``
-    (default): a flip-flop per state, the command byte decoded as it is loaded and a receive
-    FIFO with registered flags (:mod:`neuropaste.hdl.fifo`); False: the binary state register
-    and Amaranth's FIFO of the earlier design (:mod:`neuropaste.hdl.onehot`).
+    (default): a flip-flop per state (:mod:`neuropaste.hdl.onehot`) and a receive FIFO with
+    registered flags (:mod:`neuropaste.hdl.fifo`); False: the binary state register and
+    Amaranth's FIFO of the earlier design.
     """
 
     def __init__(self, array: wiring.Component, *, n_neurons: int | None = None,
@@ -120,17 +120,16 @@ class HostBridge(wiring.Component):
         byte = Signal(8)
         ready = Signal()  # a byte waits in ``byte``
         take = Signal()  # consume it
-        # ... and which command it is, decoded as it is loaded: one flip-flop each
+        # ... and which command it is, decoded from that register (decoding the FIFO's output
+        # as it is loaded put the RAM's clock-to-output in front of the comparison: the
+        # ECP5's critical path)
         op = {o: Signal(name=f"op_{o.name.lower()}") for o in Op}
         m.d.comb += rxq.r_en.eq(~ready | take)
         with m.If(rxq.r_en & rxq.r_rdy):
             m.d.sync += [byte.eq(rxq.r_data), ready.eq(1)]
-            if self.retimed:
-                m.d.sync += [op[o].eq(rxq.r_data == int(o)) for o in Op]
         with m.Elif(take):
             m.d.sync += ready.eq(0)
-        if not self.retimed:
-            m.d.comb += [op[o].eq(byte == int(o)) for o in Op]
+        m.d.comb += [op[o].eq(byte == int(o)) for o in Op]
         got = Signal()
         m.d.comb += got.eq(take & ready)
 
