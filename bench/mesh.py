@@ -44,7 +44,7 @@ from neuropaste.reference import reference_run
 from neuropaste.verify.rtl import run_cocotb
 
 CONFIGS = {"before": {"balance": "neurons", "prefetch": False, "early_update": False,
-                      "pipelined": False},
+                      "pipelined": False, "packed": False, "retimed": False},
            "after": {"balance": "work", "prefetch": True, "early_update": True,
                      "pipelined": True},
            # throughput placement: every step's work even over the cores (more traffic)

@@ -56,9 +56,10 @@ STALL_MACRO = "NEUROPASTE_SIM_STALL"  # simulation only: the mesh links' stall t
 class RTLOptions:
     """``cores``: place the map on this many cores (a mesh); None: one core when it fits, else
     as few cores of ``core_neurons`` (default 256) neurons as the map needs. ``balance`` and
-    ``prefetch``, ``early_update``, ``pipelined`` keep the earlier design reachable
-    (``"neurons"``, ``False``, ``False``, ``False``) for the bench; the manifest records them
-    (``design``) so that ``neuropaste fpga`` builds the design that was compiled."""
+    ``prefetch``, ``early_update``, ``pipelined``, ``packed``, ``retimed``, ``mesh_spram`` keep
+    the earlier designs reachable (``"neurons"`` and ``False`` for the others) for the bench; the
+    manifest records them (``design``) so that ``neuropaste fpga`` builds the design that was
+    compiled."""
 
     cores: int | None = None
     core_neurons: int | None = None
@@ -66,11 +67,15 @@ class RTLOptions:
     prefetch: bool = True  # pipelined pointer fetch; False: the serial fetch (before)
     early_update: bool = True  # a core updates once it has delivered; False: phase barrier
     pipelined: bool = True  # registered update/accumulate stages; False: single-clock (before)
+    packed: bool = True  # shared parameters as constants; False: all in the param ROM (before)
+    retimed: bool = True  # control and forwarding for 50 MHz (LIFCore); False: before
+    mesh_spram: bool = True  # FPGA: mesh fan-out tables loadable (SPRAM); False: ROMs (before)
 
     def design(self) -> dict[str, bool]:
         """The switches the elaborated design depends on (placement aside)."""
         return {"prefetch": self.prefetch, "early_update": self.early_update,
-                "pipelined": self.pipelined}
+                "pipelined": self.pipelined, "packed": self.packed, "retimed": self.retimed,
+                "mesh_spram": self.mesh_spram}
 
 
 @dataclass(frozen=True)
@@ -89,10 +94,10 @@ def build_core(net: Network) -> LIFCore:
 
 
 def check_fits(held: Network | CoreImage, limits: SingleCoreLimits | None = None,
-               source: Any = None) -> CoreGeometry:
+               source: Any = None, packed: bool = True) -> CoreGeometry:
     """What one core holds (a whole network, or one mesh core's image) within its limits."""
     limits = limits or SingleCoreLimits()
-    g = CoreGeometry(held)
+    g = CoreGeometry(held, packed=packed)
     if isinstance(held, Network):
         source = held.meta.get("source")
     synapses = len(held.pre) if isinstance(held, Network) else len(held.target)
@@ -118,11 +123,10 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
     d = RTLOptions().design() | (design or {})
     if placement is None:
         return LIFCore(net, fanout_loadable=fanout_loadable, prefetch=d["prefetch"],
-                       pipelined=d["pipelined"])
-    if fanout_loadable:
-        raise ValueError("a loadable fan-out table is built for single-core designs only")
+                       pipelined=d["pipelined"], packed=d["packed"], retimed=d["retimed"])
     return NeuronMesh(mesh_plan(net, placement), stall=stall, prefetch=d["prefetch"],
-                      early_update=d["early_update"], pipelined=d["pipelined"])
+                      early_update=d["early_update"], pipelined=d["pipelined"],
+                      packed=d["packed"], retimed=d["retimed"], fanout_loadable=fanout_loadable)
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,7 +160,7 @@ def rom_images(design: LIFCore | NeuronMesh, top: str) -> list[RomImage]:
     out: list[RomImage] = []
     for c, image in enumerate(plan.images):
         k, prefix = int(class_of[c]), f"core_{c}/"
-        g = CoreGeometry(image, plan.shape(c))
+        g = CoreGeometry(image, plan.shape(c), packed=design.packed)
         out += [RomImage(core_module(k), names[key], prefix, f"{key}.hex", words, width)
                 for key, (words, width) in memory_images(image, g).items()]
         out += [RomImage(exit_module(k), key, prefix, f"{key}.hex", words, width)
@@ -359,7 +363,7 @@ def memory_bits(g: CoreGeometry) -> dict[str, int]:
         "pointers": g.axons * 2 * g.e_bits,
         "accumulators": g.acc_depth * g.acc_bits,
         "state": g.n * (g.v_bits + g.r_bits + 1),
-        "parameters": g.n * (2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits),
+        "parameters": g.n * g.param_bits,
     }
 
 
@@ -401,8 +405,10 @@ def _header(title: str, values: dict[str, Any]) -> str:
 
 
 def _emit_core(net: Network, rtl: Path, options: RTLOptions) -> dict[str, Any]:
-    g = check_fits(net)
-    core = LIFCore(net, rom_init=False, prefetch=options.prefetch, pipelined=options.pipelined)
+    check_fits(net)
+    core = LIFCore(net, rom_init=False, prefetch=options.prefetch, pipelined=options.pipelined,
+                   packed=options.packed, retimed=options.retimed)
+    g = core.geometry
     images = rom_images(core, TOP)
     (rtl / CORE_VERILOG).write_text(_header("single LIF core", g.as_dict())
                                     + to_verilog(core, TOP, images))
@@ -435,10 +441,12 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     plan = mesh_plan(net, placement)
     for img in plan.images:
         check_fits(img, source=net.meta.get("source"))
-    geometries = [CoreGeometry(img, plan.shape(c)) for c, img in enumerate(plan.images)]
     mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, hooks=True,
                       prefetch=options.prefetch, early_update=options.early_update,
-                      pipelined=options.pipelined)
+                      pipelined=options.pipelined, packed=options.packed,
+                      retimed=options.retimed)
+    geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed)
+                  for c, img in enumerate(plan.images)]
     images = rom_images(mesh, MESH_TOP)
     info = {"cores": plan.n_cores, "mesh": f"{plan.width}x{plan.height}",
             "address_bits": mesh.a_bits}

@@ -37,7 +37,7 @@ class BoardTop(Elaboratable):
     """Platform clock and pins around ``array``; see the module docstring for ``link``."""
 
     def __init__(self, array: wiring.Component, *, link: str = "uart", baud: int = DEFAULT_BAUD,
-                 design_id: int = 0, events_per_step: int = 4):
+                 design_id: int = 0, events_per_step: int = 4, retimed: bool = True):
         if link not in LINKS:
             raise ValueError(f"link must be one of {', '.join(LINKS)}, got {link!r}")
         self.array = array
@@ -45,6 +45,7 @@ class BoardTop(Elaboratable):
         self.baud = int(baud)
         self.design_id = int(design_id)
         self.events_per_step = int(events_per_step)
+        self.retimed = retimed  # the host bridge's state machine (HostBridge ``retimed``)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -53,7 +54,8 @@ class BoardTop(Elaboratable):
             from neuropaste.hdl.uart import uart_divisor
 
             divisor = uart_divisor(platform.default_clk_frequency, self.baud)
-            m.submodules.link = link = HostLink(self.array, divisor, design_id=self.design_id)
+            m.submodules.link = link = HostLink(self.array, divisor, design_id=self.design_id,
+                                                retimed=self.retimed)
             uart = platform.request("uart", 0, dir="-")
             m.submodules.rx_buf = rx = io.Buffer("i", uart.rx)
             m.submodules.tx_buf = tx = io.Buffer("o", uart.tx)

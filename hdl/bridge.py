@@ -27,6 +27,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from neuropaste.hdl.fifo import FlagFIFO
+from neuropaste.hdl.onehot import StateMachine
 from neuropaste.hdl.uart import UARTReceiver, UARTTransmitter
 from neuropaste.protocol import (
     DONE_BYTES,
@@ -57,16 +59,20 @@ class HostBridge(wiring.Component):
 
     ``frame_error`` and ``overrun`` take the receiver's error pulses so the host hears of them.
     ``design_id`` (32 bits, e.g. the first 8 hex digits of ``Network.digest()``) is echoed by
-    IDENT so a host can tell that the board holds the design it compiled.
+    IDENT so a host can tell that the board holds the design it compiled. ``retimed``
+    (default): a flip-flop per state (:mod:`neuropaste.hdl.onehot`) and a receive FIFO with
+    registered flags (:mod:`neuropaste.hdl.fifo`); False: the binary state register and
+    Amaranth's FIFO of the earlier design.
     """
 
     def __init__(self, array: wiring.Component, *, n_neurons: int | None = None,
-                 design_id: int = 0, rx_depth: int = 256):
+                 design_id: int = 0, rx_depth: int = 256, retimed: bool = True):
         self.array = array
         self.a_bits = len(array.aer_in.payload)
         self.n_neurons = array_neurons(array) if n_neurons is None else int(n_neurons)
         self.design_id = int(design_id) & 0xFFFF_FFFF
         self.rx_depth = int(rx_depth)
+        self.retimed = retimed
         self.loadable = hasattr(array, "fanout_load")
         if self.loadable:
             self.load_addr_bits = len(array.fanout_load.payload.addr)
@@ -106,18 +112,24 @@ class HostBridge(wiring.Component):
         # it is idle now (only those two leave IDLE), and the test is a flip-flop
         array_idle = Signal()
         m.d.sync += array_idle.eq(~array.busy & ~array.start & ~array_rst_q)
-        m.submodules.rxq = rxq = SyncFIFOBuffered(width=8, depth=self.rx_depth)
+        fifo = FlagFIFO if self.retimed else SyncFIFOBuffered  # the same, flags registered
+        m.submodules.rxq = rxq = fifo(width=8, depth=self.rx_depth)
         wiring.connect(m, wiring.flipped(self.rx), rxq.w_stream)
         # the head byte in a register of its own: commands decode from flip-flops, not from
         # the FIFO's RAM output, whose routing would otherwise set the clock
         byte = Signal(8)
         ready = Signal()  # a byte waits in ``byte``
         take = Signal()  # consume it
+        # ... and which command it is, decoded from that register (decoding the FIFO's output
+        # as it is loaded put the RAM's clock-to-output in front of the comparison: the
+        # ECP5's critical path)
+        op = {o: Signal(name=f"op_{o.name.lower()}") for o in Op}
         m.d.comb += rxq.r_en.eq(~ready | take)
         with m.If(rxq.r_en & rxq.r_rdy):
             m.d.sync += [byte.eq(rxq.r_data), ready.eq(1)]
         with m.Elif(take):
             m.d.sync += ready.eq(0)
+        m.d.comb += [op[o].eq(byte == int(o)) for o in Op]
         got = Signal()
         m.d.comb += got.eq(take & ready)
 
@@ -163,78 +175,80 @@ class HostBridge(wiring.Component):
         ident = self.ident_bytes()
         ident_word = Cat(*[Const(b, 8) for b in ident[:-1]], status)
 
-        with m.FSM():
-            with m.State("CMD"):
-                m.d.comb += take.eq(1)
-                with m.If(ready):
-                    with m.If(~byte[7]):  # EVENT
-                        m.d.sync += [addr_lo.eq(byte[:7]), count.eq(xa)]
-                        m.next = "EVENT_BYTES" if xa else "EVENT"
-                    with m.Elif(byte == int(Op.STEP)):
-                        m.next = "STEP"
-                    with m.Elif(byte == int(Op.PING)):
-                        m.next = "PING"
-                    if self.loadable:
-                        with m.Elif(byte == int(Op.LOAD)):
-                            m.d.sync += count.eq(la + lw)
-                            m.next = "LOAD_BYTES"
-                    with m.Elif(byte == int(Op.RESET)):
-                        m.d.comb += array_rst.eq(1)
-                        m.d.sync += step.eq(0)
-                    with m.Else():
-                        m.d.comb += bad.eq(1)
-            with m.State("EVENT_BYTES"):
+        states = ["CMD", "EVENT_BYTES", "EVENT", "STEP", "RUN", "PING"]
+        states += ["LOAD_BYTES", "LOAD"] if self.loadable else []
+        fsm = StateMachine(m, states, "CMD", one_hot=self.retimed)
+        with m.If(fsm["CMD"]):
+            m.d.comb += take.eq(1)
+            with m.If(ready):
+                with m.If(~byte[7]):  # EVENT
+                    m.d.sync += [addr_lo.eq(byte[:7]), count.eq(xa)]
+                    fsm.goto("CMD", "EVENT_BYTES" if xa else "EVENT")
+                with m.Elif(op[Op.STEP]):
+                    fsm.goto("CMD", "STEP")
+                with m.Elif(op[Op.PING]):
+                    fsm.goto("CMD", "PING")
+                if self.loadable:
+                    with m.Elif(op[Op.LOAD]):
+                        m.d.sync += count.eq(la + lw)
+                        fsm.goto("CMD", "LOAD_BYTES")
+                with m.Elif(op[Op.RESET]):
+                    m.d.comb += array_rst.eq(1)
+                    m.d.sync += step.eq(0)
+                with m.Else():
+                    m.d.comb += bad.eq(1)
+        with m.If(fsm["EVENT_BYTES"]):
+            m.d.comb += take.eq(1)
+            with m.If(ready):
+                m.d.sync += count.eq(count - 1)
+                with m.If(count == 1):
+                    fsm.goto("EVENT_BYTES", "EVENT")
+        with m.If(fsm["EVENT"]):  # an idle array takes input events (docs/hardware.md,
+            # Ports), so the registered idle test stands for ``ready``
+            m.d.comb += [array.aer_in.valid.eq(array_idle),
+                         array.aer_in.payload.eq(event_addr)]
+            with m.If(array_idle):
+                fsm.goto("EVENT", "CMD")
+        with m.If(fsm["STEP"]):
+            with m.If(array_idle):
+                m.d.comb += array.start.eq(1)
+                m.d.sync += done_seen.eq(0)
+                fsm.goto("STEP", "RUN")
+        with m.If(fsm["RUN"]):  # frame the step's spikes, then DONE
+            with m.If(free):
+                with m.If(array.aer_out.valid):
+                    m.d.comb += array.aer_out.ready.eq(1)
+                    m.d.sync += [obuf.eq(Cat(spike_lo, Const(0, 1),
+                                             array.aer_out.payload[7:])),
+                                 olen.eq((1 << (1 + xa)) - 1)]
+                with m.Elif(done_seen):
+                    m.d.comb += report.eq(1)
+                    m.d.sync += [obuf.eq(Cat(Const(int(Reply.DONE), 8), step, status)),
+                                 olen.eq((1 << DONE_BYTES) - 1), step.eq(step + 1)]
+                    fsm.goto("RUN", "CMD")
+        with m.If(fsm["PING"]):  # answers once the array is idle (after reset: cleared)
+            with m.If(free & array_idle):
+                m.d.comb += report.eq(1)
+                m.d.sync += [obuf.eq(ident_word), olen.eq((1 << IDENT_BYTES) - 1)]
+                fsm.goto("PING", "CMD")
+        if self.loadable:
+            load = array.fanout_load
+            base = 8 * (r_bytes - la - lw)
+            with m.If(fsm["LOAD_BYTES"]):
                 m.d.comb += take.eq(1)
                 with m.If(ready):
                     m.d.sync += count.eq(count - 1)
                     with m.If(count == 1):
-                        m.next = "EVENT"
-            with m.State("EVENT"):  # an idle array takes input events (docs/hardware.md,
-                # Ports), so the registered idle test stands for ``ready``
-                m.d.comb += [array.aer_in.valid.eq(array_idle),
-                             array.aer_in.payload.eq(event_addr)]
-                with m.If(array_idle):
-                    m.next = "CMD"
-            with m.State("STEP"):
-                with m.If(array_idle):
-                    m.d.comb += array.start.eq(1)
-                    m.d.sync += done_seen.eq(0)
-                    m.next = "RUN"
-            with m.State("RUN"):  # frame the step's spikes, then DONE
-                with m.If(free):
-                    with m.If(array.aer_out.valid):
-                        m.d.comb += array.aer_out.ready.eq(1)
-                        m.d.sync += [obuf.eq(Cat(spike_lo, Const(0, 1),
-                                                 array.aer_out.payload[7:])),
-                                     olen.eq((1 << (1 + xa)) - 1)]
-                    with m.Elif(done_seen):
-                        m.d.comb += report.eq(1)
-                        m.d.sync += [obuf.eq(Cat(Const(int(Reply.DONE), 8), step, status)),
-                                     olen.eq((1 << DONE_BYTES) - 1), step.eq(step + 1)]
-                        m.next = "CMD"
-            with m.State("PING"):  # answers once the array is idle (after reset: cleared)
-                with m.If(free & array_idle):
-                    m.d.comb += report.eq(1)
-                    m.d.sync += [obuf.eq(ident_word), olen.eq((1 << IDENT_BYTES) - 1)]
-                    m.next = "CMD"
-            if self.loadable:
-                load = array.fanout_load
-                base = 8 * (r_bytes - la - lw)
-                with m.State("LOAD_BYTES"):
-                    m.d.comb += take.eq(1)
-                    with m.If(ready):
-                        m.d.sync += count.eq(count - 1)
-                        with m.If(count == 1):
-                            m.next = "LOAD"
-                with m.State("LOAD"):
-                    m.d.comb += [
-                        load.valid.eq(1),
-                        load.payload.addr.eq(field[base:base + self.load_addr_bits]),
-                        load.payload.data.eq(
-                            field[base + 8 * la:base + 8 * la + self.load_data_bits]),
-                    ]
-                    with m.If(load.ready):
-                        m.next = "CMD"
+                        fsm.goto("LOAD_BYTES", "LOAD")
+            with m.If(fsm["LOAD"]):
+                m.d.comb += [
+                    load.valid.eq(1),
+                    load.payload.addr.eq(field[base:base + self.load_addr_bits]),
+                    load.payload.data.eq(
+                        field[base + 8 * la:base + 8 * la + self.load_data_bits]),
+                ]
+                with m.If(load.ready):
+                    fsm.goto("LOAD", "CMD")
         return m
 
 

@@ -12,7 +12,10 @@ Memories (all sized from the image; the ROMs initialised from it unless ``rom_in
 - ``fanout``: per entry ``target | weight | delay`` (an axon's entries contiguous);
 - ``acc``: the ring of per-delay accumulators, address ``slot · 2^n_bits + target``;
 - ``v``, ``r``: membrane and refractory counter per neuron; ``ext``: one pending-event bit;
-- ``param``: per neuron ``threshold | v_reset | bias | leak_shift | refractory`` (ROM).
+- ``param``: per neuron ``threshold | v_reset | bias | leak_shift | refractory`` (ROM). Packed
+  (the default), a field that every neuron of the core shares is a constant of the logic
+  instead, so a core whose neurons all share their parameters (C. elegans) has no ``param``
+  memory at all; ``packed=False`` keeps every field in the ROM (the earlier design).
 
 After reset the core spends ``D · 2^n_bits`` clocks (``busy`` high) zeroing ``acc``, ``v``,
 ``r`` and ``ext``, so it never depends on a memory's power-up contents.
@@ -38,9 +41,13 @@ from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from neuropaste.hdl.fifo import FlagFIFO
+from neuropaste.hdl.onehot import StateMachine
 from neuropaste.ir import Network, fanout_table
 
 RANGE_DEPTH = 3  # fan-out ranges fetched ahead: one source a clock (docs/hardware.md)
+PARAMS = ("threshold", "v_reset", "bias", "leak_shift", "refractory")  # the param word's order
+SIGNED_PARAMS = ("threshold", "v_reset", "bias")
 
 
 def bits_for(n: int) -> int:
@@ -95,9 +102,12 @@ SHAPE = ("n", "axons", "entries", "sources", "k_bits", "r_bits", "b_bits")
 class CoreGeometry:
     """Every width and depth of one core, derived from the image it holds; ``shape`` raises
     the sizes of :data:`SHAPE` to those of the core's class, so that cores of one class share
-    one module and their images are padded to it (:func:`memory_images`)."""
+    one module and their images are padded to it (:func:`memory_images`). ``packed``: a
+    parameter every neuron shares is a constant, not a ROM column (threshold and bias stay in
+    the ROM when the class pads neurons: a padded neuron must never spike)."""
 
-    def __init__(self, image: CoreImage | Network, shape: dict[str, int] | None = None):
+    def __init__(self, image: CoreImage | Network, shape: dict[str, int] | None = None,
+                 packed: bool = True):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
         size = {"n": image.n_neurons, "axons": image.n_axons, "entries": len(image.target),
@@ -126,9 +136,44 @@ class CoreGeometry:
         self.stim_weight = int(image.stim_weight)
         self.spike_depth = max(1, size["sources"])
         self.entry_bits = self.n_bits + self.w_bits + self.d_bits
+        widths = {"threshold": self.v_bits, "v_reset": self.v_bits, "bias": self.b_bits,
+                  "leak_shift": self.k_bits, "refractory": self.r_bits}
+        # packed: a field every neuron shares is a constant, not a ROM column
+        padded = self.n > image.n_neurons
+        shared = {f: int(getattr(image, f)[0]) for f in PARAMS
+                  if packed and image.n_neurons and not (padded and f in ("threshold", "bias"))
+                  and np.all(getattr(image, f) == getattr(image, f)[0])}
+        self._param_const = shared
+        self._param_stored = [(f, widths[f]) for f in PARAMS if f not in shared]
+        self._param_widths = widths
+        self._pad = self.n - image.n_neurons
+        self.param_bits = sum(w for _, w in self._param_stored)
+
+    def param_values(self, word: Value) -> dict[str, Value]:
+        """Each parameter of the neuron whose ROM word is ``word``: a slice of it, or the
+        constant that the whole core shares."""
+        out, shift = {}, 0
+        for f in PARAMS:
+            w = self._param_widths[f]
+            shape = signed(w) if f in SIGNED_PARAMS else unsigned(w)
+            if f in self._param_const:
+                out[f] = Const(self._param_const[f], shape)
+            else:
+                out[f] = word[shift:shift + w].as_signed() if f in SIGNED_PARAMS \
+                    else word[shift:shift + w]
+                shift += w
+        return out
+
+    def param_columns(self, image: CoreImage) -> list[tuple[np.ndarray, int]]:
+        """The fields the ``param`` ROM holds, in its word order (first in the low bits),
+        padded to the class's neurons: threshold the largest membrane value, the rest 0."""
+        fill = {"threshold": (1 << (self.v_bits - 1)) - 1}
+        return [(np.concatenate([getattr(image, f),
+                                 np.full(self._pad, fill.get(f, 0), np.int64)]), w)
+                for f, w in self._param_stored]
 
     def as_dict(self) -> dict[str, int]:
-        return {k: int(v) for k, v in vars(self).items()}
+        return {k: int(v) for k, v in vars(self).items() if not k.startswith("_")}
 
 
 def _pack(fields: list[tuple[np.ndarray, int]]) -> np.ndarray:
@@ -159,26 +204,18 @@ def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[np.ndarr
     reads with ``$readmemh``, and the host's LOAD frames share. A geometry larger than the
     image (its class's) pads them: axons without entries, zero fan-out words, and neurons
     whose threshold is the largest membrane value, with no bias and no input, which never
-    spike."""
-    pad_n, pad_a = g.n - image.n_neurons, g.axons - image.n_axons
-    end = np.full(pad_a, len(image.target))
-    v_max = (1 << (g.v_bits - 1)) - 1
-
-    def neurons(values: np.ndarray, fill: int = 0) -> np.ndarray:
-        return np.concatenate([values, np.full(pad_n, fill, np.int64)])
-
+    spike. No ``param`` when the geometry keeps every parameter as a constant."""
+    end = np.full(g.axons - image.n_axons, len(image.target))
     fanout = _pack([(image.target, g.n_bits), (image.weight, g.w_bits), (image.delay, g.d_bits)])
-    return {
+    out = {
         "ptr": (_pack([(np.concatenate([image.indptr[:-1], end]), g.e_bits),
                        (np.concatenate([image.indptr[1:], end]), g.e_bits)]), 2 * g.e_bits),
         "fanout": (np.concatenate([fanout, np.zeros(g.entries - len(fanout), fanout.dtype)]),
                    g.entry_bits),
-        "param": (_pack([(neurons(image.threshold, v_max), g.v_bits),
-                         (neurons(image.v_reset), g.v_bits), (neurons(image.bias), g.b_bits),
-                         (neurons(image.leak_shift), g.k_bits),
-                         (neurons(image.refractory), g.r_bits)]),
-                  2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits),
     }
+    if g.param_bits:
+        out["param"] = (_pack(g.param_columns(image)), g.param_bits)
+    return out
 
 
 def _stage(m: Module, domain: str, name: str, **values) -> dict[str, Signal]:
@@ -239,14 +276,25 @@ class LIFCore(wiring.Component):
     spikes that were in its spike FIFO at ``start`` (the previous step's: the mesh starts a step
     only when nothing is in flight), pulses ``delivered`` and updates at once; spikes of this
     step that other cores send meanwhile queue behind them for the next step.
+
+    ``packed`` (default): parameters that all the core's neurons share are constants, not ROM
+    columns (``CoreGeometry.param_values``); False keeps the whole ``param`` word in ROM.
+    ``retimed`` (default, for 50 MHz on the UP5K): the phase state machine has a flip-flop per
+    state (:mod:`neuropaste.hdl.onehot`), the spike and output FIFOs registered flags
+    (:mod:`neuropaste.hdl.fifo`), the pipelined accumulator forwards from registers instead of
+    a transparent read port, and queued ranges carry their second entry; False: the earlier
+    design.
     """
 
     def __init__(self, image: CoreImage | Network, *, networked: bool = False,
                  fanout_loadable: bool = False, rom_init: bool = True, prefetch: bool = True,
-                 hold: bool = True, pipelined: bool = True, shape: dict[str, int] | None = None):
+                 hold: bool = True, pipelined: bool = True, packed: bool = True,
+                 retimed: bool = True, shape: dict[str, int] | None = None):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
-        g = CoreGeometry(image, shape)
+        g = CoreGeometry(image, shape, packed=packed)
+        self.packed = packed
+        self.retimed = retimed
         self.geometry = g
         self.image = image
         self.n_neurons = g.n
@@ -295,14 +343,16 @@ class LIFCore(wiring.Component):
 
         rom = {k: (words.tolist(), width) for k, (words, width)
                in memory_images(image, g).items()} if self.rom_init else {
-            "ptr": ([], 2 * g.e_bits), "fanout": ([], g.entry_bits),
-            "param": ([], 2 * g.v_bits + g.b_bits + g.k_bits + g.r_bits)}
+            "ptr": ([], 2 * g.e_bits), "fanout": ([], g.entry_bits), "param": ([], 0)}
         m.submodules.ptr = ptr = Memory(shape=unsigned(rom["ptr"][1]), depth=g.axons,
                                         init=rom["ptr"][0])
         m.submodules.fan = fan = Memory(shape=unsigned(g.entry_bits), depth=g.entries,
                                         init=[] if self.fanout_loadable else rom["fanout"][0])
-        m.submodules.param = param = Memory(shape=unsigned(rom["param"][1]), depth=n,
-                                            init=rom["param"][0])
+        param_rd = None
+        if g.param_bits:  # packed, parameters that every neuron shares are constants
+            m.submodules.param = param = Memory(shape=unsigned(g.param_bits), depth=n,
+                                                init=rom["param"][0])
+            param_rd = param.read_port()
         # state memories start at zero here; the core sweeps them after reset anyway
         m.submodules.acc = acc = Memory(shape=signed(g.acc_bits), depth=g.acc_depth, init=[])
         m.submodules.vmem = vmem = Memory(shape=signed(g.v_bits), depth=n, init=[])
@@ -310,14 +360,18 @@ class LIFCore(wiring.Component):
         m.submodules.ext = ext = Memory(shape=unsigned(1), depth=n, init=[])
         # one spare entry: a buffered FIFO's output register fills a clock after a write, so
         # a full step's spikes on consecutive clocks would otherwise overrun a 2-entry FIFO
-        m.submodules.spikes = spikes = SyncFIFOBuffered(width=g.a_bits, depth=g.spike_depth + 1)
-        m.submodules.outq = outq = SyncFIFOBuffered(width=nb, depth=n + 1)
+        fifo = FlagFIFO if self.retimed else SyncFIFOBuffered  # the same, flags registered
+        m.submodules.spikes = spikes = fifo(width=g.a_bits, depth=g.spike_depth + 1)
+        m.submodules.outq = outq = fifo(width=nb, depth=n + 1)
 
         ptr_rd = ptr.read_port()
         fan_rd = fan.read_port()
-        param_rd = param.read_port()
         acc_wr = acc.write_port()
-        acc_rd = acc.read_port(transparent_for=(acc_wr,))
+        # pipelined, the write that a read would need to see at its own clock is forwarded
+        # from registers (D4 below), not by a transparent port, whose address comparison
+        # would hang on the read address logic (the UP5K's critical path)
+        forward = self.pipelined and self.retimed
+        acc_rd = acc.read_port(transparent_for=() if forward else (acc_wr,))
         v_wr, r_wr, ext_wr = vmem.write_port(), rmem.write_port(), ext.write_port()
         v_rd, r_rd, ext_rd = vmem.read_port(), rmem.read_port(), ext.read_port()
 
@@ -349,8 +403,9 @@ class LIFCore(wiring.Component):
         ptr_q = _stage(m, pipe, "p2", valid=ptr_w["valid"], start=ptr_w["data"][:g.e_bits],
                        last=ptr_w["data"][g.e_bits:] - 1,
                        targets=ptr_w["data"][:g.e_bits] != ptr_w["data"][g.e_bits:],
+                       next=(ptr_w["data"][:g.e_bits] + 1)[:g.e_bits],
                        single=ptr_w["data"][:g.e_bits] + 1 == ptr_w["data"][g.e_bits:])
-        p_start = ptr_q["start"]
+        p_start, p_next = ptr_q["start"], ptr_q["next"]
         p_last = ptr_q["last"][:g.e_bits]
         in_flight = (ptr_pending + ptr_w["valid"] + ptr_q["valid"] if self.pipelined
                      else ptr_pending)
@@ -389,7 +444,10 @@ class LIFCore(wiring.Component):
             # pointer fetch pipelined: a spike popped every clock while the range queue has
             # room for what is in flight, so sources of one entry stream at one SOP per clock
             depth = self.range_depth
-            m.submodules.ranges = ranges = SyncFIFO(width=2 * g.e_bits + 1, depth=depth)
+            # a range is queued with its second entry too (``start + 1``, which P2 computes
+            # anyway): taking it then needs no adder between the queue and ``cur_e``
+            parts = [p_start, p_last] + [p_next] * self.retimed + [ptr_q["single"]]
+            m.submodules.ranges = ranges = SyncFIFO(width=len(Cat(*parts)), depth=depth)
             room = Signal()  # the queue has room for one more range besides those in flight
             if self.pipelined:  # tested a clock early, with one place to spare: at most one
                 # fetch joins what is in flight per clock, so the test still holds
@@ -399,13 +457,15 @@ class LIFCore(wiring.Component):
             m.d.comb += [
                 fetch.eq(delivering & queued & room),
                 ranges.w_en.eq(ptr_q["valid"] & ptr_q["targets"]),  # no targets: dropped
-                ranges.w_data.eq(Cat(p_start, p_last, ptr_q["single"])),
+                ranges.w_data.eq(Cat(*parts)),
                 ranges.r_en.eq(take),
             ]
-            w_start, w_last = ranges.r_data[:g.e_bits], ranges.r_data[g.e_bits:-1]
+            eb = g.e_bits
+            w_start, w_last = ranges.r_data[:eb], ranges.r_data[eb:2 * eb]
+            w_next = ranges.r_data[2 * eb:3 * eb] if self.retimed else w_start + 1
             w_single, w_valid = ranges.r_data[-1], ranges.r_rdy
         else:  # one spike popped per read, into a one-entry buffer (3 clocks a short source)
-            w_single = w_start == w_last
+            w_single, w_next = w_start == w_last, w_start + 1
             m.d.comb += fetch.eq(delivering & queued & (in_flight == 0) & ~buf_valid)
             with m.If(ptr_q["valid"]):  # a fresh pointer lands in the buffer (dropped if empty)
                 m.d.sync += [buf_valid.eq(ptr_q["targets"]), buf_start.eq(p_start),
@@ -422,7 +482,7 @@ class LIFCore(wiring.Component):
             m.d.sync += cur_e.eq(cur_e + 1)
         with m.Elif(w_valid):
             m.d.comb += [issue.eq(1), issue_addr.eq(w_start), take.eq(1)]
-            m.d.sync += [cur_e.eq(w_start + 1), cur_last.eq(w_last),
+            m.d.sync += [cur_e.eq(w_next), cur_last.eq(w_last),
                          cur_valid.eq(~w_single)]
 
         if self.fanout_loadable:  # one address for both ports: a single-port RAM suffices
@@ -456,16 +516,22 @@ class LIFCore(wiring.Component):
             e_slot.eq(Mux(slot_sum >= g.max_delay, slot_sum - g.max_delay, slot_sum)),
         ]
         d3 = _stage(m, "sync", "d3", valid=d2["valid"], addr=Cat(e_target, e_slot), w=e_weight)
-        d4 = _stage(m, pipe, "d4", valid=d3["valid"], addr=d3["addr"], w=d3["w"],
-                    old=acc_rd.data)
         acc_sum = Signal(signed(g.acc_bits))
+        last_sum = Signal.like(acc_sum)  # the sum written last clock
+        m.d.sync += last_sum.eq(acc_sum)
+        old = acc_rd.data
+        if forward:
+            # the read at D2 saw the writes before its own clock. The one made at that clock
+            # (by the entry two ahead, in D4 then) is taken now, in D3, from registers: its
+            # address, and its sum in ``last_sum``
+            wr_valid, wr_addr = Signal(), Signal.like(d3["addr"])
+            m.d.sync += [wr_valid.eq(acc_wr.en), wr_addr.eq(acc_wr.addr)]
+            old = Mux(wr_valid & (wr_addr == d3["addr"]), last_sum, acc_rd.data)
+        d4 = _stage(m, pipe, "d4", valid=d3["valid"], addr=d3["addr"], w=d3["w"], old=old)
         if self.pipelined:
-            # the read at D2 saw every write up to its own clock (transparent port) but not the
-            # one of the next clock, which D4 makes while this entry is in D3: forward it
+            # ... and the one of the next clock, which D4 makes while this entry is in D3
             fwd = Signal()
-            last_sum = Signal.like(acc_sum)
-            m.d.sync += [fwd.eq(d4["valid"] & d3["valid"] & (d4["addr"] == d3["addr"])),
-                         last_sum.eq(acc_sum)]
+            m.d.sync += fwd.eq(d4["valid"] & d3["valid"] & (d4["addr"] == d3["addr"]))
             m.d.comb += acc_sum.eq(Mux(fwd, last_sum, d4["old"]) + d4["w"])
         else:
             m.d.comb += acc_sum.eq(d4["old"] + d4["w"])
@@ -486,17 +552,16 @@ class LIFCore(wiring.Component):
         m.d.sync += [u1_valid.eq(updating & sweeping), u1_j.eq(j)]
 
         u2 = _stage(m, pipe, "u2", valid=u1_valid, j=u1_j, v=v_rd.data, r=r_rd.data,
-                    ext=ext_rd.data, acc=acc_rd.data, param=param_rd.data)
-        prm = u2["param"]
-        o = 2 * g.v_bits
-        thr = prm[:g.v_bits].as_signed()
-        k = prm[o + g.b_bits:o + g.b_bits + g.k_bits]
+                    ext=ext_rd.data, acc=acc_rd.data,
+                    param=param_rd.data if param_rd is not None else Const(0, 1))
+        prm = g.param_values(u2["param"])
+        k = prm["leak_shift"]
         v_min, v_max = -(1 << (g.v_bits - 1)), (1 << (g.v_bits - 1)) - 1
-        keep = {"valid": u2["valid"], "j": u2["j"], "r": u2["r"], "thr": thr,
-                "v_reset": prm[g.v_bits:o].as_signed(), "refr": prm[o + g.b_bits + g.k_bits:]}
+        keep = {"valid": u2["valid"], "j": u2["j"], "r": u2["r"], "thr": prm["threshold"],
+                "v_reset": prm["v_reset"], "refr": prm["refractory"]}
         u3 = _stage(m, pipe, "u3", **keep, v=u2["v"], ext=u2["ext"],
                     leak=Mux(k == 0, 0, u2["v"] >> k),
-                    c=(u2["acc"] + prm[o:o + g.b_bits].as_signed()).as_signed())
+                    c=(u2["acc"] + prm["bias"]).as_signed())
         keep = {key: u3[key] for key in keep}
         stim = Mux(u3["ext"], Const(g.stim_weight, signed(bits_for(g.stim_weight) + 1)), 0)
         u4 = _stage(m, pipe, "u4", **keep, x=u3["v"] - u3["leak"], y=u3["c"] + stim)
@@ -514,8 +579,10 @@ class LIFCore(wiring.Component):
         u7 = _stage(m, pipe, "u7", valid=u6["valid"], fire=fire, j=u6["j"])
 
         # ---------------------------------------------------------------- port sharing
+        if param_rd is not None:
+            m.d.comb += param_rd.addr.eq(j)
         m.d.comb += [
-            param_rd.addr.eq(j), v_rd.addr.eq(j), r_rd.addr.eq(j), ext_rd.addr.eq(j),
+            v_rd.addr.eq(j), r_rd.addr.eq(j), ext_rd.addr.eq(j),
             v_wr.addr.eq(u6["j"]), r_wr.addr.eq(u6["j"]),
             v_wr.en.eq(u6["valid"]), r_wr.en.eq(u6["valid"]),
         ]
@@ -581,45 +648,46 @@ class LIFCore(wiring.Component):
             m.d.comb += [delivery_over.eq(~was_busy & ~entering), update_over.eq(~was_updating)]
         else:
             m.d.comb += [delivery_over.eq(~pipeline_busy), update_over.eq(~update_busy)]
-        with m.FSM(init="CLEAR"):
-            with m.State("CLEAR"):
-                m.d.comb += [clearing.eq(1), self.busy.eq(1)]
-                with m.If(clear_addr == g.acc_depth - 1):
-                    m.d.sync += idle.eq(1)
-                    m.next = "IDLE"
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [delivering.eq(1), idle.eq(0)]
-                    m.next = "DELIVER"
-            with m.State("DELIVER"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
-                with m.If(delivery_over):
-                    m.d.sync += [j.eq(0), sweeping.eq(1), delivering.eq(0)]
-                    m.next = "HOLD" if self.networked and self.hold else "UPDATE"
-                    if self.networked and not self.hold:
-                        m.d.comb += self.delivered.eq(1)
-            if self.networked and self.hold:
-                with m.State("HOLD"):  # the mesh barrier: every core has delivered
-                    m.d.comb += [self.delivered.eq(1), self.busy.eq(1)]
-                    with m.If(self.proceed):
-                        m.next = "UPDATE"
-            with m.State("UPDATE"):
-                m.d.comb += [updating.eq(1), self.busy.eq(1)]
-                m.d.sync += self.update_cycles.eq(self.update_cycles + 1)
-                with m.If(sweeping):
-                    m.d.sync += j.eq(j + 1)
-                    with m.If(j == n - 1):
-                        m.d.sync += sweeping.eq(0)
-                with m.Elif(update_over):
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(~outq.r_rdy):
-                    m.d.comb += self.done.eq(1)
-                    m.d.sync += [slot.eq(Mux(slot == g.max_delay - 1, 0, slot + 1)),
-                                 self.step_count.eq(self.step_count + 1), idle.eq(1)]
-                    m.next = "IDLE"
+        hold = self.networked and self.hold
+        fsm = StateMachine(m, ["CLEAR", "IDLE", "DELIVER"] + ["HOLD"] * hold
+                           + ["UPDATE", "DRAIN"], "CLEAR", one_hot=self.retimed)
+        m.d.comb += self.busy.eq(~fsm["IDLE"])
+        with m.If(fsm["CLEAR"]):
+            m.d.comb += clearing.eq(1)
+            with m.If(clear_addr == g.acc_depth - 1):
+                m.d.sync += idle.eq(1)
+                fsm.goto("CLEAR", "IDLE")
+        with m.If(fsm["IDLE"]):
+            with m.If(self.start):
+                m.d.sync += [delivering.eq(1), idle.eq(0)]
+                fsm.goto("IDLE", "DELIVER")
+        with m.If(fsm["DELIVER"]):
+            m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
+            with m.If(delivery_over):
+                m.d.sync += [j.eq(0), sweeping.eq(1), delivering.eq(0)]
+                fsm.goto("DELIVER", "HOLD" if hold else "UPDATE")
+                if self.networked and not self.hold:
+                    m.d.comb += self.delivered.eq(1)
+        if hold:
+            with m.If(fsm["HOLD"]):  # the mesh barrier: every core has delivered
+                m.d.comb += self.delivered.eq(1)
+                with m.If(self.proceed):
+                    fsm.goto("HOLD", "UPDATE")
+        with m.If(fsm["UPDATE"]):
+            m.d.comb += updating.eq(1)
+            m.d.sync += self.update_cycles.eq(self.update_cycles + 1)
+            with m.If(sweeping):
+                m.d.sync += j.eq(j + 1)
+                with m.If(j == n - 1):
+                    m.d.sync += sweeping.eq(0)
+            with m.Elif(update_over):
+                fsm.goto("UPDATE", "DRAIN")
+        with m.If(fsm["DRAIN"]):
+            with m.If(~outq.r_rdy):
+                m.d.comb += self.done.eq(1)
+                m.d.sync += [slot.eq(Mux(slot == g.max_delay - 1, 0, slot + 1)),
+                             self.step_count.eq(self.step_count + 1), idle.eq(1)]
+                fsm.goto("DRAIN", "IDLE")
         with m.If(d4["valid"]):
             m.d.sync += self.sop_count.eq(self.sop_count + 1)
         return m

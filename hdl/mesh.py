@@ -26,9 +26,11 @@ from typing import Any
 
 import numpy as np
 from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, Value, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
+from neuropaste.protocol import core_bits
 
 from .core import CoreGeometry, CoreImage, LIFCore, bits_for, step_ports
 from .router import (
@@ -268,7 +270,9 @@ class NeuronMesh(wiring.Component):
     ``early_update`` (default): each core updates as soon as it has delivered, without the
     barrier between the phases (False: every core waits for the slowest, the earlier design).
     ``pipelined`` (default): the cores' registered update and accumulate stages (False: the
-    single-clock ones, the earlier design).
+    single-clock ones, the earlier design). ``fanout_loadable``: every core's fan-out table is
+    a RAM without contents (on the iCE40, SPRAM), written through ``fanout_load`` (address
+    ``core | entry``, :func:`neuropaste.protocol.load_address`) by the host link.
     Counters: ``sop_count`` sums the cores';
     ``deliver_cycles`` and ``update_cycles`` count the mesh's phases, so SOPs per delivery
     clock is the array's throughput.
@@ -276,7 +280,8 @@ class NeuronMesh(wiring.Component):
 
     def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0, *,
                  rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
-                 early_update: bool = True, pipelined: bool = True, hooks: bool = False):
+                 early_update: bool = True, pipelined: bool = True, packed: bool = True,
+                 retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -285,18 +290,34 @@ class NeuronMesh(wiring.Component):
         self.prefetch = prefetch
         self.early_update = early_update
         self.pipelined = pipelined
+        # the cores' constant parameters (LIFCore ``packed``); not with ``hooks``: the cores of
+        # a class share one module, so their parameters stay in their own images
+        self.packed = packed and not hooks
+        self.retimed = retimed  # the cores' control for 50 MHz (LIFCore ``retimed``)
         self.stall_hooks = stall_hooks
         self.hooks = hooks
         self.n_neurons = plan.n_neurons
         self.stall = stall
         self.seed = seed
         self.a_bits = bits_for(max(plan.n_neurons - 1, 1))
-        super().__init__(step_ports(self.a_bits))
+        if fanout_loadable and hooks:
+            raise ValueError("loadable fan-out tables are built by the FPGA flow, not emitted")
+        self.fanout_loadable = fanout_loadable
+        ports = step_ports(self.a_bits)
+        if fanout_loadable:  # every core's table, addressed core | entry (protocol.load_address)
+            geometries = [CoreGeometry(img, plan.shape(c), packed=self.packed)
+                          for c, img in enumerate(plan.images)]
+            self.load_entry_bits = max(bits_for(g.entries - 1) for g in geometries)
+            ports["fanout_load"] = In(stream.Signature(data.StructLayout({
+                "addr": unsigned(core_bits(plan.n_cores) + self.load_entry_bits),
+                "data": unsigned(max(g.entry_bits for g in geometries))})))
+        super().__init__(ports)
 
     def _core(self, c: int) -> LIFCore:
         return LIFCore(self.plan.images[c], networked=True, rom_init=self.rom_init,
                        prefetch=self.prefetch, hold=not self.early_update,
-                       pipelined=self.pipelined, shape=self.plan.shape(c))
+                       pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
+                       fanout_loadable=self.fanout_loadable, shape=self.plan.shape(c))
 
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
         plan, shape = self.plan, self.plan.shape(c)
@@ -317,7 +338,8 @@ class NeuronMesh(wiring.Component):
             c = int(np.flatnonzero(class_of == k)[0])
             core = LIFCore(self.plan.images[c], networked=True, rom_init=False,
                            prefetch=self.prefetch, hold=not self.early_update,
-                           pipelined=self.pipelined, shape=shapes[k])
+                           pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
+                           shape=shapes[k])
             out[core_module(k)] = core
             out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
                                             core.geometry.n_bits, self.plan.axon_bits,
@@ -379,6 +401,17 @@ class NeuronMesh(wiring.Component):
             host_req.append(stage.host.valid)
             host_src.append(stage.host.payload + int(plan.base[c]))
             stage_empty.append(stage.empty)
+
+        if self.fanout_loadable:  # a LOAD word goes to the core its address names
+            load, eb = self.fanout_load, self.load_entry_bits
+            which = load.payload.addr[eb:]
+            for c, core in enumerate(cores):
+                mine = which == c if n_cores > 1 else 1
+                m.d.comb += [core.fanout_load.valid.eq(load.valid & mine),
+                             core.fanout_load.payload.addr.eq(load.payload.addr[:eb]),
+                             core.fanout_load.payload.data.eq(load.payload.data)]
+                with m.If(mine):
+                    m.d.comb += load.ready.eq(core.fanout_load.ready)
 
         # ------------------------------------------------ host side: merged spikes, demuxed input
         # fixed priority, lowest core first: the lowest request bit, one-hot, by one adder

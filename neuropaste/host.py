@@ -36,6 +36,8 @@ from neuropaste.protocol import (
     Reply,
     Status,
     address_extra_bytes,
+    core_bits,
+    load_address,
     nbytes,
 )
 
@@ -226,11 +228,26 @@ class Board:
         self.network, self.compiled = net, cd
         self.set_address_map(to_hw)
         if info.loadable:
-            image = cd.path(RTL_MEM) / "fanout.hex"
+            self.upload(self._table_words(cd, info))
+        return info
+
+    @staticmethod
+    def _table_words(cd: Compiled, info: BoardInfo) -> list[tuple[int, int]]:
+        """Every (LOAD address, word) of the compiled fan-out tables: ``rtl/mem/fanout.hex``
+        of one core, or ``rtl/mem/core_K/fanout.hex`` of each mesh core, addressed core |
+        entry (:func:`neuropaste.protocol.load_address`)."""
+        placement = cd.placement()
+        cores = 1 if placement is None else placement.n_cores
+        entry_bits = info.load_addr_bits - core_bits(cores)
+        words = []
+        for c in range(cores):
+            image = cd.path(RTL_MEM) / ("fanout.hex" if placement is None
+                                        else f"core_{c}/fanout.hex")
             if not image.exists():
                 raise LinkError(f"the board's fan-out table is loadable but {image} is missing")
-            self.upload(enumerate(read_hex_image(image)))
-        return info
+            words += [(load_address(c, i, entry_bits), w)
+                      for i, w in enumerate(read_hex_image(image))]
+        return words
 
     def set_address_map(self, to_hw: Iterable[int]) -> None:
         """Network index → hardware address (identity unless the array is multi-core)."""

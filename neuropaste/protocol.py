@@ -48,3 +48,15 @@ def nbytes(bits: int) -> int:
 
 IDENT_BYTES = 17
 DONE_BYTES = 4
+
+
+def core_bits(n_cores: int) -> int:
+    """Width of the core field of a mesh's LOAD address (0 for one core)."""
+    return 0 if n_cores <= 1 else (n_cores - 1).bit_length()
+
+
+def load_address(core: int, entry: int, entry_bits: int) -> int:
+    """A LOAD frame's table address: entry ``entry`` of core ``core``'s fan-out table, the
+    entry in the low ``entry_bits`` bits and the core above (``hdl/mesh.py``)."""
+    return (core << entry_bits) | entry
+

@@ -407,8 +407,10 @@ def test_uart_divisor() -> None:
 # ---------------------------------------------------------------------------- bridge
 
 
-def test_bridge_runs_the_core_under_tx_backpressure() -> None:
-    """Byte level, no UART: events + STEP per step, spikes framed back with tx stalls."""
+@pytest.mark.parametrize("retimed", [True, False])
+def test_bridge_runs_the_core_under_tx_backpressure(retimed: bool) -> None:
+    """Byte level, no UART: events + STEP per step, spikes framed back with tx stalls (and
+    with the earlier binary state machines, which the bench still builds)."""
     net = _random_net(seed=3)
     steps = 30
     stim = poisson(net.n_neurons, steps, 0.15, seed=1)
@@ -416,7 +418,7 @@ def test_bridge_runs_the_core_under_tx_backpressure() -> None:
     host = bytearray([Op.PING])
     for t in range(steps):
         host += bytes(stim.neuron[stim.step == t].tolist()) + bytes([Op.STEP])
-    bridge = HostBridge(LIFCore(net), design_id=0xDEADBEEF)
+    bridge = HostBridge(LIFCore(net, retimed=retimed), design_id=0xDEADBEEF, retimed=retimed)
     frames = _parse(_bridge_bytes(bridge, bytes(host), tx_stall=0.6, until_done=steps), bridge)
     assert frames[0] == ("ident", bridge.ident_bytes())
     assert frames[0][1][2] == 5 and int.from_bytes(frames[0][1][3:7], "little") == 24
@@ -585,6 +587,33 @@ def test_host_end_to_end_mesh(tmp_path) -> None:
     raster = PtyBoard(mesh, design_id=design_id(net)).drive(host)
     assert ref.first_difference(raster) is None, ref.first_difference(raster)
     assert len(raster) == len(ref) > steps
+
+
+def test_host_uploads_every_core_table_of_a_loadable_mesh(tmp_path) -> None:
+    """A mesh whose cores' fan-out tables are RAMs (SPRAM on the UP5K): load() uploads each
+    rtl/mem/core_K/fanout.hex, addressed core | entry, and only then is it the reference."""
+    from neuropaste.compiled import Compiled
+    from neuropaste.generators.rtl import RTLOptions, build_design
+
+    net = _random_net(n=40, edges=160, seed=7)
+    steps = 20
+    stim = poisson(net.n_neurons, steps, 0.12, seed=5)
+    out = tmp_path / "compiled"
+    compile_network(net, out, stimulus=stim, steps=steps, backends=("rtl",),
+                    backend_options={"rtl": RTLOptions(cores=3)}, quiet=True)
+    mesh = build_design(net, Compiled.open(out).placement(), fanout_loadable=True)
+    ref = simulate(net, steps, stim)
+
+    def host(port):
+        board = Board(port, timeout=30)
+        empty = board.run(stim, steps)  # nothing uploaded yet: no synapses
+        info = board.load(out)
+        return info, empty, board.run(board.stimulus(), steps)
+
+    info, empty, raster = PtyBoard(mesh, design_id=design_id(net)).drive(host)
+    assert info.loadable and info.load_addr_bits == 2 + mesh.load_entry_bits
+    assert empty.first_difference(ref) is not None
+    assert ref.first_difference(raster) is None, ref.first_difference(raster)
 
 
 def test_host_upload_and_overrun_detection(tmp_path) -> None:

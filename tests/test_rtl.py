@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,13 +11,14 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from netgen import hardware_networks, run_core
 
 from neuropaste.compile import compile_map, compile_network
 from neuropaste.errors import InputError
 from neuropaste.events import Stimulus, poisson
 from neuropaste.generators.rtl import SingleCoreLimits, build_core, check_fits
-from neuropaste.hdl.core import LIFCore
+from neuropaste.hdl.core import PARAMS, CoreGeometry, CoreImage, LIFCore, memory_images
 from neuropaste.io import load_map
 from neuropaste.ir import Network, bits_for_signed
 from neuropaste.neuron import QuantOptions
@@ -47,20 +49,50 @@ def test_earlier_core_still_matches_reference(case) -> None:
     """The earlier core (serial fetch, single-clock update and accumulate) stays reachable for
     the bench, so it stays exact."""
     net, steps, stim = case
-    _assert_same(net, steps, stim, stall=0.25, prefetch=False, pipelined=False)
+    _assert_same(net, steps, stim, stall=0.25, prefetch=False, pipelined=False, packed=False,
+                 retimed=False)
 
 
-@pytest.mark.parametrize("prefetch,clocks_per_source,pipelined",
-                         [(True, 1, True), (True, 1, False), (False, 3, False)])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hardware_networks(max_neurons=8, max_steps=12))
+def test_pipelined_core_without_retiming_still_matches_reference(case) -> None:
+    """The pipelined core of before the UP5K retiming (transparent accumulator port, binary
+    phase machine, Amaranth's FIFOs, full param ROM): bench/fpga.py's "before"."""
+    net, steps, stim = case
+    _assert_same(net, steps, stim, stall=0.25, packed=False, retimed=False)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hardware_networks(max_neurons=8, max_steps=12), st.sets(st.sampled_from(PARAMS)))
+def test_shared_parameters_become_constants_and_stay_exact(case, shared) -> None:
+    """Packed, a parameter that every neuron shares leaves the ``param`` ROM for a constant;
+    the others stay in it, and the core stays exact either way."""
+    net, steps, stim = case
+    net = dataclasses.replace(net, **{f: np.full_like(getattr(net, f), getattr(net, f)[0])
+                                      for f in shared})
+    g, full = CoreGeometry(net), CoreGeometry(net, packed=False)
+    widths = {"threshold": g.v_bits, "v_reset": g.v_bits, "bias": g.b_bits,
+              "leak_shift": g.k_bits, "refractory": g.r_bits}
+    assert full.param_bits == sum(widths.values())
+    same = {f for f in PARAMS if np.all(getattr(net, f) == getattr(net, f)[0])}
+    assert shared <= same and g.param_bits == sum(w for f, w in widths.items() if f not in same)
+    assert ("param" in memory_images(CoreImage.from_network(net), g)) == (g.param_bits > 0)
+    _assert_same(net, steps, stim, stall=0.25)
+
+
+@pytest.mark.parametrize("prefetch,clocks_per_source,pipelined,retimed",
+                         [(True, 1, True, True), (True, 1, True, False), (True, 1, False, True),
+                          (False, 3, False, True)])
 def test_sources_of_one_entry_stream_at_one_op_per_clock(prefetch: bool, clocks_per_source: int,
-                                                         pipelined: bool) -> None:
+                                                         pipelined: bool, retimed: bool) -> None:
     """64 sources of one target each (a mesh core's usual share of a source): the pipelined
     pointer fetch issues one operation a clock, the serial fetch one every 3 clocks."""
     n = 65
     net = _net(n, np.arange(n - 1), np.full(n - 1, n - 1), np.ones(n - 1), np.ones(n - 1),
                threshold=[1] * (n - 1) + [1000])
     stim = Stimulus.from_pairs(np.zeros(n - 1, int), np.arange(n - 1))
-    _, counts = _assert_same(net, 2, stim, prefetch=prefetch, pipelined=pipelined)
+    _, counts = _assert_same(net, 2, stim, prefetch=prefetch, pipelined=pipelined,
+                             retimed=retimed)
     assert counts["sop_count"] == n - 1
     # step 0 delivers nothing (empty_delivery_clocks); step 1: the first fetch, then one source
     # every clocks_per_source, then the pipeline drain
@@ -320,3 +352,40 @@ def test_verify_cli_keeps_a_vcd_and_writes_verify_json(tmp_path: Path) -> None:
     page = report_html(out)
     assert page.count("data:image/png;base64,") == 1 and "PASS, bit-exact" in page
     assert "Yosys generic synth" in page and "<script" not in page
+
+
+@pytest.mark.parametrize("depth", [2, 3, 7])
+def test_flag_fifo_behaves_as_amaranths_buffered_fifo(depth: int) -> None:
+    """The FIFO with registered flags (hdl/fifo.py) against ``SyncFIFOBuffered``, clock for
+    clock, under random writes and reads."""
+    from amaranth import Module
+    from amaranth.lib.fifo import SyncFIFOBuffered
+    from amaranth.sim import Simulator
+
+    from neuropaste.hdl.fifo import FlagFIFO
+
+    m = Module()
+    m.submodules.a = a = FlagFIFO(width=8, depth=depth)
+    m.submodules.b = b = SyncFIFOBuffered(width=8, depth=depth)
+    rng = np.random.default_rng(depth)
+    seen = []
+
+    async def bench(ctx):
+        for t in range(400):
+            w, r, d = bool(rng.random() < 0.6), bool(rng.random() < 0.5), int(rng.integers(256))
+            for f in (a, b):
+                ctx.set(f.w_en, w)
+                ctx.set(f.r_en, r)
+                ctx.set(f.w_data, d)
+            got = [tuple(ctx.get(s) for s in (f.w_rdy, f.r_rdy, f.level)) for f in (a, b)]
+            assert got[0] == got[1], (t, got)
+            if got[1][1]:
+                assert ctx.get(a.r_data) == ctx.get(b.r_data), t
+                seen.append(r)
+            await ctx.tick()
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert sum(seen) > 50  # words did flow through

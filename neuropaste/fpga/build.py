@@ -37,13 +37,14 @@ SEED = 1  # nextpnr placement seed: the same tree always gives the same bitstrea
 
 def _load_design(compiled: Path, board: Board):
     """The Network IR of ``compiled``, its manifest, its neuron array and whether the array's
-    fan-out table is loadable (on boards with SPRAM, which a bitstream cannot initialise, a
-    single core gets a loadable table that the host uploads)."""
+    fan-out tables are loadable (on boards with SPRAM, which a bitstream cannot initialise,
+    the tables are RAMs that the host uploads, one core's or every mesh core's)."""
     cd = Compiled.open(compiled)
     net = cd.network()
     placement = cd.placement()  # the mesh the compile step placed, or None: one core
-    loadable = board.spram_blocks > 0 and placement is None  # mesh cores keep tables in ROM
     design = cd.manifest.get("backends", {}).get("rtl", {}).get("design")  # as compiled
+    loadable = board.spram_blocks > 0 and (placement is None
+                                           or (design or {}).get("mesh_spram", True))
     return net, cd.manifest, build_design(net, placement, fanout_loadable=loadable,
                                           design=design), loadable
 
@@ -79,13 +80,13 @@ def _other_core_counts(compiled: Path, net, board: Board, make_top) -> dict[int,
 
     cd = Compiled.open(compiled)
     rates = cd.reference(net.labels).counts() / float(max(cd.steps, 1))
-    # mesh cores keep their fan-out tables in ROM, so in block RAM: a bound without elaborating
+    # without SPRAM the fan-out tables are ROMs, so in block RAM: a bound without elaborating
     rom_bits = net.n_synapses * (net.w_bits + int(net.max_delay).bit_length() + 1)
     out: dict[int, dict] = {}
     for k in CORE_COUNTS:
         if k > net.n_neurons:
             break
-        if k > 1 and rom_bits > board.bram_blocks * board.bram_kbit * 1024:
+        if not board.spram_blocks and rom_bits > board.bram_blocks * board.bram_kbit * 1024:
             out[k] = {"overflow": ["bram"]}
             continue
         try:
@@ -98,7 +99,7 @@ def _other_core_counts(compiled: Path, net, board: Board, make_top) -> dict[int,
                 placement = place(net, k, limits, rates=rates)
         except InputError:
             continue
-        loadable = board.spram_blocks > 0 and placement is None
+        loadable = board.spram_blocks > 0
         out[k] = _survey(board.platform_class()(),
                          make_top(build_design(net, placement, fanout_loadable=loadable)),
                          board, verilog=False)["fit"]
@@ -180,8 +181,11 @@ def prepare(compiled: str | os.PathLike, board_name: str, *, link: str | None = 
         raise InputError(None, f"--clock-mhz {clock_mhz:g}: give a clock in MHz, above 0")
     target = osc_mhz if clock_mhz is None else float(clock_mhz)
     override = {} if target == osc_mhz else clock_override(board, platform, target)
+    design = meta.get("backends", {}).get("rtl", {}).get("design") or {}
+    retimed = bool(design.get("retimed", True))  # the bridge as compiled (RTLOptions.retimed)
+
     def make_top(arr):
-        top = BoardTop(arr, link=link, design_id=design_id, baud=baud)
+        top = BoardTop(arr, link=link, design_id=design_id, baud=baud, retimed=retimed)
         top.build_overrides = override
         return top
 
