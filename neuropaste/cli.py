@@ -291,6 +291,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         raise InputError(None, "compile needs a MAP (or --from-imprint DIR)")
     backends = tuple(b for b in args.backends.split(",") if b)
     _refuse_unused(args, COMPILE_FLAGS, set(backends), "backends")
+    options = _backend_options(args)  # bad options fail before the map is read
     seconds: dict[str, float] = {}
     peaks: dict[str, float] = {}
     with stage(f"importing {args.map}", record=seconds, peaks=peaks):
@@ -300,7 +301,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     del cmap  # as large as the network: not held while the backends run
     manifest = compile_network(net, args.out, stimulus=stim, steps=args.steps,
                                stimulus_spec=spec, backends=backends,
-                               backend_options=_backend_options(args), extra=extra)
+                               backend_options=options, extra=extra)
     net = manifest["network"]
     print(f"compiled {net['neurons']} neurons, {net['synapses']} synapses "
           f"(w{net['w_bits']} v{net['v_bits']} acc{net['acc_bits']}, delays <= {net['max_delay']})"
