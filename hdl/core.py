@@ -378,8 +378,11 @@ class LIFCore(wiring.Component):
         # ---------------------------------------------------------------- control state
         idle = Signal()  # in IDLE, as a flip-flop of its own (set and cleared with the state)
         slot = Signal(range(max(g.max_delay, 2)))  # t mod D
-        prev = Signal.like(slot)  # (t - 1) mod D: base slot of this step's deliveries
-        m.d.comb += prev.eq(Mux(slot == 0, g.max_delay - 1, slot - 1))
+        # (t - 1) mod D: base slot of this step's deliveries; retimed, a register that follows
+        # ``slot`` (the accumulator's read address starts from flip-flops)
+        prev = Signal.like(slot, init=g.max_delay - 1 if self.retimed else 0)
+        if not self.retimed:
+            m.d.comb += prev.eq(Mux(slot == 0, g.max_delay - 1, slot - 1))
 
         # ---------------------------------------------------------------- delivery datapath
         ptr_pending = Signal()  # a pointer read issued last cycle
@@ -685,6 +688,8 @@ class LIFCore(wiring.Component):
         with m.If(fsm["DRAIN"]):
             with m.If(~outq.r_rdy):
                 m.d.comb += self.done.eq(1)
+                if self.retimed:
+                    m.d.sync += prev.eq(slot)
                 m.d.sync += [slot.eq(Mux(slot == g.max_delay - 1, 0, slot + 1)),
                              self.step_count.eq(self.step_count + 1), idle.eq(1)]
                 fsm.goto("DRAIN", "IDLE")
