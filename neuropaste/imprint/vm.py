@@ -35,6 +35,8 @@ row and column medians).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numba
 import numpy as np
 
@@ -118,15 +120,10 @@ def run(rec, sample: np.ndarray, channel: np.ndarray, model: DeviceModel, scheme
     xp, cp, _, _ = model.targets()
     r = model.rate
     _seed(int(seed) % (2**32))
-    size = max(block_samples(n, 128.0) // spb, 8 * (w + 2)) * spb
     med = sig = None
     events = 0
-    for start, blk in rec.chunks(size, (w + 2) * spb):
-        b0 = start // spb
-        nb = len(blk) // spb
-        if nb < w + 2:
-            continue
-        m = blk[: nb * spb].reshape(nb, spb, n).mean(axis=1, dtype=np.float64)
+    for b0, m in _bins(rec, spb, n, w):
+        nb = len(m)
         if slope:  # the column driver is AC-coupled: it passes the rise of a PSP, not drift
             m = np.diff(m, axis=0, prepend=m[:1])
         if med is None:  # centre and robust noise of each channel, from the first block
@@ -151,6 +148,16 @@ def run(rec, sample: np.ndarray, channel: np.ndarray, model: DeviceModel, scheme
 
 
 @numba.njit(cache=True)
+def _bins(rec, spb: int, n: int, w: int) -> Iterator[tuple[int, np.ndarray]]:
+    """The recording in blocks of bin means, (first bin, bins x channels); blocks overlap by
+    the window so that every spike sees its whole window in one block."""
+    size = max(block_samples(n, 128.0) // spb, 8 * (w + 2)) * spb
+    for start, blk in rec.chunks(size, (w + 2) * spb):
+        nb = len(blk) // spb
+        if nb >= w + 2:
+            yield start // spb, blk[: nb * spb].reshape(nb, spb, n).mean(axis=1, dtype=np.float64)
+
+
 def _seed(s):
     np.random.seed(s)
 
@@ -265,15 +272,10 @@ def run_differential(rec, sample: np.ndarray, channel: np.ndarray, model: Device
     r = model.rate
     c = row_v(model, clip_v) / r.v_th - 1.0
     kdt = r.k_pot * bin_s / scheme.speedup
-    size = max(block_samples(n, 128.0) // spb, 8 * (w + 2)) * spb
     med = sig = None
     events = 0
-    for start, blk in rec.chunks(size, (w + 2) * spb):
-        b0 = start // spb
-        nb = len(blk) // spb
-        if nb < w + 2:
-            continue
-        m = blk[: nb * spb].reshape(nb, spb, n).mean(axis=1, dtype=np.float64)
+    for b0, m in _bins(rec, spb, n, w):
+        nb = len(m)
         y = np.diff(m, axis=0, prepend=m[:1])
         held = own_mask(all_bin, all_ch, b0, b0 + nb, before, after, n)
         if med is None:  # centre and robust noise of each channel's free slope, first block
