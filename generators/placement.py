@@ -319,13 +319,16 @@ def step_balance(work: np.ndarray, core: np.ndarray, n_cores: int) -> float:
 def _spread(net: Network, n_cores: int, limits: CoreLimits, work: np.ndarray) -> np.ndarray:
     """Greedy vector balancing: neurons, busiest first, each to the core where it adds least
     to the sum over steps of the busiest core's work (ties: the core with least work), within
-    the neuron, fan-out and route-entry limits (a route entry: a source reaching a core)."""
+    the neuron, fan-out and route-entry limits (a route entry: a source reaching a row of
+    the mesh, :func:`destination_rows`)."""
     fan_in = np.bincount(net.post, minlength=net.n_neurons).astype(np.int64)
     sources = sp.csr_matrix((np.ones(net.n_synapses, np.int8), (net.post, net.pre)),
                             shape=(net.n_neurons,) * 2)
     sources.sum_duplicates()
     order = np.argsort(-work.sum(axis=0), kind="stable")
-    core = _spread_greedy(np.ascontiguousarray(work.T), order, n_cores, fan_in,
+    width, height = mesh_shape(n_cores)
+    row = np.arange(n_cores, dtype=np.int64) // width
+    core = _spread_greedy(np.ascontiguousarray(work.T), order, n_cores, row, height, fan_in,
                           sources.indptr.astype(np.int64), sources.indices.astype(np.int64),
                           limits.neurons, limits.fanout_entries, limits.route_entries)
     if (core < 0).any():
@@ -336,8 +339,8 @@ def _spread(net: Network, n_cores: int, limits: CoreLimits, work: np.ndarray) ->
 
 
 @numba.njit(cache=True)
-def _spread_greedy(work, order, n_cores, fan_in, src_ptr, src, max_neurons, max_entries,
-                   max_routes):  # pragma: no cover
+def _spread_greedy(work, order, n_cores, row, n_rows, fan_in, src_ptr, src, max_neurons,
+                   max_entries, max_routes):  # pragma: no cover
     n, steps = work.shape
     load = np.zeros((n_cores, steps), np.float64)
     busiest = np.zeros(steps, np.float64)
@@ -345,8 +348,8 @@ def _spread_greedy(work, order, n_cores, fan_in, src_ptr, src, max_neurons, max_
     count = np.zeros(n_cores, np.int64)
     entries = np.zeros(n_cores, np.int64)
     routes = np.zeros(n_cores, np.int64)  # route entries of each core's placed neurons
-    reach = np.zeros((n, n_cores), np.bool_)  # source -> cores holding a target of it
-    reached = np.zeros(n, np.int64)  # cores each source reaches so far
+    reach = np.zeros((n, n_rows), np.bool_)  # source -> mesh rows holding a target of it
+    reached = np.zeros(n, np.int64)  # rows each source reaches so far
     extra = np.zeros(n_cores, np.int64)
     core = np.full(n, -1, np.int64)
     cost = np.empty(n_cores, np.float64)
@@ -373,7 +376,7 @@ def _spread_greedy(work, order, n_cores, fan_in, src_ptr, src, max_neurons, max_
             own = reached[j]
             for k in range(src_ptr[j], src_ptr[j + 1]):
                 s = src[k]
-                if not reach[s, best]:
+                if not reach[s, row[best]]:
                     if s == j:
                         own += 1
                     elif core[s] >= 0:
@@ -390,8 +393,8 @@ def _spread_greedy(work, order, n_cores, fan_in, src_ptr, src, max_neurons, max_
         entries[best] += fan_in[j]
         for k in range(src_ptr[j], src_ptr[j + 1]):
             s = src[k]
-            if not reach[s, best]:
-                reach[s, best] = True
+            if not reach[s, row[best]]:
+                reach[s, row[best]] = True
                 reached[s] += 1
                 if core[s] >= 0 and s != j:
                     routes[core[s]] += 1
