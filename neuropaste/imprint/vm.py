@@ -147,7 +147,6 @@ def run(rec, sample: np.ndarray, channel: np.ndarray, model: DeviceModel, scheme
     return x.reshape(n, n), lag_sum.reshape(n, n), e_sum.reshape(n, n), events, fig
 
 
-@numba.njit(cache=True)
 def _bins(rec, spb: int, n: int, w: int) -> Iterator[tuple[int, np.ndarray]]:
     """The recording in blocks of bin means, (first bin, bins x channels); blocks overlap by
     the window so that every spike sees its whole window in one block."""
@@ -158,6 +157,7 @@ def _bins(rec, spb: int, n: int, w: int) -> Iterator[tuple[int, np.ndarray]]:
             yield start // spb, blk[: nb * spb].reshape(nb, spb, n).mean(axis=1, dtype=np.float64)
 
 
+@numba.njit(cache=True)
 def _seed(s):
     np.random.seed(s)
 
