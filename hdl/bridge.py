@@ -197,12 +197,16 @@ class HostBridge(wiring.Component):
                     m.d.sync += step.eq(0)
                 with m.Else():
                     m.d.comb += bad.eq(1)
-        with m.If(fsm["EVENT_BYTES"]):
-            m.d.comb += take.eq(1)
-            with m.If(ready):
-                m.d.sync += count.eq(count - 1)
-                with m.If(count == 1):
-                    fsm.goto("EVENT_BYTES", "EVENT")
+        def collect(state: str, then: str) -> None:
+            """In ``state``, take the frame's remaining bytes, then go to ``then``."""
+            with m.If(fsm[state]):
+                m.d.comb += take.eq(1)
+                with m.If(ready):
+                    m.d.sync += count.eq(count - 1)
+                    with m.If(count == 1):
+                        fsm.goto(state, then)
+
+        collect("EVENT_BYTES", "EVENT")
         with m.If(fsm["EVENT"]):  # an idle array takes input events (docs/hardware.md,
             # Ports), so the registered idle test stands for ``ready``
             m.d.comb += [array.aer_in.valid.eq(array_idle),
@@ -234,12 +238,7 @@ class HostBridge(wiring.Component):
         if self.loadable:
             load = array.fanout_load
             base = 8 * (r_bytes - la - lw)
-            with m.If(fsm["LOAD_BYTES"]):
-                m.d.comb += take.eq(1)
-                with m.If(ready):
-                    m.d.sync += count.eq(count - 1)
-                    with m.If(count == 1):
-                        fsm.goto("LOAD_BYTES", "LOAD")
+            collect("LOAD_BYTES", "LOAD")
             with m.If(fsm["LOAD"]):
                 m.d.comb += [
                     load.valid.eq(1),

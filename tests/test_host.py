@@ -563,17 +563,25 @@ def test_host_uploads_the_fanout_table_of_a_loadable_core(tmp_path) -> None:
     assert ref.first_difference(raster) is None, ref.first_difference(raster)
 
 
-def test_host_end_to_end_mesh(tmp_path) -> None:
-    """Four cores on a mesh: the driver maps labels through rtl/address_map.csv."""
-    from neuropaste.compiled import Compiled
-    from neuropaste.generators.rtl import RTLOptions, build_design
+def _compiled_mesh(tmp_path, cores: int):
+    """A 40-neuron random map, its stimulus and its mesh compiled on ``cores`` cores."""
+    from neuropaste.generators.rtl import RTLOptions
 
     net = _random_net(n=40, edges=160, seed=7)
     steps = 20
     stim = poisson(net.n_neurons, steps, 0.12, seed=5)
     out = tmp_path / "compiled"
     compile_network(net, out, stimulus=stim, steps=steps, backends=("rtl",),
-                    backend_options={"rtl": RTLOptions(cores=4)}, quiet=True)
+                    backend_options={"rtl": RTLOptions(cores=cores)}, quiet=True)
+    return net, steps, stim, out
+
+
+def test_host_end_to_end_mesh(tmp_path) -> None:
+    """Four cores on a mesh: the driver maps labels through rtl/address_map.csv."""
+    from neuropaste.compiled import Compiled
+    from neuropaste.generators.rtl import build_design
+
+    net, steps, stim, out = _compiled_mesh(tmp_path, 4)
     assert (out / "rtl" / "address_map.csv").exists()
     mesh = build_design(net, Compiled.open(out).placement())
     ref = simulate(net, steps, stim)
@@ -593,14 +601,9 @@ def test_host_uploads_every_core_table_of_a_loadable_mesh(tmp_path) -> None:
     """A mesh whose cores' fan-out tables are RAMs (SPRAM on the UP5K): load() uploads each
     rtl/mem/core_K/fanout.hex, addressed core | entry, and only then is it the reference."""
     from neuropaste.compiled import Compiled
-    from neuropaste.generators.rtl import RTLOptions, build_design
+    from neuropaste.generators.rtl import build_design
 
-    net = _random_net(n=40, edges=160, seed=7)
-    steps = 20
-    stim = poisson(net.n_neurons, steps, 0.12, seed=5)
-    out = tmp_path / "compiled"
-    compile_network(net, out, stimulus=stim, steps=steps, backends=("rtl",),
-                    backend_options={"rtl": RTLOptions(cores=3)}, quiet=True)
+    net, steps, stim, out = _compiled_mesh(tmp_path, 3)
     mesh = build_design(net, Compiled.open(out).placement(), fanout_loadable=True)
     ref = simulate(net, steps, stim)
 
