@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -191,8 +192,10 @@ class ExitStage(wiring.Component):
         net_pending, host_pending, accept = Signal(), Signal(), Signal()
         cur, end = Signal(pb), Signal(pb)
         axon = Signal(self.axon_bits)
-        reading, packet_valid, fetch = Signal(), Signal(), Signal()
-        word = Signal(self.word_bits)
+        reading, fetch = Signal(), Signal()
+        # words read ahead of the router, so that a spike injects one packet a clock: a read
+        # is issued while the queue has room for it and for the one still in flight
+        m.submodules.words = words = SyncFIFO(width=self.word_bits, depth=PACKET_QUEUE)
         spike, inject, host = self.spike, self.inject, self.host
         m.d.comb += [accept.eq(~valid & spike.valid), spike.ready.eq(~valid),
                      head_rd.addr.eq(spike.payload), head_rd.en.eq(accept)]
@@ -204,26 +207,30 @@ class ExitStage(wiring.Component):
             first, last = head_rd.data[:pb], head_rd.data[pb:2 * pb]
             m.d.sync += [cur.eq(first), end.eq(last), axon.eq(head_rd.data[2 * pb:]),
                          net_pending.eq(first != last)]
-        # one packet at a time: read its word, hold it until the router takes it
-        m.d.comb += [fetch.eq(valid & ~fresh & net_pending & ~reading & ~packet_valid
-                              & (cur != end)),
-                     word_rd.addr.eq(cur), word_rd.en.eq(fetch)]
+        m.d.comb += [fetch.eq(valid & ~fresh & net_pending & (cur != end)
+                              & (words.level + reading < PACKET_QUEUE)),
+                     word_rd.addr.eq(cur), word_rd.en.eq(fetch),
+                     words.w_en.eq(reading), words.w_data.eq(word_rd.data)]
         m.d.sync += reading.eq(fetch)
-        with m.If(reading):
-            m.d.sync += [word.eq(word_rd.data), packet_valid.eq(1), cur.eq(cur + 1)]
-        m.d.comb += [inject.valid.eq(packet_valid), inject.payload.src.eq(axon),
-                     inject.payload.as_value()[self.axon_bits:].eq(word),
+        with m.If(fetch):
+            m.d.sync += cur.eq(cur + 1)
+        m.d.comb += [inject.valid.eq(words.r_rdy), words.r_en.eq(inject.ready),
+                     inject.payload.src.eq(axon),
+                     inject.payload.as_value()[self.axon_bits:].eq(words.r_data),
                      host.valid.eq(valid & host_pending), host.payload.eq(src),
                      self.empty.eq(~valid)]
-        with m.If(inject.valid & inject.ready):
-            m.d.sync += packet_valid.eq(0)
-            with m.If(cur == end):
-                m.d.sync += net_pending.eq(0)
+        last_out = (words.level == 1) & inject.ready  # the queue's last word leaves now
+        with m.If(valid & ~fresh & net_pending & (cur == end) & ~reading & ~fetch
+                  & (~words.r_rdy | last_out)):
+            m.d.sync += net_pending.eq(0)
         with m.If(host.valid & host.ready):
             m.d.sync += host_pending.eq(0)
         with m.If(valid & ~fresh & ~net_pending & ~host_pending):
             m.d.sync += valid.eq(0)
         return m
+
+
+PACKET_QUEUE = 3  # words an exit stage reads ahead: one packet a clock at one clock's read
 
 
 def instantiate(m: Module, name: str, inner: wiring.Component, module: str,
