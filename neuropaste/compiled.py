@@ -75,6 +75,19 @@ FPGA = "fpga"  # fpga/<board>/: build tree, bitstream and fpga.json
 FPGA_RESULT = "fpga.json"
 
 
+def _json_object(root: Path, name: str, kind: str, command: str, what: str) -> dict[str, Any]:
+    """The JSON object ``root/name`` that makes ``root`` a ``kind``, or one InputError line."""
+    if not root.is_dir() or not (root / name).is_file():
+        raise InputError(root, f"not a {kind} (no {name}): run neuropaste {command} first")
+    try:
+        doc = json.loads((root / name).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(root / name, f"cannot read {what}: {err}") from None
+    if not isinstance(doc, dict):
+        raise InputError(root / name, f"{what} is not a JSON object")
+    return doc
+
+
 def tile_netlist(t: int) -> str:
     return f"{SPICE}/tile_{t:04d}.cir"
 
@@ -90,15 +103,7 @@ class Compiled:
     def open(cls, path: str | os.PathLike) -> Compiled:
         """Refuse, with one InputError line, anything that is not a compiled directory."""
         root = Path(path)
-        if not root.is_dir() or not (root / MANIFEST).is_file():
-            raise InputError(root, "not a compiled directory (no manifest.json): run neuropaste "
-                             "compile first")
-        try:
-            manifest = json.loads((root / MANIFEST).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise InputError(root / MANIFEST, f"cannot read the manifest: {err}") from None
-        if not isinstance(manifest, dict):
-            raise InputError(root / MANIFEST, "the manifest is not a JSON object")
+        manifest = _json_object(root, MANIFEST, "compiled directory", "compile", "the manifest")
         version = manifest.get("neuropaste_manifest")
         if version != MANIFEST_VERSION:
             raise InputError(root / MANIFEST, f"manifest version {version!r}, this neuropaste "
@@ -222,14 +227,8 @@ class Imprinted:
     def open(cls, path: str | os.PathLike) -> Imprinted:
         """Refuse, with one InputError line, anything that is not an imprint directory."""
         root = Path(path)
-        if not root.is_dir() or not (root / IMPRINT_JSON).is_file():
-            raise InputError(root, f"not an imprint directory (no {IMPRINT_JSON}): run "
-                             "neuropaste imprint first")
-        try:
-            doc = json.loads((root / IMPRINT_JSON).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise InputError(root / IMPRINT_JSON, f"cannot read it: {err}") from None
-        if not isinstance(doc, dict) or doc.get("neuropaste_imprint") != IMPRINT_VERSION:
+        doc = _json_object(root, IMPRINT_JSON, "imprint directory", "imprint", IMPRINT_JSON)
+        if doc.get("neuropaste_imprint") != IMPRINT_VERSION:
             raise InputError(root / IMPRINT_JSON, f"not an imprint.json of version "
                              f"{IMPRINT_VERSION}: imprint again")
         return cls(root=root, doc=doc)
