@@ -188,11 +188,13 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
     limits = limits or CoreLimits()
     need = cores_needed(net, limits)
     r = _r(net, rates)
+    # the clocks each neuron costs in each sampled step, once for every partition tried
+    work = step_work(net, raster, rates, seed) if balance == "steps" else None
     core = None
     if n_cores is None:  # as few cores as fit every limit: route entries only show once placed
         while True:
             try:
-                core = _partition(net, need, limits, r, seed, balance, rates, raster)
+                core = _partition(net, need, limits, r, seed, balance, rates, work)
             except InputError:  # the repair found no room (cores filled to the brim): more
                 if need >= net.n_neurons:
                     raise
@@ -213,7 +215,7 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
                          f"not {n_cores}")
     naive = np.minimum(np.arange(net.n_neurons) * n_cores // max(net.n_neurons, 1), n_cores - 1)
     if core is None:  # a core count was given
-        core = _partition(net, n_cores, limits, r, seed, balance, rates, raster)
+        core = _partition(net, n_cores, limits, r, seed, balance, rates, work)
     baseline = None
     if balance != "neurons" and n_cores > 1:
         try:
@@ -249,7 +251,7 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
         "objectives": objectives(net, core, n_cores, rates),
     }
     if balance == "steps":
-        stats["step_balance"] = step_balance(step_work(net, raster, rates, seed), core, n_cores)
+        stats["step_balance"] = step_balance(work, core, n_cores)
     if baseline is not None:
         stats["objectives_neuron_balanced"] = objectives(net, baseline, n_cores, rates)
     return Placement(core=core, local=local, n_cores=n_cores, stats=stats)
@@ -267,15 +269,14 @@ def _overflow(net: Network, core: np.ndarray, n_cores: int, limits: CoreLimits) 
 
 
 def _partition(net: Network, n_cores: int, limits: CoreLimits, r: np.ndarray, seed: int,
-               balance: str, rates: np.ndarray | None, raster: Raster | None = None
+               balance: str, rates: np.ndarray | None, work: np.ndarray | None = None
                ) -> np.ndarray:
     if n_cores == 1:
         return np.zeros(net.n_neurons, np.int64)
     if balance == "steps":
-        return _fill_empty(_spread(net, n_cores, limits, step_work(net, raster, rates, seed)),
-                           n_cores)
-    work = delivery_work(net, rates) if balance == "work" else None
-    core = _repair(net, _metis(net, n_cores, r, seed, work), n_cores, limits, r)
+        return _fill_empty(_spread(net, n_cores, limits, work), n_cores)
+    weight = delivery_work(net, rates) if balance == "work" else None
+    core = _repair(net, _metis(net, n_cores, r, seed, weight), n_cores, limits, r)
     return _fill_empty(core, n_cores)
 
 
