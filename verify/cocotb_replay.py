@@ -1,9 +1,12 @@
-"""cocotb test of one core or one router of a mesh, alone, against its recorded traffic.
+"""cocotb test of cores and routers of a mesh, each alone, against their recorded traffic.
 
-Run by :mod:`neuropaste.verify.replay` through ``cocotb_tools.runner`` on the harness
-``neuropaste_replay`` around the unit's module in the compiled mesh Verilog. The stream
-(``NEUROPASTE_REPLAY``, an ``.npz``) holds, per step, what enters the unit and what must leave
-it; inputs come with random gaps and outputs meet random back-pressure (``NEUROPASTE_STALL``).
+Run by :mod:`neuropaste.verify.replay` through ``cocotb_tools.runner`` on the top
+``neuropaste_replay``, which holds a batch of unit harnesses side by side (each around its
+unit's module in the compiled mesh Verilog, its ports prefixed ``u<k>_``) so that Icarus and
+cocotb start once per batch. ``NEUROPASTE_REPLAY`` names the batch (a JSON list of prefix,
+stream and result file); each stream (an ``.npz``) holds, per step, what enters the unit and
+what must leave it; inputs come with random gaps and outputs meet random back-pressure
+(``NEUROPASTE_STALL``), drawn per unit from the same seed as if it ran alone.
 
 A core: reset and wait for its clearing sweep; per step, its external events go in while it is
 idle, ``start`` is pulsed, the packets ejected into it during that step are fed on ``syn_in``
@@ -226,23 +229,43 @@ async def _router(dut, s: dict[str, np.ndarray], stall: float, rng: random.Rando
             "cycles": cycles}
 
 
-@cocotb.test()
-async def replay(dut) -> None:
-    with np.load(os.environ["NEUROPASTE_REPLAY"], allow_pickle=False) as z:
+class _Unit:
+    """One unit's ports in a batch: the top's ports with the unit's prefix."""
+
+    def __init__(self, dut, prefix: str) -> None:
+        self._dut, self._prefix = dut, prefix
+
+    def __getattr__(self, name: str):
+        return getattr(self._dut, self._prefix + name)
+
+
+async def _one(dut, entry: dict[str, str], stall: float, seed: int) -> bool:
+    """Run one unit of the batch and write its result; whether it passed."""
+    with np.load(entry["stream"], allow_pickle=False) as z:
         s = {k: z[k] for k in z.files}
-    result_path = Path(os.environ["NEUROPASTE_RESULT"])
-    stall = float(os.environ.get("NEUROPASTE_STALL", "0"))
-    rng = random.Random(int(os.environ.get("NEUROPASTE_SEED", "0")))
+    result_path = Path(entry["result"])
+    rng = random.Random(seed)  # as if alone: a unit's run does not depend on its batch
     kind = str(s["kind"])
     try:
-        result = await (_core if kind == "core" else _router)(dut, s, stall, rng)
+        result = await (_core if kind == "core" else _router)(_Unit(dut, entry["prefix"]), s,
+                                                               stall, rng)
     except (AssertionError, ValueError) as err:  # a hang, or an X where a bit must be
         why = f"an output is X or Z: {err}" if isinstance(err, ValueError) else str(err)
         result_path.write_text(json.dumps({"steps": int(s["steps"]), "passed": False,
                                            "error": f"simulation stopped: {why}"}) + "\n")
-        raise
+        return False
     result["passed"] = (result["first_mismatch"] is None and result["first_stray"] is None
                         and result["outputs"] == result["expected_outputs"])
     result["stall_probability"] = stall
     result_path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    assert result["passed"], result["first_mismatch"] or result["first_stray"]
+    return result["passed"]
+
+
+@cocotb.test()
+async def replay(dut) -> None:
+    batch = json.loads(Path(os.environ["NEUROPASTE_REPLAY"]).read_text())
+    stall = float(os.environ.get("NEUROPASTE_STALL", "0"))
+    seed = int(os.environ.get("NEUROPASTE_SEED", "0"))
+    tasks = [cocotb.start_soon(_one(dut, entry, stall, seed)) for entry in batch]
+    passed = [await task for task in tasks]
+    assert all(passed), f"{passed.count(False)} of {len(batch)} units failed"

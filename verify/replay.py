@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -264,8 +265,9 @@ def unit_images(modules: dict[str, str], top: str, unit: str) -> list[tuple[str,
 _CONSTANT = re.compile(r"^\d+'[bhd][0-9a-fA-F_]+$")
 
 
-def harness(modules: dict[str, str], top: str, unit: str, kind: str, held: bool) -> str:
-    """A wrapper module ``neuropaste_replay`` around the unit's module, instantiated with the
+def harness(modules: dict[str, str], top: str, unit: str, kind: str, held: bool,
+            name: str = HARNESS) -> str:
+    """A wrapper module ``name`` around the unit's module, instantiated with the
     parameters of its instance in the mesh: every port with a role the testbench knows is a
     port of the wrapper, an input the mesh ties to a constant (a router's position) keeps it,
     an output without a role stays open. ``held``: the core waits for ``proceed`` between its
@@ -298,7 +300,7 @@ def harness(modules: dict[str, str], top: str, unit: str, kind: str, held: bool)
         else:
             raise ValueError(f"port {port} of {inst.module} (instance {unit}, connected to "
                              f"{inst.ports.get(port, 'nothing')}) has no role the replay knows")
-    lines = [f"module {HARNESS}({', '.join(outer + ['held'])});"]
+    lines = [f"module {name}({', '.join(outer + ['held'])});"]
     lines += [f"  {decl[r][0]} {f'[{decl[r][1] - 1}:0] ' if decl[r][1] > 1 else ''}{r};"
               for r in outer]
     lines.append(f"  output held;\n  assign held = 1'b{int(held)};")
@@ -331,48 +333,91 @@ def unit_digest(cd: Compiled, modules: dict[str, str], top: str, unit: Unit,
     return h.hexdigest()
 
 
-# ------------------------------------------------------------------ one unit, on a worker
+# ------------------------------------------------------------------ units, a batch on a worker
+
+BATCH = 16  # units per simulation: Icarus and cocotb start once for all of them
 
 
-def run_unit(root: str, unit: Unit, options: dict[str, Any]) -> dict[str, Any]:
-    """Simulate one unit under cocotb + Icarus; the testbench's result dict (passed, ...)."""
-    from cocotb_tools.runner import get_runner
+def batch_top(harnesses: list[tuple[str, str]]) -> str:
+    """The top ``neuropaste_replay`` over several unit harnesses ``(module, text)``: the k-th
+    one's ports are the top's ports with the prefix ``u<k>_``, so each unit runs unchanged
+    beside the others, on its own clock."""
+    ports, body = [], []
+    for k, (module, text) in enumerate(harnesses):
+        conns = []
+        for d, w, p in re.findall(r"^\s*(input|output)\s+(\[\d+:0\]\s+)?(\w+);", text, re.M):
+            ports.append(f"u{k}_{p}")
+            body.append(f"  {d} {w or ''}u{k}_{p};")
+            conns.append(f"    .{p}(u{k}_{p})")
+        body.append(f"  {module} u{k} (\n" + ",\n".join(conns) + "\n  );")
+    return "\n".join([f"module {HARNESS}({', '.join(ports)});", *body, "endmodule", ""])
 
+
+def run_batch(root: str, units: list[Unit], options: dict[str, Any]) -> list[dict[str, Any]]:
+    """Simulate several units side by side in one Icarus run under cocotb; each unit's result
+    dict (passed, ...) in order. A unit that cannot run (a missing image, no sender table, a
+    port the replay does not know) gets its error without a simulation."""
     cd = Compiled.open(root)
     top, verilog = cd.design_top()
-    build = cd.path(SIM_BUILD) / "replay" / unit.name
+    build = cd.path(SIM_BUILD) / "replay" / units[0].name
     shutil.rmtree(build, ignore_errors=True)
     build.mkdir(parents=True)
     source = cd.path(RTL) / verilog
     modules = split_modules(source.read_text())
-    base = {"unit": unit.name, "kind": unit.kind, "passed": False, "simulated": False}
-    images = [f for f, _ in unit_images(modules, top, unit.name)]
-    missing = [f for f in images if not (cd.path(RTL_MEM) / f).is_file()]
-    if missing:
-        return base | {"error": f"memory image {missing[0]} is missing ({verilog} reads it)"}
-    if unit.kind == "router" and not int(unit.stream["table"]):
-        return base | {"error": f"no sender table rtl/mem/core_{unit.name[7:]}/rptr.hex and "
-                                "routes.hex is loaded by the mesh"}
-    try:
-        held = not cd.backend("rtl").get("design", {}).get("early_update", True)
-        wrapper = harness(modules, top, unit.name, unit.kind, held)
-    except ValueError as err:
-        return base | {"error": str(err)}
-    (build / "harness.v").write_text(wrapper)
-    np.savez(build / "stream.npz", kind=np.array(unit.kind), **unit.stream)
-    result_path = build / "result.json"
+    held = not cd.backend("rtl").get("design", {}).get("early_update", True)
+    results: dict[str, dict[str, Any]] = {}
+    runs: list[tuple[Unit, list[str], str]] = []  # (unit, its images, its harness's text)
+    for u in units:
+        base = {"unit": u.name, "kind": u.kind, "passed": False, "simulated": False}
+        images = [f for f, _ in unit_images(modules, top, u.name)]
+        missing = [f for f in images if not (cd.path(RTL_MEM) / f).is_file()]
+        if missing:
+            results[u.name] = base | {"error": f"memory image {missing[0]} is missing "
+                                               f"({verilog} reads it)"}
+        elif u.kind == "router" and not int(u.stream["table"]):
+            results[u.name] = base | {"error": f"no sender table rtl/mem/core_{u.name[7:]}/"
+                                               "rptr.hex and routes.hex is loaded by the mesh"}
+        else:
+            try:
+                name = f"{HARNESS}_{len(runs)}"
+                runs.append((u, images, harness(modules, top, u.name, u.kind, held, name)))
+            except ValueError as err:
+                results[u.name] = base | {"error": str(err)}
+    if runs:
+        results |= _simulate(cd, build, source, runs, options)
+    return [results[u.name] for u in units]
+
+
+def _simulate(cd: Compiled, build: Path, source: Path,
+              runs: list[tuple[Unit, list[str], str]], options: dict[str, Any]
+              ) -> dict[str, dict[str, Any]]:
+    from cocotb_tools.runner import get_runner
+
+    texts = [text for _, _, text in runs]
+    top = batch_top([(f"{HARNESS}_{k}", t) for k, t in enumerate(texts)])
+    (build / "harness.v").write_text("\n".join(texts + [top]))
+    batch = []
+    for k, (u, _, _) in enumerate(runs):
+        np.savez(build / f"{u.name}.npz", kind=np.array(u.kind), **u.stream)
+        batch.append({"prefix": f"u{k}_", "stream": str((build / f"{u.name}.npz").resolve()),
+                      "result": str((build / f"{u.name}.json").resolve())})
+    (build / "batch.json").write_text(json.dumps(batch))
     mem = os.path.relpath(cd.path(RTL_MEM), build).replace(os.sep, "/")
     t0 = time.perf_counter()
     runner = get_runner("icarus")
-    runner.build(sources=[source, build / "harness.v"], hdl_toplevel=HARNESS, build_dir=build,
-                 always=True, defines={MEM_MACRO: f'"{mem}/"'}, timescale=("1ns", "1ps"),
-                 log_file=build / "build.log")
+    try:
+        runner.build(sources=[source, build / "harness.v"], hdl_toplevel=HARNESS,
+                     build_dir=build, always=True, defines={MEM_MACRO: f'"{mem}/"'},
+                     timescale=("1ns", "1ps"), log_file=build / "build.log")
+    except (SystemExit, subprocess.CalledProcessError):
+        return {u.name: {"unit": u.name, "kind": u.kind, "passed": False, "simulated": False,
+                         "error": f"{source.name} does not compile in Icarus; see "
+                                  f"{build / 'build.log'}"} for u, _, _ in runs}
     t1 = time.perf_counter()
-    env = {"NEUROPASTE_REPLAY": str((build / "stream.npz").resolve()),
-           "NEUROPASTE_RESULT": str(result_path.resolve()),
+    env = {"NEUROPASTE_REPLAY": str((build / "batch.json").resolve()),
            "NEUROPASTE_STALL": str(options["stall"]), "NEUROPASTE_SEED": str(options["seed"])}
     # the testbench imports nothing of neuropaste: loaded as a top-level module (its folder
-    # last on the simulator's path), it spares each unit the package's imports (about 5 s)
+    # last on the simulator's path), it spares each run the package's imports (about 5 s)
     here = str(Path(__file__).parent)
     sys.path.append(here)
     try:
@@ -380,18 +425,31 @@ def run_unit(root: str, unit: Unit, options: dict[str, Any]) -> dict[str, Any]:
                     test_dir=build, extra_env=env,
                     results_xml=str((build / "results.xml").resolve()),
                     log_file=build / "cocotb.log")
-    except SystemExit:  # a failing test: the result file says why
+    except SystemExit:  # a failing unit: its result file says why
         pass
     finally:
         sys.path.remove(here)
-    if not result_path.is_file():
-        return base | {"error": f"the cocotb test wrote no result; see {build / 'cocotb.log'}"}
-    files = [source] + [cd.path(RTL_MEM) / f for f in images]
-    return base | json.loads(result_path.read_text()) | {
-        "simulated_files": {str(f.relative_to(cd.root)): hashlib.sha256(f.read_bytes()).hexdigest()
-                            for f in files},
-        "simulated": True, "build_seconds": round(t1 - t0, 3),
-        "seconds": round(time.perf_counter() - t0, 3)}
+    seconds = (time.perf_counter() - t0) / len(runs)  # the batch's time, shared
+    out = {}
+    for (u, images, _), entry in zip(runs, batch, strict=True):
+        base = {"unit": u.name, "kind": u.kind, "passed": False, "simulated": False}
+        result_path = Path(entry["result"])
+        if not result_path.is_file():
+            out[u.name] = base | {"error": "the cocotb test wrote no result; see "
+                                           f"{build / 'cocotb.log'}"}
+            continue
+        files = [source] + [cd.path(RTL_MEM) / f for f in images]
+        out[u.name] = base | json.loads(result_path.read_text()) | {
+            "simulated_files": {str(f.relative_to(cd.root)):
+                                hashlib.sha256(f.read_bytes()).hexdigest() for f in files},
+            "simulated": True, "batch": len(runs),
+            "build_seconds": round((t1 - t0) / len(runs), 3), "seconds": round(seconds, 3)}
+    return out
+
+
+def run_unit(root: str, unit: Unit, options: dict[str, Any]) -> dict[str, Any]:
+    """Simulate one unit alone; its result dict."""
+    return run_batch(root, [unit], options)[0]
 
 
 def describe(result: dict[str, Any]) -> str:
@@ -417,10 +475,11 @@ def describe(result: dict[str, Any]) -> str:
 
 def verify(compiled: Path, *, steps: int | None = None, workers: int = 2,
            scheduler: str | None = None, stall: float = DEFAULT_STALL, seed: int = 0,
-           progress: bool = True, only: list[str] | None = None) -> dict[str, Any]:
+           progress: bool = True, only: list[str] | None = None, batch: int = BATCH
+           ) -> dict[str, Any]:
     """Replay every core and router (``only``: those units) of a compiled mesh on ``workers``
-    Dask worker processes (0: in this process) or a ``scheduler``'s cluster; the dict goes into
-    ``verify.json`` under ``checks.replay``."""
+    Dask worker processes (0: in this process) or a ``scheduler``'s cluster, ``batch`` units
+    to a simulation; the dict goes into ``verify.json`` under ``checks.replay``."""
     cd = Compiled.open(compiled)
     if cd.backend("rtl") is None or cd.placement() is None:
         raise InputError(compiled, "--replay proves the cores and routers of a mesh, and this "
@@ -465,24 +524,29 @@ def verify(compiled: Path, *, steps: int | None = None, workers: int = 2,
     for name in sorted(results):
         finished(name, results[name], None)
     root = str(cd.root.resolve())
-    if todo and workers == 0 and not scheduler:  # in this process, one unit after another
-        for u, digest in todo:
-            finished(u.name, run_unit(root, u, opts), digest)
+    size = max(1, batch)
+    batches = [todo[k:k + size] for k in range(0, len(todo), size)]
+    if todo and workers == 0 and not scheduler:  # in this process, one batch after another
+        for part in batches:
+            for (u, digest), result in zip(part, run_batch(root, [u for u, _ in part], opts),
+                                           strict=True):
+                finished(u.name, result, digest)
     elif todo:
         from dask.distributed import as_completed
 
         with dask_client(workers, scheduler) as client:
-            futures = {client.submit(run_unit, root, u, opts, pure=False): (u, d)
-                       for u, d in todo}
+            futures = {client.submit(run_batch, root, [u for u, _ in part], opts, pure=False):
+                       part for part in batches}
             for fut in as_completed(futures):
-                u, digest = futures[fut]
+                part = futures[fut]
                 try:
-                    result = fut.result()
+                    results_of = fut.result()
                 except Exception as err:  # noqa: BLE001 - a unit that cannot run is not a PASS
-                    result = {"unit": u.name, "kind": u.kind, "passed": False,
-                              "error": f"{type(err).__name__}: {err}"}
-                    digest = None
-                finished(u.name, result, digest)
+                    results_of = [{"unit": u.name, "kind": u.kind, "passed": False,
+                                   "error": f"{type(err).__name__}: {err}"} for u, _ in part]
+                    part = [(u, None) for u, _ in part]
+                for (u, digest), result in zip(part, results_of, strict=True):
+                    finished(u.name, result, digest)
     return summarise(units, results, steps, workers, scheduler, time.perf_counter() - t0)
 
 
