@@ -21,6 +21,7 @@ resumes and a stale result is never reused.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -227,15 +228,34 @@ class Instance:
     text: str
 
 
+_INSTANCE = re.compile(r"\s*\\?([\w.$]+)\s*(?:#\((.*?)\)\s*)?\\?([\w.$]+)\s*\((.*)\)\s*",
+                       re.S)
+_PORT_LIST = re.compile(r"\(\s*\.")
+
+
+@functools.lru_cache(maxsize=2)
+def _instances(text: str) -> dict[str, Instance]:
+    """Every instance statement of a module's text, by instance name, in one pass: a top of
+    hundreds of cores is searched once, not once per unit."""
+    out = {}
+    for statement in text.split(";"):
+        if _PORT_LIST.search(statement) is None:
+            continue  # no named port connection: a declaration, an assignment
+        found = _INSTANCE.fullmatch(statement)
+        if found is None or found[1] in ("module", "assign", "wire", "reg", "always"):
+            continue
+        ports = {p.strip().lstrip("\\").strip(): e.strip()
+                 for p, e in re.findall(r"\.(\\\S+\s|\w+)\s*\(([^()]*)\)", found[4])}
+        out[found[3]] = Instance(found[1], (found[2] or "").strip(), ports, statement + ";")
+    return out
+
+
 def instance(modules: dict[str, str], top: str, name: str) -> Instance:
     """Instance ``name`` of the top module (ValueError: none)."""
-    found = re.search(rf"^\s*\\?(\S+?)\s*(?:#\(([^;]*?)\)\s*)?\\?{re.escape(name)}\s*\(([^;]*?)\);",
-                      modules.get(top, ""), re.M | re.S)
+    found = _instances(modules.get(top, "")).get(name)
     if found is None:
         raise ValueError(f"{top} has no instance {name}")
-    ports = {p.strip().lstrip("\\").strip(): e.strip()
-             for p, e in re.findall(r"\.(\\\S+\s|\w+)\s*\(([^()]*)\)", found[3])}
-    return Instance(found[1], (found[2] or "").strip(), ports, found[0])
+    return found
 
 
 def unit_modules(modules: dict[str, str], top: str, unit: str) -> list[str]:
