@@ -292,9 +292,9 @@ class LIFCore(wiring.Component):
     ``fanout_load`` while idle. Its read and write ports share one address, so a single-port
     RAM (iCE40 SPRAM, which a bitstream cannot initialise) can hold it; the host loads it.
 
-    ``rom_init=False``: the ROMs (``ptr``, ``fan``, ``param``, ``wd``) are elaborated empty, because the
-    emitted Verilog loads them from the ``.hex`` images (``generators/rtl.py``); building the
-    contents into the elaboration would cost time and memory for nothing.
+    ``rom_init=False``: the ROMs (``ptr``, ``fan``, ``param``, ``wd``) are elaborated empty,
+    because the emitted Verilog loads them from the ``.hex`` images (``generators/rtl.py``);
+    building the contents into the elaboration would cost time and memory for nothing.
 
     ``prefetch`` (default): pointer reads are pipelined through a queue of ``RANGE_DEPTH``
     fan-out ranges, so a source costs max(1, entries) clocks; ``prefetch=False`` is the earlier
