@@ -118,7 +118,8 @@ class CoreGeometry:
     the sizes of :data:`SHAPE` to those of the core's class, so that cores of one class share
     one module and their images are padded to it (:func:`memory_images`). ``packed``: a
     parameter every neuron shares is a constant, not a ROM column (threshold and bias stay in
-    the ROM when the class pads neurons: a padded neuron must never spike). ``lut``: an entry
+    the ROM when the class pads neurons, since a padded neuron must never spike, unless the
+    bias is 0 and the threshold above 0 for all: then it cannot). ``lut``: an entry
     holds the index of its (weight, delay) pair in the ``wd`` table instead of the pair."""
 
     def __init__(self, image: CoreImage | Network, shape: dict[str, int] | None = None,
@@ -159,7 +160,11 @@ class CoreGeometry:
         widths = {"threshold": self.v_bits, "v_reset": self.v_bits, "bias": self.b_bits,
                   "leak_shift": self.k_bits, "refractory": self.r_bits}
         # packed: a field every neuron shares is a constant, not a ROM column
-        padded = self.n > image.n_neurons
+        # a padded neuron (no input, v = 0 after the clear) never spikes if the shared bias is
+        # 0 and the shared threshold above 0: its v stays 0; otherwise it needs ROM words
+        quiet = bool(image.n_neurons and np.all(image.bias == 0)
+                     and np.all(image.threshold == image.threshold[0]) and image.threshold[0] > 0)
+        padded = self.n > image.n_neurons and not quiet
         shared = {f: int(getattr(image, f)[0]) for f in PARAMS
                   if packed and image.n_neurons and not (padded and f in ("threshold", "bias"))
                   and np.all(getattr(image, f) == getattr(image, f)[0])}

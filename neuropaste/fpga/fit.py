@@ -152,7 +152,7 @@ def plan_fit(memories: list[MemoryUse], logic_bits: int, ff_bits: int,
     """Place every memory on the board's RAM; estimate LUTs and FFs; list what overflows."""
     spram_left = board.spram_blocks
     placement: list[dict[str, Any]] = []
-    bram = spram = logic_mem_bits = 0
+    bram = spram = logic_mem_bits = logic_rom_luts = 0
     for mem in sorted(memories, key=lambda x: -x.bits):
         entry = {"memory": f"{mem.module}.{mem.name}", "role": mem.role, "width": mem.width,
                  "depth": mem.depth, "bits": mem.bits}
@@ -161,7 +161,10 @@ def plan_fit(memories: list[MemoryUse], logic_bits: int, ff_bits: int,
               * math.ceil(mem.depth / board.spram_geometry[0])) if board.spram_blocks else 0
         if mem.bits <= SMALL_MEMORY_BITS or (mem.async_reads and board.family == "ice40"):
             entry["place"] = "logic"
-            logic_mem_bits += mem.bits
+            if mem.write_ports == 0:  # a ROM: per bit a tree of LUT4s over the address
+                logic_rom_luts += mem.width * (2 * math.ceil(mem.depth / 16) - 1)
+            else:  # a RAM: a flip-flop per bit and its write and read logic
+                logic_mem_bits += mem.bits
         elif board.spram_blocks and ok and sp <= spram_left:
             entry |= {"place": "spram", "blocks": sp}
             spram_left -= sp
@@ -173,7 +176,7 @@ def plan_fit(memories: list[MemoryUse], logic_bits: int, ff_bits: int,
                 entry["not_spram"] = why
             bram += n
         placement.append(entry)
-    luts = int(LUTS_PER_LOGIC_BIT * logic_bits + logic_mem_bits)
+    luts = int(LUTS_PER_LOGIC_BIT * logic_bits + logic_mem_bits + logic_rom_luts)
     ffs = ff_bits + logic_mem_bits
     need = {"luts": luts, "ffs": ffs, "bram": bram, "spram": spram}
     have = {"luts": board.luts, "ffs": board.ffs, "bram": board.bram_blocks,
