@@ -477,8 +477,21 @@ class LIFCore(wiring.Component):
         if self.networked and not self.hold:
             owed = Signal(range(g.spike_depth + 4))  # spikes that belong to this delivery
             owing = Signal()  # owed != 0, as a flip-flop
+            held_any = held != 0
+            if self.retimed:
+                # the spikes in FIFO and head counted as they come and go, in flip-flops:
+                # the sum of the two FIFOs' levels and its test fed ``owed`` through 12 logic
+                # levels (the UP5K meshes' critical path); this count equals it every clock
+                count, counted = Signal.like(owed), Signal()
+                arrive = Signal()
+                m.d.comb += arrive.eq(spikes.w_en & spikes.w_rdy)
+                with m.If(arrive & ~head_pop):
+                    m.d.sync += [count.eq(count + 1), counted.eq(1)]
+                with m.Elif(head_pop & ~arrive):
+                    m.d.sync += [count.eq(count - 1), counted.eq(count != 1)]
+                held, held_any = count, counted
             with m.If(idle & self.start):
-                m.d.sync += [owed.eq(held), owing.eq(held != 0)]
+                m.d.sync += [owed.eq(held), owing.eq(held_any)]
             with m.Elif(head_pop):
                 m.d.sync += [owed.eq(owed - 1), owing.eq(owed != 1)]
             m.d.comb += [queued.eq(head_rdy & owing), waiting.eq(owing)]

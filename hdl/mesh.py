@@ -451,8 +451,15 @@ class NeuronMesh(wiring.Component):
         all_delivered = delivered_now.all()  # the barrier (every core holding)
         all_seen = (seen | delivered_now).all()
         network_empty = Signal()
-        m.d.comb += network_empty.eq(Cat(r.idle for r in routers.values()).all()
-                                     & Cat(stage_empty).all())
+        # retimed: a clock old, from a register (the routers' and exit stages' state spans the
+        # die: its AND fed ``done`` on the UP5K meshes' critical path). Safe: ``finished`` is
+        # full at clock k only if every core pulsed ``done`` by k - 1, with its output FIFO
+        # empty, so from k - 1 on nothing enters the network, and empty at k - 1 is empty at k
+        empty_now = Cat(r.idle for r in routers.values()).all() & Cat(stage_empty).all()
+        if self.retimed:
+            m.d.sync += network_empty.eq(empty_now)
+        else:
+            m.d.comb += network_empty.eq(empty_now)
         m.d.comb += self.sop_count.eq(tree_sum([core.sop_count for core in cores])[:32])
         for core in cores:
             m.d.comb += [core.start.eq(self.start & idle), core.proceed.eq(all_delivered)]
