@@ -143,7 +143,15 @@ class HostBridge(wiring.Component):
         with m.If(self.overrun):
             m.d.sync += status[1].eq(1)
         bad = Signal()
-        with m.If(bad):
+        # retimed: set a clock later, from a flip-flop (the byte's decode, the state and the
+        # report were five LUT levels on the UP5K). A report reads ``status`` at the earliest
+        # two clocks after the bad byte (the next command byte must load and decode first)
+        bad_q = Signal()
+        if self.retimed:
+            m.d.sync += bad_q.eq(bad)
+        else:
+            m.d.comb += bad_q.eq(bad)
+        with m.If(bad_q):
             m.d.sync += status[2].eq(1)
 
         # multi-byte fields: shifted in at the top, so after k bytes the first is at 8·(R−k)
