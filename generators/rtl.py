@@ -70,12 +70,13 @@ class RTLOptions:
     packed: bool = True  # shared parameters as constants; False: all in the param ROM (before)
     retimed: bool = True  # control and forwarding for 50 MHz (LIFCore); False: before
     mesh_spram: bool = True  # FPGA: mesh fan-out tables loadable (SPRAM); False: ROMs (before)
+    fanout_lut: bool = True  # entries index a (weight, delay) table; False: the pair (before)
 
     def design(self) -> dict[str, bool]:
         """The switches the elaborated design depends on (placement aside)."""
         return {"prefetch": self.prefetch, "early_update": self.early_update,
                 "pipelined": self.pipelined, "packed": self.packed, "retimed": self.retimed,
-                "mesh_spram": self.mesh_spram}
+                "mesh_spram": self.mesh_spram, "fanout_lut": self.fanout_lut}
 
 
 @dataclass(frozen=True)
@@ -119,14 +120,17 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
                  fanout_loadable: bool = False,
                  design: dict[str, bool] | None = None) -> LIFCore | NeuronMesh:
     """One core, or the mesh of ``placement``; ``stall`` closes mesh links at random (tests);
-    ``design``: the switches of :meth:`RTLOptions.design` (default: today's design)."""
-    d = RTLOptions().design() | (design or {})
+    ``design``: the switches of :meth:`RTLOptions.design` (default: today's design; a manifest
+    written before ``fanout_lut`` existed has entries without the table)."""
+    d = RTLOptions().design() | ({"fanout_lut": False} if design else {}) | (design or {})
     if placement is None:
         return LIFCore(net, fanout_loadable=fanout_loadable, prefetch=d["prefetch"],
-                       pipelined=d["pipelined"], packed=d["packed"], retimed=d["retimed"])
+                       pipelined=d["pipelined"], packed=d["packed"], retimed=d["retimed"],
+                       lut=d["fanout_lut"])
     return NeuronMesh(mesh_plan(net, placement), stall=stall, prefetch=d["prefetch"],
                       early_update=d["early_update"], pipelined=d["pipelined"],
-                      packed=d["packed"], retimed=d["retimed"], fanout_loadable=fanout_loadable)
+                      packed=d["packed"], retimed=d["retimed"], fanout_loadable=fanout_loadable,
+                      lut=d["fanout_lut"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,7 +154,7 @@ class RomImage:
 
 def rom_images(design: LIFCore | NeuronMesh, top: str) -> list[RomImage]:
     """Every ROM of ``design`` with its contents: what ``emit`` writes and the Verilog reads."""
-    names = {"ptr": "ptr", "fanout": "fan", "param": "param"}
+    names = {"ptr": "ptr", "fanout": "fan", "param": "param", "wd": "wd"}
     if isinstance(design, LIFCore):
         return [RomImage(top, names[k], "", f"{k}.hex", words, width)
                 for k, (words, width) in memory_images(design.image, design.geometry).items()
@@ -160,7 +164,7 @@ def rom_images(design: LIFCore | NeuronMesh, top: str) -> list[RomImage]:
     out: list[RomImage] = []
     for c, image in enumerate(plan.images):
         k, prefix = int(class_of[c]), f"core_{c}/"
-        g = CoreGeometry(image, plan.shape(c), packed=design.packed)
+        g = CoreGeometry(image, plan.shape(c), packed=design.packed, lut=design.lut)
         out += [RomImage(core_module(k), names[key], prefix, f"{key}.hex", words, width)
                 for key, (words, width) in memory_images(image, g).items()]
         out += [RomImage(exit_module(k), key, prefix, f"{key}.hex", words, width)
@@ -359,7 +363,7 @@ def _hex_image(path: Path, image: RomImage) -> None:
 
 def memory_bits(g: CoreGeometry) -> dict[str, int]:
     return {
-        "fanout": g.entries * g.entry_bits,
+        "fanout": g.entries * g.entry_bits + g.lut * g.pairs * g.wd_bits,
         "pointers": g.axons * 2 * g.e_bits,
         "accumulators": g.acc_depth * g.acc_bits,
         "state": g.n * (g.v_bits + g.r_bits + 1),
@@ -407,7 +411,7 @@ def _header(title: str, values: dict[str, Any]) -> str:
 def _emit_core(net: Network, rtl: Path, options: RTLOptions) -> dict[str, Any]:
     check_fits(net)
     core = LIFCore(net, rom_init=False, prefetch=options.prefetch, pipelined=options.pipelined,
-                   packed=options.packed, retimed=options.retimed)
+                   packed=options.packed, retimed=options.retimed, lut=options.fanout_lut)
     g = core.geometry
     images = rom_images(core, TOP)
     (rtl / CORE_VERILOG).write_text(_header("single LIF core", g.as_dict())
@@ -444,8 +448,8 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, hooks=True,
                       prefetch=options.prefetch, early_update=options.early_update,
                       pipelined=options.pipelined, packed=options.packed,
-                      retimed=options.retimed)
-    geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed)
+                      retimed=options.retimed, lut=options.fanout_lut)
+    geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut)
                   for c, img in enumerate(plan.images)]
     images = rom_images(mesh, MESH_TOP)
     info = {"cores": plan.n_cores, "mesh": f"{plan.width}x{plan.height}",

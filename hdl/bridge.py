@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from amaranth import Cat, Const, Module, ResetInserter, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from neuropaste.hdl.fifo import FlagFIFO
@@ -124,9 +124,18 @@ class HostBridge(wiring.Component):
         # as it is loaded put the RAM's clock-to-output in front of the comparison: the
         # ECP5's critical path)
         op = {o: Signal(name=f"op_{o.name.lower()}") for o in Op}
-        m.d.comb += rxq.r_en.eq(~ready | take)
-        with m.If(rxq.r_en & rxq.r_rdy):
-            m.d.sync += [byte.eq(rxq.r_data), ready.eq(1)]
+        head = rxq
+        if self.retimed:
+            # two bytes in flip-flops between the FIFO and ``byte``, refilled whenever one has
+            # room: the receive FIFO's read then waits on a flag of its own, not on the
+            # command decision (state, take, read enable, count and flags: five LUT levels
+            # across the UP5K, which missed 50 MHz on some placement seeds)
+            m.submodules.rx_head = head = SyncFIFO(width=8, depth=2)
+            m.d.comb += [head.w_data.eq(rxq.r_data), head.w_en.eq(rxq.r_rdy),
+                         rxq.r_en.eq(head.w_rdy)]
+        m.d.comb += head.r_en.eq(~ready | take)
+        with m.If(head.r_en & head.r_rdy):
+            m.d.sync += [byte.eq(head.r_data), ready.eq(1)]
         with m.Elif(take):
             m.d.sync += ready.eq(0)
         m.d.comb += [op[o].eq(byte == int(o)) for o in Op]
@@ -143,7 +152,15 @@ class HostBridge(wiring.Component):
         with m.If(self.overrun):
             m.d.sync += status[1].eq(1)
         bad = Signal()
-        with m.If(bad):
+        # retimed: set a clock later, from a flip-flop (the byte's decode, the state and the
+        # report were five LUT levels on the UP5K). A report reads ``status`` at the earliest
+        # two clocks after the bad byte (the next command byte must load and decode first)
+        bad_q = Signal()
+        if self.retimed:
+            m.d.sync += bad_q.eq(bad)
+        else:
+            m.d.comb += bad_q.eq(bad)
+        with m.If(bad_q):
             m.d.sync += status[2].eq(1)
 
         # multi-byte fields: shifted in at the top, so after k bytes the first is at 8·(R−k)

@@ -9,7 +9,10 @@ carry (``placement.axon_indices``: only those that reach the core), the spikes l
 Memories (all sized from the image; the ROMs initialised from it unless ``rom_init=False``):
 
 - ``ptr``: per axon, ``start | end`` into the fan-out table (CSR offsets);
-- ``fanout``: per entry ``target | weight | delay`` (an axon's entries contiguous);
+- ``fanout``: per entry ``target | weight | delay`` (an axon's entries contiguous); with
+  ``lut``, ``target | pair`` and ``wd``: per distinct (weight, delay) pair of the core,
+  ``weight | delay`` (a core of C. elegans has 50-120 pairs among 1,000-6,000 entries, so an
+  entry fits the 16 bits of an iCE40 SPRAM word);
 - ``acc``: the ring of per-delay accumulators, address ``slot · 2^n_bits + target``;
 - ``v``, ``r``: membrane and refractory counter per neuron; ``ext``: one pending-event bit;
 - ``param``: per neuron ``threshold | v_reset | bias | leak_shift | refractory`` (ROM). Packed
@@ -96,7 +99,18 @@ class CoreImage:
 
 #: the sizes a core class rounds up (:func:`neuropaste.hdl.mesh.core_classes`); every other width
 #: is shared by the whole network or derived from these
-SHAPE = ("n", "axons", "entries", "sources", "k_bits", "r_bits", "b_bits")
+SHAPE = ("n", "axons", "entries", "sources", "k_bits", "r_bits", "b_bits", "pairs")
+
+
+def weight_delay_pairs(image: CoreImage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (weight, delay) pairs of ``image``'s entries, sorted, and each entry's
+    index among them: the ``wd`` table and the ``pair`` field of a ``lut`` core's entries."""
+    if not len(image.target):
+        return np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(0, np.int64)
+    pairs, index = np.unique(np.stack([np.asarray(image.weight, np.int64),
+                                       np.asarray(image.delay, np.int64)], axis=1),
+                             axis=0, return_inverse=True)
+    return pairs[:, 0], pairs[:, 1], index.reshape(-1)
 
 
 class CoreGeometry:
@@ -104,17 +118,20 @@ class CoreGeometry:
     the sizes of :data:`SHAPE` to those of the core's class, so that cores of one class share
     one module and their images are padded to it (:func:`memory_images`). ``packed``: a
     parameter every neuron shares is a constant, not a ROM column (threshold and bias stay in
-    the ROM when the class pads neurons: a padded neuron must never spike)."""
+    the ROM when the class pads neurons, since a padded neuron must never spike, unless the
+    bias is 0 and the threshold above 0 for all: then it cannot). ``lut``: an entry
+    holds the index of its (weight, delay) pair in the ``wd`` table instead of the pair."""
 
     def __init__(self, image: CoreImage | Network, shape: dict[str, int] | None = None,
-                 packed: bool = True):
+                 packed: bool = True, lut: bool = False):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
         size = {"n": image.n_neurons, "axons": image.n_axons, "entries": len(image.target),
                 "sources": image.sources,
                 "k_bits": bits_for(int(image.leak_shift.max(initial=0))),
                 "r_bits": bits_for(int(image.refractory.max(initial=0))),
-                "b_bits": max(2, int(np.abs(image.bias).max(initial=0)).bit_length() + 1)}
+                "b_bits": max(2, int(np.abs(image.bias).max(initial=0)).bit_length() + 1),
+                "pairs": len(weight_delay_pairs(image)[0])}
         for k in SHAPE:  # a class's shape may hold more (the mesh's sender table)
             size[k] = max(size[k], int((shape or {}).get(k, 0)))
         self.n = size["n"]
@@ -135,11 +152,19 @@ class CoreGeometry:
         self.acc_depth = image.max_delay << self.n_bits
         self.stim_weight = int(image.stim_weight)
         self.spike_depth = max(1, size["sources"])
-        self.entry_bits = self.n_bits + self.w_bits + self.d_bits
+        self.lut = lut
+        self.pairs = size["pairs"]  # distinct (weight, delay) pairs (of the class)
+        self.wd_bits = self.w_bits + self.d_bits
+        self.l_bits = bits_for(max(self.pairs - 1, 1)) if lut else 0
+        self.entry_bits = self.n_bits + (self.l_bits if lut else self.wd_bits)
         widths = {"threshold": self.v_bits, "v_reset": self.v_bits, "bias": self.b_bits,
                   "leak_shift": self.k_bits, "refractory": self.r_bits}
         # packed: a field every neuron shares is a constant, not a ROM column
-        padded = self.n > image.n_neurons
+        # a padded neuron (no input, v = 0 after the clear) never spikes if the shared bias is
+        # 0 and the shared threshold above 0: its v stays 0; otherwise it needs ROM words
+        quiet = bool(image.n_neurons and np.all(image.bias == 0)
+                     and np.all(image.threshold == image.threshold[0]) and image.threshold[0] > 0)
+        padded = self.n > image.n_neurons and not quiet
         shared = {f: int(getattr(image, f)[0]) for f in PARAMS
                   if packed and image.n_neurons and not (padded and f in ("threshold", "bias"))
                   and np.all(getattr(image, f) == getattr(image, f)[0])}
@@ -204,9 +229,18 @@ def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[np.ndarr
     reads with ``$readmemh``, and the host's LOAD frames share. A geometry larger than the
     image (its class's) pads them: axons without entries, zero fan-out words, and neurons
     whose threshold is the largest membrane value, with no bias and no input, which never
-    spike. No ``param`` when the geometry keeps every parameter as a constant."""
+    spike. No ``param`` when the geometry keeps every parameter as a constant; ``wd`` (the
+    (weight, delay) pairs, padded with zeros) when it is a ``lut`` geometry."""
     end = np.full(g.axons - image.n_axons, len(image.target))
-    fanout = _pack([(image.target, g.n_bits), (image.weight, g.w_bits), (image.delay, g.d_bits)])
+    lut = {}
+    if g.lut:
+        weights, delays, index = weight_delay_pairs(image)
+        fanout = _pack([(image.target, g.n_bits), (index, g.l_bits)])
+        wd = _pack([(weights, g.w_bits), (delays, g.d_bits)])
+        lut["wd"] = (np.concatenate([wd, np.zeros(g.pairs - len(wd), wd.dtype)]), g.wd_bits)
+    else:
+        fanout = _pack([(image.target, g.n_bits), (image.weight, g.w_bits),
+                        (image.delay, g.d_bits)])
     out = {
         "ptr": (_pack([(np.concatenate([image.indptr[:-1], end]), g.e_bits),
                        (np.concatenate([image.indptr[1:], end]), g.e_bits)]), 2 * g.e_bits),
@@ -215,7 +249,7 @@ def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[np.ndarr
     }
     if g.param_bits:
         out["param"] = (_pack(g.param_columns(image)), g.param_bits)
-    return out
+    return out | lut
 
 
 def _stage(m: Module, domain: str, name: str, **values) -> dict[str, Signal]:
@@ -263,9 +297,9 @@ class LIFCore(wiring.Component):
     ``fanout_load`` while idle. Its read and write ports share one address, so a single-port
     RAM (iCE40 SPRAM, which a bitstream cannot initialise) can hold it; the host loads it.
 
-    ``rom_init=False``: the ROMs (``ptr``, ``fan``, ``param``) are elaborated empty, because the
-    emitted Verilog loads them from the ``.hex`` images (``generators/rtl.py``); building the
-    contents into the elaboration would cost time and memory for nothing.
+    ``rom_init=False``: the ROMs (``ptr``, ``fan``, ``param``, ``wd``) are elaborated empty,
+    because the emitted Verilog loads them from the ``.hex`` images (``generators/rtl.py``);
+    building the contents into the elaboration would cost time and memory for nothing.
 
     ``prefetch`` (default): pointer reads are pipelined through a queue of ``RANGE_DEPTH``
     fan-out ranges, so a source costs max(1, entries) clocks; ``prefetch=False`` is the earlier
@@ -283,16 +317,20 @@ class LIFCore(wiring.Component):
     state (:mod:`neuropaste.hdl.onehot`), the spike and output FIFOs registered flags
     (:mod:`neuropaste.hdl.fifo`), the pipelined accumulator forwards from registers instead of
     a transparent read port, and queued ranges carry their second entry; False: the earlier
-    design.
+    design. ``lut``: fan-out entries hold ``target | pair``, the pair's (weight, delay) read from
+    the core's small ``wd`` table (logic on the iCE40: an asynchronous ROM) in a stage of its own
+    (DL, between D2 and the accumulator read), so that an entry fits one SPRAM word; one more
+    clock of drain per delivery.
     """
 
     def __init__(self, image: CoreImage | Network, *, networked: bool = False,
                  fanout_loadable: bool = False, rom_init: bool = True, prefetch: bool = True,
                  hold: bool = True, pipelined: bool = True, packed: bool = True,
-                 retimed: bool = True, shape: dict[str, int] | None = None):
+                 retimed: bool = True, lut: bool = False, shape: dict[str, int] | None = None):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
-        g = CoreGeometry(image, shape, packed=packed)
+        g = CoreGeometry(image, shape, packed=packed, lut=lut)
+        self.lut = lut
         self.packed = packed
         self.retimed = retimed
         self.geometry = g
@@ -333,8 +371,8 @@ class LIFCore(wiring.Component):
     def drain_clocks(self) -> int:
         """What a delivery costs beyond one clock per operation and the first fetch: the clocks
         from the last issue to its accumulator write, and (pipelined) one for the registered
-        "pipeline empty" test."""
-        return 6 if self.pipelined else 2
+        "pipeline empty" test; and the ``wd`` lookup's stage (``lut``, pipelined)."""
+        return (6 + self.lut) if self.pipelined else 2
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -343,11 +381,17 @@ class LIFCore(wiring.Component):
 
         rom = {k: (words.tolist(), width) for k, (words, width)
                in memory_images(image, g).items()} if self.rom_init else {
-            "ptr": ([], 2 * g.e_bits), "fanout": ([], g.entry_bits), "param": ([], 0)}
+            "ptr": ([], 2 * g.e_bits), "fanout": ([], g.entry_bits), "param": ([], 0),
+            "wd": ([], g.wd_bits)}
         m.submodules.ptr = ptr = Memory(shape=unsigned(rom["ptr"][1]), depth=g.axons,
                                         init=rom["ptr"][0])
         m.submodules.fan = fan = Memory(shape=unsigned(g.entry_bits), depth=g.entries,
                                         init=[] if self.fanout_loadable else rom["fanout"][0])
+        wd_rd = None
+        if g.lut:  # read asynchronously, between two stage registers: logic, not a block RAM
+            m.submodules.wd = wd = Memory(shape=unsigned(g.wd_bits), depth=g.pairs,
+                                          init=rom["wd"][0])
+            wd_rd = wd.read_port(domain="comb")
         param_rd = None
         if g.param_bits:  # packed, parameters that every neuron shares are constants
             m.submodules.param = param = Memory(shape=unsigned(g.param_bits), depth=n,
@@ -433,8 +477,21 @@ class LIFCore(wiring.Component):
         if self.networked and not self.hold:
             owed = Signal(range(g.spike_depth + 4))  # spikes that belong to this delivery
             owing = Signal()  # owed != 0, as a flip-flop
+            held_any = held != 0
+            if self.retimed:
+                # the spikes in FIFO and head counted as they come and go, in flip-flops:
+                # the sum of the two FIFOs' levels and its test fed ``owed`` through 12 logic
+                # levels (the UP5K meshes' critical path); this count equals it every clock
+                count, counted = Signal.like(owed), Signal()
+                arrive = Signal()
+                m.d.comb += arrive.eq(spikes.w_en & spikes.w_rdy)
+                with m.If(arrive & ~head_pop):
+                    m.d.sync += [count.eq(count + 1), counted.eq(1)]
+                with m.Elif(head_pop & ~arrive):
+                    m.d.sync += [count.eq(count - 1), counted.eq(count != 1)]
+                held, held_any = count, counted
             with m.If(idle & self.start):
-                m.d.sync += [owed.eq(held), owing.eq(held != 0)]
+                m.d.sync += [owed.eq(held), owing.eq(held_any)]
             with m.Elif(head_pop):
                 m.d.sync += [owed.eq(owed - 1), owing.eq(owed != 1)]
             m.d.comb += [queued.eq(head_rdy & owing), waiting.eq(owing)]
@@ -511,6 +568,10 @@ class LIFCore(wiring.Component):
         # D3: the accumulator word arrives; D4 (a register when pipelined): add and write back
         m.d.sync += s1_valid.eq(d0["valid"])
         d2 = _stage(m, pipe, "d2", valid=s1_valid, entry=fan_rd.data)
+        d2_valid = d2["valid"]
+        if wd_rd is not None:  # DL: the entry's (weight, delay) pair from the ``wd`` table
+            m.d.comb += wd_rd.addr.eq(d2["entry"][nb:])
+            d2 = _stage(m, pipe, "dl", valid=d2["valid"], entry=Cat(d2["entry"][:nb], wd_rd.data))
         e_target = d2["entry"][:nb]
         e_weight = d2["entry"][nb:nb + g.w_bits].as_signed()
         e_delay = d2["entry"][nb + g.w_bits:]
@@ -541,7 +602,7 @@ class LIFCore(wiring.Component):
         pipeline_busy = Signal()
         m.d.comb += pipeline_busy.eq(waiting | ptr_pending | ptr_w["valid"] | ptr_q["valid"]
                                      | w_valid | cur_valid | d0["valid"] | s1_valid
-                                     | d2["valid"] | d3["valid"] | d4["valid"])
+                                     | d2_valid | d2["valid"] | d3["valid"] | d4["valid"])
 
         # ---------------------------------------------------------------- update datapath
         # U0 reads neuron j; U1 its words arrive; U2..U6 (registers when pipelined) decode,

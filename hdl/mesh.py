@@ -82,7 +82,7 @@ def core_classes(images: list[CoreImage], packets: list[int] | None = None
         shapes.append({"n": n, "axons": axons, "entries": entries,
                        "sources": max(g.spike_depth for g in geos),
                        **{b: max(getattr(g, b) for g in geos)
-                          for b in ("k_bits", "r_bits", "b_bits")},
+                          for b in ("k_bits", "r_bits", "b_bits", "pairs")},
                        "route_words": max(round_up((packets or [0] * len(images))[c])
                                           for c in np.flatnonzero(class_of == k))})
     return shapes, class_of
@@ -279,7 +279,8 @@ class NeuronMesh(wiring.Component):
     ``pipelined`` (default): the cores' registered update and accumulate stages (False: the
     single-clock ones, the earlier design). ``fanout_loadable``: every core's fan-out table is
     a RAM without contents (on the iCE40, SPRAM), written through ``fanout_load`` (address
-    ``core | entry``, :func:`neuropaste.protocol.load_address`) by the host link.
+    ``core | entry``, :func:`neuropaste.protocol.load_address`) by the host link. ``lut``: the
+    cores' entries index a table of their (weight, delay) pairs (LIFCore ``lut``).
     Counters: ``sop_count`` sums the cores';
     ``deliver_cycles`` and ``update_cycles`` count the mesh's phases, so SOPs per delivery
     clock is the array's throughput.
@@ -288,7 +289,8 @@ class NeuronMesh(wiring.Component):
     def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0, *,
                  rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
                  early_update: bool = True, pipelined: bool = True, packed: bool = True,
-                 retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False):
+                 retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False,
+                 lut: bool = False):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -301,6 +303,7 @@ class NeuronMesh(wiring.Component):
         # a class share one module, so their parameters stay in their own images
         self.packed = packed and not hooks
         self.retimed = retimed  # the cores' control for 50 MHz (LIFCore ``retimed``)
+        self.lut = lut  # the cores' (weight, delay) tables (LIFCore ``lut``)
         self.stall_hooks = stall_hooks
         self.hooks = hooks
         self.n_neurons = plan.n_neurons
@@ -312,7 +315,7 @@ class NeuronMesh(wiring.Component):
         self.fanout_loadable = fanout_loadable
         ports = step_ports(self.a_bits)
         if fanout_loadable:  # every core's table, addressed core | entry (protocol.load_address)
-            geometries = [CoreGeometry(img, plan.shape(c), packed=self.packed)
+            geometries = [CoreGeometry(img, plan.shape(c), packed=self.packed, lut=lut)
                           for c, img in enumerate(plan.images)]
             self.load_entry_bits = max(bits_for(g.entries - 1) for g in geometries)
             ports["fanout_load"] = In(stream.Signature(data.StructLayout({
@@ -324,7 +327,8 @@ class NeuronMesh(wiring.Component):
         return LIFCore(self.plan.images[c], networked=True, rom_init=self.rom_init,
                        prefetch=self.prefetch, hold=not self.early_update,
                        pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
-                       fanout_loadable=self.fanout_loadable, shape=self.plan.shape(c))
+                       fanout_loadable=self.fanout_loadable, lut=self.lut,
+                       shape=self.plan.shape(c))
 
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
         plan, shape = self.plan, self.plan.shape(c)
@@ -346,7 +350,7 @@ class NeuronMesh(wiring.Component):
             core = LIFCore(self.plan.images[c], networked=True, rom_init=False,
                            prefetch=self.prefetch, hold=not self.early_update,
                            pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
-                           shape=shapes[k])
+                           lut=self.lut, shape=shapes[k])
             out[core_module(k)] = core
             out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
                                             core.geometry.n_bits, self.plan.axon_bits,
@@ -447,8 +451,15 @@ class NeuronMesh(wiring.Component):
         all_delivered = delivered_now.all()  # the barrier (every core holding)
         all_seen = (seen | delivered_now).all()
         network_empty = Signal()
-        m.d.comb += network_empty.eq(Cat(r.idle for r in routers.values()).all()
-                                     & Cat(stage_empty).all())
+        # retimed: a clock old, from a register (the routers' and exit stages' state spans the
+        # die: its AND fed ``done`` on the UP5K meshes' critical path). Safe: ``finished`` is
+        # full at clock k only if every core pulsed ``done`` by k - 1, with its output FIFO
+        # empty, so from k - 1 on nothing enters the network, and empty at k - 1 is empty at k
+        empty_now = Cat(r.idle for r in routers.values()).all() & Cat(stage_empty).all()
+        if self.retimed:
+            m.d.sync += network_empty.eq(empty_now)
+        else:
+            m.d.comb += network_empty.eq(empty_now)
         m.d.comb += self.sop_count.eq(tree_sum([core.sop_count for core in cores])[:32])
         for core in cores:
             m.d.comb += [core.start.eq(self.start & idle), core.proceed.eq(all_delivered)]

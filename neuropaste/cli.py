@@ -500,6 +500,8 @@ def _add_fpga(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--clock-mhz", type=float, default=None,
                    help="clock nextpnr must meet (default: the board's oscillator); a build "
                         "that misses it fails (exit 1) naming the critical path")
+    s.add_argument("--pnr-seed", type=int, default=1,
+                   help="nextpnr placement seed (default 1); Fmax varies with it")
     s.set_defaults(func=cmd_fpga)
 
 
@@ -512,7 +514,7 @@ def cmd_fpga(args: argparse.Namespace) -> int:
             raise InputError(None, "--baud applies to the uart link, not to --link demo")
         baud = {} if args.baud is None else {"baud": args.baud}
         r = build(args.dir, args.board, run=args.build, link=args.link,
-                  clock_mhz=args.clock_mhz, **baud)
+                  clock_mhz=args.clock_mhz, seed=args.pnr_seed, **baud)
     except RuntimeError as err:  # a tool failed: its log tail, not a traceback
         print(f"neuropaste: error: {err}", file=sys.stderr)
         return 1

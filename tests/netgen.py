@@ -13,11 +13,11 @@ from neuropaste.ir import Network, bits_for_signed, signed_range
 
 
 @st.composite
-def hardware_networks(draw, max_neurons: int = 12, max_steps: int = 25):
+def hardware_networks(draw, max_neurons: int = 12, max_steps: int = 25, min_neurons: int = 2):
     """A network plus stimulus with, by construction: signed weights, every delay 1..D,
     refractory periods, inputs that overrun both membrane rails, a neuron with no inputs
     (index 0) and a source with no targets (the last index)."""
-    n = draw(st.integers(2, max_neurons))
+    n = draw(st.integers(min_neurons, max_neurons))
     d_max = draw(st.integers(1, 5))
     w_bits = draw(st.integers(4, 9))
     v_bits = draw(st.integers(5, 10))

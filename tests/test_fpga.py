@@ -67,8 +67,9 @@ def test_fit_check_names_block_ram_before_synthesis(big_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_fit_error_suggests_the_core_count_that_fits(tmp_path: Path, capsys) -> None:
-    """C. elegans on 4 cores overflows the UP5K's block RAM (ROM tables on every core); on one
-    core its fan-out table goes to SPRAM and it fits: the error says so."""
+    """C. elegans on 4 cores overflows the UP5K's block RAM (pointer, routing, FIFO and state
+    memories on every core; the fan-out tables on the 4 SPRAMs); on one core it fits: the
+    error says so."""
     out = tmp_path / "c4"
     cmap = load_map("builtin:celegans")
     compile_map(cmap, out, quant=QuantOptions(), stimulus=poisson(cmap.n_neurons, 5, 0.05, 0),
@@ -76,10 +77,10 @@ def test_fit_error_suggests_the_core_count_that_fits(tmp_path: Path, capsys) -> 
                 quiet=True)
     assert main(["fpga", str(out), "--board", "icebreaker"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "block RAM: needs" in err and "over; by table: fan-out table" in err
-    assert "routing table" in err
-    assert re.search(r"It fits on 1 core instead of 4 \(\d+ block RAMs, 2 SPRAM, ~[\d,]+ "
-                     r"LUTs\): compile with --cores 1\.$", err), err
+    assert "block RAM: needs" in err and "over; by table: " in err
+    assert "routing table" in err and "fan-out table" not in err  # all four on SPRAM
+    assert re.search(r"It fits on 1 core instead of 4 \(\d+ block RAMs, 1 SPRAM, ~[\d,]+ "
+                     r"logic cells\): compile with --cores 1\.$", err), err
 
 
 def test_suggestion_names_the_fewest_cores_that_fit() -> None:
@@ -111,6 +112,11 @@ def test_fit_check_names_each_resource() -> None:
     fit = plan_fit([], 80_000, 100, ecp5)
     assert fit["overflow"] == ["luts"]
     assert "LUTs (estimate): needs 100,000 of 83,640" in fit_message(fit, ecp5, "m")
+    ice = BOARDS["icebreaker"]  # iCE40: logic cells, 1.5 per flip-flop bit
+    fit = plan_fit([], 100, 4_000, ice)
+    assert fit["overflow"] == ["logic_cells"] and fit["need"]["logic_cells"] == 6_000
+    assert "logic cells (estimate): needs 6,000 of 5,280 (720 over)" in fit_message(fit, ice, "m")
+    assert not plan_fit([], 100, 3_000, ice)["overflow"]
 
 
 def test_spram_only_for_uninitialised_single_address_memories() -> None:
@@ -233,7 +239,8 @@ def test_celegans_bitstream(celegans_dir: Path, board: str, clock_mhz: float) ->
     assert 100 < u["luts"] < BOARDS[board].luts and 100 < u["ffs"] < BOARDS[board].ffs
     assert 0 < u["bram"]["used"] <= u["bram"]["available"]
     if board == "icebreaker":
-        assert u["spram"]["used"] == 2  # the 5,905 x 21-bit fan-out table
+        # the 5,905-entry fan-out table, 16-bit entries (target | (weight, delay) pair)
+        assert u["spram"]["used"] == 1
     assert r["clock_mhz"] == clock_mhz and r["fmax_mhz"] > clock_mhz and r["timing_met"]
     cp = r["critical_path"]
     assert cp["delay_ns"] == pytest.approx(1000 / r["fmax_mhz"], rel=0.05) and cp["through"]

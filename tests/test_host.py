@@ -542,16 +542,18 @@ def test_host_step_by_step_and_wrong_design(tmp_path) -> None:
 def test_host_uploads_the_fanout_table_of_a_loadable_core(tmp_path) -> None:
     """LIFCore(fanout_loadable=True) starts with an empty table: load() uploads
     rtl/mem/fanout.hex through LOAD frames, and only then is the raster the reference's."""
+    from neuropaste.generators.rtl import build_design
+
     net = _random_net(n=40, edges=160, seed=7)
     steps = 25
     stim = poisson(net.n_neurons, steps, 0.12, seed=3)
     out = tmp_path / "compiled"
     compile_network(net, out, stimulus=stim, steps=steps, backends=("rtl",), quiet=True)
     ref = simulate(net, steps, stim)
-    core = LIFCore(net, fanout_loadable=True)
+    core = build_design(net, fanout_loadable=True)  # as compiled: entries index a wd table
 
     def host(port):
-        board = Board(port, timeout=30)
+        board = Board(port, timeout=300)
         empty = board.run(stim, steps)  # nothing uploaded yet: no synapses
         info = board.load(out)
         return info, empty, board.run(board.stimulus(), steps)
@@ -608,7 +610,7 @@ def test_host_uploads_every_core_table_of_a_loadable_mesh(tmp_path) -> None:
     ref = simulate(net, steps, stim)
 
     def host(port):
-        board = Board(port, timeout=30)
+        board = Board(port, timeout=300)
         empty = board.run(stim, steps)  # nothing uploaded yet: no synapses
         info = board.load(out)
         return info, empty, board.run(board.stimulus(), steps)

@@ -71,15 +71,18 @@ def test_multicast_tables_name_exactly_the_cores_of_the_targets() -> None:
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=hardware_networks(max_neurons=14, max_steps=15), cores=st.sampled_from([2, 3, 4]),
-       seed=st.integers(0, 1000), balance=st.sampled_from(["work", "steps"]))
+       seed=st.integers(0, 1000), balance=st.sampled_from(["work", "steps"]),
+       lut=st.booleans())
 def test_mesh_matches_reference_with_stalled_links(case, cores: int, seed: int,
-                                                    balance: str) -> None:
+                                                    balance: str, lut: bool) -> None:
+    """``lut``: the cores' entries index their (weight, delay) tables (RTLOptions default)."""
     net, steps, stim = case
     cores = min(cores, net.n_neurons)
     reference = simulate(net, steps, stim)
     pl = place(net, cores, CoreLimits(neurons=-(-net.n_neurons // cores) + 2), seed=seed,
                balance=balance, raster=reference)
-    raster, counts = run_mesh(net, pl, steps, stim, stall=0.35, out_stall=0.3, seed=seed)
+    raster, counts = run_mesh(net, pl, steps, stim, stall=0.35, out_stall=0.3, seed=seed,
+                              lut=lut)
     assert reference.first_difference(raster) is None
     assert counts["step_count"] == steps
 
@@ -198,3 +201,25 @@ def test_address_map_names_every_neuron(tmp_path: Path) -> None:
     assert rows[0] == "address,index,core,label" and len(rows) == 303
     addr = np.array([int(r.split(",")[0]) for r in rows[1:]])
     assert (addr == np.arange(302)).all()
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=hardware_networks(min_neurons=22, max_neurons=22, max_steps=10),
+       seed=st.integers(0, 1000))
+def test_padded_cores_keep_a_shared_threshold_as_a_constant(case, seed: int) -> None:
+    """A class pads a core with neurons that must never spike. With bias 0 and one threshold
+    above 0 for all (C. elegans) they cannot (no input reaches them, v stays 0), so the packed
+    core keeps every parameter as a constant, no ``param`` ROM, and stays exact."""
+    from neuropaste.hdl.core import CoreGeometry
+
+    net, steps, stim = case
+    net = net.replace(bias=np.zeros_like(net.bias), threshold=np.full_like(net.threshold, 3),
+                      **{f: np.full_like(getattr(net, f), getattr(net, f)[0])
+                         for f in ("v_reset", "leak_shift", "refractory")})
+    pl = place(net, 2, CoreLimits(neurons=11), seed=seed, balance="neurons")
+    plan = mesh_plan(net, pl)
+    for c, img in enumerate(plan.images):
+        assert (img.n_neurons, plan.shape(c)["n"]) == (11, 12)  # one padded neuron each
+        assert CoreGeometry(img, plan.shape(c)).param_bits == 0
+    raster, counts = run_mesh(net, pl, steps, stim, stall=0.2, out_stall=0.2, seed=seed)
+    assert simulate(net, steps, stim).first_difference(raster) is None

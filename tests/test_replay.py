@@ -195,8 +195,8 @@ def test_cli_refuses_replay_without_rtl_or_on_one_core(tmp_path: Path) -> None:
 @pytest.mark.slow
 @needs_iverilog
 def test_celegans_on_four_cores_replay_agrees_with_the_whole_array(tmp_path: Path) -> None:
-    """Both proofs pass on the written files, over Dask workers; one core's fan-out image
-    tampered fails both, naming that core."""
+    """Both proofs pass on the written files, over Dask workers; one core's (weight, delay)
+    table tampered fails both, naming that core."""
     out = tmp_path / "ce"
     proc = _cli("compile", "builtin:celegans", "--out", str(out), "--backends", "rtl",
                 "--cores", "4", "--steps", "10")
@@ -208,11 +208,12 @@ def test_celegans_on_four_cores_replay_agrees_with_the_whole_array(tmp_path: Pat
     cd = Compiled.open(out)
     net, pl = cd.network(), cd.placement()
     # every synapse of core 2 at the largest weight: any spike that reaches it fires its target
+    # (each of its (weight, delay) pairs, ``weight | delay``, in the table its entries index)
     plan = mesh_plan(net, pl)
-    g = CoreGeometry(plan.images[2], plan.shape(2), packed=False)  # the emitted class's
-    field = ((1 << g.w_bits) - 1) << g.n_bits
-    top = ((1 << (g.w_bits - 1)) - 1) << g.n_bits
-    image = out / "rtl" / "mem" / "core_2" / "fanout.hex"
+    g = CoreGeometry(plan.images[2], plan.shape(2), packed=False, lut=True)  # the emitted one
+    field = (1 << g.w_bits) - 1
+    top = (1 << (g.w_bits - 1)) - 1
+    image = out / "rtl" / "mem" / "core_2" / "wd.hex"
     for line in range(len(image.read_text().split())):
         _set_word(image, line, lambda w: (w & ~field) | top)
     whole = verify_whole(out, synth=False, lint=False)

@@ -43,6 +43,23 @@ def test_amaranth_sim_matches_reference(case) -> None:
     _assert_same(net, steps, stim, stall=0.25)
 
 
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hardware_networks(max_neurons=8, max_steps=12), st.booleans())
+def test_weight_delay_table_core_matches_reference(case, pipelined: bool) -> None:
+    """``lut``: each entry holds its target and the index of its (weight, delay) pair in the
+    core's ``wd`` table, and the core stays exact, pipelined or not."""
+    net, steps, stim = case
+    g = CoreGeometry(net, lut=True)
+    images = memory_images(CoreImage.from_network(net), g)
+    pairs = sorted(set(zip(net.weight.tolist(), net.delay.tolist(), strict=True))) or [(0, 1)]
+    weights, delays = np.array([w for w, _ in pairs]), np.array([d for _, d in pairs])
+    assert g.pairs == len(weights) and g.entry_bits == g.n_bits + g.l_bits
+    wd = np.asarray(images["wd"][0], np.int64)
+    assert np.array_equal(wd & ((1 << g.w_bits) - 1), weights & ((1 << g.w_bits) - 1))
+    assert np.array_equal(wd >> g.w_bits, delays)
+    _assert_same(net, steps, stim, stall=0.25, lut=True, pipelined=pipelined)
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hardware_networks(max_neurons=8, max_steps=12))
 def test_earlier_core_still_matches_reference(case) -> None:

@@ -85,7 +85,8 @@ def test_untampered_chain_passes(tmp_path: Path) -> None:
     assert result["passed"], result["summary"]
     assert result["spikes"] == result["reference_spikes"] == 5
     assert set(result["simulated_files"]) == {"rtl/neuropaste_core.v", "rtl/mem/fanout.hex",
-                                              "rtl/mem/param.hex", "rtl/mem/ptr.hex"}
+                                              "rtl/mem/param.hex", "rtl/mem/ptr.hex",
+                                              "rtl/mem/wd.hex"}
 
 
 @needs_iverilog
@@ -126,7 +127,9 @@ def test_verilog_that_skips_an_image_fails(tmp_path: Path) -> None:
     ("fanout.hex", 0, lambda w: w ^ 1, (1, "n0")),  # target 1 -> 0: n0 fires again, not n1
     ("param.hex", 1, lambda w: w ^ 1, (1, "n1")),  # n1's threshold 4 -> 5
     ("ptr.hex", 0, lambda w: 0, (1, "n1")),  # n0's fan-out range emptied
-], ids=["fanout", "param", "ptr"])
+    # the (weight, delay) table: pair 0 is (4, 1), n0 -> n1's; its weight 4 -> 0
+    ("wd.hex", 0, lambda w: w ^ 4, (1, "n1")),
+], ids=["fanout", "param", "ptr", "wd"])
 def test_one_flipped_word_of_a_memory_image_fails(tmp_path: Path, image, line, change,
                                                   where) -> None:
     out = _compile(tmp_path)

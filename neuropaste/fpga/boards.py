@@ -29,6 +29,7 @@ class Board:
     tools: dict[str, str] = field(default_factory=dict)  # Amaranth tool env var -> executable
     bitstream: str = "bin"
     synth_opts: str = ""
+    pnr_opts: str = ""  # nextpnr options besides seed, report and --timing-allow-fail
 
     def platform_class(self):
         import importlib

@@ -29,7 +29,7 @@ from neuropaste.fpga.yosys import memory_script
 from neuropaste.generators.rtl import build_design
 from neuropaste.protocol import DEFAULT_BAUD
 
-SEED = 1  # nextpnr placement seed: the same tree always gives the same bitstream
+SEED = 1  # default nextpnr placement seed: the same tree always gives the same bitstream
 
 
 # ---------------------------------------------------------------------------- the design
@@ -57,16 +57,19 @@ def cd_cores(compiled: Path) -> int | None:
 CORE_COUNTS = (1, 2, 4, 8, 16)  # what the fit error tries when the compiled array overflows
 
 
-def _survey(platform, top, board: Board, verilog: bool = True) -> dict[str, Any]:
+def _survey(platform, top, board: Board, verilog: bool = True, seed: int = SEED
+            ) -> dict[str, Any]:
     """Amaranth's build tree of ``top`` (nothing run) and the fit of its RTLIL on ``board``;
-    ``verilog=False`` skips the debug Verilog (Yosys), which only the written tree needs."""
+    ``verilog=False`` skips the debug Verilog (Yosys), which only the written tree needs;
+    ``seed``: nextpnr's placement seed."""
     plan = platform.build(
         top, name=NAME, do_build=False, debug_verilog=verilog,
         synth_opts=board.synth_opts,
         script_after_read="script neuropaste_mem.ys",
         script_after_synth=f"tee -q -o {NAME}.stat.json stat -json",
         # a missed clock is reported (fpga.json: timing_met), not a failed build
-        nextpnr_opts=f"--seed {SEED} --timing-allow-fail --report {NAME}.report.json",
+        nextpnr_opts=f"--seed {seed} --timing-allow-fail --report {NAME}.report.json "
+                     f"{board.pnr_opts}".strip(),
         **getattr(top, "build_overrides", {}))
     memories, logic_bits, ff_bits = survey_rtlil(plan.files[f"{NAME}.il"])
     return {"plan": plan, "fit": plan_fit(memories, logic_bits, ff_bits, board)}
@@ -147,11 +150,12 @@ def clock_override(board: Board, platform, mhz: float) -> dict[str, str]:
 
 
 def prepare(compiled: str | os.PathLike, board_name: str, *, link: str | None = None,
-            baud: int = DEFAULT_BAUD, clock_mhz: float | None = None
+            baud: int = DEFAULT_BAUD, clock_mhz: float | None = None, seed: int = SEED
             ) -> tuple[Board, Any, dict[str, Any], dict[str, Any]]:
     """Elaborate, survey and fit-check; return (board, Amaranth ``BuildPlan``, fit, info).
 
-    ``clock_mhz``: the clock nextpnr must meet (default: the board's oscillator).
+    ``clock_mhz``: the clock nextpnr must meet (default: the board's oscillator); ``seed``:
+    nextpnr's placement seed (Fmax varies with it: check a design on several).
     Writes nothing: a design that does not fit fails here, before any synthesis.
     """
     from neuropaste.hdl.board import BoardTop, bridge_available
@@ -189,7 +193,7 @@ def prepare(compiled: str | os.PathLike, board_name: str, *, link: str | None = 
         top.build_overrides = override
         return top
 
-    surveyed = _survey(platform, make_top(array), board)
+    surveyed = _survey(platform, make_top(array), board, seed=seed)
     plan, fit = surveyed["plan"], surveyed["fit"]
     source = meta.get("map", {}).get("source") or str(compiled)
     if fit["overflow"]:
@@ -201,7 +205,7 @@ def prepare(compiled: str | os.PathLike, board_name: str, *, link: str | None = 
     info = {"board": board.name, "device": board.device, "platform": board.platform,
             "link": link, "baud": baud if link == "uart" else None,
             "fanout_loadable": loadable, "neurons": net.n_neurons,
-            "synapses": net.n_synapses, "map": source, "seed": SEED,
+            "synapses": net.n_synapses, "map": source, "seed": seed,
             "clock_mhz": osc_mhz, "clock_target_mhz": target}
     return board, plan, fit, info
 
@@ -212,7 +216,7 @@ class TimingMissed(RuntimeError):
 
 def build(compiled_dir: str | os.PathLike, board_name: str, *, run: bool = True,
           link: str | None = None, baud: int = DEFAULT_BAUD, quiet: bool = False,
-          clock_mhz: float | None = None) -> dict[str, Any]:
+          clock_mhz: float | None = None, seed: int = SEED) -> dict[str, Any]:
     """Write ``DIR/fpga/<board>/`` (and with ``run``, build it); return what ``fpga.json`` says.
 
     A build whose Fmax misses the target clock (``clock_mhz``, default the board's oscillator)
@@ -224,7 +228,7 @@ def build(compiled_dir: str | os.PathLike, board_name: str, *, run: bool = True,
         raise InputError(compiled, "is not a directory")
     with stage(f"elaborating and fit-checking for {board_name}", quiet):
         board, plan, fit, info = prepare(compiled, board_name, link=link, baud=baud,
-                                         clock_mhz=clock_mhz)
+                                         clock_mhz=clock_mhz, seed=seed)
     env = tool_env(board) if run else None
     out = compiled / "fpga" / board.name
     result: dict[str, Any] = {**info, "fit_estimate": fit, "built": False}

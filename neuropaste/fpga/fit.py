@@ -26,6 +26,12 @@ MEMORY_ROLES = {"fan": "fan-out table", "ptr": "pointer table", "param": "parame
 # a 4-core mesh (5,384 bits, 2,852 LUT4) is over-estimated about 2.4x. Only a design whose
 # estimate exceeds the whole device is refused, so the error stays on the generous side.
 LUTS_PER_LOGIC_BIT = 1.25
+# iCE40 logic cells (a LUT4 and a flip-flop each) per flip-flop bit of the RTLIL (registers
+# plus memories kept in logic). The operator bits above miss the multiplexers that Amaranth
+# writes as processes, but these pipelined designs pair nearly every register with logic, so
+# the register count tracks the placed cells: measured (bench/README.md, "FPGA") 1,408 -> 2,139
+# cells (one C. elegans core and the UART link, 1.52) and 2,805 -> 4,119 (a 2-core mesh, 1.47).
+LCS_PER_FF = 1.5
 SMALL_MEMORY_BITS = 64  # Yosys keeps memories this small in flip-flops
 
 # ---------------------------------------------------------------------------- RTLIL survey
@@ -152,7 +158,7 @@ def plan_fit(memories: list[MemoryUse], logic_bits: int, ff_bits: int,
     """Place every memory on the board's RAM; estimate LUTs and FFs; list what overflows."""
     spram_left = board.spram_blocks
     placement: list[dict[str, Any]] = []
-    bram = spram = logic_mem_bits = 0
+    bram = spram = logic_mem_bits = logic_rom_luts = 0
     for mem in sorted(memories, key=lambda x: -x.bits):
         entry = {"memory": f"{mem.module}.{mem.name}", "role": mem.role, "width": mem.width,
                  "depth": mem.depth, "bits": mem.bits}
@@ -161,7 +167,10 @@ def plan_fit(memories: list[MemoryUse], logic_bits: int, ff_bits: int,
               * math.ceil(mem.depth / board.spram_geometry[0])) if board.spram_blocks else 0
         if mem.bits <= SMALL_MEMORY_BITS or (mem.async_reads and board.family == "ice40"):
             entry["place"] = "logic"
-            logic_mem_bits += mem.bits
+            if mem.write_ports == 0:  # a ROM: per bit a tree of LUT4s over the address
+                logic_rom_luts += mem.width * (2 * math.ceil(mem.depth / 16) - 1)
+            else:  # a RAM: a flip-flop per bit and its write and read logic
+                logic_mem_bits += mem.bits
         elif board.spram_blocks and ok and sp <= spram_left:
             entry |= {"place": "spram", "blocks": sp}
             spram_left -= sp
@@ -173,12 +182,16 @@ def plan_fit(memories: list[MemoryUse], logic_bits: int, ff_bits: int,
                 entry["not_spram"] = why
             bram += n
         placement.append(entry)
-    luts = int(LUTS_PER_LOGIC_BIT * logic_bits + logic_mem_bits)
+    luts = int(LUTS_PER_LOGIC_BIT * logic_bits + logic_mem_bits + logic_rom_luts)
     ffs = ff_bits + logic_mem_bits
     need = {"luts": luts, "ffs": ffs, "bram": bram, "spram": spram}
     have = {"luts": board.luts, "ffs": board.ffs, "bram": board.bram_blocks,
             "spram": board.spram_blocks}
-    over = [k for k in ("bram", "spram", "luts", "ffs") if need[k] > have[k]]
+    logic = ("luts", "ffs")
+    if board.family == "ice40":  # a cell holds a LUT and a flip-flop: count cells instead
+        need["logic_cells"], have["logic_cells"] = math.ceil(LCS_PER_FF * ffs), board.luts
+        logic = ("logic_cells",)
+    over = [k for k in ("bram", "spram") + logic if need[k] > have[k]]
     return {"need": need, "have": have, "overflow": over, "memories": placement,
             "spram_memories": [p["memory"] for p in placement if p.get("place") == "spram"],
             "logic_bits": logic_bits}
@@ -211,7 +224,8 @@ def fit_message(fit: dict[str, Any], board: Board, source: str, suggestion: str 
         return (f"{source} does not fit {board.name} ({board.device}): block RAM: needs "
                 f"{need['bram']} of {have['bram']} blocks of {board.bram_kbit} kbit ({over} "
                 f"over; by table: {roles}); {why}.{hint}")
-    names = {"spram": "SPRAM blocks", "luts": "LUTs (estimate)", "ffs": "flip-flops (estimate)"}
+    names = {"spram": "SPRAM blocks", "luts": "LUTs (estimate)", "ffs": "flip-flops (estimate)",
+             "logic_cells": "logic cells (estimate)"}
     return (f"{source} does not fit {board.name} ({board.device}): {names[res]}: needs "
             f"{need[res]:,} of {have[res]:,} ({over:,} over).{suggestion}")
 
@@ -226,6 +240,7 @@ def suggest_cores(fits: dict[int, dict[str, Any]], current: int) -> str:
     k = min(ok)
     need = ok[k]["need"]
     spram = f", {need['spram']} SPRAM" if need["spram"] else ""
+    logic = (f"~{need['logic_cells']:,} logic cells" if "logic_cells" in need
+             else f"~{need['luts']:,} LUTs")
     return (f" It fits on {k} core{'s' if k > 1 else ''} instead of {current} "
-            f"({need['bram']} block RAMs{spram}, ~{need['luts']:,} LUTs): compile with "
-            f"--cores {k}.")
+            f"({need['bram']} block RAMs{spram}, {logic}): compile with --cores {k}.")
