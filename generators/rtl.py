@@ -70,12 +70,13 @@ class RTLOptions:
     packed: bool = True  # shared parameters as constants; False: all in the param ROM (before)
     retimed: bool = True  # control and forwarding for 50 MHz (LIFCore); False: before
     mesh_spram: bool = True  # FPGA: mesh fan-out tables loadable (SPRAM); False: ROMs (before)
+    run_ahead: bool = True  # mesh cores deliver this step's spikes before the next start
 
     def design(self) -> dict[str, bool]:
         """The switches the elaborated design depends on (placement aside)."""
         return {"prefetch": self.prefetch, "early_update": self.early_update,
                 "pipelined": self.pipelined, "packed": self.packed, "retimed": self.retimed,
-                "mesh_spram": self.mesh_spram}
+                "mesh_spram": self.mesh_spram, "run_ahead": self.run_ahead}
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
                        pipelined=d["pipelined"], packed=d["packed"], retimed=d["retimed"])
     return NeuronMesh(mesh_plan(net, placement), stall=stall, prefetch=d["prefetch"],
                       early_update=d["early_update"], pipelined=d["pipelined"],
-                      packed=d["packed"], retimed=d["retimed"], fanout_loadable=fanout_loadable)
+                      packed=d["packed"], retimed=d["retimed"], run_ahead=d["run_ahead"],
+                      fanout_loadable=fanout_loadable)
 
 
 @dataclass(frozen=True, eq=False)
@@ -444,7 +446,7 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, hooks=True,
                       prefetch=options.prefetch, early_update=options.early_update,
                       pipelined=options.pipelined, packed=options.packed,
-                      retimed=options.retimed)
+                      retimed=options.retimed, run_ahead=options.run_ahead)
     geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed)
                   for c, img in enumerate(plan.images)]
     images = rom_images(mesh, MESH_TOP)

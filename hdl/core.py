@@ -284,12 +284,18 @@ class LIFCore(wiring.Component):
     (:mod:`neuropaste.hdl.fifo`), the pipelined accumulator forwards from registers instead of
     a transparent read port, and queued ranges carry their second entry; False: the earlier
     design.
+
+    ``run_ahead`` (networked, ``hold=False``): once its update sweep is over, the core delivers
+    the spikes of this step that reach it while it waits for the next ``start`` (they touch
+    slots t + 1 and later only), instead of queueing them all for the next delivery phase; the
+    next delivery then has only the stragglers left (docs/hardware.md, "Cross-step run-ahead").
     """
 
     def __init__(self, image: CoreImage | Network, *, networked: bool = False,
                  fanout_loadable: bool = False, rom_init: bool = True, prefetch: bool = True,
                  hold: bool = True, pipelined: bool = True, packed: bool = True,
-                 retimed: bool = True, shape: dict[str, int] | None = None):
+                 retimed: bool = True, run_ahead: bool = False,
+                 shape: dict[str, int] | None = None):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
         g = CoreGeometry(image, shape, packed=packed)
@@ -304,6 +310,9 @@ class LIFCore(wiring.Component):
         self.prefetch = prefetch
         self.hold = hold
         self.pipelined = pipelined
+        # run-ahead needs the per-step count of owed spikes, which only an early-updating
+        # networked core keeps
+        self.run_ahead = run_ahead and networked and not hold
         ports = step_ports(g.n_bits)
         if networked:
             ports |= {"syn_in": In(stream.Signature(unsigned(g.a_bits))),
@@ -433,8 +442,10 @@ class LIFCore(wiring.Component):
         if self.networked and not self.hold:
             owed = Signal(range(g.spike_depth + 4))  # spikes that belong to this delivery
             owing = Signal()  # owed != 0, as a flip-flop
+            # run-ahead, a spike may be popped in the clock of ``start``: it is not owed
+            load = held - head_pop if self.run_ahead else held
             with m.If(idle & self.start):
-                m.d.sync += [owed.eq(held), owing.eq(held != 0)]
+                m.d.sync += [owed.eq(load), owing.eq(load != 0)]
             with m.Elif(head_pop):
                 m.d.sync += [owed.eq(owed - 1), owing.eq(owed != 1)]
             m.d.comb += [queued.eq(head_rdy & owing), waiting.eq(owing)]
@@ -443,6 +454,14 @@ class LIFCore(wiring.Component):
         take = Signal()  # a waiting range becomes the streaming one
         w_start, w_last, w_valid = buf_start, buf_last, buf_valid
         fetch = Signal()
+        pipeline_busy = Signal()
+        # run-ahead: between its update sweep and the next ``start`` the core delivers what
+        # arrives (this step's spikes: slots t + 1 and later), except while the host loads
+        ahead, may_fetch = Signal(), Signal()
+        m.d.comb += may_fetch.eq(delivering & queued)
+        if self.run_ahead:
+            hold_off = self.fanout_load.valid if self.fanout_loadable else Const(0, 1)
+            m.d.comb += may_fetch.eq(delivering & queued | ahead & head_rdy & ~hold_off)
         if self.prefetch:
             # pointer fetch pipelined: a spike popped every clock while the range queue has
             # room for what is in flight, so sources of one entry stream at one SOP per clock
@@ -458,7 +477,7 @@ class LIFCore(wiring.Component):
             else:
                 m.d.comb += room.eq(ranges.level + in_flight <= depth - 1)
             m.d.comb += [
-                fetch.eq(delivering & queued & room),
+                fetch.eq(may_fetch & room),
                 ranges.w_en.eq(ptr_q["valid"] & ptr_q["targets"]),  # no targets: dropped
                 ranges.w_data.eq(Cat(*parts)),
                 ranges.r_en.eq(take),
@@ -469,7 +488,7 @@ class LIFCore(wiring.Component):
             w_single, w_valid = ranges.r_data[-1], ranges.r_rdy
         else:  # one spike popped per read, into a one-entry buffer (3 clocks a short source)
             w_single, w_next = w_start == w_last, w_start + 1
-            m.d.comb += fetch.eq(delivering & queued & (in_flight == 0) & ~buf_valid)
+            m.d.comb += fetch.eq(may_fetch & (in_flight == 0) & ~buf_valid)
             with m.If(ptr_q["valid"]):  # a fresh pointer lands in the buffer (dropped if empty)
                 m.d.sync += [buf_valid.eq(ptr_q["targets"]), buf_start.eq(p_start),
                              buf_last.eq(p_last)]
@@ -493,7 +512,10 @@ class LIFCore(wiring.Component):
             fan_wr = fan.write_port()
             fan_addr = Signal.like(fan_wr.addr)
             writing = Signal()
-            m.d.comb += [writing.eq(idle & load.valid), load.ready.eq(idle),
+            # run-ahead, a word is taken only while nothing is delivered (none is fetched
+            # while one is offered), so the shared address never carries both
+            load_ok = idle & ~pipeline_busy if self.run_ahead else idle
+            m.d.comb += [writing.eq(load_ok & load.valid), load.ready.eq(load_ok),
                          fan_addr.eq(Mux(writing, load.payload.addr, issue_addr))]
             # D0 (a register when pipelined): the table's address, so the RAM's address pins
             # (far away, for SPRAM) hang on flip-flops. A word is then written the clock after
@@ -538,7 +560,6 @@ class LIFCore(wiring.Component):
             m.d.comb += acc_sum.eq(Mux(fwd, last_sum, d4["old"]) + d4["w"])
         else:
             m.d.comb += acc_sum.eq(d4["old"] + d4["w"])
-        pipeline_busy = Signal()
         m.d.comb += pipeline_busy.eq(waiting | ptr_pending | ptr_w["valid"] | ptr_q["valid"]
                                      | w_valid | cur_valid | d0["valid"] | s1_valid
                                      | d2["valid"] | d3["valid"] | d4["valid"])
@@ -662,7 +683,7 @@ class LIFCore(wiring.Component):
                 fsm.goto("CLEAR", "IDLE")
         with m.If(fsm["IDLE"]):
             with m.If(self.start):
-                m.d.sync += [delivering.eq(1), idle.eq(0)]
+                m.d.sync += [delivering.eq(1), idle.eq(0), ahead.eq(0)]
                 fsm.goto("IDLE", "DELIVER")
         with m.If(fsm["DELIVER"]):
             m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
@@ -684,14 +705,17 @@ class LIFCore(wiring.Component):
                 with m.If(j == n - 1):
                     m.d.sync += sweeping.eq(0)
             with m.Elif(update_over):
+                # the slot advances once slot t is read and cleared, so a delivery that runs
+                # ahead has t as its base (``prev``) and adds into slots t + 1 .. t + D
+                if self.retimed:
+                    m.d.sync += prev.eq(slot)
+                m.d.sync += [slot.eq(Mux(slot == g.max_delay - 1, 0, slot + 1)),
+                             ahead.eq(self.run_ahead)]
                 fsm.goto("UPDATE", "DRAIN")
         with m.If(fsm["DRAIN"]):
             with m.If(~outq.r_rdy):
                 m.d.comb += self.done.eq(1)
-                if self.retimed:
-                    m.d.sync += prev.eq(slot)
-                m.d.sync += [slot.eq(Mux(slot == g.max_delay - 1, 0, slot + 1)),
-                             self.step_count.eq(self.step_count + 1), idle.eq(1)]
+                m.d.sync += [self.step_count.eq(self.step_count + 1), idle.eq(1)]
                 fsm.goto("DRAIN", "IDLE")
         with m.If(d4["valid"]):
             m.d.sync += self.sop_count.eq(self.sop_count + 1)

@@ -276,6 +276,8 @@ class NeuronMesh(wiring.Component):
     images). ``prefetch``: the cores' pipelined pointer fetch (False: the serial one).
     ``early_update`` (default): each core updates as soon as it has delivered, without the
     barrier between the phases (False: every core waits for the slowest, the earlier design).
+    ``run_ahead`` (default, with ``early_update``): a core that has updated delivers the spikes
+    that reach it before the next ``start`` (False: they wait for the next delivery phase).
     ``pipelined`` (default): the cores' registered update and accumulate stages (False: the
     single-clock ones, the earlier design). ``fanout_loadable``: every core's fan-out table is
     a RAM without contents (on the iCE40, SPRAM), written through ``fanout_load`` (address
@@ -288,7 +290,8 @@ class NeuronMesh(wiring.Component):
     def __init__(self, plan: MeshPlan, stall: float = 0.0, seed: int = 0, *,
                  rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
                  early_update: bool = True, pipelined: bool = True, packed: bool = True,
-                 retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False):
+                 retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False,
+                 run_ahead: bool = True):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -296,6 +299,7 @@ class NeuronMesh(wiring.Component):
         self.rom_init = rom_init and not hooks
         self.prefetch = prefetch
         self.early_update = early_update
+        self.run_ahead = run_ahead and early_update  # the cores' cross-step run-ahead
         self.pipelined = pipelined
         # the cores' constant parameters (LIFCore ``packed``); not with ``hooks``: the cores of
         # a class share one module, so their parameters stay in their own images
@@ -324,7 +328,8 @@ class NeuronMesh(wiring.Component):
         return LIFCore(self.plan.images[c], networked=True, rom_init=self.rom_init,
                        prefetch=self.prefetch, hold=not self.early_update,
                        pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
-                       fanout_loadable=self.fanout_loadable, shape=self.plan.shape(c))
+                       run_ahead=self.run_ahead, fanout_loadable=self.fanout_loadable,
+                       shape=self.plan.shape(c))
 
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
         plan, shape = self.plan, self.plan.shape(c)
@@ -346,7 +351,7 @@ class NeuronMesh(wiring.Component):
             core = LIFCore(self.plan.images[c], networked=True, rom_init=False,
                            prefetch=self.prefetch, hold=not self.early_update,
                            pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
-                           shape=shapes[k])
+                           run_ahead=self.run_ahead, shape=shapes[k])
             out[core_module(k)] = core
             out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
                                             core.geometry.n_bits, self.plan.axon_bits,
