@@ -71,12 +71,14 @@ class RTLOptions:
     retimed: bool = True  # control and forwarding for 50 MHz (LIFCore); False: before
     mesh_spram: bool = True  # FPGA: mesh fan-out tables loadable (SPRAM); False: ROMs (before)
     run_ahead: bool = True  # mesh cores deliver this step's spikes before the next start
+    sweep_overlap: bool = True  # ... during their own update sweep too (D + 1 slot banks)
 
     def design(self) -> dict[str, bool]:
         """The switches the elaborated design depends on (placement aside)."""
         return {"prefetch": self.prefetch, "early_update": self.early_update,
                 "pipelined": self.pipelined, "packed": self.packed, "retimed": self.retimed,
-                "mesh_spram": self.mesh_spram, "run_ahead": self.run_ahead}
+                "mesh_spram": self.mesh_spram, "run_ahead": self.run_ahead,
+                "sweep_overlap": self.sweep_overlap}
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
     return NeuronMesh(mesh_plan(net, placement), stall=stall, prefetch=d["prefetch"],
                       early_update=d["early_update"], pipelined=d["pipelined"],
                       packed=d["packed"], retimed=d["retimed"], run_ahead=d["run_ahead"],
+                      sweep_overlap=d["sweep_overlap"],
                       fanout_loadable=fanout_loadable)
 
 
@@ -446,7 +449,8 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, hooks=True,
                       prefetch=options.prefetch, early_update=options.early_update,
                       pipelined=options.pipelined, packed=options.packed,
-                      retimed=options.retimed, run_ahead=options.run_ahead)
+                      retimed=options.retimed, run_ahead=options.run_ahead,
+                      sweep_overlap=options.sweep_overlap)
     geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed)
                   for c, img in enumerate(plan.images)]
     images = rom_images(mesh, MESH_TOP)

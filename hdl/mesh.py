@@ -277,7 +277,9 @@ class NeuronMesh(wiring.Component):
     ``early_update`` (default): each core updates as soon as it has delivered, without the
     barrier between the phases (False: every core waits for the slowest, the earlier design).
     ``run_ahead`` (default, with ``early_update``): a core that has updated delivers the spikes
-    that reach it before the next ``start`` (False: they wait for the next delivery phase).
+    that reach it before the next ``start`` (False: they wait for the next delivery phase);
+    ``sweep_overlap`` (default, with ``run_ahead``): already during its own update sweep, on a
+    ring of D + 1 accumulator slots in banks (False: once the sweep is over, on D slots).
     ``pipelined`` (default): the cores' registered update and accumulate stages (False: the
     single-clock ones, the earlier design). ``fanout_loadable``: every core's fan-out table is
     a RAM without contents (on the iCE40, SPRAM), written through ``fanout_load`` (address
@@ -291,7 +293,7 @@ class NeuronMesh(wiring.Component):
                  rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
                  early_update: bool = True, pipelined: bool = True, packed: bool = True,
                  retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False,
-                 run_ahead: bool = True):
+                 run_ahead: bool = True, sweep_overlap: bool = True):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -300,6 +302,7 @@ class NeuronMesh(wiring.Component):
         self.prefetch = prefetch
         self.early_update = early_update
         self.run_ahead = run_ahead and early_update  # the cores' cross-step run-ahead
+        self.sweep_overlap = sweep_overlap and self.run_ahead  # ... during their own sweep
         self.pipelined = pipelined
         # the cores' constant parameters (LIFCore ``packed``); not with ``hooks``: the cores of
         # a class share one module, so their parameters stay in their own images
@@ -328,7 +331,8 @@ class NeuronMesh(wiring.Component):
         return LIFCore(self.plan.images[c], networked=True, rom_init=self.rom_init,
                        prefetch=self.prefetch, hold=not self.early_update,
                        pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
-                       run_ahead=self.run_ahead, fanout_loadable=self.fanout_loadable,
+                       run_ahead=self.run_ahead,
+                       sweep_overlap=self.sweep_overlap, fanout_loadable=self.fanout_loadable,
                        shape=self.plan.shape(c))
 
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
@@ -351,7 +355,8 @@ class NeuronMesh(wiring.Component):
             core = LIFCore(self.plan.images[c], networked=True, rom_init=False,
                            prefetch=self.prefetch, hold=not self.early_update,
                            pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
-                           run_ahead=self.run_ahead, shape=shapes[k])
+                           run_ahead=self.run_ahead,
+                       sweep_overlap=self.sweep_overlap, shape=shapes[k])
             out[core_module(k)] = core
             out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
                                             core.geometry.n_bits, self.plan.axon_bits,
