@@ -51,9 +51,12 @@ CONFIGS = {"before": {"balance": "neurons", "prefetch": False, "early_update": F
            # throughput placement: every step's work even over the cores (more traffic)
            "steps": {"balance": "steps", "prefetch": True, "early_update": True,
                      "pipelined": True, "run_ahead": False},
-           # cross-step run-ahead: a core delivers this step's spikes before the next start
-           "ahead": {"balance": "work", "run_ahead": True},
-           "steps-ahead": {"balance": "steps", "run_ahead": True}}
+           # cross-step run-ahead: a core delivers this step's spikes before the next start,
+           # once its update sweep is over ("ahead") or during it, on D + 1 slots ("sweep")
+           "ahead": {"balance": "work", "run_ahead": True, "sweep_overlap": False},
+           "steps-ahead": {"balance": "steps", "run_ahead": True, "sweep_overlap": False},
+           "sweep": {"balance": "work", "run_ahead": True, "sweep_overlap": True},
+           "steps-sweep": {"balance": "steps", "run_ahead": True, "sweep_overlap": True}}
 
 
 def due_sops(out: Path, steps: int) -> int:
@@ -136,6 +139,9 @@ def main() -> None:
         # no structure: 50 targets each drawn uniformly (one cluster, none of them "local")
         "random 2,000 n x 50 (100,000 syn)": (
             clustered(n=2000, k=50, cluster=2000, local=0, seed=2), 0.01),
+        # the 64-core target: a map of >= 10^4 neurons
+        "clustered 10,000 n x 50 (500,000 syn)": (
+            clustered(n=10_000, k=50, cluster=125, local=45, seed=1), 0.01),
     }
     rows = []
     for name, (cmap, rate) in cases.items():

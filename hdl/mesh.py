@@ -14,7 +14,9 @@ A step has one barrier, at its end (docs/hardware.md, "Many cores"). ``start`` s
 core's delivery of the spikes waiting in its spike FIFO; each core then updates as soon as it has
 delivered (``early_update``; without it, all wait for the slowest and ``proceed`` together). The
 step ends when every core has finished its update and drained its output, every exit stage is
-empty and every router is idle: the network holds nothing in flight.
+empty and every router is idle: the network holds nothing in flight. With ``run_ahead``
+(default) a core delivers the step's spikes that reach it while the step still runs (from its own
+sweep on, ``sweep_overlap``), so the next delivery phase has only stragglers left.
 """
 
 from __future__ import annotations
