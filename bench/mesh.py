@@ -14,6 +14,11 @@ Two configurations run side by side: ``before`` (neuron-balanced placement, seri
 fetch, single-clock update and accumulate, every core waiting for the slowest between delivery
 and update: the design before issue 15) and ``after`` (work-balanced placement, pipelined fetch,
 registered update and accumulate stages, each core updating as soon as it has delivered).
+``ahead`` and ``sweep`` add cross-step run-ahead to ``after`` (a core delivers the step's spikes
+before the next start: once its sweep is over, or during it on D + 1 slot banks); ``steps``,
+``steps-ahead`` and ``steps-sweep`` are the same three on the throughput placement. Run-ahead
+delivers mostly outside the delivery phase, so for it the delivery share is not defined; the
+whole run's SOP/clock (SOPs over every clock from start to done) and the whole-step share are.
 
     .venv/bin/python bench/mesh.py [--steps 100] [--cores 1 4 16 64] [--configs before after]
     .venv/bin/python bench/mesh.py --tables 1000 10000 100000 [--core-neurons 250]
@@ -174,6 +179,7 @@ def main() -> None:
                 "synaptic_ops": sops, "sop_count_rtl": r["synaptic_ops"],
                 "deliver_cycles": r["deliver_cycles"],
                 "deliver_cycles_per_step": r["deliver_cycles"] / args.steps,
+                "update_cycles_per_step": r["update_cycles"] / args.steps,
                 "sop_per_clock": sop_clk, "ideal": cores,
                 "of_ideal": None if sop_clk is None else sop_clk / cores,
                 # the whole run: SOPs over every clock from start to done
