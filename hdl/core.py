@@ -455,6 +455,7 @@ class LIFCore(wiring.Component):
             held, head_rdy, head_data, head_pop = (spikes.level, spikes.r_rdy, spikes.r_data,
                                                    spikes.r_en)
             anywhere = spikes.r_rdy
+        ahead = Signal()  # run-ahead: from the sweep (or its end) until the next start
         queued = Signal()  # a spike of the previous step is at the head, ready to fetch
         waiting = Signal()  # ... or on its way there
         if self.networked and not self.hold:
@@ -464,7 +465,7 @@ class LIFCore(wiring.Component):
             load = held - head_pop if self.run_ahead else held
             with m.If(idle & self.start):
                 m.d.sync += [owed.eq(load), owing.eq(load != 0)]
-            with m.Elif(head_pop):
+            with m.Elif(head_pop & ~ahead):  # a spike popped ahead is not owed
                 m.d.sync += [owed.eq(owed - 1), owing.eq(owed != 1)]
             m.d.comb += [queued.eq(head_rdy & owing), waiting.eq(owing)]
         else:
@@ -475,7 +476,7 @@ class LIFCore(wiring.Component):
         pipeline_busy = Signal()
         # run-ahead: between its update sweep and the next ``start`` the core delivers what
         # arrives (this step's spikes: slots t + 1 and later), except while the host loads
-        ahead, may_fetch = Signal(), Signal()
+        may_fetch = Signal()
         m.d.comb += may_fetch.eq(delivering & queued)
         if self.run_ahead:
             hold_off = self.fanout_load.valid if self.fanout_loadable else Const(0, 1)
