@@ -70,13 +70,16 @@ class RTLOptions:
     packed: bool = True  # shared parameters as constants; False: all in the param ROM (before)
     retimed: bool = True  # control and forwarding for 50 MHz (LIFCore); False: before
     mesh_spram: bool = True  # FPGA: mesh fan-out tables loadable (SPRAM); False: ROMs (before)
+    run_ahead: bool = True  # mesh cores deliver this step's spikes before the next start
+    sweep_overlap: bool = True  # ... during their own update sweep too (D + 1 slot banks)
     fanout_lut: bool = True  # entries index a (weight, delay) table; False: the pair (before)
 
     def design(self) -> dict[str, bool]:
         """The switches the elaborated design depends on (placement aside)."""
         return {"prefetch": self.prefetch, "early_update": self.early_update,
                 "pipelined": self.pipelined, "packed": self.packed, "retimed": self.retimed,
-                "mesh_spram": self.mesh_spram, "fanout_lut": self.fanout_lut}
+                "mesh_spram": self.mesh_spram, "run_ahead": self.run_ahead,
+                "sweep_overlap": self.sweep_overlap, "fanout_lut": self.fanout_lut}
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,8 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
                        lut=d["fanout_lut"])
     return NeuronMesh(mesh_plan(net, placement), stall=stall, prefetch=d["prefetch"],
                       early_update=d["early_update"], pipelined=d["pipelined"],
-                      packed=d["packed"], retimed=d["retimed"], fanout_loadable=fanout_loadable,
+                      packed=d["packed"], retimed=d["retimed"], run_ahead=d["run_ahead"],
+                      sweep_overlap=d["sweep_overlap"], fanout_loadable=fanout_loadable,
                       lut=d["fanout_lut"])
 
 
@@ -448,7 +452,8 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, hooks=True,
                       prefetch=options.prefetch, early_update=options.early_update,
                       pipelined=options.pipelined, packed=options.packed,
-                      retimed=options.retimed, lut=options.fanout_lut)
+                      retimed=options.retimed, run_ahead=options.run_ahead,
+                      sweep_overlap=options.sweep_overlap, lut=options.fanout_lut)
     geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut)
                   for c, img in enumerate(plan.images)]
     images = rom_images(mesh, MESH_TOP)

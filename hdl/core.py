@@ -38,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -317,7 +317,17 @@ class LIFCore(wiring.Component):
     state (:mod:`neuropaste.hdl.onehot`), the spike and output FIFOs registered flags
     (:mod:`neuropaste.hdl.fifo`), the pipelined accumulator forwards from registers instead of
     a transparent read port, and queued ranges carry their second entry; False: the earlier
-    design. ``lut``: fan-out entries hold ``target | pair``, the pair's (weight, delay) read from
+    design.
+
+    ``run_ahead`` (networked, ``hold=False``): once its update sweep is over, the core delivers
+    the spikes of this step that reach it while it waits for the next ``start`` (they touch
+    slots t + 1 and later only), instead of queueing them all for the next delivery phase; the
+    next delivery then has only the stragglers left (docs/hardware.md, "Cross-step run-ahead").
+    ``sweep_overlap`` (with ``run_ahead``, pipelined and retimed): the core delivers them during
+    its own update sweep already; the accumulator ring then has D + 1 slots, one memory bank
+    each, so that the sweep's slot t is never one the deliveries add into (t + 1 .. t + D).
+
+    ``lut``: fan-out entries hold ``target | pair``, the pair's (weight, delay) read from
     the core's small ``wd`` table (logic on the iCE40: an asynchronous ROM) in a stage of its own
     (DL, between D2 and the accumulator read), so that an entry fits one SPRAM word; one more
     clock of drain per delivery.
@@ -326,7 +336,8 @@ class LIFCore(wiring.Component):
     def __init__(self, image: CoreImage | Network, *, networked: bool = False,
                  fanout_loadable: bool = False, rom_init: bool = True, prefetch: bool = True,
                  hold: bool = True, pipelined: bool = True, packed: bool = True,
-                 retimed: bool = True, lut: bool = False, shape: dict[str, int] | None = None):
+                 retimed: bool = True, run_ahead: bool = False, sweep_overlap: bool = False,
+                 lut: bool = False, shape: dict[str, int] | None = None):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
         g = CoreGeometry(image, shape, packed=packed, lut=lut)
@@ -342,6 +353,12 @@ class LIFCore(wiring.Component):
         self.prefetch = prefetch
         self.hold = hold
         self.pipelined = pipelined
+        # run-ahead needs the per-step count of owed spikes, which only an early-updating
+        # networked core keeps
+        self.run_ahead = run_ahead and networked and not hold
+        # ... and delivering during the own sweep needs a second slot bank and the forwarding
+        # from registers (no transparent read port to share)
+        self.sweep_overlap = self.run_ahead and sweep_overlap and pipelined and retimed
         ports = step_ports(g.n_bits)
         if networked:
             ports |= {"syn_in": In(stream.Signature(unsigned(g.a_bits))),
@@ -398,7 +415,15 @@ class LIFCore(wiring.Component):
                                                 init=rom["param"][0])
             param_rd = param.read_port()
         # state memories start at zero here; the core sweeps them after reset anyway
-        m.submodules.acc = acc = Memory(shape=signed(g.acc_bits), depth=g.acc_depth, init=[])
+        ring = g.max_delay + self.sweep_overlap  # accumulator slots: D, or D + 1 in banks
+        acc_depth = ring << nb
+        if self.sweep_overlap:  # a bank per slot: the sweep and the deliveries use two at once
+            banks = [Memory(shape=signed(g.acc_bits), depth=1 << nb, init=[])
+                     for _ in range(ring)]
+            for b, bank in enumerate(banks):
+                m.submodules[f"acc{b}"] = bank
+        else:
+            m.submodules.acc = acc = Memory(shape=signed(g.acc_bits), depth=acc_depth, init=[])
         m.submodules.vmem = vmem = Memory(shape=signed(g.v_bits), depth=n, init=[])
         m.submodules.rmem = rmem = Memory(shape=unsigned(g.r_bits), depth=n, init=[])
         m.submodules.ext = ext = Memory(shape=unsigned(1), depth=n, init=[])
@@ -410,23 +435,27 @@ class LIFCore(wiring.Component):
 
         ptr_rd = ptr.read_port()
         fan_rd = fan.read_port()
-        acc_wr = acc.write_port()
         # pipelined, the write that a read would need to see at its own clock is forwarded
         # from registers (D4 below), not by a transparent port, whose address comparison
         # would hang on the read address logic (the UP5K's critical path)
         forward = self.pipelined and self.retimed
-        acc_rd = acc.read_port(transparent_for=() if forward else (acc_wr,))
+        if self.sweep_overlap:
+            bank_wr = [bank.write_port() for bank in banks]
+            bank_rd = [bank.read_port() for bank in banks]
+        else:
+            acc_wr = acc.write_port()
+            acc_rd = acc.read_port(transparent_for=() if forward else (acc_wr,))
         v_wr, r_wr, ext_wr = vmem.write_port(), rmem.write_port(), ext.write_port()
         v_rd, r_rd, ext_rd = vmem.read_port(), rmem.read_port(), ext.read_port()
 
         # ---------------------------------------------------------------- control state
         idle = Signal()  # in IDLE, as a flip-flop of its own (set and cleared with the state)
-        slot = Signal(range(max(g.max_delay, 2)))  # t mod D
+        slot = Signal(range(max(ring, 2)))  # t mod D (the ring's slots)
         # (t - 1) mod D: base slot of this step's deliveries; retimed, a register that follows
         # ``slot`` (the accumulator's read address starts from flip-flops)
-        prev = Signal.like(slot, init=g.max_delay - 1 if self.retimed else 0)
+        prev = Signal.like(slot, init=ring - 1 if self.retimed else 0)
         if not self.retimed:
-            m.d.comb += prev.eq(Mux(slot == 0, g.max_delay - 1, slot - 1))
+            m.d.comb += prev.eq(Mux(slot == 0, ring - 1, slot - 1))
 
         # ---------------------------------------------------------------- delivery datapath
         ptr_pending = Signal()  # a pointer read issued last cycle
@@ -456,7 +485,7 @@ class LIFCore(wiring.Component):
         p_last = ptr_q["last"][:g.e_bits]
         in_flight = (ptr_pending + ptr_w["valid"] + ptr_q["valid"] if self.pipelined
                      else ptr_pending)
-        slot_sum = Signal(range(2 * g.max_delay + 1))
+        slot_sum = Signal(range(2 * ring + 1))
         e_slot = Signal.like(slot)
 
         if self.pipelined:
@@ -472,6 +501,7 @@ class LIFCore(wiring.Component):
             held, head_rdy, head_data, head_pop = (spikes.level, spikes.r_rdy, spikes.r_data,
                                                    spikes.r_en)
             anywhere = spikes.r_rdy
+        ahead = Signal()  # run-ahead: from the sweep (or its end) until the next start
         queued = Signal()  # a spike of the previous step is at the head, ready to fetch
         waiting = Signal()  # ... or on its way there
         if self.networked and not self.hold:
@@ -490,9 +520,13 @@ class LIFCore(wiring.Component):
                 with m.Elif(head_pop & ~arrive):
                     m.d.sync += [count.eq(count - 1), counted.eq(count != 1)]
                 held, held_any = count, counted
+            load, load_any = held, held_any
+            if self.run_ahead:  # a spike may be popped in the clock of ``start``: not owed
+                load = held - head_pop
+                load_any = load != 0
             with m.If(idle & self.start):
-                m.d.sync += [owed.eq(held), owing.eq(held_any)]
-            with m.Elif(head_pop):
+                m.d.sync += [owed.eq(load), owing.eq(load_any)]
+            with m.Elif(head_pop & ~ahead):  # a spike popped ahead is not owed
                 m.d.sync += [owed.eq(owed - 1), owing.eq(owed != 1)]
             m.d.comb += [queued.eq(head_rdy & owing), waiting.eq(owing)]
         else:
@@ -500,6 +534,14 @@ class LIFCore(wiring.Component):
         take = Signal()  # a waiting range becomes the streaming one
         w_start, w_last, w_valid = buf_start, buf_last, buf_valid
         fetch = Signal()
+        pipeline_busy = Signal()
+        # run-ahead: between its update sweep and the next ``start`` the core delivers what
+        # arrives (this step's spikes: slots t + 1 and later), except while the host loads
+        may_fetch = Signal()
+        m.d.comb += may_fetch.eq(delivering & queued)
+        if self.run_ahead:
+            hold_off = self.fanout_load.valid if self.fanout_loadable else Const(0, 1)
+            m.d.comb += may_fetch.eq(delivering & queued | ahead & head_rdy & ~hold_off)
         if self.prefetch:
             # pointer fetch pipelined: a spike popped every clock while the range queue has
             # room for what is in flight, so sources of one entry stream at one SOP per clock
@@ -515,7 +557,7 @@ class LIFCore(wiring.Component):
             else:
                 m.d.comb += room.eq(ranges.level + in_flight <= depth - 1)
             m.d.comb += [
-                fetch.eq(delivering & queued & room),
+                fetch.eq(may_fetch & room),
                 ranges.w_en.eq(ptr_q["valid"] & ptr_q["targets"]),  # no targets: dropped
                 ranges.w_data.eq(Cat(*parts)),
                 ranges.r_en.eq(take),
@@ -526,7 +568,7 @@ class LIFCore(wiring.Component):
             w_single, w_valid = ranges.r_data[-1], ranges.r_rdy
         else:  # one spike popped per read, into a one-entry buffer (3 clocks a short source)
             w_single, w_next = w_start == w_last, w_start + 1
-            m.d.comb += fetch.eq(delivering & queued & (in_flight == 0) & ~buf_valid)
+            m.d.comb += fetch.eq(may_fetch & (in_flight == 0) & ~buf_valid)
             with m.If(ptr_q["valid"]):  # a fresh pointer lands in the buffer (dropped if empty)
                 m.d.sync += [buf_valid.eq(ptr_q["targets"]), buf_start.eq(p_start),
                              buf_last.eq(p_last)]
@@ -550,7 +592,10 @@ class LIFCore(wiring.Component):
             fan_wr = fan.write_port()
             fan_addr = Signal.like(fan_wr.addr)
             writing = Signal()
-            m.d.comb += [writing.eq(idle & load.valid), load.ready.eq(idle),
+            # run-ahead, a word is taken only while nothing is delivered (none is fetched
+            # while one is offered), so the shared address never carries both
+            load_ok = idle & ~pipeline_busy if self.run_ahead else idle
+            m.d.comb += [writing.eq(load_ok & load.valid), load.ready.eq(load_ok),
                          fan_addr.eq(Mux(writing, load.payload.addr, issue_addr))]
             # D0 (a register when pipelined): the table's address, so the RAM's address pins
             # (far away, for SPRAM) hang on flip-flops. A word is then written the clock after
@@ -577,21 +622,28 @@ class LIFCore(wiring.Component):
         e_delay = d2["entry"][nb + g.w_bits:]
         m.d.comb += [
             slot_sum.eq(prev + e_delay),
-            e_slot.eq(Mux(slot_sum >= g.max_delay, slot_sum - g.max_delay, slot_sum)),
+            e_slot.eq(Mux(slot_sum >= ring, slot_sum - ring, slot_sum)),
         ]
         d3 = _stage(m, "sync", "d3", valid=d2["valid"], addr=Cat(e_target, e_slot), w=e_weight)
         acc_sum = Signal(signed(g.acc_bits))
         last_sum = Signal.like(acc_sum)  # the sum written last clock
         m.d.sync += last_sum.eq(acc_sum)
-        old = acc_rd.data
+        if self.sweep_overlap:  # the word of the entry's bank; the sweep's, of bank ``slot``
+            acc_data = Array(p.data for p in bank_rd)[d3["addr"][nb:]]
+            sweep_data = Array(p.data for p in bank_rd)[slot]
+        else:
+            acc_data = sweep_data = acc_rd.data
+        old = acc_data
         if forward:
             # the read at D2 saw the writes before its own clock. The one made at that clock
             # (by the entry two ahead, in D4 then) is taken now, in D3, from registers: its
             # address, and its sum in ``last_sum``
             wr_valid, wr_addr = Signal(), Signal.like(d3["addr"])
-            m.d.sync += [wr_valid.eq(acc_wr.en), wr_addr.eq(acc_wr.addr)]
-            old = Mux(wr_valid & (wr_addr == d3["addr"]), last_sum, acc_rd.data)
+            old = Mux(wr_valid & (wr_addr == d3["addr"]), last_sum, acc_data)
         d4 = _stage(m, pipe, "d4", valid=d3["valid"], addr=d3["addr"], w=d3["w"], old=old)
+        if forward:  # with banks the sweep's writes go elsewhere: only deliveries count
+            m.d.sync += [wr_valid.eq(d4["valid"]), wr_addr.eq(d4["addr"])] if self.sweep_overlap \
+                else [wr_valid.eq(acc_wr.en), wr_addr.eq(acc_wr.addr)]
         if self.pipelined:
             # ... and the one of the next clock, which D4 makes while this entry is in D3
             fwd = Signal()
@@ -599,7 +651,6 @@ class LIFCore(wiring.Component):
             m.d.comb += acc_sum.eq(Mux(fwd, last_sum, d4["old"]) + d4["w"])
         else:
             m.d.comb += acc_sum.eq(d4["old"] + d4["w"])
-        pipeline_busy = Signal()
         m.d.comb += pipeline_busy.eq(waiting | ptr_pending | ptr_w["valid"] | ptr_q["valid"]
                                      | w_valid | cur_valid | d0["valid"] | s1_valid
                                      | d2_valid | d2["valid"] | d3["valid"] | d4["valid"])
@@ -616,7 +667,7 @@ class LIFCore(wiring.Component):
         m.d.sync += [u1_valid.eq(updating & sweeping), u1_j.eq(j)]
 
         u2 = _stage(m, pipe, "u2", valid=u1_valid, j=u1_j, v=v_rd.data, r=r_rd.data,
-                    ext=ext_rd.data, acc=acc_rd.data,
+                    ext=ext_rd.data, acc=sweep_data,
                     param=param_rd.data if param_rd is not None else Const(0, 1))
         prm = g.param_values(u2["param"])
         k = prm["leak_shift"]
@@ -666,14 +717,29 @@ class LIFCore(wiring.Component):
         m.d.comb += update_busy.eq(u1_valid | u2["valid"] | u3["valid"] | u4["valid"]
                                    | u5["valid"] | u6["valid"] | u7["valid"])
 
-        with m.If(updating):
-            m.d.comb += [acc_rd.addr.eq(Cat(j[:nb], slot)),
-                         acc_wr.addr.eq(Cat(u6["j"], slot)), acc_wr.en.eq(u6["valid"]),
-                         acc_wr.data.eq(0)]
-        with m.Else():
-            m.d.comb += [acc_rd.addr.eq(Cat(e_target, e_slot)),
-                         acc_wr.addr.eq(d4["addr"]), acc_wr.en.eq(d4["valid"]),
-                         acc_wr.data.eq(acc_sum)]
+        clearing = Signal()
+        clear_addr = Signal(range(acc_depth))
+        if self.sweep_overlap:  # bank ``slot`` is the sweep's while it runs, the rest delivery's
+            for b, (rd, wr) in enumerate(zip(bank_rd, bank_wr, strict=True)):
+                with m.If(clearing):
+                    m.d.comb += [wr.addr.eq(clear_addr[:nb]), wr.data.eq(0),
+                                 wr.en.eq(clear_addr[nb:] == b)]
+                with m.Elif(updating & (slot == b)):
+                    m.d.comb += [rd.addr.eq(j[:nb]), wr.addr.eq(u6["j"]),
+                                 wr.en.eq(u6["valid"]), wr.data.eq(0)]
+                with m.Else():
+                    m.d.comb += [rd.addr.eq(e_target), wr.addr.eq(d4["addr"][:nb]),
+                                 wr.en.eq(d4["valid"] & (d4["addr"][nb:] == b)),
+                                 wr.data.eq(acc_sum)]
+        else:
+            with m.If(updating):
+                m.d.comb += [acc_rd.addr.eq(Cat(j[:nb], slot)),
+                             acc_wr.addr.eq(Cat(u6["j"], slot)), acc_wr.en.eq(u6["valid"]),
+                             acc_wr.data.eq(0)]
+            with m.Else():
+                m.d.comb += [acc_rd.addr.eq(Cat(e_target, e_slot)),
+                             acc_wr.addr.eq(d4["addr"]), acc_wr.en.eq(d4["valid"]),
+                             acc_wr.data.eq(acc_sum)]
 
         # external events set ext bits while idle; the update clears them
         in_range = Signal()
@@ -689,13 +755,12 @@ class LIFCore(wiring.Component):
 
         # after reset every state memory is swept to zero: SRAM macros power up with garbage
         # and a reset mid-run must not leave stale membranes or in-flight accumulators
-        clearing = Signal()
-        clear_addr = Signal(range(g.acc_depth))
         clear_nrn = Signal()
         m.d.comb += clear_nrn.eq(clear_addr < n)
         with m.If(clearing):
-            m.d.comb += [acc_wr.addr.eq(clear_addr), acc_wr.data.eq(0), acc_wr.en.eq(1),
-                         v_wr.addr.eq(clear_addr), v_wr.data.eq(0), v_wr.en.eq(clear_nrn),
+            if not self.sweep_overlap:
+                m.d.comb += [acc_wr.addr.eq(clear_addr), acc_wr.data.eq(0), acc_wr.en.eq(1)]
+            m.d.comb += [v_wr.addr.eq(clear_addr), v_wr.data.eq(0), v_wr.en.eq(clear_nrn),
                          r_wr.addr.eq(clear_addr), r_wr.data.eq(0), r_wr.en.eq(clear_nrn),
                          ext_wr.addr.eq(clear_addr), ext_wr.data.eq(0), ext_wr.en.eq(clear_nrn)]
             m.d.sync += clear_addr.eq(clear_addr + 1)
@@ -718,17 +783,19 @@ class LIFCore(wiring.Component):
         m.d.comb += self.busy.eq(~fsm["IDLE"])
         with m.If(fsm["CLEAR"]):
             m.d.comb += clearing.eq(1)
-            with m.If(clear_addr == g.acc_depth - 1):
+            with m.If(clear_addr == acc_depth - 1):
                 m.d.sync += idle.eq(1)
                 fsm.goto("CLEAR", "IDLE")
         with m.If(fsm["IDLE"]):
             with m.If(self.start):
-                m.d.sync += [delivering.eq(1), idle.eq(0)]
+                m.d.sync += [delivering.eq(1), idle.eq(0), ahead.eq(0)]
                 fsm.goto("IDLE", "DELIVER")
         with m.If(fsm["DELIVER"]):
             m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
             with m.If(delivery_over):
                 m.d.sync += [j.eq(0), sweeping.eq(1), delivering.eq(0)]
+                if self.sweep_overlap:  # the sweep's deliveries have base t: slot t + 1 ..
+                    m.d.sync += [prev.eq(slot), ahead.eq(1)]
                 fsm.goto("DELIVER", "HOLD" if hold else "UPDATE")
                 if self.networked and not self.hold:
                     m.d.comb += self.delivered.eq(1)
@@ -745,14 +812,17 @@ class LIFCore(wiring.Component):
                 with m.If(j == n - 1):
                     m.d.sync += sweeping.eq(0)
             with m.Elif(update_over):
+                # the slot advances once slot t is read and cleared, so a delivery that runs
+                # ahead has t as its base (``prev``) and adds into slots t + 1 .. t + D
+                if self.retimed and not self.sweep_overlap:
+                    m.d.sync += prev.eq(slot)
+                m.d.sync += [slot.eq(Mux(slot == ring - 1, 0, slot + 1)),
+                             ahead.eq(self.run_ahead)]
                 fsm.goto("UPDATE", "DRAIN")
         with m.If(fsm["DRAIN"]):
             with m.If(~outq.r_rdy):
                 m.d.comb += self.done.eq(1)
-                if self.retimed:
-                    m.d.sync += prev.eq(slot)
-                m.d.sync += [slot.eq(Mux(slot == g.max_delay - 1, 0, slot + 1)),
-                             self.step_count.eq(self.step_count + 1), idle.eq(1)]
+                m.d.sync += [self.step_count.eq(self.step_count + 1), idle.eq(1)]
                 fsm.goto("DRAIN", "IDLE")
         with m.If(d4["valid"]):
             m.d.sync += self.sop_count.eq(self.sop_count + 1)

@@ -14,7 +14,9 @@ A step has one barrier, at its end (docs/hardware.md, "Many cores"). ``start`` s
 core's delivery of the spikes waiting in its spike FIFO; each core then updates as soon as it has
 delivered (``early_update``; without it, all wait for the slowest and ``proceed`` together). The
 step ends when every core has finished its update and drained its output, every exit stage is
-empty and every router is idle: the network holds nothing in flight.
+empty and every router is idle: the network holds nothing in flight. With ``run_ahead``
+(default) a core delivers the step's spikes that reach it while the step still runs (from its own
+sweep on, ``sweep_overlap``), so the next delivery phase has only stragglers left.
 """
 
 from __future__ import annotations
@@ -276,6 +278,10 @@ class NeuronMesh(wiring.Component):
     images). ``prefetch``: the cores' pipelined pointer fetch (False: the serial one).
     ``early_update`` (default): each core updates as soon as it has delivered, without the
     barrier between the phases (False: every core waits for the slowest, the earlier design).
+    ``run_ahead`` (default, with ``early_update``): a core that has updated delivers the spikes
+    that reach it before the next ``start`` (False: they wait for the next delivery phase);
+    ``sweep_overlap`` (default, with ``run_ahead``): already during its own update sweep, on a
+    ring of D + 1 accumulator slots in banks (False: once the sweep is over, on D slots).
     ``pipelined`` (default): the cores' registered update and accumulate stages (False: the
     single-clock ones, the earlier design). ``fanout_loadable``: every core's fan-out table is
     a RAM without contents (on the iCE40, SPRAM), written through ``fanout_load`` (address
@@ -290,7 +296,7 @@ class NeuronMesh(wiring.Component):
                  rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
                  early_update: bool = True, pipelined: bool = True, packed: bool = True,
                  retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False,
-                 lut: bool = False):
+                 run_ahead: bool = True, sweep_overlap: bool = True, lut: bool = False):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -298,6 +304,8 @@ class NeuronMesh(wiring.Component):
         self.rom_init = rom_init and not hooks
         self.prefetch = prefetch
         self.early_update = early_update
+        self.run_ahead = run_ahead and early_update  # the cores' cross-step run-ahead
+        self.sweep_overlap = sweep_overlap and self.run_ahead  # ... during their own sweep
         self.pipelined = pipelined
         # the cores' constant parameters (LIFCore ``packed``); not with ``hooks``: the cores of
         # a class share one module, so their parameters stay in their own images
@@ -327,7 +335,9 @@ class NeuronMesh(wiring.Component):
         return LIFCore(self.plan.images[c], networked=True, rom_init=self.rom_init,
                        prefetch=self.prefetch, hold=not self.early_update,
                        pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
-                       fanout_loadable=self.fanout_loadable, lut=self.lut,
+                       run_ahead=self.run_ahead,
+                       sweep_overlap=self.sweep_overlap, fanout_loadable=self.fanout_loadable,
+                       lut=self.lut,
                        shape=self.plan.shape(c))
 
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
@@ -350,6 +360,7 @@ class NeuronMesh(wiring.Component):
             core = LIFCore(self.plan.images[c], networked=True, rom_init=False,
                            prefetch=self.prefetch, hold=not self.early_update,
                            pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
+                           run_ahead=self.run_ahead, sweep_overlap=self.sweep_overlap,
                            lut=self.lut, shape=shapes[k])
             out[core_module(k)] = core
             out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],

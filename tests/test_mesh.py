@@ -121,7 +121,8 @@ def test_a_core_updates_while_another_still_delivers() -> None:
     steps = 12
     stim = poisson(net.n_neurons, steps, 0.3, seed=1)
     reference = simulate(net, steps, stim)
-    runs = {early: run_mesh(net, pl, steps, stim, early_update=early) for early in (True, False)}
+    runs = {early: run_mesh(net, pl, steps, stim, early_update=early, run_ahead=False)
+            for early in (True, False)}
     for raster, _ in runs.values():
         assert reference.first_difference(raster) is None
     early, barrier = (runs[k][1] for k in (True, False))
@@ -130,6 +131,34 @@ def test_a_core_updates_while_another_still_delivers() -> None:
     # the barrier pays core 0's delivery and then core 1's 54-neuron sweep; early, core 1 sweeps
     # while core 0 delivers
     assert total[1] < total[0] - 0.5 * early["sop_count"]
+
+
+def test_run_ahead_takes_deliveries_out_of_the_step() -> None:
+    """A core that has updated delivers the spikes reaching it before the next start (with
+    ``sweep_overlap`` during its own sweep already, on D + 1 slot banks; delays up to 3 here),
+    so the next delivery phase has only stragglers left: same raster, fewer clocks a step.
+    The spikes of the last step are delivered after its ``done`` too, so the SOP count can
+    only grow."""
+    net = clustered_network(n=48, e=700, clusters=2, seed=4)
+    assert net.max_delay == 3
+    pl = place(net, 4, CoreLimits(neurons=14), seed=1)
+    steps = 12
+    stim = poisson(net.n_neurons, steps, 0.25, seed=3)
+    reference = simulate(net, steps, stim)
+    modes = {"off": {"run_ahead": False}, "ahead": {"sweep_overlap": False}, "sweep": {}}
+    runs = {k: run_mesh(net, pl, steps, stim, stall=0.2, out_stall=0.2, seed=5, **opts)
+            for k, opts in modes.items()}
+    for raster, counts in runs.values():
+        assert reference.first_difference(raster) is None
+        assert counts["step_count"] == steps
+    off = runs["off"][1]
+    assert off["sop_count"] > 20 * steps
+    for k in ("ahead", "sweep"):
+        c = runs[k][1]
+        assert c["sop_count"] >= off["sop_count"]
+        assert c["deliver_cycles"] < 0.5 * off["deliver_cycles"]
+        total = c["deliver_cycles"] + c["update_cycles"]
+        assert total < 0.9 * (off["deliver_cycles"] + off["update_cycles"])
 
 
 def _compile(tmp_path: Path, spec: str, cores: int, steps: int, rate: float = 0.05) -> Path:

@@ -59,7 +59,8 @@ class MemoryUse:
 
     @property
     def role(self) -> str:
-        return MEMORY_ROLES.get(self.name, self.name)
+        # a banked accumulator ring (LIFCore ``sweep_overlap``) is memories acc0, acc1, ...
+        return MEMORY_ROLES.get(re.sub(r"^acc\d+$", "acc", self.name), self.name)
 
     def label(self) -> str:
         return f"{self.role} `{self.name}` ({self.depth:,} x {self.width} bits)"
