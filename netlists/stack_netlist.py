@@ -116,6 +116,7 @@ def die_nets(row_pre: np.ndarray, row_delay: np.ndarray, col_post: np.ndarray,
 
 def pair_index(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Row index of each key (pairs) in the sorted, unique ``table`` (pairs)."""
+    keys, table = np.asarray(keys, np.int64), np.asarray(table, np.int64)  # narrow tables
     span = int(max(keys[:, 1].max(initial=0), table[:, 1].max(initial=0))) + 1
     flat_t = table[:, 0] * span + table[:, 1]
     return np.searchsorted(flat_t, keys[:, 0] * span + keys[:, 1])
