@@ -48,7 +48,7 @@ from neuropaste.netlists.tile import netlist_text
 from neuropaste.netlists.tsv import parasitics
 from neuropaste.outputs import substage
 from neuropaste.reference import ReferenceRun
-from neuropaste.tiles import TileStore
+from neuropaste.tiles import SYNAPSE_KEYS, TileStore
 
 
 @dataclass(frozen=True)
@@ -721,12 +721,18 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, opts: CrossbarOptions
     with substage("program and verify"):
         prog = program_and_verify(ts, dev, enc, opts.seed, VERIFY_TOLERANCE)
     prog["mode"] = f"{opts.programming}: {PROGRAMMING[opts.programming]}"
+    stats = ts.stats
+    del ts
+    if not every:  # the stack reads the tile tables alone: the synapse records (12 bytes a
+        # synapse, on disk now) and read patterns go before its partition
+        store = replace(store, patterns=store.patterns[:0].copy(),  # copies: views keep
+                        **{k: getattr(store, k)[:0].copy() for k in SYNAPSE_KEYS})  # the data
     stack = {}
     if opts.stack is not None:
         rates = ref.rates if ref.steps > 0 else None
         stack = {"stack": _emit_stack(net, Path(out_dir), store, opts, opts.stack,
                                       headers if every else None, rates)}
-    return {**ts.stats, **stack, "device": dev.name, "levels_per_weight": dev.weight_levels,
+    return {**stats, **stack, "device": dev.name, "levels_per_weight": dev.weight_levels,
             "g_min_S": dev.g_min, "g_max_S": dev.g_max, "programming": prog,
             "netlists": {"written": "all" if every else "sample", "count": len(written)},
             "params": params, "files": [TILES, TILES_INFO, "spice/tile_NNNN.cir"]}
