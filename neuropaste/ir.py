@@ -107,7 +107,7 @@ class Network:
             self.pre, self.post, self.weight, self.delay, self.threshold, self.v_reset,
             self.bias, self.leak_shift, self.refractory,
         ):
-            h.update(np.ascontiguousarray(arr).tobytes())
+            h.update(np.ascontiguousarray(arr))  # its buffer: no copy of 10^8 synapses
         h.update("\0".join(self.labels.tolist()).encode())
         h.update(json.dumps([self.stim_weight, self.w_bits, self.v_bits, self.acc_bits,
                              self.max_delay]).encode())
