@@ -65,20 +65,25 @@ class TileStore:
     def weights(self, tiles: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Integer weights (t, R, posts) of the chosen tiles (0 where no synapse)."""
         idx = np.arange(self.n_tiles)[tiles]
-        out = np.zeros((len(idx), self.rows, self.posts), np.int64)
         if self.tile_ordered and isinstance(tiles, np.ndarray):
             # a few tiles of a large store: their synapses' ranges, not a mask of them all
             lo = np.searchsorted(self.syn_tile, idx, "left")
             size = np.searchsorted(self.syn_tile, idx, "right") - lo
             which = np.repeat(np.arange(len(idx)), size)
             sel = np.repeat(lo - (np.cumsum(size) - size), size) + np.arange(int(size.sum()))
+            back = None
         else:
+            uniq, back = np.unique(idx, return_inverse=True)  # a tile asked twice: both
+            if len(uniq) == len(idx) and np.array_equal(uniq, idx):
+                back = None  # as asked: no copy
+            idx = uniq
             pos = np.full(self.n_tiles, -1, np.int64)
             pos[idx] = np.arange(len(idx))
             sel = np.flatnonzero(pos[self.syn_tile] >= 0)
             which = pos[self.syn_tile[sel]]
+        out = np.zeros((len(idx), self.rows, self.posts), np.int64)
         out[which, self.syn_row[sel], self.syn_post[sel]] = self.syn_weight[sel]
-        return out
+        return out if back is None else out[back.reshape(-1)]
 
     @functools.cached_property
     def tile_ordered(self) -> bool:
