@@ -163,3 +163,23 @@ def test_fan_in_bound_in_blocks_is_the_whole_sum() -> None:
                         minlength=net.n_neurons).astype(np.int64) + np.abs(net.bias) \
         + abs(int(net.stim_weight))
     assert np.array_equal(net.fan_in_bound(block=97), whole)
+
+
+def test_reference_tables_past_16_bit_weights_run_the_same_network() -> None:
+    """The delivery table holds int16 weights when they fit, int32 past them: a network and
+    its copy with every quantity x8 (no leak, so the dynamics scale exactly; weights now
+    past 2^15) spike alike."""
+    from neuropaste.events import poisson
+    from neuropaste.reference import simulate
+
+    net = _net(8, w_bits=14)
+    net = net.replace(leak_shift=np.zeros(net.n_neurons, np.uint8))
+    wide = net.replace(weight=net.weight * 8, threshold=net.threshold * 8,
+                       v_reset=net.v_reset * 8, bias=net.bias * 8,
+                       stim_weight=net.stim_weight * 8, w_bits=net.w_bits + 3,
+                       v_bits=net.v_bits + 3, acc_bits=net.acc_bits + 3)
+    assert np.abs(wide.weight).max() >= 2**15 > np.abs(net.weight).max()
+    stim = poisson(net.n_neurons, 60, 0.05, 1)
+    a, b = simulate(net, 60, stim), simulate(wide, 60, stim)
+    assert len(a.step) > 20
+    assert np.array_equal(a.step, b.step) and np.array_equal(a.neuron, b.neuron)
