@@ -660,7 +660,10 @@ def netlist_tiles(store: TileStore, mode: str, seed: int) -> np.ndarray:
     n = store.n_tiles
     if mode == "all" or (mode == "auto" and n <= AUTO_ALL_TILES):
         return np.arange(n)
-    busiest = int(np.argmax(np.bincount(store.syn_tile, minlength=n))) if n else 0
+    count = np.zeros(n, np.int64)  # synapses per tile, in blocks: no int64 copy of them all
+    for a in range(0, len(store.syn_tile), 1 << 22):
+        count += np.bincount(store.syn_tile[a:a + (1 << 22)], minlength=n)
+    busiest = int(np.argmax(count)) if n else 0
     rest = np.random.default_rng(seed).permutation(n)[:SAMPLE_TILES]
     return np.unique(np.concatenate([[busiest], rest[rest != busiest][:SAMPLE_TILES - 1]]))[
         :min(n, SAMPLE_TILES)].astype(np.int64)
