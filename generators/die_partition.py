@@ -239,15 +239,7 @@ def _coarse_pins(ptr: np.ndarray, pins: np.ndarray, size: int) -> tuple[np.ndarr
     repeats are neighbours): the nets over clusters, in one pass."""
     n = len(ptr) - 1
     out_ptr = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        last = -1
-        for j in range(ptr[i], ptr[i + 1]):
-            q = pins[j] // size
-            if q != last:
-                last = q
-                out_ptr[i + 1] += 1
-        out_ptr[i + 1] += out_ptr[i]
-    out = np.empty(out_ptr[n], pins.dtype)
+    out = np.empty(len(pins), pins.dtype)  # at most every pin; untouched pages cost nothing
     k = 0
     for i in range(n):
         last = -1
@@ -257,7 +249,8 @@ def _coarse_pins(ptr: np.ndarray, pins: np.ndarray, size: int) -> tuple[np.ndarr
                 last = q
                 out[k] = q
                 k += 1
-    return out_ptr, out
+        out_ptr[i + 1] = k
+    return out_ptr, out[:k].copy()
 
 
 def informative(nets: Nets, weights: np.ndarray, start: np.ndarray, n_dies: int
