@@ -418,10 +418,10 @@ def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
     T, n_rows = slots.n_tiles, slots.n_rows
     store = None
     if build:
-        first = slots.tile_block.astype(np.int64) * posts  # first column rank of each block
-        ranks = first[:, None] + np.arange(posts)[None, :]
-        col = np.where(ranks < n, slots.order[np.minimum(ranks, n - 1)], -1).astype(np.int32)
-        del first, ranks
+        # the neurons of each tile's column block: rows of the order padded with -1
+        by_block = np.full(-(-n // posts) * posts, -1, np.int32)
+        by_block[:n] = slots.order
+        col = by_block.reshape(-1, posts)[slots.tile_block]
         store = TileStore(
             row_pre=slots.row_pre, row_delay=slots.row_delay,
             col_post=np.repeat(col, enc.slices, axis=1),
