@@ -67,8 +67,9 @@ class TileStore:
         idx = np.arange(self.n_tiles)[tiles]
         if self.tile_ordered and isinstance(tiles, np.ndarray):
             # a few tiles of a large store: their synapses' ranges, not a mask of them all
-            lo = np.searchsorted(self.syn_tile, idx, "left")
-            size = np.searchsorted(self.syn_tile, idx, "right") - lo
+            at = idx.astype(self.syn_tile.dtype)  # of one type: else numpy widens every record
+            lo = np.searchsorted(self.syn_tile, at, "left")
+            size = np.searchsorted(self.syn_tile, at, "right") - lo
             which = np.repeat(np.arange(len(idx)), size)
             sel = np.repeat(lo - (np.cumsum(size) - size), size) + np.arange(int(size.sum()))
             back = None
