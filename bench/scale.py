@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -67,23 +68,32 @@ GROWTH = {"clustered": {"1e6": (10_000, 100), "1e7": (100_000, 100), "1e8": (100
 def compile_case(source: str, out: Path, backends: str, steps: int) -> dict:
     """One compile in its own process: wall time, peak RSS and the manifest's figures."""
     t0 = time.perf_counter()
+    cpu0 = _children_cpu()
     proc = subprocess.run([NEUROPASTE, "compile", source, "--memory-dies", "4", "--out",
                            str(out), "--backends", backends, "--steps", str(steps),
                            *(["--stack", str(STACK)] if "spice" in backends else [])],
                           capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    cpu = _children_cpu() - cpu0
     if proc.returncode:
         return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1], "wall_s": wall}
     m = json.loads((out / "manifest.json").read_text())
     spice = m["backends"].get("spice", {})
     rtl = m["backends"].get("rtl", {})
-    return {"wall_s": wall, "peak_GB": m["resources"]["peak_rss_MB"] / 1024,
+    return {"wall_s": wall, "cpu_s": cpu, "peak_GB": m["resources"]["peak_rss_MB"] / 1024,
             "stages": m["resources"]["stage_seconds"],
             "neurons": m["network"]["neurons"], "synapses": m["network"]["synapses"],
             "cores": rtl.get("cores"), "tiles": spice.get("tiles"),
             "netlists": spice.get("netlists"),
             "tsvs": (spice.get("stack") or {}).get("tsv_signals"),
             "disk_MB": sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20}
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes: on a machine shared with
+    other jobs, what a compile cost whatever the load made its wall time."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def source_of(spec, tmp: Path, name: str) -> str:
@@ -100,6 +110,12 @@ def fit(x: list[float], y: list[float]) -> float:
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
+def at(x: list[float], y: list[float], x0: float) -> float:
+    """y = a x^b (least squares on log-log axes) extrapolated to x0."""
+    b, log_a = np.polyfit(np.log(x), np.log(y), 1)
+    return float(np.exp(log_a) * x0 ** b)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", action="append", choices=list(CASES),
@@ -113,16 +129,16 @@ def main() -> None:
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=a.keep) as tmp_name:
         tmp = a.keep or Path(tmp_name)
-        print("| case | neurons / synapses | compile (s) | limit | peak (GB) | limit | cores | "
-              "tiles | netlists | TSVs | on disk (MB) | slowest stages |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
+        print("| case | neurons / synapses | compile (s) | CPU (s) | limit | peak (GB) | limit | "
+              "cores | tiles | netlists | TSVs | on disk (MB) | slowest stages |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
         for name in a.case or ([] if a.growth else list(CASES)):
             spec, t_max, gb_max = CASES[name]
             r = compile_case(source_of(spec, tmp, name), tmp / f"out-{name}", a.backends,
                              a.steps)
             row(name, r, t_max, gb_max)
         if a.growth:
-            xs, ts, ms = [], [], []
+            xs, ts, cs, ms = [], [], [], []
             for name, spec in GROWTH[a.growth].items():
                 r = compile_case(source_of(spec, tmp, f"g{name}"), tmp / f"out-g{name}",
                                  a.backends, a.steps)
@@ -130,10 +146,13 @@ def main() -> None:
                 if "error" not in r:
                     xs.append(r["synapses"])
                     ts.append(r["wall_s"])
+                    cs.append(r["cpu_s"])
                     ms.append(r["peak_GB"])
             if len(xs) >= 2:
-                print(f"\ngrowth exponent: time {fit(xs, ts):.2f}, memory {fit(xs, ms):.2f} "
-                      f"(over {xs[0]:.2g} .. {xs[-1]:.2g} synapses)")
+                print(f"\ngrowth exponent: time {fit(xs, ts):.2f}, CPU {fit(xs, cs):.2f}, "
+                      f"memory {fit(xs, ms):.2f} (over {xs[0]:.2g} .. {xs[-1]:.2g} synapses); "
+                      f"at 3e8 synapses: {at(xs, ts, 3e8):.0f} s, {at(xs, cs, 3e8):.0f} CPU s, "
+                      f"{at(xs, ms, 3e8):.1f} GB")
 
 
 def row(name: str, r: dict, t_max: float | None, gb_max: float | None) -> None:
@@ -146,7 +165,8 @@ def row(name: str, r: dict, t_max: float | None, gb_max: float | None) -> None:
                                                          key=lambda kv: -kv[1])[:3])
     nl = r["netlists"] or {}
     print(f"| {name} | {r['neurons']:,} / {r['synapses']:,} | {r['wall_s']:.0f} | "
-          f"{t_max or '-'} | {r['peak_GB']:.2f} | {gb_max or '-'} | {r['cores'] or '-'} | "
+          f"{r['cpu_s']:.0f} | {t_max or '-'} | {r['peak_GB']:.2f} | {gb_max or '-'} | "
+          f"{r['cores'] or '-'} | "
           f"{r['tiles'] or '-'} | {nl.get('written', '-')} {nl.get('count', '')} | "
           f"{r['tsvs'] or '-'} | {r['disk_MB']:.0f} | {slow} |", flush=True)
 

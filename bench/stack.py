@@ -109,17 +109,19 @@ def footprints(n: int, path: Path, k: int = 1000) -> dict:
     pre, post = clustered_edges(n, k)
     t_gen = time.perf_counter() - t0
     opts = CrossbarOptions()
-    net = SimpleNamespace(pre=pre, post=post, delay=0, max_delay=0, n_neurons=n)
+    zero = np.broadcast_to(np.int16(0), pre.shape)  # delay 0 and weight 0: no arrays for them
+    net = SimpleNamespace(pre=pre, post=post, delay=zero, weight=zero, max_delay=0,
+                          n_neurons=n, n_synapses=len(pre))
     t0 = time.perf_counter()
-    _, tiles, per_block, _, _, _, (t_of, _, key), _ = slots_in_order(net, opts, np.arange(n))
+    slots = slots_in_order(net, opts, np.arange(n))
     t_pack = time.perf_counter() - t0
     del pre, post
     posts = opts.tile_cols // 2
-    by = np.argsort(t_of, kind="stable")  # rows tile by tile (row key = source: delay 0)
-    sizes = np.bincount(t_of, minlength=len(tiles))
-    np.savez(path, rows=key[by], ptr=np.concatenate([[0], np.cumsum(sizes)]),
-             block=np.asarray(tiles) // per_block, posts=posts, n=n)
-    return {"synapses": n * k, "tiles": len(tiles), "generate_s": t_gen, "pack_s": t_pack}
+    used = slots.row_pre >= 0  # rows tile by tile (row key = source: delay 0)
+    np.savez(path, rows=slots.row_pre[used],
+             ptr=np.concatenate([[0], np.cumsum(used.sum(1))]), block=slots.tile_block,
+             posts=posts, n=n)
+    return {"synapses": n * k, "tiles": slots.n_tiles, "generate_s": t_gen, "pack_s": t_pack}
 
 
 def partition_only(path: str, dies: int) -> dict:

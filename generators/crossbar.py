@@ -17,7 +17,7 @@ needs fewest tiles: the first two put neurons that share inputs in the same colu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from neuropaste.netlists.tile import netlist_text
 from neuropaste.netlists.tsv import parasitics
 from neuropaste.outputs import substage
 from neuropaste.reference import ReferenceRun
-from neuropaste.tiles import TileStore
+from neuropaste.tiles import SYNAPSE_KEYS, TileStore
 
 
 @dataclass(frozen=True)
@@ -157,8 +157,9 @@ REORDER_SYNAPSES = 2_000_000
 METIS_PARTS = 256
 
 
-def _slots(net: Network, opts: CrossbarOptions) -> tuple[Any, ...]:
-    """The packing with the fewest tiles among the candidate neuron orders."""
+def _slots(net: Network, opts: CrossbarOptions, build: bool = True) -> tuple[str, Slots]:
+    """The packing with the fewest tiles among the candidate neuron orders (its tile count
+    alone without ``build``)."""
     n = net.n_neurons
     orders = {"none": np.arange(n)}
     if opts.reorder and net.n_synapses:
@@ -178,138 +179,224 @@ def _slots(net: Network, opts: CrossbarOptions) -> tuple[Any, ...]:
                 name = "METIS parts of C/2 neurons" if parts < METIS_PARTS else \
                     f"METIS parts of ~{-(-n // parts)} neurons"
                 orders[name] = _metis_order(sym, parts, opts.seed)
-    # candidates scored by their tile count alone; only the best is packed (a packing is ~8
-    # arrays of the synapses' size: GBs at 10^8)
+    # candidates scored by their tile count alone; only the best is packed (a packing is 12
+    # bytes a synapse: GBs at 10^8)
     tiles = {}
     for name, order in orders.items():
         with substage(f"tiles in {name} order"):
             tiles[name] = tiles_in_order(net, opts, order)
     best = min(tiles, key=tiles.__getitem__)  # the first of equals
     with substage(f"slots in {best} order"):
-        return best, slots_in_order(net, opts, orders[best])
+        return best, slots_in_order(net, opts, orders[best], build, tiles[best])
 
 
-def _distinct(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(values, return_inverse=True)`` for integers in [0, bound), by a flag
-    table instead of a sort: linear in the synapses (10^8 of them sort in tens of seconds)."""
-    seen = np.zeros(bound, bool)
-    seen[values] = True
-    keys = np.flatnonzero(seen)
-    index = np.cumsum(seen, dtype=np.int32 if bound < 2**31 else np.int64) - 1
-    return keys, index[values]
+#: synapses gathered at a time for placement (10 bytes each): the placement walks the
+#: synapses once per group of column blocks instead of holding synapse-sized keys
+GATHER = 1 << 25
 
 
 @numba.njit(cache=True)
-def _block_rows(block: np.ndarray, row: np.ndarray, n_blocks: int, n_rows: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The distinct (block, row) pairs in (block, row) order and each synapse's pair: what
-    ``np.unique(block * n_rows + row, return_inverse=True)`` gives, in linear time (a counting
-    sort by block, then each block's rows marked in a table and only those sorted)."""
-    n = len(block)
-    start = np.zeros(n_blocks + 1, np.int64)
-    for i in range(n):
-        start[block[i] + 1] += 1
-    for b in range(n_blocks):
-        start[b + 1] += start[b]
-    fill = start[:-1].copy()
-    by_block = np.empty(n, np.int64)
-    for i in range(n):
-        by_block[fill[block[i]]] = i
-        fill[block[i]] += 1
-    mark = np.full(n_rows, -1, np.int64)
-    slot = np.empty(n_rows, np.int64)
-    pair_block = np.empty(n, np.int64)
-    pair_row = np.empty(n, np.int64)
-    pair_of = np.empty(n, np.int64)
-    pairs = 0
-    for b in range(n_blocks):
-        first = pairs
-        for j in range(start[b], start[b + 1]):
-            r = row[by_block[j]]
-            if mark[r] != b:
-                mark[r] = b
-                pair_row[pairs] = r
-                pairs += 1
-        pair_row[first:pairs].sort()
-        for j in range(first, pairs):
-            slot[pair_row[j]] = j
-            pair_block[j] = b
-        for j in range(start[b], start[b + 1]):
-            i = by_block[j]
-            pair_of[i] = slot[row[i]]
-    return pair_block[:pairs].copy(), pair_row[:pairs].copy(), pair_of
+def _row_flags(pre: np.ndarray, delay: np.ndarray, rank: np.ndarray, span: int,
+               bound: int) -> np.ndarray:
+    """Which row keys rank(pre) * span + delay occur (a flag table: no synapse-sized key)."""
+    seen = np.zeros(bound, np.bool_)
+    for e in range(len(pre)):
+        seen[rank[pre[e]] * span + delay[e]] = True
+    return seen
 
 
 @numba.njit(cache=True)
-def _rows_per_block(block: np.ndarray, row: np.ndarray, n_blocks: int, n_rows: int
-                    ) -> np.ndarray:
-    """Distinct rows of each block: :func:`_block_rows`'s counts alone, without its arrays."""
-    start = np.zeros(n_blocks + 1, np.int64)
-    for i in range(len(block)):
-        start[block[i] + 1] += 1
-    for b in range(n_blocks):
-        start[b + 1] += start[b]
-    fill = start[:-1].copy()
-    by_block = np.empty(len(block), np.int64)
-    for i in range(len(block)):
-        by_block[fill[block[i]]] = i
-        fill[block[i]] += 1
-    mark = np.full(n_rows, -1, np.int64)
+def _block_sizes(post: np.ndarray, rank: np.ndarray, posts: int, n_blocks: int) -> np.ndarray:
     count = np.zeros(n_blocks, np.int64)
-    for b in range(n_blocks):
-        for j in range(start[b], start[b + 1]):
-            r = row[by_block[j]]
-            if mark[r] != b:
-                mark[r] = b
-                count[b] += 1
+    for e in range(len(post)):
+        count[rank[post[e]] // posts] += 1
     return count
 
 
-def tiles_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> int:
-    """How many tiles :func:`slots_in_order` would cut in ``order``, at a fraction of its
-    memory: what the candidate orders are scored by."""
-    if not opts.compact_rows:
-        return len(slots_in_order(net, opts, order)[1])
-    n, posts = net.n_neurons, opts.posts
-    rank = np.empty(n, np.int64)
-    rank[order] = np.arange(n)
-    span = net.max_delay + 1
-    keys, row_of = _distinct(rank[net.pre] * span + net.delay, n * span)
-    rows = _rows_per_block(rank[net.post] // posts, row_of, -(-n // posts), len(keys))
-    return int((-(-rows // opts.tile_rows)).sum())
+@numba.njit(cache=True)
+def _gather(pre, post, delay, weight, rank, row_index, span, posts, b0, b1, start, build,
+            rows, cols, weights):
+    """The synapses of column blocks b0..b1-1, block by block: each one's row (index of its
+    row key), and with ``build`` its column within the block and its weight. One pass in
+    synapse order, so the IR's arrays are read in order and only the small tables jump."""
+    fill = start[:-1].copy()
+    for e in range(len(post)):
+        b = rank[post[e]] // posts
+        if b >= b0 and b < b1:
+            k = fill[b - b0]
+            fill[b - b0] += 1
+            rows[k] = row_index[rank[pre[e]] * span + delay[e]]
+            if build:
+                cols[k] = rank[post[e]] - b * posts
+                weights[k] = weight[e]
 
 
-def slots_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> tuple[Any, ...]:
-    """Per synapse: tile key, row in tile, column rank; per used row slot: (tile index, row in
-    tile, row key = rank(pre) * (max delay + 1) + delay)."""
-    n, R = net.n_neurons, opts.tile_rows
-    posts = opts.posts
+@numba.njit(cache=True)
+def _place(start, b0, rows_in, cols, weights, keys, order, span, posts, R, compact, build,
+           mark, slot_of, scratch, band_tile, tiles_of_block, t_next, s_next, row_pre,
+           row_delay, tile_block, syn_tile, syn_row, syn_post, syn_weight):
+    """Tiles of the gathered column blocks: each block's distinct rows in key order, cut R
+    at a time (``compact``) or in fixed bands of R row keys; with ``build`` the row tables
+    and every synapse's (tile, row, column, weight), written in (tile, row, column) order
+    from ``s_next`` on (tile numbers from ``t_next``). Returns the next (tile, synapse)."""
+    for k in range(len(start) - 1):
+        b = b0 + k
+        lo, hi = start[k], start[k + 1]
+        m = 0
+        for j in range(lo, hi):
+            r = rows_in[j]
+            if mark[r] != b:
+                mark[r] = b
+                scratch[m] = r
+                m += 1
+        rows = scratch[:m]
+        rows.sort()
+        nt = 0
+        if compact:
+            for s in range(m):
+                slot_of[rows[s]] = s
+            nt = (m + R - 1) // R
+        else:  # the slot is the row's own index; one tile per band of R indices used
+            last = -1
+            for s in range(m):
+                band = rows[s] // R
+                if band != last:
+                    band_tile[band] = nt
+                    nt += 1
+                    last = band
+                slot_of[rows[s]] = rows[s]
+        tiles_of_block[b] = nt
+        if build:
+            for t in range(t_next, t_next + nt):
+                tile_block[t] = b
+            if compact:
+                for s in range(m):
+                    key = keys[rows[s]]
+                    row_pre[t_next + s // R, s % R] = order[key // span]
+                    row_delay[t_next + s // R, s % R] = key % span
+            else:
+                last = -1
+                for s in range(m):
+                    band = rows[s] // R
+                    if band != last:
+                        last = band
+                        for j in range(R):
+                            g = band * R + j
+                            if g < len(keys):
+                                row_pre[t_next + band_tile[band], j] = order[keys[g] // span]
+                                row_delay[t_next + band_tile[band], j] = keys[g] % span
+            # the block's synapses by (slot, column): unique keys, so one order whatever sort
+            cell = np.empty(hi - lo, np.int64)
+            for j in range(lo, hi):
+                cell[j - lo] = slot_of[rows_in[j]] * posts + cols[j]
+            by = np.argsort(cell)
+            for j in range(hi - lo):
+                s, p = cell[by[j]] // posts, cell[by[j]] % posts
+                syn_tile[s_next] = t_next + (s // R if compact else band_tile[s // R])
+                syn_row[s_next] = s % R
+                syn_post[s_next] = p
+                syn_weight[s_next] = weights[lo + by[j]]
+                s_next += 1
+        t_next += nt
+    return t_next, s_next
+
+
+@dataclass(frozen=True, eq=False)
+class Slots:
+    """Where :func:`slots_in_order` puts every synapse: per tile its column block and rows,
+    per synapse (in tile, row, column order) its tile, row, column within the block and
+    weight. Narrow types (asserted to fit): 12 bytes a synapse, 6 a row slot."""
+
+    order: np.ndarray  # (N,) the neuron of each column rank
+    n_rows: int  # distinct (pre, delay) rows of the map
+    n_tiles: int
+    tile_block: np.ndarray  # (T,) int32 column block of each tile, ascending
+    row_pre: np.ndarray  # (T, R) int32 presynaptic neuron of each row, -1 unused
+    row_delay: np.ndarray  # (T, R) int16
+    syn_tile: np.ndarray  # (S,) int32
+    syn_row: np.ndarray  # (S,) int16
+    syn_post: np.ndarray  # (S,) int16 column rank within the tile's block
+    syn_weight: np.ndarray  # (S,) int32
+
+
+def slots_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray,
+                   build: bool = True, tiles: int | None = None) -> Slots:
+    """Cut the synapses into tiles with neurons in ``order``: columns in blocks of ``posts``
+    neurons by rank, rows (pre, delay) pairs keyed rank(pre) * (max delay + 1) + delay.
+
+    Compiled and streamed: the synapses are walked once per group of column blocks (about
+    ``GATHER`` of them held, 10 bytes each) and each block's synapses sorted alone, so the
+    only synapse-sized arrays are the results (none without ``build``: then only the tile
+    count; ``tiles``, when known, saves the count's walk before a build).
+    """
+    n, R, posts = net.n_neurons, opts.tile_rows, opts.posts
+    e = net.n_synapses
+    if R > np.iinfo(np.int16).max or posts > np.iinfo(np.int16).max:
+        raise ValueError("a tile's rows and columns must fit int16")
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
-    span = net.max_delay + 1
-    row_key = rank[net.pre] * span + net.delay  # a row is a (pre, delay) pair, in neuron order
-    col_rank = rank[net.post]
-    block = col_rank // posts
-    keys, row_of = _distinct(row_key, n * span)
-    per_block = len(keys) // R + 1
-    if opts.compact_rows:
-        # within each column block only rows with a synapse there, packed densely
-        pair_block, pair_row, pair_of = _block_rows(block, row_of, -(-n // posts), len(keys))
-        slot = np.arange(len(pair_row)) - np.searchsorted(pair_block, pair_block, side="left")
-        pair_tile = pair_block * per_block + slot // R  # ascending: pairs are in block order
-        tile_key = pair_tile[pair_of]
-        row_in = (slot % R)[pair_of]
-        tiles = pair_tile[np.concatenate([[True], pair_tile[1:] != pair_tile[:-1]])[
-            :len(pair_tile)]]
-        rows = (np.searchsorted(tiles, pair_tile), slot % R, keys[pair_row])
+    span = int(net.max_delay) + 1
+    pre, post, delay = net.pre, net.post, np.asarray(net.delay)
+    seen = _row_flags(pre, delay, rank, span, n * span)
+    keys = np.flatnonzero(seen)
+    row_index = np.cumsum(seen, dtype=np.int32 if n * span < 2**31 else np.int64) - 1
+    del seen
+    n_blocks = -(-n // posts)
+    count = _block_sizes(post, rank, posts, n_blocks)
+    first = np.cumsum(count) - count
+    group = first // GATHER  # consecutive blocks whose synapses start in one window
+    cuts = np.flatnonzero(np.diff(group)) + 1 if n_blocks else np.zeros(0, np.int64)
+    bounds = np.concatenate([[0], cuts, [n_blocks]]).astype(np.int64)
+    n_rows = len(keys)
+    mark = np.full(n_rows, -1, np.int64)
+    slot_of = np.zeros(n_rows, np.int64)
+    scratch = np.zeros(n_rows, np.int64)
+    band_tile = np.zeros(-(-n_rows // R), np.int64)
+    tiles_of_block = np.zeros(n_blocks, np.int64)
+    largest = int(max((first[b1 - 1] + count[b1 - 1] - first[b0]
+                       for b0, b1 in zip(bounds[:-1], bounds[1:], strict=True) if b1 > b0),
+                      default=0))
+    weight = np.asarray(net.weight)
+    if build:  # the tile count first, to size the tables
+        t_total = tiles if tiles is not None else \
+            slots_in_order(net, opts, order, build=False).n_tiles
+        if t_total >= 2**31:
+            raise ValueError(f"{t_total} tiles do not fit int32 tile numbers")
+        if e and max(-int(weight.min()), int(weight.max())) >= 2**31:
+            raise ValueError("weights must fit int32")
+        row_pre = np.full((t_total, R), -1, np.int32)
+        row_delay = np.zeros((t_total, R), np.int16)
+        tile_block = np.empty(t_total, np.int32)
+        syn = (np.empty(e, np.int32), np.empty(e, np.int16), np.empty(e, np.int16),
+               np.empty(e, np.int32))
     else:
-        tile_key = block * per_block + row_of // R
-        row_in = row_of % R
-        tiles = np.unique(tile_key)
-        index = (tiles % per_block)[:, None] * R + np.arange(R)[None, :]
-        t, r = np.nonzero(index < len(keys))
-        rows = (t, r, keys[index[t, r]])
-    return order, tiles, per_block, tile_key, row_in, col_rank, rows, len(keys)
+        row_pre, row_delay = np.zeros((0, R), np.int32), np.zeros((0, R), np.int16)
+        tile_block = np.zeros(0, np.int32)
+        syn = (np.zeros(0, np.int32), np.zeros(0, np.int16), np.zeros(0, np.int16),
+               np.zeros(0, np.int32))
+    # per gathered synapse: row (4 bytes), and to build, column (2) and weight (4)
+    rows_buf = np.empty(largest, row_index.dtype)
+    cols_buf = np.empty(largest if build else 0, np.int16)
+    w_buf = np.empty(largest if build else 0, np.int32)
+    order64 = np.asarray(order, np.int64)
+    t_next = s_next = 0
+    for b0, b1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        start = np.concatenate([[0], np.cumsum(count[b0:b1])]).astype(np.int64)
+        _gather(pre, post, delay, weight, rank, row_index, span, posts, b0, b1, start, build,
+                rows_buf, cols_buf, w_buf)
+        t_next, s_next = _place(start, b0, rows_buf, cols_buf, w_buf, keys, order64, span,
+                                posts, R, opts.compact_rows, build, mark, slot_of, scratch,
+                                band_tile, tiles_of_block, t_next, s_next, row_pre, row_delay,
+                                tile_block, *syn)
+    if build and (t_next, s_next) != (len(tile_block), e):
+        raise AssertionError("packing placed a different number of tiles or synapses")
+    return Slots(order, n_rows, t_next, tile_block, row_pre, row_delay, *syn)
+
+
+def tiles_in_order(net: Network, opts: CrossbarOptions, order: np.ndarray) -> int:
+    """How many tiles :func:`slots_in_order` would cut in ``order``, with none of its
+    synapse-sized arrays: what the candidate orders are scored by."""
+    return slots_in_order(net, opts, order, build=False).n_tiles
 
 
 def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
@@ -324,42 +411,29 @@ def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
     """
     n, R = net.n_neurons, opts.tile_rows
     posts, enc = opts.posts, opts.enc
-    ordering, found = _slots(net, opts)
-    order, tiles, per_block, tile_key, row_in, col_rank, tile_rows, n_rows = found
-    del found  # each array goes as soon as it is used: they are the synapses' size
-    span = net.max_delay + 1
-    w_max = int(np.abs(net.weight).max()) if net.n_synapses else 1  # top level
-    T = len(tiles)
+    ordering, slots = _slots(net, opts, build)
+    weight = np.asarray(net.weight)
+    # the top level, without a synapse-sized |w|
+    w_max = max(-int(weight.min()), int(weight.max())) if net.n_synapses else 1
+    T, n_rows = slots.n_tiles, slots.n_rows
     store = None
     if build:
-        tile_of = np.searchsorted(tiles, tile_key).astype(np.int32)
-        del tile_key
-        row_pre = np.full((T, R), -1, np.int64)
-        row_delay = np.zeros((T, R), np.int64)
-        t_of, r_of, key = tile_rows
-        row_pre[t_of, r_of], row_delay[t_of, r_of] = order[key // span], key % span
-        del tile_rows, t_of, r_of, key
-        first = (tiles // per_block) * posts  # first column rank of each tile's block
-        ranks = first[:, None] + np.arange(posts)[None, :]
-        col = np.where(ranks < n, order[np.minimum(ranks, n - 1)], -1)
-        post_in = (col_rank - first[tile_of]).astype(np.int16)
-        del col_rank
-        # synapses in tile, row, column order: one sort of a combined key (no two share a cell)
-        by = np.argsort((tile_of.astype(np.int64) * R + row_in) * posts + post_in)
+        # the neurons of each tile's column block: rows of the order padded with -1
+        by_block = np.full(-(-n // posts) * posts, -1, np.int32)
+        by_block[:n] = slots.order
+        col = by_block.reshape(-1, posts)[slots.tile_block]
         store = TileStore(
-            row_pre=row_pre, row_delay=row_delay,
+            row_pre=slots.row_pre, row_delay=slots.row_delay,
             col_post=np.repeat(col, enc.slices, axis=1),
-            col_slice=np.tile(np.arange(enc.slices), (T, posts)),
+            col_slice=np.tile(np.arange(enc.slices, dtype=np.int16), (T, posts)),
             patterns=np.zeros((T, opts.patterns, R), bool),
-            syn_tile=tile_of[by], syn_row=row_in[by].astype(np.int16),
-            syn_post=post_in[by],
-            syn_weight=np.asarray(net.weight)[by].astype(np.int32), w_max=w_max)
-        del by, tile_of, post_in
+            syn_tile=slots.syn_tile, syn_row=slots.syn_row, syn_post=slots.syn_post,
+            syn_weight=slots.syn_weight, w_max=w_max)
+        del slots
         store = replace(store, patterns=patterns_for(store, opts))
     cells = T * R * posts
-    k = weight_levels(net.weight, w_max, opts.device, enc)
     per_level = weight_per_level(w_max, opts.device, enc)
-    err = np.abs(k * per_level - net.weight)
+    err = _level_errors(weight, w_max, opts.device, enc)
     stats = {
         "tiles": T,
         "tile_rows": opts.tile_rows, "tile_cols": opts.tile_cols,
@@ -376,14 +450,71 @@ def pack(net: Network, opts: CrossbarOptions, build: bool = True) -> TileSet:
         "encoding": {"slices": enc.slices, "digit_levels": enc.digits(opts.device),
                      "levels": enc.levels(opts.device), "describe": enc.describe(opts.device),
                      "cells_per_synapse": 2 * enc.slices * opts.device.cells_per_weight,
-                     "lossless": bool(len(err) == 0 or err.max() == 0)},
+                     "lossless": err["max"] == 0},
         "weight_per_level": per_level,
-        "weight_quantisation_max_error": float(err.max()) if len(err) else 0.0,
-        "weight_quantisation_mean_error": float(err.mean()) if len(err) else 0.0,
-        "weights_raised_to_one_level": int(((k != 0) & (np.rint(np.abs(net.weight) / per_level)
-                                                         == 0)).sum()),
+        "weight_quantisation_max_error": err["max"],
+        "weight_quantisation_mean_error": err["mean"],
+        "weights_raised_to_one_level": err["raised"],
     }
     return TileSet(store, net.n_synapses, stats)
+
+
+#: weights of at most this many distinct values are taken as a histogram (8-bit: 255)
+HISTOGRAM_VALUES = 1 << 22
+
+
+def _level_errors(weight: np.ndarray, w_max: int, dev: Device, enc: Encoding,
+                  block: int = 1 << 22) -> dict[str, Any]:
+    """Largest and mean |level weight - weight| and the weights raised to one level, without
+    float arrays of the synapses' size: per distinct weight value (a w_bits-bit weight takes
+    at most 2^w_bits), then the mean summed block by block in numpy's own order (so the
+    figure is the bytes ``err.mean()`` gave)."""
+    if not len(weight):
+        return {"max": 0.0, "mean": 0.0, "raised": 0}
+    per_level = weight_per_level(w_max, dev, enc)
+    lo, hi = int(weight.min()), int(weight.max())
+
+    def errors(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = weight_levels(w, w_max, dev, enc)
+        return np.abs(k * per_level - w), (k != 0) & (np.rint(np.abs(w) / per_level) == 0)
+
+    if hi - lo < HISTOGRAM_VALUES:
+        count = np.zeros(hi - lo + 1, np.int64)
+        for a in range(0, len(weight), block):
+            count += np.bincount(weight[a:a + block].astype(np.int64) - lo,
+                                 minlength=hi - lo + 1)
+        table, up = errors(np.arange(lo, hi + 1))
+        worst, raised = float(table[count > 0].max()), int(count[up].sum())
+
+        def err_of(a: int) -> np.ndarray:
+            return table[weight[a:a + block].astype(np.int64) - lo]
+    else:
+        worst, raised = 0.0, 0
+        for a in range(0, len(weight), block):
+            err, up = errors(weight[a:a + block])
+            worst, raised = max(worst, float(err.max())), raised + int(up.sum())
+
+        def err_of(a: int) -> np.ndarray:
+            return errors(weight[a:a + block])[0]
+    return {"max": worst, "raised": raised,
+            "mean": 0.0 if worst == 0 else _numpy_sum(err_of, len(weight), block) / len(weight)}
+
+
+def _numpy_sum(part: Callable[[int], np.ndarray], n: int, block: int) -> float:
+    """``np.sum`` of a float64 array of ``n`` given ``block`` elements at a time by
+    ``part(start)``, bit for bit: numpy adds the pairwise sums of buffer-sized chunks one
+    after another (``block`` is a multiple of the buffer size)."""
+    chunk = np.getbufsize()
+    assert block % chunk == 0
+    total = 0.0
+    for a in range(0, n, block):
+        e = part(a)
+        whole = len(e) // chunk * chunk
+        for s in e[:whole].reshape(-1, chunk).sum(1).tolist():
+            total += s
+        if whole < len(e):
+            total += float(np.add.reduce(e[whole:]))
+    return total
 
 
 @dataclass(frozen=True, eq=False)
@@ -529,7 +660,10 @@ def netlist_tiles(store: TileStore, mode: str, seed: int) -> np.ndarray:
     n = store.n_tiles
     if mode == "all" or (mode == "auto" and n <= AUTO_ALL_TILES):
         return np.arange(n)
-    busiest = int(np.argmax(np.bincount(store.syn_tile, minlength=n))) if n else 0
+    count = np.zeros(n, np.int64)  # synapses per tile, in blocks: no int64 copy of them all
+    for a in range(0, len(store.syn_tile), 1 << 22):
+        count += np.bincount(store.syn_tile[a:a + (1 << 22)], minlength=n)
+    busiest = int(np.argmax(count)) if n else 0
     rest = np.random.default_rng(seed).permutation(n)[:SAMPLE_TILES]
     return np.unique(np.concatenate([[busiest], rest[rest != busiest][:SAMPLE_TILES - 1]]))[
         :min(n, SAMPLE_TILES)].astype(np.int64)
@@ -590,12 +724,18 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, opts: CrossbarOptions
     with substage("program and verify"):
         prog = program_and_verify(ts, dev, enc, opts.seed, VERIFY_TOLERANCE)
     prog["mode"] = f"{opts.programming}: {PROGRAMMING[opts.programming]}"
+    stats = ts.stats
+    del ts
+    if not every:  # the stack reads the tile tables alone: the synapse records (12 bytes a
+        # synapse, on disk now) and read patterns go before its partition
+        store = replace(store, patterns=store.patterns[:0].copy(),  # copies: views keep
+                        **{k: getattr(store, k)[:0].copy() for k in SYNAPSE_KEYS})  # the data
     stack = {}
     if opts.stack is not None:
         rates = ref.rates if ref.steps > 0 else None
         stack = {"stack": _emit_stack(net, Path(out_dir), store, opts, opts.stack,
                                       headers if every else None, rates)}
-    return {**ts.stats, **stack, "device": dev.name, "levels_per_weight": dev.weight_levels,
+    return {**stats, **stack, "device": dev.name, "levels_per_weight": dev.weight_levels,
             "g_min_S": dev.g_min, "g_max_S": dev.g_max, "programming": prog,
             "netlists": {"written": "all" if every else "sample", "count": len(written)},
             "params": params, "files": [TILES, TILES_INFO, "spice/tile_NNNN.cir"]}

@@ -92,8 +92,19 @@ class Nets:
 
     def pins_per_part(self, part: np.ndarray, n_parts: int) -> np.ndarray:
         """(nets, parts): how many pins of each net lie in each part."""
-        return np.bincount(self.owner() * n_parts + part[self.pins],
-                           minlength=self.n * n_parts).reshape(self.n, n_parts)
+        return _pins_per_part(self.ptr, self.pins, np.asarray(part, np.int64), n_parts)
+
+
+@numba.njit(cache=True)
+def _pins_per_part(ptr: np.ndarray, pins: np.ndarray, part: np.ndarray, n_parts: int
+                   ) -> np.ndarray:
+    """:meth:`Nets.pins_per_part` net by net: no pin-sized temporaries (10^8 pins at 10^8
+    synapses made three int64 arrays of 0.8 GB each)."""
+    out = np.zeros((len(ptr) - 1, n_parts), np.int64)
+    for i in range(len(ptr) - 1):
+        for j in range(ptr[i], ptr[i + 1]):
+            out[i, part[pins[j]]] += 1
+    return out
 
 
 @numba.njit(cache=True)
@@ -145,12 +156,39 @@ def hyperedges(tiles: list[TileFootprint], n_neurons: int) -> tuple[Nets, Nets]:
 
 def tile_hyperedges(row_pre: np.ndarray, col_post: np.ndarray, n_neurons: int
                     ) -> tuple[Nets, Nets]:
-    """:func:`hyperedges` straight from the tile store's (T, R) and (T, C) arrays (-1 unused)."""
-    def nets(table: np.ndarray) -> Nets:
-        used = np.flatnonzero(table.ravel() >= 0)
-        return Nets.of_pairs(table.ravel()[used], used // max(table.shape[1], 1), n_neurons)
+    """:func:`hyperedges` straight from the tile store's (T, R) and (T, C) arrays (-1 unused):
+    a counting pass over each table, int32 pins (tile numbers)."""
+    if len(row_pre) >= 2**31:
+        raise ValueError("tile numbers must fit int32")
+    return (Nets(*_table_nets(np.asarray(row_pre), n_neurons)),
+            Nets(*_table_nets(np.asarray(col_post), n_neurons)))
 
-    return nets(row_pre), nets(col_post)
+
+@numba.njit(cache=True)
+def _table_nets(table: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per value v in 0..n-1 of a (T, W) table (-1 unused): the tiles holding it, ascending,
+    once each, as CSR."""
+    ptr = np.zeros(n + 1, np.int64)
+    last = np.full(n, -1, np.int64)
+    for t in range(table.shape[0]):
+        for c in range(table.shape[1]):
+            v = table[t, c]
+            if v >= 0 and last[v] != t:
+                last[v] = t
+                ptr[v + 1] += 1
+    for k in range(n):
+        ptr[k + 1] += ptr[k]
+    fill = ptr[:-1].copy()
+    last[:] = -1
+    pins = np.empty(ptr[n], np.int32)
+    for t in range(table.shape[0]):
+        for c in range(table.shape[1]):
+            v = table[t, c]
+            if v >= 0 and last[v] != t:
+                last[v] = t
+                pins[fill[v]] = t
+                fill[v] += 1
+    return ptr, pins
 
 
 def evaluate(die: np.ndarray, n_dies: int, src: Nets, dst: Nets,
@@ -191,8 +229,28 @@ def coarsen(nets: Nets, n_tiles: int, size: int) -> tuple[Nets, np.ndarray]:
     """Nets over clusters of ``size`` consecutive tiles (packing order keeps neighbours
     together), and each cluster's tile count: the hypergraph Mt-KaHyPar partitions at scale."""
     n_clusters = -(-n_tiles // size)
-    return (Nets.of_pairs(nets.owner(), nets.pins // size, nets.n),
+    return (Nets(*_coarse_pins(nets.ptr, nets.pins, size)),
             np.bincount(np.arange(n_tiles) // size, minlength=n_clusters))
+
+
+@numba.njit(cache=True)
+def _coarse_pins(ptr: np.ndarray, pins: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each net's pins divided by ``size``, repeats dropped (pins ascend within a net, so
+    repeats are neighbours): the nets over clusters, in one pass."""
+    n = len(ptr) - 1
+    out_ptr = np.zeros(n + 1, np.int64)
+    out = np.empty(len(pins), pins.dtype)  # at most every pin; untouched pages cost nothing
+    k = 0
+    for i in range(n):
+        last = -1
+        for j in range(ptr[i], ptr[i + 1]):
+            q = pins[j] // size
+            if q != last:
+                last = q
+                out[k] = q
+                k += 1
+        out_ptr[i + 1] = k
+    return out_ptr, out[:k].copy()
 
 
 def informative(nets: Nets, weights: np.ndarray, start: np.ndarray, n_dies: int
@@ -225,20 +283,25 @@ def _in_order(node_w: np.ndarray, n_dies: int, max_per_die: int) -> np.ndarray:
     return np.minimum(first // chunk, n_dies - 1)
 
 
-def _kahypar(n_tiles: int, nets: Nets, weights: np.ndarray, n_dies: int,
+def _kahypar(n_tiles: int, parts: tuple[Nets, ...], weights: np.ndarray, n_dies: int,
              max_per_die: int, seed: int) -> np.ndarray:
-    """Mt-KaHyPar on the tile hypergraph; past ``COARSE_NODES`` tiles on clusters of
-    consecutive tiles, refined from in order on the nets that refinement can improve, then
-    projected back (docs/stack.md "At scale")."""
+    """Mt-KaHyPar on the tile hypergraph (the nets of ``parts`` one after another); past
+    ``COARSE_NODES`` tiles on clusters of consecutive tiles, refined from in order on the nets
+    that refinement can improve, then projected back (docs/stack.md "At scale")."""
     size = -(-n_tiles // COARSE_NODES)
     if size > 1 and max_per_die * n_dies >= n_tiles:
-        # V-cycles from in order only: a fresh start cost 70 % for 0.02 % fewer TSVs
-        coarse, node_w = coarsen(nets, n_tiles, size)
+        # V-cycles from in order only: a fresh start cost 70 % for 0.02 % fewer TSVs; each
+        # part coarsened alone (the fine nets are never joined: at 10^8 synapses a copy of
+        # every pin)
+        coarse = [coarsen(p, n_tiles, size) for p in parts]
+        node_w = coarse[0][1]
+        coarse = sum((c for c, _ in coarse[1:]), coarse[0][0])
         start = _in_order(node_w, n_dies, max_per_die)
         coarse, w = informative(coarse, weights, start, n_dies)
         part = start if not coarse.n else _kahypar_nodes(len(node_w), coarse, w, node_w,
                                                          n_dies, max_per_die, seed, fresh=False)
         return part[np.arange(n_tiles) // size]
+    nets = sum(parts[1:], parts[0])
     keep = nets.sizes > 1
     return _kahypar_nodes(n_tiles, nets.select(keep), np.asarray(weights)[keep],
                           np.ones(n_tiles, np.int64), n_dies, max_per_die, seed)
@@ -313,13 +376,12 @@ def assign_nets(src: Nets, dst: Nets, n_tiles: int, n_neurons: int, n_dies: int,
     mean = float(r.mean()) if rates is not None and len(r) else 0.0
     scale = 1.0 / mean if mean > 0 else 0.0
     w_src = 1 + np.rint(r * scale).astype(np.int64)
-    nets = src + dst
     weights = np.concatenate([w_src, np.full(n_neurons, columns_per_target, np.int64)])
     if n_dies == 1 or n_tiles <= 1:
         die = np.zeros(n_tiles, np.int64)
     else:
         with substage("Mt-KaHyPar"):
-            die = _kahypar(n_tiles, nets, weights, n_dies, tiles_per_die, seed)
+            die = _kahypar(n_tiles, (src, dst), weights, n_dies, tiles_per_die, seed)
         die = _repair_capacity(die, n_dies, tiles_per_die)
     with substage("TSV counts"):
         die = _order_by_load(die, n_dies, src, dst, columns_per_target)

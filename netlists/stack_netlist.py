@@ -44,6 +44,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 
 from neuropaste.compiled import STACK, STACK_INFO
@@ -97,25 +98,39 @@ def die_nets(row_pre: np.ndarray, row_delay: np.ndarray, col_post: np.ndarray,
              tiles: list[int], col_slice: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
     """Word-line nets (pre, delay) and column nets (post, polarity) of ``tiles``, sorted: the
-    tiles' tables at once, one 1-D sort each (a loop over 10^5 tiles took minutes)."""
+    tiles' tables marked in flag tables over the keys (a loop over 10^5 tiles took minutes, a
+    sort of every row slot of a die GBs at 10^8 synapses)."""
     t = np.asarray(tiles, np.int64)
-    pre, delay = np.asarray(row_pre)[t].ravel(), np.asarray(row_delay)[t].ravel()
-    used = pre >= 0
-    span = int(delay.max(initial=0)) + 1
-    wl = np.unique(pre[used].astype(np.int64) * span + delay[used])
-    post = np.asarray(col_post)[t]
-    sl = np.zeros_like(post) if col_slice is None else np.asarray(col_slice)[t]
-    post2 = np.repeat(post, 2, axis=1).ravel().astype(np.int64)
-    pol = (2 * np.repeat(sl, 2, axis=1) + np.tile([0, 1], post.shape[1])).ravel()
-    on = post2 >= 0
-    span_c = int(pol.max(initial=0)) + 1
-    cl = np.unique(post2[on] * span_c + pol[on])
+    row_pre, row_delay, col_post = (np.asarray(a) for a in (row_pre, row_delay, col_post))
+    sl = np.zeros(col_post.shape, np.int8) if col_slice is None else np.asarray(col_slice)
+    span = int(row_delay.max(initial=0)) + 1
+    wl = np.flatnonzero(_pair_flags(row_pre, row_delay, t, span,
+                                    (int(row_pre.max(initial=-1)) + 1) * span))
+    slices = int(sl.max(initial=0)) + 1
+    cl = np.flatnonzero(_pair_flags(col_post, sl, t, slices,
+                                    (int(col_post.max(initial=-1)) + 1) * slices))
+    # each (post, slice) is two nets: polarity 2 slice (G+) and 2 slice + 1 (G-)
+    pol = (2 * (cl % slices))[:, None] + np.arange(2)[None, :]
     return (np.stack([wl // span, wl % span], 1).astype(np.int64),
-            np.stack([cl // span_c, cl % span_c], 1).astype(np.int64))
+            np.stack([np.repeat(cl // slices, 2), pol.ravel()], 1).astype(np.int64))
+
+
+@numba.njit(cache=True)
+def _pair_flags(a: np.ndarray, b: np.ndarray, tiles: np.ndarray, span: int, size: int
+                ) -> np.ndarray:
+    """Which keys a * span + b occur in the chosen tiles' rows of two (T, W) tables (a = -1:
+    unused)."""
+    flags = np.zeros(size, np.bool_)
+    for t in tiles:
+        for c in range(a.shape[1]):
+            if a[t, c] >= 0:
+                flags[a[t, c] * span + b[t, c]] = True
+    return flags
 
 
 def pair_index(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Row index of each key (pairs) in the sorted, unique ``table`` (pairs)."""
+    keys, table = np.asarray(keys, np.int64), np.asarray(table, np.int64)  # narrow tables
     span = int(max(keys[:, 1].max(initial=0), table[:, 1].max(initial=0))) + 1
     flat_t = table[:, 0] * span + table[:, 1]
     return np.searchsorted(flat_t, keys[:, 0] * span + keys[:, 1])
@@ -215,6 +230,22 @@ def stack_text(dies: list[dict[str, Any]], el: Electrical, r_driver: float) -> s
     return ".title neuropaste TSV stack\n" + "\n".join(lines) + "\n"
 
 
+def _write_stack_info(path: Path, info: dict[str, Any], dies: list[dict[str, Any]]) -> None:
+    """stack.json: ``info`` with ``dies`` in its (empty) "dies" list, each die encoded when it
+    is written (its nets as lists live only for that die). Compact, by the C encoder (an
+    indent takes the pure-Python one, 20 s for 4 x 10^5 tiles): the bytes of one dump."""
+    def dump(obj: Any) -> str:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+    head, tail = dump(info).split('"dies":[]', 1)
+    with open(path, "w") as f:
+        f.write(head + '"dies":[')
+        for i, d in enumerate(dies):
+            f.write(("," if i else "") + dump({k: v.tolist() if isinstance(v, np.ndarray)
+                                               else v for k, v in d.items()}))
+        f.write("]" + tail + "\n")
+
+
 def emit_stack(out_dir: Path, store: TileStore, g_of: Callable[[np.ndarray], np.ndarray] | None,
                die_of_tile: list[int], n_dies: int, tsv: TSV, c_load: float, r_driver: float,
                el: Electrical, headers: list[dict[str, Any]], cells_per_weight: int,
@@ -235,28 +266,27 @@ def emit_stack(out_dir: Path, store: TileStore, g_of: Callable[[np.ndarray], np.
                 (out / f"tile_{t:04d}.sub").write_text(
                     tile_subckt_text(t, g, el, headers[t], cells_per_weight))
     die = np.asarray(die_of_tile, np.int64)
-    dies = []
+    dies = []  # nets as arrays: as Python lists, 10^7 nets took GBs
     for k in range(n_dies):
-        tiles = np.flatnonzero(die == k).tolist()
+        tiles = np.flatnonzero(die == k)
         if g_of is not None:
-            (out / f"die_{k}.cir").write_text(die_text(k, tiles, row_pre, row_delay, col_post,
-                                                       tsv, c_load, word_line=word_line,
+            (out / f"die_{k}.cir").write_text(die_text(k, tiles.tolist(), row_pre, row_delay,
+                                                       col_post, tsv, c_load,
+                                                       word_line=word_line,
                                                        col_slice=col_slice))
         wl, cl = die_nets(row_pre, row_delay, col_post, tiles, col_slice)
         dies.append({"die": k, "netlist": f"die_{k}.cir", "tiles": tiles,
-                     "vias_per_net": k + 1, "word_lines": wl.tolist(), "columns": cl.tolist()})
+                     "vias_per_net": k + 1, "word_lines": wl, "columns": cl})
     if g_of is not None:
         (out / "stack.cir").write_text(stack_text(dies, el, r_driver))
-    info = {"dies": dies, "r_via_ohm": tsv.r, "c_via_F": tsv.c, "l_via_H": tsv.l,
+    info = {"dies": [], "r_via_ohm": tsv.r, "c_via_F": tsv.c, "l_via_H": tsv.l,
             "c_load_F": c_load, "r_driver_ohm": r_driver,
             "word_line": {"cells": word_line[2], "r_wire_ohm": word_line[0],
                           "c_gate_F": word_line[1]},
             "port_order": "stack.cir: aN word-line nets and bN column nets, die 0 first",
             "column_key": "[post, 2 slice + (0 G+ | 1 G-)]",
             "netlists_written": g_of is not None}
-    # compact: the C encoder (an indent takes the pure-Python one, 20 s for 4 x 10^5 tiles)
-    (Path(out_dir) / STACK_INFO).write_text(
-        json.dumps(info, sort_keys=True, separators=(",", ":")) + "\n")
+    _write_stack_info(Path(out_dir) / STACK_INFO, info, dies)
     nets_w = sum(len(d["word_lines"]) for d in dies)
     nets_c = sum(len(d["columns"]) for d in dies)
     files = [f"{STACK}/stack.cir", f"{STACK}/die_K.cir", f"{STACK}/tile_NNNN.sub"]

@@ -15,9 +15,11 @@ imprint (conductances learned in place, not derived from weights) or a hand edit
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from neuropaste.devices import Device, Encoding, conductances
@@ -63,12 +65,31 @@ class TileStore:
     def weights(self, tiles: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Integer weights (t, R, posts) of the chosen tiles (0 where no synapse)."""
         idx = np.arange(self.n_tiles)[tiles]
+        if self.tile_ordered and isinstance(tiles, np.ndarray):
+            # a few tiles of a large store: their synapses' ranges, not a mask of them all
+            at = idx.astype(self.syn_tile.dtype)  # of one type: else numpy widens every record
+            lo = np.searchsorted(self.syn_tile, at, "left")
+            size = np.searchsorted(self.syn_tile, at, "right") - lo
+            which = np.repeat(np.arange(len(idx)), size)
+            sel = np.repeat(lo - (np.cumsum(size) - size), size) + np.arange(int(size.sum()))
+            back = None
+        else:
+            uniq, back = np.unique(idx, return_inverse=True)  # a tile asked twice: both
+            if len(uniq) == len(idx) and np.array_equal(uniq, idx):
+                back = None  # as asked: no copy
+            idx = uniq
+            pos = np.full(self.n_tiles, -1, np.int64)
+            pos[idx] = np.arange(len(idx))
+            sel = np.flatnonzero(pos[self.syn_tile] >= 0)
+            which = pos[self.syn_tile[sel]]
         out = np.zeros((len(idx), self.rows, self.posts), np.int64)
-        pos = np.full(self.n_tiles, -1, np.int64)
-        pos[idx] = np.arange(len(idx))
-        sel = pos[self.syn_tile] >= 0
-        out[pos[self.syn_tile[sel]], self.syn_row[sel], self.syn_post[sel]] = self.syn_weight[sel]
-        return out
+        out[which, self.syn_row[sel], self.syn_post[sel]] = self.syn_weight[sel]
+        return out if back is None else out[back.reshape(-1)]
+
+    @functools.cached_property
+    def tile_ordered(self) -> bool:
+        """Whether the synapse records ascend by tile (as packing writes them)."""
+        return bool(_ascending(np.asarray(self.syn_tile)))
 
     def conductances(self, dev: Device, enc: Encoding,
                      tiles: np.ndarray | slice = slice(None)) -> np.ndarray:
@@ -104,6 +125,14 @@ class TileStore:
         if self.g is not None:
             out["g"] = self.g
         return out
+
+
+@numba.njit(cache=True)
+def _ascending(a: np.ndarray) -> bool:
+    for i in range(1, len(a)):
+        if a[i] < a[i - 1]:
+            return False
+    return True
 
 
 def _narrow(a: np.ndarray) -> np.ndarray:
