@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import networkx as nx
@@ -226,7 +225,7 @@ def test_vectorised_csv_parser_equals_the_csv_module(text: str) -> None:
             assert np.array_equal(a, b)
 
 
-def test_large_csv_is_parsed_exactly_and_fast(tmp_path: Path) -> None:
+def test_large_csv_is_parsed_exactly(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     e, n = 1_000_000, 20_000
     pre, post = rng.integers(0, n, e), rng.integers(0, n, e)
@@ -238,9 +237,7 @@ def test_large_csv_is_parsed_exactly_and_fast(tmp_path: Path) -> None:
         fh.write("pre,post,weight,delay\n")
         fh.writelines(f"{names[a]},{names[b]},{x!r},{y}\n" for a, b, x, y in zip(
             pre.tolist(), post.tolist(), w.tolist(), d.tolist(), strict=True))
-    t0 = time.perf_counter()
-    m = load_map(path)
-    elapsed = time.perf_counter() - t0
+    m = load_map(path)  # its speed is bench/'s business, not a test's
     # labels in order of first appearance, pre before post
     order = pd_unique(np.column_stack([pre, post]).ravel())
     assert m.labels.tolist() == names[order].tolist()
@@ -248,7 +245,6 @@ def test_large_csv_is_parsed_exactly_and_fast(tmp_path: Path) -> None:
                                    w, d)
     assert np.array_equal(m.pre, expect.pre) and np.array_equal(m.weight, expect.weight)
     assert np.array_equal(m.delay, expect.delay)
-    assert elapsed < 20, f"{elapsed:.1f} s for 10^6 lines"  # ~1.5 s here; csv module: ~5 s
 
 
 def pd_unique(x: np.ndarray) -> np.ndarray:
