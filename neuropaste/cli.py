@@ -608,6 +608,10 @@ def _add_imprint(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--mirror", action="store_true",
                    help="also test each cell against its transposed (anti-causal) cell: "
                         "rejects shared drive and bursts (docs/imprint.md)")
+    s.add_argument("--drivers", type=int, default=None, metavar="K",
+                   help="spike drive: K drivers per neuron take its spikes in turn, so a "
+                        "synapse is a K x K group of cells summed at read (the spike "
+                        "drive's default is in docs/imprint.md; vm: 1)")
     s.add_argument("--fdr", type=float, default=0.05, help="false discovery rate (default 0.05)")
     s.add_argument("--truth", default=None, help="recording source: CSV pre,post,sign[,psp_mV] "
                                                  "to score against")
@@ -634,6 +638,7 @@ def cmd_imprint(args: argparse.Namespace) -> int:
     opts = ImprintOptions(model=args.model, variation=not args.no_variation, seed=args.seed,
                           drive=args.drive, fdr=args.fdr, compensation=args.compensate,
                           step_ms=args.step_ms, mirror=args.mirror, vm_scheme=args.vm_scheme,
+                          drivers=args.drivers,
                           scheme=PulseScheme(a_pulse=args.pulse_v, a_tail=args.tail_v,
                                              tail=args.tail, tau=args.tail_ms * 1e-6))
     opts.check()

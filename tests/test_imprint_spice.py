@@ -125,3 +125,37 @@ def test_a_vm_driven_imprint_is_not_passed(written: Path) -> None:
     assert main(["verify", str(written), "--imprint"]) == 1
     result = json.loads((written / VERIFY).read_text())["checks"]["imprint"]
     assert "nothing was checked" in result["summary"]
+
+
+@pytest.fixture(scope="module")
+def two_drivers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same four neurons imprinted with two round-robin drivers each (8 x 8 lines)."""
+    out = tmp_path_factory.mktemp("imprint2") / "imp"
+    write_outputs(imprint(activity(), ImprintOptions(surrogates=2, drivers=2)), out)
+    return out
+
+
+@pytest.mark.slow
+def test_verify_imprint_covers_multi_driver_groups(two_drivers: Path, tmp_path: Path) -> None:
+    """Every driver of two neurons is sampled (whole 2 x 2 groups of both synapses): PASS;
+    one stored cell of a driver-1 row raised by 8 %: FAIL naming neuron and driver."""
+    written = Path(shutil.copytree(two_drivers, tmp_path / "imp"))
+    assert main(["verify", str(written), "--imprint"]) == 0
+    result = json.loads((written / VERIFY).read_text())["checks"]["imprint"]
+    assert result["passed"] and result["cells"] == 16 and result["cells_moved"] >= 6
+    assert result["max_relative_error"] < 0.005
+    names = result["neurons"]
+    assert [n.split(" driver ")[1] for n in names] == ["0", "1", "0", "1"]
+    labels = ["a", "b", "c", "d"]
+    a, b = (labels.index(names[i].split()[0]) for i in (0, 2))
+    with np.load(written / IMPRINT_CONDUCTANCES) as data:
+        store = {k: data[k] for k in data.files}
+    assert store["row_driver"][0, 2 * a + 1] == 1 and store["row_pre"][0, 2 * a + 1] == a
+    store["g"][0, 2 * a + 1, 2 * (2 * b)] *= 1.08  # pre a driver 1, post b driver 0
+    write_npz(written / IMPRINT_CONDUCTANCES, store)
+    assert main(["verify", str(written), "--imprint"]) == 1
+    result = json.loads((written / VERIFY).read_text())["checks"]["imprint"]
+    assert result["defects"] == [d for d in result["defects"] if
+                                 f"cell (pre {labels[a]} driver 1, post {labels[b]} driver 0)"
+                                 in d]
+    assert len(result["defects"]) == 1
