@@ -117,14 +117,41 @@ def test_verify_imprint_refuses_a_compiled_or_empty_directory(tmp_path: Path) ->
     assert main(["verify", str(tmp_path), "--imprint"]) == 2
 
 
-def test_a_vm_driven_imprint_is_not_passed(written: Path) -> None:
-    """The proof re-drives spike trains: an imprint whose columns carried Vm is unchecked."""
+def test_an_unknown_drive_is_not_passed(written: Path) -> None:
+    """A drive the proof does not know is unchecked, never passed."""
     doc = json.loads((written / "imprint.json").read_text())
-    doc["drive"] = "vm"
+    doc["drive"] = "optogenetic"
     (written / "imprint.json").write_text(json.dumps(doc))
     assert main(["verify", str(written), "--imprint"]) == 1
     result = json.loads((written / VERIFY).read_text())["checks"]["imprint"]
     assert "nothing was checked" in result["summary"]
+
+
+@pytest.mark.slow
+def test_verify_vm_imprint_from_the_binned_traces(tmp_path: Path) -> None:
+    """A differential --drive vm imprint (rram variation, c2c included): ngspice driven by the
+    recording's binned traces agrees with every stored cell of the sampled pairs; one stored
+    G- cell of the sample lowered by 8 %: FAIL naming pre, post and side."""
+    from test_imprint import _epsp_recording
+
+    rec = tmp_path / "epsp.npz"
+    _epsp_recording(rec, seconds=6.0)
+    out = tmp_path / "vm"
+    assert main(["imprint", str(rec), "--drive", "vm", "--out", str(out)]) == 0
+    assert main(["verify", str(out), "--imprint"]) == 0
+    result = json.loads((out / VERIFY).read_text())["checks"]["imprint"]
+    assert result["passed"] and result["drive"] == "vm" and result["cells"] == 8
+    assert result["cells_moved"] == 8 and result["max_relative_error"] < 0.005
+    labels = [f"c{i}" for i in range(12)]
+    pre, post = labels.index(result["neurons"][0]), labels.index(result["neurons"][-1])
+    with np.load(out / IMPRINT_CONDUCTANCES) as data:
+        store = {k: data[k] for k in data.files}
+    store["g"][0, pre, 2 * post + 1] *= 0.92  # odd column: the pair's G- cell
+    write_npz(out / IMPRINT_CONDUCTANCES, store)
+    assert main(["verify", str(out), "--imprint"]) == 1
+    result = json.loads((out / VERIFY).read_text())["checks"]["imprint"]
+    assert len(result["defects"]) == 1
+    assert f"cell (pre c{pre}, post c{post} G-)" in result["defects"][0]
 
 
 @pytest.fixture(scope="module")

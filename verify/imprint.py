@@ -11,7 +11,8 @@ rate factor and bounds drawn from the imprint's seed as the imprint drew them; t
 ngspice conductances, read at the imprint's read age (PCM drift), must equal the stored
 imprinted ones (the even columns of ``conductances.npz``) within :data:`TOLERANCE`. The
 netlist is written to the directory (``verify_imprint.cir``) and run as written. Only the
-spike drive is proven: a ``--drive vm`` imprint fails as unchecked. With k round-robin
+``--drive vm`` imprint (differential scheme) is proven by :mod:`imprint_vm` instead, from the
+recording's binned traces. With k round-robin
 drivers per neuron (``imprint --drivers K``) the crossbar has k lines per neuron; the sample
 is then every driver of ceil(4 / k) (at least 2) neurons, so whole k x k synapse groups, and
 each line is driven by its own share of the neuron's spikes.
@@ -148,9 +149,13 @@ def check(directory: Path, options: Any) -> dict[str, Any]:
 
     imp = Imprinted.open(directory)
     drive = imp.doc.get("drive", "spike")
+    if drive == "vm":
+        from neuropaste.verify import imprint_vm
+
+        return imprint_vm.check(imp)
     if drive != "spike":
-        return {"passed": False, "summary": f"this imprint was driven by {drive}: the SPICE "
-                "proof re-drives spike pulse trains only, so nothing was checked"}
+        return {"passed": False, "summary": f"this imprint was driven by {drive!r}: the SPICE "
+                "proof knows the spike and vm drives only, so nothing was checked"}
     inp = Inputs.read(imp)
     try:
         stored, _ = from_tiles(imp.conductances(), inp.n, inp.drivers)

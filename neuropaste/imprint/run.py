@@ -386,6 +386,8 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
             "neuropaste_imprint": IMPRINT_VERSION,
             "labels": list(labels),
             "source": act.spec,
+            # what the vm proof rebuilds the column drive from
+            "recording_path": str(Path(act.recording).resolve()) if act.recording else None,
             "drive": opts.drive,
             "options": {k: v for k, v in asdict(opts).items() if k != "scheme"},
             "model": model.table(),
