@@ -38,7 +38,7 @@ from neuropaste.copy.baseline import BaselineOptions, ccg_test
 from neuropaste.copy.fdr import bh_qvalues
 from neuropaste.copy.responses import bin_size
 from neuropaste.copy.score import score
-from neuropaste.imprint.run import ImprintOptions, imprint
+from neuropaste.imprint.run import DEFAULT_DRIVERS, ImprintOptions, imprint
 from neuropaste.imprint.sources import Activity, from_recording
 from neuropaste.io.recording import read_truth
 from neuropaste.plasticity import MODELS, PulseScheme
@@ -177,7 +177,7 @@ def window_label(extra: dict) -> str:
     s = extra.get("scheme", PulseScheme())
     return (f"{s.tail} {s.tau * s.speedup * 1e3:g} ms" + (", mirror" if extra.get("mirror")
                                                            else "")
-            + (f", K={extra['drivers']}" if extra.get("drivers", 1) > 1 else ""))
+            + f", K={extra.get('drivers', DEFAULT_DRIVERS)}")
 
 
 def map_source(work: Path, n: int = 100, steps: int = 300_000) -> list[dict]:

@@ -337,7 +337,10 @@ def _compile_imprint(args: argparse.Namespace) -> int:
             shutil.copyfile(src / name, tmp / "imprint" / name)
         manifest["imprint"] = {"source": src.name, "programmed_state": f"imprint/{CONDUCTANCES}",
                                "note": "the crossbar keeps the imprinted conductances; the "
-                                       "backends compile the map read from them"}
+                                       "backends compile the map read from them",
+                               "drivers_per_neuron": int(json.loads(
+                                   (src / IMPRINT_JSON).read_text())["options"].get("drivers")
+                                   or 1)}
         write_json(tmp / MANIFEST, manifest)
     net = manifest["network"]
     print(f"compiled the imprinted map: {net['neurons']} neurons, {net['synapses']} synapses "
@@ -610,8 +613,8 @@ def _add_imprint(sub: argparse._SubParsersAction) -> None:
                         "rejects shared drive and bursts (docs/imprint.md)")
     s.add_argument("--drivers", type=int, default=None, metavar="K",
                    help="spike drive: K drivers per neuron take its spikes in turn, so a "
-                        "synapse is a K x K group of cells summed at read (the spike "
-                        "drive's default is in docs/imprint.md; vm: 1)")
+                        "synapse is a K x K group of cells summed at read (spike drive "
+                        "default 2, vm 1; docs/imprint.md)")
     s.add_argument("--fdr", type=float, default=0.05, help="false discovery rate (default 0.05)")
     s.add_argument("--truth", default=None, help="recording source: CSV pre,post,sign[,psp_mV] "
                                                  "to score against")

@@ -102,7 +102,7 @@ def test_events_touch_one_row_and_one_column():
     """A single pair of spikes changes exactly the two cells of that pair."""
     act = Activity(("p", "q", "r"), np.array([0.0, 0.004]), np.array([0, 1]), 1.0, None, None,
                    {})
-    res = imprint(act, ImprintOptions(variation=False))
+    res = imprint(act, ImprintOptions(variation=False, drivers=1))
     changed = np.argwhere(res.eng.x != 0)
     assert changed.tolist() == [[0, 1]]  # pre p, post q: causal, SET; (q, p) below RESET
 
@@ -126,7 +126,7 @@ def test_compile_and_export_from_imprint(pattern, tmp_path):
     assert got == learned(imp)
     with np.load(out / "imprint" / "conductances.npz") as d, \
             np.load(imp / "conductances.npz") as e:
-        gp, _ = from_tiles({k: d[k] for k in d.files}, 4)
+        gp, _ = from_tiles({k: d[k] for k in d.files}, 4, 2)  # the default: two drivers
         assert np.array_equal(d["g"], e["g"]) and gp.max() > 0
     assert json.loads((out / "manifest.json").read_text())["imprint"]["source"] == "imp"
     assert main(["export", str(imp), "--to", str(tmp_path / "m.csv")]) == 0
@@ -257,6 +257,8 @@ def test_drivers_compile_and_export(pattern, tmp_path):
     assert gp.shape == (8, 8) and np.array_equal(gp, store["g"][0, :8, 0:16:2])
     assert main(["compile", "--from-imprint", str(imp), "--out", str(tmp_path / "c"),
                  "--steps", "20", "--backends", "rtl"]) == 0
+    manifest = (tmp_path / "c" / "manifest.json").read_text()
+    assert '"drivers_per_neuron": 2' in manifest
     assert main(["export", str(imp), "--to", str(tmp_path / "m.csv")]) == 0
     assert main(["imprint", str(pattern), "--out", str(tmp_path / "v"), *RUN,
                  "--drivers", "0"]) == 2

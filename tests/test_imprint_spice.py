@@ -66,9 +66,10 @@ def test_4x4_crossbar_agrees_with_the_engine(name: str, tail: str) -> None:
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default imprint (soft-bounds, rram variation) of the four neurons, written."""
+    """The default imprint (soft-bounds, rram variation) of the four neurons with one driver
+    each, written (two drivers: ``two_drivers``)."""
     out = tmp_path_factory.mktemp("imprint") / "imp"
-    write_outputs(imprint(activity(), ImprintOptions(surrogates=2)), out)
+    write_outputs(imprint(activity(), ImprintOptions(surrogates=2, drivers=1)), out)
     return out
 
 

@@ -45,7 +45,7 @@ from neuropaste.plasticity import (
 
 DRIVES = ("spike", "vm")
 #: drivers per neuron of the spike drive (docs/imprint.md, "Several drivers per neuron")
-DEFAULT_DRIVERS = 1
+DEFAULT_DRIVERS = 2
 MAX_DRIVERS = 8
 
 
