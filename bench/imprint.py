@@ -29,6 +29,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ from neuropaste.copy.baseline import BaselineOptions, ccg_test
 from neuropaste.copy.fdr import bh_qvalues
 from neuropaste.copy.responses import bin_size
 from neuropaste.copy.score import score
-from neuropaste.imprint.run import ImprintOptions, imprint
+from neuropaste.imprint.run import DEFAULT_DRIVERS, ImprintOptions, imprint
 from neuropaste.imprint.sources import Activity, from_recording
 from neuropaste.io.recording import read_truth
 from neuropaste.plasticity import MODELS, PulseScheme
@@ -172,10 +173,11 @@ def run_culture(rec_dir: Path, work: Path, variants: list[tuple]) -> dict:
 
 
 def window_label(extra: dict) -> str:
-    """How a variant's window and chance level read in the tables."""
+    """How a variant's window, chance level and drivers read in the tables."""
     s = extra.get("scheme", PulseScheme())
-    return f"{s.tail} {s.tau * s.speedup * 1e3:g} ms" + (", mirror" if extra.get("mirror")
-                                                          else "")
+    return (f"{s.tail} {s.tau * s.speedup * 1e3:g} ms" + (", mirror" if extra.get("mirror")
+                                                           else "")
+            + f", K={extra.get('drivers', DEFAULT_DRIVERS)}")
 
 
 def map_source(work: Path, n: int = 100, steps: int = 300_000) -> list[dict]:
@@ -270,6 +272,21 @@ VARIANTS = [(m, v, "none") for m in MODELS for v in (False, True)] + [
 #: devices: the ramp tail of 30 ms (the default) against a flat 9 ms box, each with and without
 #: --mirror
 FLAT9 = PulseScheme(tail="flat", tau=9e-6)
+FLAT15 = PulseScheme(tail="flat", tau=15e-6)
+#: the issue's nonlinear case: exponential +-3 with 10 % device-to-device spread
+MODELS["exponential-d2d10"] = replace(MODELS["exponential"], name="exponential-d2d10",
+                                      d2d_sigma=0.10)
+#: --drivers: K round-robin drivers per neuron (1, 2, 3) on the defaults and on the windows
+#: that matter on the dense culture
+DRIVERS = [(m, v, c, {**extra, "drivers": k}) for k in (1, 2, 3) for m, v, c, extra in (
+    ("soft-bounds", True, "rescale", {}),
+    ("soft-bounds", True, "rescale", {"scheme": FLAT9, "mirror": True}),
+    ("soft-bounds", True, "rescale", {"scheme": FLAT15, "mirror": True}),
+    ("soft-bounds", True, "rescale", {"scheme": FLAT15}))]
+#: --pearson: the r targets (ideal linear >= 0.9; exponential +-3 with 10 % d2d >= 0.8)
+PEARSON = [(m, v, c, {"scheme": sch, "drivers": k}) for sch in (FLAT9, FLAT15) for k in (1, 2)
+           for m, v, c in (("linear", False, "none"), ("exponential-d2d10", True, "none"),
+                           ("exponential-d2d10", True, "rescale"))]
 WINDOWS = [("soft-bounds", True, "rescale", {}),
            ("soft-bounds", True, "rescale", {"scheme": FLAT9}),
            ("soft-bounds", True, "rescale", {"mirror": True}),
@@ -293,6 +310,11 @@ def main() -> None:
                     help="only the window/reference variants (WINDOWS), not the model table")
     ap.add_argument("--dense", action="append", default=[],
                     help="a dense culture dir: the WINDOWS variants on it (spikes cached)")
+    ap.add_argument("--drivers", action="store_true",
+                    help="only the DRIVERS variants (K drivers per neuron), on every culture "
+                         "and --dense culture")
+    ap.add_argument("--pearson", action="store_true",
+                    help="only the PEARSON variants (the r targets) on the --culture dirs")
     ap.add_argument("--map-source", action="store_true",
                     help="also Pearson r on a random map run by the reference model")
     args = ap.parse_args()
@@ -308,13 +330,15 @@ def main() -> None:
     for d in dirs:
         print(f"== {d.name}", flush=True)
         if not args.no_models:
-            results["cultures"].append(run_culture(d, work, WINDOWS if args.windows
-                                                   else VARIANTS + WINDOWS[1:]))
+            results["cultures"].append(run_culture(
+                d, work, DRIVERS if args.drivers else PEARSON if args.pearson else
+                WINDOWS if args.windows else VARIANTS + WINDOWS[1:]))
         if args.vm:
             results["vm"].append(vm_vs_copy(d, work))
     for d in args.dense:
         print(f"== {Path(d).name} (dense)", flush=True)
-        results["cultures"].append(run_culture(Path(d), work, WINDOWS))
+        results["cultures"].append(run_culture(Path(d), work, DRIVERS if args.drivers
+                                               else WINDOWS))
     if args.big:
         results["big"] = big(Path(args.big), work)
         b = results["big"]

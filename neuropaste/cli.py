@@ -337,7 +337,10 @@ def _compile_imprint(args: argparse.Namespace) -> int:
             shutil.copyfile(src / name, tmp / "imprint" / name)
         manifest["imprint"] = {"source": src.name, "programmed_state": f"imprint/{CONDUCTANCES}",
                                "note": "the crossbar keeps the imprinted conductances; the "
-                                       "backends compile the map read from them"}
+                                       "backends compile the map read from them",
+                               "drivers_per_neuron": int(json.loads(
+                                   (src / IMPRINT_JSON).read_text())["options"].get("drivers")
+                                   or 1)}
         write_json(tmp / MANIFEST, manifest)
     net = manifest["network"]
     print(f"compiled the imprinted map: {net['neurons']} neurons, {net['synapses']} synapses "
@@ -610,6 +613,10 @@ def _add_imprint(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--mirror", action="store_true",
                    help="also test each cell against its transposed (anti-causal) cell: "
                         "rejects shared drive and bursts (docs/imprint.md)")
+    s.add_argument("--drivers", type=int, default=None, metavar="K",
+                   help="spike drive: K drivers per neuron take its spikes in turn, so a "
+                        "synapse is a K x K group of cells summed at read (spike drive "
+                        "default 2, vm 1; docs/imprint.md)")
     s.add_argument("--fdr", type=float, default=0.05, help="false discovery rate (default 0.05)")
     s.add_argument("--truth", default=None, help="recording source: CSV pre,post,sign[,psp_mV] "
                                                  "to score against")
@@ -636,6 +643,7 @@ def cmd_imprint(args: argparse.Namespace) -> int:
     opts = ImprintOptions(model=args.model, variation=not args.no_variation, seed=args.seed,
                           drive=args.drive, fdr=args.fdr, compensation=args.compensate,
                           step_ms=args.step_ms, mirror=args.mirror, vm_scheme=args.vm_scheme,
+                          drivers=args.drivers,
                           scheme=PulseScheme(a_pulse=args.pulse_v, a_tail=args.tail_v,
                                              tail=args.tail, tau=args.tail_ms * 1e-6))
     opts.check()

@@ -102,7 +102,7 @@ def test_events_touch_one_row_and_one_column():
     """A single pair of spikes changes exactly the two cells of that pair."""
     act = Activity(("p", "q", "r"), np.array([0.0, 0.004]), np.array([0, 1]), 1.0, None, None,
                    {})
-    res = imprint(act, ImprintOptions(variation=False))
+    res = imprint(act, ImprintOptions(variation=False, drivers=1))
     changed = np.argwhere(res.eng.x != 0)
     assert changed.tolist() == [[0, 1]]  # pre p, post q: causal, SET; (q, p) below RESET
 
@@ -126,7 +126,7 @@ def test_compile_and_export_from_imprint(pattern, tmp_path):
     assert got == learned(imp)
     with np.load(out / "imprint" / "conductances.npz") as d, \
             np.load(imp / "conductances.npz") as e:
-        gp, _ = from_tiles({k: d[k] for k in d.files}, 4)
+        gp, _ = from_tiles({k: d[k] for k in d.files}, 4, 2)  # the default: two drivers
         assert np.array_equal(d["g"], e["g"]) and gp.max() > 0
     assert json.loads((out / "manifest.json").read_text())["imprint"]["source"] == "imp"
     assert main(["export", str(imp), "--to", str(tmp_path / "m.csv")]) == 0
@@ -215,3 +215,50 @@ def test_parallel_columns_equal_the_serial_loop():
     assert np.array_equal(a.x, b.x) and np.array_equal(a.exposure_sum, b.exposure_sum)
     assert np.array_equal(a.track_x, b.track_x)
     assert a.overlap_energy_j == pytest.approx(b.overlap_energy_j, rel=1e-12)
+
+
+def test_round_robin_drivers_count_a_burst_in_full():
+    """Pre fires twice 2 ms apart, then post 3 ms later: one retriggered driver pairs post's
+    spike only with pre's last spike; two drivers carry both waveforms, so the synapse's 2 x 2
+    group holds both overlaps (a burst of up to k spikes counted in full)."""
+    from neuropaste.imprint import engine
+    from neuropaste.imprint.readout import group
+
+    t = np.array([0.010, 0.012, 0.015])
+    nrn = np.array([0, 0, 1])
+    assert engine.drivers(t, nrn, 2).tolist() == [0, 1, 2]
+    assert engine.drivers(t[::-1], nrn[::-1], 2).tolist() == [2, 1, 0]  # time order, any list
+    act = Activity(("p", "q"), t, nrn, 1.0, None, None, {})
+    one = imprint(act, ImprintOptions(variation=False, model="linear", compensation="none",
+                                      drivers=1, surrogates=2))
+    two = imprint(act, ImprintOptions(variation=False, model="linear", compensation="none",
+                                      drivers=2, surrogates=2))
+    # and the cell of p's own two drivers (p0, p1), which the read never uses
+    assert one.eng.overlaps == 1 and two.eng.overlaps == 3
+    assert two.eng.x.shape == (4, 4)
+    assert np.argwhere(two.eng.x).tolist() == [[0, 1], [0, 2], [1, 2]]
+    summed = group(two.eng.exposure_sum, 2)
+    assert summed[0, 1] > 1.5 * one.eng.exposure_sum[0, 1]
+
+
+def test_drivers_compile_and_export(pattern, tmp_path):
+    """A two-driver imprint compiles and exports; its tile store names neuron and driver of
+    every line, and from_tiles restores the 2n x 2n cells."""
+    from neuropaste.imprint.readout import from_tiles
+
+    imp = tmp_path / "imp"
+    assert main(["imprint", str(pattern), "--out", str(imp), *RUN, "--steps", "5000",
+                 "--drivers", "2"]) == 0
+    with np.load(imp / "conductances.npz") as d:
+        store = {k: d[k] for k in d.files}
+    assert store["row_pre"][0, :8].tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert store["row_driver"][0, :8].tolist() == [0, 1] * 4
+    gp, _ = from_tiles(store, 4, 2)
+    assert gp.shape == (8, 8) and np.array_equal(gp, store["g"][0, :8, 0:16:2])
+    assert main(["compile", "--from-imprint", str(imp), "--out", str(tmp_path / "c"),
+                 "--steps", "20", "--backends", "rtl"]) == 0
+    manifest = (tmp_path / "c" / "manifest.json").read_text()
+    assert '"drivers_per_neuron": 2' in manifest
+    assert main(["export", str(imp), "--to", str(tmp_path / "m.csv")]) == 0
+    assert main(["imprint", str(pattern), "--out", str(tmp_path / "v"), *RUN,
+                 "--drivers", "0"]) == 2

@@ -66,9 +66,10 @@ def test_4x4_crossbar_agrees_with_the_engine(name: str, tail: str) -> None:
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default imprint (soft-bounds, rram variation) of the four neurons, written."""
+    """The default imprint (soft-bounds, rram variation) of the four neurons with one driver
+    each, written (two drivers: ``two_drivers``)."""
     out = tmp_path_factory.mktemp("imprint") / "imp"
-    write_outputs(imprint(activity(), ImprintOptions(surrogates=2)), out)
+    write_outputs(imprint(activity(), ImprintOptions(surrogates=2, drivers=1)), out)
     return out
 
 
@@ -117,11 +118,72 @@ def test_verify_imprint_refuses_a_compiled_or_empty_directory(tmp_path: Path) ->
     assert main(["verify", str(tmp_path), "--imprint"]) == 2
 
 
-def test_a_vm_driven_imprint_is_not_passed(written: Path) -> None:
-    """The proof re-drives spike trains: an imprint whose columns carried Vm is unchecked."""
+def test_an_unknown_drive_is_not_passed(written: Path) -> None:
+    """A drive the proof does not know is unchecked, never passed."""
     doc = json.loads((written / "imprint.json").read_text())
-    doc["drive"] = "vm"
+    doc["drive"] = "optogenetic"
     (written / "imprint.json").write_text(json.dumps(doc))
     assert main(["verify", str(written), "--imprint"]) == 1
     result = json.loads((written / VERIFY).read_text())["checks"]["imprint"]
     assert "nothing was checked" in result["summary"]
+
+
+@pytest.mark.slow
+def test_verify_vm_imprint_from_the_binned_traces(tmp_path: Path) -> None:
+    """A differential --drive vm imprint (rram variation, c2c included): ngspice driven by the
+    recording's binned traces agrees with every stored cell of the sampled pairs; one stored
+    G- cell of the sample lowered by 8 %: FAIL naming pre, post and side."""
+    from test_imprint import _epsp_recording
+
+    rec = tmp_path / "epsp.npz"
+    _epsp_recording(rec, seconds=6.0)
+    out = tmp_path / "vm"
+    assert main(["imprint", str(rec), "--drive", "vm", "--out", str(out)]) == 0
+    assert main(["verify", str(out), "--imprint"]) == 0
+    result = json.loads((out / VERIFY).read_text())["checks"]["imprint"]
+    assert result["passed"] and result["drive"] == "vm" and result["cells"] == 8
+    assert result["cells_moved"] == 8 and result["max_relative_error"] < 0.005
+    labels = [f"c{i}" for i in range(12)]
+    pre, post = labels.index(result["neurons"][0]), labels.index(result["neurons"][-1])
+    with np.load(out / IMPRINT_CONDUCTANCES) as data:
+        store = {k: data[k] for k in data.files}
+    store["g"][0, pre, 2 * post + 1] *= 0.92  # odd column: the pair's G- cell
+    write_npz(out / IMPRINT_CONDUCTANCES, store)
+    assert main(["verify", str(out), "--imprint"]) == 1
+    result = json.loads((out / VERIFY).read_text())["checks"]["imprint"]
+    assert len(result["defects"]) == 1
+    assert f"cell (pre c{pre}, post c{post} G-)" in result["defects"][0]
+
+
+@pytest.fixture(scope="module")
+def two_drivers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same four neurons imprinted with two round-robin drivers each (8 x 8 lines)."""
+    out = tmp_path_factory.mktemp("imprint2") / "imp"
+    write_outputs(imprint(activity(), ImprintOptions(surrogates=2, drivers=2)), out)
+    return out
+
+
+@pytest.mark.slow
+def test_verify_imprint_covers_multi_driver_groups(two_drivers: Path, tmp_path: Path) -> None:
+    """Every driver of two neurons is sampled (whole 2 x 2 groups of both synapses): PASS;
+    one stored cell of a driver-1 row raised by 8 %: FAIL naming neuron and driver."""
+    written = Path(shutil.copytree(two_drivers, tmp_path / "imp"))
+    assert main(["verify", str(written), "--imprint"]) == 0
+    result = json.loads((written / VERIFY).read_text())["checks"]["imprint"]
+    assert result["passed"] and result["cells"] == 16 and result["cells_moved"] >= 6
+    assert result["max_relative_error"] < 0.005
+    names = result["neurons"]
+    assert [n.split(" driver ")[1] for n in names] == ["0", "1", "0", "1"]
+    labels = ["a", "b", "c", "d"]
+    a, b = (labels.index(names[i].split()[0]) for i in (0, 2))
+    with np.load(written / IMPRINT_CONDUCTANCES) as data:
+        store = {k: data[k] for k in data.files}
+    assert store["row_driver"][0, 2 * a + 1] == 1 and store["row_pre"][0, 2 * a + 1] == a
+    store["g"][0, 2 * a + 1, 2 * (2 * b)] *= 1.08  # pre a driver 1, post b driver 0
+    write_npz(written / IMPRINT_CONDUCTANCES, store)
+    assert main(["verify", str(written), "--imprint"]) == 1
+    result = json.loads((written / VERIFY).read_text())["checks"]["imprint"]
+    assert result["defects"] == [d for d in result["defects"] if
+                                 f"cell (pre {labels[a]} driver 1, post {labels[b]} driver 0)"
+                                 in d]
+    assert len(result["defects"]) == 1

@@ -11,7 +11,11 @@ rate factor and bounds drawn from the imprint's seed as the imprint drew them; t
 ngspice conductances, read at the imprint's read age (PCM drift), must equal the stored
 imprinted ones (the even columns of ``conductances.npz``) within :data:`TOLERANCE`. The
 netlist is written to the directory (``verify_imprint.cir``) and run as written. Only the
-spike drive is proven: a ``--drive vm`` imprint fails as unchecked.
+``--drive vm`` imprint (differential scheme) is proven by :mod:`imprint_vm` instead, from the
+recording's binned traces. With k round-robin
+drivers per neuron (``imprint --drivers K``) the crossbar has k lines per neuron; the sample
+is then every driver of ceil(4 / k) (at least 2) neurons, so whole k x k synapse groups, and
+each line is driven by its own share of the neuron's spikes.
 
 The oracle is the directory's inputs (spikes, model, scheme, seed) and ngspice, never the
 stored conductances: a tampered conductance fails, named by its cell (pre, post). A sample in
@@ -63,23 +67,43 @@ class Inputs:
     read_age_s: float
     times_s: np.ndarray
     neuron: np.ndarray
+    drivers: int = 1  # round-robin drivers per neuron: the crossbar has n k lines
+    line: np.ndarray | None = None  # the line each spike drove
 
     @classmethod
     def read(cls, imp: Imprinted) -> Inputs:
-        t, k = imp.spikes()
+        from neuropaste.imprint.engine import drivers
+
+        t, nrn = imp.spikes()
+        k = int(imp.options.get("drivers") or 1)
         return cls(imp.labels, imp.model(), imp.scheme(), int(imp.options["seed"]),
-                   float(imp.options.get("read_age_s", 0.0)), t, k)
+                   float(imp.options.get("read_age_s", 0.0)), t, nrn, k, drivers(t, nrn, k))
 
     @property
     def n(self) -> int:
         return len(self.labels)
 
+    @property
+    def lines(self) -> int:
+        return self.n * self.drivers
+
+    def name(self, line: int) -> str:
+        """A line's neuron label, with its driver when a neuron has several."""
+        k = self.drivers
+        lab = comment(self.labels[line // k])
+        return lab if k == 1 else f"{lab} driver {line % k}"
+
 
 def sample(inp: Inputs, attempt: int, size: int = SAMPLE) -> np.ndarray:
-    """``size`` active neurons (with spikes), drawn from the imprint's seed and the attempt."""
+    """The lines of active neurons (with spikes), drawn from the imprint's seed and the
+    attempt: ``size`` neurons, or with k drivers each, every driver of ceil(size / k) (at
+    least 2) neurons, so whole k x k synapse groups are checked."""
     active = np.unique(inp.neuron)
     rng = np.random.default_rng([inp.seed, 14, attempt])
-    return np.sort(rng.choice(active, min(size, len(active)), replace=False))
+    k = inp.drivers
+    m = size if k == 1 else max(2, -(-size // k))
+    chosen = np.sort(rng.choice(active, min(m, len(active)), replace=False))
+    return (chosen[:, None] * k + np.arange(k)[None, :]).ravel()
 
 
 def c2c_draws(inp: Inputs, nodes: np.ndarray, rate_f: np.ndarray) -> np.ndarray | None:
@@ -92,9 +116,9 @@ def c2c_draws(inp: Inputs, nodes: np.ndarray, rate_f: np.ndarray) -> np.ndarray 
     if inp.model.c2c_sigma == 0.0:
         return None
     k = len(nodes)
-    cells = (nodes[:, None] * inp.n + nodes[None, :]).ravel()
-    points = int(2 * np.bincount(inp.neuron, minlength=inp.n)[nodes].max()) + 1
-    eng = engine.run(inp.times_s, inp.neuron, inp.n, inp.model, inp.scheme,
+    cells = (nodes[:, None] * inp.lines + nodes[None, :]).ravel()
+    points = int(2 * np.bincount(inp.line, minlength=inp.lines)[nodes].max()) + 1
+    eng = engine.run(inp.times_s, inp.line, inp.lines, inp.model, inp.scheme,
                      rate_f if inp.model.d2d_sigma > 0 else None, inp.seed + ENGINE_SEED,
                      cells, points)
     out = np.empty((k, k), object)
@@ -110,8 +134,8 @@ def crossbar(inp: Inputs, nodes: np.ndarray, header: dict[str, Any]) -> tuple[st
     device-to-device rate factor and bounds, drawn from the imprint's seed as the imprint drew
     them, and its cycle-to-cycle draws (:func:`c2c_draws`); and the bounds (g_lo, g_hi) of
     the sample's cells."""
-    spikes = [np.sort(inp.times_s[inp.neuron == k]) for k in nodes]
-    rate_f, g_lo, g_hi = draw_d2d(inp.model, (inp.n, inp.n), inp.seed)
+    spikes = [np.sort(inp.times_s[inp.line == k]) for k in nodes]
+    rate_f, g_lo, g_hi = draw_d2d(inp.model, (inp.lines, inp.lines), inp.seed)
     cell = np.ix_(nodes, nodes)
     text = netlist_text(inp.model, inp.scheme, spikes, spikes, np.zeros((len(nodes),) * 2),
                         rate_factor=rate_f[cell], g_min=g_lo[cell], g_max=g_hi[cell],
@@ -125,12 +149,16 @@ def check(directory: Path, options: Any) -> dict[str, Any]:
 
     imp = Imprinted.open(directory)
     drive = imp.doc.get("drive", "spike")
+    if drive == "vm":
+        from neuropaste.verify import imprint_vm
+
+        return imprint_vm.check(imp)
     if drive != "spike":
-        return {"passed": False, "summary": f"this imprint was driven by {drive}: the SPICE "
-                "proof re-drives spike pulse trains only, so nothing was checked"}
+        return {"passed": False, "summary": f"this imprint was driven by {drive!r}: the SPICE "
+                "proof knows the spike and vm drives only, so nothing was checked"}
     inp = Inputs.read(imp)
     try:
-        stored, _ = from_tiles(imp.conductances(), inp.n)
+        stored, _ = from_tiles(imp.conductances(), inp.n, inp.drivers)
     except (KeyError, IndexError, ValueError) as err:
         raise InputError(imp.path(IMPRINT_CONDUCTANCES), f"not a tile store of {inp.n} "
                          f"neurons: {err!r}") from None
@@ -139,7 +167,7 @@ def check(directory: Path, options: Any) -> dict[str, Any]:
     tried: list[list[str]] = []
     for attempt in range(ATTEMPTS):
         nodes = sample(inp, attempt)
-        tried.append([inp.labels[k] for k in nodes])
+        tried.append([inp.name(k) for k in nodes])
         text, g_lo, g_hi = crossbar(inp, nodes, {"imprint": imp.root.name, "sample": attempt,
                                                  "neurons": tried[-1]})
         path.write_text(text)
@@ -157,9 +185,8 @@ def check(directory: Path, options: Any) -> dict[str, Any]:
     want = stored[np.ix_(nodes, nodes)]
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.abs(got - want) / np.abs(want)
-    defects = [f"cell (pre {comment(inp.labels[nodes[i]])}, post "
-               f"{comment(inp.labels[nodes[j]])}): ngspice {got[i, j] * 1e6:.4f} uS, stored "
-               f"{want[i, j] * 1e6:.4f} uS ({rel[i, j]:.1%} off)"
+    defects = [f"cell (pre {inp.name(nodes[i])}, post {inp.name(nodes[j])}): ngspice "
+               f"{got[i, j] * 1e6:.4f} uS, stored {want[i, j] * 1e6:.4f} uS ({rel[i, j]:.1%} off)"
                for i, j in np.argwhere(~(rel <= TOLERANCE))]
     start = drift(g_lo, inp.model, inp.read_age_s)
     scale = float(np.abs(want - start).max())

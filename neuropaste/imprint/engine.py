@@ -197,6 +197,24 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
     return overlaps, energy, resets
 
 
+def drivers(times_s: np.ndarray, neuron: np.ndarray, k: int) -> np.ndarray:
+    """The line each spike drives when every neuron has ``k`` drivers taking its spikes in
+    turn (round robin in time order): neuron i's m-th spike goes to line ``i k + m mod k``.
+    A retriggered driver carries only its last spike's waveform, so with one driver a spike
+    pairs only with its partner's last spike; with k drivers the last k of a burst all count.
+    ``k = 1`` is the identity."""
+    neuron = np.asarray(neuron, np.int64)
+    if k == 1:
+        return neuron
+    order = np.lexsort((np.asarray(times_s), neuron))
+    sorted_n = neuron[order]
+    start = np.r_[0, np.flatnonzero(np.diff(sorted_n)) + 1]
+    rank = np.arange(len(order)) - np.repeat(start, np.diff(np.r_[start, len(order)]))
+    line = np.empty_like(neuron)
+    line[order] = sorted_n * k + rank % k
+    return line
+
+
 def run(times_s: np.ndarray, neuron: np.ndarray, n: int, model: DeviceModel,
         scheme: PulseScheme, rate_factor: np.ndarray | None, seed: int,
         track: np.ndarray | None = None, track_points: int = 2000,

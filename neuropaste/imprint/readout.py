@@ -51,8 +51,8 @@ COMPENSATIONS = ("none", "rescale")
 
 @dataclass(frozen=True)
 class Readout:
-    g: np.ndarray  # (n, n) S: imprinted cells, read at the read age
-    g_ref: np.ndarray  # (n, n) S: each cell's reference (chance) conductance
+    g: np.ndarray  # (n k, n k) S: imprinted cells (k drivers per neuron), read at the read age
+    g_ref: np.ndarray  # (n k, n k) S: each cell's reference (chance) conductance
     value: np.ndarray  # (n, n) what the null is taken on (normalised G, or exposure)
     weight: np.ndarray  # (n, n) signed: value minus its chance level
     z: np.ndarray
@@ -61,6 +61,15 @@ class Readout:
     sign: np.ndarray  # int8
     latency_s: np.ndarray  # NaN where there is no excess
     null: str
+
+
+def group(a: np.ndarray, k: int) -> np.ndarray:
+    """Sum each neuron pair's k x k cells (rows i k .. i k + k - 1, the same for columns): the
+    multi-cell synapse's read (Boybat et al. 2018). ``k = 1`` returns ``a``."""
+    if k == 1:
+        return a
+    n = a.shape[0] // k
+    return a.reshape(n, k, n, k).sum(axis=(1, 3))
 
 
 def conductances(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel,
@@ -135,10 +144,15 @@ def read(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel, 
          compensation: str, rate_est: np.ndarray | None, lag_sum: np.ndarray,
          e_sum: np.ndarray, fdr: float, min_pairs: int,
          surrogate: list[np.ndarray] | None = None,
-         counts: np.ndarray | None = None, mirror: bool = False) -> Readout:
+         counts: np.ndarray | None = None, mirror: bool = False, drivers: int = 1
+         ) -> Readout:
+    """``x``, ``g_lo``, ``g_hi``, ``rate_est``, ``lag_sum``, ``e_sum``: per cell (n k lines
+    square with ``drivers`` k); the value, null and weights: per neuron pair, each the sum of
+    its k x k cells (:func:`group`); ``surrogate``: grouped values."""
     g = conductances(x, g_lo, g_hi, model, age_s)
-    value = value_of(x, g, model, compensation, rate_est)
-    n = x.shape[0]
+    value = group(value_of(x, g, model, compensation, rate_est), drivers)
+    lag_sum, e_sum = group(lag_sum, drivers), group(e_sum, drivers)
+    n = value.shape[0]
     if n - 1 >= min_pairs:
         e0 = chance(value)
         z = empirical((value - e0) / np.sqrt(np.maximum(e0, 1e-12)))
@@ -164,13 +178,15 @@ def read(x: np.ndarray, g_lo: np.ndarray, g_hi: np.ndarray, model: DeviceModel, 
     np.fill_diagonal(weight, 0.0)
     np.fill_diagonal(z, 0.0)
     chosen, sign, q = select(z, fdr)
+    # each cell's share of its group's chance level
+    e0_cell = np.kron(e0, np.ones((drivers, drivers))) / drivers**2 if drivers > 1 else e0
     if compensation == "rescale":  # the reference conductance of the chance exposure
         xp, cp, _, _ = model.targets()
-        e = e0 * (rate_est if rate_est is not None else 1.0)
+        e = e0_cell * (rate_est if rate_est is not None else 1.0)
         xr = np.clip(e if cp == 0.0 else xp * (1.0 - np.exp(-cp * e)), 0.0, 1.0)
         g_ref = conductances(xr, g_lo, g_hi, model, age_s)
     else:
-        g_ref = model.g_min + e0 * model.dg
+        g_ref = model.g_min + e0_cell * model.dg
     return Readout(g, g_ref, value, weight, z, q, chosen, sign, latency(lag_sum, e_sum), null)
 
 
@@ -215,35 +231,45 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
     return r if math.isfinite(r) else None
 
 
-def tile_store(g_plus: np.ndarray, g_minus: np.ndarray, rows: int = 64, posts: int = 64
-               ) -> dict[str, np.ndarray]:
-    """The N x N pair of conductance matrices in the compiled directory's tile layout
-    (``spice/tiles.npz``: even column G+, odd column G-; padding cells at g = 0 with row_pre and
-    col_post -1)."""
-    n = g_plus.shape[0]
-    tr, tc = -(-n // rows), -(-n // posts)
+def tile_store(g_plus: np.ndarray, g_minus: np.ndarray, rows: int = 64, posts: int = 64,
+               drivers: int = 1) -> dict[str, np.ndarray]:
+    """The pair of conductance matrices (one line per driver: n k square) in the compiled
+    directory's tile layout (``spice/tiles.npz``: even column G+, odd column G-; padding cells
+    at g = 0 with row_pre and col_post -1). ``row_pre`` and ``col_post`` name the neuron of a
+    line, ``row_driver`` and ``col_driver`` which of its ``drivers`` it is."""
+    m = g_plus.shape[0]
+    tr, tc = -(-m // rows), -(-m // posts)
     g = np.zeros((tr * tc, rows, 2 * posts))
-    row_pre = np.full((tr * tc, rows), -1, np.int64)
-    col_post = np.full((tr * tc, posts), -1, np.int64)
+    row_line = np.full((tr * tc, rows), -1, np.int64)
+    col_line = np.full((tr * tc, posts), -1, np.int64)
     for a in range(tr):
         for b in range(tc):
             t = a * tc + b
             r0, c0 = a * rows, b * posts
-            r1, c1 = min(r0 + rows, n), min(c0 + posts, n)
+            r1, c1 = min(r0 + rows, m), min(c0 + posts, m)
             g[t, : r1 - r0, 0: 2 * (c1 - c0): 2] = g_plus[r0:r1, c0:c1]
             g[t, : r1 - r0, 1: 2 * (c1 - c0): 2] = g_minus[r0:r1, c0:c1]
-            row_pre[t, : r1 - r0] = np.arange(r0, r1)
-            col_post[t, : c1 - c0] = np.arange(c0, c1)
+            row_line[t, : r1 - r0] = np.arange(r0, r1)
+            col_line[t, : c1 - c0] = np.arange(c0, c1)
+    row_pre = np.where(row_line >= 0, row_line // drivers, -1)
+    col_post = np.where(col_line >= 0, col_line // drivers, -1)
     return {"g": g, "row_pre": row_pre, "row_delay": np.where(row_pre >= 0, 1, 0),
-            "col_post": col_post, "col_slice": np.zeros_like(col_post)}
+            "col_post": col_post, "col_slice": np.zeros_like(col_post),
+            "row_driver": np.where(row_line >= 0, row_line % drivers, -1),
+            "col_driver": np.where(col_line >= 0, col_line % drivers, -1)}
 
 
-def from_tiles(tiles: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The inverse of :func:`tile_store`: (G+, G-) as N x N matrices."""
-    gp, gm = np.zeros((n, n)), np.zeros((n, n))
+def from_tiles(tiles: dict[str, np.ndarray], n: int, drivers: int = 1
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse of :func:`tile_store`: (G+, G-) as n k square matrices, one line a driver."""
+    m = n * drivers
+    gp, gm = np.zeros((m, m)), np.zeros((m, m))
     for t in range(len(tiles["g"])):
         rp, cp = tiles["row_pre"][t], tiles["col_post"][t]
         r, c = np.nonzero(rp >= 0)[0], np.nonzero(cp >= 0)[0]
-        gp[np.ix_(rp[r], cp[c])] = tiles["g"][t][np.ix_(r, 2 * c)]
-        gm[np.ix_(rp[r], cp[c])] = tiles["g"][t][np.ix_(r, 2 * c + 1)]
+        rl, cl = rp[r] * drivers, cp[c] * drivers
+        if drivers > 1:
+            rl, cl = rl + tiles["row_driver"][t][r], cl + tiles["col_driver"][t][c]
+        gp[np.ix_(rl, cl)] = tiles["g"][t][np.ix_(r, 2 * c)]
+        gm[np.ix_(rl, cl)] = tiles["g"][t][np.ix_(r, 2 * c + 1)]
     return gp, gm

@@ -44,6 +44,9 @@ from neuropaste.plasticity import (
 )
 
 DRIVES = ("spike", "vm")
+#: drivers per neuron of the spike drive (docs/imprint.md, "Several drivers per neuron")
+DEFAULT_DRIVERS = 2
+MAX_DRIVERS = 8
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,16 @@ class ImprintOptions:
     chance_target: float = 0.3  # the median cell's chance exposure the pulse gain allows
     mirror: bool = False  # also test each cell against its transposed (anti-causal) cell
     vm_scheme: str = "differential"  # --drive vm: differential pairs, or "threshold" (first)
+    #: spike drive: round-robin drivers per neuron (a k x k group of cells per synapse);
+    #: None: DEFAULT_DRIVERS for the spike drive, 1 for vm
+    drivers: int | None = None
     scheme: PulseScheme = field(default_factory=PulseScheme)
+
+    @property
+    def n_drivers(self) -> int:
+        if self.drivers is not None:
+            return self.drivers
+        return DEFAULT_DRIVERS if self.drive == "spike" else 1
 
     def check(self) -> DeviceModel:
         model = load_model(self.model)
@@ -79,6 +91,12 @@ class ImprintOptions:
         if self.compensation not in readout.COMPENSATIONS:
             raise InputError(None, f"--compensate must be one of "
                              f"{', '.join(readout.COMPENSATIONS)}, got {self.compensation!r}")
+        k = self.n_drivers
+        if not (isinstance(k, int) and 1 <= k <= MAX_DRIVERS):
+            raise InputError(None, f"--drivers must be an integer in 1..{MAX_DRIVERS}, got "
+                             f"{k!r}")
+        if k > 1 and self.drive != "spike":
+            raise InputError(None, "--drivers applies to the spike drive only")
         if not 0.0 < self.fdr < 1.0:
             raise InputError(None, f"--fdr must be in (0, 1), got {self.fdr}")
         self.scheme.validate(model.rate)
@@ -128,25 +146,30 @@ def _tracked(act: Activity, k: int) -> np.ndarray:
 
 def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintResult:
     model = opts.check()
+    opts = replace(opts, drivers=opts.n_drivers)  # imprint.json records the count used
     n, scheme = act.n, opts.scheme
     differential = opts.drive == "vm" and opts.vm_scheme == "differential"
     if differential:
         return _imprint_differential(act, model, opts)
-    gain = pulse_gain(act, model, scheme, opts.chance_target)
+    k = opts.drivers
+    lines = n * k
+    line = engine.drivers(act.times_s, act.neuron, k)
+    gain = pulse_gain(act.times_s, line, lines, model, scheme, opts.chance_target)
     model = _scaled(model, gain)
-    rate_f, g_lo, g_hi = draw_d2d(model, (n, n), opts.seed)
+    rate_f, g_lo, g_hi = draw_d2d(model, (lines, lines), opts.seed)
     tracked = _tracked(act, opts.track)
     vm_fig = None
     if opts.drive == "vm":
         eng, vm_fig = _vm(act, model, scheme, rate_f, opts, tracked)
     else:
-        eng = engine.run(act.times_s, act.neuron, n, model, scheme,
-                         rate_f if model.d2d_sigma > 0 else None, opts.seed + 1, tracked)
+        eng = engine.run(act.times_s, line, lines, model, scheme,
+                         rate_f if model.d2d_sigma > 0 else None, opts.seed + 1,
+                         _line_cells(tracked, n, k))
     rate_est = None
     if opts.compensation == "rescale":
         rng = np.random.default_rng(opts.seed + 3)
         noise = model.c2c_sigma / math.sqrt(opts.calibration_pulses)
-        rate_est = rate_f * np.exp(noise * rng.standard_normal((n, n)))
+        rate_est = rate_f * np.exp(noise * rng.standard_normal((lines, lines)))
     surrogate = None
     if n - 1 < opts.min_null_pairs and opts.drive == "vm":
         raise InputError(act.recording, f"--drive vm needs at least {opts.min_null_pairs + 1} "
@@ -154,23 +177,29 @@ def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintRe
     if n - 1 < opts.min_null_pairs:
         rng = np.random.default_rng(opts.seed + 2)
         surrogate = []
-        for k in range(opts.surrogates):
+        for s in range(opts.surrogates):
             shift = rng.uniform(0.0, act.seconds, n)
             ts = (act.times_s + shift[act.neuron]) % max(act.seconds, 1e-9)
-            e = engine.run(ts, act.neuron, n, model, scheme,
-                           rate_f if model.d2d_sigma > 0 else None, opts.seed + 10 + k)
+            e = engine.run(ts, engine.drivers(ts, act.neuron, k), lines, model, scheme,
+                           rate_f if model.d2d_sigma > 0 else None, opts.seed + 10 + s)
             g = readout.conductances(e.x, g_lo, g_hi, model, opts.read_age_s)
-            surrogate.append(readout.value_of(e.x, g, model, opts.compensation, rate_est))
+            surrogate.append(readout.group(
+                readout.value_of(e.x, g, model, opts.compensation, rate_est), k))
     out = readout.read(eng.x, g_lo, g_hi, model, opts.read_age_s,
                        opts.compensation, rate_est, eng.lag_sum, eng.exposure_sum, opts.fdr,
                        opts.min_null_pairs, surrogate, np.bincount(act.neuron, minlength=n),
-                       opts.mirror)
+                       opts.mirror, k)
     res = ImprintResult(act, model, opts, out, eng, tracked, g_lo, g_hi, rate_f, {})
     fig = _figures(res)
     fig["pulse_gain"] = gain
     if vm_fig is not None:
         fig["vm"] = vm_fig
     return replace(res, figures=fig)
+
+
+def _line_cells(cells: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Flat cells of neuron pairs -> the cells of their first drivers (row and column 0)."""
+    return (cells // n) * k * (n * k) + (cells % n) * k
 
 
 def _scaled(model: DeviceModel, gain: float) -> DeviceModel:
@@ -225,22 +254,21 @@ def _imprint_differential(act: Activity, model: DeviceModel, opts: ImprintOption
     return replace(res, figures=fig)
 
 
-def pulse_gain(act: Activity, model: DeviceModel, scheme: PulseScheme, target: float,
-               sample: int = 64) -> float:
+def pulse_gain(times_s: np.ndarray, line: np.ndarray, lines: int, model: DeviceModel,
+               scheme: PulseScheme, target: float, sample: int = 64) -> float:
     """Dense activity would push every cell toward its bound by chance alone, where the
     connections' excess is lost. Before the imprint, the chance exposure is measured on a
-    sub-crossbar of ``sample`` evenly spaced neurons (ideal linear cells, the same scheme); if
+    sub-crossbar of ``sample`` evenly spaced lines (ideal linear cells, the same scheme); if
     its median exceeds ``target`` (of the range), the rates are scaled down to meet it (a
     shorter SET overlap). Never above 1: sparse activity is imprinted as the device is."""
-    n = act.n
-    idx = np.unique(np.linspace(0, n - 1, min(sample, n)).astype(np.int64))
-    sel = np.isin(act.neuron, idx)
+    idx = np.unique(np.linspace(0, lines - 1, min(sample, lines)).astype(np.int64))
+    sel = np.isin(line, idx)
     if len(idx) < 3 or not sel.any():
         return 1.0
-    remap = np.full(n, -1, np.int64)
+    remap = np.full(lines, -1, np.int64)
     remap[idx] = np.arange(len(idx))
     probe = replace(model.variation(False), kind="linear")
-    e = engine.run(act.times_s[sel], remap[act.neuron[sel]], len(idx), probe, scheme, None, 0)
+    e = engine.run(times_s[sel], remap[line[sel]], len(idx), probe, scheme, None, 0)
     med = float(np.median(e.exposure_sum[~np.eye(len(idx), dtype=bool)]))
     return 1.0 if med <= target else target / med
 
@@ -267,10 +295,12 @@ def _figures(res: ImprintResult) -> dict:
     pot, dep = scheme.window(model.rate)
     spikes = int(len(act.times_s))
     g_mean = float(out.g.mean())
-    half = spikes * 2 * (n - 1) * lone_energy(scheme, g_mean)
+    k = opts.drivers
+    half = spikes * 2 * (n * k - 1) * lone_energy(scheme, g_mean)
     pre, post, w, delay = res.connections()
     fig: dict = {
         "neurons": n, "spikes": spikes, "seconds": act.seconds,
+        "drivers_per_neuron": k, "crossbar_lines": n * k, "cells_per_synapse": k * k,
         "mean_rate_hz": spikes / max(n * act.seconds, 1e-12),
         "stdp_window_ms": {"potentiation": pot * scheme.speedup * 1e3,
                            "depression": dep * scheme.speedup * 1e3},
@@ -291,7 +321,7 @@ def _figures(res: ImprintResult) -> dict:
         tw = act.true_weight
         hit = out.chosen & np.isfinite(tw)
         s["pearson_weight"] = readout.pearson(out.weight[hit], tw[hit])
-        s["pearson_conductance"] = readout.pearson(out.g[hit], tw[hit])
+        s["pearson_conductance"] = readout.pearson(readout.group(out.g, k)[hit], tw[hit])
         fig["truth"] = s
         fig["download"] = download(tw, model)
     return fig
@@ -331,7 +361,7 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
     labels = act.labels
     differential = opts.drive == "vm" and opts.vm_scheme == "differential"
     with atomic_dir(out) as tmp:
-        store = readout.tile_store(res.out.g, res.out.g_ref)
+        store = readout.tile_store(res.out.g, res.out.g_ref, drivers=opts.drivers)
         store.update(x=res.eng.x, g_lo=res.g_lo, g_hi=res.g_hi, rate_factor=res.rate_factor,
                      weight=res.out.weight, chosen=res.out.chosen, sign=res.out.sign,
                      latency_s=res.out.latency_s)
@@ -340,10 +370,11 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
         if act.true_weight is not None:
             store["target"] = np.nan_to_num(act.true_weight, nan=0.0)
         write_npz(tmp / CONDUCTANCES, store)
+        cells = _line_cells(res.tracked, act.n, opts.drivers)  # followed on driver 0 of each
         write_npz(tmp / TRAJECTORIES, {"cell": res.tracked, "t_s": res.eng.track_t,
                                        "state": res.eng.track_x, "updates": res.eng.track_n,
-                                       "g_lo": res.g_lo.flat[res.tracked],
-                                       "g_hi": res.g_hi.flat[res.tracked]})
+                                       "g_lo": res.g_lo.flat[cells],
+                                       "g_hi": res.g_hi.flat[cells]})
         write_npz(tmp / SPIKES, {"t_s": act.times_s, "neuron": act.neuron})
         buf = io.StringIO()
         wr = csv.writer(buf, lineterminator="\n")
@@ -355,6 +386,8 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
             "neuropaste_imprint": IMPRINT_VERSION,
             "labels": list(labels),
             "source": act.spec,
+            # what the vm proof rebuilds the column drive from
+            "recording_path": str(Path(act.recording).resolve()) if act.recording else None,
             "drive": opts.drive,
             "options": {k: v for k, v in asdict(opts).items() if k != "scheme"},
             "model": model.table(),
@@ -366,7 +399,11 @@ def write_outputs(res: ImprintResult, out: str | os.PathLike,
                 "and G- (odd, at +u); weight = (G+ - G-) per row spike minus the row's median"
                 if differential else
                 "reference per cell: weight = (G - G_ref)/dG, G_ref the chance level from row "
-                "and column medians (odd tile column)"),
+                "and column medians (odd tile column)"
+                + (f"; each synapse the sum of the {opts.drivers} x {opts.drivers} cells of "
+                   "its neurons' round-robin drivers (tile rows and columns name neuron and "
+                   "driver: row_pre/row_driver, col_post/col_driver)"
+                   if opts.drivers > 1 else "")),
             "weight_unit": (
                 ("(G+ - G-) / (g_max - g_min)" if opts.compensation == "none" else
                  "net exposure difference in full-range pulse equivalents (rescale)")

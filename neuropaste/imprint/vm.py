@@ -237,6 +237,68 @@ def _pairs(sb, sch, box, gidx, b0, u, xp, xm, rf_p, rf_m, c, inv_vth, alpha, kdt
             e_sum[idx] += raw
 
 
+def boxes(sample: np.ndarray, channel: np.ndarray, spb: int, n_bins: int, w: int
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The row drive of a differential imprint: (bin, neuron, box bins, global index) of every
+    spike that opens a box (in time order; the last ``w + 1`` bins open none), and (bin,
+    neuron) of every spike (each masks its own column). Spike s holds its row at
+    :func:`row_v` over bins ``bin + 1 .. bin + box``; the global index seeds its c2c draws."""
+    sbin = np.asarray(sample, np.int64) // spb
+    sch = np.asarray(channel, np.int64)
+    order = np.lexsort((sch, sbin))
+    sbin, sch = sbin[order], sch[order]
+    box = _boxes(sbin, sch, w)
+    gidx = np.arange(len(sbin), dtype=np.int64)
+    keep = sbin + w + 1 < n_bins
+    return sbin[keep], sch[keep], box[keep], gidx[keep], sbin, sch
+
+
+def column_drive(rec, all_bin: np.ndarray, all_ch: np.ndarray, spb: int, w: int,
+                 gain: float = GAIN_V_PER_SIGMA, clip_v: float = CLIP_V,
+                 stats: dict | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """The columns' drive ``u`` (V; the G+ column carries -u, the G- column +u), in blocks
+    (first bin, bins x channels): the binned trace's slope, centred and scaled by its free
+    slope's median and robust noise (from the first block), clipped, and held at 0 around the
+    channel's own spikes (``all_bin``, ``all_ch``). ``stats["noise"]``: the noise used."""
+    n = rec.n_channels
+    mask = ResponseOptions()
+    bin_s = spb / rec.rate
+    before = int(np.ceil(mask.mask_before_ms * 1e-3 / bin_s))
+    after = int(np.ceil(mask.mask_after_ms * 1e-3 / bin_s))
+    med = sig = None
+    for b0, m in _bins(rec, spb, n, w):
+        nb = len(m)
+        y = np.diff(m, axis=0, prepend=m[:1])
+        held = own_mask(all_bin, all_ch, b0, b0 + nb, before, after, n)
+        if med is None:  # centre and robust noise of each channel's free slope, first block
+            free = np.where(held, np.nan, y)
+            med = np.nan_to_num(np.nanmedian(free, axis=0))
+            sig = 1.4826 * np.nan_to_num(np.nanmedian(np.abs(free - med), axis=0))
+            sig = np.where(sig > 1e-9, sig, 1.0)
+            if stats is not None:
+                stats["noise"] = sig
+        u = np.clip(gain * (y - med) / sig, -clip_v, clip_v)
+        u[held] = 0.0
+        yield b0, u
+
+
+def driven(rec, spikes: tuple[np.ndarray, ...], all_bin: np.ndarray, all_ch: np.ndarray,
+           spb: int, n_bins: int, w: int, gain: float = GAIN_V_PER_SIGMA,
+           clip_v: float = CLIP_V, stats: dict | None = None
+           ) -> Iterator[tuple[int, np.ndarray, tuple[np.ndarray, ...]]]:
+    """(first bin, the block's column drive, the box spikes it updates): every spike of
+    ``spikes`` (:func:`boxes`' first four, in time order) once, in the block that holds its
+    whole box."""
+    sbin = spikes[0]
+    done = 0
+    for b0, u in column_drive(rec, all_bin, all_ch, spb, w, gain, clip_v, stats):
+        nb = len(u)
+        hi = b0 + nb - (w + 2) if b0 + nb < n_bins else b0 + nb - (w + 1)
+        hi_k = max(int(np.searchsorted(sbin, hi)), done)
+        yield b0, u, tuple(a[done:hi_k] for a in spikes)
+        done = hi_k
+
+
 def run_differential(rec, sample: np.ndarray, channel: np.ndarray, model: DeviceModel,
                      scheme: PulseScheme, rate_plus: np.ndarray | None,
                      rate_minus: np.ndarray | None, seed: int, bin_ms: float = 1.0,
@@ -250,17 +312,7 @@ def run_differential(rec, sample: np.ndarray, channel: np.ndarray, model: Device
     n_bins = rec.n_samples // spb
     w = max(1, int(round(window_ms * 1e-3 / bin_s)))
     mask = ResponseOptions()
-    before = int(np.ceil(mask.mask_before_ms * 1e-3 / bin_s))
-    after = int(np.ceil(mask.mask_after_ms * 1e-3 / bin_s))
-    sbin = np.asarray(sample, np.int64) // spb
-    sch = np.asarray(channel, np.int64)
-    order = np.lexsort((sch, sbin))
-    sbin, sch = sbin[order], sch[order]
-    all_bin, all_ch = sbin, sch  # every spike masks its own column
-    box = _boxes(sbin, sch, w)
-    gidx = np.arange(len(sbin), dtype=np.int64)
-    keep = sbin + w + 1 < n_bins
-    sbin, sch, box, gidx = sbin[keep], sch[keep], box[keep], gidx[keep]
+    sbin, sch, box, gidx, all_bin, all_ch = boxes(sample, channel, spb, n_bins, w)
     xp_ = np.zeros(n * n)
     xm_ = np.zeros(n * n)
     lag_sum = np.zeros(n * n)
@@ -272,28 +324,15 @@ def run_differential(rec, sample: np.ndarray, channel: np.ndarray, model: Device
     r = model.rate
     c = row_v(model, clip_v) / r.v_th - 1.0
     kdt = r.k_pot * bin_s / scheme.speedup
-    med = sig = None
     events = 0
-    for b0, m in _bins(rec, spb, n, w):
-        nb = len(m)
-        y = np.diff(m, axis=0, prepend=m[:1])
-        held = own_mask(all_bin, all_ch, b0, b0 + nb, before, after, n)
-        if med is None:  # centre and robust noise of each channel's free slope, first block
-            free = np.where(held, np.nan, y)
-            med = np.nan_to_num(np.nanmedian(free, axis=0))
-            sig = 1.4826 * np.nan_to_num(np.nanmedian(np.abs(free - med), axis=0))
-            sig = np.where(sig > 1e-9, sig, 1.0)
-        u = np.clip(gain * (y - med) / sig, -clip_v, clip_v)
-        u[held] = 0.0
-        last = b0 + nb >= n_bins
-        hi = b0 + nb - (w + 2) if not last else b0 + nb - (w + 1)
-        hi_k = int(np.searchsorted(sbin, hi))
-        sel = slice(0, hi_k)
-        _pairs(sbin[sel], sch[sel], box[sel], gidx[sel], b0, u, xp_, xm_, rp, rm, c,
-               1.0 / r.v_th, r.alpha, kdt, x_inf, cp, model.c2c_sigma, int(seed) % (2**32),
-               lag_sum, e_sum, n)
-        events += hi_k
-        sbin, sch, box, gidx = sbin[hi_k:], sch[hi_k:], box[hi_k:], gidx[hi_k:]
+    stats: dict = {}
+    spikes = (sbin, sch, box, gidx)
+    for b0, u, (sb, sc, bx, gi) in driven(rec, spikes, all_bin, all_ch, spb, n_bins, w, gain,
+                                          clip_v, stats):
+        _pairs(sb, sc, bx, gi, b0, u, xp_, xm_, rp, rm, c, 1.0 / r.v_th, r.alpha, kdt, x_inf,
+               cp, model.c2c_sigma, int(seed) % (2**32), lag_sum, e_sum, n)
+        events += len(sb)
+    sig = stats.get("noise")
     fig = {"scheme": "differential", "signal": "slope (1 ms bins), held around own spikes",
            "row_v": row_v(model, clip_v), "window_ms": w * bin_s * 1e3,
            "gain_v_per_sigma": gain, "clip_v": clip_v, "bin_ms": bin_s * 1e3,
