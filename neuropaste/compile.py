@@ -9,13 +9,17 @@ The directory is written to a temporary sibling and renamed, so a failure leaves
 from __future__ import annotations
 
 import importlib.metadata
+import multiprocessing
+import os
 import platform
+import traceback
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from neuropaste.cmap import ConnectivityMap
 from neuropaste.compiled import MANIFEST, MANIFEST_VERSION, NETWORK, REFERENCE, STIMULUS
+from neuropaste.errors import InputError
 from neuropaste.events import Stimulus, save_raster_csv, save_stimulus_csv
 from neuropaste.generators import backends as registry
 from neuropaste.generators.quantize import quantize
@@ -84,11 +88,14 @@ def compile_network(
     backend_options: dict[str, Any] | None = None,
     quiet: bool = False,
     extra: dict[str, Any] | None = None,
+    parallel: bool | None = None,
 ) -> dict[str, Any]:
     """Compile an already-integer network (what ``compile_map`` does after quantizing).
 
     ``backend_options`` maps a backend name to an instance of its options dataclass; a backend
-    without one runs on its defaults.
+    without one runs on its defaults. ``parallel``: run the backends at the same time, each
+    but the last in a forked process (:func:`run_backends`); default: when the machine has
+    more than one core.
     """
     unknown = set(backends) - set(registry.names())
     if unknown:
@@ -119,16 +126,101 @@ def compile_network(
             "tools": tool_versions(),
             "backends": {},
         }
+        jobs = []
         for backend in chosen:
             opts = options.get(backend.name) or backend.options()
             if not isinstance(opts, backend.options):
                 raise TypeError(f"options of the {backend.name} backend must be a "
                                 f"{backend.options.__name__}, not {type(opts).__name__}")
-            with stage(f"{backend.name} backend", quiet, seconds, peaks):
-                manifest["backends"][backend.name] = backend.emit(net, tmp, ref, opts)
+            jobs.append((backend, opts))
+        if parallel is None:
+            parallel = (os.cpu_count() or 1) > 1
+        entries, forked_peaks = run_backends(jobs, net, tmp, ref, quiet, seconds, peaks,
+                                             parallel)
+        manifest["backends"] = entries
+        own = peak_rss_mb()
         manifest["resources"] = {  # the one entry that depends on the machine and the run
-            "stage_seconds": seconds, "peak_rss_MB": peak_rss_mb(),
+            "stage_seconds": seconds, "peak_rss_MB": round(own + sum(forked_peaks.values()), 1),
             "peak_rss_MB_after_stage": peaks,
             "note": "measured on the compiling machine; not part of the reproducible output"}
+        if forked_peaks:
+            manifest["resources"] |= {
+                "peak_rss_MB_compile_process": own,
+                "peak_rss_MB_backend_processes": forked_peaks,
+                "peak_note": "backends ran at the same time, each but the last in a forked "
+                             "process: peak_rss_MB is the sum of every process's peak (an "
+                             "upper bound: the forked processes share the network's pages)"}
         write_json(tmp / MANIFEST, manifest)
     return manifest
+
+
+def run_backends(jobs: list[tuple[Any, Any]], net: Network, tmp: Path, ref: Any, quiet: bool,
+                 seconds: dict[str, float], peaks: dict[str, float], parallel: bool
+                 ) -> tuple[dict[str, Any], dict[str, float]]:
+    """Every backend's manifest entry, and the peak memory of each forked process.
+
+    The backends read the same network and reference run and write disjoint files, so they
+    need not wait for each other: with ``parallel`` each but the last runs in a forked
+    process (it inherits the network without a copy) while the last runs here, and their
+    stage times come back into ``seconds``. A backend's ``InputError`` is raised here as if it
+    had run in this process. Outputs do not depend on the order (each backend writes its own
+    files), so they stay byte-identical."""
+    entries: dict[str, Any] = {}
+    forked: dict[str, float] = {}
+    if not parallel or len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        for backend, opts in jobs:
+            with stage(f"{backend.name} backend", quiet, seconds, peaks):
+                entries[backend.name] = backend.emit(net, tmp, ref, opts)
+        return entries, forked
+    ctx = multiprocessing.get_context("fork")
+    children = []
+    for backend, opts in jobs[:-1]:
+        receive, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_forked_backend, args=(send, backend, opts, net, tmp, ref,
+                                                         quiet), daemon=True)
+        proc.start()
+        send.close()
+        children.append((backend.name, proc, receive))
+    try:
+        backend, opts = jobs[-1]
+        with stage(f"{backend.name} backend", quiet, seconds, peaks):
+            entries[backend.name] = backend.emit(net, tmp, ref, opts)
+        for name, proc, receive in children:
+            try:
+                kind, *result = receive.recv()
+            except EOFError:
+                proc.join()
+                raise RuntimeError(f"the {name} backend's process ended with status "
+                                   f"{proc.exitcode} and no result") from None
+            proc.join()
+            if kind == "input":
+                raise InputError(*result)
+            if kind == "error":
+                raise RuntimeError(f"the {name} backend failed:\n{result[0]}")
+            entries[name], their_seconds, their_peaks, forked[name] = result
+            seconds.update(their_seconds)
+            peaks.update(their_peaks)
+    finally:
+        for _, proc, _ in children:
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    return {job[0].name: entries[job[0].name] for job in jobs}, forked
+
+
+def _forked_backend(send: Any, backend: Any, opts: Any, net: Network, tmp: Path, ref: Any,
+                    quiet: bool) -> None:
+    """One backend in a forked process: its entry, stage times and peak memory, or its
+    error, sent back."""
+    seconds: dict[str, float] = {}
+    peaks: dict[str, float] = {}
+    try:
+        with stage(f"{backend.name} backend", quiet, seconds, peaks):
+            entry = backend.emit(net, tmp, ref, opts)
+        send.send(("ok", entry, seconds, peaks, peak_rss_mb()))
+    except InputError as err:
+        send.send(("input", err.source, err.message, err.record))
+    except BaseException:  # noqa: BLE001 - everything else goes back as text
+        send.send(("error", traceback.format_exc()))
+    finally:
+        send.close()
