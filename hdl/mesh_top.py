@@ -75,6 +75,8 @@ def mesh_top(mesh: NeuronMesh, name: str) -> str:
     layout = packet_layout(plan.axon_bits, w, h)
     _, class_of = plan.classes
     protos = mesh.class_modules()
+    for proto in [mesh, *protos.values()]:  # read for their ports only: Amaranth's opt-out
+        proto._MustUse__silence = True
     top_ports = ports(mesh)
     lines: list[str] = []
     decl = lines.append
@@ -161,10 +163,11 @@ def mesh_top(mesh: NeuronMesh, name: str) -> str:
         decl(f"  wire {_range(layout.size)}eject_{c}__payload;\n"
              f"  wire eject_{c}__valid;\n  wire eject_{c}__ready;")
         link(f"eject_{c}", f"router_{c}__o_local", f"eject_{c}")
-        syn = core_w[c]["syn_in__payload"]
-        axon = _fit(f"eject_{c}__payload", layout.size, plan.axon_bits)
+        syn = core_w[c]["syn_in__payload"]  # the packet's axon field, its lowest bits
+        axon = _fit(f"eject_{c}__payload", layout.size, min(plan.axon_bits, syn))
         decl(f"  assign core_{c}__syn_in__valid = eject_{c}__valid;\n"
-             f"  assign core_{c}__syn_in__payload = {_fit(axon, plan.axon_bits, syn)};\n"
+             f"  assign core_{c}__syn_in__payload = "
+             f"{_fit(axon, min(plan.axon_bits, syn), syn)};\n"
              f"  assign eject_{c}__ready = core_{c}__syn_in__ready;\n"
              f"  assign exit_{c}__host__ready = host_take[{c}];")
 
