@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -72,12 +73,15 @@ GROWTH = {"clustered": {"1e6": (10_000, 100), "1e7": (100_000, 100), "1e8": (100
 def compile_case(source: str, out: Path, backends: str, steps: int) -> dict:
     """One compile in its own process: wall time, peak RSS and the manifest's figures."""
     load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([NEUROPASTE, "compile", source, "--memory-dies", "4", "--out",
                            str(out), "--backends", backends, "--steps", str(steps),
                            *(["--stack", str(STACK)] if "spice" in backends else [])],
                           capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # its forked backend's included
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if proc.returncode:
         return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1], "wall_s": wall}
     m = json.loads((out / "manifest.json").read_text())
@@ -85,7 +89,7 @@ def compile_case(source: str, out: Path, backends: str, steps: int) -> dict:
     rtl = m["backends"].get("rtl", {})
     stages = m["resources"]["stage_seconds"]
     mesh = rtl.get("mesh") if isinstance(rtl.get("mesh"), dict) else {}
-    return {"wall_s": wall, "load": (load, os.getloadavg()[0]),
+    return {"wall_s": wall, "cpu_s": cpu, "load": (load, os.getloadavg()[0]),
             "peak_GB": m["resources"]["peak_rss_MB"] / 1024,
             "stages": stages, "backend_s": {b: stages.get(f"{b} backend")
                                             for b in m["backends"]},
@@ -166,8 +170,9 @@ def row(name: str, r: dict, t_max: float | None, gb_max: float | None) -> None:
           f"{cores} | "
           f"{r['tiles'] or '-'} | {nl.get('written', '-')} {nl.get('count', '')} | "
           f"{r['tsvs'] or '-'} | {r['disk_MB']:.0f} | {slow} |", flush=True)
-    print(f"<!-- {name}: load average {r['load'][0]:.1f} at the start, {r['load'][1]:.1f} at "
-          "the end -->", flush=True)
+    print(f"<!-- {name}: CPU time {r['cpu_s']:.0f} s (user + system, every process); load "
+          f"average {r['load'][0]:.1f} at the start, {r['load'][1]:.1f} at the end -->",
+          flush=True)
     for key in ("placement", "placement_neuron_balanced"):
         if r.get(key):
             o = r[key]

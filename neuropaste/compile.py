@@ -53,13 +53,14 @@ def compile_map(
     quiet: bool = False,
     seconds: dict[str, float] | None = None,
     peaks: dict[str, float] | None = None,
+    parallel: bool | None = None,
 ) -> dict[str, Any]:
     """Compile ``cmap`` into ``out``; return the manifest that was written. ``seconds`` and
     ``peaks`` may carry stages timed before (the map's import) into the manifest."""
     net, extra = quantize_map(cmap, quant, quiet, seconds, peaks)
     return compile_network(net, out, stimulus=stimulus, steps=steps, stimulus_spec=stimulus_spec,
                            backends=backends, backend_options=backend_options, quiet=quiet,
-                           extra=extra)
+                           extra=extra, parallel=parallel)
 
 
 def quantize_map(cmap: ConnectivityMap, quant: QuantOptions | None = None, quiet: bool = False,
@@ -139,25 +140,29 @@ def compile_network(
                                              parallel)
         manifest["backends"] = entries
         own = peak_rss_mb()
+        grown = sum(peak - start for start, peak in forked_peaks.values())
         manifest["resources"] = {  # the one entry that depends on the machine and the run
-            "stage_seconds": seconds, "peak_rss_MB": round(own + sum(forked_peaks.values()), 1),
+            "stage_seconds": seconds, "peak_rss_MB": round(own + grown, 1),
             "peak_rss_MB_after_stage": peaks,
             "note": "measured on the compiling machine; not part of the reproducible output"}
         if forked_peaks:
             manifest["resources"] |= {
                 "peak_rss_MB_compile_process": own,
-                "peak_rss_MB_backend_processes": forked_peaks,
+                "rss_MB_backend_processes": {name: {"at_fork": start, "peak": peak}
+                                             for name, (start, peak) in forked_peaks.items()},
                 "peak_note": "backends ran at the same time, each but the last in a forked "
-                             "process: peak_rss_MB is the sum of every process's peak (an "
-                             "upper bound: the forked processes share the network's pages)"}
+                             "process that shares the pages it inherits: peak_rss_MB is this "
+                             "process's peak plus what each forked one grew from its resident "
+                             "size at the fork to its peak"}
         write_json(tmp / MANIFEST, manifest)
     return manifest
 
 
 def run_backends(jobs: list[tuple[Any, Any]], net: Network, tmp: Path, ref: Any, quiet: bool,
                  seconds: dict[str, float], peaks: dict[str, float], parallel: bool
-                 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """Every backend's manifest entry, and the peak memory of each forked process.
+                 ) -> tuple[dict[str, Any], dict[str, tuple[float, float]]]:
+    """Every backend's manifest entry, and each forked process's resident memory at the fork
+    and at its peak (MB).
 
     The backends read the same network and reference run and write disjoint files, so they
     need not wait for each other: with ``parallel`` each but the last runs in a forked
@@ -166,7 +171,7 @@ def run_backends(jobs: list[tuple[Any, Any]], net: Network, tmp: Path, ref: Any,
     had run in this process. Outputs do not depend on the order (each backend writes its own
     files), so they stay byte-identical."""
     entries: dict[str, Any] = {}
-    forked: dict[str, float] = {}
+    forked: dict[str, tuple[float, float]] = {}
     if not parallel or len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
         for backend, opts in jobs:
             with stage(f"{backend.name} backend", quiet, seconds, peaks):
@@ -197,7 +202,8 @@ def run_backends(jobs: list[tuple[Any, Any]], net: Network, tmp: Path, ref: Any,
                 raise InputError(*result)
             if kind == "error":
                 raise RuntimeError(f"the {name} backend failed:\n{result[0]}")
-            entries[name], their_seconds, their_peaks, forked[name] = result
+            entries[name], their_seconds, their_peaks, *rss = result
+            forked[name] = (rss[0], rss[1])
             seconds.update(their_seconds)
             peaks.update(their_peaks)
     finally:
@@ -214,13 +220,25 @@ def _forked_backend(send: Any, backend: Any, opts: Any, net: Network, tmp: Path,
     error, sent back."""
     seconds: dict[str, float] = {}
     peaks: dict[str, float] = {}
+    start = _resident_mb()
     try:
         with stage(f"{backend.name} backend", quiet, seconds, peaks):
             entry = backend.emit(net, tmp, ref, opts)
-        send.send(("ok", entry, seconds, peaks, peak_rss_mb()))
+        send.send(("ok", entry, seconds, peaks, start, peak_rss_mb()))
     except InputError as err:
         send.send(("input", err.source, err.message, err.record))
     except BaseException:  # noqa: BLE001 - everything else goes back as text
         send.send(("error", traceback.format_exc()))
     finally:
         send.close()
+
+
+def _resident_mb() -> float:
+    """This process's resident memory now, MB (0 where /proc is missing: the forked
+    process's whole peak then counts)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            pages = int(fh.read().split()[1])
+    except OSError:
+        return 0.0
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
