@@ -75,9 +75,9 @@ def compile_case(source: str, out: Path, backends: str, steps: int) -> dict:
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run([NEUROPASTE, "compile", source, "--memory-dies", "4", "--out",
-                           str(out), "--backends", backends, "--steps", str(steps),
-                           *(["--stack", str(STACK)] if "spice" in backends else [])],
+    spice = ["--memory-dies", "4", "--stack", str(STACK)] if "spice" in backends else []
+    proc = subprocess.run([NEUROPASTE, "compile", source, "--out", str(out), "--backends",
+                           backends, "--steps", str(steps), *spice],
                           capture_output=True, text=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # its forked backend's included

@@ -67,8 +67,9 @@ def _tree(out: list[str], name: str, terms: list[str], width: int, op: str) -> s
 
 def mesh_top(mesh: NeuronMesh, name: str) -> str:
     """Module ``name``: the top of ``mesh`` (built with ``hooks``) over its class modules."""
-    if not mesh.hooks:
-        raise ValueError("the top is written over class modules: build the mesh with hooks")
+    if not (mesh.hooks and mesh.stall_hooks):
+        raise ValueError("the top is written over class modules and link instances: build "
+                         "the mesh with hooks and stall_hooks")
     plan = mesh.plan
     w, h, n = plan.width, plan.height, plan.n_cores
     a = mesh.a_bits
@@ -111,20 +112,16 @@ def mesh_top(mesh: NeuronMesh, name: str) -> str:
     seeds = iter(range(1, 1 << 20))
 
     def link(label: str, src: str, dst: str) -> None:
-        """``src`` (stream wires ``src__valid`` ...) to ``dst``, through a link instance."""
+        """``src`` (stream wires ``src__valid`` ...) to ``dst``, through a link instance
+        (a wire unless a simulator defines ``NEUROPASTE_SIM_STALL``)."""
         seed = next(seeds)
-        if mesh.stall_hooks:
-            instance(LINK_STALL_MODULE, f"stall_{label}",
-                     {"SEED": f"32'd{stall_seed(mesh.seed * 7919 + seed)}",
-                      "WIDTH": f"32'd{layout.size}"},
-                     {"clk": "clk", "rst": "rst", "i_payload": f"{src}__payload",
-                      "i_valid": f"{src}__valid", "i_ready": f"{src}__ready",
-                      "o_payload": f"{dst}__payload", "o_valid": f"{dst}__valid",
-                      "o_ready": f"{dst}__ready"})
-        else:
-            decl(f"  assign {dst}__payload = {src}__payload;\n"
-                 f"  assign {dst}__valid = {src}__valid;\n"
-                 f"  assign {src}__ready = {dst}__ready;")
+        instance(LINK_STALL_MODULE, f"stall_{label}",
+                 {"SEED": f"32'd{stall_seed(mesh.seed * 7919 + seed)}",
+                  "WIDTH": f"32'd{layout.size}"},
+                 {"clk": "clk", "rst": "rst", "i_payload": f"{src}__payload",
+                  "i_valid": f"{src}__valid", "i_ready": f"{src}__ready",
+                  "o_payload": f"{dst}__payload", "o_valid": f"{dst}__valid",
+                  "o_ready": f"{dst}__ready"})
 
     core_w, exit_w = [], []
     for c in range(n):
