@@ -179,7 +179,8 @@ def _repair(net: Network, core: np.ndarray, n_cores: int, limits: CoreLimits,
         # affinity of each member to each core, from the synapses it shares with them
         rows = link[members].tocoo()
         aff = np.bincount(rows.row * n_cores + core[rows.col], weights=rows.data,
-                          minlength=len(members) * n_cores).reshape(len(members), n_cores)
+                          minlength=len(members) * n_cores).astype(np.float64, copy=False
+                                                                    ).reshape(-1, n_cores)
         gain = aff - aff[:, [c]]  # traffic saved by moving
         fits = room[None, :] & (f_load[None, :] + fan_in[members][:, None] <= limits.fanout_entries)
         fits[:, c] = False
