@@ -220,11 +220,14 @@ def _forked_backend(send: Any, backend: Any, opts: Any, net: Network, tmp: Path,
     error, sent back."""
     seconds: dict[str, float] = {}
     peaks: dict[str, float] = {}
-    start = _resident_mb()
+    # a forked process inherits its parent's high-water mark: reset it to what it holds now
+    # (Linux: /proc/self/clear_refs), else its peak is at least the parent's so far
+    start, reset = _resident_mb(), _reset_peak()
     try:
         with stage(f"{backend.name} backend", quiet, seconds, peaks):
             entry = backend.emit(net, tmp, ref, opts)
-        send.send(("ok", entry, seconds, peaks, start, peak_rss_mb()))
+        peak = _status_mb("VmHWM") if reset else peak_rss_mb()
+        send.send(("ok", entry, seconds, peaks, start, peak))
     except InputError as err:
         send.send(("input", err.source, err.message, err.record))
     except BaseException:  # noqa: BLE001 - everything else goes back as text
@@ -236,9 +239,26 @@ def _forked_backend(send: Any, backend: Any, opts: Any, net: Network, tmp: Path,
 def _resident_mb() -> float:
     """This process's resident memory now, MB (0 where /proc is missing: the forked
     process's whole peak then counts)."""
+    return _status_mb("VmRSS")
+
+
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (``VmRSS``, ``VmHWM``), MB; 0 where missing."""
     try:
-        with open("/proc/self/statm", encoding="ascii") as fh:
-            pages = int(fh.read().split()[1])
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return round(int(line.split()[1]) / 1024, 1)  # kB
     except OSError:
-        return 0.0
-    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+        pass
+    return 0.0
+
+
+def _reset_peak() -> bool:
+    """Reset this process's peak resident size to its current one (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return True
