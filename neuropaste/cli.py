@@ -301,7 +301,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     del cmap  # as large as the network: not held while the backends run
     manifest = compile_network(net, args.out, stimulus=stim, steps=args.steps,
                                stimulus_spec=spec, backends=backends,
-                               backend_options=options, extra=extra)
+                               backend_options=options, extra=extra,
+                               parallel=False if args.serial else None)
     net = manifest["network"]
     print(f"compiled {net['neurons']} neurons, {net['synapses']} synapses "
           f"(w{net['w_bits']} v{net['v_bits']} acc{net['acc_bits']}, delays <= {net['max_delay']})"
@@ -331,7 +332,8 @@ def _compile_imprint(args: argparse.Namespace) -> int:
     with atomic_dir(args.out) as tmp:
         manifest = compile_map(cmap, tmp, quant=_quant_from_args(args), stimulus=stim,
                                steps=args.steps, stimulus_spec=spec, backends=backends,
-                               backend_options=_backend_options(args), quiet=False)
+                               backend_options=_backend_options(args), quiet=False,
+                               parallel=False if args.serial else None)
         (tmp / "imprint").mkdir()
         for name in (CONDUCTANCES, IMPRINT_JSON):
             shutil.copyfile(src / name, tmp / "imprint" / name)
@@ -736,6 +738,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead of MAP: the map an imprint directory learned")
     s.add_argument("--out", required=True, help="output directory")
     s.add_argument("--backends", default="rtl,spice", help="comma list of rtl, spice")
+    s.add_argument("--serial", action="store_true",
+                   help="run the backends one after another (default: at the same time, each "
+                        "but the last in a forked process, when the machine has 2+ cores)")
     s.add_argument("--cores", type=int, default=None,
                    help="place the neurons on this many cores of a mesh (default: one core "
                         "when the map fits, else as few as it needs)")

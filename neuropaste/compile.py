@@ -9,13 +9,17 @@ The directory is written to a temporary sibling and renamed, so a failure leaves
 from __future__ import annotations
 
 import importlib.metadata
+import multiprocessing
+import os
 import platform
+import traceback
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from neuropaste.cmap import ConnectivityMap
 from neuropaste.compiled import MANIFEST, MANIFEST_VERSION, NETWORK, REFERENCE, STIMULUS
+from neuropaste.errors import InputError
 from neuropaste.events import Stimulus, save_raster_csv, save_stimulus_csv
 from neuropaste.generators import backends as registry
 from neuropaste.generators.quantize import quantize
@@ -49,13 +53,14 @@ def compile_map(
     quiet: bool = False,
     seconds: dict[str, float] | None = None,
     peaks: dict[str, float] | None = None,
+    parallel: bool | None = None,
 ) -> dict[str, Any]:
     """Compile ``cmap`` into ``out``; return the manifest that was written. ``seconds`` and
     ``peaks`` may carry stages timed before (the map's import) into the manifest."""
     net, extra = quantize_map(cmap, quant, quiet, seconds, peaks)
     return compile_network(net, out, stimulus=stimulus, steps=steps, stimulus_spec=stimulus_spec,
                            backends=backends, backend_options=backend_options, quiet=quiet,
-                           extra=extra)
+                           extra=extra, parallel=parallel)
 
 
 def quantize_map(cmap: ConnectivityMap, quant: QuantOptions | None = None, quiet: bool = False,
@@ -84,11 +89,14 @@ def compile_network(
     backend_options: dict[str, Any] | None = None,
     quiet: bool = False,
     extra: dict[str, Any] | None = None,
+    parallel: bool | None = None,
 ) -> dict[str, Any]:
     """Compile an already-integer network (what ``compile_map`` does after quantizing).
 
     ``backend_options`` maps a backend name to an instance of its options dataclass; a backend
-    without one runs on its defaults.
+    without one runs on its defaults. ``parallel``: run the backends at the same time, each
+    but the last in a forked process (:func:`run_backends`); default: when the machine has
+    more than one core.
     """
     unknown = set(backends) - set(registry.names())
     if unknown:
@@ -119,16 +127,138 @@ def compile_network(
             "tools": tool_versions(),
             "backends": {},
         }
+        jobs = []
         for backend in chosen:
             opts = options.get(backend.name) or backend.options()
             if not isinstance(opts, backend.options):
                 raise TypeError(f"options of the {backend.name} backend must be a "
                                 f"{backend.options.__name__}, not {type(opts).__name__}")
-            with stage(f"{backend.name} backend", quiet, seconds, peaks):
-                manifest["backends"][backend.name] = backend.emit(net, tmp, ref, opts)
+            jobs.append((backend, opts))
+        if parallel is None:
+            parallel = (os.cpu_count() or 1) > 1
+        entries, forked_peaks = run_backends(jobs, net, tmp, ref, quiet, seconds, peaks,
+                                             parallel)
+        manifest["backends"] = entries
+        own = peak_rss_mb()
+        grown = sum(peak - start for start, peak in forked_peaks.values())
         manifest["resources"] = {  # the one entry that depends on the machine and the run
-            "stage_seconds": seconds, "peak_rss_MB": peak_rss_mb(),
+            "stage_seconds": seconds, "peak_rss_MB": round(own + grown, 1),
             "peak_rss_MB_after_stage": peaks,
             "note": "measured on the compiling machine; not part of the reproducible output"}
+        if forked_peaks:
+            manifest["resources"] |= {
+                "peak_rss_MB_compile_process": own,
+                "rss_MB_backend_processes": {name: {"at_fork": start, "peak": peak}
+                                             for name, (start, peak) in forked_peaks.items()},
+                "peak_note": "backends ran at the same time, each but the last in a forked "
+                             "process that shares the pages it inherits: peak_rss_MB is this "
+                             "process's peak plus what each forked one grew from its resident "
+                             "size at the fork to its peak"}
         write_json(tmp / MANIFEST, manifest)
     return manifest
+
+
+def run_backends(jobs: list[tuple[Any, Any]], net: Network, tmp: Path, ref: Any, quiet: bool,
+                 seconds: dict[str, float], peaks: dict[str, float], parallel: bool
+                 ) -> tuple[dict[str, Any], dict[str, tuple[float, float]]]:
+    """Every backend's manifest entry, and each forked process's resident memory at the fork
+    and at its peak (MB).
+
+    The backends read the same network and reference run and write disjoint files, so they
+    need not wait for each other: with ``parallel`` each but the last runs in a forked
+    process (it inherits the network without a copy) while the last runs here, and their
+    stage times come back into ``seconds``. A backend's ``InputError`` is raised here as if it
+    had run in this process. Outputs do not depend on the order (each backend writes its own
+    files), so they stay byte-identical."""
+    entries: dict[str, Any] = {}
+    forked: dict[str, tuple[float, float]] = {}
+    if not parallel or len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        for backend, opts in jobs:
+            with stage(f"{backend.name} backend", quiet, seconds, peaks):
+                entries[backend.name] = backend.emit(net, tmp, ref, opts)
+        return entries, forked
+    ctx = multiprocessing.get_context("fork")
+    children = []
+    for backend, opts in jobs[:-1]:
+        receive, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_forked_backend, args=(send, backend, opts, net, tmp, ref,
+                                                         quiet), daemon=True)
+        proc.start()
+        send.close()
+        children.append((backend.name, proc, receive))
+    try:
+        backend, opts = jobs[-1]
+        with stage(f"{backend.name} backend", quiet, seconds, peaks):
+            entries[backend.name] = backend.emit(net, tmp, ref, opts)
+        for name, proc, receive in children:
+            try:
+                kind, *result = receive.recv()
+            except EOFError:
+                proc.join()
+                raise RuntimeError(f"the {name} backend's process ended with status "
+                                   f"{proc.exitcode} and no result") from None
+            proc.join()
+            if kind == "input":
+                raise InputError(*result)
+            if kind == "error":
+                raise RuntimeError(f"the {name} backend failed:\n{result[0]}")
+            entries[name], their_seconds, their_peaks, *rss = result
+            forked[name] = (rss[0], rss[1])
+            seconds.update(their_seconds)
+            peaks.update(their_peaks)
+    finally:
+        for _, proc, _ in children:
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    return {job[0].name: entries[job[0].name] for job in jobs}, forked
+
+
+def _forked_backend(send: Any, backend: Any, opts: Any, net: Network, tmp: Path, ref: Any,
+                    quiet: bool) -> None:
+    """One backend in a forked process: its entry, stage times and peak memory, or its
+    error, sent back."""
+    seconds: dict[str, float] = {}
+    peaks: dict[str, float] = {}
+    # a forked process inherits its parent's high-water mark: reset it to what it holds now
+    # (Linux: /proc/self/clear_refs), else its peak is at least the parent's so far
+    start, reset = _resident_mb(), _reset_peak()
+    try:
+        with stage(f"{backend.name} backend", quiet, seconds, peaks):
+            entry = backend.emit(net, tmp, ref, opts)
+        peak = _status_mb("VmHWM") if reset else peak_rss_mb()
+        send.send(("ok", entry, seconds, peaks, start, peak))
+    except InputError as err:
+        send.send(("input", err.source, err.message, err.record))
+    except BaseException:  # noqa: BLE001 - everything else goes back as text
+        send.send(("error", traceback.format_exc()))
+    finally:
+        send.close()
+
+
+def _resident_mb() -> float:
+    """This process's resident memory now, MB (0 where /proc is missing: the forked
+    process's whole peak then counts)."""
+    return _status_mb("VmRSS")
+
+
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (``VmRSS``, ``VmHWM``), MB; 0 where missing."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return round(int(line.split()[1]) / 1024, 1)  # kB
+    except OSError:
+        pass
+    return 0.0
+
+
+def _reset_peak() -> bool:
+    """Reset this process's peak resident size to its current one (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return True

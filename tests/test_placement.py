@@ -169,3 +169,33 @@ def test_axon_indices_are_distinct_at_every_core_and_tables_stay_local() -> None
     assert [s["axons_used"] for s in sizes] == [
         len(np.unique(dest.row[dest.col == c])) for c in range(8)]
     assert max(s["axon_table_entries"] for s in sizes) < net.n_neurons / 2
+
+
+def test_a_dense_map_is_placed_on_a_sample_within_every_limit(monkeypatch) -> None:
+    """Past ``PLACE_SYNAPSES_PER_NEURON`` the partitioner sees a seeded sample; the limits and
+    the stats still hold on every synapse, and the placement stays deterministic."""
+    import neuropaste.generators.placement as placement
+
+    net = clustered_network(seed=4)
+    monkeypatch.setattr(placement, "PLACE_SYNAPSES", 500)
+    monkeypatch.setattr(placement, "PLACE_SYNAPSES_PER_NEURON", 2)
+    g = placement.link_graph(net, np.ones(net.n_neurons), 0)
+    assert 0 < g.nnz <= 2 * max(500, 2 * net.n_neurons) < net.n_synapses
+    limits = CoreLimits(neurons=80, fanout_entries=2000)
+    a, b = place(net, 8, limits, seed=1), place(net, 8, limits, seed=1)
+    assert np.array_equal(a.core, b.core)
+    assert np.bincount(a.core[net.post], minlength=8).max() <= 2000
+    assert a.stats["intercore_packets_per_step"] == traffic(net, a.core)
+    assert a.stats["intercore_packets_per_step"] < a.stats["intercore_packets_in_order"]
+
+
+def test_default_core_count_leaves_a_fan_in_of_room() -> None:
+    from neuropaste.generators.placement import cores_to_start
+
+    net = clustered_network(seed=5)
+    fan_in = int(np.bincount(net.post).max())
+    limits = CoreLimits(fanout_entries=fan_in * 40)
+    assert cores_to_start(net, limits) == -(-net.n_synapses // (39 * fan_in + 1))
+    p = place(net, None, limits)
+    assert p.n_cores >= cores_to_start(net, limits)
+    assert np.bincount(p.core[net.post], minlength=p.n_cores).max() <= limits.fanout_entries

@@ -1,0 +1,44 @@
+"""Backends at the same time (the RTL one forked) write what they write one after another."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from netgen import clustered_network
+
+from neuropaste.compile import compile_network
+from neuropaste.errors import InputError
+from neuropaste.events import Stimulus
+from neuropaste.generators.rtl import RTLOptions
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+
+
+def test_parallel_backends_write_byte_identical_files(tmp_path: Path) -> None:
+    net = clustered_network(n=120, e=1500, clusters=4, seed=2)
+    stim = Stimulus.from_pairs([0, 1, 3], [0, 5, 9])
+    common = dict(stimulus=stim, steps=8, backends=("rtl", "spice"), quiet=True,
+                  backend_options={"rtl": RTLOptions(cores=2)})
+    par = compile_network(net, tmp_path / "p", parallel=True, **common)
+    ser = compile_network(net, tmp_path / "s", parallel=False, **common)
+    assert _digests(tmp_path / "p") == _digests(tmp_path / "s")
+    assert par["backends"] == ser["backends"]
+    res = par["resources"]
+    assert "rtl backend / placement" in res["stage_seconds"]  # timed in the forked process
+    assert res["rss_MB_backend_processes"]["rtl"]["peak"] > 0
+    assert res["peak_rss_MB"] >= res["peak_rss_MB_compile_process"]
+    assert "rss_MB_backend_processes" not in ser["resources"]
+
+
+def test_an_input_error_in_the_forked_backend_stops_the_compile(tmp_path: Path) -> None:
+    net = clustered_network(n=40, e=300, clusters=2, seed=3)
+    with pytest.raises(InputError, match="--core-neurons must be >= 1"):
+        compile_network(net, tmp_path / "x", stimulus=Stimulus.from_pairs([0], [0]), steps=4,
+                        backends=("rtl", "spice"), quiet=True, parallel=True,
+                        backend_options={"rtl": RTLOptions(core_neurons=0)})
+    assert not (tmp_path / "x").exists()
