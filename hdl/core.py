@@ -104,13 +104,21 @@ SHAPE = ("n", "axons", "entries", "sources", "k_bits", "r_bits", "b_bits", "pair
 
 def weight_delay_pairs(image: CoreImage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The distinct (weight, delay) pairs of ``image``'s entries, sorted, and each entry's
-    index among them: the ``wd`` table and the ``pair`` field of a ``lut`` core's entries."""
+    index among them: the ``wd`` table and the ``pair`` field of a ``lut`` core's entries.
+    Computed once per image (a mesh asks for it per geometry, thousands of times)."""
+    cached = image.__dict__.get("_pairs")
+    if cached is not None:
+        return cached
     if not len(image.target):
-        return np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(0, np.int64)
-    pairs, index = np.unique(np.stack([np.asarray(image.weight, np.int64),
-                                       np.asarray(image.delay, np.int64)], axis=1),
-                             axis=0, return_inverse=True)
-    return pairs[:, 0], pairs[:, 1], index.reshape(-1)
+        out = np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(0, np.int64)
+    else:
+        # one int64 key per entry, ordered as (weight, delay): a 1-D unique, not a row sort
+        w, d = np.asarray(image.weight, np.int64), np.asarray(image.delay, np.int64)
+        w0, span = int(w.min()), int(d.max()) + 1
+        keys, index = np.unique((w - w0) * span + d, return_inverse=True)
+        out = keys // span + w0, keys % span, index.reshape(-1)
+    object.__setattr__(image, "_pairs", out)
+    return out
 
 
 class CoreGeometry:
