@@ -373,6 +373,12 @@ def batch_top(harnesses: list[tuple[str, str]]) -> str:
     return "\n".join([f"module {HARNESS}({', '.join(ports)});", *body, "endmodule", ""])
 
 
+def _not_run(u: Unit, error: str | None = None) -> dict[str, Any]:
+    """A unit's result before (or without) its simulation."""
+    out = {"unit": u.name, "kind": u.kind, "passed": False, "simulated": False}
+    return out | {"error": error} if error else out
+
+
 def run_batch(root: str, units: list[Unit], options: dict[str, Any]) -> list[dict[str, Any]]:
     """Simulate several units side by side in one Icarus run under cocotb; each unit's result
     dict (passed, ...) in order. A unit that cannot run (a missing image, no sender table, a
@@ -388,21 +394,20 @@ def run_batch(root: str, units: list[Unit], options: dict[str, Any]) -> list[dic
     results: dict[str, dict[str, Any]] = {}
     runs: list[tuple[Unit, list[str], str]] = []  # (unit, its images, its harness's text)
     for u in units:
-        base = {"unit": u.name, "kind": u.kind, "passed": False, "simulated": False}
         images = [f for f, _ in unit_images(modules, top, u.name)]
         missing = [f for f in images if not (cd.path(RTL_MEM) / f).is_file()]
         if missing:
-            results[u.name] = base | {"error": f"memory image {missing[0]} is missing "
-                                               f"({verilog} reads it)"}
+            results[u.name] = _not_run(u, f"memory image {missing[0]} is missing ({verilog} "
+                                          "reads it)")
         elif u.kind == "router" and not int(u.stream["table"]):
-            results[u.name] = base | {"error": f"no sender table rtl/mem/core_{u.name[7:]}/"
-                                               "rptr.hex and routes.hex is loaded by the mesh"}
+            results[u.name] = _not_run(u, f"no sender table rtl/mem/core_{u.name[7:]}/rptr.hex "
+                                          "and routes.hex is loaded by the mesh")
         else:
             try:
                 name = f"{HARNESS}_{len(runs)}"
                 runs.append((u, images, harness(modules, top, u.name, u.kind, held, name)))
             except ValueError as err:
-                results[u.name] = base | {"error": str(err)}
+                results[u.name] = _not_run(u, str(err))
     if runs:
         results |= _simulate(cd, build, source, runs, options)
     return [results[u.name] for u in units]
@@ -430,9 +435,8 @@ def _simulate(cd: Compiled, build: Path, source: Path,
                      build_dir=build, always=True, defines={MEM_MACRO: f'"{mem}/"'},
                      timescale=("1ns", "1ps"), log_file=build / "build.log")
     except (SystemExit, subprocess.CalledProcessError):
-        return {u.name: {"unit": u.name, "kind": u.kind, "passed": False, "simulated": False,
-                         "error": f"{source.name} does not compile in Icarus; see "
-                                  f"{build / 'build.log'}"} for u, _, _ in runs}
+        return {u.name: _not_run(u, f"{source.name} does not compile in Icarus; see "
+                                    f"{build / 'build.log'}") for u, _, _ in runs}
     t1 = time.perf_counter()
     env = {"NEUROPASTE_REPLAY": str((build / "batch.json").resolve()),
            "NEUROPASTE_STALL": str(options["stall"]), "NEUROPASTE_SEED": str(options["seed"])}
@@ -452,24 +456,18 @@ def _simulate(cd: Compiled, build: Path, source: Path,
     seconds = (time.perf_counter() - t0) / len(runs)  # the batch's time, shared
     out = {}
     for (u, images, _), entry in zip(runs, batch, strict=True):
-        base = {"unit": u.name, "kind": u.kind, "passed": False, "simulated": False}
         result_path = Path(entry["result"])
         if not result_path.is_file():
-            out[u.name] = base | {"error": "the cocotb test wrote no result; see "
-                                           f"{build / 'cocotb.log'}"}
+            out[u.name] = _not_run(u, f"the cocotb test wrote no result; see "
+                                      f"{build / 'cocotb.log'}")
             continue
         files = [source] + [cd.path(RTL_MEM) / f for f in images]
-        out[u.name] = base | json.loads(result_path.read_text()) | {
+        out[u.name] = _not_run(u) | json.loads(result_path.read_text()) | {
             "simulated_files": {str(f.relative_to(cd.root)):
                                 hashlib.sha256(f.read_bytes()).hexdigest() for f in files},
             "simulated": True, "batch": len(runs),
             "build_seconds": round((t1 - t0) / len(runs), 3), "seconds": round(seconds, 3)}
     return out
-
-
-def run_unit(root: str, unit: Unit, options: dict[str, Any]) -> dict[str, Any]:
-    """Simulate one unit alone; its result dict."""
-    return run_batch(root, [unit], options)[0]
 
 
 def describe(result: dict[str, Any]) -> str:
