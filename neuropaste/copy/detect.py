@@ -45,46 +45,41 @@ def block_samples(n_channels: int, block_mb: float) -> int:
     return max(1024, int(block_mb * 2**20 / (4 * max(1, n_channels))))
 
 
-def calibrate(rec, opts: DetectOptions) -> tuple[np.ndarray, np.ndarray]:
+def calibrate(rec, opts: DetectOptions, channels: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel threshold on the first difference and the robust noise of it."""
     n_cal = min(rec.n_samples, max(int(opts.calibration_s * rec.rate), 3),
                 block_samples(rec.n_channels, 2 * opts.block_mb))
-    d = np.diff(rec.read(0, n_cal), axis=0)
+    d = np.diff(rec.read(0, n_cal, channels), axis=0)
     med = np.median(d, axis=0)
     sigma = 1.4826 * np.median(np.abs(d - med), axis=0).astype(np.float64)
     sigma = np.maximum(sigma, 1e-6)
-    top = d.max(axis=0).astype(np.float64) if len(d) else np.zeros(rec.n_channels)
+    top = d.max(axis=0).astype(np.float64) if len(d) else np.zeros(d.shape[1])
     return np.maximum(opts.up_fraction * top, opts.noise_sigmas * sigma), sigma
 
 
-def detect(rec, opts: DetectOptions = DetectOptions()) -> Spikes:
-    """One streaming pass: threshold crossings of the first difference, AP amplitudes."""
+def detect(rec, opts: DetectOptions = DetectOptions(), workers: int = 1) -> Spikes:
+    """One streaming pass: threshold crossings of the first difference, AP amplitudes.
+    ``workers`` > 1 splits the channels between that many processes (every channel is
+    detected on its own, so the spikes are the same as one process finds)."""
     n = rec.n_channels
-    thr, sigma = calibrate(rec, opts)
+    parts = [p for p in np.array_split(np.arange(n), max(1, min(workers, n))) if len(p)]
+    if len(parts) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from functools import partial
+
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(len(parts), mp_context=ctx) as ex:
+            found = list(ex.map(partial(_crossings, rec, opts), parts))
+    else:
+        found = [_crossings(rec, opts, parts[0])]
+    s = np.concatenate([f[0] for f in found])
+    c = np.concatenate([f[1] for f in found])
+    a = np.concatenate([f[2] for f in found])
+    thr = np.concatenate([f[3] for f in found])
+    sigma = np.concatenate([f[4] for f in found])
     dead = max(1, int(round(opts.dead_ms * rec.rate / 1e3)))
-    peak = max(1, int(round(opts.peak_ms * rec.rate / 1e3)))
-    ov = peak + 3  # each block owns [start+ov, stop-ov): windows never leave the block
-    size = max(block_samples(n, opts.block_mb), 4 * ov + 1)
-    samples, channels, amps = [], [], []
-    thr32 = thr.astype(np.float32)
-    for start, x in rec.chunks(size, 2 * ov):
-        first, last = start == 0, start + len(x) >= rec.n_samples
-        up = np.diff(x, axis=0) > thr32  # up[t]: x[t+1] - x[t] above threshold
-        onset = up[1:] & ~up[:-1]  # onset[t]: the rise x[t+1] -> x[t+2] is the first one
-        t, c = np.nonzero(onset)
-        t = t + 1  # index of the sample before the first big rise
-        lo = 0 if first else ov
-        hi = len(x) if last else len(x) - ov
-        keep = (t >= max(lo, 2)) & (t < hi)
-        t, c = t[keep], c[keep]
-        win = np.clip(t[:, None] + np.arange(1, peak + 1), 0, len(x) - 1)
-        amp = x[win, c[:, None]].max(axis=1) - x[t - 1, c]
-        samples.append(t + start)
-        channels.append(c)
-        amps.append(amp.astype(np.float64))
-    s = np.concatenate(samples).astype(np.int64) if samples else np.zeros(0, np.int64)
-    c = np.concatenate(channels).astype(np.int64) if channels else np.zeros(0, np.int64)
-    a = np.concatenate(amps) if amps else np.zeros(0)
     order = np.lexsort((s, c))  # by channel, then time: drop re-crossings within dead time
     s, c, a = s[order], c[order], a[order]
     again = np.zeros(len(s), bool)
@@ -93,6 +88,41 @@ def detect(rec, opts: DetectOptions = DetectOptions()) -> Spikes:
     ap = _median_by(c, a, n)
     order = np.lexsort((c, s))
     return Spikes(s[order], c[order], ap, thr, sigma)
+
+
+def _crossings(rec, opts: DetectOptions, channels: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Threshold crossings (sample, channel, amplitude) of ``channels`` (consecutive), with
+    their thresholds and noise. Blocks are read in the file's layout: an icephys file's
+    per-channel traces are processed channel-major, without a transposing copy."""
+    thr, sigma = calibrate(rec, opts, channels)
+    peak = max(1, int(round(opts.peak_ms * rec.rate / 1e3)))
+    ov = peak + 3  # each block owns [start+ov, stop-ov): windows never leave the block
+    size = max(block_samples(rec.n_channels, opts.block_mb), 4 * ov + 1)
+    samples, chans, amps = [], [], []
+    thr32 = thr.astype(np.float32)
+    for start, x in rec.chunks(size, 2 * ov, channels, order="K"):
+        first, last = start == 0, start + len(x) >= rec.n_samples
+        up = np.diff(x, axis=0) > thr32  # up[t]: x[t+1] - x[t] above threshold
+        onset = up[1:] & ~up[:-1]  # onset[t]: the rise x[t+1] -> x[t+2] is the first one
+        if onset.flags.f_contiguous and not onset.flags.c_contiguous:
+            c, t = np.nonzero(onset.T)  # channel-major: the contiguous walk
+        else:
+            t, c = np.nonzero(onset)
+        t = t + 1  # index of the sample before the first big rise
+        lo = 0 if first else ov
+        hi = len(x) if last else len(x) - ov
+        keep = (t >= max(lo, 2)) & (t < hi)
+        t, c = t[keep], c[keep]
+        win = np.clip(t[:, None] + np.arange(1, peak + 1), 0, len(x) - 1)
+        amp = x[win, c[:, None]].max(axis=1) - x[t - 1, c]
+        samples.append(t + start)
+        chans.append(channels[c])
+        amps.append(amp.astype(np.float64))
+    s = np.concatenate(samples).astype(np.int64) if samples else np.zeros(0, np.int64)
+    c = np.concatenate(chans).astype(np.int64) if chans else np.zeros(0, np.int64)
+    a = np.concatenate(amps) if amps else np.zeros(0)
+    return s, c, a, thr, sigma
 
 
 def _median_by(group: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:

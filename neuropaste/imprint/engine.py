@@ -88,27 +88,63 @@ def c2c_normal(seed, s, k):
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
 
 
+#: cycle-to-cycle draws: 2^C2C_BITS equiprobable quantiles of the standard normal
+C2C_BITS = 16
+
+
+def c2c_table(sigma: float) -> np.ndarray:
+    """Mean-one lognormal factors exp(sigma z - sigma^2 / 2) at the midpoint quantiles of z:
+    a pair's cycle-to-cycle factor is one entry, picked by the top bits of its hash (a table
+    lookup instead of Box-Muller's log, sqrt and cos and an exp per overlap)."""
+    from scipy.special import ndtri
+
+    z = ndtri((np.arange(2**C2C_BITS) + 0.5) / 2**C2C_BITS)
+    return np.exp(sigma * z - 0.5 * sigma * sigma)
+
+
+@numba.njit(cache=True)
+def spike_hash(seed, s):
+    """The per-spike half of a pair's counter-based draw (hoisted out of the pair loop)."""
+    return _mix(np.uint64(seed) ^ _mix(np.uint64(s)))
+
+
+@numba.njit(cache=True)
+def c2c_factor(hs, k, table):
+    """The cycle-to-cycle factor of the pair (spike with hash ``hs``, partner ``k``): from the
+    pair alone, so it does not depend on the order or the thread that visits it."""
+    return table[_mix(hs ^ np.uint64(k)) >> np.uint64(64 - C2C_BITS)]
+
+
 @numba.njit(parallel=True, cache=True)
-def _run_columns(t, nrn, first, spikes_of, nxt, lo_of, n, x, rate_f, k_lo, k_step, kp, ke, xp,
-                 cp, c2c, seed, speedup, g_min, dg, track, track_t, track_x, track_f, track_n,
-                 lag_sum,
-                 e_sum):
+def _run_columns(t, line, first, spikes_of, cut_t, lo_of, n, xt, rate_t, k_lo, k_step, kp, ke,
+                 xp, cp, c2c_tab, seed, speedup, g_min, dg, track_t_idx, track_t, track_x,
+                 track_f, track_n, lag_t, e_t):
     """The SET-only imprint, one column per thread: a cell of column a changes only at a's
-    spikes, so columns are independent and each is updated in its own time order."""
+    spikes, so columns are independent and each is updated in its own time order. The cell
+    arrays are column-major (``xt[a * n + b]`` is pre b, post a): a column's cells are one
+    contiguous run that stays in cache while its spikes are processed."""
     overlaps = np.zeros(n, np.int64)
     energy = np.zeros(n)
     nk = kp.size
+    inv = 1.0 / (speedup * k_step)
+    off = k_lo / k_step
+    varied = rate_t.size > 1
+    c2c = c2c_tab.size > 1
     for a in numba.prange(n):
+        col = a * n
+        cnt = 0
+        en = 0.0
         for q in range(first[a], first[a + 1]):
             s = spikes_of[q]
             ts = t[s]
+            hs = spike_hash(seed, s)
             for k in range(lo_of[s], s):
-                b = nrn[k]
+                b = line[k]
                 # b fired again by now (at this very instant too): its older waveform is cut
-                if b == a or (nxt[k] < t.size and t[nxt[k]] <= ts):
+                if b == a or cut_t[k] <= ts:
                     continue
                 lag = ts - t[k]
-                u = (lag / speedup - k_lo) / k_step
+                u = lag * inv - off
                 i = int(u)
                 if i < 0 or i >= nk - 1:
                     continue
@@ -116,23 +152,28 @@ def _run_columns(t, nrn, first, spikes_of, nxt, lo_of, n, x, rate_f, k_lo, k_ste
                 ep = kp[i] * (1.0 - f) + kp[i + 1] * f
                 if ep <= 0.0:
                     continue
-                idx = b * n + a
-                scale = rate_f[idx] if rate_f.size > 1 else 1.0
-                cf = 1.0
-                if c2c > 0.0:
-                    cf = np.exp(c2c * c2c_normal(seed, s, k) - 0.5 * c2c * c2c)
-                ep *= scale * cf
-                overlaps[a] += 1
-                energy[a] += (ke[i] * (1.0 - f) + ke[i + 1] * f) * (g_min + dg * x[idx])
-                lag_sum[idx] += ep * lag
-                e_sum[idx] += ep
-                x[idx] = _apply(x[idx], ep, xp, cp)
-                _record(track[idx], ts, x[idx], cf, track_t, track_x, track_f, track_n)
+                idx = col + b
+                cf = c2c_factor(hs, k, c2c_tab) if c2c else 1.0
+                if varied:
+                    ep *= rate_t[idx] * cf
+                else:
+                    ep *= cf
+                cnt += 1
+                xi = xt[idx]
+                en += (ke[i] * (1.0 - f) + ke[i + 1] * f) * (g_min + dg * xi)
+                lag_t[idx] += ep * lag
+                e_t[idx] += ep
+                xi = _apply(xi, ep, xp, cp)
+                xt[idx] = xi
+                if track_t_idx[idx] >= 0:
+                    _record(track_t_idx[idx], ts, xi, cf, track_t, track_x, track_f, track_n)
+        overlaps[a] = cnt
+        energy[a] = en
     return overlaps.sum(), energy.sum()
 
 
 @numba.njit(cache=True)
-def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c, seed, speedup,
+def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c_tab, seed, speedup,
          length, g_min, dg, track, track_t, track_x, track_f, track_n, lag_sum, e_sum,
          neg_support):
     last = np.full(n, -np.inf)
@@ -142,6 +183,8 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
     energy = 0.0
     resets = 0
     window = length * speedup  # recording seconds: the kernel's support
+    inv = 1.0 / (speedup * k_step)  # the lag -> kernel index map of _run_columns, exactly
+    off = k_lo / k_step
     group = 0
     for s in range(t.size):
         ts = t[s]
@@ -154,6 +197,7 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
             group += 1
         while t[lo] < ts - window:
             lo += 1
+        hs = spike_hash(seed, s)
         for k in range(lo, s):
             b = nrn[k]
             if b == a or last[b] != t[k]:
@@ -163,11 +207,10 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
             for side in range(sides):
                 if side == 0:
                     idx = b * n + a  # pre b, post a
-                    dt = lag / speedup
+                    u = lag * inv - off
                 else:
                     idx = a * n + b  # pre a, post b
-                    dt = -lag / speedup
-                u = (dt - k_lo) / k_step
+                    u = -lag * inv - off
                 i = int(u)
                 if i < 0 or i >= nk - 1:
                     continue
@@ -178,8 +221,8 @@ def _run(t, nrn, n, x, rate_f, k_lo, k_step, kp, kd, ke, kr, xp, cp, xd, cd, c2c
                     continue
                 scale = rate_f[idx] if rate_f.size > 1 else 1.0
                 cf = 1.0
-                if c2c > 0.0:
-                    cf = np.exp(c2c * c2c_normal(seed, s, k + side * t.size) - 0.5 * c2c * c2c)
+                if c2c_tab.size > 1:
+                    cf = c2c_factor(hs, k + side * t.size, c2c_tab)
                 scale *= cf
                 ep *= scale
                 ed *= scale
@@ -235,38 +278,50 @@ def run(times_s: np.ndarray, neuron: np.ndarray, n: int, model: DeviceModel,
     support = float(max(-dts[0], dts[-1]))
     kr = (scheme.peak(dts) < -model.v_reset) & ((kp > 0) | (kd > 0))
     xp, cp, xd, cd = model.targets()
-    x = np.zeros(n * n)  # RESET before the imprint
-    rf = np.ascontiguousarray(rate_factor.ravel()) if rate_factor is not None else np.ones(1)
-    tr = np.full(n * n, -1, np.int64)
+    tr = np.full(n * n, -1, np.int32)
     track = np.zeros(0, np.int64) if track is None else np.asarray(track, np.int64)
     tr[track] = np.arange(len(track))
     track_t = np.zeros((len(track), track_points))
     track_x = np.zeros((len(track), track_points))
     track_f = np.ones((len(track), track_points))
     track_n = np.zeros(len(track), np.int64)
-    lag_sum = np.zeros(n * n)
-    e_sum = np.zeros(n * n)
     # the anti-causal cell of a pair switches only for |dt| below this (the SET-only default:
     # pulses that still overlap), so most pairs visit one cell
     neg = dts[(dts < 0) & ((kp > 0) | (kd > 0))]
     neg_support = float(-neg.min()) + float(dts[1] - dts[0]) if len(neg) else -1.0
+    tab = c2c_table(model.c2c_sigma) if model.c2c_sigma > 0 else np.ones(1)
     if parallel and neg_support < 0 and not kd.any() and not kr.any():  # SET-only
         window = support * scheme.speedup
         lo_of = np.searchsorted(t, t - window, side="left")
         by = np.lexsort((np.arange(len(t)), nrn))
-        nxt = np.full(len(t), len(t), np.int64)
+        cut_t = np.full(len(t), np.inf)  # when each spike's driver is retriggered
         same = nrn[by[1:]] == nrn[by[:-1]]
-        nxt[by[:-1][same]] = by[1:][same]
+        cut_t[by[:-1][same]] = t[by[1:][same]]
         first = np.concatenate(([0], np.cumsum(np.bincount(nrn, minlength=n))))
+        xt = np.zeros(n * n)  # RESET before the imprint
+        rate_t = (np.ascontiguousarray(rate_factor.T).ravel() if rate_factor is not None
+                  else np.ones(1))
+        track_t_idx = np.ascontiguousarray(tr.reshape(n, n).T).ravel()
+        lag_t = np.zeros(n * n)
+        e_t = np.zeros(n * n)
         overlaps, energy = _run_columns(
-            t, nrn, first, by, nxt, lo_of, n, x, rf, float(dts[0]), float(dts[1] - dts[0]), kp,
-            ke, xp, cp, model.c2c_sigma, int(seed) % (2**32), scheme.speedup, model.g_min,
-            model.dg, tr, track_t, track_x, track_f, track_n, lag_sum, e_sum)
-        return EngineResult(x.reshape(n, n), lag_sum.reshape(n, n), e_sum.reshape(n, n),
-                            int(overlaps), float(energy), 0, track_t, track_x, track_n, track_f)
+            t, nrn, first, by, cut_t, lo_of, n, xt, rate_t, float(dts[0]),
+            float(dts[1] - dts[0]), kp, ke, xp, cp, tab, int(seed) % (2**32), scheme.speedup,
+            model.g_min, model.dg, track_t_idx, track_t, track_x, track_f, track_n, lag_t, e_t)
+        del rate_t, track_t_idx
+
+        def back(a: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(a.reshape(n, n).T)
+
+        return EngineResult(back(xt), back(lag_t), back(e_t), int(overlaps), float(energy), 0,
+                            track_t, track_x, track_n, track_f)
+    x = np.zeros(n * n)  # RESET before the imprint
+    rf = np.ascontiguousarray(rate_factor.ravel()) if rate_factor is not None else np.ones(1)
+    lag_sum = np.zeros(n * n)
+    e_sum = np.zeros(n * n)
     overlaps, energy, resets = _run(
         t, nrn, n, x, rf, float(dts[0]), float(dts[1] - dts[0]), kp, kd, ke, kr, xp, cp, xd,
-        cd, model.c2c_sigma, int(seed) % (2**32), scheme.speedup, support,
+        cd, tab, int(seed) % (2**32), scheme.speedup, support,
         model.g_min, model.dg, tr, track_t, track_x, track_f, track_n, lag_sum, e_sum,
         neg_support)
     return EngineResult(x.reshape(n, n), lag_sum.reshape(n, n), e_sum.reshape(n, n),

@@ -38,11 +38,15 @@ def _check(act: Activity, source: str) -> Activity:
 
 
 def from_recording(path: str | os.PathLike, truth_path: str | None = None,
-                   opts: DetectOptions | None = None) -> Activity:
+                   opts: DetectOptions | None = None, workers: int | None = None) -> Activity:
+    """The recording's spikes, detected by copy's detector; ``workers`` processes share the
+    channels (default: the cores this process may use, at most 2 per the issue's budget)."""
     from neuropaste.io.recording import open_recording, read_truth
 
     rec = open_recording(path)
-    spikes = detect(rec, opts or DetectOptions())
+    if workers is None:
+        workers = min(2, len(os.sched_getaffinity(0)))
+    spikes = detect(rec, opts or DetectOptions(), workers)
     truth = read_truth(truth_path, rec.labels) if truth_path else None
     tw = None
     if truth is not None:

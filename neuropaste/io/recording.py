@@ -73,8 +73,10 @@ class Recording:
         return self.n_samples / self.rate
 
     def read(self, start: int, stop: int,
-             channels: slice | np.ndarray | None = None) -> np.ndarray:
-        """Samples ``start:stop`` of the chosen channels as float32 mV (samples x channels)."""
+             channels: slice | np.ndarray | None = None, order: str = "C") -> np.ndarray:
+        """Samples ``start:stop`` of the chosen channels as float32 mV (samples x channels).
+        ``order="K"`` keeps the file's layout (an icephys file's per-channel traces come back
+        as a transposed, Fortran-ordered view: no transposing copy)."""
         start, stop = max(0, int(start)), min(self.n_samples, int(stop))
         stop = max(start, stop)
         idx = np.arange(self.n_channels)
@@ -85,12 +87,14 @@ class Recording:
         scale = np.asarray(self.scale, dtype=np.float64)[idx]
         offset = np.asarray(self.offset, dtype=np.float64)[idx]
         if np.all(offset == 0):
-            return np.multiply(raw, scale.astype(np.float32), dtype=np.float32, order="C")
-        return np.ascontiguousarray(raw * scale + offset, dtype=np.float32)
+            return np.multiply(raw, scale.astype(np.float32), dtype=np.float32, order=order)
+        return np.asarray(raw * scale + offset, dtype=np.float32, order=order)
 
-    def chunks(self, samples: int, overlap: int = 0) -> Iterator[tuple[int, np.ndarray]]:
-        """Blocks of ``samples`` samples (all channels) in order, each overlapping the one
-        before by ``overlap`` samples; the last block may be shorter."""
+    def chunks(self, samples: int, overlap: int = 0,
+               channels: slice | np.ndarray | None = None,
+               order: str = "C") -> Iterator[tuple[int, np.ndarray]]:
+        """Blocks of ``samples`` samples (the chosen channels, all by default) in order, each
+        overlapping the one before by ``overlap`` samples; the last block may be shorter."""
         if samples < 1 or not 0 <= overlap < samples:
             raise ValueError(f"need samples >= 1 and 0 <= overlap < samples, got {samples}, "
                              f"{overlap}")
@@ -98,7 +102,7 @@ class Recording:
         start = 0
         while True:
             stop = min(start + samples, self.n_samples)
-            yield start, self.read(start, stop)
+            yield start, self.read(start, stop, channels, order)
             if stop >= self.n_samples:
                 return
             start += step
