@@ -607,11 +607,17 @@ def _add_imprint(sub: argparse._SubParsersAction) -> None:
                    help="amplitude of each spike's short pulse, V (default 0.7)")
     s.add_argument("--tail-v", type=float, default=0.7,
                    help="amplitude at which each spike's STDP tail starts, V (default 0.7)")
-    s.add_argument("--tail", default="ramp",
-                   help="shape of each spike's STDP tail: ramp (default, decays to 0) or flat "
-                        "(a box window)")
-    s.add_argument("--tail-ms", type=float, default=30.0,
-                   help="length of the STDP tail in recording ms (default 30)")
+    s.add_argument("--window", default=None,
+                   help="auto (default for the spike drive: a flat tail as long as the "
+                        "activity's measured pre -> post lags, and --mirror where "
+                        "co-activity sets the chance counts) or given (--tail, --tail-ms, "
+                        "--mirror as given; implied by --tail or --tail-ms)")
+    s.add_argument("--tail", default=None,
+                   help="shape of each spike's STDP tail: ramp (decays to 0; the default with "
+                        "--window given) or flat (a box window)")
+    s.add_argument("--tail-ms", type=float, default=None,
+                   help="length of the STDP tail in recording ms (default 30 with --window "
+                        "given)")
     s.add_argument("--mirror", action="store_true",
                    help="also test each cell against its transposed (anti-causal) cell: "
                         "rejects shared drive and bursts (docs/imprint.md)")
@@ -642,12 +648,16 @@ def cmd_imprint(args: argparse.Namespace) -> int:
     from neuropaste.outputs import stage
     from neuropaste.plasticity import PulseScheme
 
+    given = args.tail is not None or args.tail_ms is not None
+    tail_ms = 30.0 if args.tail_ms is None else args.tail_ms
     opts = ImprintOptions(model=args.model, variation=not args.no_variation, seed=args.seed,
                           drive=args.drive, fdr=args.fdr, compensation=args.compensate,
                           step_ms=args.step_ms, mirror=args.mirror, vm_scheme=args.vm_scheme,
                           drivers=args.drivers,
+                          window=args.window or ("given" if given else "auto"),
                           scheme=PulseScheme(a_pulse=args.pulse_v, a_tail=args.tail_v,
-                                             tail=args.tail, tau=args.tail_ms * 1e-6))
+                                             tail=args.tail or "ramp",
+                                             tau=tail_ms * 1e-6))
     opts.check()
     if not (args.step_ms > 0 and args.step_ms < 1e6):
         raise InputError(None, f"--step-ms must be a positive number, got {args.step_ms}")

@@ -168,6 +168,16 @@ def copy_section(truth: Any, found: dict[str, tuple[Any, Any, Any]], figures: di
             + f"<table>{head}{body}</table>" + matrices + recall)
 
 
+def _window_text(w: dict | None) -> str:
+    if not w:
+        return "n/a"
+    if not w.get("chosen"):
+        return f"no ({w.get('why')})"
+    return (f"flat {w['tail_ms']:g} ms box, mirror {'on' if w['mirror'] else 'off'} "
+            f"({w['directed_pairs']} directed pairs; {w['directed_share']:.0%} of the pairs "
+            "the median reference calls are directed)")
+
+
 def imprint_section(root: Path, max_cells: int = 200) -> str:
     """The Imprint section of an imprint directory: the target (truth) and the imprinted
     matrices side by side (signed weights of the first ``max_cells`` neurons), the learned signs,
@@ -220,6 +230,7 @@ def imprint_section(root: Path, max_cells: int = 200) -> str:
             ("drive", doc["drive"]), ("variation", doc["options"]["variation"]),
             ("spikes", f["spikes"]), ("overlaps (programming events)", f["overlaps"]),
             ("STDP window (ms)", f["stdp_window_ms"]),
+            ("window chosen from the measured lags", _window_text(f.get("window"))),
             ("half-select margin (V)", f["disturb"]["margin_v"]),
             ("write energy (J)", f["write_energy_j"]["total"]),
             ("time to paste (s)", f["time_to_paste_s"]), ("found", f["found"])]

@@ -47,6 +47,7 @@ DRIVES = ("spike", "vm")
 #: drivers per neuron of the spike drive (docs/imprint.md, "Several drivers per neuron")
 DEFAULT_DRIVERS = 2
 MAX_DRIVERS = 8
+WINDOWS = ("auto", "given")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,10 @@ class ImprintOptions:
     #: spike drive: round-robin drivers per neuron (a k x k group of cells per synapse);
     #: None: DEFAULT_DRIVERS for the spike drive, 1 for vm
     drivers: int | None = None
+    #: "auto": the spike drive's STDP window (a flat tail) and reference (``mirror``) chosen
+    #: from the activity's measured pre -> post lags (``neuropaste.imprint.window``); "given":
+    #: ``scheme`` and ``mirror`` as they are
+    window: str = "auto"
     scheme: PulseScheme = field(default_factory=PulseScheme)
 
     @property
@@ -85,6 +90,9 @@ class ImprintOptions:
         if self.drive not in DRIVES:
             raise InputError(None, f"--drive must be one of {', '.join(DRIVES)}, got "
                              f"{self.drive!r}")
+        if self.window not in WINDOWS:
+            raise InputError(None, f"--window must be one of {', '.join(WINDOWS)}, got "
+                             f"{self.window!r}")
         if self.vm_scheme not in vm.SCHEMES:
             raise InputError(None, f"--vm-scheme must be one of {', '.join(vm.SCHEMES)}, got "
                              f"{self.vm_scheme!r}")
@@ -147,10 +155,11 @@ def _tracked(act: Activity, k: int) -> np.ndarray:
 def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintResult:
     model = opts.check()
     opts = replace(opts, drivers=opts.n_drivers)  # imprint.json records the count used
-    n, scheme = act.n, opts.scheme
     differential = opts.drive == "vm" and opts.vm_scheme == "differential"
     if differential:
         return _imprint_differential(act, model, opts)
+    opts, chosen = _auto_window(act, opts, model)
+    n, scheme = act.n, opts.scheme
     k = opts.drivers
     lines = n * k
     line = engine.drivers(act.times_s, act.neuron, k)
@@ -192,9 +201,30 @@ def imprint(act: Activity, opts: ImprintOptions = ImprintOptions()) -> ImprintRe
     res = ImprintResult(act, model, opts, out, eng, tracked, g_lo, g_hi, rate_f, {})
     fig = _figures(res)
     fig["pulse_gain"] = gain
+    fig["window"] = chosen
     if vm_fig is not None:
         fig["vm"] = vm_fig
     return replace(res, figures=fig)
+
+
+def _auto_window(act: Activity, opts: ImprintOptions, model: DeviceModel
+                 ) -> tuple[ImprintOptions, dict]:
+    """``window="auto"`` with the spike drive: a flat tail as long as the measured pre -> post
+    lags and the mirror reference where co-activity sets the chance counts
+    (``neuropaste.imprint.window``); the options and what was chosen (for imprint.json)."""
+    from neuropaste.imprint import window
+
+    if opts.window != "auto" or opts.drive != "spike":
+        return opts, {"chosen": False, "why": "given" if opts.window != "auto" else
+                      "the vm drive has its own window"}
+    w = window.choose(act.times_s, act.neuron, act.n)
+    if w is None:
+        return opts, {"chosen": False, "why": "too few directed pairs to measure the lags"}
+    scheme = replace(opts.scheme, tail="flat", tau=w.tail_ms * 1e-3 / opts.scheme.speedup)
+    scheme.validate(model.rate)
+    mirror = opts.mirror or (w.mirror and act.n - 1 >= opts.min_null_pairs)
+    return replace(opts, scheme=scheme, mirror=mirror), {"chosen": True, **w.table(),
+                                                         "mirror": mirror}
 
 
 def _line_cells(cells: np.ndarray, n: int, k: int) -> np.ndarray:
