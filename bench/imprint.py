@@ -144,12 +144,12 @@ def run_culture(rec_dir: Path, work: Path, variants: list[tuple]) -> dict:
         extra = more[0] if more else {}
         t0 = time.perf_counter()
         res = imprint(act, ImprintOptions(model=model, variation=var, compensation=comp,
-                                          **extra))
+                                          **({"window": "given"} | extra)))
         dt = time.perf_counter() - t0
         f = res.figures["truth"]
         z = res.out.z
         row = {"model": model, "variation": var, "compensation": comp, "seconds": dt,
-               "window": window_label(extra),
+               "window": window_label(extra, res.figures["window"]),
                "found": f["found_connections"],
                "true_found": int(((res.out.sign == ts) & res.out.chosen & (ts != 0)).sum()),
                "precision": f["precision"], "mcc_e": f["excitatory"]["mcc"],
@@ -172,12 +172,17 @@ def run_culture(rec_dir: Path, work: Path, variants: list[tuple]) -> dict:
     return out
 
 
-def window_label(extra: dict) -> str:
-    """How a variant's window, chance level and drivers read in the tables."""
+def window_label(extra: dict, chosen: dict | None = None) -> str:
+    """How a variant's window, chance level and drivers read in the tables (``chosen``: what
+    ``--window auto`` picked)."""
+    k = f", K={extra.get('drivers', DEFAULT_DRIVERS)}"
+    if chosen and chosen.get("chosen"):
+        return (f"auto: flat {chosen['tail_ms']:g} ms" + (", mirror" if chosen["mirror"]
+                                                          else "") + k)
     s = extra.get("scheme", PulseScheme())
-    return (f"{s.tail} {s.tau * s.speedup * 1e3:g} ms" + (", mirror" if extra.get("mirror")
-                                                           else "")
-            + f", K={extra.get('drivers', DEFAULT_DRIVERS)}")
+    return (("auto (fell back): " if extra.get("window") == "auto" else "")
+            + f"{s.tail} {s.tau * s.speedup * 1e3:g} ms"
+            + (", mirror" if extra.get("mirror") else "") + k)
 
 
 def map_source(work: Path, n: int = 100, steps: int = 300_000) -> list[dict]:
@@ -204,8 +209,8 @@ def map_source(work: Path, n: int = 100, steps: int = 300_000) -> list[dict]:
     for model, var, comp in [("linear", False, "none"), ("soft-bounds", True, "none"),
                              ("exponential", False, "none"), ("exponential", True, "none"),
                              ("exponential", True, "rescale"), ("pcm", True, "rescale")]:
-        f = imprint(act, ImprintOptions(model=model, variation=var,
-                                        compensation=comp)).figures["truth"]
+        f = imprint(act, ImprintOptions(model=model, variation=var, compensation=comp,
+                                        window="given")).figures["truth"]
         rows.append({"model": model, "variation": var, "compensation": comp,
                      "pearson_r": f["pearson_weight"], "precision": f["precision"],
                      "recall": f["recall"], "found": f["found_connections"]})
@@ -287,6 +292,11 @@ DRIVERS = [(m, v, c, {**extra, "drivers": k}) for k in (1, 2, 3) for m, v, c, ex
 PEARSON = [(m, v, c, {"scheme": sch, "drivers": k}) for sch in (FLAT9, FLAT15) for k in (1, 2)
            for m, v, c in (("linear", False, "none"), ("exponential-d2d10", True, "none"),
                            ("exponential-d2d10", True, "rescale"))]
+#: --auto: the CLI default (--window auto: window and reference from the measured lags) on
+#: the default devices and on the r targets' devices
+AUTO = [("soft-bounds", True, "rescale", {"window": "auto"}),
+        ("linear", False, "none", {"window": "auto"}),
+        ("exponential-d2d10", True, "rescale", {"window": "auto"})]
 WINDOWS = [("soft-bounds", True, "rescale", {}),
            ("soft-bounds", True, "rescale", {"scheme": FLAT9}),
            ("soft-bounds", True, "rescale", {"mirror": True}),
@@ -315,6 +325,9 @@ def main() -> None:
                          "and --dense culture")
     ap.add_argument("--pearson", action="store_true",
                     help="only the PEARSON variants (the r targets) on the --culture dirs")
+    ap.add_argument("--auto", action="store_true",
+                    help="only the AUTO variants (the default --window auto) on every culture "
+                         "and --dense culture (the dense one: the default devices only)")
     ap.add_argument("--map-source", action="store_true",
                     help="also Pearson r on a random map run by the reference model")
     args = ap.parse_args()
@@ -331,14 +344,14 @@ def main() -> None:
         print(f"== {d.name}", flush=True)
         if not args.no_models:
             results["cultures"].append(run_culture(
-                d, work, DRIVERS if args.drivers else PEARSON if args.pearson else
-                WINDOWS if args.windows else VARIANTS + WINDOWS[1:]))
+                d, work, AUTO if args.auto else DRIVERS if args.drivers else PEARSON
+                if args.pearson else WINDOWS if args.windows else VARIANTS + WINDOWS[1:]))
         if args.vm:
             results["vm"].append(vm_vs_copy(d, work))
     for d in args.dense:
         print(f"== {Path(d).name} (dense)", flush=True)
-        results["cultures"].append(run_culture(Path(d), work, DRIVERS if args.drivers
-                                               else WINDOWS))
+        results["cultures"].append(run_culture(Path(d), work, AUTO[:1] if args.auto else
+                                               DRIVERS if args.drivers else WINDOWS))
     if args.big:
         results["big"] = big(Path(args.big), work)
         b = results["big"]

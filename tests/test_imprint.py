@@ -262,3 +262,57 @@ def test_drivers_compile_and_export(pattern, tmp_path):
     assert main(["export", str(imp), "--to", str(tmp_path / "m.csv")]) == 0
     assert main(["imprint", str(pattern), "--out", str(tmp_path / "v"), *RUN,
                  "--drivers", "0"]) == 2
+
+
+def _trains(n: int, seconds: float, rate: float, rng) -> list[np.ndarray]:
+    return [np.sort(rng.uniform(0.0, seconds, rng.poisson(rate * seconds))) for _ in range(n)]
+
+
+def test_auto_window_covers_the_measured_lags():
+    """Posts answer their pres 3-8 ms later: the chosen box ends near 8 ms (not the 30 ms
+    ramp, not a 5 ms box that misses the late answers), and with rate-set chance counts the
+    median reference stays (no mirror)."""
+    from neuropaste.imprint.window import choose
+
+    rng = np.random.default_rng(11)
+    n, seconds = 30, 200.0
+    trains = _trains(n, seconds, 4.0, rng)
+    for pre in range(0, 12, 2):  # 6 connections, pre -> pre + 1
+        t = trains[pre][rng.random(len(trains[pre])) < 0.6]
+        trains[pre + 1] = np.sort(np.r_[trains[pre + 1], t + rng.uniform(0.003, 0.008, len(t))])
+    times = np.concatenate(trains)
+    neuron = np.concatenate([np.full(len(t), k) for k, t in enumerate(trains)])
+    w = choose(times, neuron, n)
+    assert w is not None and w.directed_pairs >= 6
+    assert 7.0 <= w.tail_ms <= 10.0 and not w.mirror
+    assert np.argmax(w.profile) + 1 in range(4, 9)
+
+
+def test_auto_window_mirrors_co_active_assemblies():
+    """Assemblies that fire together (symmetric jitter) set most pairs' chance counts: the
+    median reference would call their co-activity, so the mirror reference is chosen; the
+    imprint records the choice and uses it."""
+    from neuropaste.imprint.window import choose
+
+    rng = np.random.default_rng(12)
+    n, seconds = 40, 200.0
+    trains = _trains(n, seconds, 2.0, rng)
+    for a in range(4):  # 4 assemblies of 10, 300 co-active events each
+        events = rng.uniform(0.0, seconds, 300)
+        for k in range(10 * a, 10 * a + 10):
+            on = events[rng.random(300) < 0.7]
+            trains[k] = np.sort(np.r_[trains[k], on + rng.normal(0.0, 0.004, len(on))])
+    for pre in (0, 10, 20, 30):  # a few directed connections, so the lags can be measured
+        t = trains[pre][rng.random(len(trains[pre])) < 0.5]
+        trains[pre + 5] = np.sort(np.r_[trains[pre + 5], t + 0.005])
+    times = np.concatenate(trains)
+    neuron = np.concatenate([np.full(len(t), k) for k, t in enumerate(trains)])
+    w = choose(times, neuron, n)
+    assert w is not None and w.mirror and w.directed_share < 0.5
+    act = Activity(tuple(f"n{k}" for k in range(n)), times, neuron, seconds, None, None,
+                   {"kind": "test"})
+    res = imprint(act, ImprintOptions(variation=False, drivers=1))
+    assert res.options.mirror and res.options.scheme.tail == "flat"
+    assert res.figures["window"]["chosen"] and res.figures["window"]["mirror"]
+    given = imprint(act, ImprintOptions(variation=False, drivers=1, window="given"))
+    assert not given.options.mirror and given.options.scheme.tail == "ramp"
