@@ -92,8 +92,8 @@ def choose(times_s: np.ndarray, neuron: np.ndarray, n: int) -> WindowChoice | No
     def ccg(m: int) -> np.ndarray:  # pairs (i at u, j at u + m), any sign of m
         return d[m] if m >= 0 else d[-m].T
 
-    # the slow baseline summed over lags 1..big: each C(m) weighted by the kernel mass it
-    # gives those lags
+    # the slow baseline summed over lags 1..SELECT_MS: each C(m) weighted by the kernel mass
+    # it gives those lags
     sl = np.arange(1, SELECT_MS + 1)
     obs = d[1: SELECT_MS + 1].sum(axis=0, dtype=np.float64)
     base = np.zeros((n, n))
@@ -114,7 +114,6 @@ def choose(times_s: np.ndarray, neuron: np.ndarray, n: int) -> WindowChoice | No
     cum = np.cumsum(prof)
     cover = float(np.clip(np.argmax(cum >= COVER * cum[-1]) + 1, MIN_MS, MAX_MS))
     causal = d[1: int(cover) + 1].sum(axis=0, dtype=np.float64)
-    del sel
     e0 = chance(causal)
     zm = empirical((causal - e0) / np.sqrt(np.maximum(e0, 1e-12)))
     np.fill_diagonal(zm, 0.0)
