@@ -4,6 +4,7 @@ determinism."""
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -40,6 +41,13 @@ def test_fig3_four_neurons_recovered(pattern, tmp_path):
     out = tmp_path / "imp"
     assert main(["imprint", str(pattern), "--out", str(out), *RUN]) == 0
     assert learned(out) == {(a, b, int(np.sign(w))) for a, b, w, _ in PATTERN}
+    # 781 spikes of four neurons are too few to measure the lags: the 30 ms ramp, said so
+    doc = json.loads((out / "imprint.json").read_text())
+    assert doc["figures"]["window"] == {"chosen": False,
+                                        "why": "too few directed pairs to measure the lags"}
+    assert doc["scheme"]["tail"] == "ramp" and not doc["options"]["mirror"]
+    assert "window chosen from the measured lags</td><td>no (too few" in (
+        out / "report.html").read_text()
 
 
 def test_fig3_every_device_model(pattern, tmp_path):
@@ -78,6 +86,7 @@ def test_same_seed_same_bytes(pattern, tmp_path):
     (["--drive-rate", "0"], "no spikes"),
     (["--vm-scheme", "chopper"], "--vm-scheme must be one of differential, threshold"),
     (["--tail", "gauss"], "tail must be one of ramp, flat"),
+    (["--window", "sometimes"], "--window must be one of auto, given"),
     (["--tail-ms", "0"], "amplitudes and times must be positive"),
     (["--tail-ms", "nan"], "amplitudes and times must be positive"),
 ])
