@@ -189,46 +189,45 @@ class ExitStage(wiring.Component):
                                               depth=self.route_words,
                                               init=init.get("routes", ([], 0))[0])
         head_rd, word_rd = rptr.read_port(), routes.read_port()
-        valid, fresh = Signal(), Signal()  # fresh: the table entry arrives this clock
-        src = Signal.like(self.spike.payload)
-        net_pending, host_pending, accept = Signal(), Signal(), Signal()
-        cur, end = Signal(pb), Signal(pb)
-        axon = Signal(self.axon_bits)
-        reading, fetch = Signal(), Signal()
-        # words read ahead of the router, so that a spike injects one packet a clock: a read
-        # is issued while the queue has room for it and for the one still in flight
-        m.submodules.words = words = SyncFIFO(width=self.word_bits, depth=PACKET_QUEUE)
         spike, inject, host = self.spike, self.inject, self.host
-        m.d.comb += [accept.eq(~valid & spike.valid), spike.ready.eq(~valid),
-                     head_rd.addr.eq(spike.payload), head_rd.en.eq(accept)]
-        m.d.sync += fresh.eq(accept)
-        with m.If(accept):
-            m.d.sync += [valid.eq(1), src.eq(spike.payload), net_pending.eq(1),
-                         host_pending.eq(1)]
-        with m.If(fresh):  # the entry, registered as it leaves the RAM
-            first, last = head_rd.data[:pb], head_rd.data[pb:2 * pb]
-            m.d.sync += [cur.eq(first), end.eq(last), axon.eq(head_rd.data[2 * pb:]),
-                         net_pending.eq(first != last)]
-        m.d.comb += [fetch.eq(valid & ~fresh & net_pending & (cur != end)
-                              & (words.level + reading < PACKET_QUEUE)),
+        # three decoupled parts, so that a spike costs one clock per packet and one more:
+        # spikes are taken one a clock while there is room, their sender-table entries read
+        # into ``heads`` and their host copies into ``hostq``; the entries' words are read
+        # into ``words`` (each with its axon), from which the packets go to the router
+        m.submodules.heads = heads = SyncFIFO(width=2 * pb + self.axon_bits, depth=2)
+        m.submodules.hostq = hostq = SyncFIFO(width=len(spike.payload), depth=2)
+        m.submodules.words = words = SyncFIFO(width=self.word_bits + self.axon_bits,
+                                              depth=PACKET_QUEUE)
+        heading, accept = Signal(), Signal()  # heading: an entry arrives from the ROM
+        m.d.comb += [accept.eq(spike.valid & (heads.level + heading < 2) & hostq.w_rdy),
+                     spike.ready.eq(accept), head_rd.addr.eq(spike.payload),
+                     head_rd.en.eq(accept), hostq.w_en.eq(accept),
+                     hostq.w_data.eq(spike.payload),
+                     heads.w_en.eq(heading), heads.w_data.eq(head_rd.data)]
+        m.d.sync += heading.eq(accept)
+        cur, end = Signal(pb), Signal(pb)
+        axon, word_axon = Signal(self.axon_bits), Signal(self.axon_bits)
+        reading, fetch = Signal(), Signal()
+        # the next entry is taken once the current one's words are all read
+        m.d.comb += heads.r_en.eq(cur == end)
+        with m.If(heads.r_en & heads.r_rdy):
+            m.d.sync += [cur.eq(heads.r_data[:pb]), end.eq(heads.r_data[pb:2 * pb]),
+                         axon.eq(heads.r_data[2 * pb:])]
+        # a word is read while the queue has room for it and for the one in flight
+        m.d.comb += [fetch.eq((cur != end) & (words.level + reading < PACKET_QUEUE)),
                      word_rd.addr.eq(cur), word_rd.en.eq(fetch),
-                     words.w_en.eq(reading), words.w_data.eq(word_rd.data)]
-        m.d.sync += reading.eq(fetch)
+                     words.w_en.eq(reading), words.w_data.eq(Cat(word_rd.data, word_axon))]
+        m.d.sync += [reading.eq(fetch), word_axon.eq(axon)]
         with m.If(fetch):
             m.d.sync += cur.eq(cur + 1)
         m.d.comb += [inject.valid.eq(words.r_rdy), words.r_en.eq(inject.ready),
-                     inject.payload.src.eq(axon),
-                     inject.payload.as_value()[self.axon_bits:].eq(words.r_data),
-                     host.valid.eq(valid & host_pending), host.payload.eq(src),
-                     self.empty.eq(~valid)]
-        last_out = (words.level == 1) & inject.ready  # the queue's last word leaves now
-        with m.If(valid & ~fresh & net_pending & (cur == end) & ~reading & ~fetch
-                  & (~words.r_rdy | last_out)):
-            m.d.sync += net_pending.eq(0)
-        with m.If(host.valid & host.ready):
-            m.d.sync += host_pending.eq(0)
-        with m.If(valid & ~fresh & ~net_pending & ~host_pending):
-            m.d.sync += valid.eq(0)
+                     inject.payload.src.eq(words.r_data[self.word_bits:]),
+                     inject.payload.as_value()[self.axon_bits:].eq(
+                         words.r_data[:self.word_bits]),
+                     host.valid.eq(hostq.r_rdy), host.payload.eq(hostq.r_data),
+                     hostq.r_en.eq(host.ready),
+                     self.empty.eq(~heading & ~heads.r_rdy & (cur == end) & ~reading
+                                   & ~words.r_rdy & ~hostq.r_rdy)]
         return m
 
 
