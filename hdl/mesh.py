@@ -295,7 +295,8 @@ class NeuronMesh(wiring.Component):
                  rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
                  early_update: bool = True, pipelined: bool = True, packed: bool = True,
                  retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False,
-                 run_ahead: bool = True, sweep_overlap: bool = True, lut: bool = False):
+                 run_ahead: bool = True, sweep_overlap: bool = True, lut: bool = False,
+                 fast_network: bool = True):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -311,6 +312,7 @@ class NeuronMesh(wiring.Component):
         self.packed = packed and not hooks
         self.retimed = retimed  # the cores' control for 50 MHz (LIFCore ``retimed``)
         self.lut = lut  # the cores' (weight, delay) tables (LIFCore ``lut``)
+        self.fast_network = fast_network  # the routers' one-clock hops (MeshRouter ``fast``)
         self.stall_hooks = stall_hooks
         self.hooks = hooks
         self.n_neurons = plan.n_neurons
@@ -345,7 +347,8 @@ class NeuronMesh(wiring.Component):
                          plan.width, plan.height, sender_table(plan, c) if self.rom_init else None)
 
     def _router(self) -> MeshRouter:
-        return MeshRouter(self.plan.width, self.plan.height, self.plan.axon_bits)
+        return MeshRouter(self.plan.width, self.plan.height, self.plan.axon_bits,
+                          fast=self.fast_network)
 
     def class_modules(self) -> dict[str, wiring.Component]:
         """Module name -> the component it is converted from, with empty ROMs: per core class
