@@ -165,16 +165,19 @@ class ExitStage(wiring.Component):
     """Between a core's ``aer_out`` and its router: a spike's entry of the sender table
     (:func:`sender_table`) is read, each of its packets injected in turn, and the spike is
     offered to the host (local address). ``empty``: nothing held. ``init``: the ROMs' words
-    (none when the Verilog loads them)."""
+    (none when the Verilog loads them). ``queued`` (default): spikes are taken one a clock into
+    a queue of table entries, so a spike costs one clock per packet and one more; False: the
+    earlier stage, one spike at a time (about five clocks a spike besides its packets)."""
 
     def __init__(self, depth: int, route_words: int, local_bits: int, axon_bits: int,
                  width: int, height: int,
-                 init: dict[str, tuple[list[int], int]] | None = None):
+                 init: dict[str, tuple[list[int], int]] | None = None, queued: bool = True):
         self.layout = packet_layout(axon_bits, width, height)
         self.depth, self.route_words, self.axon_bits = depth, max(route_words, 1), axon_bits
         self.p_bits = bits_for(route_words)
         self.word_bits = coord_bits(height) + width
         self.init = init
+        self.queued = queued
         super().__init__({"spike": In(stream.Signature(unsigned(local_bits))),
                           "inject": Out(stream.Signature(self.layout)),
                           "host": Out(stream.Signature(unsigned(local_bits))),
@@ -182,13 +185,18 @@ class ExitStage(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        pb, init = self.p_bits, self.init or {}
-        m.submodules.rptr = rptr = Memory(shape=unsigned(2 * pb + self.axon_bits),
+        init = self.init or {}
+        m.submodules.rptr = rptr = Memory(shape=unsigned(2 * self.p_bits + self.axon_bits),
                                           depth=self.depth, init=init.get("rptr", ([], 0))[0])
         m.submodules.routes = routes = Memory(shape=unsigned(self.word_bits),
                                               depth=self.route_words,
                                               init=init.get("routes", ([], 0))[0])
-        head_rd, word_rd = rptr.read_port(), routes.read_port()
+        (self._queued if self.queued else self._serial)(m, rptr.read_port(),
+                                                         routes.read_port())
+        return m
+
+    def _queued(self, m: Module, head_rd, word_rd) -> None:
+        pb = self.p_bits
         spike, inject, host = self.spike, self.inject, self.host
         # three decoupled parts, so that a spike costs one clock per packet and one more:
         # spikes are taken one a clock while there is room, their sender-table entries read
@@ -228,7 +236,49 @@ class ExitStage(wiring.Component):
                      hostq.r_en.eq(host.ready),
                      self.empty.eq(~heading & ~heads.r_rdy & (cur == end) & ~reading
                                    & ~words.r_rdy & ~hostq.r_rdy)]
-        return m
+
+    def _serial(self, m: Module, head_rd, word_rd) -> None:
+        pb = self.p_bits
+        valid, fresh = Signal(), Signal()  # fresh: the table entry arrives this clock
+        src = Signal.like(self.spike.payload)
+        net_pending, host_pending, accept = Signal(), Signal(), Signal()
+        cur, end = Signal(pb), Signal(pb)
+        axon = Signal(self.axon_bits)
+        reading, fetch = Signal(), Signal()
+        # words read ahead of the router, so that a spike injects one packet a clock: a read
+        # is issued while the queue has room for it and for the one still in flight
+        m.submodules.words = words = SyncFIFO(width=self.word_bits, depth=PACKET_QUEUE)
+        spike, inject, host = self.spike, self.inject, self.host
+        m.d.comb += [accept.eq(~valid & spike.valid), spike.ready.eq(~valid),
+                     head_rd.addr.eq(spike.payload), head_rd.en.eq(accept)]
+        m.d.sync += fresh.eq(accept)
+        with m.If(accept):
+            m.d.sync += [valid.eq(1), src.eq(spike.payload), net_pending.eq(1),
+                         host_pending.eq(1)]
+        with m.If(fresh):  # the entry, registered as it leaves the RAM
+            first, last = head_rd.data[:pb], head_rd.data[pb:2 * pb]
+            m.d.sync += [cur.eq(first), end.eq(last), axon.eq(head_rd.data[2 * pb:]),
+                         net_pending.eq(first != last)]
+        m.d.comb += [fetch.eq(valid & ~fresh & net_pending & (cur != end)
+                              & (words.level + reading < PACKET_QUEUE)),
+                     word_rd.addr.eq(cur), word_rd.en.eq(fetch),
+                     words.w_en.eq(reading), words.w_data.eq(word_rd.data)]
+        m.d.sync += reading.eq(fetch)
+        with m.If(fetch):
+            m.d.sync += cur.eq(cur + 1)
+        m.d.comb += [inject.valid.eq(words.r_rdy), words.r_en.eq(inject.ready),
+                     inject.payload.src.eq(axon),
+                     inject.payload.as_value()[self.axon_bits:].eq(words.r_data),
+                     host.valid.eq(valid & host_pending), host.payload.eq(src),
+                     self.empty.eq(~valid)]
+        last_out = (words.level == 1) & inject.ready  # the queue's last word leaves now
+        with m.If(valid & ~fresh & net_pending & (cur == end) & ~reading & ~fetch
+                  & (~words.r_rdy | last_out)):
+            m.d.sync += net_pending.eq(0)
+        with m.If(host.valid & host.ready):
+            m.d.sync += host_pending.eq(0)
+        with m.If(valid & ~fresh & ~net_pending & ~host_pending):
+            m.d.sync += valid.eq(0)
 
 
 PACKET_QUEUE = 3  # words an exit stage reads ahead: one packet a clock at one clock's read
@@ -286,6 +336,9 @@ class NeuronMesh(wiring.Component):
     a RAM without contents (on the iCE40, SPRAM), written through ``fanout_load`` (address
     ``core | entry``, :func:`neuropaste.protocol.load_address`) by the host link. ``lut``: the
     cores' entries index a table of their (weight, delay) pairs (LIFCore ``lut``).
+    ``fast_network`` (default): routers that pass a packet a clock, one clock a hop
+    (MeshRouter ``fast``), and exit stages that take a spike a clock (ExitStage ``queued``);
+    False: the earlier ones (two clocks a hop, a packet every other clock; five clocks a spike).
     Counters: ``sop_count`` sums the cores';
     ``deliver_cycles`` and ``update_cycles`` count the mesh's phases, so SOPs per delivery
     clock is the array's throughput.
@@ -344,7 +397,8 @@ class NeuronMesh(wiring.Component):
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
         plan, shape = self.plan, self.plan.shape(c)
         return ExitStage(shape["n"], shape["route_words"], core.geometry.n_bits, plan.axon_bits,
-                         plan.width, plan.height, sender_table(plan, c) if self.rom_init else None)
+                         plan.width, plan.height, sender_table(plan, c) if self.rom_init else None,
+                         queued=self.fast_network)
 
     def _router(self) -> MeshRouter:
         return MeshRouter(self.plan.width, self.plan.height, self.plan.axon_bits,
@@ -367,7 +421,8 @@ class NeuronMesh(wiring.Component):
             out[core_module(k)] = core
             out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
                                             core.geometry.n_bits, self.plan.axon_bits,
-                                            self.plan.width, self.plan.height)
+                                            self.plan.width, self.plan.height,
+                                            queued=self.fast_network)
         out[ROUTER_MODULE] = self._router()
         return out
 
