@@ -71,7 +71,9 @@ def core_classes(images: list[CoreImage], packets: list[int] | None = None
                  ) -> tuple[list[dict[str, int]], np.ndarray]:
     """The cores' classes: cores whose neuron, axon and fan-out counts round up alike
     (:func:`round_up`) share one class, whose shape (``CoreGeometry``'s ``shape``) is those
-    rounded counts and the largest spike FIFO and parameter widths of its members, and
+    rounded counts, except the neurons: its largest member's (a core's update sweep lasts
+    a clock per neuron of its class, so a padded neuron costs a clock every step); the largest
+    spike FIFO and parameter widths of its members, and
     ``route_words``, the largest rounded sender table (``packets`` per core). Returns the
     shapes and each core's class, classes numbered in order of their first core."""
     keys = [(round_up(img.n_neurons), round_up(img.n_axons), round_up(len(img.target)))
@@ -79,9 +81,9 @@ def core_classes(images: list[CoreImage], packets: list[int] | None = None
     order = list(dict.fromkeys(keys))
     class_of = np.array([order.index(k) for k in keys], np.int64)
     shapes = []
-    for k, (n, axons, entries) in enumerate(order):
+    for k, (_, axons, entries) in enumerate(order):
         geos = [CoreGeometry(images[c]) for c in np.flatnonzero(class_of == k)]
-        shapes.append({"n": n, "axons": axons, "entries": entries,
+        shapes.append({"n": max(g.n for g in geos), "axons": axons, "entries": entries,
                        "sources": max(g.spike_depth for g in geos),
                        **{b: max(getattr(g, b) for g in geos)
                           for b in ("k_bits", "r_bits", "b_bits", "pairs")},

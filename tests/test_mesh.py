@@ -236,10 +236,13 @@ def test_address_map_names_every_neuron(tmp_path: Path) -> None:
 @given(case=hardware_networks(min_neurons=22, max_neurons=22, max_steps=10),
        seed=st.integers(0, 1000))
 def test_padded_cores_keep_a_shared_threshold_as_a_constant(case, seed: int) -> None:
-    """A class pads a core with neurons that must never spike. With bias 0 and one threshold
-    above 0 for all (C. elegans) they cannot (no input reaches them, v stays 0), so the packed
-    core keeps every parameter as a constant, no ``param`` ROM, and stays exact."""
+    """A class pads a core with neurons that must never spike (a class is as large as its
+    largest member; here both cores of 11 are put in one class of 12). With bias 0 and one
+    threshold above 0 for all (C. elegans) they cannot (no input reaches them, v stays 0), so
+    the packed core keeps every parameter as a constant, no ``param`` ROM, and stays exact."""
     from neuropaste.hdl.core import CoreGeometry
+    from neuropaste.hdl.mesh import NeuronMesh
+    from neuropaste.sim.amaranth_run import run_array
 
     net, steps, stim = case
     net = net.replace(bias=np.zeros_like(net.bias), threshold=np.full_like(net.threshold, 3),
@@ -247,8 +250,13 @@ def test_padded_cores_keep_a_shared_threshold_as_a_constant(case, seed: int) -> 
                          for f in ("v_reset", "leak_shift", "refractory")})
     pl = place(net, 2, CoreLimits(neurons=11), seed=seed, balance="neurons")
     plan = mesh_plan(net, pl)
+    shapes, _ = plan.classes
+    one = {k: max(int(sh[k]) for sh in shapes) for k in shapes[0]} | {"n": 12}
+    plan.__dict__["classes"] = ([one], np.zeros(2, np.int64))  # one class, padded
     for c, img in enumerate(plan.images):
         assert (img.n_neurons, plan.shape(c)["n"]) == (11, 12)  # one padded neuron each
         assert CoreGeometry(img, plan.shape(c)).param_bits == 0
-    raster, counts = run_mesh(net, pl, steps, stim, stall=0.2, out_stall=0.2, seed=seed)
+    dut = NeuronMesh(plan, stall=0.2, seed=seed)
+    raster, _ = run_array(dut, net.n_neurons, steps, stim, address=addresses(pl)[0],
+                          out_stall=0.2, seed=seed)
     assert simulate(net, steps, stim).first_difference(raster) is None
