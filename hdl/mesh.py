@@ -341,6 +341,8 @@ class NeuronMesh(wiring.Component):
     ``fast_network`` (default): routers that pass a packet a clock, one clock a hop
     (MeshRouter ``fast``), and exit stages that take a spike a clock (ExitStage ``queued``);
     False: the earlier ones (two clocks a hop, a packet every other clock; five clocks a spike).
+    ``quick_start`` (default): a core that has nothing to deliver at ``start`` sweeps at once
+    (LIFCore ``quick_start``; False: an empty delivery phase of two clocks first).
     Counters: ``sop_count`` sums the cores';
     ``deliver_cycles`` and ``update_cycles`` count the mesh's phases, so SOPs per delivery
     clock is the array's throughput.
@@ -351,7 +353,7 @@ class NeuronMesh(wiring.Component):
                  early_update: bool = True, pipelined: bool = True, packed: bool = True,
                  retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False,
                  run_ahead: bool = True, sweep_overlap: bool = True, lut: bool = False,
-                 fast_network: bool = True):
+                 fast_network: bool = True, quick_start: bool = True):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -368,6 +370,7 @@ class NeuronMesh(wiring.Component):
         self.retimed = retimed  # the cores' control for 50 MHz (LIFCore ``retimed``)
         self.lut = lut  # the cores' (weight, delay) tables (LIFCore ``lut``)
         self.fast_network = fast_network  # the routers' one-clock hops (MeshRouter ``fast``)
+        self.quick_start = quick_start  # a core with nothing to deliver sweeps at once
         self.stall_hooks = stall_hooks
         self.hooks = hooks
         self.n_neurons = plan.n_neurons
@@ -393,7 +396,7 @@ class NeuronMesh(wiring.Component):
                        pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
                        run_ahead=self.run_ahead,
                        sweep_overlap=self.sweep_overlap, fanout_loadable=self.fanout_loadable,
-                       lut=self.lut,
+                       lut=self.lut, quick_start=self.quick_start,
                        shape=self.plan.shape(c))
 
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
@@ -419,7 +422,7 @@ class NeuronMesh(wiring.Component):
                            prefetch=self.prefetch, hold=not self.early_update,
                            pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
                            run_ahead=self.run_ahead, sweep_overlap=self.sweep_overlap,
-                           lut=self.lut, shape=shapes[k])
+                           lut=self.lut, quick_start=self.quick_start, shape=shapes[k])
             out[core_module(k)] = core
             out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
                                             core.geometry.n_bits, self.plan.axon_bits,
