@@ -27,7 +27,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, Value, unsigned
+from amaranth import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -168,7 +168,8 @@ class ExitStage(wiring.Component):
     (:func:`sender_table`) is read, each of its packets injected in turn, and the spike is
     offered to the host (local address). ``empty``: nothing held. ``init``: the ROMs' words
     (none when the Verilog loads them). ``queued`` (default): spikes are taken one a clock into
-    a queue of table entries, so a spike costs one clock per packet and one more; False: the
+    a queue of table entries, so a spike costs one clock per packet and one more, and its first
+    packet is offered four clocks after the spike is taken; False: the
     earlier stage, one spike at a time (about five clocks a spike besides its packets)."""
 
     def __init__(self, depth: int, route_words: int, local_bits: int, axon_bits: int,
@@ -209,20 +210,24 @@ class ExitStage(wiring.Component):
         m.submodules.words = words = SyncFIFO(width=self.word_bits + self.axon_bits,
                                               depth=PACKET_QUEUE)
         heading, accept = Signal(), Signal()  # heading: an entry arrives from the ROM
+        cur, end = Signal(pb), Signal(pb)
+        axon, word_axon = Signal(self.axon_bits), Signal(self.axon_bits)
+        reading, fetch = Signal(), Signal()
+        # an entry that finds the queue empty and the current one done is taken at once
+        direct = Signal()
         m.d.comb += [accept.eq(spike.valid & (heads.level + heading < 2) & hostq.w_rdy),
                      spike.ready.eq(accept), head_rd.addr.eq(spike.payload),
                      head_rd.en.eq(accept), hostq.w_en.eq(accept),
                      hostq.w_data.eq(spike.payload),
-                     heads.w_en.eq(heading), heads.w_data.eq(head_rd.data)]
+                     direct.eq(heading & ~heads.r_rdy & (cur == end)),
+                     heads.w_en.eq(heading & ~direct), heads.w_data.eq(head_rd.data)]
         m.d.sync += heading.eq(accept)
-        cur, end = Signal(pb), Signal(pb)
-        axon, word_axon = Signal(self.axon_bits), Signal(self.axon_bits)
-        reading, fetch = Signal(), Signal()
         # the next entry is taken once the current one's words are all read
         m.d.comb += heads.r_en.eq(cur == end)
-        with m.If(heads.r_en & heads.r_rdy):
-            m.d.sync += [cur.eq(heads.r_data[:pb]), end.eq(heads.r_data[pb:2 * pb]),
-                         axon.eq(heads.r_data[2 * pb:])]
+        entry = Mux(direct, head_rd.data, heads.r_data)
+        with m.If(direct | heads.r_en & heads.r_rdy):
+            m.d.sync += [cur.eq(entry[:pb]), end.eq(entry[pb:2 * pb]),
+                         axon.eq(entry[2 * pb:])]
         # a word is read while the queue has room for it and for the one in flight
         m.d.comb += [fetch.eq((cur != end) & (words.level + reading < PACKET_QUEUE)),
                      word_rd.addr.eq(cur), word_rd.en.eq(fetch),
