@@ -1,32 +1,40 @@
 """Where a mesh step's clocks go: per step, the clock (counted from ``start``) at which the last
 core has delivered, the last core has pulsed ``done`` (its sweep is over and its output FIFO
 has gone to its exit stage), the last exit stage is empty, the last packet is ejected into a
-core, and the mesh's ``done``; with the busiest core's synaptic operations in the step.
+core, and the mesh's ``done``; with the busiest core's synaptic operations in the step and the
+clocks on which an exit stage offered a packet that its router refused.
 
-The mesh of ``builtin:celegans`` (2 % drive) on 16 cores, placed as compile places it, runs in
-Amaranth's simulator with every core, exit stage and router recorded as it is built, so their
-ports can be watched; means over the steps after the first two:
+The mesh of ``builtin:celegans`` (2 % drive) or of the clustered 2,000-neuron map (1 % drive)
+on 16 cores, placed as compile places it for the bench's 100-step run (``--place-steps``),
+runs in Amaranth's simulator with every core, exit stage and router recorded as it is built,
+so their ports can be watched; means over the steps after the first two:
 
     cd bench && ../.venv/bin/python mesh_steps.py [--steps 30] [--balance work|steps]
-        [--mode off|ahead|sweep]
+        [--mode off|ahead|sweep|slow] [--map celegans|clustered]
+
+``slow``: ``sweep`` with the step's earlier fixed costs (``fast_network=False``,
+``quick_start=False``).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
 from amaranth.sim import Simulator
+from crossbar import clustered
 
 from neuropaste.addresses import addresses
 from neuropaste.events import poisson
-from neuropaste.generators.placement import mesh_plan, place
+from neuropaste.generators.placement import WORK_NEURON_SLACK, CoreLimits, mesh_plan, place
 from neuropaste.generators.quantize import quantize
 from neuropaste.hdl.mesh import NeuronMesh
 from neuropaste.io import load_map
 from neuropaste.reference import reference_run
 
-MODES = {"off": {"run_ahead": False}, "ahead": {"sweep_overlap": False}, "sweep": {}}
+MODES = {"off": {"run_ahead": False}, "ahead": {"sweep_overlap": False}, "sweep": {},
+         "slow": {"fast_network": False, "quick_start": False}}
 
 
 class WatchedMesh(NeuronMesh):
@@ -51,11 +59,22 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=16)
     ap.add_argument("--balance", default="work", choices=["work", "steps"])
     ap.add_argument("--mode", default="sweep", choices=list(MODES))
+    ap.add_argument("--map", default="celegans", choices=["celegans", "clustered"])
+    ap.add_argument("--place-steps", type=int, default=100,
+                    help="steps of the reference run the placement sees (the bench's)")
     args = ap.parse_args()
-    net = quantize(load_map("builtin:celegans"))
-    stim = poisson(net.n_neurons, args.steps, 0.02, seed=0)
-    ref = reference_run(net, args.steps, stim)
-    pl = place(net, args.cores, rates=ref.rates, balance=args.balance, raster=ref.raster)
+    if args.map == "celegans":
+        cmap, rate = load_map("builtin:celegans"), 0.02
+    else:
+        cmap, rate = clustered(n=2000, k=50, cluster=125, local=45, seed=1), 0.01
+    net = quantize(cmap)
+    stim = poisson(net.n_neurons, max(args.steps, args.place_steps), rate, seed=0)
+    ref = reference_run(net, args.place_steps, stim)
+    # compile's limit for C cores: neurons a core with the work placements' slack
+    limit = max(math.ceil(WORK_NEURON_SLACK * net.n_neurons / args.cores),
+                -(-net.n_neurons // args.cores))
+    pl = place(net, args.cores, CoreLimits(neurons=limit), rates=ref.rates,
+               balance=args.balance, raster=ref.raster)
     mesh = WatchedMesh(mesh_plan(net, pl), **MODES[args.mode])
     address = addresses(pl)[0]
     rows = []
@@ -74,7 +93,7 @@ def main() -> None:
             await ctx.tick()
             ctx.set(mesh.start, 0)
             sops = [ctx.get(c.sop_count) for c in mesh.cores]
-            k, delivered, done, exit_busy, ejected = 0, set(), set(), 0, 0
+            k, delivered, done, exit_busy, ejected, refused = 0, set(), set(), 0, 0, 0
             last = [0, 0]
             while not ctx.get(mesh.done):
                 k += 1
@@ -89,21 +108,25 @@ def main() -> None:
                         ejected = k
                 if not all(ctx.get(e.empty) for e in mesh.exits):
                     exit_busy = k
+                refused += sum(ctx.get(e.inject.valid) and not ctx.get(e.inject.ready)
+                               for e in mesh.exits)
                 await ctx.tick()
             await ctx.tick()
             work = [ctx.get(c.sop_count) - s for c, s in zip(mesh.cores, sops, strict=True)]
-            rows.append((k + 1, last[0], last[1], exit_busy, ejected, max(work)))
+            rows.append((k + 1, last[0], last[1], exit_busy, ejected, max(work), refused))
 
     sim = Simulator(mesh)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
     mean = np.array(rows[2:], float).mean(axis=0)
-    print(f"builtin:celegans, {args.cores} cores, placement {args.balance}, run-ahead "
+    print(f"{args.map}, {args.cores} cores, placement {args.balance}, mode "
           f"{args.mode}, means over steps 2..{args.steps - 1} (clock of the step, from start):")
     for name, v in zip(["step over (mesh done)", "last core delivered", "last core done",
                         "last exit stage busy", "last packet ejected",
-                        "busiest core's SOPs in the step"], mean.tolist(), strict=True):
+                        "busiest core's SOPs in the step",
+                        "clocks an exit stage's packet was refused (summed)"],
+                       mean.tolist(), strict=True):
         print(f"  {name}: {v:.1f}")
 
 

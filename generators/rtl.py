@@ -75,13 +75,16 @@ class RTLOptions:
     run_ahead: bool = True  # mesh cores deliver this step's spikes before the next start
     sweep_overlap: bool = True  # ... during their own update sweep too (D + 1 slot banks)
     fanout_lut: bool = True  # entries index a (weight, delay) table; False: the pair (before)
+    fast_network: bool = True  # one-clock router hops, queued exit stage; False: before
+    quick_start: bool = True  # a mesh core with nothing to deliver sweeps at start; False: before
 
     def design(self) -> dict[str, bool]:
         """The switches the elaborated design depends on (placement aside)."""
         return {"prefetch": self.prefetch, "early_update": self.early_update,
                 "pipelined": self.pipelined, "packed": self.packed, "retimed": self.retimed,
                 "mesh_spram": self.mesh_spram, "run_ahead": self.run_ahead,
-                "sweep_overlap": self.sweep_overlap, "fanout_lut": self.fanout_lut}
+                "sweep_overlap": self.sweep_overlap, "fanout_lut": self.fanout_lut,
+                "fast_network": self.fast_network, "quick_start": self.quick_start}
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,10 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
                  design: dict[str, bool] | None = None) -> LIFCore | NeuronMesh:
     """One core, or the mesh of ``placement``; ``stall`` closes mesh links at random (tests);
     ``design``: the switches of :meth:`RTLOptions.design` (default: today's design; a manifest
-    written before ``fanout_lut`` existed has entries without the table)."""
-    d = RTLOptions().design() | ({"fanout_lut": False} if design else {}) | (design or {})
+    written before ``fanout_lut``, ``fast_network`` or ``quick_start`` existed has the earlier
+    parts)."""
+    earlier = {"fanout_lut": False, "fast_network": False, "quick_start": False}
+    d = RTLOptions().design() | (earlier if design else {}) | (design or {})
     if placement is None:
         return LIFCore(net, fanout_loadable=fanout_loadable, prefetch=d["prefetch"],
                        pipelined=d["pipelined"], packed=d["packed"], retimed=d["retimed"],
@@ -136,7 +141,8 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
                       early_update=d["early_update"], pipelined=d["pipelined"],
                       packed=d["packed"], retimed=d["retimed"], run_ahead=d["run_ahead"],
                       sweep_overlap=d["sweep_overlap"], fanout_loadable=fanout_loadable,
-                      lut=d["fanout_lut"])
+                      lut=d["fanout_lut"], fast_network=d["fast_network"],
+                      quick_start=d["quick_start"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -478,7 +484,8 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
                       prefetch=options.prefetch, early_update=options.early_update,
                       pipelined=options.pipelined, packed=options.packed,
                       retimed=options.retimed, run_ahead=options.run_ahead,
-                      sweep_overlap=options.sweep_overlap, lut=options.fanout_lut)
+                      sweep_overlap=options.sweep_overlap, lut=options.fanout_lut,
+                      fast_network=options.fast_network, quick_start=options.quick_start)
     geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut)
                   for c, img in enumerate(plan.images)]
     with substage("ROM images"):

@@ -335,6 +335,11 @@ class LIFCore(wiring.Component):
     its own update sweep already; the accumulator ring then has D + 1 slots, one memory bank
     each, so that the sweep's slot t is never one the deliveries add into (t + 1 .. t + D).
 
+    ``quick_start`` (networked, ``hold=False``, pipelined and retimed): a ``start`` that finds
+    nothing to deliver (no spike held or arriving, the delivery pipeline empty, all known from
+    flip-flops) goes straight to the update sweep, without the two clocks of an empty delivery
+    phase (docs/hardware.md, "A shorter step").
+
     ``lut``: fan-out entries hold ``target | pair``, the pair's (weight, delay) read from
     the core's small ``wd`` table (logic on the iCE40: an asynchronous ROM) in a stage of its own
     (DL, between D2 and the accumulator read), so that an entry fits one SPRAM word; one more
@@ -345,7 +350,8 @@ class LIFCore(wiring.Component):
                  fanout_loadable: bool = False, rom_init: bool = True, prefetch: bool = True,
                  hold: bool = True, pipelined: bool = True, packed: bool = True,
                  retimed: bool = True, run_ahead: bool = False, sweep_overlap: bool = False,
-                 lut: bool = False, shape: dict[str, int] | None = None):
+                 lut: bool = False, quick_start: bool = False,
+                 shape: dict[str, int] | None = None):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
         g = CoreGeometry(image, shape, packed=packed, lut=lut)
@@ -367,6 +373,8 @@ class LIFCore(wiring.Component):
         # ... and delivering during the own sweep needs a second slot bank and the forwarding
         # from registers (no transparent read port to share)
         self.sweep_overlap = self.run_ahead and sweep_overlap and pipelined and retimed
+        # ... and going from ``start`` straight to the sweep needs the registered counts
+        self.quick_start = quick_start and networked and not hold and pipelined and retimed
         ports = step_ports(g.n_bits)
         if networked:
             ports |= {"syn_in": In(stream.Signature(unsigned(g.a_bits))),
@@ -785,6 +793,13 @@ class LIFCore(wiring.Component):
             m.d.comb += [delivery_over.eq(~was_busy & ~entering), update_over.eq(~was_updating)]
         else:
             m.d.comb += [delivery_over.eq(~pipeline_busy), update_over.eq(~update_busy)]
+        quiet, skipped = Signal(), Signal()  # quick start: nothing to deliver; it was taken
+        if self.quick_start:
+            # nothing held now (``held_any``, a flip-flop), and last clock the delivery pipeline
+            # was empty and fetched nothing: so it is empty now and nothing can be fetched
+            was_fetch = Signal()
+            m.d.sync += [was_fetch.eq(fetch), skipped.eq(0)]
+            m.d.comb += quiet.eq(~was_busy & ~was_fetch & ~held_any)
         hold = self.networked and self.hold
         fsm = StateMachine(m, ["CLEAR", "IDLE", "DELIVER"] + ["HOLD"] * hold
                            + ["UPDATE", "DRAIN"], "CLEAR", one_hot=self.retimed)
@@ -795,7 +810,14 @@ class LIFCore(wiring.Component):
                 m.d.sync += idle.eq(1)
                 fsm.goto("CLEAR", "IDLE")
         with m.If(fsm["IDLE"]):
-            with m.If(self.start):
+            if self.quick_start:
+                with m.If(self.start & quiet):  # straight to the sweep, as DELIVER would go
+                    m.d.sync += [idle.eq(0), ahead.eq(self.sweep_overlap), j.eq(0),
+                                 sweeping.eq(1), skipped.eq(1)]
+                    if self.sweep_overlap:
+                        m.d.sync += prev.eq(slot)
+                    fsm.goto("IDLE", "UPDATE")
+            with m.If(self.start & ~quiet if self.quick_start else self.start):
                 m.d.sync += [delivering.eq(1), idle.eq(0), ahead.eq(0)]
                 fsm.goto("IDLE", "DELIVER")
         with m.If(fsm["DELIVER"]):
@@ -813,7 +835,8 @@ class LIFCore(wiring.Component):
                 with m.If(self.proceed):
                     fsm.goto("HOLD", "UPDATE")
         with m.If(fsm["UPDATE"]):
-            m.d.comb += updating.eq(1)
+            m.d.comb += [updating.eq(1), self.delivered.eq(skipped)] if self.quick_start \
+                else updating.eq(1)
             m.d.sync += self.update_cycles.eq(self.update_cycles + 1)
             with m.If(sweeping):
                 m.d.sync += j.eq(j + 1)

@@ -27,7 +27,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, Value, unsigned
+from amaranth import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -71,7 +71,9 @@ def core_classes(images: list[CoreImage], packets: list[int] | None = None
                  ) -> tuple[list[dict[str, int]], np.ndarray]:
     """The cores' classes: cores whose neuron, axon and fan-out counts round up alike
     (:func:`round_up`) share one class, whose shape (``CoreGeometry``'s ``shape``) is those
-    rounded counts and the largest spike FIFO and parameter widths of its members, and
+    rounded counts, except the neurons: its largest member's (a core's update sweep lasts
+    a clock per neuron of its class, so a padded neuron costs a clock every step); the largest
+    spike FIFO and parameter widths of its members, and
     ``route_words``, the largest rounded sender table (``packets`` per core). Returns the
     shapes and each core's class, classes numbered in order of their first core."""
     keys = [(round_up(img.n_neurons), round_up(img.n_axons), round_up(len(img.target)))
@@ -79,9 +81,9 @@ def core_classes(images: list[CoreImage], packets: list[int] | None = None
     order = list(dict.fromkeys(keys))
     class_of = np.array([order.index(k) for k in keys], np.int64)
     shapes = []
-    for k, (n, axons, entries) in enumerate(order):
+    for k, (_, axons, entries) in enumerate(order):
         geos = [CoreGeometry(images[c]) for c in np.flatnonzero(class_of == k)]
-        shapes.append({"n": n, "axons": axons, "entries": entries,
+        shapes.append({"n": max(g.n for g in geos), "axons": axons, "entries": entries,
                        "sources": max(g.spike_depth for g in geos),
                        **{b: max(getattr(g, b) for g in geos)
                           for b in ("k_bits", "r_bits", "b_bits", "pairs")},
@@ -165,16 +167,20 @@ class ExitStage(wiring.Component):
     """Between a core's ``aer_out`` and its router: a spike's entry of the sender table
     (:func:`sender_table`) is read, each of its packets injected in turn, and the spike is
     offered to the host (local address). ``empty``: nothing held. ``init``: the ROMs' words
-    (none when the Verilog loads them)."""
+    (none when the Verilog loads them). ``queued`` (default): spikes are taken one a clock into
+    a queue of table entries, so a spike costs one clock per packet and one more, and its first
+    packet is offered four clocks after the spike is taken; False: the
+    earlier stage, one spike at a time (about five clocks a spike besides its packets)."""
 
     def __init__(self, depth: int, route_words: int, local_bits: int, axon_bits: int,
                  width: int, height: int,
-                 init: dict[str, tuple[list[int], int]] | None = None):
+                 init: dict[str, tuple[list[int], int]] | None = None, queued: bool = True):
         self.layout = packet_layout(axon_bits, width, height)
         self.depth, self.route_words, self.axon_bits = depth, max(route_words, 1), axon_bits
         self.p_bits = bits_for(route_words)
         self.word_bits = coord_bits(height) + width
         self.init = init
+        self.queued = queued
         super().__init__({"spike": In(stream.Signature(unsigned(local_bits))),
                           "inject": Out(stream.Signature(self.layout)),
                           "host": Out(stream.Signature(unsigned(local_bits))),
@@ -182,13 +188,64 @@ class ExitStage(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        pb, init = self.p_bits, self.init or {}
-        m.submodules.rptr = rptr = Memory(shape=unsigned(2 * pb + self.axon_bits),
+        init = self.init or {}
+        m.submodules.rptr = rptr = Memory(shape=unsigned(2 * self.p_bits + self.axon_bits),
                                           depth=self.depth, init=init.get("rptr", ([], 0))[0])
         m.submodules.routes = routes = Memory(shape=unsigned(self.word_bits),
                                               depth=self.route_words,
                                               init=init.get("routes", ([], 0))[0])
-        head_rd, word_rd = rptr.read_port(), routes.read_port()
+        (self._queued if self.queued else self._serial)(m, rptr.read_port(),
+                                                         routes.read_port())
+        return m
+
+    def _queued(self, m: Module, head_rd, word_rd) -> None:
+        pb = self.p_bits
+        spike, inject, host = self.spike, self.inject, self.host
+        # three decoupled parts, so that a spike costs one clock per packet and one more:
+        # spikes are taken one a clock while there is room, their sender-table entries read
+        # into ``heads`` and their host copies into ``hostq``; the entries' words are read
+        # into ``words`` (each with its axon), from which the packets go to the router
+        m.submodules.heads = heads = SyncFIFO(width=2 * pb + self.axon_bits, depth=2)
+        m.submodules.hostq = hostq = SyncFIFO(width=len(spike.payload), depth=2)
+        m.submodules.words = words = SyncFIFO(width=self.word_bits + self.axon_bits,
+                                              depth=PACKET_QUEUE)
+        heading, accept = Signal(), Signal()  # heading: an entry arrives from the ROM
+        cur, end = Signal(pb), Signal(pb)
+        axon, word_axon = Signal(self.axon_bits), Signal(self.axon_bits)
+        reading, fetch = Signal(), Signal()
+        # an entry that finds the queue empty and the current one done is taken at once
+        direct = Signal()
+        m.d.comb += [accept.eq(spike.valid & (heads.level + heading < 2) & hostq.w_rdy),
+                     spike.ready.eq(accept), head_rd.addr.eq(spike.payload),
+                     head_rd.en.eq(accept), hostq.w_en.eq(accept),
+                     hostq.w_data.eq(spike.payload),
+                     direct.eq(heading & ~heads.r_rdy & (cur == end)),
+                     heads.w_en.eq(heading & ~direct), heads.w_data.eq(head_rd.data)]
+        m.d.sync += heading.eq(accept)
+        # the next entry is taken once the current one's words are all read
+        m.d.comb += heads.r_en.eq(cur == end)
+        entry = Mux(direct, head_rd.data, heads.r_data)
+        with m.If(direct | heads.r_en & heads.r_rdy):
+            m.d.sync += [cur.eq(entry[:pb]), end.eq(entry[pb:2 * pb]),
+                         axon.eq(entry[2 * pb:])]
+        # a word is read while the queue has room for it and for the one in flight
+        m.d.comb += [fetch.eq((cur != end) & (words.level + reading < PACKET_QUEUE)),
+                     word_rd.addr.eq(cur), word_rd.en.eq(fetch),
+                     words.w_en.eq(reading), words.w_data.eq(Cat(word_rd.data, word_axon))]
+        m.d.sync += [reading.eq(fetch), word_axon.eq(axon)]
+        with m.If(fetch):
+            m.d.sync += cur.eq(cur + 1)
+        m.d.comb += [inject.valid.eq(words.r_rdy), words.r_en.eq(inject.ready),
+                     inject.payload.src.eq(words.r_data[self.word_bits:]),
+                     inject.payload.as_value()[self.axon_bits:].eq(
+                         words.r_data[:self.word_bits]),
+                     host.valid.eq(hostq.r_rdy), host.payload.eq(hostq.r_data),
+                     hostq.r_en.eq(host.ready),
+                     self.empty.eq(~heading & ~heads.r_rdy & (cur == end) & ~reading
+                                   & ~words.r_rdy & ~hostq.r_rdy)]
+
+    def _serial(self, m: Module, head_rd, word_rd) -> None:
+        pb = self.p_bits
         valid, fresh = Signal(), Signal()  # fresh: the table entry arrives this clock
         src = Signal.like(self.spike.payload)
         net_pending, host_pending, accept = Signal(), Signal(), Signal()
@@ -229,7 +286,6 @@ class ExitStage(wiring.Component):
             m.d.sync += host_pending.eq(0)
         with m.If(valid & ~fresh & ~net_pending & ~host_pending):
             m.d.sync += valid.eq(0)
-        return m
 
 
 PACKET_QUEUE = 3  # words an exit stage reads ahead: one packet a clock at one clock's read
@@ -287,6 +343,11 @@ class NeuronMesh(wiring.Component):
     a RAM without contents (on the iCE40, SPRAM), written through ``fanout_load`` (address
     ``core | entry``, :func:`neuropaste.protocol.load_address`) by the host link. ``lut``: the
     cores' entries index a table of their (weight, delay) pairs (LIFCore ``lut``).
+    ``fast_network`` (default): routers that pass a packet a clock, one clock a hop
+    (MeshRouter ``fast``), and exit stages that take a spike a clock (ExitStage ``queued``);
+    False: the earlier ones (two clocks a hop, a packet every other clock; five clocks a spike).
+    ``quick_start`` (default): a core that has nothing to deliver at ``start`` sweeps at once
+    (LIFCore ``quick_start``; False: an empty delivery phase of two clocks first).
     Counters: ``sop_count`` sums the cores';
     ``deliver_cycles`` and ``update_cycles`` count the mesh's phases, so SOPs per delivery
     clock is the array's throughput.
@@ -296,7 +357,8 @@ class NeuronMesh(wiring.Component):
                  rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
                  early_update: bool = True, pipelined: bool = True, packed: bool = True,
                  retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False,
-                 run_ahead: bool = True, sweep_overlap: bool = True, lut: bool = False):
+                 run_ahead: bool = True, sweep_overlap: bool = True, lut: bool = False,
+                 fast_network: bool = True, quick_start: bool = True):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -312,6 +374,8 @@ class NeuronMesh(wiring.Component):
         self.packed = packed and not hooks
         self.retimed = retimed  # the cores' control for 50 MHz (LIFCore ``retimed``)
         self.lut = lut  # the cores' (weight, delay) tables (LIFCore ``lut``)
+        self.fast_network = fast_network  # the routers' one-clock hops (MeshRouter ``fast``)
+        self.quick_start = quick_start  # a core with nothing to deliver sweeps at once
         self.stall_hooks = stall_hooks
         self.hooks = hooks
         self.n_neurons = plan.n_neurons
@@ -337,16 +401,18 @@ class NeuronMesh(wiring.Component):
                        pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
                        run_ahead=self.run_ahead,
                        sweep_overlap=self.sweep_overlap, fanout_loadable=self.fanout_loadable,
-                       lut=self.lut,
+                       lut=self.lut, quick_start=self.quick_start,
                        shape=self.plan.shape(c))
 
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
         plan, shape = self.plan, self.plan.shape(c)
         return ExitStage(shape["n"], shape["route_words"], core.geometry.n_bits, plan.axon_bits,
-                         plan.width, plan.height, sender_table(plan, c) if self.rom_init else None)
+                         plan.width, plan.height, sender_table(plan, c) if self.rom_init else None,
+                         queued=self.fast_network)
 
     def _router(self) -> MeshRouter:
-        return MeshRouter(self.plan.width, self.plan.height, self.plan.axon_bits)
+        return MeshRouter(self.plan.width, self.plan.height, self.plan.axon_bits,
+                          fast=self.fast_network)
 
     def class_modules(self) -> dict[str, wiring.Component]:
         """Module name -> the component it is converted from, with empty ROMs: per core class
@@ -361,11 +427,12 @@ class NeuronMesh(wiring.Component):
                            prefetch=self.prefetch, hold=not self.early_update,
                            pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
                            run_ahead=self.run_ahead, sweep_overlap=self.sweep_overlap,
-                           lut=self.lut, shape=shapes[k])
+                           lut=self.lut, quick_start=self.quick_start, shape=shapes[k])
             out[core_module(k)] = core
             out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
                                             core.geometry.n_bits, self.plan.axon_bits,
-                                            self.plan.width, self.plan.height)
+                                            self.plan.width, self.plan.height,
+                                            queued=self.fast_network)
         out[ROUTER_MODULE] = self._router()
         return out
 

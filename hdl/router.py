@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from amaranth import Cat, Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 PORTS = ("east", "west", "north", "south", "local")  # input priority order, highest first
@@ -65,12 +65,19 @@ class MeshRouter(wiring.Component):
 
     ``idle`` is high when no packet is buffered: with the links holding no state of their own,
     the network is empty exactly when every router is idle.
+
+    ``fast`` (default): each input a two-word FIFO read from its registers, so a packet crosses
+    a router in one clock and an input takes one a clock. False: the earlier input, a RAM FIFO
+    behind an output register (``SyncFIFOBuffered`` of depth 2): two clocks a hop, and since its
+    one RAM word is full for the clock after a write, one packet every other clock.
     """
 
-    def __init__(self, width: int, height: int, src_bits: int, depth: int = 2):
+    def __init__(self, width: int, height: int, src_bits: int, depth: int = 2,
+                 fast: bool = True):
         self.layout = packet_layout(src_bits, width, height)
         self.width, self.height = width, height
         self.depth = depth
+        self.fast = fast
         members = {}
         for p in PORTS:
             members[f"i_{p}"] = In(stream.Signature(self.layout))
@@ -92,7 +99,8 @@ class MeshRouter(wiring.Component):
         heads, pending, fifos = [], [], []
         taken = [Signal(len(PORTS), name=f"taken_{p}") for p in PORTS]
         for i, p in enumerate(PORTS):
-            fifo = SyncFIFOBuffered(width=self.layout.size, depth=self.depth)
+            fifo = (SyncFIFO if self.fast else SyncFIFOBuffered)(width=self.layout.size,
+                                                                 depth=self.depth)
             m.submodules[f"fifo_{p}"] = fifo
             port = getattr(self, f"i_{p}")
             m.d.comb += [fifo.w_data.eq(port.payload), fifo.w_en.eq(port.valid),
