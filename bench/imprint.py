@@ -271,8 +271,9 @@ def big(rec_dir: Path, work: Path) -> dict:
             "precision": f["truth"]["precision"]}
 
 
-VARIANTS = [(m, v, "none") for m in MODELS for v in (False, True)] + [
-    ("exponential", True, "rescale"), ("pcm", True, "rescale"), ("linear", True, "rescale")]
+#: the device-model table, on the CLI's default window (chosen from the recording's lags)
+VARIANTS = [(m, v, "none", {"window": "auto"}) for m in MODELS for v in (False, True)] + [
+    (m, True, "rescale", {"window": "auto"}) for m in ("exponential", "pcm", "linear")]
 #: the STDP window on the defaults (soft-bounds, variation, rescale) and on ideal linear
 #: devices: the ramp tail of 30 ms (the default) against a flat 9 ms box, each with and without
 #: --mirror
