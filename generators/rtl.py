@@ -19,7 +19,7 @@ import importlib.metadata
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,17 @@ from neuropaste.generators.placement import (
     place,
     table_sizes,
 )
-from neuropaste.hdl.core import CoreGeometry, CoreImage, LIFCore, memory_images
+from neuropaste.hdl.core import (
+    SWEEP_OVERLAP_MAX_DELAY,
+    CoreGeometry,
+    CoreImage,
+    LIFCore,
+    memory_images,
+)
 from neuropaste.hdl.mesh import NeuronMesh, core_module, exit_module, sender_table
 from neuropaste.hdl.mesh_top import mesh_top
 from neuropaste.hdl.router import LINK_STALL_VERILOG
-from neuropaste.ir import Network, fanout_table, write_npz
+from neuropaste.ir import Network, fanout_indptr, write_npz
 from neuropaste.outputs import substage
 from neuropaste.reference import ReferenceRun
 
@@ -73,8 +79,16 @@ class RTLOptions:
     retimed: bool = True  # control and forwarding for 50 MHz (LIFCore); False: before
     mesh_spram: bool = True  # FPGA: mesh fan-out tables loadable (SPRAM); False: ROMs (before)
     run_ahead: bool = True  # mesh cores deliver this step's spikes before the next start
-    sweep_overlap: bool = True  # ... during their own update sweep too (D + 1 slot banks)
+    sweep_overlap: bool = True  # ... during their own update sweep too (D + 1 slot banks),
+    # only while D <= SWEEP_OVERLAP_MAX_DELAY (``for_network``)
     fanout_lut: bool = True  # entries index a (weight, delay) table; False: the pair (before)
+
+    def for_network(self, net: Network) -> RTLOptions:
+        """The options a build of ``net`` uses: ``sweep_overlap`` switched off when the maximum
+        delay D exceeds ``SWEEP_OVERLAP_MAX_DELAY`` (D + 1 memory banks a core are too many);
+        the manifest's ``design`` records the result, so verify and fpga rebuild the same."""
+        return replace(self, sweep_overlap=self.sweep_overlap
+                       and net.max_delay <= SWEEP_OVERLAP_MAX_DELAY)
 
     def design(self) -> dict[str, bool]:
         """The switches the elaborated design depends on (placement aside)."""
@@ -100,10 +114,12 @@ def build_core(net: Network) -> LIFCore:
 
 
 def check_fits(held: Network | CoreImage, limits: SingleCoreLimits | None = None,
-               source: Any = None, packed: bool = True) -> CoreGeometry:
-    """What one core holds (a whole network, or one mesh core's image) within its limits."""
+               source: Any = None, packed: bool = True,
+               sweep_overlap: bool = False) -> CoreGeometry:
+    """What one core holds (a whole network, or one mesh core's image) within its limits;
+    ``sweep_overlap``: its accumulator ring has D + 1 slots."""
     limits = limits or SingleCoreLimits()
-    g = CoreGeometry(held, packed=packed)
+    g = CoreGeometry(held, packed=packed, sweep_overlap=sweep_overlap)
     if isinstance(held, Network):
         source = held.meta.get("source")
     synapses = len(held.pre) if isinstance(held, Network) else len(held.target)
@@ -115,7 +131,8 @@ def check_fits(held: Network | CoreImage, limits: SingleCoreLimits | None = None
                          f"{limits.fanout_entries} fan-out entries: prune weak synapses or "
                          "place the map on more cores (--cores)")
     if g.acc_depth > limits.accumulator_words:
-        raise InputError(source, f"delay ring of {g.max_delay} slots x {1 << g.n_bits} "
+        raise InputError(source, f"delay ring of {g.acc_depth >> g.n_bits} slots x "
+                         f"{1 << g.n_bits} "
                          f"neurons = {g.acc_depth} words exceeds {limits.accumulator_words}: "
                          "reduce the maximum delay or use more cores")
     return g
@@ -304,8 +321,7 @@ def cycle_estimate(net: Network, raster: Raster) -> dict[str, Any]:
     handshake.
     """
     steps = raster.steps
-    indptr = fanout_table(net)[0]
-    fan = np.diff(indptr)
+    fan = np.diff(fanout_indptr(net))
     sops = np.zeros(steps + 1, np.int64)
     fetch = np.zeros(steps + 1, np.int64)
     # spikes of step t are delivered in step t + 1
@@ -400,6 +416,7 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, options: RTLOptions) ->
     """Write ``out_dir/rtl``; return the manifest entries of this backend."""
     rtl = Path(out_dir) / RTL
     (Path(out_dir) / RTL_MEM).mkdir(parents=True, exist_ok=True)
+    asked, options = options, options.for_network(net)
     cores, core_neurons = options.cores, options.core_neurons
     single = cores == 1 or (cores is None and core_neurons is None and _fits(net))
     common = {
@@ -416,7 +433,9 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, options: RTLOptions) ->
     with substage("cycle estimate"):
         mesh["cycle_estimate"] = mesh_cycle_estimate(net, ref.raster, core, mesh["cores"])
     mesh["cycle_estimate_one_core"] = common["cycle_estimate"]
-    return mesh | {"design": options.design()}
+    return mesh | {"design": options.design(), "sweep_overlap": {
+        "asked": asked.sweep_overlap, "on": options.sweep_overlap,
+        "max_delay": net.max_delay, "up_to_max_delay": SWEEP_OVERLAP_MAX_DELAY}}
 
 
 def _fits(net: Network) -> bool:
@@ -472,14 +491,15 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     with substage("mesh plan"):
         plan = mesh_plan(net, placement)
         _ = plan.classes  # the sender tables and classes, timed here
-    for img in plan.images:
-        check_fits(img, source=net.meta.get("source"))
     mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, hooks=True,
                       prefetch=options.prefetch, early_update=options.early_update,
                       pipelined=options.pipelined, packed=options.packed,
                       retimed=options.retimed, run_ahead=options.run_ahead,
                       sweep_overlap=options.sweep_overlap, lut=options.fanout_lut)
-    geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut)
+    for img in plan.images:
+        check_fits(img, source=net.meta.get("source"), sweep_overlap=mesh.sweep_overlap)
+    geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut,
+                               sweep_overlap=mesh.sweep_overlap)
                   for c, img in enumerate(plan.images)]
     with substage("ROM images"):
         images = rom_images(mesh, MESH_TOP)

@@ -114,10 +114,17 @@ class Network:
         return h.hexdigest()
 
 
-def fanout_table(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """CSR by presynaptic source: indptr, target, weight, delay (canonical order kept)."""
+def fanout_indptr(net: Network) -> np.ndarray:
+    """Where each presynaptic source's synapses start and end in the CSR by source (the
+    row pointer of :func:`fanout_table` alone: no synapse-sized array)."""
     indptr = np.zeros(net.n_neurons + 1, np.int64)
     np.cumsum(np.bincount(net.pre, minlength=net.n_neurons), out=indptr[1:])
+    return indptr
+
+
+def fanout_table(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CSR by presynaptic source: indptr, target, weight, delay (canonical order kept)."""
+    indptr = fanout_indptr(net)
     order = np.argsort(net.pre, kind="stable")
     return (
         indptr,

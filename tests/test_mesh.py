@@ -14,11 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from netgen import clustered_network, hardware_networks, run_mesh
 
+from neuropaste import ConnectivityMap
 from neuropaste.addresses import addresses
 from neuropaste.compile import compile_map, compile_network
 from neuropaste.events import poisson
 from neuropaste.generators.placement import CoreLimits, mesh_plan, place
+from neuropaste.generators.quantize import quantize
 from neuropaste.generators.rtl import RTLOptions
+from neuropaste.hdl.core import SWEEP_OVERLAP_MAX_DELAY
 from neuropaste.hdl.mesh import mesh_shape
 from neuropaste.hdl.router import split
 from neuropaste.io import load_map
@@ -159,6 +162,33 @@ def test_run_ahead_takes_deliveries_out_of_the_step() -> None:
         assert c["deliver_cycles"] < 0.5 * off["deliver_cycles"]
         total = c["deliver_cycles"] + c["update_cycles"]
         assert total < 0.9 * (off["deliver_cycles"] + off["update_cycles"])
+
+
+@pytest.mark.parametrize("max_delay", [SWEEP_OVERLAP_MAX_DELAY, SWEEP_OVERLAP_MAX_DELAY + 3])
+def test_sweep_overlap_switches_itself_off_past_a_small_delay(tmp_path: Path,
+                                                             max_delay: int) -> None:
+    """``sweep_overlap`` costs a memory bank per delay slot: a map whose longest delay exceeds
+    ``SWEEP_OVERLAP_MAX_DELAY`` is built without it, and the manifest says so; the per-core
+    accumulator figure counts the D + 1 slots when it is on."""
+    rng = np.random.default_rng(max_delay)
+    n, e = 24, 150
+    delay = rng.integers(1, max_delay + 1, e)
+    delay[0] = max_delay
+    net = quantize(ConnectivityMap.build([f"n{i}" for i in range(n)], rng.integers(0, n, e),
+                                         rng.integers(0, n, e), rng.normal(0.3, 1.0, e), delay))
+    assert net.max_delay == max_delay
+    out = tmp_path / "out"
+    compile_network(net, out, stimulus=poisson(n, 5, 0.2, seed=1), steps=5, backends=("rtl",),
+                    backend_options={"rtl": RTLOptions(cores=2)}, quiet=True)
+    part = json.loads((out / "manifest.json").read_text())["backends"]["rtl"]
+    on = max_delay <= SWEEP_OVERLAP_MAX_DELAY
+    assert part["design"]["sweep_overlap"] is on
+    assert part["sweep_overlap"] == {"asked": True, "on": on, "max_delay": max_delay,
+                                     "up_to_max_delay": SWEEP_OVERLAP_MAX_DELAY}
+    g = part["geometry"]
+    assert g["acc_depth"] == (max_delay + on) << g["n_bits"]
+    verilog = (out / "rtl" / "neuropaste_mesh.v").read_text()
+    assert (f"acc{max_delay}" in verilog) is on
 
 
 def _compile(tmp_path: Path, spec: str, cores: int, steps: int, rate: float = 0.05) -> Path:
