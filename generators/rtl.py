@@ -177,24 +177,24 @@ class RomImage:
         return self.prefix + self.name
 
 
-def rom_images(design: LIFCore | NeuronMesh, top: str) -> list[RomImage]:
-    """Every ROM of ``design`` with its contents: what ``emit`` writes and the Verilog reads."""
+def rom_images(design: LIFCore | NeuronMesh, top: str) -> Iterator[RomImage]:
+    """Every ROM of ``design`` with its contents: what ``emit`` writes and the Verilog reads;
+    core by core, so that a mesh's images need not all be in memory at once."""
     names = {"ptr": "ptr", "fanout": "fan", "param": "param", "wd": "wd"}
     if isinstance(design, LIFCore):
-        return [RomImage(top, names[k], "", f"{k}.hex", words, width)
-                for k, (words, width) in memory_images(design.image, design.geometry).items()
-                if not (k == "fanout" and design.fanout_loadable)]
+        yield from (RomImage(top, names[k], "", f"{k}.hex", words, width)
+                    for k, (words, width) in memory_images(design.image, design.geometry).items()
+                    if not (k == "fanout" and design.fanout_loadable))
+        return
     plan = design.plan
     _, class_of = plan.classes
-    out: list[RomImage] = []
     for c, image in enumerate(plan.images):
         k, prefix = int(class_of[c]), f"core_{c}/"
         g = CoreGeometry(image, plan.shape(c), packed=design.packed, lut=design.lut)
-        out += [RomImage(core_module(k), names[key], prefix, f"{key}.hex", words, width)
-                for key, (words, width) in memory_images(image, g).items()]
-        out += [RomImage(exit_module(k), key, prefix, f"{key}.hex", words, width)
-                for key, (words, width) in sender_table(plan, c).items()]
-    return out
+        yield from (RomImage(core_module(k), names[key], prefix, f"{key}.hex", words, width)
+                    for key, (words, width) in memory_images(image, g).items())
+        yield from (RomImage(exit_module(k), key, prefix, f"{key}.hex", words, width)
+                    for key, (words, width) in sender_table(plan, c).items())
 
 
 def to_verilog(design: LIFCore | NeuronMesh, top: str = TOP,
@@ -479,7 +479,7 @@ def _emit_core(net: Network, rtl: Path, options: RTLOptions) -> dict[str, Any]:
     core = LIFCore(net, rom_init=False, prefetch=options.prefetch, pipelined=options.pipelined,
                    packed=options.packed, retimed=options.retimed, lut=options.fanout_lut)
     g = core.geometry
-    images = rom_images(core, TOP)
+    images = list(rom_images(core, TOP))
     (rtl / CORE_VERILOG).write_text(_header("single LIF core", g.as_dict())
                                     + to_verilog(core, TOP, images))
     for image in images:
@@ -522,8 +522,11 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut,
                                sweep_overlap=mesh.sweep_overlap)
                   for c, img in enumerate(plan.images)]
-    with substage("ROM images"):
-        images = rom_images(mesh, MESH_TOP)
+    images = []
+    with substage("ROM images"):  # written as made: only their names and sizes stay
+        for image in rom_images(mesh, MESH_TOP):
+            _hex_image(rtl / "mem" / image.file, image)
+            images.append(replace(image, words=range(len(image.words))))
     info = {"cores": plan.n_cores, "mesh": f"{plan.width}x{plan.height}",
             "address_bits": mesh.a_bits}
     (rtl / MESH_VERILOG).write_text(
@@ -542,10 +545,7 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     files = [f"{RTL}/{MESH_VERILOG}", ADDRESS_MAP, PLACEMENT]
     shapes, class_of = plan.classes
     bits: dict[str, int] = {}
-    with substage("hex images written"):
-        for image in images:
-            _hex_image(rtl / "mem" / image.file, image)
-            files.append(f"{RTL_MEM}/{image.file}")
+    files += [f"{RTL_MEM}/{image.file}" for image in images]
     for c, g in enumerate(geometries):
         table = sender_table(plan, c)
         routes = sum(len(words) * width for words, width in table.values())
