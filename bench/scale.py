@@ -184,7 +184,7 @@ def row(name: str, r: dict, t_max: float | None, gb_max: float | None) -> None:
           f"average {r['load'][0]:.1f} at the start, {r['load'][1]:.1f} at the end -->",
           flush=True)
     for key in ("placement", "placement_neuron_balanced"):
-        if r.get(key):
+        if isinstance(r.get(key), dict):  # the baseline is skipped on large maps
             o = r[key]
             print(f"<!-- {name} {key}: {o['intercore_packets_per_step']:.0f} inter-core packets "
                   f"a step, busiest core {o['max_core_work']:.1f} SOPs a step, work balance "

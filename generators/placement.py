@@ -248,6 +248,9 @@ def _fill_empty(core: np.ndarray, n_cores: int) -> np.ndarray:
 
 
 BALANCE = ("work", "neurons", "steps")
+#: the largest map whose placement stats also give the neuron-balanced partition's objectives
+#: (by default): it is a METIS run of its own, minutes on the scale-1 microcircuit
+BASELINE_SYNAPSES = 10_000_000
 # a neuron's own weight under "work", in mean neurons' work: enough to keep neuron counts (the
 # update sweep) from drifting far, small enough that work balances within a few per cent
 NEURON_WEIGHT = 0.1
@@ -257,11 +260,13 @@ WORK_NEURON_SLACK = 2.0
 
 def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = None,
           rates: np.ndarray | None = None, seed: int = 0, balance: str = "work",
-          raster: Raster | None = None) -> Placement:
+          raster: Raster | None = None, baseline: bool | None = None) -> Placement:
     """Assign every neuron a core under the core limits: minimising inter-core spike traffic
     while balancing ``balance`` (``"work"``, ``"neurons"``), or balancing every step's work
     (``"steps"``, from ``raster`` and ``rates``; module docstring). The stats report both
-    objectives for this placement and, unless ``"neurons"``, for the neuron-balanced one too."""
+    objectives for this placement and, unless ``"neurons"``, for the neuron-balanced one too
+    (``baseline``; default: up to ``BASELINE_SYNAPSES``, since it is a partition of its own that
+    only the stats use)."""
     if balance not in BALANCE:
         raise ValueError(f"balance must be one of {BALANCE}, not {balance!r}")
     limits = limits or CoreLimits()
@@ -297,8 +302,12 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
     naive = np.minimum(np.arange(net.n_neurons) * n_cores // max(net.n_neurons, 1), n_cores - 1)
     if core is None:  # a core count was given
         core = _partition(net, n_cores, limits, link, seed, balance, rates, work)
-    baseline = None
-    if balance != "neurons" and n_cores > 1:
+    if baseline is None:
+        baseline = net.n_synapses <= BASELINE_SYNAPSES
+    skipped = balance != "neurons" and n_cores > 1 and not baseline
+    if not baseline or balance == "neurons" or n_cores == 1:
+        baseline = None
+    else:
         try:
             baseline = _partition(net, n_cores, limits, link, seed, "neurons", rates)
         except InputError:  # the neuron-balanced placement may not fit where this one does
@@ -338,6 +347,10 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
         stats["step_balance"] = step_balance(work, core, n_cores)
     if baseline is not None:
         stats["objectives_neuron_balanced"] = objectives(net, baseline, n_cores, rates)
+    elif skipped:
+        stats["neuron_balanced_baseline"] = (
+            f"not computed: {net.n_synapses} synapses > {BASELINE_SYNAPSES} (a second "
+            "partition for this comparison alone; place(..., baseline=True))")
     return Placement(core=core, local=local, n_cores=n_cores, stats=stats)
 
 
