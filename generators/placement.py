@@ -52,7 +52,8 @@ def source_blocks(net: Network, pairs_per_source: int, block: int = DEST_BLOCK
     n = net.n_neurons
     chunk = max(1, block // max(pairs_per_source, 1))
     starts = np.arange(0, n, chunk)
-    bounds = np.searchsorted(net.pre, np.append(starts, n))
+    # the queries in the synapses' type: a mixed-type search copies every synapse first
+    bounds = np.searchsorted(net.pre, np.append(starts, n).astype(net.pre.dtype))
     for b, lo in enumerate(starts.tolist()):
         yield lo, min(lo + chunk, n), slice(int(bounds[b]), int(bounds[b + 1]))
 
@@ -82,31 +83,35 @@ def destinations(net: Network, core: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(cols), np.int8), cols, indptr), shape=(n, n_cores))
 
 
-def traffic(net: Network, core: np.ndarray, rates: np.ndarray | None = None) -> float:
-    """Inter-core packets per step: sum over sources of rate x remote destination cores."""
-    dest = destinations(net, core).tocoo()
+def traffic(net: Network, core: np.ndarray, rates: np.ndarray | None = None,
+            dest: sp.csr_matrix | None = None) -> float:
+    """Inter-core packets per step: sum over sources of rate x remote destination cores
+    (``dest``: :func:`destinations` of ``core``, when already made)."""
+    dest = (destinations(net, core) if dest is None else dest).tocoo()
     remote = dest.col != core[dest.row]
     r = np.ones(net.n_neurons) if rates is None else np.asarray(rates, np.float64)
     return float(r[dest.row[remote]].sum())
 
 
-def destination_rows(net: Network, core: np.ndarray, n_cores: int) -> np.ndarray:
+def destination_rows(net: Network, core: np.ndarray, n_cores: int,
+                     dest: sp.csr_matrix | None = None) -> np.ndarray:
     """Per source neuron, the rows of the mesh that hold one of its targets: the packets of
     its spike under row multicast (hdl/router.py), its words in the sender table."""
     width, height = mesh_shape(n_cores)
-    dest = destinations(net, core)
+    dest = destinations(net, core) if dest is None else dest
     cores = np.arange(dest.shape[1])
     to_row = sp.csr_matrix((np.ones(len(cores), np.int8), (cores, cores // width)),
                            shape=(dest.shape[1], height))
     return (dest @ to_row).getnnz(axis=1)
 
 
-def core_loads(net: Network, core: np.ndarray, n_cores: int) -> dict[str, np.ndarray]:
+def core_loads(net: Network, core: np.ndarray, n_cores: int,
+               dest: sp.csr_matrix | None = None) -> dict[str, np.ndarray]:
     return {
         "neurons": np.bincount(core, minlength=n_cores),
         "fanout_entries": np.bincount(core, weights=np.bincount(net.post, minlength=len(core)),
                                       minlength=n_cores).astype(np.int64),
-        "route_entries": np.bincount(core, weights=destination_rows(net, core, n_cores),
+        "route_entries": np.bincount(core, weights=destination_rows(net, core, n_cores, dest),
                                      minlength=n_cores).astype(np.int64),
     }
 
@@ -122,7 +127,8 @@ def delivery_work(net: Network, rates: np.ndarray | None = None) -> np.ndarray:
 
 
 def objectives(net: Network, core: np.ndarray, n_cores: int,
-               rates: np.ndarray | None = None) -> dict[str, float]:
+               rates: np.ndarray | None = None,
+               dest: sp.csr_matrix | None = None) -> dict[str, float]:
     """Both things a placement trades: the busiest core's delivery work (SOPs/step) against
     the mean (their ratio bounds the mesh's share of the ideal SOP rate), and the inter-core
     packets per step."""
@@ -130,7 +136,7 @@ def objectives(net: Network, core: np.ndarray, n_cores: int,
     mean = float(work.mean()) if n_cores else 0.0
     return {"max_core_work": float(work.max(initial=0.0)), "mean_core_work": mean,
             "work_balance": mean / float(work.max()) if work.max(initial=0.0) > 0 else 1.0,
-            "intercore_packets_per_step": traffic(net, core, rates)}
+            "intercore_packets_per_step": traffic(net, core, rates, dest)}
 
 
 def cores_needed(net: Network, limits: CoreLimits) -> int:
@@ -316,13 +322,14 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
     for c in range(n_cores):
         idx = np.flatnonzero(core == c)
         local[idx] = np.arange(len(idx))
-    loads = core_loads(net, core, n_cores)
+    dest = destinations(net, core)  # once, for every figure below
+    loads = core_loads(net, core, n_cores, dest)
     for name, load in loads.items():
         limit = getattr(limits, name)
         if load.max(initial=0) > limit:
             raise InputError(net.meta.get("source"), f"a core needs {int(load.max())} {name} "
                              f"but holds {limit}: use more cores or raise the limit")
-    placed, in_order = traffic(net, core, rates), traffic(net, naive, rates)
+    placed, in_order = traffic(net, core, rates, dest), traffic(net, naive, rates)
     rr = np.ones(net.n_neurons) if rates is None else np.asarray(rates, np.float64)
     unicast = 0.0
     for syn in synapse_blocks(net):
@@ -341,7 +348,7 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
         "max_fanout_entries_per_core": int(loads["fanout_entries"].max()),
         "max_route_entries_per_core": int(loads["route_entries"].max()),
         "balance": balance,
-        "objectives": objectives(net, core, n_cores, rates),
+        "objectives": objectives(net, core, n_cores, rates, dest),
     }
     if balance == "steps":
         stats["step_balance"] = step_balance(work, core, n_cores)
@@ -580,7 +587,7 @@ def mesh_plan(net: Network, placement: Placement) -> MeshPlan:
     n_cores = placement.n_cores
     key = placement.core.astype(np.int16 if n_cores <= 1 << 15 else np.int32)[net.post]
     by_core = np.argsort(key, kind="stable")  # synapses core by core (a radix sort)
-    bounds = np.searchsorted(key[by_core], np.arange(n_cores + 1))
+    bounds = np.searchsorted(key[by_core], np.arange(n_cores + 1, dtype=key.dtype))
     del key
     local = placement.local.astype(np.int32)
     t_bits = bits_for(int(local.max(initial=0)) + 1)

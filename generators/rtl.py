@@ -381,7 +381,7 @@ def mesh_cycle_estimate(net: Network, raster: Raster, core: np.ndarray, n_cores:
     # by source): a sparse matrix of every synapse took 2.3 GB on the microcircuit
     by_step = np.zeros((steps + 1, n_cores))
     chunk = max(1, CYCLE_BLOCK // max(n_cores, 1))
-    bounds = np.searchsorted(net.pre, np.arange(0, n + chunk, chunk))
+    bounds = np.searchsorted(net.pre, np.arange(0, n + chunk, chunk).astype(net.pre.dtype))
     for b, lo in enumerate(range(0, n, chunk)):
         hi, syn = min(lo + chunk, n), slice(bounds[b], bounds[b + 1])
         key = (net.pre[syn].astype(np.int64) - lo) * n_cores + core[net.post[syn]]
