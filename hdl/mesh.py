@@ -102,7 +102,7 @@ class MeshPlan:
     height: int
     axons: list[np.ndarray]  # per core, per local neuron: the axon index its packets carry
 
-    @property
+    @cached_property
     def axon_bits(self) -> int:
         """Width of a packet's axon field: the largest index any core's table holds."""
         return bits_for(max(max(img.n_axons for img in self.images) - 1, 1))

@@ -134,8 +134,10 @@ def compile_network(
                 raise TypeError(f"options of the {backend.name} backend must be a "
                                 f"{backend.options.__name__}, not {type(opts).__name__}")
             jobs.append((backend, opts))
+        at_once = None
         if parallel is None:
-            parallel = (os.cpu_count() or 1) > 1
+            at_once = backends_at_once([b for b, _ in jobs], net)
+            parallel = at_once["chosen"]
         entries, forked_peaks = run_backends(jobs, net, tmp, ref, quiet, seconds, peaks,
                                              parallel)
         manifest["backends"] = entries
@@ -145,6 +147,8 @@ def compile_network(
             "stage_seconds": seconds, "peak_rss_MB": round(own + grown, 1),
             "peak_rss_MB_after_stage": peaks,
             "note": "measured on the compiling machine; not part of the reproducible output"}
+        if at_once is not None:
+            manifest["resources"]["backends_at_once"] = at_once
         if forked_peaks:
             manifest["resources"] |= {
                 "peak_rss_MB_compile_process": own,
@@ -156,6 +160,27 @@ def compile_network(
                              "size at the fork to its peak"}
         write_json(tmp / MANIFEST, manifest)
     return manifest
+
+
+#: the share of the machine's memory that backends run at the same time may fill, predicted
+PARALLEL_MEMORY_SHARE = 2 / 3
+
+
+def backends_at_once(chosen: list[Any], net: Network, memory_mb: float | None = None
+                     ) -> dict[str, Any]:
+    """Whether ``compile`` runs the backends at the same time (the default): with more than
+    one core, and when the predicted peak, this process's resident memory plus every
+    backend's growth (``Backend.bytes_per_synapse``), stays within ``PARALLEL_MEMORY_SHARE``
+    of ``memory_mb`` (default: the machine's). In turn, the peak is the largest growth alone.
+    The files are the same either way."""
+    if memory_mb is None:
+        memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    grows = [b.bytes_per_synapse * net.n_synapses / 2**20 for b in chosen]
+    peak = _resident_mb() + sum(grows)
+    budget = PARALLEL_MEMORY_SHARE * memory_mb
+    return {"chosen": bool(len(chosen) > 1 and (os.cpu_count() or 1) > 1 and peak <= budget),
+            "predicted_peak_MB": round(peak, 1), "budget_MB": round(budget, 1),
+            "predicted_peak_in_turn_MB": round(_resident_mb() + max(grows, default=0.0), 1)}
 
 
 def run_backends(jobs: list[tuple[Any, Any]], net: Network, tmp: Path, ref: Any, quiet: bool,

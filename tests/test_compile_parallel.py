@@ -42,3 +42,26 @@ def test_an_input_error_in_the_forked_backend_stops_the_compile(tmp_path: Path) 
                         backends=("rtl", "spice"), quiet=True, parallel=True,
                         backend_options={"rtl": RTLOptions(core_neurons=0)})
     assert not (tmp_path / "x").exists()
+
+
+def test_backends_run_in_turn_when_their_predicted_memory_does_not_fit() -> None:
+    """The default: at the same time while the backends' predicted growth, summed, fits the
+    budget; in turn otherwise (the files are the same either way, test above)."""
+    import os
+    from types import SimpleNamespace
+
+    from neuropaste.compile import PARALLEL_MEMORY_SHARE, backends_at_once
+    from neuropaste.generators import backends as registry
+
+    chosen = [registry.get("rtl"), registry.get("spice")]
+    assert all(b.bytes_per_synapse > 0 for b in chosen)
+    small, large = SimpleNamespace(n_synapses=10**4), SimpleNamespace(n_synapses=10**9)
+    roomy = backends_at_once(chosen, small, memory_mb=10**6)
+    assert roomy["chosen"] is ((os.cpu_count() or 1) > 1)
+    assert roomy["budget_MB"] == PARALLEL_MEMORY_SHARE * 10**6
+    tight = backends_at_once(chosen, large, memory_mb=24 * 1024)
+    assert tight["chosen"] is False and tight["predicted_peak_MB"] > tight["budget_MB"]
+    grows = sorted(b.bytes_per_synapse * 10**9 / 2**20 for b in chosen)
+    assert tight["predicted_peak_MB"] - tight["predicted_peak_in_turn_MB"] == \
+        pytest.approx(grows[0], abs=1.0)
+    assert backends_at_once(chosen[:1], small, memory_mb=10**6)["chosen"] is False
