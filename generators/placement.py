@@ -557,6 +557,8 @@ def _first_fit(indptr, indices, order, n_cores, words, n):  # pragma: no cover
             taken = np.uint64(0)
             for j in range(a, b):
                 taken |= used[indices[j], w]
+                if taken == full:  # no room in this word: most words fill at a core or two
+                    break
             if taken != full:
                 break
             w += 1
