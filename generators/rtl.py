@@ -567,4 +567,4 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     }
 
 
-BACKEND = Backend(name="rtl", options=RTLOptions, emit=emit)
+BACKEND = Backend(name="rtl", options=RTLOptions, emit=emit, bytes_per_synapse=27.0)
