@@ -140,13 +140,19 @@ def compile_network(
         if parallel is None:
             at_once = backends_at_once([b for b, _ in jobs], net)
             parallel = at_once["chosen"]
+        # in turn by the memory rule: each but the last still forked, one after another, so
+        # that what a backend held goes back to the system when its process ends
+        isolate = at_once is not None and not parallel
         entries, forked_peaks = run_backends(jobs, net, tmp, ref, quiet, seconds, peaks,
-                                             parallel)
+                                             parallel, isolate)
         manifest["backends"] = entries
         own = peak_rss_mb()
-        grown = sum(peak - start for start, peak in forked_peaks.values())
+        if isolate:  # one process at a time: the largest peak
+            total = max([own] + [peak for _, peak in forked_peaks.values()])
+        else:
+            total = own + sum(peak - start for start, peak in forked_peaks.values())
         manifest["resources"] = {  # the one entry that depends on the machine and the run
-            "stage_seconds": seconds, "peak_rss_MB": round(own + grown, 1),
+            "stage_seconds": seconds, "peak_rss_MB": round(total, 1),
             "peak_rss_MB_after_stage": peaks,
             "note": "measured on the compiling machine; not part of the reproducible output"}
         if at_once is not None:
@@ -156,7 +162,10 @@ def compile_network(
                 "peak_rss_MB_compile_process": own,
                 "rss_MB_backend_processes": {name: {"at_fork": start, "peak": peak}
                                              for name, (start, peak) in forked_peaks.items()},
-                "peak_note": "backends ran at the same time, each but the last in a forked "
+                "peak_note": "backends ran in turn, each but the last in a forked process "
+                             "that ended before the next began: peak_rss_MB is the largest "
+                             "process's peak" if isolate else
+                             "backends ran at the same time, each but the last in a forked "
                              "process that shares the pages it inherits: peak_rss_MB is this "
                              "process's peak plus what each forked one grew from its resident "
                              "size at the fork to its peak"}
@@ -186,7 +195,8 @@ def backends_at_once(chosen: list[Any], net: Network, memory_mb: float | None = 
 
 
 def run_backends(jobs: list[tuple[Any, Any]], net: Network, tmp: Path, ref: Any, quiet: bool,
-                 seconds: dict[str, float], peaks: dict[str, float], parallel: bool
+                 seconds: dict[str, float], peaks: dict[str, float], parallel: bool,
+                 isolate: bool = False
                  ) -> tuple[dict[str, Any], dict[str, tuple[float, float]]]:
     """Every backend's manifest entry, and each forked process's resident memory at the fork
     and at its peak (MB).
@@ -196,10 +206,13 @@ def run_backends(jobs: list[tuple[Any, Any]], net: Network, tmp: Path, ref: Any,
     process (it inherits the network without a copy) while the last runs here, and their
     stage times come back into ``seconds``. A backend's ``InputError`` is raised here as if it
     had run in this process. Outputs do not depend on the order (each backend writes its own
-    files), so they stay byte-identical."""
+    files), so they stay byte-identical. ``isolate`` (not ``parallel``): each but the last
+    still runs in a forked process, but the next starts only once it has ended (what it held
+    is then the system's again, heap fragments included)."""
     entries: dict[str, Any] = {}
     forked: dict[str, tuple[float, float]] = {}
-    if not parallel or len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if (not (parallel or isolate) or len(jobs) < 2
+            or "fork" not in multiprocessing.get_all_start_methods()):
         for backend, opts in jobs:
             with stage(f"{backend.name} backend", quiet, seconds, peaks):
                 entries[backend.name] = backend.emit(net, tmp, ref, opts)
@@ -214,10 +227,27 @@ def run_backends(jobs: list[tuple[Any, Any]], net: Network, tmp: Path, ref: Any,
         proc.start()
         send.close()
         children.append((backend.name, proc, receive))
+        if isolate:  # in turn: wait for it
+            _collect(children[-1:], entries, forked, seconds, peaks)
     try:
         backend, opts = jobs[-1]
         with stage(f"{backend.name} backend", quiet, seconds, peaks):
             entries[backend.name] = backend.emit(net, tmp, ref, opts)
+        if not isolate:
+            _collect(children, entries, forked, seconds, peaks)
+    finally:
+        for _, proc, _ in children:
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    return {job[0].name: entries[job[0].name] for job in jobs}, forked
+
+
+def _collect(children: list[tuple[str, Any, Any]], entries: dict[str, Any],
+             forked: dict[str, tuple[float, float]], seconds: dict[str, float],
+             peaks: dict[str, float]) -> None:
+    """Each forked backend's entry, times and memory, once it has ended; its error raised."""
+    try:
         for name, proc, receive in children:
             try:
                 kind, *result = receive.recv()
@@ -239,7 +269,6 @@ def run_backends(jobs: list[tuple[Any, Any]], net: Network, tmp: Path, ref: Any,
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-    return {job[0].name: entries[job[0].name] for job in jobs}, forked
 
 
 def _release_freed() -> None:

@@ -26,6 +26,7 @@ def test_parallel_backends_write_byte_identical_files(tmp_path: Path) -> None:
                   backend_options={"rtl": RTLOptions(cores=2)})
     par = compile_network(net, tmp_path / "p", parallel=True, **common)
     ser = compile_network(net, tmp_path / "s", parallel=False, **common)
+    assert turn["backends"] == ser["backends"]
     assert _digests(tmp_path / "p") == _digests(tmp_path / "s")
     assert par["backends"] == ser["backends"]
     res = par["resources"]
@@ -65,3 +66,26 @@ def test_backends_run_in_turn_when_their_predicted_memory_does_not_fit() -> None
     assert tight["predicted_peak_MB"] - tight["predicted_peak_in_turn_MB"] == \
         pytest.approx(grows[0], abs=1.0)
     assert backends_at_once(chosen[:1], small, memory_mb=10**6)["chosen"] is False
+
+
+def test_in_turn_by_the_memory_rule_forks_each_backend_alone(tmp_path: Path,
+                                                             monkeypatch) -> None:
+    """When the memory rule says in turn, the RTL backend still runs in a forked process, but
+    the spice one starts only after it has ended; same files, and the peak is the larger."""
+    import neuropaste.compile as compile_module
+
+    monkeypatch.setattr(compile_module, "PARALLEL_MEMORY_SHARE", 0.0)
+    net = clustered_network(n=120, e=1500, clusters=4, seed=2)
+    common = dict(stimulus=Stimulus.from_pairs([0, 1, 3], [0, 5, 9]), steps=8,
+                  backends=("rtl", "spice"), quiet=True,
+                  backend_options={"rtl": RTLOptions(cores=2)})
+    turn = compile_network(net, tmp_path / "t", **common)
+    ser = compile_network(net, tmp_path / "s", parallel=False, **common)
+    assert turn["backends"] == ser["backends"]
+    assert _digests(tmp_path / "t") == _digests(tmp_path / "s")
+    res = turn["resources"]
+    assert res["backends_at_once"]["chosen"] is False
+    child = res["rss_MB_backend_processes"]["rtl"]["peak"]
+    assert child > 0 and "rtl backend / placement" in res["stage_seconds"]
+    assert res["peak_rss_MB"] == max(res["peak_rss_MB_compile_process"], child)
+    assert "in turn" in res["peak_note"]
