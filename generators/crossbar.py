@@ -771,4 +771,4 @@ def _emit_stack(net: Network, out_dir: Path, store: TileStore, opts: CrossbarOpt
 
 
 BACKEND = Backend(name="spice", options=CrossbarOptions, emit=emit,
-                  bytes_per_synapse=24.0)  # S = 1: 11.7 GB peak from ~4.6 GB resident
+                  bytes_per_synapse=27.0)  # S = 1: 12.1 GB peak from 4.3 GB resident

@@ -568,4 +568,4 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
 
 
 BACKEND = Backend(name="rtl", options=RTLOptions, emit=emit,
-                  bytes_per_synapse=34.0)  # S = 1 alone: 14.3 GB peak from 4.1 GB resident
+                  bytes_per_synapse=28.0)  # S = 1: 12.5 GB peak from 4.3 GB at the fork
