@@ -15,7 +15,8 @@ fit time = a * synapses^b and memory likewise by least squares on log-log axes.
 With both backends (the default) ``compile`` runs them at the same time, the RTL backend in a
 forked process (``neuropaste.compile.run_backends``), when their predicted memory fits 2/3 of
 the machine's (else in turn, the RTL one still forked: S = 1); the manifest's peak is then the
-compile's plus what the forked one grew (at the same time) or the larger of the two (in turn). The table gives each backend's own time beside the whole compile's.
+compile's plus what the forked one grew (at the same time) or the larger of the two (in turn).
+The table gives each backend's own time beside the whole compile's.
 
 Clustered maps: ``k`` distinct-ish targets per neuron, 90 % inside the source's cluster of
 1,000 neurons, the rest anywhere, weights N(0.2, 1), delay 1, labels hidden behind a random
