@@ -13,8 +13,10 @@ fit time = a * synapses^b and memory likewise by least squares on log-log axes.
     cd bench && ../.venv/bin/python scale.py --case clustered-1e5 --backends spice
 
 With both backends (the default) ``compile`` runs them at the same time, the RTL backend in a
-forked process (``neuropaste.compile.run_backends``); the manifest's peak is then the sum of
-both processes' peaks. The table gives each backend's own time beside the whole compile's.
+forked process (``neuropaste.compile.run_backends``), when their predicted memory fits 2/3 of
+the machine's (else in turn, the RTL one still forked: S = 1); the manifest's peak is then the
+compile's plus what the forked one grew (at the same time) or the larger of the two (in turn).
+The table gives each backend's own time beside the whole compile's.
 
 Clustered maps: ``k`` distinct-ish targets per neuron, 90 % inside the source's cluster of
 1,000 neurons, the rest anywhere, weights N(0.2, 1), delay 1, labels hidden behind a random
@@ -184,7 +186,7 @@ def row(name: str, r: dict, t_max: float | None, gb_max: float | None) -> None:
           f"average {r['load'][0]:.1f} at the start, {r['load'][1]:.1f} at the end -->",
           flush=True)
     for key in ("placement", "placement_neuron_balanced"):
-        if r.get(key):
+        if isinstance(r.get(key), dict):  # the baseline is skipped on large maps
             o = r[key]
             print(f"<!-- {name} {key}: {o['intercore_packets_per_step']:.0f} inter-core packets "
                   f"a step, busiest core {o['max_core_work']:.1f} SOPs a step, work balance "

@@ -32,6 +32,10 @@ class Backend:
     name: str
     options: type  # a frozen dataclass; ``options()`` gives the defaults
     emit: Callable[[Network, Path, ReferenceRun, Any], dict[str, Any]]
+    #: what ``emit`` adds to the compiling process's resident memory at its peak, bytes a
+    #: synapse (measured on the scale-1 microcircuit, docs/scale.md): ``compile`` runs the
+    #: backends at the same time only when their sum fits (``neuropaste.compile``)
+    bytes_per_synapse: float = 0.0
 
 
 def names() -> tuple[str, ...]:

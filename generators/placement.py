@@ -15,6 +15,7 @@ it places neurons to keep every sampled step's work even across cores (docs/hard
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numba
@@ -39,41 +40,87 @@ class CoreLimits:
     route_entries: int = 1 << 12  # (local source, destination row) pairs: sender-table words
 
 
+#: (source, core) pairs :func:`destinations` marks at once
+DEST_BLOCK = 1 << 24
+
+
+def source_blocks(net: Network, pairs_per_source: int, block: int = DEST_BLOCK
+                  ) -> Iterator[tuple[int, int, slice]]:
+    """Sources ``lo:hi`` and their synapses (a slice: synapses are in canonical order, by
+    source), ``block // pairs_per_source`` sources at a time: a walk over every synapse
+    without a synapse-sized temporary."""
+    n = net.n_neurons
+    chunk = max(1, block // max(pairs_per_source, 1))
+    starts = np.arange(0, n, chunk)
+    # the queries in the synapses' type: a mixed-type search copies every synapse first
+    bounds = np.searchsorted(net.pre, np.append(starts, n).astype(net.pre.dtype))
+    for b, lo in enumerate(starts.tolist()):
+        yield lo, min(lo + chunk, n), slice(int(bounds[b]), int(bounds[b + 1]))
+
+
+def synapse_blocks(net: Network, block: int = DEST_BLOCK) -> Iterator[slice]:
+    """The synapses ``block`` at a time: sums over them without synapse-sized temporaries."""
+    for lo in range(0, net.n_synapses, block):
+        yield slice(lo, min(lo + block, net.n_synapses))
+
+
+def fan_in_of(net: Network) -> np.ndarray:
+    """Synapses onto each neuron (int64), block by block: ``np.bincount`` of all of them at
+    once first copies the int32 targets to int64 (2.4 GB at 3 x 10^8)."""
+    out = np.zeros(net.n_neurons, np.int64)
+    for syn in synapse_blocks(net):
+        out += np.bincount(net.post[syn], minlength=net.n_neurons)
+    return out
+
+
 def destinations(net: Network, core: np.ndarray) -> sp.csr_matrix:
-    """Boolean (source neuron x core) matrix: which cores hold a target of each source."""
+    """Boolean (source neuron x core) matrix: which cores hold a target of each source.
+    Marked block by block of sources (the one matrix of every synapse took several GB and a
+    sort of 3 x 10^8 entries on the scale-1 microcircuit)."""
     n = net.n_neurons
     n_cores = int(core.max(initial=0)) + 1
-    m = sp.csr_matrix((np.ones(net.n_synapses, np.int8), (net.pre, core[net.post])),
-                      shape=(n, n_cores))
-    m.sum_duplicates()
-    m.data[:] = 1
-    return m
+    indptr = np.zeros(n + 1, np.int64)
+    indices = []
+    for lo, hi, syn in source_blocks(net, n_cores):
+        seen = np.zeros((hi - lo) * n_cores, bool)
+        seen[(net.pre[syn].astype(np.int64) - lo) * n_cores + core[net.post[syn]]] = True
+        flat = np.flatnonzero(seen)
+        indices.append((flat % n_cores).astype(np.int32))
+        indptr[lo + 1:hi + 1] = np.bincount(flat // n_cores, minlength=hi - lo)
+    np.cumsum(indptr, out=indptr)
+    cols = np.concatenate(indices) if indices else np.zeros(0, np.int32)
+    return sp.csr_matrix((np.ones(len(cols), np.int8), cols, indptr), shape=(n, n_cores))
 
 
-def traffic(net: Network, core: np.ndarray, rates: np.ndarray | None = None) -> float:
-    """Inter-core packets per step: sum over sources of rate x remote destination cores."""
-    dest = destinations(net, core).tocoo()
+def traffic(net: Network, core: np.ndarray, rates: np.ndarray | None = None,
+            dest: sp.csr_matrix | None = None) -> float:
+    """Inter-core packets per step: sum over sources of rate x remote destination cores
+    (``dest``: :func:`destinations` of ``core``, when already made)."""
+    dest = (destinations(net, core) if dest is None else dest).tocoo()
     remote = dest.col != core[dest.row]
     r = np.ones(net.n_neurons) if rates is None else np.asarray(rates, np.float64)
     return float(r[dest.row[remote]].sum())
 
 
-def destination_rows(net: Network, core: np.ndarray, n_cores: int) -> np.ndarray:
+def destination_rows(net: Network, core: np.ndarray, n_cores: int,
+                     dest: sp.csr_matrix | None = None) -> np.ndarray:
     """Per source neuron, the rows of the mesh that hold one of its targets: the packets of
     its spike under row multicast (hdl/router.py), its words in the sender table."""
     width, height = mesh_shape(n_cores)
-    dest = destinations(net, core)
+    dest = destinations(net, core) if dest is None else dest
     cores = np.arange(dest.shape[1])
     to_row = sp.csr_matrix((np.ones(len(cores), np.int8), (cores, cores // width)),
                            shape=(dest.shape[1], height))
     return (dest @ to_row).getnnz(axis=1)
 
 
-def core_loads(net: Network, core: np.ndarray, n_cores: int) -> dict[str, np.ndarray]:
+def core_loads(net: Network, core: np.ndarray, n_cores: int,
+               dest: sp.csr_matrix | None = None) -> dict[str, np.ndarray]:
     return {
         "neurons": np.bincount(core, minlength=n_cores),
-        "fanout_entries": np.bincount(core[net.post], minlength=n_cores),
-        "route_entries": np.bincount(core, weights=destination_rows(net, core, n_cores),
+        "fanout_entries": np.bincount(core, weights=fan_in_of(net),
+                                      minlength=n_cores).astype(np.int64),
+        "route_entries": np.bincount(core, weights=destination_rows(net, core, n_cores, dest),
                                      minlength=n_cores).astype(np.int64),
     }
 
@@ -82,11 +129,15 @@ def delivery_work(net: Network, rates: np.ndarray | None = None) -> np.ndarray:
     """Synaptic operations per step landing on each neuron: its rate-weighted fan-in (with no
     rates, its fan-in). Summed over a core's neurons: that core's delivery clocks per step."""
     r = np.ones(net.n_neurons) if rates is None else np.asarray(rates, np.float64)
-    return np.bincount(net.post, weights=r[net.pre], minlength=net.n_neurons)
+    out = np.zeros(net.n_neurons)
+    for syn in synapse_blocks(net):  # no synapse-sized float64 weights
+        out += np.bincount(net.post[syn], weights=r[net.pre[syn]], minlength=net.n_neurons)
+    return out
 
 
 def objectives(net: Network, core: np.ndarray, n_cores: int,
-               rates: np.ndarray | None = None) -> dict[str, float]:
+               rates: np.ndarray | None = None,
+               dest: sp.csr_matrix | None = None) -> dict[str, float]:
     """Both things a placement trades: the busiest core's delivery work (SOPs/step) against
     the mean (their ratio bounds the mesh's share of the ideal SOP rate), and the inter-core
     packets per step."""
@@ -94,7 +145,7 @@ def objectives(net: Network, core: np.ndarray, n_cores: int,
     mean = float(work.mean()) if n_cores else 0.0
     return {"max_core_work": float(work.max(initial=0.0)), "mean_core_work": mean,
             "work_balance": mean / float(work.max()) if work.max(initial=0.0) > 0 else 1.0,
-            "intercore_packets_per_step": traffic(net, core, rates)}
+            "intercore_packets_per_step": traffic(net, core, rates, dest)}
 
 
 def cores_needed(net: Network, limits: CoreLimits) -> int:
@@ -122,7 +173,9 @@ def link_graph(net: Network, r: np.ndarray, seed: int) -> sp.csr_matrix:
     pre, post = net.pre, net.post
     keep = max(PLACE_SYNAPSES, PLACE_SYNAPSES_PER_NEURON * n)
     if net.n_synapses > keep:
-        pick = np.sort(np.random.default_rng(seed).choice(net.n_synapses, keep, replace=False))
+        # distinct draws, sorted (``choice`` without replacement holds a permutation of every
+        # synapse index when the sample is over 2 % of them: 2.4 GB at 3 x 10^8)
+        pick = np.unique(np.random.default_rng(seed).integers(0, net.n_synapses, keep))
         pre, post = pre[pick], post[pick]
     g = sp.csr_matrix((r[pre], (pre, post)), shape=(n, n))
     g = (g + g.T).tocsr()
@@ -140,7 +193,7 @@ def cores_to_start(net: Network, limits: CoreLimits) -> int:
     the brim left the repair no room and cost a second partition at 10 % more cores."""
     if not net.n_synapses:
         return 1
-    room = limits.fanout_entries - int(np.bincount(net.post).max()) + 1
+    room = limits.fanout_entries - int(fan_in_of(net).max(initial=0)) + 1
     return max(1, math.ceil(net.n_synapses / max(room, 1)))
 
 
@@ -165,7 +218,7 @@ def _repair(net: Network, core: np.ndarray, n_cores: int, limits: CoreLimits,
     """Move neurons out of cores over their neuron or fan-out limit, cheapest move first
     (the traffic a move saves: from the link graph, :func:`link_graph`)."""
     core = core.copy()
-    fan_in = np.bincount(net.post, minlength=net.n_neurons)
+    fan_in = fan_in_of(net)
     # loads kept up to date move by move (recounting every neuron per move dominated)
     n_load = np.bincount(core, minlength=n_cores)
     f_load = np.bincount(core, weights=fan_in, minlength=n_cores).astype(np.int64)
@@ -210,6 +263,9 @@ def _fill_empty(core: np.ndarray, n_cores: int) -> np.ndarray:
 
 
 BALANCE = ("work", "neurons", "steps")
+#: the largest map whose placement stats also give the neuron-balanced partition's objectives
+#: (by default): it is a METIS run of its own, minutes on the scale-1 microcircuit
+BASELINE_SYNAPSES = 10_000_000
 # a neuron's own weight under "work", in mean neurons' work: enough to keep neuron counts (the
 # update sweep) from drifting far, small enough that work balances within a few per cent
 NEURON_WEIGHT = 0.1
@@ -219,11 +275,13 @@ WORK_NEURON_SLACK = 2.0
 
 def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = None,
           rates: np.ndarray | None = None, seed: int = 0, balance: str = "work",
-          raster: Raster | None = None) -> Placement:
+          raster: Raster | None = None, baseline: bool | None = None) -> Placement:
     """Assign every neuron a core under the core limits: minimising inter-core spike traffic
     while balancing ``balance`` (``"work"``, ``"neurons"``), or balancing every step's work
     (``"steps"``, from ``raster`` and ``rates``; module docstring). The stats report both
-    objectives for this placement and, unless ``"neurons"``, for the neuron-balanced one too."""
+    objectives for this placement and, unless ``"neurons"``, for the neuron-balanced one too
+    (``baseline``; default: up to ``BASELINE_SYNAPSES``, since it is a partition of its own that
+    only the stats use)."""
     if balance not in BALANCE:
         raise ValueError(f"balance must be one of {BALANCE}, not {balance!r}")
     limits = limits or CoreLimits()
@@ -259,8 +317,12 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
     naive = np.minimum(np.arange(net.n_neurons) * n_cores // max(net.n_neurons, 1), n_cores - 1)
     if core is None:  # a core count was given
         core = _partition(net, n_cores, limits, link, seed, balance, rates, work)
-    baseline = None
-    if balance != "neurons" and n_cores > 1:
+    if baseline is None:
+        baseline = net.n_synapses <= BASELINE_SYNAPSES
+    skipped = balance != "neurons" and n_cores > 1 and not baseline
+    if not baseline or balance == "neurons" or n_cores == 1:
+        baseline = None
+    else:
         try:
             baseline = _partition(net, n_cores, limits, link, seed, "neurons", rates)
         except InputError:  # the neuron-balanced placement may not fit where this one does
@@ -269,15 +331,19 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
     for c in range(n_cores):
         idx = np.flatnonzero(core == c)
         local[idx] = np.arange(len(idx))
-    loads = core_loads(net, core, n_cores)
+    dest = destinations(net, core)  # once, for every figure below
+    loads = core_loads(net, core, n_cores, dest)
     for name, load in loads.items():
         limit = getattr(limits, name)
         if load.max(initial=0) > limit:
             raise InputError(net.meta.get("source"), f"a core needs {int(load.max())} {name} "
                              f"but holds {limit}: use more cores or raise the limit")
-    placed, in_order = traffic(net, core, rates), traffic(net, naive, rates)
+    placed, in_order = traffic(net, core, rates, dest), traffic(net, naive, rates)
     rr = np.ones(net.n_neurons) if rates is None else np.asarray(rates, np.float64)
-    unicast = float(rr[net.pre[core[net.pre] != core[net.post]]].sum())
+    unicast = 0.0
+    for syn in synapse_blocks(net):
+        pre = net.pre[syn]
+        unicast += float(rr[pre[core[pre] != core[net.post[syn]]]].sum())
     stats = {
         "cores": n_cores,
         "limits": {"neurons": limits.neurons, "fanout_entries": limits.fanout_entries,
@@ -291,12 +357,16 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
         "max_fanout_entries_per_core": int(loads["fanout_entries"].max()),
         "max_route_entries_per_core": int(loads["route_entries"].max()),
         "balance": balance,
-        "objectives": objectives(net, core, n_cores, rates),
+        "objectives": objectives(net, core, n_cores, rates, dest),
     }
     if balance == "steps":
         stats["step_balance"] = step_balance(work, core, n_cores)
     if baseline is not None:
         stats["objectives_neuron_balanced"] = objectives(net, baseline, n_cores, rates)
+    elif skipped:
+        stats["neuron_balanced_baseline"] = (
+            f"not computed: {net.n_synapses} synapses > {BASELINE_SYNAPSES} (a second "
+            "partition for this comparison alone; place(..., baseline=True))")
     return Placement(core=core, local=local, n_cores=n_cores, stats=stats)
 
 
@@ -365,7 +435,7 @@ def _spread(net: Network, n_cores: int, limits: CoreLimits, work: np.ndarray) ->
     to the sum over steps of the busiest core's work (ties: the core with least work), within
     the neuron, fan-out and route-entry limits (a route entry: a source reaching a row of
     the mesh, :func:`destination_rows`)."""
-    fan_in = np.bincount(net.post, minlength=net.n_neurons).astype(np.int64)
+    fan_in = fan_in_of(net)
     sources = sp.csr_matrix((np.ones(net.n_synapses, np.int8), (net.post, net.pre)),
                             shape=(net.n_neurons,) * 2)
     sources.sum_duplicates()
@@ -458,7 +528,8 @@ def multicast_table(net: Network, placement: Placement) -> tuple[np.ndarray, np.
     return dest.row[order].astype(np.int64), dest.col[order].astype(np.int64)
 
 
-def axon_indices(net: Network, placement: Placement) -> np.ndarray:
+def axon_indices(net: Network, placement: Placement,
+                 dest: sp.csr_matrix | None = None) -> np.ndarray:
     """Per source neuron, the axon index its packet carries (-1: no targets).
 
     A packet is multicast, so one index must name the source at every core it reaches: two
@@ -467,54 +538,107 @@ def axon_indices(net: Network, placement: Placement) -> np.ndarray:
     of one entry per global source. Greedy first fit, sources with the most destination cores
     first, then by index: deterministic, and each core's table stays close to the number of
     sources that reach it when sources reach few cores (local maps)."""
-    dest = destinations(net, placement.core).tocsr()
+    dest = destinations(net, placement.core) if dest is None else dest
     n_dest = np.diff(dest.indptr)
     order = np.lexsort((np.arange(net.n_neurons), -n_dest))
-    used = [0] * placement.n_cores  # per core: a bit per index taken (Python ints as bitsets)
-    axon = np.full(net.n_neurons, -1, np.int64)
-    for i in order[n_dest[order] > 0].tolist():
-        cores = dest.indices[dest.indptr[i]:dest.indptr[i + 1]].tolist()
-        taken = 0
-        for c in cores:
-            taken |= used[c]
-        k = (~taken & (taken + 1)).bit_length() - 1  # lowest index free at every destination
-        for c in cores:
-            used[c] |= 1 << k
-        axon[i] = k
+    order = order[n_dest[order] > 0]
+    words = len(order) // 64 + 1  # an index never exceeds the sources that have one
+    return _first_fit(dest.indptr.astype(np.int64), dest.indices.astype(np.int32),
+                      order.astype(np.int64), placement.n_cores, words, net.n_neurons)
+
+
+@numba.njit(cache=True)
+def _first_fit(indptr, indices, order, n_cores, words, n):  # pragma: no cover
+    """:func:`axon_indices`' greedy colouring, with a bitset of 64-bit words per core and,
+    per core, the first word that still has a free index: the lowest index free at every
+    destination is in no word below the largest of those, so a source scans from there (the
+    Python big-integer version ORed whole bitsets: minutes on the scale-1 microcircuit)."""
+    full = np.uint64(0xFFFFFFFFFFFFFFFF)
+    used = np.zeros((n_cores, words), np.uint64)
+    low = np.zeros(n_cores, np.int64)
+    axon = np.full(n, -1, np.int64)
+    for i in order:
+        a, b = indptr[i], indptr[i + 1]
+        w = 0
+        for j in range(a, b):
+            w = max(w, low[indices[j]])
+        while True:
+            taken = np.uint64(0)
+            for j in range(a, b):
+                taken |= used[indices[j], w]
+                if taken == full:  # no room in this word: most words fill at a core or two
+                    break
+            if taken != full:
+                break
+            w += 1
+        bit = 0
+        while (taken >> np.uint64(bit)) & np.uint64(1):
+            bit += 1
+        mark = np.uint64(1) << np.uint64(bit)
+        for j in range(a, b):
+            c = indices[j]
+            used[c, w] |= mark
+            while low[c] < words and used[c, low[c]] == full:
+                low[c] += 1
+        axon[i] = 64 * w + bit
     return axon
+
+
+#: synapses the mesh plan orders by core at a time
+MESH_PLAN_BLOCK = 1 << 25
 
 
 def mesh_plan(net: Network, placement: Placement) -> MeshPlan:
     """Per core: its neurons' parameters, the fan-out of every axon that reaches them (indexed by
     the axon index of ``axon_indices``, so the pointer table holds only the indices that reach
     the core), and the multicast table of its neurons (destination cores and axon index); the
-    mesh as square as it factors."""
-    dest = destinations(net, placement.core).tocsr()
-    axon_of = axon_indices(net, placement)
+    mesh as square as it factors. The entries keep the network's narrow types (a core's
+    geometry, not the array's type, sets their widths): int64 copies of 3 x 10^8 entries were
+    7 GB on the scale-1 microcircuit."""
+    dest = destinations(net, placement.core)
+    axon_of = axon_indices(net, placement, dest)
     _, base = addresses(placement)
-    bit = np.left_shift(1, np.arange(placement.n_cores, dtype=object))
     width, height = mesh_shape(placement.n_cores)
+    n_cores = placement.n_cores
+    core = placement.core.astype(np.int16 if n_cores <= 1 << 15 else np.int32)
+    key = np.empty(net.n_synapses, core.dtype)
+    for syn in synapse_blocks(net):  # an int32 index array is copied to int64 when it indexes
+        key[syn] = core[net.post[syn]]
+    local = placement.local.astype(np.int16 if placement.local.max(initial=0) < 1 << 15
+                                   else np.int32)
+    weight = net.weight.dtype if net.w_bits > 16 else np.int16  # the entries' own width
+    t_bits = bits_for(int(local.max(initial=0)) + 1)
+    d_bits = bits_for(net.max_delay + 1)
     images, routes = [], []
-    by_core = np.argsort(placement.core[net.post], kind="stable")  # synapses core by core
-    bounds = np.searchsorted(placement.core[net.post][by_core], np.arange(placement.n_cores + 1))
-    for c in range(placement.n_cores):
-        members = placement.members(c)
-        sel = by_core[bounds[c]:bounds[c + 1]]
-        axon, target = axon_of[net.pre[sel]], placement.local[net.post[sel]]
-        delay, weight = net.delay[sel].astype(np.int64), net.weight[sel].astype(np.int64)
-        order = np.lexsort((delay, target, axon))
-        depth = int(axon.max(initial=-1)) + 1
-        indptr = np.zeros(max(depth, 1) + 1, np.int64)
-        np.cumsum(np.bincount(axon, minlength=max(depth, 1)), out=indptr[1:])
-        images.append(CoreImage(
-            threshold=net.threshold[members], v_reset=net.v_reset[members],
-            bias=net.bias[members], leak_shift=net.leak_shift[members],
-            refractory=net.refractory[members], indptr=indptr, target=target[order],
-            weight=weight[order], delay=delay[order], w_bits=net.w_bits, v_bits=net.v_bits,
-            acc_bits=net.acc_bits, max_delay=net.max_delay, stim_weight=int(net.stim_weight),
-            sources=len(np.unique(axon))))
-        routes.append(np.array([int(bit[dest.indices[dest.indptr[i]:dest.indptr[i + 1]]].sum())
-                                for i in members], dtype=object))
+    # cores a group at a time, ~MESH_PLAN_BLOCK synapses each: their synapses core by core
+    # (a stable radix sort of int16 core numbers), no argsort of every synapse (2.4 GB)
+    group = max(1, MESH_PLAN_BLOCK * n_cores // max(net.n_synapses, 1))
+    for c0 in range(0, n_cores, group):
+        c1 = min(c0 + group, n_cores)
+        mine = np.flatnonzero((key >= c0) & (key < c1))
+        mine = mine[np.argsort(key[mine], kind="stable")]
+        bounds = np.searchsorted(key[mine], np.arange(c0, c1 + 1, dtype=key.dtype))
+        for c in range(c0, c1):
+            members = placement.members(c)
+            sel = mine[bounds[c - c0]:bounds[c - c0 + 1]]
+            axon, target = axon_of[net.pre[sel]], local[net.post[sel]]
+            delay = net.delay[sel]
+            # (axon, target, delay) order, as one key: axon indices < 2^40 with room to spare
+            order = np.argsort((axon << (t_bits + d_bits)) | (target.astype(np.int64) << d_bits)
+                               | delay, kind="stable")
+            depth = int(axon.max(initial=-1)) + 1
+            indptr = np.zeros(max(depth, 1) + 1, np.int64)
+            np.cumsum(np.bincount(axon, minlength=max(depth, 1)), out=indptr[1:])
+            images.append(CoreImage(
+                threshold=net.threshold[members], v_reset=net.v_reset[members],
+                bias=net.bias[members], leak_shift=net.leak_shift[members],
+                refractory=net.refractory[members], indptr=indptr, target=target[order],
+                weight=net.weight[sel][order].astype(weight), delay=delay[order],
+                w_bits=net.w_bits, v_bits=net.v_bits, acc_bits=net.acc_bits,
+                max_delay=net.max_delay, stim_weight=int(net.stim_weight),
+                sources=int(np.count_nonzero(np.diff(indptr)))))
+            routes.append(dest[members])
+    del key
     axons = np.where(axon_of < 0, 0, axon_of)
     return MeshPlan(images=images, base=base, routes=routes, width=width, height=height,
                     axons=[axons[placement.members(c)] for c in range(placement.n_cores)])

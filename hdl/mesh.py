@@ -27,6 +27,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from amaranth import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
@@ -98,12 +99,12 @@ class MeshPlan:
 
     images: list[CoreImage]
     base: np.ndarray  # (cores + 1,) first global address of each core, then N
-    routes: list[np.ndarray]  # per core, per local neuron: destination cores (int bitmask)
+    routes: list[sp.csr_matrix]  # per core: (local neuron x core) destinations, sorted
     width: int
     height: int
     axons: list[np.ndarray]  # per core, per local neuron: the axon index its packets carry
 
-    @property
+    @cached_property
     def axon_bits(self) -> int:
         """Width of a packet's axon field: the largest index any core's table holds."""
         return bits_for(max(max(img.n_axons for img in self.images) - 1, 1))
@@ -122,9 +123,9 @@ class MeshPlan:
         return core_classes(self.images, [len(self.senders[c][1]) for c in range(self.n_cores)])
 
     @cached_property
-    def senders(self) -> list[tuple[list[tuple[int, int]], list[int]]]:
+    def senders(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per core, its sender table unpadded: per local neuron its first packet and the end
-        of its packets, and one word per packet (row | columns)."""
+        of its packets (an (n, 2) array), and one word per packet (row | columns)."""
         return [_senders(self, c) for c in range(self.n_cores)]
 
     def shape(self, core: int) -> dict[str, int]:
@@ -133,34 +134,66 @@ class MeshPlan:
         return shapes[int(class_of[core])]
 
 
-def _senders(plan: MeshPlan, core: int) -> tuple[list[tuple[int, int]], list[int]]:
-    w, h = plan.width, plan.height
-    row_bits, full = coord_bits(h), (1 << w) - 1
-    heads, words = [], []
-    for dest in plan.routes[core].tolist():
-        start = len(words)
-        for r in range(h):
-            if cols := int(dest) >> (r * w) & full:
-                words.append(r | cols << row_bits)
-        heads.append((start, len(words)))
-    return heads, words
+def _senders(plan: MeshPlan, core: int) -> tuple[np.ndarray, np.ndarray]:
+    """One packet per (neuron, destination row), in row order, from the core's destination
+    matrix (sorted columns, so rows come in order): words are uint64 while ``row | columns``
+    fits 64 bits, else Python integers built from 64-bit limbs (a mesh wider than ~58)."""
+    w, row_bits = plan.width, coord_bits(plan.height)
+    dest = plan.routes[core]
+    n = dest.shape[0]
+    neuron = np.repeat(np.arange(n), np.diff(dest.indptr))
+    cores = dest.indices.astype(np.int64)
+    row, col = cores // w, cores % w
+    new = np.ones(len(cores), bool)
+    new[1:] = (neuron[1:] != neuron[:-1]) | (row[1:] != row[:-1])
+    starts = np.flatnonzero(new)
+    per = np.bincount(neuron[starts], minlength=n)
+    end = np.cumsum(per)
+    heads = np.stack([end - per, end], axis=1)
+    g_row = row[starts].astype(np.uint64)
+    if not len(starts):
+        return heads, np.zeros(0, np.uint64)
+    bit = np.left_shift(np.uint64(1), (col % 64).astype(np.uint64))
+    if row_bits + w <= 64:
+        return heads, g_row | np.bitwise_or.reduceat(bit, starts) << np.uint64(row_bits)
+    limbs = np.zeros((len(starts), -(-w // 64)), np.uint64)
+    np.bitwise_or.at(limbs, (np.cumsum(new) - 1, col // 64), bit)
+    masks = [int.from_bytes(x, "little") for x in
+             np.ascontiguousarray(limbs.astype("<u8")).view(f"V{8 * limbs.shape[1]}").ravel()
+             .tolist()]
+    return heads, np.array([int(r) | m << row_bits for r, m in zip(g_row.tolist(), masks,
+                                                                  strict=True)], dtype=object)
 
 
-def sender_table(plan: MeshPlan, core: int) -> dict[str, tuple[list[int], int]]:
+def sender_table(plan: MeshPlan, core: int) -> dict[str, tuple[np.ndarray, int]]:
     """Core ``core``'s sender table, padded to its class, as ROM words and widths
     (``rtl/mem/core_K/{rptr,routes}.hex``): ``rptr``, one word per neuron of the class,
     ``first | end | axon`` (``end`` exclusive; no packets: ``first = end``); ``routes``, one
     word per packet, ``row | columns``: a spike sends one packet per row of the mesh that holds
-    one of its targets, the columns of its target cores in that row as a mask."""
+    one of its targets, the columns of its target cores in that row as a mask. Words are
+    uint64 where they fit, else Python integers (an object array)."""
     shape = plan.shape(core)
     heads, words = plan.senders[core]
     p_bits = bits_for(shape["route_words"])
-    ptr = [first | end << p_bits | int(a) << 2 * p_bits
-           for (first, end), a in zip(heads, plan.axons[core], strict=True)]
-    end = len(words) | len(words) << p_bits
-    return {"rptr": (ptr + [end] * (shape["n"] - len(ptr)), 2 * p_bits + plan.axon_bits),
-            "routes": (words + [0] * (max(shape["route_words"], 1) - len(words)),
-                       coord_bits(plan.height) + plan.width)}
+    ptr_bits = 2 * p_bits + plan.axon_bits
+    first, end, axon = heads[:, 0], heads[:, 1], np.asarray(plan.axons[core], np.int64)
+    pad = [len(words) | len(words) << p_bits] * (shape["n"] - len(heads))
+    if ptr_bits <= 64:
+        u = np.uint64
+        ptr = np.concatenate([first.astype(u) | end.astype(u) << u(p_bits)
+                              | axon.astype(u) << u(2 * p_bits), np.array(pad, u)])
+    else:
+        ptr = np.array([f | e << p_bits | a << 2 * p_bits for f, e, a in
+                        zip(first.tolist(), end.tolist(), axon.tolist(), strict=True)] + pad,
+                       dtype=object)
+    routes = np.zeros(max(shape["route_words"], 1), words.dtype)
+    routes[:len(words)] = words
+    return {"rptr": (ptr, ptr_bits), "routes": (routes, coord_bits(plan.height) + plan.width)}
+
+
+def _as_ints(table: dict[str, tuple[np.ndarray, int]]) -> dict[str, tuple[list[int], int]]:
+    """ROM words as Python integers (an Amaranth memory's ``init``)."""
+    return {k: ([int(x) for x in words], width) for k, (words, width) in table.items()}
 
 
 class ExitStage(wiring.Component):
@@ -407,7 +440,8 @@ class NeuronMesh(wiring.Component):
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
         plan, shape = self.plan, self.plan.shape(c)
         return ExitStage(shape["n"], shape["route_words"], core.geometry.n_bits, plan.axon_bits,
-                         plan.width, plan.height, sender_table(plan, c) if self.rom_init else None,
+                         plan.width, plan.height, _as_ints(sender_table(plan, c)) if self.rom_init
+                         else None,
                          queued=self.fast_network)
 
     def _router(self) -> MeshRouter:

@@ -94,12 +94,16 @@ def mesh_top(mesh: NeuronMesh, name: str) -> str:
         body = ",\n".join(f"    .{k}({v})" for k, v in sorted(conns.items()))
         decl(f"  {module}{par} {inst} (\n{body}\n  );")
 
+    proto_ports: dict[int, list[tuple[str, str, int]]] = {}
+
     def unit(module: str, inst: str, proto: wiring.Component, params: dict[str, str],
              constants: dict[str, str] | None = None) -> dict[str, int]:
         """An instance with a wire ``inst__port`` on every port (but ``constants``)."""
         constants = constants or {}
         widths, conns = {}, {"clk": "clk", "rst": "rst"}
-        for p, _, width in ports(proto):
+        if id(proto) not in proto_ports:  # a class's ports once, not once per core
+            proto_ports[id(proto)] = ports(proto)
+        for p, _, width in proto_ports[id(proto)]:
             widths[p] = width
             if p in constants:
                 conns[p] = constants[p]

@@ -750,7 +750,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backends", default="rtl,spice", help="comma list of rtl, spice")
     s.add_argument("--serial", action="store_true",
                    help="run the backends one after another (default: at the same time, each "
-                        "but the last in a forked process, when the machine has 2+ cores)")
+                        "but the last in a forked process, when the machine has 2+ cores and "
+                        "their predicted memory fits 2/3 of it; the manifest's "
+                        "resources.backends_at_once says which)")
     s.add_argument("--cores", type=int, default=None,
                    help="place the neurons on this many cores of a mesh (default: one core "
                         "when the map fits, else as few as it needs)")

@@ -8,6 +8,8 @@ The directory is written to a temporary sibling and renamed, so a failure leaves
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import importlib.metadata
 import multiprocessing
 import os
@@ -134,23 +136,36 @@ def compile_network(
                 raise TypeError(f"options of the {backend.name} backend must be a "
                                 f"{backend.options.__name__}, not {type(opts).__name__}")
             jobs.append((backend, opts))
+        at_once = None
         if parallel is None:
-            parallel = (os.cpu_count() or 1) > 1
+            at_once = backends_at_once([b for b, _ in jobs], net)
+            parallel = at_once["chosen"]
+        # in turn by the memory rule: each but the last still forked, one after another, so
+        # that what a backend held goes back to the system when its process ends
+        isolate = at_once is not None and not parallel
         entries, forked_peaks = run_backends(jobs, net, tmp, ref, quiet, seconds, peaks,
-                                             parallel)
+                                             parallel, isolate)
         manifest["backends"] = entries
         own = peak_rss_mb()
-        grown = sum(peak - start for start, peak in forked_peaks.values())
+        if isolate:  # one process at a time: the largest peak
+            total = max([own] + [peak for _, peak in forked_peaks.values()])
+        else:
+            total = own + sum(peak - start for start, peak in forked_peaks.values())
         manifest["resources"] = {  # the one entry that depends on the machine and the run
-            "stage_seconds": seconds, "peak_rss_MB": round(own + grown, 1),
+            "stage_seconds": seconds, "peak_rss_MB": round(total, 1),
             "peak_rss_MB_after_stage": peaks,
             "note": "measured on the compiling machine; not part of the reproducible output"}
+        if at_once is not None:
+            manifest["resources"]["backends_at_once"] = at_once
         if forked_peaks:
             manifest["resources"] |= {
                 "peak_rss_MB_compile_process": own,
                 "rss_MB_backend_processes": {name: {"at_fork": start, "peak": peak}
                                              for name, (start, peak) in forked_peaks.items()},
-                "peak_note": "backends ran at the same time, each but the last in a forked "
+                "peak_note": "backends ran in turn, each but the last in a forked process "
+                             "that ended before the next began: peak_rss_MB is the largest "
+                             "process's peak" if isolate else
+                             "backends ran at the same time, each but the last in a forked "
                              "process that shares the pages it inherits: peak_rss_MB is this "
                              "process's peak plus what each forked one grew from its resident "
                              "size at the fork to its peak"}
@@ -158,8 +173,30 @@ def compile_network(
     return manifest
 
 
+#: the share of the machine's memory that backends run at the same time may fill, predicted
+PARALLEL_MEMORY_SHARE = 2 / 3
+
+
+def backends_at_once(chosen: list[Any], net: Network, memory_mb: float | None = None
+                     ) -> dict[str, Any]:
+    """Whether ``compile`` runs the backends at the same time (the default): with more than
+    one core, and when the predicted peak, this process's resident memory plus every
+    backend's growth (``Backend.bytes_per_synapse``), stays within ``PARALLEL_MEMORY_SHARE``
+    of ``memory_mb`` (default: the machine's). In turn, the peak is the largest growth alone.
+    The files are the same either way."""
+    if memory_mb is None:
+        memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    grows = [b.bytes_per_synapse * net.n_synapses / 2**20 for b in chosen]
+    peak = _resident_mb() + sum(grows)
+    budget = PARALLEL_MEMORY_SHARE * memory_mb
+    return {"chosen": bool(len(chosen) > 1 and (os.cpu_count() or 1) > 1 and peak <= budget),
+            "predicted_peak_MB": round(peak, 1), "budget_MB": round(budget, 1),
+            "predicted_peak_in_turn_MB": round(_resident_mb() + max(grows, default=0.0), 1)}
+
+
 def run_backends(jobs: list[tuple[Any, Any]], net: Network, tmp: Path, ref: Any, quiet: bool,
-                 seconds: dict[str, float], peaks: dict[str, float], parallel: bool
+                 seconds: dict[str, float], peaks: dict[str, float], parallel: bool,
+                 isolate: bool = False
                  ) -> tuple[dict[str, Any], dict[str, tuple[float, float]]]:
     """Every backend's manifest entry, and each forked process's resident memory at the fork
     and at its peak (MB).
@@ -169,13 +206,17 @@ def run_backends(jobs: list[tuple[Any, Any]], net: Network, tmp: Path, ref: Any,
     process (it inherits the network without a copy) while the last runs here, and their
     stage times come back into ``seconds``. A backend's ``InputError`` is raised here as if it
     had run in this process. Outputs do not depend on the order (each backend writes its own
-    files), so they stay byte-identical."""
+    files), so they stay byte-identical. ``isolate`` (not ``parallel``): each but the last
+    still runs in a forked process, but the next starts only once it has ended (what it held
+    is then the system's again, heap fragments included)."""
     entries: dict[str, Any] = {}
     forked: dict[str, tuple[float, float]] = {}
-    if not parallel or len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if (not (parallel or isolate) or len(jobs) < 2
+            or "fork" not in multiprocessing.get_all_start_methods()):
         for backend, opts in jobs:
             with stage(f"{backend.name} backend", quiet, seconds, peaks):
                 entries[backend.name] = backend.emit(net, tmp, ref, opts)
+            _release_freed()  # the next backend starts from what is still held
         return entries, forked
     ctx = multiprocessing.get_context("fork")
     children = []
@@ -186,10 +227,27 @@ def run_backends(jobs: list[tuple[Any, Any]], net: Network, tmp: Path, ref: Any,
         proc.start()
         send.close()
         children.append((backend.name, proc, receive))
+        if isolate:  # in turn: wait for it
+            _collect(children[-1:], entries, forked, seconds, peaks)
     try:
         backend, opts = jobs[-1]
         with stage(f"{backend.name} backend", quiet, seconds, peaks):
             entries[backend.name] = backend.emit(net, tmp, ref, opts)
+        if not isolate:
+            _collect(children, entries, forked, seconds, peaks)
+    finally:
+        for _, proc, _ in children:
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    return {job[0].name: entries[job[0].name] for job in jobs}, forked
+
+
+def _collect(children: list[tuple[str, Any, Any]], entries: dict[str, Any],
+             forked: dict[str, tuple[float, float]], seconds: dict[str, float],
+             peaks: dict[str, float]) -> None:
+    """Each forked backend's entry, times and memory, once it has ended; its error raised."""
+    try:
         for name, proc, receive in children:
             try:
                 kind, *result = receive.recv()
@@ -211,7 +269,18 @@ def run_backends(jobs: list[tuple[Any, Any]], net: Network, tmp: Path, ref: Any,
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-    return {job[0].name: entries[job[0].name] for job in jobs}, forked
+
+
+def _release_freed() -> None:
+    """Hand the memory a backend freed back to the system before the next one runs: glibc
+    keeps freed small blocks (a mesh's per-core arrays) in its heap, so a serial compile's
+    second backend would start gigabytes above the first one's base (``malloc_trim``; a
+    no-op elsewhere)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _forked_backend(send: Any, backend: Any, opts: Any, net: Network, tmp: Path, ref: Any,

@@ -114,6 +114,15 @@ class Network:
         return h.hexdigest()
 
 
+def fanout_indptr(net: Network) -> np.ndarray:
+    """Where each presynaptic source's synapses start and end in the CSR by source (the
+    row pointer of :func:`fanout_table` alone: no synapse-sized array; synapses are in
+    canonical order, by source)."""
+    # queries in the synapses' type: a mixed-type search copies every synapse to int64 first
+    return np.searchsorted(net.pre, np.arange(net.n_neurons + 1, dtype=net.pre.dtype)
+                           ).astype(np.int64)
+
+
 def fanout_table(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """CSR by presynaptic source: indptr, target, weight, delay (canonical order kept)."""
     indptr = np.zeros(net.n_neurons + 1, np.int64)

@@ -10,16 +10,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from netgen import clustered_network, hardware_networks, run_mesh
 
+from neuropaste import ConnectivityMap
 from neuropaste.addresses import addresses
 from neuropaste.compile import compile_map, compile_network
 from neuropaste.events import poisson
 from neuropaste.generators.placement import CoreLimits, mesh_plan, place
+from neuropaste.generators.quantize import quantize
 from neuropaste.generators.rtl import RTLOptions
-from neuropaste.hdl.mesh import mesh_shape
+from neuropaste.hdl.core import SWEEP_OVERLAP_MAX_DELAY
+from neuropaste.hdl.mesh import MeshPlan, _senders, mesh_shape
 from neuropaste.hdl.router import split
 from neuropaste.io import load_map
 from neuropaste.neuron import QuantOptions
@@ -61,12 +65,38 @@ def test_multicast_tables_name_exactly_the_cores_of_the_targets() -> None:
     for c in range(4):
         for j, i in enumerate(pl.members(c)):
             want = {int(pl.core[t]) for t in net.post[net.pre == i]}
-            got = {k for k in range(4) if int(plan.routes[c][j]) >> k & 1}
+            got = set(plan.routes[c][j].indices.tolist())
             assert got == want
         # every synapse onto core c is in its image, under the source's global address
         img = plan.images[c]
         assert len(img.target) == int((pl.core[net.post] == c).sum())
         assert base[c + 1] - base[c] == img.n_neurons
+
+
+@pytest.mark.parametrize("width", [5, 67])
+def test_sender_words_are_one_per_destination_row(width: int) -> None:
+    """The vectorised sender table against the rule written out with Python integers: per
+    neuron one word ``row | columns << row_bits`` per row of the mesh that holds a destination,
+    rows in order; a mesh wider than 64 bits of word (67 columns) takes the limb path."""
+    height, n = 3, 40
+    rng = np.random.default_rng(width)
+    dest = sp.random(n, width * height, density=0.15, format="csr", random_state=rng)
+    dest.sort_indices()
+    plan = MeshPlan(images=[], base=np.zeros(1, np.int64), routes=[dest], width=width,
+                    height=height, axons=[])
+    heads, words = _senders(plan, 0)
+    row_bits = max(1, (height - 1).bit_length())
+    want_heads, want = [], []
+    for i in range(n):
+        start = len(want)
+        for r in range(height):
+            cols = sum(1 << (int(c) % width) for c in dest[i].indices if int(c) // width == r)
+            if cols:
+                want.append(r | cols << row_bits)
+        want_heads.append((start, len(want)))
+    assert len(want) > n
+    assert [int(w) for w in words] == want and heads.tolist() == [list(h) for h in want_heads]
+    assert words.dtype == (np.uint64 if width + row_bits <= 64 else object)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -166,6 +196,33 @@ def test_run_ahead_takes_deliveries_out_of_the_step() -> None:
     sweep, slow = runs["sweep"][1], runs["slow"][1]
     assert sweep["deliver_cycles"] + sweep["update_cycles"] \
         < slow["deliver_cycles"] + slow["update_cycles"] - steps
+
+
+@pytest.mark.parametrize("max_delay", [SWEEP_OVERLAP_MAX_DELAY, SWEEP_OVERLAP_MAX_DELAY + 3])
+def test_sweep_overlap_switches_itself_off_past_a_small_delay(tmp_path: Path,
+                                                             max_delay: int) -> None:
+    """``sweep_overlap`` costs a memory bank per delay slot: a map whose longest delay exceeds
+    ``SWEEP_OVERLAP_MAX_DELAY`` is built without it, and the manifest says so; the per-core
+    accumulator figure counts the D + 1 slots when it is on."""
+    rng = np.random.default_rng(max_delay)
+    n, e = 24, 150
+    delay = rng.integers(1, max_delay + 1, e)
+    delay[0] = max_delay
+    net = quantize(ConnectivityMap.build([f"n{i}" for i in range(n)], rng.integers(0, n, e),
+                                         rng.integers(0, n, e), rng.normal(0.3, 1.0, e), delay))
+    assert net.max_delay == max_delay
+    out = tmp_path / "out"
+    compile_network(net, out, stimulus=poisson(n, 5, 0.2, seed=1), steps=5, backends=("rtl",),
+                    backend_options={"rtl": RTLOptions(cores=2)}, quiet=True)
+    part = json.loads((out / "manifest.json").read_text())["backends"]["rtl"]
+    on = max_delay <= SWEEP_OVERLAP_MAX_DELAY
+    assert part["design"]["sweep_overlap"] is on
+    assert part["sweep_overlap"] == {"asked": True, "on": on, "max_delay": max_delay,
+                                     "up_to_max_delay": SWEEP_OVERLAP_MAX_DELAY}
+    g = part["geometry"]
+    assert g["acc_depth"] == (max_delay + on) << g["n_bits"]
+    verilog = (out / "rtl" / "neuropaste_mesh.v").read_text()
+    assert (f"acc{max_delay}" in verilog) is on
 
 
 def _compile(tmp_path: Path, spec: str, cores: int, steps: int, rate: float = 0.05) -> Path:

@@ -95,6 +95,10 @@ def test_work_balance_beats_neuron_balance_on_the_busiest_core() -> None:
     assert w["work_balance"] > 0.9
     # the neuron-balanced placement is reported beside it, and traffic stays in its range
     assert work.stats["objectives_neuron_balanced"] == objectives(net, neurons.core, 8, rates)
+    # a map past BASELINE_SYNAPSES (or baseline=False) skips that second partition, and says so
+    alone = place(net, 8, limits, rates=rates, baseline=False)
+    assert (alone.core == work.core).all() and "objectives_neuron_balanced" not in alone.stats
+    assert alone.stats["neuron_balanced_baseline"].startswith("not computed")
     assert w["intercore_packets_per_step"] < 1.5 * n["intercore_packets_per_step"]
     assert np.bincount(work.core, minlength=8).max() <= 150
 

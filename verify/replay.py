@@ -135,14 +135,15 @@ def _hex(word: int) -> str:
     return f"{word:x}"
 
 
-def router_units(cd: Compiled, steps: int) -> list[Unit]:
+def router_units(cd: Compiled, steps: int, routers: set[int] | None = None) -> list[Unit]:
     """Per router: the packets on each input, step by step, and those due on each output.
 
     The local input of router K carries what the exit stage injects: for each spike of core
     K, the packets its sender table (``rptr.hex`` and ``routes.hex``, the files the mesh reads)
     lists for the neuron. Everything else follows from the network: a spike's destination
     cores are the cores of its targets, one packet per row of them, its axon index the
-    placement's."""
+    placement's. ``routers``: only these (the traffic of every router of the scale-1
+    microcircuit's 5,017, held as Python lists, ran past 14 GB)."""
     net, pl = cd.network(), cd.placement()
     part = cd.backend("rtl")["mesh"]
     width, height, a_bits = int(part["width"]), int(part["height"]), int(part["axon_bits"])
@@ -158,17 +159,19 @@ def router_units(cd: Compiled, steps: int) -> list[Unit]:
         c, local = int(pl.core[i]), int(pl.local[i])
         if tables[c] is None or local >= len(tables[c]):
             continue  # the router's proof reports the table as missing or short
-        ins[c]["local"] += [(t, _hex(word)) for word in tables[c][local]]
+        if routers is None or c in routers:
+            ins[c]["local"] += [(t, _hex(word)) for word in tables[c][local]]
         if i not in paths:
-            paths[i] = _paths(c, dest.indices[dest.indptr[i]:dest.indptr[i + 1]].tolist(),
-                              width)
+            paths[i] = [p for p in _paths(c, dest.indices[dest.indptr[i]:dest.indptr[i + 1]]
+                                          .tolist(), width)
+                        if routers is None or p[0] in routers]
         for r, port, row, m, forks in paths[i]:
             if port != "local":
                 ins[r][port].append((t, _hex(packet_word(int(axon[i]), row, m, a_bits, height))))
             for q, qm in forks:
                 outs[r][q].append((t, _hex(packet_word(int(axon[i]), row, qm, a_bits, height))))
     units = []
-    for r in range(n):
+    for r in range(n) if routers is None else sorted(routers):
         stream: dict[str, np.ndarray] = {"steps": np.int64(steps), "ports": np.array(PORTS),
                                          "axon_bits": np.int64(a_bits),
                                          "row_bits": np.int64(coord_bits(height)),
@@ -509,7 +512,9 @@ def verify(compiled: Path, *, steps: int | None = None, workers: int = 2,
     if not 1 <= steps <= stored:
         raise InputError(compiled, f"--steps must be in 1..{stored} (the stored stimulus)")
     t0 = time.perf_counter()
-    units = core_units(cd, steps) + router_units(cd, steps)
+    routers = None if only is None else {int(u.split("_")[1]) for u in only
+                                         if u.startswith("router_")}
+    units = core_units(cd, steps) + router_units(cd, steps, routers)
     if only is not None:
         units = [u for u in units if u.name in only]
     top, verilog = cd.design_top()
