@@ -75,13 +75,17 @@ class RTLOptions:
     run_ahead: bool = True  # mesh cores deliver this step's spikes before the next start
     sweep_overlap: bool = True  # ... during their own update sweep too (D + 1 slot banks)
     fanout_lut: bool = True  # entries index a (weight, delay) table; False: the pair (before)
+    # the UP5K's last long paths cut: saturation from the sum's top bits, the mesh's ``start``
+    # and ejection links registered; False: the design before (main at 02ab24d)
+    short_paths: bool = True
 
     def design(self) -> dict[str, bool]:
         """The switches the elaborated design depends on (placement aside)."""
         return {"prefetch": self.prefetch, "early_update": self.early_update,
                 "pipelined": self.pipelined, "packed": self.packed, "retimed": self.retimed,
                 "mesh_spram": self.mesh_spram, "run_ahead": self.run_ahead,
-                "sweep_overlap": self.sweep_overlap, "fanout_lut": self.fanout_lut}
+                "sweep_overlap": self.sweep_overlap, "fanout_lut": self.fanout_lut,
+                "short_paths": self.short_paths}
 
 
 @dataclass(frozen=True)
@@ -126,17 +130,18 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
                  design: dict[str, bool] | None = None) -> LIFCore | NeuronMesh:
     """One core, or the mesh of ``placement``; ``stall`` closes mesh links at random (tests);
     ``design``: the switches of :meth:`RTLOptions.design` (default: today's design; a manifest
-    written before ``fanout_lut`` existed has entries without the table)."""
-    d = RTLOptions().design() | ({"fanout_lut": False} if design else {}) | (design or {})
+    written before ``fanout_lut`` or ``short_paths`` existed has the design without them)."""
+    old = {"fanout_lut": False, "short_paths": False}
+    d = RTLOptions().design() | (old if design else {}) | (design or {})
     if placement is None:
         return LIFCore(net, fanout_loadable=fanout_loadable, prefetch=d["prefetch"],
                        pipelined=d["pipelined"], packed=d["packed"], retimed=d["retimed"],
-                       lut=d["fanout_lut"])
+                       lut=d["fanout_lut"], short_paths=d["short_paths"])
     return NeuronMesh(mesh_plan(net, placement), stall=stall, prefetch=d["prefetch"],
                       early_update=d["early_update"], pipelined=d["pipelined"],
                       packed=d["packed"], retimed=d["retimed"], run_ahead=d["run_ahead"],
                       sweep_overlap=d["sweep_overlap"], fanout_loadable=fanout_loadable,
-                      lut=d["fanout_lut"])
+                      lut=d["fanout_lut"], short_paths=d["short_paths"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -437,7 +442,8 @@ def _header(title: str, values: dict[str, Any]) -> str:
 def _emit_core(net: Network, rtl: Path, options: RTLOptions) -> dict[str, Any]:
     check_fits(net)
     core = LIFCore(net, rom_init=False, prefetch=options.prefetch, pipelined=options.pipelined,
-                   packed=options.packed, retimed=options.retimed, lut=options.fanout_lut)
+                   packed=options.packed, retimed=options.retimed, lut=options.fanout_lut,
+                   short_paths=options.short_paths)
     g = core.geometry
     images = rom_images(core, TOP)
     (rtl / CORE_VERILOG).write_text(_header("single LIF core", g.as_dict())
@@ -478,7 +484,8 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
                       prefetch=options.prefetch, early_update=options.early_update,
                       pipelined=options.pipelined, packed=options.packed,
                       retimed=options.retimed, run_ahead=options.run_ahead,
-                      sweep_overlap=options.sweep_overlap, lut=options.fanout_lut)
+                      sweep_overlap=options.sweep_overlap, lut=options.fanout_lut,
+                      short_paths=options.short_paths)
     geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut)
                   for c, img in enumerate(plan.images)]
     with substage("ROM images"):

@@ -296,7 +296,8 @@ class NeuronMesh(wiring.Component):
                  rom_init: bool = True, stall_hooks: bool = False, prefetch: bool = True,
                  early_update: bool = True, pipelined: bool = True, packed: bool = True,
                  retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False,
-                 run_ahead: bool = True, sweep_overlap: bool = True, lut: bool = False):
+                 run_ahead: bool = True, sweep_overlap: bool = True, lut: bool = False,
+                 short_paths: bool = True):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -312,6 +313,7 @@ class NeuronMesh(wiring.Component):
         self.packed = packed and not hooks
         self.retimed = retimed  # the cores' control for 50 MHz (LIFCore ``retimed``)
         self.lut = lut  # the cores' (weight, delay) tables (LIFCore ``lut``)
+        self.short_paths = short_paths  # registered start and ejection; the cores' (LIFCore)
         self.stall_hooks = stall_hooks
         self.hooks = hooks
         self.n_neurons = plan.n_neurons
@@ -337,7 +339,7 @@ class NeuronMesh(wiring.Component):
                        pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
                        run_ahead=self.run_ahead,
                        sweep_overlap=self.sweep_overlap, fanout_loadable=self.fanout_loadable,
-                       lut=self.lut,
+                       lut=self.lut, short_paths=self.short_paths,
                        shape=self.plan.shape(c))
 
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
@@ -361,7 +363,7 @@ class NeuronMesh(wiring.Component):
                            prefetch=self.prefetch, hold=not self.early_update,
                            pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
                            run_ahead=self.run_ahead, sweep_overlap=self.sweep_overlap,
-                           lut=self.lut, shape=shapes[k])
+                           lut=self.lut, short_paths=self.short_paths, shape=shapes[k])
             out[core_module(k)] = core
             out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
                                             core.geometry.n_bits, self.plan.axon_bits,
