@@ -96,6 +96,10 @@ def measure(cmap, board: str, cores: int, config: str, steps: int, clock_mhz: fl
                 return [row | {"fits": False, "why": str(err)}]
             except TimingMissed:  # the tree and fpga.json are kept: the figures still count
                 got = json.loads((out / "fpga" / board / "fpga.json").read_text())
+            except RuntimeError as err:  # e.g. nextpnr finds no legal placement: a row too
+                rows.append(row | {"fits": False, "why": "build failed: "
+                                   + str(err).strip().splitlines()[-2].strip()})
+                continue
             use = got["utilisation"]
             path = got.get("critical_path") or {}
             rows.append(row | {
