@@ -50,7 +50,6 @@ from .router import (
 CLASS_BITS = 3
 ROUTER_MODULE = "neuropaste_router"
 EJECT_MODULE = "neuropaste_eject"  # short_paths: the register between a router and its core
-HOST_MODULE = "neuropaste_host_out"  # short_paths: the register of the merged host spikes
 
 
 def core_module(k: int) -> str:
@@ -291,10 +290,8 @@ class NeuronMesh(wiring.Component):
     ``core | entry``, :func:`neuropaste.protocol.load_address`) by the host link. ``lut``: the
     cores' entries index a table of their (weight, delay) pairs (LIFCore ``lut``).
     ``short_paths`` (default): ``start`` reaches the cores a clock later from a flip-flop, and
-    each ejection link and the merged host output pass a
-    :class:`~neuropaste.hdl.fifo.SkidBuffer` (counted in "network empty": the step ends when
-    the host has taken its last spike); the routers' input FIFOs keep registered flags; False:
-    all direct (the earlier design). Counters: ``sop_count`` sums the cores';
+    each ejection link passes a :class:`~neuropaste.hdl.fifo.SkidBuffer` (counted in "network
+    empty"); False: both direct (the earlier design). Counters: ``sop_count`` sums the cores';
     ``deliver_cycles`` and ``update_cycles`` count the mesh's phases, so SOPs per delivery
     clock is the array's throughput.
     """
@@ -379,7 +376,6 @@ class NeuronMesh(wiring.Component):
         out[ROUTER_MODULE] = self._router()
         if self.short_paths:
             out[EJECT_MODULE] = SkidBuffer(self.plan.axon_bits)
-            out[HOST_MODULE] = SkidBuffer(self.a_bits)
         return out
 
     def elaborate(self, platform) -> Module:
@@ -462,21 +458,12 @@ class NeuronMesh(wiring.Component):
         # fixed priority, lowest core first: the lowest request bit, one-hot, by one adder
         # (a case per core would hold a C-bit pattern each: C² bits of text and logic)
         req, grant = Signal(n_cores), Signal(n_cores)
-        merged = self.aer_out
-        if self.short_paths:  # through registers: the exit stages span the die, the host is one
-            if self.hooks:
-                reg = instantiate(m, "host_reg", protos[HOST_MODULE], HOST_MODULE)
-            else:
-                m.submodules.host_reg = reg = SkidBuffer(self.a_bits)
-            wiring.connect(m, reg.o, wiring.flipped(self.aer_out))
-            merged = reg.i
-            stage_empty.append(reg.empty)  # a spike in it is not yet the host's
         m.d.comb += [req.eq(Cat(host_req)), grant.eq(req & (~req + 1)),
-                     merged.valid.eq(req.any()),
-                     merged.payload.eq(tree_sum(
+                     self.aer_out.valid.eq(req.any()),
+                     self.aer_out.payload.eq(tree_sum(
                          [host_src[c] & grant[c].replicate(self.a_bits) for c in range(n_cores)],
                          operator.or_)),
-                     host_take.eq(grant & merged.ready.replicate(n_cores))]
+                     host_take.eq(grant & self.aer_out.ready.replicate(n_cores))]
 
         idle = Signal()
         in_ready = Cat(core.aer_in.ready for core in cores).all()

@@ -17,7 +17,7 @@ from __future__ import annotations
 from amaranth import Shape
 from amaranth.lib import wiring
 
-from .mesh import EJECT_MODULE, HOST_MODULE, ROUTER_MODULE, NeuronMesh, core_module, exit_module
+from .mesh import EJECT_MODULE, ROUTER_MODULE, NeuronMesh, core_module, exit_module
 from .router import LINK_STALL_MODULE, coord_bits, packet_layout, stall_seed
 
 SIDES = ("east", "west", "north", "south", "local")
@@ -181,24 +181,17 @@ def mesh_top(mesh: NeuronMesh, name: str) -> str:
     def cat(field: str) -> str:  # Amaranth's Cat: core 0 in the lowest bit
         return "{" + ", ".join(field.format(c) for c in reversed(range(n))) + "}"
 
-    merged = "aer_out"
-    if mesh.short_paths:  # through the host register (NeuronMesh short_paths)
-        unit(HOST_MODULE, "host_reg", protos[HOST_MODULE], {})
-        decl("  assign aer_out__valid = host_reg__o__valid;\n"
-             "  assign aer_out__payload = host_reg__o__payload;\n"
-             "  assign host_reg__o__ready = aer_out__ready;")
-        merged = "host_reg__i"
     decl(f"  wire {_range(n)}host_req = {cat('exit_{}__host__valid')};\n"
          f"  wire {_range(n)}host_grant = host_req & (~host_req + {n}'d1);\n"
-         f"  assign {merged}__valid = |host_req;\n"
-         f"  assign host_take = host_grant & {{{n}{{{merged}__ready}}}};")
+         "  assign aer_out__valid = |host_req;\n"
+         f"  assign host_take = host_grant & {{{n}{{aer_out__ready}}}};")
     terms = []
     for c in range(n):
         width = exit_w[c]["host__payload"]
         decl(f"  wire {_range(a)}host_src_{c} = {_fit(f'exit_{c}__host__payload', width, a)}"
              f" + {a}'d{int(plan.base[c])};")
         terms.append(f"(host_src_{c} & {{{a}{{host_grant[{c}]}}}})")
-    decl(f"  assign {merged}__payload = {_tree(lines, 'host_or', terms, a, '|')};")
+    decl(f"  assign aer_out__payload = {_tree(lines, 'host_or', terms, a, '|')};")
 
     decl("  wire idle;\n  wire cores_busy = |" + cat("core_{}__busy") + ";\n"
          "  assign aer_in__ready = idle & (&" + cat("core_{}__aer_in__ready") + ");")
@@ -213,7 +206,6 @@ def mesh_top(mesh: NeuronMesh, name: str) -> str:
 
     # ------------------------------------------------ the step barrier
     eject_empty = cat("eject_reg_{}__empty") if mesh.short_paths else f"{n}'b{'1' * n}"
-    host_empty = "host_reg__empty" if mesh.short_paths else "1'b1"
     decl(f"  wire {_range(n)}delivered_now = {cat('core_{}__delivered')};\n"
          f"  wire {_range(n)}done_pulse = {cat('core_{}__done')};\n"
          f"  wire {_range(n)}router_idle = {cat('router_{}__idle')};\n"
@@ -227,8 +219,7 @@ def mesh_top(mesh: NeuronMesh, name: str) -> str:
          "  assign update_cycles = update_cycles_r;\n"
          "  wire all_delivered = &delivered_now;\n"
          "  wire all_seen = &(seen | delivered_now);\n"
-         "  wire network_empty = (&router_idle) & (&stage_empty) & (&eject_empty)"
-         f" & {host_empty};\n"
+         "  wire network_empty = (&router_idle) & (&stage_empty) & (&eject_empty);\n"
          f"  wire {_range(n)}done_now = finished | done_pulse;\n"
          "  assign idle = (fsm_state == 2'd0) & ~cores_busy;\n"
          "  assign busy = (fsm_state == 2'd0) ? cores_busy : 1'b1;\n"
