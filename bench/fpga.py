@@ -15,10 +15,9 @@ ejection links direct), ``main`` (the design of main at 02ab24d: the default but
 ``short_paths=False``) and ``after`` (the default: shared parameters as constants, one-hot state
 machines, FIFOs with registered flags and counted levels, registered barrier tests, every core's
 fan-out table loadable into SPRAM, entries indexing a per-core (weight, delay) table, the
-saturation from the sum's top bits, ``start`` and the ejection links registered, the routers'
-FIFOs with registered flags). A design that
-does not fit a board is reported with the fit check's line (which memory overflows, by how
-much, the core count that fits) instead of figures. Builds run one at a time.
+saturation from the sum's top bits, ``start`` and the ejection links registered). A design
+that does not fit a board is reported with the fit check's line (which memory overflows, by
+how much, the core count that fits) instead of figures. Builds run one at a time.
 
 ``--clock-mhz icebreaker=50`` has nextpnr time that board's clock at 50 MHz (default: the
 oscillator, at which nextpnr does not push); a missed target is a row with ``met`` false.

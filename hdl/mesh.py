@@ -352,8 +352,7 @@ class NeuronMesh(wiring.Component):
                          plan.width, plan.height, sender_table(plan, c) if self.rom_init else None)
 
     def _router(self) -> MeshRouter:
-        return MeshRouter(self.plan.width, self.plan.height, self.plan.axon_bits,
-                          flag_fifos=self.short_paths)
+        return MeshRouter(self.plan.width, self.plan.height, self.plan.axon_bits)
 
     def class_modules(self) -> dict[str, wiring.Component]:
         """Module name -> the component it is converted from, with empty ROMs: per core class

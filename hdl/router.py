@@ -29,8 +29,6 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from neuropaste.hdl.fifo import FlagFIFO
-
 PORTS = ("east", "west", "north", "south", "local")  # input priority order, highest first
 
 
@@ -66,17 +64,13 @@ class MeshRouter(wiring.Component):
     its position on the inputs ``x`` and ``y`` (held constant by the mesh).
 
     ``idle`` is high when no packet is buffered: with the links holding no state of their own,
-    the network is empty exactly when every router is idle. ``flag_fifos``: the input FIFOs
-    are :class:`~neuropaste.hdl.fifo.FlagFIFO` (the same clock for clock, flags from
-    flip-flops, so a neighbour's ``ready`` starts at one); False: Amaranth's.
+    the network is empty exactly when every router is idle.
     """
 
-    def __init__(self, width: int, height: int, src_bits: int, depth: int = 2,
-                 flag_fifos: bool = False):
+    def __init__(self, width: int, height: int, src_bits: int, depth: int = 2):
         self.layout = packet_layout(src_bits, width, height)
         self.width, self.height = width, height
         self.depth = depth
-        self.flag_fifos = flag_fifos
         members = {}
         for p in PORTS:
             members[f"i_{p}"] = In(stream.Signature(self.layout))
@@ -98,8 +92,7 @@ class MeshRouter(wiring.Component):
         heads, pending, fifos = [], [], []
         taken = [Signal(len(PORTS), name=f"taken_{p}") for p in PORTS]
         for i, p in enumerate(PORTS):
-            fifo = (FlagFIFO if self.flag_fifos else SyncFIFOBuffered)(
-                width=self.layout.size, depth=self.depth)
+            fifo = SyncFIFOBuffered(width=self.layout.size, depth=self.depth)
             m.submodules[f"fifo_{p}"] = fifo
             port = getattr(self, f"i_{p}")
             m.d.comb += [fifo.w_data.eq(port.payload), fifo.w_en.eq(port.valid),
