@@ -85,6 +85,9 @@ class RTLOptions:
     fanout_lut: bool = True  # entries index a (weight, delay) table; False: the pair (before)
     fast_network: bool = True  # one-clock router hops, queued exit stage; False: before
     quick_start: bool = True  # a mesh core with nothing to deliver sweeps at start; False: before
+    # the UP5K's last long paths cut: saturation from the sum's top bits, the mesh's ``start``
+    # and ejection links registered; False: the design before (main at 02ab24d)
+    short_paths: bool = True
 
     def for_network(self, net: Network) -> RTLOptions:
         """The options a build of ``net`` uses: ``sweep_overlap`` switched off when the maximum
@@ -99,7 +102,8 @@ class RTLOptions:
                 "pipelined": self.pipelined, "packed": self.packed, "retimed": self.retimed,
                 "mesh_spram": self.mesh_spram, "run_ahead": self.run_ahead,
                 "sweep_overlap": self.sweep_overlap, "fanout_lut": self.fanout_lut,
-                "fast_network": self.fast_network, "quick_start": self.quick_start}
+                "fast_network": self.fast_network, "quick_start": self.quick_start,
+                "short_paths": self.short_paths}
 
 
 @dataclass(frozen=True)
@@ -148,20 +152,21 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
                  design: dict[str, bool] | None = None) -> LIFCore | NeuronMesh:
     """One core, or the mesh of ``placement``; ``stall`` closes mesh links at random (tests);
     ``design``: the switches of :meth:`RTLOptions.design` (default: today's design; a manifest
-    written before ``fanout_lut``, ``fast_network`` or ``quick_start`` existed has the earlier
-    parts)."""
-    earlier = {"fanout_lut": False, "fast_network": False, "quick_start": False}
+    written before ``fanout_lut``, ``fast_network``, ``quick_start`` or ``short_paths`` existed
+    has the earlier parts)."""
+    earlier = {"fanout_lut": False, "fast_network": False, "quick_start": False,
+               "short_paths": False}
     d = RTLOptions().design() | (earlier if design else {}) | (design or {})
     if placement is None:
         return LIFCore(net, fanout_loadable=fanout_loadable, prefetch=d["prefetch"],
                        pipelined=d["pipelined"], packed=d["packed"], retimed=d["retimed"],
-                       lut=d["fanout_lut"])
+                       lut=d["fanout_lut"], short_paths=d["short_paths"])
     return NeuronMesh(mesh_plan(net, placement), stall=stall, prefetch=d["prefetch"],
                       early_update=d["early_update"], pipelined=d["pipelined"],
                       packed=d["packed"], retimed=d["retimed"], run_ahead=d["run_ahead"],
                       sweep_overlap=d["sweep_overlap"], fanout_loadable=fanout_loadable,
                       lut=d["fanout_lut"], fast_network=d["fast_network"],
-                      quick_start=d["quick_start"])
+                      quick_start=d["quick_start"], short_paths=d["short_paths"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -483,7 +488,8 @@ def _header(title: str, values: dict[str, Any]) -> str:
 def _emit_core(net: Network, rtl: Path, options: RTLOptions) -> dict[str, Any]:
     check_fits(net)
     core = LIFCore(net, rom_init=False, prefetch=options.prefetch, pipelined=options.pipelined,
-                   packed=options.packed, retimed=options.retimed, lut=options.fanout_lut)
+                   packed=options.packed, retimed=options.retimed, lut=options.fanout_lut,
+                   short_paths=options.short_paths)
     g = core.geometry
     images = list(rom_images(core, TOP))
     (rtl / CORE_VERILOG).write_text(_header("single LIF core", g.as_dict())
@@ -523,7 +529,8 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
                       pipelined=options.pipelined, packed=options.packed,
                       retimed=options.retimed, run_ahead=options.run_ahead,
                       sweep_overlap=options.sweep_overlap, lut=options.fanout_lut,
-                      fast_network=options.fast_network, quick_start=options.quick_start)
+                      fast_network=options.fast_network, quick_start=options.quick_start,
+                      short_paths=options.short_paths)
     for img in plan.images:
         check_fits(img, source=net.meta.get("source"), sweep_overlap=mesh.sweep_overlap)
     geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut,

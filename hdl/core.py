@@ -351,6 +351,10 @@ class LIFCore(wiring.Component):
     the core's small ``wd`` table (logic on the iCE40: an asynchronous ROM) in a stage of its own
     (DL, between D2 and the accumulator read), so that an entry fits one SPRAM word; one more
     clock of drain per delivery.
+
+    ``short_paths`` (default): the update's saturation tests read the sum's top bits instead
+    of comparing it with the rails (no carry chain ahead of the select); False: the earlier
+    comparisons, the same results.
     """
 
     def __init__(self, image: CoreImage | Network, *, networked: bool = False,
@@ -358,6 +362,7 @@ class LIFCore(wiring.Component):
                  hold: bool = True, pipelined: bool = True, packed: bool = True,
                  retimed: bool = True, run_ahead: bool = False, sweep_overlap: bool = False,
                  lut: bool = False, quick_start: bool = False,
+                 short_paths: bool = True,
                  shape: dict[str, int] | None = None):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
@@ -369,6 +374,7 @@ class LIFCore(wiring.Component):
         self.sweep_overlap = self.run_ahead and sweep_overlap and pipelined and retimed
         g = CoreGeometry(image, shape, packed=packed, lut=lut, sweep_overlap=self.sweep_overlap)
         self.lut = lut
+        self.short_paths = short_paths
         self.packed = packed
         self.retimed = retimed
         self.geometry = g
@@ -706,12 +712,22 @@ class LIFCore(wiring.Component):
         keep = {key: u4[key] for key in keep}
         u5 = _stage(m, pipe, "u5", **keep, u=(u4["x"] + u4["y"]).as_signed())
         u = u5["u"]
+        if self.short_paths and len(u) > g.v_bits:
+            # u leaves the membrane's range when its bits from v_bits - 1 up are not all
+            # equal (one LUT over a few bits): no comparison's carry chain ahead of the
+            # select (the UP5K's critical path, 19 levels, u5_u -> u6_sat); the sign says which rail
+            top = u[g.v_bits - 1:]
+            out = top.any() & ~top.all()
+            below, above = out & u[-1], out & ~u[-1]
+            sat = Mux(below, v_min, Mux(above, v_max, u[:g.v_bits].as_signed()))
+        else:
+            below, above = u < v_min, u > v_max
+            sat = Mux(below, v_min, Mux(above, v_max, u))
         # u_sat >= thr without the saturated value: thr fits in v_bits, so above v_max u
         # exceeds it anyway, and below v_min only thr = v_min is reached
         u6 = _stage(m, pipe, "u6", valid=u5["valid"], j=u5["j"], r=u5["r"],
-                    v_reset=u5["v_reset"], refr=u5["refr"],
-                    sat=Mux(u < v_min, v_min, Mux(u > v_max, v_max, u)).as_signed(),
-                    ge=(u >= u5["thr"]) | ((u < v_min) & (u5["thr"] == v_min)))
+                    v_reset=u5["v_reset"], refr=u5["refr"], sat=sat.as_signed(),
+                    ge=(u >= u5["thr"]) | (below & (u5["thr"] == v_min)))
         fire = Signal()
         m.d.comb += fire.eq(u6["valid"] & (u6["r"] == 0) & u6["ge"])
         u7 = _stage(m, pipe, "u7", valid=u6["valid"], fire=fire, j=u6["j"])

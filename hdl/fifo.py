@@ -1,4 +1,4 @@
-"""A buffered synchronous FIFO whose ready flags are flip-flops.
+"""A buffered synchronous FIFO whose ready flags are flip-flops, and a stream register.
 
 It behaves clock for clock as Amaranth's ``SyncFIFOBuffered`` (a RAM FIFO behind one output
 register): the same ``w_rdy``, ``r_rdy``, ``r_data`` and ``level`` on every clock. Why another
@@ -10,9 +10,11 @@ registered, from the count of the clock before, so the decisions start at flip-f
 
 from __future__ import annotations
 
-from amaranth import Elaboratable, Module, Mux, Signal
+from amaranth import Elaboratable, Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import FIFOInterface
 from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
 
 
 def _incr(value: Signal, modulo: int):
@@ -60,4 +62,32 @@ class FlagFIFO(Elaboratable, FIFOInterface):
             m.d.sync += self.r_rdy.eq(1)
         with m.Elif(self.r_en):
             m.d.sync += self.r_rdy.eq(0)
+        return m
+
+
+class SkidBuffer(wiring.Component):
+    """A stream through registers both ways: ``o.valid`` and ``i.ready`` are flip-flops, so a
+    link that crosses the die (the mesh's ejection, router to core) costs its length twice in
+    two clocks instead of once in one. Two words: the output register and a skid register that
+    takes the word arriving while the output stalls; one word a clock when nothing stalls.
+    ``empty``: neither holds a word."""
+
+    def __init__(self, width: int):
+        super().__init__({"i": In(stream.Signature(unsigned(width))),
+                          "o": Out(stream.Signature(unsigned(width))), "empty": Out(1)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        skid_valid = Signal()
+        skid = Signal.like(self.i.payload)
+        ready = Signal(init=1)  # the skid register is free: ~skid_valid, as a flip-flop
+        m.d.comb += [self.i.ready.eq(ready), self.empty.eq(~self.o.valid & ~skid_valid)]
+        take = self.i.valid & ready
+        with m.If(~self.o.valid | self.o.ready):  # the output register moves
+            with m.If(skid_valid):  # (a skid word was taken while the output held one)
+                m.d.sync += [self.o.payload.eq(skid), skid_valid.eq(0), ready.eq(1)]
+            with m.Else():
+                m.d.sync += [self.o.valid.eq(take), self.o.payload.eq(self.i.payload)]
+        with m.Elif(take):  # the output stalls: the arriving word waits in the skid register
+            m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1), ready.eq(0)]
         return m

@@ -37,6 +37,7 @@ from amaranth.lib.wiring import In, Out
 from neuropaste.protocol import core_bits
 
 from .core import CoreGeometry, CoreImage, LIFCore, bits_for, step_ports
+from .fifo import SkidBuffer
 from .router import (
     LINK_STALL_MODULE,
     LinkStall,
@@ -49,6 +50,7 @@ from .router import (
 #: significant bits a core class keeps of each size it rounds up: at most 1/4 padding
 CLASS_BITS = 3
 ROUTER_MODULE = "neuropaste_router"
+EJECT_MODULE = "neuropaste_eject"  # short_paths: the register between a router and its core
 
 
 def core_module(k: int) -> str:
@@ -381,7 +383,9 @@ class NeuronMesh(wiring.Component):
     False: the earlier ones (two clocks a hop, a packet every other clock; five clocks a spike).
     ``quick_start`` (default): a core that has nothing to deliver at ``start`` sweeps at once
     (LIFCore ``quick_start``; False: an empty delivery phase of two clocks first).
-    Counters: ``sop_count`` sums the cores';
+    ``short_paths`` (default): ``start`` reaches the cores a clock later from a flip-flop, and
+    each ejection link passes a :class:`~neuropaste.hdl.fifo.SkidBuffer` (counted in "network
+    empty"); False: both direct (the earlier design). Counters: ``sop_count`` sums the cores';
     ``deliver_cycles`` and ``update_cycles`` count the mesh's phases, so SOPs per delivery
     clock is the array's throughput.
     """
@@ -391,7 +395,8 @@ class NeuronMesh(wiring.Component):
                  early_update: bool = True, pipelined: bool = True, packed: bool = True,
                  retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False,
                  run_ahead: bool = True, sweep_overlap: bool = True, lut: bool = False,
-                 fast_network: bool = True, quick_start: bool = True):
+                 fast_network: bool = True, quick_start: bool = True,
+                 short_paths: bool = True):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -409,6 +414,7 @@ class NeuronMesh(wiring.Component):
         self.lut = lut  # the cores' (weight, delay) tables (LIFCore ``lut``)
         self.fast_network = fast_network  # the routers' one-clock hops (MeshRouter ``fast``)
         self.quick_start = quick_start  # a core with nothing to deliver sweeps at once
+        self.short_paths = short_paths  # registered start and ejection; the cores' (LIFCore)
         self.stall_hooks = stall_hooks
         self.hooks = hooks
         self.n_neurons = plan.n_neurons
@@ -435,6 +441,7 @@ class NeuronMesh(wiring.Component):
                        run_ahead=self.run_ahead,
                        sweep_overlap=self.sweep_overlap, fanout_loadable=self.fanout_loadable,
                        lut=self.lut, quick_start=self.quick_start,
+                       short_paths=self.short_paths,
                        shape=self.plan.shape(c))
 
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
@@ -461,13 +468,16 @@ class NeuronMesh(wiring.Component):
                            prefetch=self.prefetch, hold=not self.early_update,
                            pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
                            run_ahead=self.run_ahead, sweep_overlap=self.sweep_overlap,
-                           lut=self.lut, quick_start=self.quick_start, shape=shapes[k])
+                           lut=self.lut, quick_start=self.quick_start,
+                           short_paths=self.short_paths, shape=shapes[k])
             out[core_module(k)] = core
             out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
                                             core.geometry.n_bits, self.plan.axon_bits,
                                             self.plan.width, self.plan.height,
                                             queued=self.fast_network)
         out[ROUTER_MODULE] = self._router()
+        if self.short_paths:
+            out[EJECT_MODULE] = SkidBuffer(self.plan.axon_bits)
         return out
 
     def elaborate(self, platform) -> Module:
@@ -517,9 +527,19 @@ class NeuronMesh(wiring.Component):
             self._connect(m, f"inject_{c}", stage.inject, r.i_local, layout, next(seeds))
             eject = stream.Signature(layout).flip().create(path=(f"eject_{c}",))
             self._connect(m, f"eject_{c}", r.o_local, eject, layout, next(seeds))
-            m.d.comb += [core.syn_in.valid.eq(eject.valid),
-                         core.syn_in.payload.eq(eject.payload.src),
-                         eject.ready.eq(core.syn_in.ready),
+            syn = eject
+            if self.short_paths:  # through registers: the router may sit across the die
+                if self.hooks:
+                    reg = instantiate(m, f"eject_reg_{c}", protos[EJECT_MODULE], EJECT_MODULE)
+                else:
+                    m.submodules[f"eject_reg_{c}"] = reg = SkidBuffer(plan.axon_bits)
+                m.d.comb += [reg.i.valid.eq(eject.valid), reg.i.payload.eq(eject.payload.src),
+                             eject.ready.eq(reg.i.ready)]
+                syn = reg.o
+                stage_empty.append(reg.empty)  # a word in it is in flight
+            m.d.comb += [core.syn_in.valid.eq(syn.valid),
+                         core.syn_in.payload.eq(syn.payload.src if syn is eject else syn.payload),
+                         syn.ready.eq(core.syn_in.ready),
                          stage.host.ready.eq(host_take[c])]
             host_req.append(stage.host.valid)
             host_src.append(stage.host.payload + int(plan.base[c]))
@@ -573,8 +593,13 @@ class NeuronMesh(wiring.Component):
         else:
             m.d.comb += network_empty.eq(empty_now)
         m.d.comb += self.sop_count.eq(tree_sum([core.sop_count for core in cores])[:32])
+        core_start = self.start & idle
+        if self.short_paths:  # a clock later, from a flip-flop: it fans out to every core
+            start_q = Signal()
+            m.d.sync += start_q.eq(core_start)
+            core_start = start_q
         for core in cores:
-            m.d.comb += [core.start.eq(self.start & idle), core.proceed.eq(all_delivered)]
+            m.d.comb += [core.start.eq(core_start), core.proceed.eq(all_delivered)]
         with m.FSM():
             with m.State("IDLE"):
                 cores_busy = Cat(core.busy for core in cores).any()

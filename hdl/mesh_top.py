@@ -17,7 +17,7 @@ from __future__ import annotations
 from amaranth import Shape
 from amaranth.lib import wiring
 
-from .mesh import ROUTER_MODULE, NeuronMesh, core_module, exit_module
+from .mesh import EJECT_MODULE, ROUTER_MODULE, NeuronMesh, core_module, exit_module
 from .router import LINK_STALL_MODULE, coord_bits, packet_layout, stall_seed
 
 SIDES = ("east", "west", "north", "south", "local")
@@ -166,10 +166,19 @@ def mesh_top(mesh: NeuronMesh, name: str) -> str:
         link(f"eject_{c}", f"router_{c}__o_local", f"eject_{c}")
         syn = core_w[c]["syn_in__payload"]  # the packet's axon field, its lowest bits
         axon = _fit(f"eject_{c}__payload", layout.size, min(plan.axon_bits, syn))
-        decl(f"  assign core_{c}__syn_in__valid = eject_{c}__valid;\n"
+        src = f"eject_{c}"
+        if mesh.short_paths:  # through the ejection register (NeuronMesh short_paths)
+            unit(EJECT_MODULE, f"eject_reg_{c}", protos[EJECT_MODULE], {})
+            decl(f"  assign eject_reg_{c}__i__valid = eject_{c}__valid;\n"
+                 f"  assign eject_reg_{c}__i__payload = "
+                 f"{_fit(f'eject_{c}__payload', layout.size, plan.axon_bits)};\n"
+                 f"  assign eject_{c}__ready = eject_reg_{c}__i__ready;")
+            src = f"eject_reg_{c}__o"
+            axon = _fit(f"{src}__payload", plan.axon_bits, min(plan.axon_bits, syn))
+        decl(f"  assign core_{c}__syn_in__valid = {src}__valid;\n"
              f"  assign core_{c}__syn_in__payload = "
              f"{_fit(axon, min(plan.axon_bits, syn), syn)};\n"
-             f"  assign eject_{c}__ready = core_{c}__syn_in__ready;\n"
+             f"  assign {src}__ready = core_{c}__syn_in__ready;\n"
              f"  assign exit_{c}__host__ready = host_take[{c}];")
 
     # ------------------------------------------------ host side: merged spikes, demuxed input
@@ -200,10 +209,12 @@ def mesh_top(mesh: NeuronMesh, name: str) -> str:
              f"  assign core_{c}__aer_in__payload = {_fit(f'aer_in_{c}', span, width)};")
 
     # ------------------------------------------------ the step barrier
+    eject_empty = cat("eject_reg_{}__empty") if mesh.short_paths else f"{n}'b{'1' * n}"
     decl(f"  wire {_range(n)}delivered_now = {cat('core_{}__delivered')};\n"
          f"  wire {_range(n)}done_pulse = {cat('core_{}__done')};\n"
          f"  wire {_range(n)}router_idle = {cat('router_{}__idle')};\n"
          f"  wire {_range(n)}stage_empty = {cat('exit_{}__empty')};\n"
+         f"  wire {_range(n)}eject_empty = {eject_empty};\n"
          f"  reg {_range(n)}finished = {n}'d0;\n  reg {_range(n)}seen = {n}'d0;\n"
          "  reg [1:0] fsm_state = 2'd0;  // 0 IDLE, 1 DELIVER, 2 UPDATE\n"
          "  reg [31:0] step_count_r = 32'd0;\n  reg [31:0] deliver_cycles_r = 32'd0;\n"
@@ -212,13 +223,18 @@ def mesh_top(mesh: NeuronMesh, name: str) -> str:
          "  assign update_cycles = update_cycles_r;\n"
          "  wire all_delivered = &delivered_now;\n"
          "  wire all_seen = &(seen | delivered_now);\n"
-         "  wire network_empty = (&router_idle) & (&stage_empty);\n"
+         "  wire network_empty = (&router_idle) & (&stage_empty) & (&eject_empty);\n"
          f"  wire {_range(n)}done_now = finished | done_pulse;\n"
          "  assign idle = (fsm_state == 2'd0) & ~cores_busy;\n"
          "  assign busy = (fsm_state == 2'd0) ? cores_busy : 1'b1;\n"
          "  assign done = (fsm_state == 2'd2) & (&finished) & network_empty;")
+    start = "start & idle"
+    if mesh.short_paths:  # a clock later, from a flip-flop (NeuronMesh short_paths)
+        decl("  reg start_q = 1'b0;\n"
+             "  always @(posedge clk) start_q <= rst ? 1'b0 : start & idle;")
+        start = "start_q"
     for c in range(n):
-        decl(f"  assign core_{c}__start = start & idle;\n"
+        decl(f"  assign core_{c}__start = {start};\n"
              f"  assign core_{c}__proceed = all_delivered;")
     decl(f"  assign sop_count = "
          f"{_tree(lines, 'sop_sum', [f'core_{c}__sop_count' for c in range(n)], 32, '+')};")

@@ -79,11 +79,12 @@ def test_fit_error_suggests_the_core_count_that_fits(tmp_path: Path, capsys) -> 
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "block RAM: needs" in err and "over; by table: " in err
     assert "routing table" in err and "fan-out table" not in err  # all four on SPRAM
-    assert re.search(r"It fits on 1 core instead of 4 \(\d+ block RAMs, 1 SPRAM, ~[\d,]+ "
-                     r"logic cells\): compile with --cores 1\.$", err), err
+    assert "; also logic cells (estimate): needs " in err  # the logic overflows too
+    assert re.search(r"It fits on 2 cores instead of 4 \(\d+ block RAMs, 2 SPRAM, ~[\d,]+ "
+                     r"logic cells\); 1 core fits too: compile with --cores 2\.$", err), err
 
 
-def test_suggestion_names_the_fewest_cores_that_fit() -> None:
+def test_suggestion_names_the_most_cores_below_the_asked_that_fit() -> None:
     from neuropaste.fpga.fit import suggest_cores
 
     ecp5 = BOARDS["ulx3s-85f"]
@@ -91,8 +92,12 @@ def test_suggestion_names_the_fewest_cores_that_fit() -> None:
                    for d in (1000, 200_000))
     fits = {1: plan_fit([huge], 100, 100, ecp5), 2: plan_fit([small], 100, 100, ecp5),
             4: plan_fit([small, small], 100, 100, ecp5)}
-    assert suggest_cores(fits, 8) == (" It fits on 2 cores instead of 8 (2 block RAMs, ~125 "
-                                      "LUTs): compile with --cores 2.")
+    assert suggest_cores(fits, 8) == (" It fits on 4 cores instead of 8 (4 block RAMs, ~125 "
+                                      "LUTs); 2 cores fit too: compile with --cores 4.")
+    fewer = {1: fits[1], 2: fits[2]}
+    assert suggest_cores(fewer, 4) == (" It fits on 2 cores instead of 4 (2 block RAMs, ~125 "
+                                       "LUTs): compile with --cores 2.")
+    assert suggest_cores({8: fits[4]}, 4).startswith(" It fits on 8 cores instead of 4")
     assert suggest_cores({1: fits[1]}, 4).startswith(" No core count of 1 fits either")
 
 
@@ -116,6 +121,12 @@ def test_fit_check_names_each_resource() -> None:
     fit = plan_fit([], 100, 4_000, ice)
     assert fit["overflow"] == ["logic_cells"] and fit["need"]["logic_cells"] == 6_000
     assert "logic cells (estimate): needs 6,000 of 5,280 (720 over)" in fit_message(fit, ice, "m")
+    big = MemoryUse("top.array", "ptr", width=24, depth=60_000, read_ports=1, nonzero_init=True)
+    fit = plan_fit([big], 100, 4_000, ice)  # both overflow: block RAM named first, logic too
+    assert fit["overflow"] == ["bram", "logic_cells"]
+    assert fit_message(fit, ice, "m").endswith("; also logic cells (estimate): needs 6,000 of "
+                                               "5,280 (720 over). Use a board with more block "
+                                               "RAM (ulx3s-85f) or a smaller map.")
     assert not plan_fit([], 100, 3_000, ice)["overflow"]
 
 

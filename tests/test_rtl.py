@@ -72,6 +72,15 @@ def test_earlier_core_still_matches_reference(case) -> None:
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hardware_networks(max_neurons=8, max_steps=12))
+def test_core_before_short_paths_still_matches_reference(case) -> None:
+    """The update's saturation by comparisons (main's core before ``short_paths``): bench/fpga.py's
+    "main"."""
+    net, steps, stim = case
+    _assert_same(net, steps, stim, stall=0.25, short_paths=False)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hardware_networks(max_neurons=8, max_steps=12))
 def test_pipelined_core_without_retiming_still_matches_reference(case) -> None:
     """The pipelined core of before the UP5K retiming (transparent accumulator port, binary
     phase machine, Amaranth's FIFOs, full param ROM): bench/fpga.py's "before"."""
@@ -198,8 +207,10 @@ def test_back_to_back_updates_of_one_accumulator_are_forwarded(pipelined: bool) 
                                         + core.drain_clocks)
 
 
-def test_saturation_at_both_rails_and_refractory_in_the_core() -> None:
-    """Huge inputs clip at +-2^(v_bits-1); refractory neurons discard input; no-leak k = 0."""
+@pytest.mark.parametrize("short_paths", [True, False])
+def test_saturation_at_both_rails_and_refractory_in_the_core(short_paths: bool) -> None:
+    """Huge inputs clip at +-2^(v_bits-1); refractory neurons discard input; no-leak k = 0.
+    ``short_paths`` tests the rails on the sum's top bits, False compares (the earlier core)."""
     # neuron 1 gets -3 x 100 each step from neuron 0 (driven every step): clamps at -2048
     # neuron 2 is driven by external events far above threshold with refractory 3
     net = _net(4, [0, 0, 0], [1, 3, 3], [-100, 100, 100], [1, 1, 2], threshold=[1, 2047, 5, 2047],
@@ -207,10 +218,25 @@ def test_saturation_at_both_rails_and_refractory_in_the_core() -> None:
     net = net.replace(stim_weight=2047, bias=np.array([0, -2000, 0, 1500], np.int64))
     steps = 24
     stim = Stimulus.from_pairs(list(range(steps)) * 2, [0] * steps + [2] * steps)
-    ref, _ = _assert_same(net, steps, stim, stall=0.5, seed=3)
+    ref, _ = _assert_same(net, steps, stim, stall=0.5, seed=3, short_paths=short_paths)
     spikes = set(zip(ref.step.tolist(), ref.neuron.tolist(), strict=True))
     assert {s for s, j in spikes if j == 2} == set(range(0, steps, 4))  # fires every R+1
     assert any(j == 3 for _, j in spikes)
+
+
+@pytest.mark.parametrize("short_paths", [True, False])
+def test_membrane_held_at_the_lower_rail_sets_the_next_spike(short_paths: bool) -> None:
+    """Eight -128 synapses per step drive the target below -2048 (v_bits 12) three times,
+    then eight +127 ones lift it: from the rail it reaches 900 at step 9. A membrane that
+    wrapped (-3072 -> +1024) or took the wrong rail would fire at step 3 or 4."""
+    n, t = 17, 16
+    net = _net(n, range(16), [t] * 16, [-128] * 8 + [127] * 8, [1] * 16,
+               threshold=[1] * 16 + [900])
+    stim = Stimulus.from_pairs([s for s in range(4) for _ in range(8)]
+                               + [s for s in range(6, 9) for _ in range(8)],
+                               list(range(8)) * 4 + list(range(8, 16)) * 3)
+    ref, _ = _assert_same(net, 12, stim, short_paths=short_paths)
+    assert ref.step[ref.neuron == t].tolist() == [9]
 
 
 def test_reset_mid_step_clears_membranes_and_accumulators() -> None:
@@ -406,3 +432,44 @@ def test_flag_fifo_behaves_as_amaranths_buffered_fifo(depth: int) -> None:
     sim.add_testbench(bench)
     sim.run()
     assert sum(seen) > 50  # words did flow through
+
+
+def test_skid_buffer_passes_every_word_once_in_order_with_registered_flags() -> None:
+    """The mesh's ejection register (hdl/fifo.py ``SkidBuffer``) under random valid and ready:
+    every word comes out once, in order, ``empty`` exactly when it holds none, and one word
+    a clock flows when nothing stalls."""
+    from amaranth.sim import Simulator
+
+    from neuropaste.hdl.fifo import SkidBuffer
+
+    dut = SkidBuffer(8)
+    rng = np.random.default_rng(1)
+    sent, got = [], []
+
+    async def bench(ctx):
+        word, held, clocks = 0, 0, 0
+        for t in range(600):
+            free = t >= 500  # the last 100 clocks: no stalls at all
+            valid = free or bool(rng.random() < 0.6)
+            ready = free or bool(rng.random() < 0.5)
+            ctx.set(dut.i.valid, valid)
+            ctx.set(dut.i.payload, word & 0xFF)
+            ctx.set(dut.o.ready, ready)
+            assert ctx.get(dut.empty) == (held == 0), t
+            i_go = valid and ctx.get(dut.i.ready)
+            o_go = ready and ctx.get(dut.o.valid)
+            if o_go:
+                got.append(ctx.get(dut.o.payload))
+            if i_go:
+                sent.append(word & 0xFF)
+                word += 1
+            held += i_go - o_go
+            clocks += free and o_go
+            await ctx.tick()
+        assert clocks >= 99
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert len(got) > 300 and got == sent[:len(got)]

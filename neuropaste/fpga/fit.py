@@ -208,11 +208,16 @@ def blocks_by_role(fit: dict[str, Any], place: str = "bram") -> dict[str, int]:
 
 
 def fit_message(fit: dict[str, Any], board: Board, source: str, suggestion: str = "") -> str:
-    """One line naming the first resource that overflows, by how much, its biggest users and
-    what to do (``suggestion``: e.g. the core count that fits, from :func:`suggest_cores`)."""
+    """One line naming the first resource that overflows, by how much, its biggest users, the
+    other resources that overflow too, and what to do (``suggestion``: e.g. the core count
+    that fits, from :func:`suggest_cores`)."""
     need, have = fit["need"], fit["have"]
     res = fit["overflow"][0]
     over = need[res] - have[res]
+    names = {"bram": "block RAM", "spram": "SPRAM blocks", "luts": "LUTs (estimate)",
+             "ffs": "flip-flops (estimate)", "logic_cells": "logic cells (estimate)"}
+    also = "".join(f"; also {names[k]}: needs {need[k]:,} of {have[k]:,} "
+                   f"({need[k] - have[k]:,} over)" for k in fit["overflow"][1:])
     if res == "bram":
         users = [m for m in fit["memories"] if m.get("place") == "bram"][:2]
         why = "; ".join(f"{m['role']} `{m['memory'].split('.')[-1]}` {m['depth']:,} x "
@@ -224,24 +229,28 @@ def fit_message(fit: dict[str, Any], board: Board, source: str, suggestion: str 
         hint = suggestion or " Use a board with more block RAM (ulx3s-85f) or a smaller map."
         return (f"{source} does not fit {board.name} ({board.device}): block RAM: needs "
                 f"{need['bram']} of {have['bram']} blocks of {board.bram_kbit} kbit ({over} "
-                f"over; by table: {roles}); {why}.{hint}")
-    names = {"spram": "SPRAM blocks", "luts": "LUTs (estimate)", "ffs": "flip-flops (estimate)",
-             "logic_cells": "logic cells (estimate)"}
+                f"over; by table: {roles}); {why}{also}.{hint}")
     return (f"{source} does not fit {board.name} ({board.device}): {names[res]}: needs "
-            f"{need[res]:,} of {have[res]:,} ({over:,} over).{suggestion}")
+            f"{need[res]:,} of {have[res]:,} ({over:,} over){also}.{suggestion}")
 
 
 def suggest_cores(fits: dict[int, dict[str, Any]], current: int) -> str:
     """A sentence for the fit error from the fit of the same map on other core counts: the
-    fewest cores that fit (with what they need), or that none of those tried does."""
+    most cores below ``current`` that fit (the most parallel design the board holds; else
+    the fewest that fit), with what they need and the other counts that fit, or that none of
+    those tried does."""
     ok = {k: f for k, f in fits.items() if not f["overflow"]}
     if not ok:
         return (f" No core count of {', '.join(map(str, sorted(fits)))} fits either: use a "
                 "board with more block RAM (ulx3s-85f) or a smaller map.")
-    k = min(ok)
+    fewer = [k for k in ok if k < current]
+    k = max(fewer) if fewer else min(ok)
     need = ok[k]["need"]
     spram = f", {need['spram']} SPRAM" if need["spram"] else ""
     logic = (f"~{need['logic_cells']:,} logic cells" if "logic_cells" in need
              else f"~{need['luts']:,} LUTs")
+    others = sorted(set(ok) - {k})
+    too = (f"; {' and '.join(map(str, others))} "
+           + ("core fits" if others == [1] else "cores fit") + " too" if others else "")
     return (f" It fits on {k} core{'s' if k > 1 else ''} instead of {current} "
-            f"({need['bram']} block RAMs{spram}, {logic}): compile with --cores {k}.")
+            f"({need['bram']} block RAMs{spram}, {logic}){too}: compile with --cores {k}.")
