@@ -306,11 +306,12 @@ def test_verilog_matches_reference_quick(tmp_path_factory, case) -> None:
 
 @pytest.mark.slow
 @needs_iverilog
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@pytest.mark.parametrize("half", [0, 1])  # 2 x 25 maps: each half can run on its own worker
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(hardware_networks(max_neurons=16, max_steps=30))
-def test_verilog_matches_reference_on_50_generated_maps(tmp_path_factory, case) -> None:
-    _prove_in_icarus(tmp_path_factory.mktemp("v"), case)
+def test_verilog_matches_reference_on_50_generated_maps(tmp_path_factory, half, case) -> None:
+    _prove_in_icarus(tmp_path_factory.mktemp(f"v{half}"), case)
 
 
 @needs_iverilog
