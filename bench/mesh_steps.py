@@ -32,6 +32,7 @@ from neuropaste.generators.quantize import quantize
 from neuropaste.hdl.mesh import NeuronMesh
 from neuropaste.io import load_map
 from neuropaste.reference import reference_run
+from neuropaste.sim.amaranth_run import start_step
 
 MODES = {"off": {"run_ahead": False}, "ahead": {"sweep_overlap": False}, "sweep": {},
          "slow": {"fast_network": False, "quick_start": False}}
@@ -84,14 +85,7 @@ def main() -> None:
             await ctx.tick()
         ctx.set(mesh.aer_out.ready, 1)
         for t in range(args.steps):
-            for j in address[stim.neuron[stim.step == t]].tolist():
-                ctx.set(mesh.aer_in.valid, 1)
-                ctx.set(mesh.aer_in.payload, j)
-                await ctx.tick()
-            ctx.set(mesh.aer_in.valid, 0)
-            ctx.set(mesh.start, 1)
-            await ctx.tick()
-            ctx.set(mesh.start, 0)
+            await start_step(ctx, mesh, address[stim.neuron[stim.step == t]].tolist())
             sops = [ctx.get(c.sop_count) for c in mesh.cores]
             k, delivered, done, exit_busy, ejected, refused = 0, set(), set(), 0, 0, 0
             last = [0, 0]

@@ -14,6 +14,19 @@ from amaranth.sim import Simulator
 from neuropaste.events import Raster, Stimulus
 
 
+async def start_step(ctx, dut: wiring.Component, words: list[int]) -> None:
+    """One step's external events in, a clock each, then the ``start`` pulse (every testbench
+    of an array drives a step this way)."""
+    for j in words:
+        ctx.set(dut.aer_in.valid, 1)
+        ctx.set(dut.aer_in.payload, j)
+        await ctx.tick()
+    ctx.set(dut.aer_in.valid, 0)
+    ctx.set(dut.start, 1)
+    await ctx.tick()
+    ctx.set(dut.start, 0)
+
+
 def run_array(dut: wiring.Component, n_neurons: int, steps: int, stimulus: Stimulus, *,
               address: np.ndarray | None = None, out_stall: float = 0.0, seed: int = 0,
               reset_after: int = 0) -> tuple[Raster, dict[str, int]]:
@@ -51,15 +64,7 @@ def run_array(dut: wiring.Component, n_neurons: int, steps: int, stimulus: Stimu
         while ctx.get(dut.busy):  # the post-reset clear of the state memories
             await ctx.tick()
         for t in range(steps):
-            sel = stimulus.step == t
-            for j in address[stimulus.neuron[sel]].tolist():
-                ctx.set(dut.aer_in.valid, 1)
-                ctx.set(dut.aer_in.payload, j)
-                await ctx.tick()
-            ctx.set(dut.aer_in.valid, 0)
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
+            await start_step(ctx, dut, address[stimulus.neuron[stimulus.step == t]].tolist())
             while True:
                 ready = int(rng.random() >= out_stall)
                 ctx.set(dut.aer_out.ready, ready)
