@@ -88,6 +88,9 @@ class RTLOptions:
     # the UP5K's last long paths cut: saturation from the sum's top bits, the mesh's ``start``
     # and ejection links registered; False: the design before (main at 02ab24d)
     short_paths: bool = True
+    # a mesh core's sender table as one word a neuron, ``axon | destination cores`` (ExitStage
+    # ``masked``) when that is narrower; False: first | end | axon and a word a packet (before)
+    mask_routes: bool = False
 
     def for_network(self, net: Network) -> RTLOptions:
         """The options a build of ``net`` uses: ``sweep_overlap`` switched off when the maximum
@@ -103,7 +106,28 @@ class RTLOptions:
                 "mesh_spram": self.mesh_spram, "run_ahead": self.run_ahead,
                 "sweep_overlap": self.sweep_overlap, "fanout_lut": self.fanout_lut,
                 "fast_network": self.fast_network, "quick_start": self.quick_start,
-                "short_paths": self.short_paths}
+                "short_paths": self.short_paths, "mask_routes": self.mask_routes}
+
+
+#: named sets of :class:`RTLOptions` switches (``compile --rtl-profile NAME``). ``small``: the
+#: throughput switches off (the serial pointer fetch, phase barrier, single-clock stages, no
+#: run-ahead, the earlier routers and exit stages) and the sender tables as one word a neuron
+#: (``mask_routes``): the same spikes bit for bit in fewer logic cells and block RAMs, for a
+#: mesh on a small FPGA (the iCEBreaker's UP5K); steps take more clocks (docs/hardware.md).
+RTL_PROFILES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "small": {"prefetch": False, "early_update": False, "pipelined": False,
+              "run_ahead": False, "sweep_overlap": False, "fast_network": False,
+              "quick_start": False, "mask_routes": True},
+}
+
+
+def profile_options(name: str, **options: Any) -> RTLOptions:
+    """The :class:`RTLOptions` of profile ``name`` (:data:`RTL_PROFILES`), with ``options``."""
+    if name not in RTL_PROFILES:
+        raise InputError(None, f"unknown RTL profile {name!r}: choose one of "
+                         f"{', '.join(RTL_PROFILES)}")
+    return RTLOptions(**(RTL_PROFILES[name] | options))
 
 
 @dataclass(frozen=True)
@@ -155,7 +179,7 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
     written before ``fanout_lut``, ``fast_network``, ``quick_start`` or ``short_paths`` existed
     has the earlier parts)."""
     earlier = {"fanout_lut": False, "fast_network": False, "quick_start": False,
-               "short_paths": False}
+               "short_paths": False, "mask_routes": False}
     d = RTLOptions().design() | (earlier if design else {}) | (design or {})
     if placement is None:
         return LIFCore(net, fanout_loadable=fanout_loadable, prefetch=d["prefetch"],
@@ -166,7 +190,8 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
                       packed=d["packed"], retimed=d["retimed"], run_ahead=d["run_ahead"],
                       sweep_overlap=d["sweep_overlap"], fanout_loadable=fanout_loadable,
                       lut=d["fanout_lut"], fast_network=d["fast_network"],
-                      quick_start=d["quick_start"], short_paths=d["short_paths"])
+                      quick_start=d["quick_start"], short_paths=d["short_paths"],
+                      mask_routes=d["mask_routes"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,7 +230,7 @@ def rom_images(design: LIFCore | NeuronMesh, top: str) -> Iterator[RomImage]:
         yield from (RomImage(core_module(k), names[key], prefix, f"{key}.hex", words, width)
                     for key, (words, width) in memory_images(image, g).items())
         yield from (RomImage(exit_module(k), key, prefix, f"{key}.hex", words, width)
-                    for key, (words, width) in sender_table(plan, c).items())
+                    for key, (words, width) in sender_table(plan, c, design.mask_routes).items())
 
 
 def to_verilog(design: LIFCore | NeuronMesh, top: str = TOP,
@@ -530,7 +555,7 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
                       retimed=options.retimed, run_ahead=options.run_ahead,
                       sweep_overlap=options.sweep_overlap, lut=options.fanout_lut,
                       fast_network=options.fast_network, quick_start=options.quick_start,
-                      short_paths=options.short_paths)
+                      short_paths=options.short_paths, mask_routes=options.mask_routes)
     for img in plan.images:
         check_fits(img, source=net.meta.get("source"), sweep_overlap=mesh.sweep_overlap)
     geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut,
@@ -561,7 +586,7 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     bits: dict[str, int] = {}
     files += [f"{RTL_MEM}/{image.file}" for image in images]
     for c, g in enumerate(geometries):
-        table = sender_table(plan, c)
+        table = sender_table(plan, c, mesh.mask_routes)
         routes = sum(len(words) * width for words, width in table.values())
         for k, v in (memory_bits(g) | {"routes": routes}).items():
             bits[k] = bits.get(k, 0) + v

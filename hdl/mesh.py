@@ -28,7 +28,18 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from amaranth import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, Value, unsigned
+from amaranth import (
+    Array,
+    Cat,
+    ClockSignal,
+    Instance,
+    Module,
+    Mux,
+    ResetSignal,
+    Signal,
+    Value,
+    unsigned,
+)
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -167,13 +178,38 @@ def _senders(plan: MeshPlan, core: int) -> tuple[np.ndarray, np.ndarray]:
                                                                   strict=True)], dtype=object)
 
 
-def sender_table(plan: MeshPlan, core: int) -> dict[str, tuple[np.ndarray, int]]:
+def mask_table(plan: MeshPlan, core: int) -> dict[str, tuple[np.ndarray, int]]:
+    """Core ``core``'s sender table as one word per neuron of its class
+    (``rtl/mem/core_K/rmask.hex``): ``axon | cores``, bit ``c`` of ``cores`` set when core ``c``
+    holds one of the neuron's targets (ExitStage ``masked``: a packet per row of the mesh whose
+    columns are not all clear). One memory of ``axon_bits + cores`` bits instead of two."""
+    shape = plan.shape(core)
+    dest = plan.routes[core]
+    n = dest.shape[0]
+    neuron = np.repeat(np.arange(n), np.diff(dest.indptr))
+    mask = np.zeros(shape["n"], object)
+    np.add.at(mask, neuron, np.array([1 << int(c) for c in dest.indices], object)
+              if len(neuron) else np.zeros(0, object))
+    axon = np.zeros(shape["n"], object)
+    axon[:n] = np.asarray(plan.axons[core], np.int64).tolist()
+    words = axon | mask << plan.axon_bits
+    width = plan.axon_bits + plan.width * plan.height
+    if width <= 64:
+        words = words.astype(np.uint64)
+    return {"rmask": (words, width)}
+
+
+def sender_table(plan: MeshPlan, core: int, masked: bool = False
+                 ) -> dict[str, tuple[np.ndarray, int]]:
     """Core ``core``'s sender table, padded to its class, as ROM words and widths
     (``rtl/mem/core_K/{rptr,routes}.hex``): ``rptr``, one word per neuron of the class,
     ``first | end | axon`` (``end`` exclusive; no packets: ``first = end``); ``routes``, one
     word per packet, ``row | columns``: a spike sends one packet per row of the mesh that holds
     one of its targets, the columns of its target cores in that row as a mask. Words are
-    uint64 where they fit, else Python integers (an object array)."""
+    uint64 where they fit, else Python integers (an object array). ``masked``: the
+    :func:`mask_table` instead."""
+    if masked:
+        return mask_table(plan, core)
     shape = plan.shape(core)
     heads, words = plan.senders[core]
     p_bits = bits_for(shape["route_words"])
@@ -205,17 +241,23 @@ class ExitStage(wiring.Component):
     (none when the Verilog loads them). ``queued`` (default): spikes are taken one a clock into
     a queue of table entries, so a spike costs one clock per packet and one more, and its first
     packet is offered four clocks after the spike is taken; False: the
-    earlier stage, one spike at a time (about five clocks a spike besides its packets)."""
+    earlier stage, one spike at a time (about five clocks a spike besides its packets).
+    ``masked``: the table is one word per neuron, ``axon | cores`` (:func:`mask_table`), and a
+    spike walks the mesh's rows, one clock each, injecting a packet for each row that holds a
+    target core (``height`` + 2 clocks a spike); one memory instead of two."""
 
     def __init__(self, depth: int, route_words: int, local_bits: int, axon_bits: int,
                  width: int, height: int,
-                 init: dict[str, tuple[list[int], int]] | None = None, queued: bool = True):
+                 init: dict[str, tuple[list[int], int]] | None = None, queued: bool = True,
+                 masked: bool = False):
         self.layout = packet_layout(axon_bits, width, height)
         self.depth, self.route_words, self.axon_bits = depth, max(route_words, 1), axon_bits
         self.p_bits = bits_for(route_words)
         self.word_bits = coord_bits(height) + width
         self.init = init
         self.queued = queued
+        self.masked = masked
+        self.width, self.height = width, height
         super().__init__({"spike": In(stream.Signature(unsigned(local_bits))),
                           "inject": Out(stream.Signature(self.layout)),
                           "host": Out(stream.Signature(unsigned(local_bits))),
@@ -224,6 +266,12 @@ class ExitStage(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         init = self.init or {}
+        if self.masked:
+            m.submodules.rmask = rmask = Memory(
+                shape=unsigned(self.axon_bits + self.width * self.height), depth=self.depth,
+                init=init.get("rmask", ([], 0))[0])
+            self._masked(m, rmask.read_port())
+            return m
         m.submodules.rptr = rptr = Memory(shape=unsigned(2 * self.p_bits + self.axon_bits),
                                           depth=self.depth, init=init.get("rptr", ([], 0))[0])
         m.submodules.routes = routes = Memory(shape=unsigned(self.word_bits),
@@ -278,6 +326,37 @@ class ExitStage(wiring.Component):
                      hostq.r_en.eq(host.ready),
                      self.empty.eq(~heading & ~heads.r_rdy & (cur == end) & ~reading
                                    & ~words.r_rdy & ~hostq.r_rdy)]
+
+    def _masked(self, m: Module, mask_rd) -> None:
+        ab, w, h = self.axon_bits, self.width, self.height
+        spike, inject, host = self.spike, self.inject, self.host
+        valid, fresh, host_pending = Signal(), Signal(), Signal()
+        src = Signal.like(spike.payload)
+        axon, mask = Signal(ab), Signal(w * h)
+        row = Signal(range(h + 1), init=h)  # the row walked; h: the walk is over
+        accept = Signal()
+        m.d.comb += [accept.eq(~valid & spike.valid), spike.ready.eq(~valid),
+                     mask_rd.addr.eq(spike.payload), mask_rd.en.eq(accept)]
+        m.d.sync += fresh.eq(accept)
+        with m.If(accept):
+            m.d.sync += [valid.eq(1), src.eq(spike.payload), host_pending.eq(1)]
+        with m.If(fresh):  # the word, registered as it leaves the RAM
+            m.d.sync += [axon.eq(mask_rd.data[:ab]), mask.eq(mask_rd.data[ab:]), row.eq(0)]
+        cols = Signal(w)
+        m.d.comb += cols.eq(Array(mask[r * w:(r + 1) * w] for r in range(h))[row])
+        walking = Signal()
+        m.d.comb += [walking.eq(valid & ~fresh & (row != h)),
+                     inject.valid.eq(walking & (cols != 0)),
+                     inject.payload.src.eq(axon),
+                     inject.payload.as_value()[ab:].eq(Cat(row[:coord_bits(h)], cols)),
+                     host.valid.eq(valid & host_pending), host.payload.eq(src),
+                     self.empty.eq(~valid)]
+        with m.If(walking & ((cols == 0) | inject.ready)):  # a row without targets: skipped
+            m.d.sync += row.eq(row + 1)
+        with m.If(host.valid & host.ready):
+            m.d.sync += host_pending.eq(0)
+        with m.If(valid & ~fresh & (row == h) & ~host_pending):
+            m.d.sync += valid.eq(0)
 
     def _serial(self, m: Module, head_rd, word_rd) -> None:
         pb = self.p_bits
@@ -396,7 +475,7 @@ class NeuronMesh(wiring.Component):
                  retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False,
                  run_ahead: bool = True, sweep_overlap: bool = True, lut: bool = False,
                  fast_network: bool = True, quick_start: bool = True,
-                 short_paths: bool = True):
+                 short_paths: bool = True, mask_routes: bool = False):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -415,6 +494,7 @@ class NeuronMesh(wiring.Component):
         self.fast_network = fast_network  # the routers' one-clock hops (MeshRouter ``fast``)
         self.quick_start = quick_start  # a core with nothing to deliver sweeps at once
         self.short_paths = short_paths  # registered start and ejection; the cores' (LIFCore)
+        self.mask_routes = mask_routes  # sender tables of a word a neuron (ExitStage ``masked``)
         self.stall_hooks = stall_hooks
         self.hooks = hooks
         self.n_neurons = plan.n_neurons
@@ -447,9 +527,9 @@ class NeuronMesh(wiring.Component):
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
         plan, shape = self.plan, self.plan.shape(c)
         return ExitStage(shape["n"], shape["route_words"], core.geometry.n_bits, plan.axon_bits,
-                         plan.width, plan.height, _as_ints(sender_table(plan, c)) if self.rom_init
-                         else None,
-                         queued=self.fast_network)
+                         plan.width, plan.height,
+                         _as_ints(sender_table(plan, c, self.mask_routes)) if self.rom_init
+                         else None, queued=self.fast_network, masked=self.mask_routes)
 
     def _router(self) -> MeshRouter:
         return MeshRouter(self.plan.width, self.plan.height, self.plan.axon_bits,
@@ -474,7 +554,7 @@ class NeuronMesh(wiring.Component):
             out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
                                             core.geometry.n_bits, self.plan.axon_bits,
                                             self.plan.width, self.plan.height,
-                                            queued=self.fast_network)
+                                            queued=self.fast_network, masked=self.mask_routes)
         out[ROUTER_MODULE] = self._router()
         if self.short_paths:
             out[EJECT_MODULE] = SkidBuffer(self.plan.axon_bits)

@@ -19,7 +19,7 @@ from neuropaste.fpga.boards import Board
 MEMORY_ROLES = {"fan": "fan-out table", "ptr": "pointer table", "param": "parameter table",
                 "acc": "accumulator ring", "vmem": "membrane state", "rmem": "refractory state",
                 "ext": "input flags", "storage": "FIFO",
-                "rptr": "routing table", "routes": "routing table"}  # a mesh core's sender table
+                "rptr": "routing table", "routes": "routing table", "rmask": "routing table"}  # a mesh core's sender table
 
 # LUTs per bit of RTLIL operator output. Measured (bench/README.md, "FPGA"): one core of
 # builtin:celegans behind the UART link has 820-850 such bits and synthesises to 920-990 LUT4;
