@@ -247,7 +247,8 @@ def _probability(text: str) -> float:
 
 
 #: compile flag -> the backend it configures
-COMPILE_FLAGS = {"cores": "rtl", "core_neurons": "rtl", "placement": "rtl", "tile": "spice",
+COMPILE_FLAGS = {"cores": "rtl", "core_neurons": "rtl", "placement": "rtl", "rtl_profile": "rtl",
+                 "tile": "spice",
                  "device": "spice", "memory_dies": "spice", "stack": "spice", "slices": "spice",
                  "digit_levels": "spice", "programming": "spice", "netlists": "spice"}
 #: verify flag -> the checks it configures
@@ -271,10 +272,11 @@ def _refuse_unused(args: argparse.Namespace, flags: dict[str, Any], chosen: set[
 def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
     """Each backend's options dataclass from the compile flags (defaults when none is given)."""
     from neuropaste.generators.crossbar import options_from_cli
-    from neuropaste.generators.rtl import RTLOptions
+    from neuropaste.generators.rtl import profile_options
 
-    return {"rtl": RTLOptions(cores=args.cores or None, core_neurons=args.core_neurons or None,
-                              balance=args.placement),
+    return {"rtl": profile_options(args.rtl_profile, cores=args.cores or None,
+                                   core_neurons=args.core_neurons or None,
+                                   balance=args.placement),
             "spice": options_from_cli(tile=args.tile, device=args.device,
                                       memory_dies=args.memory_dies, stack=args.stack,
                                       slices=args.slices, digit_levels=args.digit_levels,
@@ -758,6 +760,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "when the map fits, else as few as it needs)")
     s.add_argument("--core-neurons", type=int, default=None,
                    help="neurons per mesh core (default 256)")
+    s.add_argument("--rtl-profile", choices=("default", "small"), default="default",
+                   help="small: the throughput switches off and one-word sender tables, for a "
+                        "mesh on a small FPGA (fewer logic cells and block RAMs, more clocks a "
+                        "step; docs/hardware.md); default: the fast design")
     s.add_argument("--placement", choices=("work", "steps", "neurons"), default="work",
                    help="what placement balances over the cores: work (rate x fan-in, low "
                         "traffic; default), steps (every step's work, for throughput, more "

@@ -23,7 +23,13 @@ from typing import Any
 from neuropaste.compiled import Compiled
 from neuropaste.errors import InputError
 from neuropaste.fpga.boards import BOARDS, NAME, Board
-from neuropaste.fpga.fit import fit_message, plan_fit, suggest_cores, survey_rtlil
+from neuropaste.fpga.fit import (
+    fit_message,
+    plan_fit,
+    suggest_cores,
+    suggest_profile,
+    survey_rtlil,
+)
 from neuropaste.fpga.reports import parse_reports
 from neuropaste.fpga.yosys import memory_script
 from neuropaste.generators.rtl import build_design
@@ -107,6 +113,20 @@ def _other_core_counts(compiled: Path, net, board: Board, make_top) -> dict[int,
                          make_top(build_design(net, placement, fanout_loadable=loadable)),
                          board, verilog=False)["fit"]
     return out
+
+
+def _small_profile_fit(compiled: Path, net, design: dict[str, Any], board: Board, make_top,
+                      loadable: bool) -> dict[str, Any] | None:
+    """The fit of the same placement built with the ``small`` RTL profile, or None when the
+    compiled design is that one already (nothing smaller to suggest)."""
+    from neuropaste.generators.rtl import profile_options
+
+    small = profile_options("small").for_network(net).design()
+    if all(design.get(k, v) == v for k, v in small.items()) and design:
+        return None
+    array = build_design(net, Compiled.open(compiled).placement(), fanout_loadable=loadable,
+                         design=small)
+    return _survey(board.platform_class()(), make_top(array), board, verilog=False)["fit"]
 
 
 def tool_env(board: Board) -> dict[str, str]:
@@ -198,6 +218,9 @@ def prepare(compiled: str | os.PathLike, board_name: str, *, link: str | None = 
     source = meta.get("map", {}).get("source") or str(compiled)
     if fit["overflow"]:
         current = 1 if cd_cores(compiled) is None else cd_cores(compiled)
+        small = _small_profile_fit(compiled, net, design, board, make_top, loadable)
+        if small is not None and not small["overflow"]:
+            raise InputError(None, fit_message(fit, board, source, suggest_profile(small)))
         others = _other_core_counts(compiled, net, board, make_top)
         others.pop(current, None)
         raise InputError(None, fit_message(fit, board, source, suggest_cores(others, current)))

@@ -19,7 +19,8 @@ from neuropaste.fpga.boards import Board
 MEMORY_ROLES = {"fan": "fan-out table", "ptr": "pointer table", "param": "parameter table",
                 "acc": "accumulator ring", "vmem": "membrane state", "rmem": "refractory state",
                 "ext": "input flags", "storage": "FIFO",
-                "rptr": "routing table", "routes": "routing table", "rmask": "routing table"}  # a mesh core's sender table
+                # a mesh core's sender table: two memories, or one (``mask_routes``)
+                "rptr": "routing table", "routes": "routing table", "rmask": "routing table"}
 
 # LUTs per bit of RTLIL operator output. Measured (bench/README.md, "FPGA"): one core of
 # builtin:celegans behind the UART link has 820-850 such bits and synthesises to 920-990 LUT4;
@@ -254,3 +255,14 @@ def suggest_cores(fits: dict[int, dict[str, Any]], current: int) -> str:
            + ("core fits" if others == [1] else "cores fit") + " too" if others else "")
     return (f" It fits on {k} core{'s' if k > 1 else ''} instead of {current} "
             f"({need['bram']} block RAMs{spram}, {logic}){too}: compile with --cores {k}.")
+
+
+def suggest_profile(small: dict[str, Any]) -> str:
+    """A sentence for the fit error when the same placement fits with the ``small`` RTL
+    profile (``compile --rtl-profile small``), with what that design needs."""
+    need = small["need"]
+    spram = f", {need['spram']} SPRAM" if need["spram"] else ""
+    logic = (f"~{need['logic_cells']:,} logic cells" if "logic_cells" in need
+             else f"~{need['luts']:,} LUTs")
+    return (f" The small RTL profile fits on the same cores ({need['bram']} block RAMs{spram}, "
+            f"{logic}; more clocks a step): compile with --rtl-profile small.")
