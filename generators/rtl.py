@@ -91,6 +91,9 @@ class RTLOptions:
     # a mesh core's sender table as one word a neuron, ``axon | destination cores`` (ExitStage
     # ``masked``) when that is narrower; False: first | end | axon and a word a packet (before)
     mask_routes: bool = False
+    # with the serial fetch (``prefetch=False``): a pointer word holds an axon's end only, its
+    # start read from the word before (LIFCore ``ptr_ends``); False: start | end (before)
+    ptr_ends: bool = False
 
     def for_network(self, net: Network) -> RTLOptions:
         """The options a build of ``net`` uses: ``sweep_overlap`` switched off when the maximum
@@ -106,7 +109,8 @@ class RTLOptions:
                 "mesh_spram": self.mesh_spram, "run_ahead": self.run_ahead,
                 "sweep_overlap": self.sweep_overlap, "fanout_lut": self.fanout_lut,
                 "fast_network": self.fast_network, "quick_start": self.quick_start,
-                "short_paths": self.short_paths, "mask_routes": self.mask_routes}
+                "short_paths": self.short_paths, "mask_routes": self.mask_routes,
+                "ptr_ends": self.ptr_ends}
 
 
 #: named sets of :class:`RTLOptions` switches (``compile --rtl-profile NAME``). ``small``: the
@@ -118,7 +122,8 @@ RTL_PROFILES: dict[str, dict[str, Any]] = {
     "default": {},
     "small": {"prefetch": False, "early_update": False, "pipelined": False,
               "run_ahead": False, "sweep_overlap": False, "fast_network": False,
-              "quick_start": False, "mask_routes": True},
+              "quick_start": False, "mask_routes": True,
+              "ptr_ends": True},
 }
 
 
@@ -179,19 +184,20 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
     written before ``fanout_lut``, ``fast_network``, ``quick_start`` or ``short_paths`` existed
     has the earlier parts)."""
     earlier = {"fanout_lut": False, "fast_network": False, "quick_start": False,
-               "short_paths": False, "mask_routes": False}
+               "short_paths": False, "mask_routes": False, "ptr_ends": False}
     d = RTLOptions().design() | (earlier if design else {}) | (design or {})
     if placement is None:
         return LIFCore(net, fanout_loadable=fanout_loadable, prefetch=d["prefetch"],
                        pipelined=d["pipelined"], packed=d["packed"], retimed=d["retimed"],
-                       lut=d["fanout_lut"], short_paths=d["short_paths"])
+                       lut=d["fanout_lut"], short_paths=d["short_paths"],
+                       ptr_ends=d["ptr_ends"])
     return NeuronMesh(mesh_plan(net, placement), stall=stall, prefetch=d["prefetch"],
                       early_update=d["early_update"], pipelined=d["pipelined"],
                       packed=d["packed"], retimed=d["retimed"], run_ahead=d["run_ahead"],
                       sweep_overlap=d["sweep_overlap"], fanout_loadable=fanout_loadable,
                       lut=d["fanout_lut"], fast_network=d["fast_network"],
                       quick_start=d["quick_start"], short_paths=d["short_paths"],
-                      mask_routes=d["mask_routes"])
+                      mask_routes=d["mask_routes"], ptr_ends=d["ptr_ends"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,7 +232,8 @@ def rom_images(design: LIFCore | NeuronMesh, top: str) -> Iterator[RomImage]:
     _, class_of = plan.classes
     for c, image in enumerate(plan.images):
         k, prefix = int(class_of[c]), f"core_{c}/"
-        g = CoreGeometry(image, plan.shape(c), packed=design.packed, lut=design.lut)
+        g = CoreGeometry(image, plan.shape(c), packed=design.packed, lut=design.lut,
+                         ptr_ends=design.ptr_ends)
         yield from (RomImage(core_module(k), names[key], prefix, f"{key}.hex", words, width)
                     for key, (words, width) in memory_images(image, g).items())
         yield from (RomImage(exit_module(k), key, prefix, f"{key}.hex", words, width)
@@ -462,7 +469,7 @@ def _hex_image(path: Path, image: RomImage) -> None:
 def memory_bits(g: CoreGeometry) -> dict[str, int]:
     return {
         "fanout": g.entries * g.entry_bits + g.lut * g.pairs * g.wd_bits,
-        "pointers": g.axons * 2 * g.e_bits,
+        "pointers": g.axons * g.ptr_bits,
         "accumulators": g.acc_depth * g.acc_bits,
         "state": g.n * (g.v_bits + g.r_bits + 1),
         "parameters": g.n * g.param_bits,
@@ -514,7 +521,7 @@ def _emit_core(net: Network, rtl: Path, options: RTLOptions) -> dict[str, Any]:
     check_fits(net)
     core = LIFCore(net, rom_init=False, prefetch=options.prefetch, pipelined=options.pipelined,
                    packed=options.packed, retimed=options.retimed, lut=options.fanout_lut,
-                   short_paths=options.short_paths)
+                   short_paths=options.short_paths, ptr_ends=options.ptr_ends)
     g = core.geometry
     images = list(rom_images(core, TOP))
     (rtl / CORE_VERILOG).write_text(_header("single LIF core", g.as_dict())
@@ -555,11 +562,12 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
                       retimed=options.retimed, run_ahead=options.run_ahead,
                       sweep_overlap=options.sweep_overlap, lut=options.fanout_lut,
                       fast_network=options.fast_network, quick_start=options.quick_start,
-                      short_paths=options.short_paths, mask_routes=options.mask_routes)
+                      short_paths=options.short_paths, mask_routes=options.mask_routes,
+                      ptr_ends=options.ptr_ends)
     for img in plan.images:
         check_fits(img, source=net.meta.get("source"), sweep_overlap=mesh.sweep_overlap)
     geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut,
-                               sweep_overlap=mesh.sweep_overlap)
+                               sweep_overlap=mesh.sweep_overlap, ptr_ends=mesh.ptr_ends)
                   for c, img in enumerate(plan.images)]
     images = []
     with substage("ROM images"):  # written as made: only their names and sizes stay

@@ -134,10 +134,12 @@ class CoreGeometry:
     the ROM when the class pads neurons, since a padded neuron must never spike, unless the
     bias is 0 and the threshold above 0 for all: then it cannot). ``lut``: an entry
     holds the index of its (weight, delay) pair in the ``wd`` table instead of the pair.
-    ``sweep_overlap``: the accumulator ring has D + 1 slots (LIFCore ``sweep_overlap``)."""
+    ``sweep_overlap``: the accumulator ring has D + 1 slots (LIFCore ``sweep_overlap``).
+    ``ptr_ends``: the ``ptr`` word holds an axon's end only (LIFCore ``ptr_ends``)."""
 
     def __init__(self, image: CoreImage | Network, shape: dict[str, int] | None = None,
-                 packed: bool = True, lut: bool = False, sweep_overlap: bool = False):
+                 packed: bool = True, lut: bool = False, sweep_overlap: bool = False,
+                 ptr_ends: bool = False):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
         size = {"n": image.n_neurons, "axons": image.n_axons, "entries": len(image.target),
@@ -168,6 +170,8 @@ class CoreGeometry:
         self.stim_weight = int(image.stim_weight)
         self.spike_depth = max(1, size["sources"])
         self.lut = lut
+        self.ptr_ends = ptr_ends
+        self.ptr_bits = self.e_bits * (1 if ptr_ends else 2)  # a ``ptr`` word
         self.pairs = size["pairs"]  # distinct (weight, delay) pairs (of the class)
         self.wd_bits = self.w_bits + self.d_bits
         self.l_bits = bits_for(max(self.pairs - 1, 1)) if lut else 0
@@ -256,9 +260,11 @@ def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[np.ndarr
     else:
         fanout = _pack([(image.target, g.n_bits), (image.weight, g.w_bits),
                         (image.delay, g.d_bits)])
+    ends = np.concatenate([image.indptr[1:], end])
     out = {
-        "ptr": (_pack([(np.concatenate([image.indptr[:-1], end]), g.e_bits),
-                       (np.concatenate([image.indptr[1:], end]), g.e_bits)]), 2 * g.e_bits),
+        "ptr": (_pack([(ends, g.e_bits)]) if g.ptr_ends else
+                _pack([(np.concatenate([image.indptr[:-1], end]), g.e_bits), (ends, g.e_bits)]),
+                g.ptr_bits),
         "fanout": (np.concatenate([fanout, np.zeros(g.entries - len(fanout), fanout.dtype)]),
                    g.entry_bits),
     }
@@ -362,7 +368,7 @@ class LIFCore(wiring.Component):
                  hold: bool = True, pipelined: bool = True, packed: bool = True,
                  retimed: bool = True, run_ahead: bool = False, sweep_overlap: bool = False,
                  lut: bool = False, quick_start: bool = False,
-                 short_paths: bool = True,
+                 short_paths: bool = True, ptr_ends: bool = False,
                  shape: dict[str, int] | None = None):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
@@ -372,7 +378,11 @@ class LIFCore(wiring.Component):
         # ... and delivering during the own sweep needs a second slot bank and the forwarding
         # from registers (no transparent read port to share)
         self.sweep_overlap = self.run_ahead and sweep_overlap and pipelined and retimed
-        g = CoreGeometry(image, shape, packed=packed, lut=lut, sweep_overlap=self.sweep_overlap)
+        # the serial fetch reads an axon's end, then its start (the word before): the table
+        # is half as wide, a source costs a clock more
+        self.ptr_ends = ptr_ends and not prefetch
+        g = CoreGeometry(image, shape, packed=packed, lut=lut, sweep_overlap=self.sweep_overlap,
+                         ptr_ends=self.ptr_ends)
         self.lut = lut
         self.short_paths = short_paths
         self.packed = packed
@@ -406,7 +416,7 @@ class LIFCore(wiring.Component):
     @property
     def fetch_clocks(self) -> int:
         """Clocks from a delivery's start until its first operation issues."""
-        return 5 if self.pipelined else 3
+        return (5 if self.pipelined else 3) + self.ptr_ends
 
     @property
     def empty_delivery_clocks(self) -> int:
@@ -427,9 +437,9 @@ class LIFCore(wiring.Component):
 
         rom = {k: (words.tolist(), width) for k, (words, width)
                in memory_images(image, g).items()} if self.rom_init else {
-            "ptr": ([], 2 * g.e_bits), "fanout": ([], g.entry_bits), "param": ([], 0),
+            "ptr": ([], g.ptr_bits), "fanout": ([], g.entry_bits), "param": ([], 0),
             "wd": ([], g.wd_bits)}
-        m.submodules.ptr = ptr = Memory(shape=unsigned(rom["ptr"][1]), depth=g.axons,
+        m.submodules.ptr = ptr = Memory(shape=unsigned(g.ptr_bits), depth=g.axons,
                                         init=rom["ptr"][0])
         m.submodules.fan = fan = Memory(shape=unsigned(g.entry_bits), depth=g.entries,
                                         init=[] if self.fanout_loadable else rom["fanout"][0])
@@ -504,7 +514,16 @@ class LIFCore(wiring.Component):
         # P1: the pointer word, registered as it leaves the RAM (whose clock-to-output is most
         # of a clock on the ECP5); P2: its last entry and whether it has any, registered, so
         # the range queue's write enable comes from a flip-flop
-        ptr_w = _stage(m, pipe, "p1", valid=ptr_pending, data=ptr_rd.data)
+        p1_valid, p1_data = ptr_pending, ptr_rd.data
+        second = Const(0, 1)  # ptr_ends: the start's read (the word before) is answered now
+        if self.ptr_ends:
+            second, first, end_reg = Signal(), Signal(), Signal(g.e_bits)
+            before = Signal(g.a_bits)  # the axon's index - 1: its start is the word there
+            m.d.sync += second.eq(ptr_pending)
+            with m.If(ptr_pending):
+                m.d.sync += end_reg.eq(ptr_rd.data)
+            p1_valid, p1_data = second, Cat(Mux(first, 0, ptr_rd.data), end_reg)
+        ptr_w = _stage(m, pipe, "p1", valid=p1_valid, data=p1_data)
         ptr_q = _stage(m, pipe, "p2", valid=ptr_w["valid"], start=ptr_w["data"][:g.e_bits],
                        last=ptr_w["data"][g.e_bits:] - 1,
                        targets=ptr_w["data"][:g.e_bits] != ptr_w["data"][g.e_bits:],
@@ -512,8 +531,8 @@ class LIFCore(wiring.Component):
                        single=ptr_w["data"][:g.e_bits] + 1 == ptr_w["data"][g.e_bits:])
         p_start, p_next = ptr_q["start"], ptr_q["next"]
         p_last = ptr_q["last"][:g.e_bits]
-        in_flight = (ptr_pending + ptr_w["valid"] + ptr_q["valid"] if self.pipelined
-                     else ptr_pending)
+        in_flight = (ptr_pending + second + ptr_w["valid"] + ptr_q["valid"] if self.pipelined
+                     else ptr_pending + second)
         slot_sum = Signal(range(2 * ring + 1))
         e_slot = Signal.like(slot)
 
@@ -603,7 +622,13 @@ class LIFCore(wiring.Component):
                              buf_last.eq(p_last)]
             with m.Elif(take):
                 m.d.sync += buf_valid.eq(0)
-        m.d.comb += [head_pop.eq(fetch), ptr_rd.addr.eq(head_data)]
+        m.d.comb += head_pop.eq(fetch)
+        if self.ptr_ends:
+            m.d.comb += ptr_rd.addr.eq(Mux(ptr_pending, before, head_data))
+            with m.If(fetch):
+                m.d.sync += [before.eq(head_data - 1), first.eq(head_data == 0)]
+        else:
+            m.d.comb += ptr_rd.addr.eq(head_data)
         m.d.sync += ptr_pending.eq(fetch)
 
         with m.If(cur_valid):
@@ -680,8 +705,8 @@ class LIFCore(wiring.Component):
             m.d.comb += acc_sum.eq(Mux(fwd, last_sum, d4["old"]) + d4["w"])
         else:
             m.d.comb += acc_sum.eq(d4["old"] + d4["w"])
-        m.d.comb += pipeline_busy.eq(waiting | ptr_pending | ptr_w["valid"] | ptr_q["valid"]
-                                     | w_valid | cur_valid | d0["valid"] | s1_valid
+        m.d.comb += pipeline_busy.eq(waiting | ptr_pending | second | ptr_w["valid"]
+                                     | ptr_q["valid"] | w_valid | cur_valid | d0["valid"] | s1_valid
                                      | d2_valid | d2["valid"] | d3["valid"] | d4["valid"])
 
         # ---------------------------------------------------------------- update datapath

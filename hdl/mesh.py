@@ -475,7 +475,7 @@ class NeuronMesh(wiring.Component):
                  retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False,
                  run_ahead: bool = True, sweep_overlap: bool = True, lut: bool = False,
                  fast_network: bool = True, quick_start: bool = True,
-                 short_paths: bool = True, mask_routes: bool = False):
+                 short_paths: bool = True, mask_routes: bool = False, ptr_ends: bool = False):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -495,6 +495,7 @@ class NeuronMesh(wiring.Component):
         self.quick_start = quick_start  # a core with nothing to deliver sweeps at once
         self.short_paths = short_paths  # registered start and ejection; the cores' (LIFCore)
         self.mask_routes = mask_routes  # sender tables of a word a neuron (ExitStage ``masked``)
+        self.ptr_ends = ptr_ends and not prefetch  # the cores' one-field pointers (LIFCore)
         self.stall_hooks = stall_hooks
         self.hooks = hooks
         self.n_neurons = plan.n_neurons
@@ -521,7 +522,7 @@ class NeuronMesh(wiring.Component):
                        run_ahead=self.run_ahead,
                        sweep_overlap=self.sweep_overlap, fanout_loadable=self.fanout_loadable,
                        lut=self.lut, quick_start=self.quick_start,
-                       short_paths=self.short_paths,
+                       short_paths=self.short_paths, ptr_ends=self.ptr_ends,
                        shape=self.plan.shape(c))
 
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
@@ -549,7 +550,8 @@ class NeuronMesh(wiring.Component):
                            pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
                            run_ahead=self.run_ahead, sweep_overlap=self.sweep_overlap,
                            lut=self.lut, quick_start=self.quick_start,
-                           short_paths=self.short_paths, shape=shapes[k])
+                           short_paths=self.short_paths, ptr_ends=self.ptr_ends,
+                           shape=shapes[k])
             out[core_module(k)] = core
             out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
                                             core.geometry.n_bits, self.plan.axon_bits,

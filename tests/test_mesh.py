@@ -21,9 +21,9 @@ from neuropaste.compile import compile_map, compile_network
 from neuropaste.events import poisson
 from neuropaste.generators.placement import CoreLimits, mesh_plan, place
 from neuropaste.generators.quantize import quantize
-from neuropaste.generators.rtl import RTLOptions
+from neuropaste.generators.rtl import RTL_PROFILES, RTLOptions
 from neuropaste.hdl.core import SWEEP_OVERLAP_MAX_DELAY
-from neuropaste.hdl.mesh import MeshPlan, _senders, mesh_shape
+from neuropaste.hdl.mesh import MeshPlan, _senders, mask_table, mesh_shape
 from neuropaste.hdl.router import split
 from neuropaste.io import load_map
 from neuropaste.neuron import QuantOptions
@@ -130,6 +130,36 @@ def test_earlier_mesh_stays_reachable_and_exact(case, seed: int) -> None:
                               prefetch=False, early_update=False)
     assert simulate(net, steps, stim).first_difference(raster) is None
     assert counts["step_count"] == steps
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=hardware_networks(max_neurons=14, max_steps=12), cores=st.sampled_from([3, 4]),
+       seed=st.integers(0, 1000))
+def test_small_profile_mesh_is_exact_with_stalled_links(case, cores: int, seed: int) -> None:
+    """``compile --rtl-profile small``: the serial fetch of end pointers (``ptr_ends``) and
+    one-word sender tables (``mask_routes``, a row walk per spike) on 3 x 1 and 2 x 2 meshes."""
+    net, steps, stim = case
+    cores = min(cores, net.n_neurons)
+    pl = place(net, cores, CoreLimits(neurons=-(-net.n_neurons // cores) + 2), seed=seed)
+    small = {k: v for k, v in RTL_PROFILES["small"].items() if k != "mask_routes"}
+    raster, counts = run_mesh(net, pl, steps, stim, stall=0.35, out_stall=0.3, seed=seed,
+                              mask_routes=True, **small)
+    assert simulate(net, steps, stim).first_difference(raster) is None
+    assert counts["step_count"] == steps
+
+
+def test_mask_table_names_the_target_cores_of_each_neuron() -> None:
+    """One word a neuron: ``axon | cores``, the cores bit for bit those of its targets."""
+    net = clustered_network(n=40, e=300, clusters=4, seed=3)
+    plan = mesh_plan(net, place(net, 4, CoreLimits(neurons=12), seed=0))
+    for c in range(plan.n_cores):
+        (words, width), = mask_table(plan, c).values()
+        assert width == plan.axon_bits + plan.n_cores
+        dest = plan.routes[c].tocsr()
+        for i in range(dest.shape[0]):
+            want = sum(1 << int(k) for k in dest.indices[dest.indptr[i]:dest.indptr[i + 1]])
+            assert int(words[i]) >> plan.axon_bits == want
+            assert int(words[i]) & ((1 << plan.axon_bits) - 1) == int(plan.axons[c][i])
 
 
 def test_a_core_updates_while_another_still_delivers() -> None:

@@ -20,7 +20,7 @@ from neuropaste.events import Stimulus, poisson
 from neuropaste.generators.rtl import SingleCoreLimits, build_core, check_fits
 from neuropaste.hdl.core import PARAMS, CoreGeometry, CoreImage, LIFCore, memory_images
 from neuropaste.io import load_map
-from neuropaste.ir import Network, bits_for_signed
+from neuropaste.ir import Network, bits_for_signed, fanout_indptr
 from neuropaste.neuron import QuantOptions
 from neuropaste.reference import simulate
 from neuropaste.verify.rtl import synth_stats
@@ -474,3 +474,17 @@ def test_skid_buffer_passes_every_word_once_in_order_with_registered_flags() -> 
     sim.add_testbench(bench)
     sim.run()
     assert len(got) > 300 and got == sent[:len(got)]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hardware_networks(max_neurons=8, max_steps=12), st.booleans())
+def test_core_with_end_pointers_matches_reference(case, pipelined: bool) -> None:
+    """``ptr_ends`` (the small RTL profile): a pointer word holds its axon's end only and the
+    serial fetch reads the start from the word before (axon 0 starts at 0)."""
+    net, steps, stim = case
+    g = CoreGeometry(net, ptr_ends=True)
+    words, width = memory_images(CoreImage.from_network(net), g)["ptr"]
+    assert width == g.e_bits and np.array_equal(np.asarray(words, np.int64),
+                                                fanout_indptr(net)[1:])
+    _assert_same(net, steps, stim, stall=0.25, prefetch=False, pipelined=pipelined,
+                 ptr_ends=True)
