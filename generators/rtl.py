@@ -94,6 +94,9 @@ class RTLOptions:
     # with the serial fetch (``prefetch=False``): a pointer word holds an axon's end only, its
     # start read from the word before (LIFCore ``ptr_ends``); False: start | end (before)
     ptr_ends: bool = False
+    # the input flag as the top bit of the refractory word, one memory for both (an event is
+    # then taken every other clock: LIFCore ``ext_in_r``); False: a memory of its own (before)
+    ext_in_r: bool = False
 
     def for_network(self, net: Network) -> RTLOptions:
         """The options a build of ``net`` uses: ``sweep_overlap`` switched off when the maximum
@@ -110,7 +113,7 @@ class RTLOptions:
                 "sweep_overlap": self.sweep_overlap, "fanout_lut": self.fanout_lut,
                 "fast_network": self.fast_network, "quick_start": self.quick_start,
                 "short_paths": self.short_paths, "mask_routes": self.mask_routes,
-                "ptr_ends": self.ptr_ends}
+                "ptr_ends": self.ptr_ends, "ext_in_r": self.ext_in_r}
 
 
 #: named sets of :class:`RTLOptions` switches (``compile --rtl-profile NAME``). ``small``: the
@@ -123,7 +126,7 @@ RTL_PROFILES: dict[str, dict[str, Any]] = {
     "small": {"prefetch": False, "early_update": False, "pipelined": False,
               "run_ahead": False, "sweep_overlap": False, "fast_network": False,
               "quick_start": False, "mask_routes": True,
-              "ptr_ends": True},
+              "ptr_ends": True, "ext_in_r": True},
 }
 
 
@@ -184,20 +187,22 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
     written before ``fanout_lut``, ``fast_network``, ``quick_start`` or ``short_paths`` existed
     has the earlier parts)."""
     earlier = {"fanout_lut": False, "fast_network": False, "quick_start": False,
-               "short_paths": False, "mask_routes": False, "ptr_ends": False}
+               "short_paths": False, "mask_routes": False, "ptr_ends": False,
+               "ext_in_r": False}
     d = RTLOptions().design() | (earlier if design else {}) | (design or {})
     if placement is None:
         return LIFCore(net, fanout_loadable=fanout_loadable, prefetch=d["prefetch"],
                        pipelined=d["pipelined"], packed=d["packed"], retimed=d["retimed"],
                        lut=d["fanout_lut"], short_paths=d["short_paths"],
-                       ptr_ends=d["ptr_ends"])
+                       ptr_ends=d["ptr_ends"], ext_in_r=d["ext_in_r"])
     return NeuronMesh(mesh_plan(net, placement), stall=stall, prefetch=d["prefetch"],
                       early_update=d["early_update"], pipelined=d["pipelined"],
                       packed=d["packed"], retimed=d["retimed"], run_ahead=d["run_ahead"],
                       sweep_overlap=d["sweep_overlap"], fanout_loadable=fanout_loadable,
                       lut=d["fanout_lut"], fast_network=d["fast_network"],
                       quick_start=d["quick_start"], short_paths=d["short_paths"],
-                      mask_routes=d["mask_routes"], ptr_ends=d["ptr_ends"])
+                      mask_routes=d["mask_routes"], ptr_ends=d["ptr_ends"],
+                      ext_in_r=d["ext_in_r"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -521,7 +526,8 @@ def _emit_core(net: Network, rtl: Path, options: RTLOptions) -> dict[str, Any]:
     check_fits(net)
     core = LIFCore(net, rom_init=False, prefetch=options.prefetch, pipelined=options.pipelined,
                    packed=options.packed, retimed=options.retimed, lut=options.fanout_lut,
-                   short_paths=options.short_paths, ptr_ends=options.ptr_ends)
+                   short_paths=options.short_paths, ptr_ends=options.ptr_ends,
+                   ext_in_r=options.ext_in_r)
     g = core.geometry
     images = list(rom_images(core, TOP))
     (rtl / CORE_VERILOG).write_text(_header("single LIF core", g.as_dict())
@@ -563,7 +569,7 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
                       sweep_overlap=options.sweep_overlap, lut=options.fanout_lut,
                       fast_network=options.fast_network, quick_start=options.quick_start,
                       short_paths=options.short_paths, mask_routes=options.mask_routes,
-                      ptr_ends=options.ptr_ends)
+                      ptr_ends=options.ptr_ends, ext_in_r=options.ext_in_r)
     for img in plan.images:
         check_fits(img, source=net.meta.get("source"), sweep_overlap=mesh.sweep_overlap)
     geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut,

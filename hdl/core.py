@@ -287,6 +287,14 @@ def _stage(m: Module, domain: str, name: str, **values) -> dict[str, Signal]:
     return out
 
 
+class _PortView:
+    """The address, data and enable of one field of a memory port that two fields share
+    (LIFCore ``ext_in_r``); the core drives it as it would a port of its own."""
+
+    def __init__(self, addr: Signal, width: int):
+        self.addr, self.data, self.en = Signal.like(addr), Signal(width), Signal()
+
+
 def step_ports(address_bits: int) -> dict[str, wiring.Member]:
     """The host side every neuron array shares (one core or a mesh): docs/hardware.md, Ports."""
     return {
@@ -368,7 +376,7 @@ class LIFCore(wiring.Component):
                  hold: bool = True, pipelined: bool = True, packed: bool = True,
                  retimed: bool = True, run_ahead: bool = False, sweep_overlap: bool = False,
                  lut: bool = False, quick_start: bool = False,
-                 short_paths: bool = True, ptr_ends: bool = False,
+                 short_paths: bool = True, ptr_ends: bool = False, ext_in_r: bool = False,
                  shape: dict[str, int] | None = None):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
@@ -381,6 +389,7 @@ class LIFCore(wiring.Component):
         # the serial fetch reads an axon's end, then its start (the word before): the table
         # is half as wide, a source costs a clock more
         self.ptr_ends = ptr_ends and not prefetch
+        self.ext_in_r = ext_in_r
         g = CoreGeometry(image, shape, packed=packed, lut=lut, sweep_overlap=self.sweep_overlap,
                          ptr_ends=self.ptr_ends)
         self.lut = lut
@@ -464,8 +473,15 @@ class LIFCore(wiring.Component):
         else:
             m.submodules.acc = acc = Memory(shape=signed(g.acc_bits), depth=acc_depth, init=[])
         m.submodules.vmem = vmem = Memory(shape=signed(g.v_bits), depth=n, init=[])
-        m.submodules.rmem = rmem = Memory(shape=unsigned(g.r_bits), depth=n, init=[])
-        m.submodules.ext = ext = Memory(shape=unsigned(1), depth=n, init=[])
+        if self.ext_in_r:  # one memory, ``ext | r``; the ports below are views of its two
+            m.submodules.rmem = rmem = Memory(shape=unsigned(g.r_bits + 1), depth=n, init=[])
+            rx_wr, rx_rd = rmem.write_port(), rmem.read_port()
+            r_wr, ext_wr = (_PortView(rx_wr.addr, w) for w in (g.r_bits, 1))
+            r_rd, ext_rd = (_PortView(rx_rd.addr, w) for w in (g.r_bits, 1))
+            m.d.comb += [r_rd.data.eq(rx_rd.data[:g.r_bits]), ext_rd.data.eq(rx_rd.data[-1])]
+        else:
+            m.submodules.rmem = rmem = Memory(shape=unsigned(g.r_bits), depth=n, init=[])
+            m.submodules.ext = ext = Memory(shape=unsigned(1), depth=n, init=[])
         # one spare entry: a buffered FIFO's output register fills a clock after a write, so
         # a full step's spikes on consecutive clocks would otherwise overrun a 2-entry FIFO
         fifo = FlagFIFO if self.retimed else SyncFIFOBuffered  # the same, flags registered
@@ -484,8 +500,10 @@ class LIFCore(wiring.Component):
         else:
             acc_wr = acc.write_port()
             acc_rd = acc.read_port(transparent_for=() if forward else (acc_wr,))
-        v_wr, r_wr, ext_wr = vmem.write_port(), rmem.write_port(), ext.write_port()
-        v_rd, r_rd, ext_rd = vmem.read_port(), rmem.read_port(), ext.read_port()
+        v_wr, v_rd = vmem.write_port(), vmem.read_port()
+        if not self.ext_in_r:
+            r_wr, ext_wr = rmem.write_port(), ext.write_port()
+            r_rd, ext_rd = rmem.read_port(), ext.read_port()
 
         # ---------------------------------------------------------------- control state
         idle = Signal()  # in IDLE, as a flip-flop of its own (set and cleared with the state)
@@ -808,11 +826,29 @@ class LIFCore(wiring.Component):
         # external events set ext bits while idle; the update clears them
         in_range = Signal()
         m.d.comb += in_range.eq(self.aer_in.payload < n)
-        with m.If(idle):
-            m.d.comb += [self.aer_in.ready.eq(1), ext_wr.addr.eq(self.aer_in.payload),
-                         ext_wr.data.eq(1), ext_wr.en.eq(self.aer_in.valid & in_range)]
-        with m.Else():
-            m.d.comb += [ext_wr.addr.eq(u6["j"]), ext_wr.data.eq(0), ext_wr.en.eq(u6["valid"])]
+        if self.ext_in_r:
+            # the flag shares its word with r: an event reads the word (the clock it is taken)
+            # and writes it back with the flag set (the next, while the next event is read).
+            # r changes only in the update, so a read that misses the write just before it
+            # still holds the right r: an event a clock, as with a memory of flags
+            setting, set_addr = Signal(), Signal.like(rx_wr.addr)
+            m.d.sync += [setting.eq(idle & self.aer_in.valid & in_range),
+                         set_addr.eq(self.aer_in.payload)]
+            m.d.comb += [self.aer_in.ready.eq(idle),
+                         rx_rd.addr.eq(Mux(idle, self.aer_in.payload, r_rd.addr))]
+            with m.If(setting):
+                m.d.comb += [rx_wr.addr.eq(set_addr), rx_wr.data.eq(Cat(r_rd.data, 1)),
+                             rx_wr.en.eq(1)]
+            with m.Else():  # r and the flag are written together everywhere else
+                m.d.comb += [rx_wr.addr.eq(r_wr.addr), rx_wr.data.eq(Cat(r_wr.data, ext_wr.data)),
+                             rx_wr.en.eq(r_wr.en)]
+        else:
+            with m.If(idle):
+                m.d.comb += [self.aer_in.ready.eq(1), ext_wr.addr.eq(self.aer_in.payload),
+                             ext_wr.data.eq(1), ext_wr.en.eq(self.aer_in.valid & in_range)]
+            with m.Else():
+                m.d.comb += [ext_wr.addr.eq(u6["j"]), ext_wr.data.eq(0),
+                             ext_wr.en.eq(u6["valid"])]
 
         m.d.comb += [self.aer_out.payload.eq(outq.r_data), self.aer_out.valid.eq(outq.r_rdy),
                      outq.r_en.eq(self.aer_out.ready)]

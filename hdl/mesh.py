@@ -475,7 +475,8 @@ class NeuronMesh(wiring.Component):
                  retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False,
                  run_ahead: bool = True, sweep_overlap: bool = True, lut: bool = False,
                  fast_network: bool = True, quick_start: bool = True,
-                 short_paths: bool = True, mask_routes: bool = False, ptr_ends: bool = False):
+                 short_paths: bool = True, mask_routes: bool = False, ptr_ends: bool = False,
+                 ext_in_r: bool = False):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -496,6 +497,7 @@ class NeuronMesh(wiring.Component):
         self.short_paths = short_paths  # registered start and ejection; the cores' (LIFCore)
         self.mask_routes = mask_routes  # sender tables of a word a neuron (ExitStage ``masked``)
         self.ptr_ends = ptr_ends and not prefetch  # the cores' one-field pointers (LIFCore)
+        self.ext_in_r = ext_in_r  # the cores' input flags in their refractory words (LIFCore)
         self.stall_hooks = stall_hooks
         self.hooks = hooks
         self.n_neurons = plan.n_neurons
@@ -523,7 +525,7 @@ class NeuronMesh(wiring.Component):
                        sweep_overlap=self.sweep_overlap, fanout_loadable=self.fanout_loadable,
                        lut=self.lut, quick_start=self.quick_start,
                        short_paths=self.short_paths, ptr_ends=self.ptr_ends,
-                       shape=self.plan.shape(c))
+                       ext_in_r=self.ext_in_r, shape=self.plan.shape(c))
 
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
         plan, shape = self.plan, self.plan.shape(c)
@@ -551,7 +553,7 @@ class NeuronMesh(wiring.Component):
                            run_ahead=self.run_ahead, sweep_overlap=self.sweep_overlap,
                            lut=self.lut, quick_start=self.quick_start,
                            short_paths=self.short_paths, ptr_ends=self.ptr_ends,
-                           shape=shapes[k])
+                           ext_in_r=self.ext_in_r, shape=shapes[k])
             out[core_module(k)] = core
             out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
                                             core.geometry.n_bits, self.plan.axon_bits,

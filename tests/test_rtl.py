@@ -479,12 +479,13 @@ def test_skid_buffer_passes_every_word_once_in_order_with_registered_flags() -> 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hardware_networks(max_neurons=8, max_steps=12), st.booleans())
 def test_core_with_end_pointers_matches_reference(case, pipelined: bool) -> None:
-    """``ptr_ends`` (the small RTL profile): a pointer word holds its axon's end only and the
-    serial fetch reads the start from the word before (axon 0 starts at 0)."""
+    """The small RTL profile's core: ``ptr_ends``, a pointer word holds its axon's end only and
+    the serial fetch reads the start from the word before (axon 0 starts at 0); ``ext_in_r``,
+    the input flags are the top bits of the refractory words (set by read-modify-write)."""
     net, steps, stim = case
     g = CoreGeometry(net, ptr_ends=True)
     words, width = memory_images(CoreImage.from_network(net), g)["ptr"]
     assert width == g.e_bits and np.array_equal(np.asarray(words, np.int64),
                                                 fanout_indptr(net)[1:])
     _assert_same(net, steps, stim, stall=0.25, prefetch=False, pipelined=pipelined,
-                 ptr_ends=True)
+                 ptr_ends=True, ext_in_r=True)
