@@ -66,10 +66,10 @@ def test_fit_check_names_block_ram_before_synthesis(big_dir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_fit_error_suggests_the_core_count_that_fits(tmp_path: Path, capsys) -> None:
+def test_fit_error_suggests_the_small_profile_that_fits(tmp_path: Path, capsys) -> None:
     """C. elegans on 4 cores overflows the UP5K's block RAM (pointer, routing, FIFO and state
-    memories on every core; the fan-out tables on the 4 SPRAMs); on one core it fits: the
-    error says so."""
+    memories on every core; the fan-out tables on the 4 SPRAMs); with the small RTL profile the
+    same placement fits: the error says so."""
     out = tmp_path / "c4"
     cmap = load_map("builtin:celegans")
     compile_map(cmap, out, quant=QuantOptions(), stimulus=poisson(cmap.n_neurons, 5, 0.05, 0),
@@ -80,8 +80,25 @@ def test_fit_error_suggests_the_core_count_that_fits(tmp_path: Path, capsys) -> 
     assert "block RAM: needs" in err and "over; by table: " in err
     assert "routing table" in err and "fan-out table" not in err  # all four on SPRAM
     assert "; also logic cells (estimate): needs " in err  # the logic overflows too
-    assert re.search(r"It fits on 2 cores instead of 4 \(\d+ block RAMs, 2 SPRAM, ~[\d,]+ "
-                     r"logic cells\); 1 core fits too: compile with --cores 2\.$", err), err
+    assert re.search(r"The small RTL profile fits on the same cores \((\d+) block RAMs, 4 SPRAM, "
+                     r"~[\d,]+ logic cells; more clocks a step\): compile with "
+                     r"--rtl-profile small\.$", err), err
+    small = tmp_path / "c4small"
+    assert main(["compile", "builtin:celegans", "--out", str(small), "--backends", "rtl",
+                 "--cores", "4", "--rtl-profile", "small", "--steps", "5"]) == 0
+    design = json.loads((small / "manifest.json").read_text())["backends"]["rtl"]["design"]
+    assert design["mask_routes"] and design["ptr_ends"] and design["ext_in_r"]
+    _, _, fit, _ = prepare(small, "icebreaker")  # fits: no InputError
+    assert fit["need"]["bram"] <= 30 and not fit["overflow"]
+
+
+def test_suggestion_names_the_small_profile() -> None:
+    from neuropaste.fpga.fit import suggest_profile
+
+    need = {"bram": 29, "spram": 4, "logic_cells": 3393}
+    assert suggest_profile({"need": need}) == (
+        " The small RTL profile fits on the same cores (29 block RAMs, 4 SPRAM, ~3,393 logic "
+        "cells; more clocks a step): compile with --rtl-profile small.")
 
 
 def test_suggestion_names_the_most_cores_below_the_asked_that_fit() -> None:

@@ -22,15 +22,15 @@ from neuropaste.compile import compile_network
 from neuropaste.compiled import Compiled
 from neuropaste.errors import InputError
 from neuropaste.events import Raster, Stimulus
-from neuropaste.generators.rtl import RTLOptions
+from neuropaste.generators.rtl import profile_options
 
 needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="no iverilog")
 ORACLE = ("network.npz", "stimulus.csv", "reference_spikes.csv")
 
 
-def _compile(tmp: Path, cores: int | None = None, n: int = 5) -> Path:
+def _compile(tmp: Path, cores: int | None = None, n: int = 5, profile: str = "default") -> Path:
     out = tmp / "c"
-    opts = {"rtl": RTLOptions(cores=cores)} if cores else {}
+    opts = {"rtl": profile_options(profile, cores=cores)} if cores else {}
     net = chain_network(n, (1, 2) * n)
     # the last neuron's threshold differs (3: it still fires when its input lands), so the
     # thresholds stay a ROM column (param.hex) rather than a constant of the packed core
@@ -200,6 +200,45 @@ def test_remapped_axon_of_a_mesh_fails(tmp_path: Path) -> None:
     result = _prove(out, link_stall=0.2)
     assert not result["passed"]
     assert (result["first_mismatch"]["step"], result["first_mismatch"]["neuron"]) == (1, "n1")
+
+
+@needs_iverilog
+@pytest.mark.parametrize("image", ["rmask", pytest.param("ptr", marks=pytest.mark.slow)])
+def test_small_profile_images_of_a_mesh_are_proved(tmp_path: Path, image: str) -> None:
+    """The small RTL profile's images: untampered, the written mesh is exact under stalled
+    links; neuron 0's destination cores cleared in its ``rmask`` word (``axon | cores``), or the
+    end pointer of the axon it reaches set to its start (``ptr``, ends only), and n1 never
+    fires."""
+    out = _compile(tmp_path, cores=2, n=6, profile="small")
+    assert _prove(out, link_stall=0.3)["passed"]
+    placement = Compiled.open(out).placement()
+    core, local = int(placement.core[0]), int(placement.local[0])
+    if image == "rmask":
+        folder = out / "rtl" / "mem" / f"core_{core}"
+        assert not (folder / "rptr.hex").exists() and not (folder / "routes.hex").exists()
+        axon_bits = Compiled.open(out).manifest["backends"]["rtl"]["mesh"]["axon_bits"]
+        _rewrite_word(folder / "rmask.hex", local, lambda w: w & ((1 << axon_bits) - 1))
+    else:  # the axon that reaches n1 on its core: its end set to its start (no entries)
+        target = int(placement.core[1])
+        path = out / "rtl" / "mem" / f"core_{target}" / "ptr.hex"
+        ends = [int(w, 16) for w in path.read_text().split()]
+        axon = next(a for a in range(len(ends))
+                    if _reaches(out, target, a, int(placement.local[1])))
+        _rewrite_word(path, axon, lambda w: ends[axon - 1] if axon else 0)
+    result = _prove(out, link_stall=0.3)
+    assert not result["passed"]
+    assert (result["first_mismatch"]["step"], result["first_mismatch"]["neuron"]) == (1, "n1")
+
+
+def _reaches(out: Path, core: int, axon: int, local: int) -> bool:
+    """Whether an entry of ``axon``'s fan-out on mesh core ``core`` targets its local neuron
+    ``local`` (read from the IR, not from the images under test)."""
+    from neuropaste.generators.placement import mesh_plan
+
+    cd = Compiled.open(out)
+    image = mesh_plan(cd.network(), cd.placement()).images[core]
+    lo, hi = image.indptr[axon], image.indptr[axon + 1]
+    return local in image.target[lo:hi].tolist()
 
 
 @pytest.mark.slow
