@@ -15,7 +15,9 @@ ejection links direct), ``main`` (the design of main at 02ab24d: the default but
 ``short_paths=False``) and ``after`` (the default: shared parameters as constants, one-hot state
 machines, FIFOs with registered flags and counted levels, registered barrier tests, every core's
 fan-out table loadable into SPRAM, entries indexing a per-core (weight, delay) table, the
-saturation from the sum's top bits, ``start`` and the ejection links registered). A design
+saturation from the sum's top bits, ``start`` and the ejection links registered) and ``small``
+(``compile --rtl-profile small``: the throughput switches off, one-word sender tables, end-only
+pointers, the input flags in the refractory words: the mesh that fits the UP5K). A design
 that does not fit a board is reported with the fit check's line (which memory overflows, by
 how much, the core count that fits) instead of figures. Builds run one at a time.
 
@@ -44,12 +46,12 @@ from neuropaste.errors import InputError
 from neuropaste.events import poisson
 from neuropaste.fpga import build
 from neuropaste.fpga.build import TimingMissed
-from neuropaste.generators.rtl import RTLOptions
+from neuropaste.generators.rtl import RTL_PROFILES, RTLOptions
 from neuropaste.io import load_map
 
 CONFIGS = {"before": {"packed": False, "retimed": False, "mesh_spram": False,
                       "fanout_lut": False, "short_paths": False},
-           "main": {"short_paths": False}, "after": {}}
+           "main": {"short_paths": False}, "after": {}, "small": RTL_PROFILES["small"]}
 CASES = ["icebreaker:celegans:1", "icebreaker:celegans:2", "icebreaker:celegans:4",
          "icebreaker:pair:1", "icebreaker:pair:2",
          "ulx3s-85f:celegans:1", "ulx3s-85f:celegans:4"]
