@@ -679,7 +679,10 @@ class LIFCore(wiring.Component):
                          fan_wr.en.eq(d0["writing"]), fan_rd.addr.eq(d0["addr"]),
                          fan_rd.en.eq(~d0["writing"])]
         else:
-            d0 = _stage(m, pipe, "d0", valid=issue, addr=issue_addr)
+            # unpipelined, the table's own address width: a wider wire copy of ``issue_addr``
+            # (its bits aliased by Yosys) reads to Verilator as a combinational loop
+            d0 = _stage(m, pipe, "d0", valid=issue, addr=issue_addr if self.pipelined
+                        else issue_addr[:len(fan_rd.addr)])
             m.d.comb += fan_rd.addr.eq(d0["addr"])
         # D1: the entry arrives; D2 (a register when pipelined): its accumulator is read;
         # D3: the accumulator word arrives; D4 (a register when pipelined): add and write back
