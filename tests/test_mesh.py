@@ -21,7 +21,7 @@ from neuropaste.compile import compile_map, compile_network
 from neuropaste.events import poisson
 from neuropaste.generators.placement import CoreLimits, mesh_plan, place
 from neuropaste.generators.quantize import quantize
-from neuropaste.generators.rtl import RTL_PROFILES, RTLOptions
+from neuropaste.generators.rtl import RTL_PROFILES, RTLOptions, profile_options
 from neuropaste.hdl.core import SWEEP_OVERLAP_MAX_DELAY
 from neuropaste.hdl.mesh import MeshPlan, _senders, mask_table, mesh_shape
 from neuropaste.hdl.router import split
@@ -280,6 +280,28 @@ def test_celegans_on_many_cores_in_icarus(tmp_path: Path, cores: int) -> None:
     assert result["passed"], result["summary"]
     assert result["spikes"] == result["reference_spikes"] > 0
     assert result["cores"] == cores and result["link_stall_probability"] == 0.3
+
+
+@needs_iverilog
+@pytest.mark.slow
+def test_celegans_small_profile_on_4_cores_in_icarus(tmp_path: Path) -> None:
+    """``--rtl-profile small``, the mesh that fits the UP5K: the written Verilog and images
+    (one-word sender tables, end pointers, flags in the refractory words) are exact in Icarus
+    with stalled links and outputs, and lint clean."""
+    from neuropaste.verify.rtl import verify
+
+    cmap = load_map("builtin:celegans")
+    out = tmp_path / "small4"
+    compile_map(cmap, out, stimulus=poisson(cmap.n_neurons, 40, 0.02, seed=2), steps=40,
+                backends=("rtl",), backend_options={"rtl": profile_options("small", cores=4)},
+                quiet=True, quant=QuantOptions())
+    design = json.loads((out / "manifest.json").read_text())["backends"]["rtl"]["design"]
+    assert design["mask_routes"] and design["ptr_ends"] and design["ext_in_r"]
+    names = {p.name for p in (out / "rtl" / "mem" / "core_0").iterdir()}
+    assert "rmask.hex" in names and not names & {"rptr.hex", "routes.hex"}
+    result = verify(out, stall=0.3, link_stall=0.3, synth=False, lint=True)
+    assert result["passed"], result["summary"]
+    assert result["spikes"] == result["reference_spikes"] > 0
 
 
 @needs_iverilog

@@ -190,13 +190,18 @@ def sender_packets(cd: Compiled, n_cores: int, axon_bits: int, height: int
                    ) -> list[list[list[int]] | None]:
     """Per core, per local neuron, the packets its exit stage injects, read from the sender
     table the mesh Verilog loads (``rptr`` and ``routes`` of the module that instance ``exit_K``
-    instantiates, in its ``IMAGE`` folder; None: a file or its load is missing)."""
+    instantiates, in its ``IMAGE`` folder, or its ``rmask``; None: a file or its load is
+    missing)."""
     top, verilog = cd.design_top()
     modules = split_modules((cd.path(RTL) / verilog).read_text())
     out: list[list[list[int]] | None] = []
     for c in range(n_cores):
         files = {memory: cd.path(RTL_MEM) / f for f, memory in unit_images(modules, top,
                                                                            f"exit_{c}")}
+        if "rmask" in files and files["rmask"].is_file():  # one word a neuron (mask_routes)
+            out.append([_mask_packets(int(w, 16), axon_bits, n_cores // height, height)
+                        for w in files["rmask"].read_text().split()])
+            continue
         if not all(k in files and files[k].is_file() for k in ("rptr", "routes")):
             out.append(None)
             continue
@@ -208,6 +213,15 @@ def sender_packets(cd: Compiled, n_cores: int, axon_bits: int, height: int
                      for e in range(h & full, min(h >> p_bits & full, len(words)))]
                     for h in heads])
     return out
+
+
+def _mask_packets(word: int, axon_bits: int, width: int, height: int) -> list[int]:
+    """The packets of an ``rmask`` word ``axon | cores``: per row of the mesh with a target
+    core, ``axon | (row | cols) << axon_bits``, rows in order (ExitStage ``masked``)."""
+    axon, cores = word & ((1 << axon_bits) - 1), word >> axon_bits
+    row_bits = max(1, (height - 1).bit_length())
+    rows = [(r, cores >> r * width & ((1 << width) - 1)) for r in range(height)]
+    return [axon | (r | cols << row_bits) << axon_bits for r, cols in rows if cols]
 
 
 # ------------------------------------------------------------------ the Verilog of one unit
