@@ -79,7 +79,7 @@ def test_fit_error_suggests_the_small_profile_that_fits(tmp_path: Path, capsys) 
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "block RAM: needs" in err and "over; by table: " in err
     assert "routing table" in err and "fan-out table" not in err  # all four on SPRAM
-    assert "; also logic cells (estimate): needs " in err  # the logic overflows too
+    assert "; also logic cells (estimate; placeable of 5,280): needs " in err  # logic too
     assert re.search(r"The small RTL profile fits on the same cores \((\d+) block RAMs, 4 SPRAM, "
                      r"~[\d,]+ logic cells; more clocks a step\): compile with "
                      r"--rtl-profile small\.$", err), err
@@ -90,6 +90,19 @@ def test_fit_error_suggests_the_small_profile_that_fits(tmp_path: Path, capsys) 
     assert design["mask_routes"] and design["ptr_ends"] and design["ext_in_r"]
     _, _, fit, _ = prepare(small, "icebreaker")  # fits: no InputError
     assert fit["need"]["bram"] <= 30 and not fit["overflow"]
+
+
+def test_two_core_mesh_that_nextpnr_cannot_place_is_refused(tmp_path: Path) -> None:
+    """C. elegans on 2 cores, default design: nextpnr found no legal placement (4,984 cells of
+    5,280, ~60 % flip-flops); the fit check refuses it and names the small profile."""
+    out = tmp_path / "c2"
+    cmap = load_map("builtin:celegans")
+    compile_map(cmap, out, quant=QuantOptions(), stimulus=poisson(cmap.n_neurons, 5, 0.05, 0),
+                steps=5, backends=("rtl",), backend_options={"rtl": RTLOptions(cores=2)},
+                quiet=True)
+    with pytest.raises(InputError, match=r"logic cells \(estimate; placeable of 5,280\): "
+                       r"needs [\d,]+ of [\d,]+ .*compile with --rtl-profile small\.$"):
+        prepare(out, "icebreaker")
 
 
 def test_suggestion_names_the_small_profile() -> None:
@@ -134,16 +147,20 @@ def test_fit_check_names_each_resource() -> None:
     fit = plan_fit([], 80_000, 100, ecp5)
     assert fit["overflow"] == ["luts"]
     assert "LUTs (estimate): needs 100,000 of 83,640" in fit_message(fit, ecp5, "m")
-    ice = BOARDS["icebreaker"]  # iCE40: logic cells, 1.5 per flip-flop bit
-    fit = plan_fit([], 100, 4_000, ice)
-    assert fit["overflow"] == ["logic_cells"] and fit["need"]["logic_cells"] == 6_000
-    assert "logic cells (estimate): needs 6,000 of 5,280 (720 over)" in fit_message(fit, ice, "m")
+    ice = BOARDS["icebreaker"]  # iCE40: 0.95 cells a flip-flop bit, 0.385 a LUT (estimate)
+    fit = plan_fit([], 100, 6_000, ice)
+    # 5,700 + 0.385 x 125 cells; placeable 5,280 x (1 - 0.1 x 5,700 / 5,748.1), ffs 99 % of it
+    assert fit["overflow"] == ["logic_cells"] and fit["need"]["logic_cells"] == 5_749
+    assert fit["have"]["logic_cells"] == 4_756
+    assert ("logic cells (estimate; placeable of 5,280): needs 5,749 of 4,756 (993 over)"
+            in fit_message(fit, ice, "m"))
     big = MemoryUse("top.array", "ptr", width=24, depth=60_000, read_ports=1, nonzero_init=True)
-    fit = plan_fit([big], 100, 4_000, ice)  # both overflow: block RAM named first, logic too
+    fit = plan_fit([big], 100, 6_000, ice)  # both overflow: block RAM named first, logic too
     assert fit["overflow"] == ["bram", "logic_cells"]
-    assert fit_message(fit, ice, "m").endswith("; also logic cells (estimate): needs 6,000 of "
-                                               "5,280 (720 over). Use a board with more block "
-                                               "RAM (ulx3s-85f) or a smaller map.")
+    assert fit_message(fit, ice, "m").endswith("; also logic cells (estimate; placeable of "
+                                               "5,280): needs 5,749 of 4,756 (993 over). Use a "
+                                               "board with more block RAM (ulx3s-85f) or a "
+                                               "smaller map.")
     assert not plan_fit([], 100, 3_000, ice)["overflow"]
 
 

@@ -27,12 +27,20 @@ MEMORY_ROLES = {"fan": "fan-out table", "ptr": "pointer table", "param": "parame
 # a 4-core mesh (5,384 bits, 2,852 LUT4) is over-estimated about 2.4x. Only a design whose
 # estimate exceeds the whole device is refused, so the error stays on the generous side.
 LUTS_PER_LOGIC_BIT = 1.25
-# iCE40 logic cells (a LUT4 and a flip-flop each) per flip-flop bit of the RTLIL (registers
-# plus memories kept in logic). The operator bits above miss the multiplexers that Amaranth
-# writes as processes, but these pipelined designs pair nearly every register with logic, so
-# the register count tracks the placed cells: measured (bench/README.md, "FPGA") 1,408 -> 2,139
-# cells (one C. elegans core and the UART link, 1.52) and 2,805 -> 4,119 (a 2-core mesh, 1.47).
-LCS_PER_FF = 1.5
+# iCE40 logic cells (a LUT4 and a flip-flop each) from the RTLIL's flip-flop bits (registers
+# plus memories kept in logic) and the LUT estimate above: least squares on four placed builds
+# (bench/README.md, "FPGA"; UART link, C. elegans: 1 core 2,150 placed cells, 2-core mesh
+# 4,984, the 2-core and 4-core small-profile meshes 2,719 and 5,021), within 8 % of each. The
+# flip-flop count alone (1.5 cells a bit, the estimate before) missed designs with less
+# pipelining and more multiplexing by up to a third.
+LCS_PER_FF = 0.95
+LCS_PER_LUT = 0.385
+# nextpnr places an iCE40 design short of every cell: the 8 cells of a logic block share one
+# clock, enable and set/reset, so flip-flops with different enables pack worse. Placeable:
+# 1 - PLB_SLACK x (the flip-flops' share of the estimated cells). Measured: the 2-core mesh
+# (flip-flops ~60 % of its cells) found no placement at 4,984 cells (94 %); the 4-core small
+# mesh (~43 %) placed at 5,021 (95 %).
+PLB_SLACK = 0.1
 SMALL_MEMORY_BITS = 64  # Yosys keeps memories this small in flip-flops
 
 # ---------------------------------------------------------------------------- RTLIL survey
@@ -191,7 +199,10 @@ def plan_fit(memories: list[MemoryUse], logic_bits: int, ff_bits: int,
             "spram": board.spram_blocks}
     logic = ("luts", "ffs")
     if board.family == "ice40":  # a cell holds a LUT and a flip-flop: count cells instead
-        need["logic_cells"], have["logic_cells"] = math.ceil(LCS_PER_FF * ffs), board.luts
+        cells = LCS_PER_FF * ffs + LCS_PER_LUT * luts
+        need["logic_cells"] = math.ceil(cells)
+        have["logic_cells"] = math.floor(board.luts * (1 - PLB_SLACK * LCS_PER_FF * ffs
+                                                       / max(cells, 1)))
         logic = ("logic_cells",)
     over = [k for k in ("bram", "spram") + logic if need[k] > have[k]]
     return {"need": need, "have": have, "overflow": over, "memories": placement,
@@ -216,7 +227,8 @@ def fit_message(fit: dict[str, Any], board: Board, source: str, suggestion: str 
     res = fit["overflow"][0]
     over = need[res] - have[res]
     names = {"bram": "block RAM", "spram": "SPRAM blocks", "luts": "LUTs (estimate)",
-             "ffs": "flip-flops (estimate)", "logic_cells": "logic cells (estimate)"}
+             "ffs": "flip-flops (estimate)",
+             "logic_cells": f"logic cells (estimate; placeable of {board.luts:,})"}
     also = "".join(f"; also {names[k]}: needs {need[k]:,} of {have[k]:,} "
                    f"({need[k] - have[k]:,} over)" for k in fit["overflow"][1:])
     if res == "bram":
