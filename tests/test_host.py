@@ -565,16 +565,16 @@ def test_host_uploads_the_fanout_table_of_a_loadable_core(tmp_path) -> None:
     assert ref.first_difference(raster) is None, ref.first_difference(raster)
 
 
-def _compiled_mesh(tmp_path, cores: int):
+def _compiled_mesh(tmp_path, cores: int, profile: str = "default"):
     """A 40-neuron random map, its stimulus and its mesh compiled on ``cores`` cores."""
-    from neuropaste.generators.rtl import RTLOptions
+    from neuropaste.generators.rtl import profile_options
 
     net = _random_net(n=40, edges=160, seed=7)
     steps = 20
     stim = poisson(net.n_neurons, steps, 0.12, seed=5)
     out = tmp_path / "compiled"
     compile_network(net, out, stimulus=stim, steps=steps, backends=("rtl",),
-                    backend_options={"rtl": RTLOptions(cores=cores)}, quiet=True)
+                    backend_options={"rtl": profile_options(profile, cores=cores)}, quiet=True)
     return net, steps, stim, out
 
 
@@ -599,14 +599,20 @@ def test_host_end_to_end_mesh(tmp_path) -> None:
     assert len(raster) == len(ref) > steps
 
 
-def test_host_uploads_every_core_table_of_a_loadable_mesh(tmp_path) -> None:
+@pytest.mark.parametrize("profile", ["default", "small"])
+def test_host_uploads_every_core_table_of_a_loadable_mesh(tmp_path, profile: str) -> None:
     """A mesh whose cores' fan-out tables are RAMs (SPRAM on the UP5K): load() uploads each
-    rtl/mem/core_K/fanout.hex, addressed core | entry, and only then is it the reference."""
+    rtl/mem/core_K/fanout.hex, addressed core | entry, and only then is it the reference;
+    ``small``: the design ``compile --rtl-profile small`` puts on the iCEBreaker, as the FPGA
+    flow builds it from the manifest."""
     from neuropaste.compiled import Compiled
     from neuropaste.generators.rtl import build_design
 
-    net, steps, stim, out = _compiled_mesh(tmp_path, 3)
-    mesh = build_design(net, Compiled.open(out).placement(), fanout_loadable=True)
+    net, steps, stim, out = _compiled_mesh(tmp_path, 3, profile)
+    cd = Compiled.open(out)
+    mesh = build_design(net, cd.placement(), fanout_loadable=True,
+                        design=cd.manifest["backends"]["rtl"]["design"])
+    assert mesh.mask_routes == mesh.ptr_ends == mesh.ext_in_r == (profile == "small")
     ref = simulate(net, steps, stim)
 
     def host(port):

@@ -21,7 +21,12 @@ from neuropaste.compile import compile_map, compile_network
 from neuropaste.events import poisson
 from neuropaste.generators.placement import CoreLimits, mesh_plan, place
 from neuropaste.generators.quantize import quantize
-from neuropaste.generators.rtl import RTL_PROFILES, RTLOptions, profile_options
+from neuropaste.generators.rtl import (
+    RTL_PROFILES,
+    RTLOptions,
+    build_design,
+    profile_options,
+)
 from neuropaste.hdl.core import SWEEP_OVERLAP_MAX_DELAY
 from neuropaste.hdl.mesh import MeshPlan, _senders, mask_table, mesh_shape
 from neuropaste.hdl.router import split
@@ -146,6 +151,19 @@ def test_small_profile_mesh_is_exact_with_stalled_links(case, cores: int, seed: 
                               mask_routes=True, **small)
     assert simulate(net, steps, stim).first_difference(raster) is None
     assert counts["step_count"] == steps
+
+
+def test_a_manifest_before_the_small_profile_builds_the_earlier_memories() -> None:
+    """A ``design`` without ``mask_routes``, ``ptr_ends`` or ``ext_in_r`` (written before they
+    existed) builds the two-ROM sender tables, start | end pointers and a flag memory."""
+    net = clustered_network(n=40, e=300, clusters=4, seed=3)
+    pl = place(net, 4, CoreLimits(neurons=12), seed=0)
+    old = {k: v for k, v in RTLOptions(prefetch=False).design().items()
+           if k not in ("mask_routes", "ptr_ends", "ext_in_r")}
+    mesh = build_design(net, pl, design=old)
+    assert not (mesh.mask_routes or mesh.ptr_ends or mesh.ext_in_r)
+    small = build_design(net, pl, design=profile_options("small").design())
+    assert small.mask_routes and small.ptr_ends and small.ext_in_r
 
 
 def test_mask_table_names_the_target_cores_of_each_neuron() -> None:
