@@ -599,7 +599,7 @@ def test_host_end_to_end_mesh(tmp_path) -> None:
     assert len(raster) == len(ref) > steps
 
 
-@pytest.mark.parametrize("profile", ["default", "small"])
+@pytest.mark.parametrize("profile", ["default", pytest.param("small", marks=pytest.mark.slow)])
 def test_host_uploads_every_core_table_of_a_loadable_mesh(tmp_path, profile: str) -> None:
     """A mesh whose cores' fan-out tables are RAMs (SPRAM on the UP5K): load() uploads each
     rtl/mem/core_K/fanout.hex, addressed core | entry, and only then is it the reference;
