@@ -500,10 +500,11 @@ class LIFCore(wiring.Component):
         else:
             acc_wr = acc.write_port()
             acc_rd = acc.read_port(transparent_for=() if forward else (acc_wr,))
-        v_wr, v_rd = vmem.write_port(), vmem.read_port()
-        if not self.ext_in_r:
-            r_wr, ext_wr = rmem.write_port(), ext.write_port()
-            r_rd, ext_rd = rmem.read_port(), ext.read_port()
+        if self.ext_in_r:
+            v_wr, v_rd = vmem.write_port(), vmem.read_port()
+        else:
+            v_wr, r_wr, ext_wr = vmem.write_port(), rmem.write_port(), ext.write_port()
+            v_rd, r_rd, ext_rd = vmem.read_port(), rmem.read_port(), ext.read_port()
 
         # ---------------------------------------------------------------- control state
         idle = Signal()  # in IDLE, as a flip-flop of its own (set and cleared with the state)
@@ -533,7 +534,7 @@ class LIFCore(wiring.Component):
         # of a clock on the ECP5); P2: its last entry and whether it has any, registered, so
         # the range queue's write enable comes from a flip-flop
         p1_valid, p1_data = ptr_pending, ptr_rd.data
-        second = Const(0, 1)  # ptr_ends: the start's read (the word before) is answered now
+        second = None  # ptr_ends: the start's read (the word before) is answered now
         if self.ptr_ends:
             second, first, end_reg = Signal(), Signal(), Signal(g.e_bits)
             before = Signal(g.a_bits)  # the axon's index - 1: its start is the word there
@@ -549,8 +550,10 @@ class LIFCore(wiring.Component):
                        single=ptr_w["data"][:g.e_bits] + 1 == ptr_w["data"][g.e_bits:])
         p_start, p_next = ptr_q["start"], ptr_q["next"]
         p_last = ptr_q["last"][:g.e_bits]
-        in_flight = (ptr_pending + second + ptr_w["valid"] + ptr_q["valid"] if self.pipelined
-                     else ptr_pending + second)
+        in_flight = (ptr_pending + ptr_w["valid"] + ptr_q["valid"] if self.pipelined
+                     else ptr_pending)
+        if self.ptr_ends:
+            in_flight = in_flight + second
         slot_sum = Signal(range(2 * ring + 1))
         e_slot = Signal.like(slot)
 
@@ -726,9 +729,9 @@ class LIFCore(wiring.Component):
             m.d.comb += acc_sum.eq(Mux(fwd, last_sum, d4["old"]) + d4["w"])
         else:
             m.d.comb += acc_sum.eq(d4["old"] + d4["w"])
-        m.d.comb += pipeline_busy.eq(waiting | ptr_pending | second | ptr_w["valid"]
-                                     | ptr_q["valid"] | w_valid | cur_valid | d0["valid"] | s1_valid
-                                     | d2_valid | d2["valid"] | d3["valid"] | d4["valid"])
+        busy = (waiting | ptr_pending | ptr_w["valid"] | ptr_q["valid"] | w_valid | cur_valid
+                | d0["valid"] | s1_valid | d2_valid | d2["valid"] | d3["valid"] | d4["valid"])
+        m.d.comb += pipeline_busy.eq(busy | second if self.ptr_ends else busy)
 
         # ---------------------------------------------------------------- update datapath
         # U0 reads neuron j; U1 its words arrive; U2..U6 (registers when pipelined) decode,
