@@ -68,7 +68,8 @@ class RTLOptions:
     ``prefetch``, ``early_update``, ``pipelined``, ``packed``, ``retimed``, ``mesh_spram`` keep
     the earlier designs reachable (``"neurons"`` and ``False`` for the others) for the bench; the
     manifest records them (``design``) so that ``neuropaste fpga`` builds the design that was
-    compiled."""
+    compiled. ``mask_routes``, ``ptr_ends`` and ``ext_in_r`` pack memories for small FPGAs
+    (off by default, on in the ``small`` profile of :data:`RTL_PROFILES`)."""
 
     cores: int | None = None
     core_neurons: int | None = None
