@@ -10,7 +10,7 @@ runs in Amaranth's simulator with every core, exit stage and router recorded as 
 so their ports can be watched; means over the steps after the first two:
 
     cd bench && ../.venv/bin/python mesh_steps.py [--steps 30] [--balance work|steps]
-        [--mode off|ahead|sweep|slow] [--map celegans|clustered]
+        [--mode off|ahead|sweep|slow] [--map celegans|clustered] [--order index|sends]
 
 ``slow``: ``sweep`` with the step's earlier fixed costs (``fast_network=False``,
 ``quick_start=False``).
@@ -27,7 +27,13 @@ from crossbar import clustered
 
 from neuropaste.addresses import addresses
 from neuropaste.events import poisson
-from neuropaste.generators.placement import WORK_NEURON_SLACK, CoreLimits, mesh_plan, place
+from neuropaste.generators.placement import (
+    SWEEP_ORDERS,
+    WORK_NEURON_SLACK,
+    CoreLimits,
+    mesh_plan,
+    place,
+)
 from neuropaste.generators.quantize import quantize
 from neuropaste.hdl.mesh import NeuronMesh
 from neuropaste.io import load_map
@@ -60,6 +66,8 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=16)
     ap.add_argument("--balance", default="work", choices=["work", "steps"])
     ap.add_argument("--mode", default="sweep", choices=list(MODES))
+    ap.add_argument("--order", default="sends", choices=list(SWEEP_ORDERS),
+                    help="each core's neuron order (its sweep); index: the map's (before)")
     ap.add_argument("--map", default="celegans", choices=["celegans", "clustered"])
     ap.add_argument("--place-steps", type=int, default=100,
                     help="steps of the reference run the placement sees (the bench's)")
@@ -75,7 +83,7 @@ def main() -> None:
     limit = max(math.ceil(WORK_NEURON_SLACK * net.n_neurons / args.cores),
                 -(-net.n_neurons // args.cores))
     pl = place(net, args.cores, CoreLimits(neurons=limit), rates=ref.rates,
-               balance=args.balance, raster=ref.raster)
+               balance=args.balance, raster=ref.raster, order=args.order)
     mesh = WatchedMesh(mesh_plan(net, pl), **MODES[args.mode])
     address = addresses(pl)[0]
     rows = []
