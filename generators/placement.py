@@ -334,7 +334,7 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
             baseline = _partition(net, n_cores, limits, link, seed, "neurons", rates)
         except InputError:  # the neuron-balanced placement may not fit where this one does
             baseline = None
-    local = sweep_order(net, core, n_cores, rates if order == "sends" else None)
+    local = sweep_order(net, core, n_cores, rates, order)
     dest = destinations(net, core)  # once, for every figure below
     loads = core_loads(net, core, n_cores, dest)
     for name, load in loads.items():
@@ -375,11 +375,12 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
     return Placement(core=core, local=local, n_cores=n_cores, stats=stats)
 
 
-def remote_sends(net: Network, core: np.ndarray, rates: np.ndarray) -> np.ndarray:
+def remote_sends(net: Network, core: np.ndarray, rates: np.ndarray | None = None) -> np.ndarray:
     """Per neuron, the synaptic operations its spikes cause on other cores per step (rate x
-    remote fan-out): the work that must cross the network before its receivers' next sweep."""
+    remote fan-out; without rates, the remote fan-out): the work that must cross the network
+    before its receivers' next sweep."""
     out = np.zeros(net.n_neurons)
-    r = np.asarray(rates, np.float64)
+    r = np.ones(net.n_neurons) if rates is None else np.asarray(rates, np.float64)
     for syn in synapse_blocks(net):
         pre = net.pre[syn]
         remote = pre[core[pre] != core[net.post[syn]]]
@@ -387,15 +388,15 @@ def remote_sends(net: Network, core: np.ndarray, rates: np.ndarray) -> np.ndarra
     return r * out
 
 
-def sweep_order(net: Network, core: np.ndarray, n_cores: int,
-                rates: np.ndarray | None = None) -> np.ndarray:
-    """Each neuron's local address in its core: with ``rates``, the neurons whose spikes cause
-    most remote work (:func:`remote_sends`) first, ties in index order; without, index order.
+def sweep_order(net: Network, core: np.ndarray, n_cores: int, rates: np.ndarray | None = None,
+                order: str = "sends") -> np.ndarray:
+    """Each neuron's local address in its core: ``"sends"``, the neurons whose spikes cause
+    most remote work (:func:`remote_sends`) first, ties in index order; ``"index"``, index order.
     A core sweeps its neurons in local order and its spikes leave in that order, so early
     senders' packets reach their receivers during the receivers' own sweeps instead of as
     stragglers that hold up the next step (docs/hardware.md, "Sweep order"). The reference
     semantics do not depend on the order within a step, so any order is bit-exact."""
-    key = np.zeros(net.n_neurons) if rates is None else -remote_sends(net, core, rates)
+    key = -remote_sends(net, core, rates) if order == "sends" else np.zeros(net.n_neurons)
     by = np.lexsort((np.arange(net.n_neurons), key, core))  # core, then key, then index
     start = np.zeros(n_cores + 1, np.int64)
     np.cumsum(np.bincount(core, minlength=n_cores), out=start[1:])
