@@ -65,10 +65,11 @@ STALL_MACRO = "NEUROPASTE_SIM_STALL"  # simulation only: the mesh links' stall t
 @dataclass(frozen=True)
 class RTLOptions:
     """``cores``: place the map on this many cores (a mesh); None: one core when it fits, else
-    as few cores of ``core_neurons`` (default 256) neurons as the map needs. ``balance`` and
-    ``prefetch``, ``early_update``, ``pipelined``, ``packed``, ``retimed``, ``mesh_spram`` keep
-    the earlier designs reachable (``"neurons"`` and ``False`` for the others) for the bench; the
-    manifest records them (``design``) so that ``neuropaste fpga`` builds the design that was
+    as few cores of ``core_neurons`` (default 256) neurons as the map needs. ``balance``,
+    ``sweep_order`` and ``prefetch``, ``early_update``, ``pipelined``, ``packed``, ``retimed``,
+    ``mesh_spram`` keep the earlier designs reachable (``"neurons"``, ``"index"`` and ``False``
+    for the others) for the bench; the manifest records them (``design``; the two placement
+    choices in ``placement``) so that ``neuropaste fpga`` builds the design that was
     compiled."""
 
     cores: int | None = None
