@@ -5,9 +5,10 @@ core, and the mesh's ``done``; with the busiest core's synaptic operations in th
 clocks on which an exit stage offered a packet that its router refused.
 
 The mesh of ``builtin:celegans`` (2 % drive) or of the clustered 2,000-neuron map (1 % drive)
-on 16 cores (or the 10,000-neuron one, for 64 cores), placed as compile places it for the bench's 100-step run (``--place-steps``),
-runs in Amaranth's simulator with every core, exit stage and router recorded as it is built,
-so their ports can be watched; means over the steps after the first two:
+on 16 cores (or the 10,000-neuron one, for 64 cores), placed as compile places it for the
+bench's 100-step run (``--place-steps``), runs in Amaranth's simulator with every core, exit
+stage and router recorded as it is built, so their ports can be watched; means over the steps
+after the first two:
 
     cd bench && ../.venv/bin/python mesh_steps.py [--steps 30] [--balance work|steps]
         [--mode off|ahead|sweep|slow] [--map celegans|clustered|clustered10k]
