@@ -8,7 +8,9 @@ UP5K) and the ULX3S (ECP5-85F):
 - ``pair``: a C. elegans-like connectome of 604 neurons and ~5,900 synapses: two copies of
   ``builtin:celegans``, each synapse kept with probability 1/2 (seed 0).
 
-Configurations (``--configs``, default ``main after``): ``before`` (every switch off: every
+Configurations (``--configs``, default ``main after``): ``issue`` (the design issue 15
+measured: every switch it added off, the single-clock core, neuron-balanced placement),
+``before`` (the FPGA switches off: every
 neuron parameter in a ROM, binary state machines, Amaranth's FIFOs, mesh fan-out tables in ROM,
 entries holding weight and delay, the update's saturation by comparisons, ``start`` and the
 ejection links direct), ``main`` (the design of main at 02ab24d: the default but
@@ -51,6 +53,12 @@ from neuropaste.io import load_map
 
 CONFIGS = {"before": {"packed": False, "retimed": False, "mesh_spram": False,
                       "fanout_lut": False, "short_paths": False},
+           # the design issue 15 measured: every switch of the issue off, neurons balanced
+           "issue": {"balance": "neurons", "prefetch": False, "early_update": False,
+                     "pipelined": False, "packed": False, "retimed": False,
+                     "mesh_spram": False, "run_ahead": False, "sweep_overlap": False,
+                     "fanout_lut": False, "fast_network": False, "quick_start": False,
+                     "short_paths": False},
            "main": {"short_paths": False}, "after": {}, "small": RTL_PROFILES["small"]}
 CASES = ["icebreaker:celegans:1", "icebreaker:celegans:2", "icebreaker:celegans:4",
          "icebreaker:pair:1", "icebreaker:pair:2",

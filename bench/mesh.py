@@ -30,7 +30,10 @@ next start: once its sweep is over, or during it on D + 1 slot banks); ``steps``
 ``steps-ahead`` and ``steps-sweep`` are the same three on the throughput placement.
 ``sweep-slow`` and ``steps-sweep-slow`` keep the step's fixed costs of before (RTLOptions
 ``fast_network=False``: exit stage a spike at a time, two clocks a router hop; and
-``quick_start=False``: an empty delivery phase at every start).
+``quick_start=False``: an empty delivery phase at every start). Every one of these sweeps a
+core's neurons in the map's order (``sweep_order="index"``); ``sweep-sends`` and
+``steps-sweep-sends`` sweep first the neurons whose spikes feed most remote work (the default,
+docs/hardware.md "Sweep order").
 
     .venv/bin/python bench/mesh.py [--steps 100] [--cores 1 4 16 64] [--configs before after]
     .venv/bin/python bench/mesh.py --tables 1000 10000 100000 [--core-neurons 250]
@@ -78,6 +81,11 @@ CONFIGS = {"before": {"balance": "neurons", "prefetch": False, "early_update": F
 # router hop, an empty delivery phase at every start): "sweep" and "steps-sweep" as they were
 EARLIER_STEP = {"fast_network": False, "quick_start": False}
 CONFIGS |= {f"{k}-slow": v | EARLIER_STEP for k, v in list(CONFIGS.items())
+            if k in ("sweep", "steps-sweep")}
+# every configuration above sweeps each core's neurons in the map's order (as measured before
+# the sweep order existed); "-sends" sweeps the neurons that feed most remote work first
+CONFIGS = {k: v | {"sweep_order": "index"} for k, v in CONFIGS.items()}
+CONFIGS |= {f"{k}-sends": v | {"sweep_order": "sends"} for k, v in list(CONFIGS.items())
             if k in ("sweep", "steps-sweep")}
 
 

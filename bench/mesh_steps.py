@@ -5,12 +5,14 @@ core, and the mesh's ``done``; with the busiest core's synaptic operations in th
 clocks on which an exit stage offered a packet that its router refused.
 
 The mesh of ``builtin:celegans`` (2 % drive) or of the clustered 2,000-neuron map (1 % drive)
-on 16 cores, placed as compile places it for the bench's 100-step run (``--place-steps``),
-runs in Amaranth's simulator with every core, exit stage and router recorded as it is built,
-so their ports can be watched; means over the steps after the first two:
+on 16 cores (or the 10,000-neuron one, for 64 cores), placed as compile places it for the
+bench's 100-step run (``--place-steps``), runs in Amaranth's simulator with every core, exit
+stage and router recorded as it is built, so their ports can be watched; means over the steps
+after the first two:
 
     cd bench && ../.venv/bin/python mesh_steps.py [--steps 30] [--balance work|steps]
-        [--mode off|ahead|sweep|slow] [--map celegans|clustered]
+        [--mode off|ahead|sweep|slow] [--map celegans|clustered|clustered10k]
+        [--order index|sends] [--cores 16]
 
 ``slow``: ``sweep`` with the step's earlier fixed costs (``fast_network=False``,
 ``quick_start=False``).
@@ -27,7 +29,13 @@ from crossbar import clustered
 
 from neuropaste.addresses import addresses
 from neuropaste.events import poisson
-from neuropaste.generators.placement import WORK_NEURON_SLACK, CoreLimits, mesh_plan, place
+from neuropaste.generators.placement import (
+    SWEEP_ORDERS,
+    WORK_NEURON_SLACK,
+    CoreLimits,
+    mesh_plan,
+    place,
+)
 from neuropaste.generators.quantize import quantize
 from neuropaste.hdl.mesh import NeuronMesh
 from neuropaste.io import load_map
@@ -60,14 +68,17 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=16)
     ap.add_argument("--balance", default="work", choices=["work", "steps"])
     ap.add_argument("--mode", default="sweep", choices=list(MODES))
-    ap.add_argument("--map", default="celegans", choices=["celegans", "clustered"])
+    ap.add_argument("--order", default="sends", choices=list(SWEEP_ORDERS),
+                    help="each core's neuron order (its sweep); index: the map's (before)")
+    ap.add_argument("--map", default="celegans", choices=["celegans", "clustered", "clustered10k"])
     ap.add_argument("--place-steps", type=int, default=100,
                     help="steps of the reference run the placement sees (the bench's)")
     args = ap.parse_args()
     if args.map == "celegans":
         cmap, rate = load_map("builtin:celegans"), 0.02
-    else:
-        cmap, rate = clustered(n=2000, k=50, cluster=125, local=45, seed=1), 0.01
+    else:  # the bench's clustered maps: 2,000 neurons (16 cores) and 10,000 (64 cores)
+        n = 10_000 if args.map == "clustered10k" else 2000
+        cmap, rate = clustered(n=n, k=50, cluster=125, local=45, seed=1), 0.01
     net = quantize(cmap)
     stim = poisson(net.n_neurons, max(args.steps, args.place_steps), rate, seed=0)
     ref = reference_run(net, args.place_steps, stim)
@@ -75,7 +86,7 @@ def main() -> None:
     limit = max(math.ceil(WORK_NEURON_SLACK * net.n_neurons / args.cores),
                 -(-net.n_neurons // args.cores))
     pl = place(net, args.cores, CoreLimits(neurons=limit), rates=ref.rates,
-               balance=args.balance, raster=ref.raster)
+               balance=args.balance, raster=ref.raster, order=args.order)
     mesh = WatchedMesh(mesh_plan(net, pl), **MODES[args.mode])
     address = addresses(pl)[0]
     rows = []

@@ -263,6 +263,9 @@ def _fill_empty(core: np.ndarray, n_cores: int) -> np.ndarray:
 
 
 BALANCE = ("work", "neurons", "steps")
+#: the order of a core's neurons (its local addresses, so its update sweep): ``"index"``, the
+#: map's order (before); ``"sends"``, the neurons whose spikes feed most remote work first
+SWEEP_ORDERS = ("index", "sends")
 #: the largest map whose placement stats also give the neuron-balanced partition's objectives
 #: (by default): it is a METIS run of its own, minutes on the scale-1 microcircuit
 BASELINE_SYNAPSES = 10_000_000
@@ -275,15 +278,19 @@ WORK_NEURON_SLACK = 2.0
 
 def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = None,
           rates: np.ndarray | None = None, seed: int = 0, balance: str = "work",
-          raster: Raster | None = None, baseline: bool | None = None) -> Placement:
+          raster: Raster | None = None, baseline: bool | None = None,
+          order: str = "index") -> Placement:
     """Assign every neuron a core under the core limits: minimising inter-core spike traffic
     while balancing ``balance`` (``"work"``, ``"neurons"``), or balancing every step's work
     (``"steps"``, from ``raster`` and ``rates``; module docstring). The stats report both
     objectives for this placement and, unless ``"neurons"``, for the neuron-balanced one too
     (``baseline``; default: up to ``BASELINE_SYNAPSES``, since it is a partition of its own that
-    only the stats use)."""
+    only the stats use). ``order``: each core's local order (:data:`SWEEP_ORDERS`,
+    :func:`sweep_order`)."""
     if balance not in BALANCE:
         raise ValueError(f"balance must be one of {BALANCE}, not {balance!r}")
+    if order not in SWEEP_ORDERS:
+        raise ValueError(f"order must be one of {SWEEP_ORDERS}, not {order!r}")
     limits = limits or CoreLimits()
     need = cores_needed(net, limits)
     # the clocks each neuron costs in each sampled step and the link graph: once for every
@@ -327,10 +334,7 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
             baseline = _partition(net, n_cores, limits, link, seed, "neurons", rates)
         except InputError:  # the neuron-balanced placement may not fit where this one does
             baseline = None
-    local = np.zeros(net.n_neurons, np.int64)
-    for c in range(n_cores):
-        idx = np.flatnonzero(core == c)
-        local[idx] = np.arange(len(idx))
+    local = sweep_order(net, core, n_cores, rates, order)
     dest = destinations(net, core)  # once, for every figure below
     loads = core_loads(net, core, n_cores, dest)
     for name, load in loads.items():
@@ -357,6 +361,7 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
         "max_fanout_entries_per_core": int(loads["fanout_entries"].max()),
         "max_route_entries_per_core": int(loads["route_entries"].max()),
         "balance": balance,
+        "sweep_order": order,
         "objectives": objectives(net, core, n_cores, rates, dest),
     }
     if balance == "steps":
@@ -368,6 +373,36 @@ def place(net: Network, n_cores: int | None = None, limits: CoreLimits | None = 
             f"not computed: {net.n_synapses} synapses > {BASELINE_SYNAPSES} (a second "
             "partition for this comparison alone; place(..., baseline=True))")
     return Placement(core=core, local=local, n_cores=n_cores, stats=stats)
+
+
+def remote_sends(net: Network, core: np.ndarray, rates: np.ndarray | None = None) -> np.ndarray:
+    """Per neuron, the synaptic operations its spikes cause on other cores per step (rate x
+    remote fan-out; without rates, the remote fan-out): the work that must cross the network
+    before its receivers' next sweep."""
+    out = np.zeros(net.n_neurons)
+    r = np.ones(net.n_neurons) if rates is None else np.asarray(rates, np.float64)
+    for syn in synapse_blocks(net):
+        pre = net.pre[syn]
+        remote = pre[core[pre] != core[net.post[syn]]]
+        out += np.bincount(remote, minlength=net.n_neurons)
+    return r * out
+
+
+def sweep_order(net: Network, core: np.ndarray, n_cores: int, rates: np.ndarray | None = None,
+                order: str = "sends") -> np.ndarray:
+    """Each neuron's local address in its core: ``"sends"``, the neurons whose spikes cause
+    most remote work (:func:`remote_sends`) first, ties in index order; ``"index"``, index order.
+    A core sweeps its neurons in local order and its spikes leave in that order, so early
+    senders' packets reach their receivers during the receivers' own sweeps instead of as
+    stragglers that hold up the next step (docs/hardware.md, "Sweep order"). The reference
+    semantics do not depend on the order within a step, so any order is bit-exact."""
+    key = -remote_sends(net, core, rates) if order == "sends" else np.zeros(net.n_neurons)
+    by = np.lexsort((np.arange(net.n_neurons), key, core))  # core, then key, then index
+    start = np.zeros(n_cores + 1, np.int64)
+    np.cumsum(np.bincount(core, minlength=n_cores), out=start[1:])
+    local = np.empty(net.n_neurons, np.int64)
+    local[by] = np.arange(net.n_neurons) - start[core[by]]
+    return local
 
 
 def _r(net: Network, rates: np.ndarray | None) -> np.ndarray:

@@ -35,6 +35,7 @@ from neuropaste.events import Raster
 from neuropaste.generators.backends import Backend
 from neuropaste.generators.placement import (
     BALANCE,
+    SWEEP_ORDERS,
     WORK_NEURON_SLACK,
     CoreLimits,
     mesh_plan,
@@ -64,16 +65,19 @@ STALL_MACRO = "NEUROPASTE_SIM_STALL"  # simulation only: the mesh links' stall t
 @dataclass(frozen=True)
 class RTLOptions:
     """``cores``: place the map on this many cores (a mesh); None: one core when it fits, else
-    as few cores of ``core_neurons`` (default 256) neurons as the map needs. ``balance`` and
-    ``prefetch``, ``early_update``, ``pipelined``, ``packed``, ``retimed``, ``mesh_spram`` keep
-    the earlier designs reachable (``"neurons"`` and ``False`` for the others) for the bench; the
-    manifest records them (``design``) so that ``neuropaste fpga`` builds the design that was
+    as few cores of ``core_neurons`` (default 256) neurons as the map needs. ``balance``,
+    ``sweep_order`` and ``prefetch``, ``early_update``, ``pipelined``, ``packed``, ``retimed``,
+    ``mesh_spram`` keep the earlier designs reachable (``"neurons"``, ``"index"`` and ``False``
+    for the others) for the bench; the manifest records them (``design``; the two placement
+    choices in ``placement``) so that ``neuropaste fpga`` builds the design that was
     compiled. ``mask_routes``, ``ptr_ends`` and ``ext_in_r`` pack memories for small FPGAs
     (off by default, on in the ``small`` profile of :data:`RTL_PROFILES`)."""
 
     cores: int | None = None
     core_neurons: int | None = None
     balance: str = "work"  # "work" (rate x fan-out), "steps" (every step even), "neurons" (before)
+    # each core's neuron order, so its sweep: "sends" (remote senders first), "index" (before)
+    sweep_order: str = "sends"
     prefetch: bool = True  # pipelined pointer fetch; False: the serial fetch (before)
     early_update: bool = True  # a core updates once it has delivered; False: phase barrier
     pipelined: bool = True  # registered update/accumulate stages; False: single-clock (before)
@@ -553,13 +557,16 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
     if options.balance not in BALANCE:
         raise InputError(net.meta.get("source"), f"balance must be one of {BALANCE}, "
                          f"not {options.balance!r}")
+    if options.sweep_order not in SWEEP_ORDERS:
+        raise InputError(net.meta.get("source"), f"sweep order must be one of {SWEEP_ORDERS}, "
+                         f"not {options.sweep_order!r}")
     if core_neurons is None and cores:  # asked for C cores: share the neurons, with slack
         slack = 1.05 if options.balance == "neurons" else WORK_NEURON_SLACK
         core_neurons = max(math.ceil(slack * net.n_neurons / cores), -(-net.n_neurons // cores))
     limits = CoreLimits() if core_neurons is None else CoreLimits(neurons=core_neurons)
     with substage("placement"):
         placement = place(net, cores, limits, rates=ref.rates, balance=options.balance,
-                          raster=ref.raster)
+                          raster=ref.raster, order=options.sweep_order)
     with substage("mesh plan"):
         plan = mesh_plan(net, placement)
         _ = plan.classes  # the sender tables and classes, timed here

@@ -247,10 +247,10 @@ def _probability(text: str) -> float:
 
 
 #: compile flag -> the backend it configures
-COMPILE_FLAGS = {"cores": "rtl", "core_neurons": "rtl", "placement": "rtl", "rtl_profile": "rtl",
-                 "tile": "spice",
-                 "device": "spice", "memory_dies": "spice", "stack": "spice", "slices": "spice",
-                 "digit_levels": "spice", "programming": "spice", "netlists": "spice"}
+COMPILE_FLAGS = {"cores": "rtl", "core_neurons": "rtl", "placement": "rtl", "sweep_order": "rtl",
+                 "rtl_profile": "rtl", "tile": "spice", "device": "spice", "memory_dies": "spice",
+                 "stack": "spice", "slices": "spice", "digit_levels": "spice",
+                 "programming": "spice", "netlists": "spice"}
 #: verify flag -> the checks it configures
 VERIFY_FLAGS = {"steps": {"rtl", "analog", "replay"}, "vcd": {"rtl"}, "stall": {"rtl", "replay"},
                 "link_stall": {"rtl"}, "tiles": {"spice", "stack"},
@@ -276,7 +276,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
 
     return {"rtl": profile_options(args.rtl_profile, cores=args.cores or None,
                                    core_neurons=args.core_neurons or None,
-                                   balance=args.placement),
+                                   balance=args.placement, sweep_order=args.sweep_order),
             "spice": options_from_cli(tile=args.tile, device=args.device,
                                       memory_dies=args.memory_dies, stack=args.stack,
                                       slices=args.slices, digit_levels=args.digit_levels,
@@ -768,6 +768,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what placement balances over the cores: work (rate x fan-in, low "
                         "traffic; default), steps (every step's work, for throughput, more "
                         "traffic), neurons (counts only)")
+    s.add_argument("--sweep-order", choices=("sends", "index"), default="sends",
+                   help="each mesh core's neuron order (its update sweep): sends (the neurons "
+                        "whose spikes feed most remote work first; default), index (map order)")
     s.add_argument("--tile", type=int, default=None, help="crossbar tile size R = C (default 64)")
     s.add_argument("--device", default=None,
                    help=f"memory preset ({', '.join(PRESETS)}) or a preset file")

@@ -107,16 +107,19 @@ def test_sender_words_are_one_per_destination_row(width: int) -> None:
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=hardware_networks(max_neurons=14, max_steps=15), cores=st.sampled_from([2, 3, 4]),
        seed=st.integers(0, 1000), balance=st.sampled_from(["work", "steps"]),
-       lut=st.booleans(), short_paths=st.booleans())
+       order=st.sampled_from(["index", "sends"]), lut=st.booleans(), short_paths=st.booleans())
 def test_mesh_matches_reference_with_stalled_links(case, cores: int, seed: int, balance: str,
-                                                    lut: bool, short_paths: bool) -> None:
+                                                    order: str, lut: bool,
+                                                    short_paths: bool) -> None:
     """``lut``: the cores' entries index their (weight, delay) tables (RTLOptions default);
-    ``short_paths``: ``start`` and the ejection links registered (False: main's)."""
+    ``short_paths``: ``start`` and the ejection links registered (False: main's); ``order``:
+    each core's sweep order (remote senders first, or the map's)."""
     net, steps, stim = case
     cores = min(cores, net.n_neurons)
     reference = simulate(net, steps, stim)
+    rates = np.bincount(reference.neuron, minlength=net.n_neurons) / max(steps, 1)
     pl = place(net, cores, CoreLimits(neurons=-(-net.n_neurons // cores) + 2), seed=seed,
-               balance=balance, raster=reference)
+               balance=balance, raster=reference, rates=rates, order=order)
     raster, counts = run_mesh(net, pl, steps, stim, stall=0.35, out_stall=0.3, seed=seed,
                               lut=lut, short_paths=short_paths)
     assert reference.first_difference(raster) is None

@@ -12,6 +12,7 @@ from neuropaste.generators.placement import (
     destinations,
     multicast_table,
     place,
+    remote_sends,
     traffic,
 )
 
@@ -138,6 +139,28 @@ def test_step_balance_refuses_route_tables_that_cannot_fit() -> None:
     with pytest.raises(InputError, match="100 route entries: use more cores"):
         place(net, 8, CoreLimits(neurons=100, fanout_entries=4000, route_entries=100),
               balance="steps", raster=seen)
+
+
+def test_sweep_order_puts_the_busiest_remote_senders_first() -> None:
+    """``order="sends"``: the same cores, each core's neurons by rate x remote fan-out, highest
+    first (ties by index); ``"index"`` (the default of ``place``) keeps the map's order."""
+    net = clustered_network(seed=4)
+    rates = np.random.default_rng(0).random(net.n_neurons)
+    limits = CoreLimits(neurons=80, fanout_entries=2000)
+    before = place(net, 8, limits, rates=rates)
+    after = place(net, 8, limits, rates=rates, order="sends")
+    assert np.array_equal(before.core, after.core)
+    assert (before.stats["sweep_order"], after.stats["sweep_order"]) == ("index", "sends")
+    sends = remote_sends(net, after.core, rates)
+    assert sends.max() > 0
+    for c in range(8):
+        assert np.all(np.diff(before.members(c)) > 0)
+        members = after.members(c)
+        assert sorted(after.local[members].tolist()) == list(range(len(members)))
+        assert np.all(np.diff(sends[members]) <= 0)
+    assert not np.array_equal(before.local, after.local)
+    with pytest.raises(ValueError, match="order must be one of"):
+        place(net, 8, limits, order="random")
 
 
 def test_unknown_balance_is_refused() -> None:

@@ -241,6 +241,25 @@ def _reaches(out: Path, core: int, axon: int, local: int) -> bool:
     return local in image.target[lo:hi].tolist()
 
 
+@needs_iverilog
+def test_swapped_sweep_order_of_a_mesh_fails(tmp_path: Path) -> None:
+    """Two neurons of one core trade local addresses in ``rtl/placement.npz`` (the sweep
+    order the images were written for): the proof maps the hardware's addresses through the
+    table, so the stimulus reaches the wrong neuron and the spikes carry the wrong labels."""
+    out = _compile(tmp_path, cores=2, n=6)
+    path = out / "rtl" / "placement.npz"
+    with np.load(path) as z:
+        core, local = z["core"].copy(), z["local"].copy()
+    mates = np.flatnonzero(core == core[0])
+    assert len(mates) > 1
+    other = int(mates[mates != 0][0])
+    local[0], local[other] = local[other], local[0]
+    np.savez(path, core=core, local=local)
+    result = _prove(out, link_stall=0.2)
+    assert not result["passed"]
+    assert result["summary"].startswith("rasters differ first at step")
+
+
 @pytest.mark.slow
 @needs_iverilog
 def test_mesh_simulates_the_written_verilog_with_stalled_links(tmp_path: Path) -> None:
