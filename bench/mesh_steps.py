@@ -43,7 +43,8 @@ from neuropaste.reference import reference_run
 from neuropaste.sim.amaranth_run import start_step
 
 MODES = {"off": {"run_ahead": False}, "ahead": {"sweep_overlap": False}, "sweep": {},
-         "slow": {"fast_network": False, "quick_start": False}}
+         "slow": {"fast_network": False, "quick_start": False},
+         "split": {"split_delays": True}}
 
 
 class WatchedMesh(NeuronMesh):

@@ -381,6 +381,8 @@ class NeuronMesh(wiring.Component):
     ``fast_network`` (default): routers that pass a packet a clock, one clock a hop
     (MeshRouter ``fast``), and exit stages that take a spike a clock (ExitStage ``queued``);
     False: the earlier ones (two clocks a hop, a packet every other clock; five clocks a spike).
+    ``split_delays``: each core delivers its axons' delay-1 entries before its next sweep and
+    the rest (delay 2 and more) later (LIFCore ``split_delays``; off: the earlier design).
     ``quick_start`` (default): a core that has nothing to deliver at ``start`` sweeps at once
     (LIFCore ``quick_start``; False: an empty delivery phase of two clocks first).
     ``short_paths`` (default): ``start`` reaches the cores a clock later from a flip-flop, and
@@ -396,7 +398,7 @@ class NeuronMesh(wiring.Component):
                  retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False,
                  run_ahead: bool = True, sweep_overlap: bool = True, lut: bool = False,
                  fast_network: bool = True, quick_start: bool = True,
-                 short_paths: bool = True):
+                 short_paths: bool = True, split_delays: bool = False):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -415,6 +417,8 @@ class NeuronMesh(wiring.Component):
         self.fast_network = fast_network  # the routers' one-clock hops (MeshRouter ``fast``)
         self.quick_start = quick_start  # a core with nothing to deliver sweeps at once
         self.short_paths = short_paths  # registered start and ejection; the cores' (LIFCore)
+        # the cores deliver an axon's delay-1 entries first and defer the rest (LIFCore)
+        self.split_delays = split_delays and self.sweep_overlap
         self.stall_hooks = stall_hooks
         self.hooks = hooks
         self.n_neurons = plan.n_neurons
@@ -441,7 +445,7 @@ class NeuronMesh(wiring.Component):
                        run_ahead=self.run_ahead,
                        sweep_overlap=self.sweep_overlap, fanout_loadable=self.fanout_loadable,
                        lut=self.lut, quick_start=self.quick_start,
-                       short_paths=self.short_paths,
+                       short_paths=self.short_paths, split_delays=self.split_delays,
                        shape=self.plan.shape(c))
 
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
@@ -469,7 +473,8 @@ class NeuronMesh(wiring.Component):
                            pipelined=self.pipelined, packed=self.packed, retimed=self.retimed,
                            run_ahead=self.run_ahead, sweep_overlap=self.sweep_overlap,
                            lut=self.lut, quick_start=self.quick_start,
-                           short_paths=self.short_paths, shape=shapes[k])
+                           short_paths=self.short_paths, split_delays=self.split_delays,
+                           shape=shapes[k])
             out[core_module(k)] = core
             out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
                                             core.geometry.n_bits, self.plan.axon_bits,
