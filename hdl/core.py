@@ -456,11 +456,13 @@ class LIFCore(wiring.Component):
         before's, which the next sweep waits for, and this step's)."""
         return 2 * self.geometry.spike_depth + 2
 
-    def _split_queue(self, m: Module, g: CoreGeometry, ranges, ptr_q, may_fetch, ahead, turn,
-                     old_any, move, in_flight, defq_any) -> None:
+    def _split_queue(self, m: Module, g: CoreGeometry, ranges, room, ptr_q, may_fetch, ahead,
+                     turn, old_any, move, defq_any) -> None:
         """``split_delays``: the deferred ranges (P2's second range, delay 2 and more) queue
-        here and move into the range queue when it is empty and nothing is fetched or in flight:
-        in a delivery phase only those of the step before (``old_any``), from its end on all."""
+        here and move into the range queue in a clock that fetches no spike, while it holds at
+        most one range and has room for those in flight (a move counts as a fetch there: at
+        most one of them a clock): in a delivery phase only those of the step before
+        (``old_any``), from its end on all."""
         eb = g.e_bits
         m.submodules.deferred = defq = SyncFIFO(width=3 * eb + 1, depth=self.deferred_depth)
         m.d.comb += [defq.w_en.eq(ptr_q["valid"] & ptr_q["d_targets"]),
@@ -468,11 +470,12 @@ class LIFCore(wiring.Component):
                                         ptr_q["d_single"])),
                      defq_any.eq(defq.r_rdy)]
         allow = (old_any | ahead) & ~self.start  # prev may change with a start: none then
-        m.d.comb += move.eq(defq.r_rdy & allow & ~may_fetch & ~in_flight & ~ranges.r_rdy)
+        m.d.comb += move.eq(defq.r_rdy & allow & ~may_fetch & room & (ranges.level <= 1))
         with m.If(move):  # the front ranges are the old ones (the queue is in step order)
             m.d.comb += [ranges.w_en.eq(1), defq.r_en.eq(1),
                          ranges.w_data.eq(Cat(defq.r_data[:3 * eb], old_any, defq.r_data[-1]))]
         old = Signal(range(self.deferred_depth + 1))  # ranges of the step before still queued
+        self._debug = {"old": old, "level": defq.level, "move": move}
         with m.If(turn):  # nothing is pushed or moved at the turn: the pipeline is empty
             m.d.sync += [old.eq(defq.level), old_any.eq(defq.level != 0)]
         with m.Elif(move & old_any):
@@ -671,8 +674,8 @@ class LIFCore(wiring.Component):
             w_single, w_valid = ranges.r_data[-1], ranges.r_rdy
             if self.split:
                 w_old = ranges.r_data[3 * eb]
-                self._split_queue(m, g, ranges, ptr_q, may_fetch, ahead, turn, old_any, move,
-                                  ptr_pending | ptr_w["valid"] | ptr_q["valid"], defq_any)
+                self._split_queue(m, g, ranges, room, ptr_q, may_fetch, ahead, turn,
+                                  old_any, move, defq_any)
         else:  # one spike popped per read, into a one-entry buffer (3 clocks a short source)
             w_single, w_next = w_start == w_last, w_start + 1
             m.d.comb += fetch.eq(may_fetch & (in_flight == 0) & ~buf_valid)
