@@ -459,7 +459,8 @@ class LIFCore(wiring.Component):
     def _split_queue(self, m: Module, g: CoreGeometry, ranges, room, ptr_q, may_fetch, ahead,
                      turn, old_any, move, defq_any) -> None:
         """``split_delays``: the deferred ranges (P2's second range, delay 2 and more) queue
-        here and move into the range queue in a clock that fetches no spike, while it holds at
+        here and move into the range queue in a clock that fetches no spike and P2 writes no
+        range, while it holds at
         most one range and has room for those in flight (a move counts as a fetch there: at
         most one of them a clock): in a delivery phase only those of the step before
         (``old_any``), from its end on all."""
@@ -470,7 +471,9 @@ class LIFCore(wiring.Component):
                                         ptr_q["d_single"])),
                      defq_any.eq(defq.r_rdy)]
         allow = (old_any | ahead) & ~self.start  # prev may change with a start: none then
-        m.d.comb += move.eq(defq.r_rdy & allow & ~may_fetch & room & (ranges.level <= 1))
+        # not while P2 writes the range queue (its one write port)
+        m.d.comb += move.eq(defq.r_rdy & allow & ~may_fetch & room & ~ptr_q["valid"]
+                            & (ranges.level <= 1))
         with m.If(move):  # the front ranges are the old ones (the queue is in step order)
             m.d.comb += [ranges.w_en.eq(1), defq.r_en.eq(1),
                          ranges.w_data.eq(Cat(defq.r_data[:3 * eb], old_any, defq.r_data[-1]))]
