@@ -92,6 +92,9 @@ class RTLOptions:
     # the UP5K's last long paths cut: saturation from the sum's top bits, the mesh's ``start``
     # and ejection links registered; False: the design before (main at 02ab24d)
     short_paths: bool = True
+    # mesh cores (with ``sweep_overlap``) deliver an axon's delay-1 entries before the next
+    # sweep and defer the rest; False: the design before (LIFCore ``split_delays``)
+    split_delays: bool = False
 
     def for_network(self, net: Network) -> RTLOptions:
         """The options a build of ``net`` uses: ``sweep_overlap`` switched off when the maximum
@@ -107,7 +110,7 @@ class RTLOptions:
                 "mesh_spram": self.mesh_spram, "run_ahead": self.run_ahead,
                 "sweep_overlap": self.sweep_overlap, "fanout_lut": self.fanout_lut,
                 "fast_network": self.fast_network, "quick_start": self.quick_start,
-                "short_paths": self.short_paths}
+                "short_paths": self.short_paths, "split_delays": self.split_delays}
 
 
 @dataclass(frozen=True)
@@ -156,10 +159,10 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
                  design: dict[str, bool] | None = None) -> LIFCore | NeuronMesh:
     """One core, or the mesh of ``placement``; ``stall`` closes mesh links at random (tests);
     ``design``: the switches of :meth:`RTLOptions.design` (default: today's design; a manifest
-    written before ``fanout_lut``, ``fast_network``, ``quick_start`` or ``short_paths`` existed
-    has the earlier parts)."""
+    written before ``fanout_lut``, ``fast_network``, ``quick_start``, ``short_paths`` or
+    ``split_delays`` existed has the earlier parts)."""
     earlier = {"fanout_lut": False, "fast_network": False, "quick_start": False,
-               "short_paths": False}
+               "short_paths": False, "split_delays": False}
     d = RTLOptions().design() | (earlier if design else {}) | (design or {})
     if placement is None:
         return LIFCore(net, fanout_loadable=fanout_loadable, prefetch=d["prefetch"],
@@ -170,7 +173,8 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
                       packed=d["packed"], retimed=d["retimed"], run_ahead=d["run_ahead"],
                       sweep_overlap=d["sweep_overlap"], fanout_loadable=fanout_loadable,
                       lut=d["fanout_lut"], fast_network=d["fast_network"],
-                      quick_start=d["quick_start"], short_paths=d["short_paths"])
+                      quick_start=d["quick_start"], short_paths=d["short_paths"],
+                      split_delays=d["split_delays"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,7 +209,8 @@ def rom_images(design: LIFCore | NeuronMesh, top: str) -> Iterator[RomImage]:
     _, class_of = plan.classes
     for c, image in enumerate(plan.images):
         k, prefix = int(class_of[c]), f"core_{c}/"
-        g = CoreGeometry(image, plan.shape(c), packed=design.packed, lut=design.lut)
+        g = CoreGeometry(image, plan.shape(c), packed=design.packed, lut=design.lut,
+                         split=design.split_delays)
         yield from (RomImage(core_module(k), names[key], prefix, f"{key}.hex", words, width)
                     for key, (words, width) in memory_images(image, g).items())
         yield from (RomImage(exit_module(k), key, prefix, f"{key}.hex", words, width)
@@ -441,7 +446,7 @@ def _hex_image(path: Path, image: RomImage) -> None:
 def memory_bits(g: CoreGeometry) -> dict[str, int]:
     return {
         "fanout": g.entries * g.entry_bits + g.lut * g.pairs * g.wd_bits,
-        "pointers": g.axons * 2 * g.e_bits,
+        "pointers": g.axons * g.ptr_bits,
         "accumulators": g.acc_depth * g.acc_bits,
         "state": g.n * (g.v_bits + g.r_bits + 1),
         "parameters": g.n * g.param_bits,
@@ -537,11 +542,11 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
                       retimed=options.retimed, run_ahead=options.run_ahead,
                       sweep_overlap=options.sweep_overlap, lut=options.fanout_lut,
                       fast_network=options.fast_network, quick_start=options.quick_start,
-                      short_paths=options.short_paths)
+                      short_paths=options.short_paths, split_delays=options.split_delays)
     for img in plan.images:
         check_fits(img, source=net.meta.get("source"), sweep_overlap=mesh.sweep_overlap)
     geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut,
-                               sweep_overlap=mesh.sweep_overlap)
+                               sweep_overlap=mesh.sweep_overlap, split=mesh.split_delays)
                   for c, img in enumerate(plan.images)]
     images = []
     with substage("ROM images"):  # written as made: only their names and sizes stay

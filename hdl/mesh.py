@@ -418,7 +418,9 @@ class NeuronMesh(wiring.Component):
         self.quick_start = quick_start  # a core with nothing to deliver sweeps at once
         self.short_paths = short_paths  # registered start and ejection; the cores' (LIFCore)
         # the cores deliver an axon's delay-1 entries first and defer the rest (LIFCore)
-        self.split_delays = split_delays and self.sweep_overlap
+        # (LIFCore's conditions: the rom images are laid out for it only when it is on)
+        self.split_delays = split_delays and self.sweep_overlap and prefetch and pipelined \
+            and retimed
         self.stall_hooks = stall_hooks
         self.hooks = hooks
         self.n_neurons = plan.n_neurons

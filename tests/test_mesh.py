@@ -102,13 +102,15 @@ def test_sender_words_are_one_per_destination_row(width: int) -> None:
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=hardware_networks(max_neurons=14, max_steps=15), cores=st.sampled_from([2, 3, 4]),
        seed=st.integers(0, 1000), balance=st.sampled_from(["work", "steps"]),
-       order=st.sampled_from(["index", "sends"]), lut=st.booleans(), short_paths=st.booleans())
+       order=st.sampled_from(["index", "sends"]), lut=st.booleans(), short_paths=st.booleans(),
+       split=st.booleans())
 def test_mesh_matches_reference_with_stalled_links(case, cores: int, seed: int, balance: str,
                                                     order: str, lut: bool,
-                                                    short_paths: bool) -> None:
+                                                    short_paths: bool, split: bool) -> None:
     """``lut``: the cores' entries index their (weight, delay) tables (RTLOptions default);
     ``short_paths``: ``start`` and the ejection links registered (False: main's); ``order``:
-    each core's sweep order (remote senders first, or the map's)."""
+    each core's sweep order (remote senders first, or the map's); ``split``: the cores defer
+    their entries of delay 2 and more (every delay 1..D appears in the map)."""
     net, steps, stim = case
     cores = min(cores, net.n_neurons)
     reference = simulate(net, steps, stim)
@@ -116,7 +118,7 @@ def test_mesh_matches_reference_with_stalled_links(case, cores: int, seed: int, 
     pl = place(net, cores, CoreLimits(neurons=-(-net.n_neurons // cores) + 2), seed=seed,
                balance=balance, raster=reference, rates=rates, order=order)
     raster, counts = run_mesh(net, pl, steps, stim, stall=0.35, out_stall=0.3, seed=seed,
-                              lut=lut, short_paths=short_paths)
+                              lut=lut, short_paths=short_paths, split_delays=split)
     assert reference.first_difference(raster) is None
     assert counts["step_count"] == steps
 
