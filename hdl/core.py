@@ -49,6 +49,9 @@ from neuropaste.hdl.onehot import StateMachine
 from neuropaste.ir import Network, fanout_table
 
 RANGE_DEPTH = 3  # fan-out ranges fetched ahead: one source a clock (docs/hardware.md)
+#: deferred ranges a core with ``split_delays`` queues (LIFCore); a spike that finds it full
+#: has its whole range delivered at once
+DEFERRED_DEPTH = 16
 PARAMS = ("threshold", "v_reset", "bias", "leak_shift", "refractory")  # the param word's order
 SIGNED_PARAMS = ("threshold", "v_reset", "bias")
 #: the largest maximum delay D for which a mesh build keeps ``sweep_overlap`` on (LIFCore): its
@@ -452,11 +455,11 @@ class LIFCore(wiring.Component):
 
     @property
     def deferred_depth(self) -> int:
-        """Ranges the deferred queue holds: those of two steps' spikes at most (the step
-        before's, which the next sweep waits for, and this step's)."""
-        return 2 * self.geometry.spike_depth + 2
+        """Ranges the deferred queue holds; when it is full a spike's range is delivered
+        whole (as without ``split_delays``)."""
+        return DEFERRED_DEPTH
 
-    def _split_queue(self, m: Module, g: CoreGeometry, ranges, room, ptr_q, may_fetch, ahead,
+    def _split_queue(self, m: Module, g: CoreGeometry, defq, ranges, room, ptr_q, may_fetch, ahead,
                      turn, old_any, move, defq_any) -> None:
         """``split_delays``: the deferred ranges (P2's second range, delay 2 and more) queue
         here and move into the range queue in a clock that fetches no spike and P2 writes no
@@ -465,7 +468,6 @@ class LIFCore(wiring.Component):
         most one of them a clock): in a delivery phase only those of the step before
         (``old_any``), from its end on all."""
         eb = g.e_bits
-        m.submodules.deferred = defq = SyncFIFO(width=3 * eb + 1, depth=self.deferred_depth)
         m.d.comb += [defq.w_en.eq(ptr_q["valid"] & ptr_q["d_targets"]),
                      defq.w_data.eq(Cat(ptr_q["d_start"], ptr_q["d_last"], ptr_q["d_next"],
                                         ptr_q["d_single"])),
@@ -478,7 +480,6 @@ class LIFCore(wiring.Component):
             m.d.comb += [ranges.w_en.eq(1), defq.r_en.eq(1),
                          ranges.w_data.eq(Cat(defq.r_data[:3 * eb], old_any, defq.r_data[-1]))]
         old = Signal(range(self.deferred_depth + 1))  # ranges of the step before still queued
-        self._debug = {"old": old, "level": defq.level, "move": move}
         with m.If(turn):  # nothing is pushed or moved at the turn: the pipeline is empty
             m.d.sync += [old.eq(defq.level), old_any.eq(defq.level != 0)]
         with m.Elif(move & old_any):
@@ -574,10 +575,16 @@ class LIFCore(wiring.Component):
         ptr_w = _stage(m, pipe, "p1", valid=ptr_pending, data=ptr_rd.data)
         eb = g.e_bits
         p_first, p_end = ptr_w["data"][:eb], ptr_w["data"][eb:2 * eb]  # split: end of delay 1
-        later = {}
+        later, defq = {}, None
         if self.split:  # the rest of the range, from ``mid`` (P1's end) to the word's end
+            m.submodules.deferred = defq = SyncFIFO(width=3 * eb + 1, depth=self.deferred_depth)
+            # the deferred queue has room for this range: else the range goes whole to the
+            # range queue (delivering an entry early is always right: its slot is base + delay)
+            droom = Signal()
             p_mid, p_end2 = p_end, ptr_w["data"][2 * eb:3 * eb]
-            later = {"d_start": p_mid, "d_last": (p_end2 - 1)[:eb], "d_targets": p_mid != p_end2,
+            p_end = Mux(droom, p_mid, p_end2)
+            later = {"d_start": p_mid, "d_last": (p_end2 - 1)[:eb],
+                     "d_targets": droom & (p_mid != p_end2),
                      "d_next": (p_mid + 1)[:eb], "d_single": p_mid + 1 == p_end2}
         ptr_q = _stage(m, pipe, "p2", valid=ptr_w["valid"], start=p_first,
                        last=p_end - 1,
@@ -588,6 +595,10 @@ class LIFCore(wiring.Component):
         p_last = ptr_q["last"][:g.e_bits]
         in_flight = (ptr_pending + ptr_w["valid"] + ptr_q["valid"] if self.pipelined
                      else ptr_pending)
+        if self.split:
+            # tested a clock before the range is in P1: the queue's level then, plus every
+            # pointer in flight then (this one among them), each of which pushes at most once
+            m.d.sync += droom.eq(defq.level + in_flight <= self.deferred_depth)
         slot_sum = Signal(range(2 * ring + 1))
         e_slot = Signal.like(slot)
 
@@ -677,7 +688,7 @@ class LIFCore(wiring.Component):
             w_single, w_valid = ranges.r_data[-1], ranges.r_rdy
             if self.split:
                 w_old = ranges.r_data[3 * eb]
-                self._split_queue(m, g, ranges, room, ptr_q, may_fetch, ahead, turn,
+                self._split_queue(m, g, defq, ranges, room, ptr_q, may_fetch, ahead, turn,
                                   old_any, move, defq_any)
         else:  # one spike popped per read, into a one-entry buffer (3 clocks a short source)
             w_single, w_next = w_start == w_last, w_start + 1
