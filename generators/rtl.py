@@ -94,7 +94,7 @@ class RTLOptions:
     short_paths: bool = True
     # mesh cores (with ``sweep_overlap``) deliver an axon's delay-1 entries before the next
     # sweep and defer the rest; False: the design before (LIFCore ``split_delays``)
-    split_delays: bool = False
+    split_delays: bool = True
 
     def for_network(self, net: Network) -> RTLOptions:
         """The options a build of ``net`` uses: ``sweep_overlap`` switched off when the maximum

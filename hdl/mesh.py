@@ -381,7 +381,7 @@ class NeuronMesh(wiring.Component):
     ``fast_network`` (default): routers that pass a packet a clock, one clock a hop
     (MeshRouter ``fast``), and exit stages that take a spike a clock (ExitStage ``queued``);
     False: the earlier ones (two clocks a hop, a packet every other clock; five clocks a spike).
-    ``split_delays``: each core delivers its axons' delay-1 entries before its next sweep and
+    ``split_delays`` (default): each core delivers its axons' delay-1 entries before its next sweep and
     the rest (delay 2 and more) later (LIFCore ``split_delays``; off: the earlier design).
     ``quick_start`` (default): a core that has nothing to deliver at ``start`` sweeps at once
     (LIFCore ``quick_start``; False: an empty delivery phase of two clocks first).
@@ -398,7 +398,7 @@ class NeuronMesh(wiring.Component):
                  retimed: bool = True, fanout_loadable: bool = False, hooks: bool = False,
                  run_ahead: bool = True, sweep_overlap: bool = True, lut: bool = False,
                  fast_network: bool = True, quick_start: bool = True,
-                 short_paths: bool = True, split_delays: bool = False):
+                 short_paths: bool = True, split_delays: bool = True):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")

@@ -183,9 +183,10 @@ def test_run_ahead_takes_deliveries_out_of_the_step(monkeypatch: pytest.MonkeyPa
     steps = 12
     stim = poisson(net.n_neurons, steps, 0.25, seed=3)
     reference = simulate(net, steps, stim)
-    modes = {"off": {"run_ahead": False}, "ahead": {"sweep_overlap": False}, "sweep": {},
-             "slow": {"quick_start": False, "fast_network": False},
-             "split": {"split_delays": True}}
+    modes = {"off": {"run_ahead": False}, "ahead": {"sweep_overlap": False},
+             "sweep": {"split_delays": False},
+             "slow": {"quick_start": False, "fast_network": False, "split_delays": False},
+             "split": {}}
     runs = {k: run_mesh(net, pl, steps, stim, stall=0.2, out_stall=0.2, seed=5, **opts)
             for k, opts in modes.items()}
     for raster, counts in runs.values():
