@@ -8,7 +8,8 @@ carry (``placement.axon_indices``: only those that reach the core), the spikes l
 
 Memories (all sized from the image; the ROMs initialised from it unless ``rom_init=False``):
 
-- ``ptr``: per axon, ``start | end`` into the fan-out table (CSR offsets);
+- ``ptr``: per axon, ``start | end`` into the fan-out table (CSR offsets); with
+  ``split_delays``, ``start | mid | end``, the axon's delay-1 entries first (``split_order``);
 - ``fanout``: per entry ``target | weight | delay`` (an axon's entries contiguous); with
   ``lut``, ``target | pair`` and ``wd``: per distinct (weight, delay) pair of the core,
   ``weight | delay`` (a core of C. elegans has 50-120 pairs among 1,000-6,000 entries, so an

@@ -381,8 +381,9 @@ class NeuronMesh(wiring.Component):
     ``fast_network`` (default): routers that pass a packet a clock, one clock a hop
     (MeshRouter ``fast``), and exit stages that take a spike a clock (ExitStage ``queued``);
     False: the earlier ones (two clocks a hop, a packet every other clock; five clocks a spike).
-    ``split_delays`` (default): each core delivers its axons' delay-1 entries before its next sweep and
-    the rest (delay 2 and more) later (LIFCore ``split_delays``; off: the earlier design).
+    ``split_delays`` (default): each core delivers its axons' delay-1 entries before its next
+    sweep and the rest (delay 2 and more) later (LIFCore ``split_delays``; off: the earlier
+    design).
     ``quick_start`` (default): a core that has nothing to deliver at ``start`` sweeps at once
     (LIFCore ``quick_start``; False: an empty delivery phase of two clocks first).
     ``short_paths`` (default): ``start`` reaches the cores a clock later from a flip-flop, and
