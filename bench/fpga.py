@@ -52,14 +52,15 @@ from neuropaste.generators.rtl import RTL_PROFILES, RTLOptions
 from neuropaste.io import load_map
 
 CONFIGS = {"before": {"packed": False, "retimed": False, "mesh_spram": False,
-                      "fanout_lut": False, "short_paths": False},
+                      "fanout_lut": False, "short_paths": False, "split_delays": False},
            # the design issue 15 measured: every switch of the issue off, neurons balanced
            "issue": {"balance": "neurons", "prefetch": False, "early_update": False,
                      "pipelined": False, "packed": False, "retimed": False,
                      "mesh_spram": False, "run_ahead": False, "sweep_overlap": False,
                      "fanout_lut": False, "fast_network": False, "quick_start": False,
-                     "short_paths": False},
-           "main": {"short_paths": False}, "after": {}, "small": RTL_PROFILES["small"]}
+                     "short_paths": False, "split_delays": False},
+           "main": {"short_paths": False, "split_delays": False}, "after": {},
+           "small": RTL_PROFILES["small"]}
 CASES = ["icebreaker:celegans:1", "icebreaker:celegans:2", "icebreaker:celegans:4",
          "icebreaker:pair:1", "icebreaker:pair:2",
          "ulx3s-85f:celegans:1", "ulx3s-85f:celegans:4"]

@@ -87,6 +87,12 @@ CONFIGS |= {f"{k}-slow": v | EARLIER_STEP for k, v in list(CONFIGS.items())
 CONFIGS = {k: v | {"sweep_order": "index"} for k, v in CONFIGS.items()}
 CONFIGS |= {f"{k}-sends": v | {"sweep_order": "sends"} for k, v in list(CONFIGS.items())
             if k in ("sweep", "steps-sweep")}
+# every configuration above delivers an axon's entries together ("split_delays" off, as
+# measured before it existed); "-split" delivers the delay-1 entries before the next sweep and
+# the rest later (LIFCore ``split_delays``)
+CONFIGS = {k: v | {"split_delays": False} for k, v in CONFIGS.items()}
+CONFIGS |= {f"{k}-split": v | {"split_delays": True} for k, v in list(CONFIGS.items())
+            if k in ("sweep-sends", "steps-sweep-sends")}
 
 
 def due_sops(out: Path, steps: int) -> int:

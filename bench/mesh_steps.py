@@ -11,11 +11,13 @@ stage and router recorded as it is built, so their ports can be watched; means o
 after the first two:
 
     cd bench && ../.venv/bin/python mesh_steps.py [--steps 30] [--balance work|steps]
-        [--mode off|ahead|sweep|slow] [--map celegans|clustered|clustered10k]
+        [--mode off|ahead|sweep|slow|split] [--map celegans|clustered|clustered10k]
         [--order index|sends] [--cores 16]
 
 ``slow``: ``sweep`` with the step's earlier fixed costs (``fast_network=False``,
-``quick_start=False``).
+``quick_start=False``); ``sweep`` and ``slow`` deliver an axon's entries together
+(``split_delays=False``), ``split`` is the default design (delay-1 entries first, the rest
+deferred).
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ from neuropaste.io import load_map
 from neuropaste.reference import reference_run
 from neuropaste.sim.amaranth_run import start_step
 
-MODES = {"off": {"run_ahead": False}, "ahead": {"sweep_overlap": False}, "sweep": {},
-         "slow": {"fast_network": False, "quick_start": False}}
+MODES = {"off": {"run_ahead": False}, "ahead": {"sweep_overlap": False},
+         "sweep": {"split_delays": False},
+         "slow": {"fast_network": False, "quick_start": False, "split_delays": False},
+         "split": {}}
 
 
 class WatchedMesh(NeuronMesh):

@@ -102,6 +102,9 @@ class RTLOptions:
     # the input flag as the top bit of the refractory word, one memory for both (an event is
     # then taken every other clock: LIFCore ``ext_in_r``); False: a memory of its own (before)
     ext_in_r: bool = False
+    # mesh cores (with ``sweep_overlap``) deliver an axon's delay-1 entries before the next
+    # sweep and defer the rest; False: the design before (LIFCore ``split_delays``)
+    split_delays: bool = True
 
     def for_network(self, net: Network) -> RTLOptions:
         """The options a build of ``net`` uses: ``sweep_overlap`` switched off when the maximum
@@ -117,7 +120,8 @@ class RTLOptions:
                 "mesh_spram": self.mesh_spram, "run_ahead": self.run_ahead,
                 "sweep_overlap": self.sweep_overlap, "fanout_lut": self.fanout_lut,
                 "fast_network": self.fast_network, "quick_start": self.quick_start,
-                "short_paths": self.short_paths, "mask_routes": self.mask_routes,
+                "short_paths": self.short_paths, "split_delays": self.split_delays,
+                "mask_routes": self.mask_routes,
                 "ptr_ends": self.ptr_ends, "ext_in_r": self.ext_in_r}
 
 
@@ -189,11 +193,11 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
                  design: dict[str, bool] | None = None) -> LIFCore | NeuronMesh:
     """One core, or the mesh of ``placement``; ``stall`` closes mesh links at random (tests);
     ``design``: the switches of :meth:`RTLOptions.design` (default: today's design; a manifest
-    written before ``fanout_lut``, ``fast_network``, ``quick_start`` or ``short_paths`` existed
-    has the earlier parts)."""
+    written before ``fanout_lut``, ``fast_network``, ``quick_start``, ``short_paths`` or
+    ``split_delays`` existed has the earlier parts)."""
     earlier = {"fanout_lut": False, "fast_network": False, "quick_start": False,
                "short_paths": False, "mask_routes": False, "ptr_ends": False,
-               "ext_in_r": False}
+               "ext_in_r": False, "split_delays": False}
     d = RTLOptions().design() | (earlier if design else {}) | (design or {})
     if placement is None:
         return LIFCore(net, fanout_loadable=fanout_loadable, prefetch=d["prefetch"],
@@ -207,7 +211,7 @@ def build_design(net: Network, placement: Placement | None = None, *, stall: flo
                       lut=d["fanout_lut"], fast_network=d["fast_network"],
                       quick_start=d["quick_start"], short_paths=d["short_paths"],
                       mask_routes=d["mask_routes"], ptr_ends=d["ptr_ends"],
-                      ext_in_r=d["ext_in_r"])
+                      ext_in_r=d["ext_in_r"], split_delays=d["split_delays"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,7 +247,7 @@ def rom_images(design: LIFCore | NeuronMesh, top: str) -> Iterator[RomImage]:
     for c, image in enumerate(plan.images):
         k, prefix = int(class_of[c]), f"core_{c}/"
         g = CoreGeometry(image, plan.shape(c), packed=design.packed, lut=design.lut,
-                         ptr_ends=design.ptr_ends)
+                         ptr_ends=design.ptr_ends, split=design.split_delays)
         yield from (RomImage(core_module(k), names[key], prefix, f"{key}.hex", words, width)
                     for key, (words, width) in memory_images(image, g).items())
         yield from (RomImage(exit_module(k), key, prefix, f"{key}.hex", words, width)
@@ -577,11 +581,13 @@ def _emit_mesh(net: Network, out_dir: Path, ref: ReferenceRun,
                       sweep_overlap=options.sweep_overlap, lut=options.fanout_lut,
                       fast_network=options.fast_network, quick_start=options.quick_start,
                       short_paths=options.short_paths, mask_routes=options.mask_routes,
-                      ptr_ends=options.ptr_ends, ext_in_r=options.ext_in_r)
+                      ptr_ends=options.ptr_ends, ext_in_r=options.ext_in_r,
+                      split_delays=options.split_delays)
     for img in plan.images:
         check_fits(img, source=net.meta.get("source"), sweep_overlap=mesh.sweep_overlap)
     geometries = [CoreGeometry(img, plan.shape(c), packed=mesh.packed, lut=mesh.lut,
-                               sweep_overlap=mesh.sweep_overlap, ptr_ends=mesh.ptr_ends)
+                               sweep_overlap=mesh.sweep_overlap, ptr_ends=mesh.ptr_ends,
+                               split=mesh.split_delays)
                   for c, img in enumerate(plan.images)]
     images = []
     with substage("ROM images"):  # written as made: only their names and sizes stay

@@ -8,7 +8,8 @@ carry (``placement.axon_indices``: only those that reach the core), the spikes l
 
 Memories (all sized from the image; the ROMs initialised from it unless ``rom_init=False``):
 
-- ``ptr``: per axon, ``start | end`` into the fan-out table (CSR offsets);
+- ``ptr``: per axon, ``start | end`` into the fan-out table (CSR offsets); with
+  ``split_delays``, ``start | mid | end``, the axon's delay-1 entries first (``split_order``);
 - ``fanout``: per entry ``target | weight | delay`` (an axon's entries contiguous); with
   ``lut``, ``target | pair`` and ``wd``: per distinct (weight, delay) pair of the core,
   ``weight | delay`` (a core of C. elegans has 50-120 pairs among 1,000-6,000 entries, so an
@@ -49,6 +50,9 @@ from neuropaste.hdl.onehot import StateMachine
 from neuropaste.ir import Network, fanout_table
 
 RANGE_DEPTH = 3  # fan-out ranges fetched ahead: one source a clock (docs/hardware.md)
+#: deferred ranges a core with ``split_delays`` queues (LIFCore); a spike that finds it full
+#: has its whole range delivered at once
+DEFERRED_DEPTH = 16
 PARAMS = ("threshold", "v_reset", "bias", "leak_shift", "refractory")  # the param word's order
 SIGNED_PARAMS = ("threshold", "v_reset", "bias")
 #: the largest maximum delay D for which a mesh build keeps ``sweep_overlap`` on (LIFCore): its
@@ -135,11 +139,13 @@ class CoreGeometry:
     bias is 0 and the threshold above 0 for all: then it cannot). ``lut``: an entry
     holds the index of its (weight, delay) pair in the ``wd`` table instead of the pair.
     ``sweep_overlap``: the accumulator ring has D + 1 slots (LIFCore ``sweep_overlap``).
-    ``ptr_ends``: the ``ptr`` word holds an axon's end only (LIFCore ``ptr_ends``)."""
+    ``ptr_ends``: the ``ptr`` word holds an axon's end only (LIFCore ``ptr_ends``).
+    ``split``: an axon's delay-1 entries come first and its pointer word holds where they end
+    (``start | mid | end``; LIFCore ``split_delays``); only when some delay exceeds 1."""
 
     def __init__(self, image: CoreImage | Network, shape: dict[str, int] | None = None,
                  packed: bool = True, lut: bool = False, sweep_overlap: bool = False,
-                 ptr_ends: bool = False):
+                 ptr_ends: bool = False, split: bool = False):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
         size = {"n": image.n_neurons, "axons": image.n_axons, "entries": len(image.target),
@@ -167,11 +173,13 @@ class CoreGeometry:
         self.b_bits = size["b_bits"]
         # accumulator words: D slots, or D + 1 banks (LIFCore ``sweep_overlap``)
         self.acc_depth = (image.max_delay + bool(sweep_overlap)) << self.n_bits
+        self.split = bool(split) and image.max_delay >= 2 and not ptr_ends
         self.stim_weight = int(image.stim_weight)
         self.spike_depth = max(1, size["sources"])
         self.lut = lut
         self.ptr_ends = ptr_ends
-        self.ptr_bits = self.e_bits * (1 if ptr_ends else 2)  # a ``ptr`` word
+        # a ``ptr`` word: end | start (| mid, split)
+        self.ptr_bits = self.e_bits * (1 if ptr_ends else 3 if self.split else 2)
         self.pairs = size["pairs"]  # distinct (weight, delay) pairs (of the class)
         self.wd_bits = self.w_bits + self.d_bits
         self.l_bits = bits_for(max(self.pairs - 1, 1)) if lut else 0
@@ -220,6 +228,18 @@ class CoreGeometry:
         return {k: int(v) for k, v in vars(self).items() if not k.startswith("_")}
 
 
+def split_order(image: CoreImage) -> tuple[np.ndarray, np.ndarray]:
+    """The fan-out entries reordered so that each axon's delay-1 entries come first (stably),
+    and per axon the index where they end (``mid``): the split image of LIFCore
+    ``split_delays``. The sums are the same in any order (integer additions)."""
+    counts = np.diff(image.indptr)
+    axon = np.repeat(np.arange(image.n_axons), counts)
+    late = np.asarray(image.delay) > 1
+    order = np.lexsort((late, axon))
+    mid = image.indptr[:-1] + np.bincount(axon[~late], minlength=image.n_axons)
+    return order, mid
+
+
 def _pack(fields: list[tuple[np.ndarray, int]]) -> np.ndarray:
     """Concatenate two's-complement fields, first field in the least significant bits: uint64
     words when they fit (vectorised: a core holds up to 2^20 entries), else Python ints."""
@@ -251,20 +271,23 @@ def memory_images(image: CoreImage, g: CoreGeometry) -> dict[str, tuple[np.ndarr
     spike. No ``param`` when the geometry keeps every parameter as a constant; ``wd`` (the
     (weight, delay) pairs, padded with zeros) when it is a ``lut`` geometry."""
     end = np.full(g.axons - image.n_axons, len(image.target))
+    order, mid = split_order(image) if g.split else (slice(None), None)
     lut = {}
     if g.lut:
         weights, delays, index = weight_delay_pairs(image)
-        fanout = _pack([(image.target, g.n_bits), (index, g.l_bits)])
+        fanout = _pack([(image.target[order], g.n_bits), (index[order], g.l_bits)])
         wd = _pack([(weights, g.w_bits), (delays, g.d_bits)])
         lut["wd"] = (np.concatenate([wd, np.zeros(g.pairs - len(wd), wd.dtype)]), g.wd_bits)
     else:
-        fanout = _pack([(image.target, g.n_bits), (image.weight, g.w_bits),
-                        (image.delay, g.d_bits)])
+        fanout = _pack([(image.target[order], g.n_bits), (image.weight[order], g.w_bits),
+                        (image.delay[order], g.d_bits)])
     ends = np.concatenate([image.indptr[1:], end])
+    fields = [] if g.ptr_ends else [(np.concatenate([image.indptr[:-1], end]), g.e_bits)]
+    if g.split:
+        fields.append((np.concatenate([mid, end]), g.e_bits))
+    fields.append((ends, g.e_bits))
     out = {
-        "ptr": (_pack([(ends, g.e_bits)]) if g.ptr_ends else
-                _pack([(np.concatenate([image.indptr[:-1], end]), g.e_bits), (ends, g.e_bits)]),
-                g.ptr_bits),
+        "ptr": (_pack(fields), g.ptr_bits),
         "fanout": (np.concatenate([fanout, np.zeros(g.entries - len(fanout), fanout.dtype)]),
                    g.entry_bits),
     }
@@ -361,6 +384,13 @@ class LIFCore(wiring.Component):
     flip-flops) goes straight to the update sweep, without the two clocks of an empty delivery
     phase (docs/hardware.md, "A shorter step").
 
+    ``split_delays`` (with ``sweep_overlap`` and ``prefetch``, and a delay above 1): an axon's
+    delay-1 entries come first (``split_order``) and its pointer word says where they end; a
+    popped spike delivers those at once and queues the rest of its range (delay 2 and more:
+    slots t + 2 and later) as *deferred* work, taken when nothing else is to be done. The
+    next sweep waits only for the delay-1 parts of the step's spikes and for the deferred parts
+    of the step before (docs/hardware.md, "Split delays").
+
     ``lut``: fan-out entries hold ``target | pair``, the pair's (weight, delay) read from
     the core's small ``wd`` table (logic on the iCE40: an asynchronous ROM) in a stage of its own
     (DL, between D2 and the accumulator read), so that an entry fits one SPRAM word; one more
@@ -377,6 +407,7 @@ class LIFCore(wiring.Component):
                  retimed: bool = True, run_ahead: bool = False, sweep_overlap: bool = False,
                  lut: bool = False, quick_start: bool = False,
                  short_paths: bool = True, ptr_ends: bool = False, ext_in_r: bool = False,
+                 split_delays: bool = False,
                  shape: dict[str, int] | None = None):
         if isinstance(image, Network):
             image = CoreImage.from_network(image)
@@ -391,7 +422,9 @@ class LIFCore(wiring.Component):
         self.ptr_ends = ptr_ends and not prefetch
         self.ext_in_r = ext_in_r
         g = CoreGeometry(image, shape, packed=packed, lut=lut, sweep_overlap=self.sweep_overlap,
-                         ptr_ends=self.ptr_ends)
+                         ptr_ends=self.ptr_ends,
+                         split=split_delays and self.sweep_overlap and prefetch)
+        self.split = g.split  # deferred delivery of the entries of delay 2 and more
         self.lut = lut
         self.short_paths = short_paths
         self.packed = packed
@@ -438,6 +471,38 @@ class LIFCore(wiring.Component):
         from the last issue to its accumulator write, and (pipelined) one for the registered
         "pipeline empty" test; and the ``wd`` lookup's stage (``lut``, pipelined)."""
         return (6 + self.lut) if self.pipelined else 2
+
+    @property
+    def deferred_depth(self) -> int:
+        """Ranges the deferred queue holds; when it is full a spike's range is delivered
+        whole (as without ``split_delays``)."""
+        return DEFERRED_DEPTH
+
+    def _split_queue(self, m: Module, g: CoreGeometry, defq, ranges, room, ptr_q, may_fetch, ahead,
+                     turn, old_any, move, defq_any) -> None:
+        """``split_delays``: the deferred ranges (P2's second range, delay 2 and more) queue
+        here and move into the range queue in a clock that fetches no spike and P2 writes no
+        range, while it holds at
+        most one range and has room for those in flight (a move counts as a fetch there: at
+        most one of them a clock): in a delivery phase only those of the step before
+        (``old_any``), from its end on all."""
+        eb = g.e_bits
+        m.d.comb += [defq.w_en.eq(ptr_q["valid"] & ptr_q["d_targets"]),
+                     defq.w_data.eq(Cat(ptr_q["d_start"], ptr_q["d_last"], ptr_q["d_next"],
+                                        ptr_q["d_single"])),
+                     defq_any.eq(defq.r_rdy)]
+        allow = (old_any | ahead) & ~self.start  # prev may change with a start: none then
+        # not while P2 writes the range queue (its one write port)
+        m.d.comb += move.eq(defq.r_rdy & allow & ~may_fetch & room & ~ptr_q["valid"]
+                            & (ranges.level <= 1))
+        with m.If(move):  # the front ranges are the old ones (the queue is in step order)
+            m.d.comb += [ranges.w_en.eq(1), defq.r_en.eq(1),
+                         ranges.w_data.eq(Cat(defq.r_data[:3 * eb], old_any, defq.r_data[-1]))]
+        old = Signal(range(self.deferred_depth + 1))  # ranges of the step before still queued
+        with m.If(turn):  # nothing is pushed or moved at the turn: the pipeline is empty
+            m.d.sync += [old.eq(defq.level), old_any.eq(defq.level != 0)]
+        with m.Elif(move & old_any):
+            m.d.sync += [old.eq(old - 1), old_any.eq(old != 1)]
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -512,6 +577,9 @@ class LIFCore(wiring.Component):
         # (t - 1) mod D: base slot of this step's deliveries; retimed, a register that follows
         # ``slot`` (the accumulator's read address starts from flip-flops)
         prev = Signal.like(slot, init=ring - 1 if self.retimed else 0)
+        # split: (t - 2) mod ring, the base of deferred work of the step before, following
+        # ``prev`` (it takes prev's value when prev takes slot's)
+        prev_old = Signal.like(slot, init=max(ring - 2, 0))
         if not self.retimed:
             m.d.comb += prev.eq(Mux(slot == 0, ring - 1, slot - 1))
 
@@ -543,17 +611,34 @@ class LIFCore(wiring.Component):
                 m.d.sync += end_reg.eq(ptr_rd.data)
             p1_valid, p1_data = second, Cat(Mux(first, 0, ptr_rd.data), end_reg)
         ptr_w = _stage(m, pipe, "p1", valid=p1_valid, data=p1_data)
-        ptr_q = _stage(m, pipe, "p2", valid=ptr_w["valid"], start=ptr_w["data"][:g.e_bits],
-                       last=ptr_w["data"][g.e_bits:] - 1,
-                       targets=ptr_w["data"][:g.e_bits] != ptr_w["data"][g.e_bits:],
-                       next=(ptr_w["data"][:g.e_bits] + 1)[:g.e_bits],
-                       single=ptr_w["data"][:g.e_bits] + 1 == ptr_w["data"][g.e_bits:])
+        eb = g.e_bits
+        p_first, p_end = ptr_w["data"][:eb], ptr_w["data"][eb:2 * eb]  # split: end of delay 1
+        later, defq = {}, None
+        if self.split:  # the rest of the range, from ``mid`` (P1's end) to the word's end
+            m.submodules.deferred = defq = SyncFIFO(width=3 * eb + 1, depth=self.deferred_depth)
+            # the deferred queue has room for this range: else the range goes whole to the
+            # range queue (delivering an entry early is always right: its slot is base + delay)
+            droom = Signal()
+            p_mid, p_end2 = p_end, ptr_w["data"][2 * eb:3 * eb]
+            p_end = Mux(droom, p_mid, p_end2)
+            later = {"d_start": p_mid, "d_last": (p_end2 - 1)[:eb],
+                     "d_targets": droom & (p_mid != p_end2),
+                     "d_next": (p_mid + 1)[:eb], "d_single": p_mid + 1 == p_end2}
+        ptr_q = _stage(m, pipe, "p2", valid=ptr_w["valid"], start=p_first,
+                       last=p_end - 1,
+                       targets=p_first != p_end,
+                       next=(p_first + 1)[:g.e_bits],
+                       single=p_first + 1 == p_end, **later)
         p_start, p_next = ptr_q["start"], ptr_q["next"]
         p_last = ptr_q["last"][:g.e_bits]
         in_flight = (ptr_pending + ptr_w["valid"] + ptr_q["valid"] if self.pipelined
                      else ptr_pending)
         if self.ptr_ends:
             in_flight = in_flight + second
+        if self.split:
+            # tested a clock before the range is in P1: the queue's level then, plus every
+            # pointer in flight then (this one among them), each of which pushes at most once
+            m.d.sync += droom.eq(defq.level + in_flight <= self.deferred_depth)
         slot_sum = Signal(range(2 * ring + 1))
         e_slot = Signal.like(slot)
 
@@ -571,6 +656,11 @@ class LIFCore(wiring.Component):
                                                    spikes.r_en)
             anywhere = spikes.r_rdy
         ahead = Signal()  # run-ahead: from the sweep (or its end) until the next start
+        # split: deferred work of the step before is queued (a flip-flop); a deferred range
+        # moves into the range queue this clock; the deferred queue holds any
+        old_any, move, defq_any = Signal(), Signal(), Signal()
+        turn = Signal()  # the step turns: ``prev`` takes ``slot`` (deferred work becomes old)
+        w_old, cur_old, issue_old, s1_old = Const(0, 1), Signal(), Signal(), Signal()
         queued = Signal()  # a spike of the previous step is at the head, ready to fetch
         waiting = Signal()  # ... or on its way there
         if self.networked and not self.hold:
@@ -617,7 +707,8 @@ class LIFCore(wiring.Component):
             depth = self.range_depth
             # a range is queued with its second entry too (``start + 1``, which P2 computes
             # anyway): taking it then needs no adder between the queue and ``cur_e``
-            parts = [p_start, p_last] + [p_next] * self.retimed + [ptr_q["single"]]
+            parts = [p_start, p_last] + [p_next] * self.retimed + [Const(0, 1)] * self.split \
+                + [ptr_q["single"]]
             m.submodules.ranges = ranges = SyncFIFO(width=len(Cat(*parts)), depth=depth)
             room = Signal()  # the queue has room for one more range besides those in flight
             if self.pipelined:  # tested a clock early, with one place to spare: at most one
@@ -635,6 +726,10 @@ class LIFCore(wiring.Component):
             w_start, w_last = ranges.r_data[:eb], ranges.r_data[eb:2 * eb]
             w_next = ranges.r_data[2 * eb:3 * eb] if self.retimed else w_start + 1
             w_single, w_valid = ranges.r_data[-1], ranges.r_rdy
+            if self.split:
+                w_old = ranges.r_data[3 * eb]
+                self._split_queue(m, g, defq, ranges, room, ptr_q, may_fetch, ahead, turn,
+                                  old_any, move, defq_any)
         else:  # one spike popped per read, into a one-entry buffer (3 clocks a short source)
             w_single, w_next = w_start == w_last, w_start + 1
             m.d.comb += fetch.eq(may_fetch & (in_flight == 0) & ~buf_valid)
@@ -653,14 +748,15 @@ class LIFCore(wiring.Component):
         m.d.sync += ptr_pending.eq(fetch)
 
         with m.If(cur_valid):
-            m.d.comb += [issue.eq(1), issue_addr.eq(cur_e)]
+            m.d.comb += [issue.eq(1), issue_addr.eq(cur_e), issue_old.eq(cur_old)]
             with m.If(cur_e == cur_last):
                 m.d.sync += cur_valid.eq(0)
             m.d.sync += cur_e.eq(cur_e + 1)
         with m.Elif(w_valid):
-            m.d.comb += [issue.eq(1), issue_addr.eq(w_start), take.eq(1)]
+            m.d.comb += [issue.eq(1), issue_addr.eq(w_start), take.eq(1), issue_old.eq(w_old)]
             m.d.sync += [cur_e.eq(w_next), cur_last.eq(w_last),
-                         cur_valid.eq(~w_single)]
+                         cur_valid.eq(~w_single), cur_old.eq(w_old)]
+        old_tag = {"old": issue_old} if self.split else {}  # the range's base: prev or prev_old
 
         if self.fanout_loadable:  # one address for both ports: a single-port RAM suffices
             load = self.fanout_load
@@ -670,6 +766,8 @@ class LIFCore(wiring.Component):
             # run-ahead, a word is taken only while nothing is delivered (none is fetched
             # while one is offered), so the shared address never carries both
             load_ok = idle & ~pipeline_busy if self.run_ahead else idle
+            if self.split:  # nor a deferred range that would be fetched while it writes
+                load_ok = load_ok & ~defq_any
             m.d.comb += [writing.eq(load_ok & load.valid), load.ready.eq(load_ok),
                          fan_addr.eq(Mux(writing, load.payload.addr, issue_addr))]
             # D0 (a register when pipelined): the table's address, so the RAM's address pins
@@ -677,7 +775,7 @@ class LIFCore(wiring.Component):
             # it is taken, at worst in the first clocks of a delivery, which read nothing yet;
             # the read port rests while writing: SPRAM keeps its output during a write
             d0 = _stage(m, pipe, "d0", valid=issue, addr=fan_addr, writing=writing,
-                        data=load.payload.data)
+                        data=load.payload.data, **old_tag)
             m.d.comb += [fan_wr.addr.eq(d0["addr"]), fan_wr.data.eq(d0["data"]),
                          fan_wr.en.eq(d0["writing"]), fan_rd.addr.eq(d0["addr"]),
                          fan_rd.en.eq(~d0["writing"])]
@@ -685,21 +783,28 @@ class LIFCore(wiring.Component):
             # unpipelined, the table's own address width: a wider wire copy of ``issue_addr``
             # (its bits aliased by Yosys) reads to Verilator as a combinational loop
             d0 = _stage(m, pipe, "d0", valid=issue, addr=issue_addr if self.pipelined
-                        else issue_addr[:len(fan_rd.addr)])
+                        else issue_addr[:len(fan_rd.addr)], **old_tag)
             m.d.comb += fan_rd.addr.eq(d0["addr"])
         # D1: the entry arrives; D2 (a register when pipelined): its accumulator is read;
         # D3: the accumulator word arrives; D4 (a register when pipelined): add and write back
         m.d.sync += s1_valid.eq(d0["valid"])
-        d2 = _stage(m, pipe, "d2", valid=s1_valid, entry=fan_rd.data)
+        # split: the entry's base slot, registered (prev and prev_old change only while the
+        # delivery pipeline is empty)
+        base = {"base": Mux(s1_old, prev_old, prev)} if self.split else {}
+        if self.split:
+            m.d.sync += s1_old.eq(d0["old"])
+        d2 = _stage(m, pipe, "d2", valid=s1_valid, entry=fan_rd.data, **base)
         d2_valid = d2["valid"]
         if wd_rd is not None:  # DL: the entry's (weight, delay) pair from the ``wd`` table
             m.d.comb += wd_rd.addr.eq(d2["entry"][nb:])
-            d2 = _stage(m, pipe, "dl", valid=d2["valid"], entry=Cat(d2["entry"][:nb], wd_rd.data))
+            base = {"base": d2["base"]} if self.split else {}
+            d2 = _stage(m, pipe, "dl", valid=d2["valid"], entry=Cat(d2["entry"][:nb], wd_rd.data),
+                        **base)
         e_target = d2["entry"][:nb]
         e_weight = d2["entry"][nb:nb + g.w_bits].as_signed()
         e_delay = d2["entry"][nb + g.w_bits:]
         m.d.comb += [
-            slot_sum.eq(prev + e_delay),
+            slot_sum.eq((d2["base"] if self.split else prev) + e_delay),
             e_slot.eq(Mux(slot_sum >= ring, slot_sum - ring, slot_sum)),
         ]
         d3 = _stage(m, "sync", "d3", valid=d2["valid"], addr=Cat(e_target, e_slot), w=e_weight)
@@ -729,8 +834,9 @@ class LIFCore(wiring.Component):
             m.d.comb += acc_sum.eq(Mux(fwd, last_sum, d4["old"]) + d4["w"])
         else:
             m.d.comb += acc_sum.eq(d4["old"] + d4["w"])
-        busy = (waiting | ptr_pending | ptr_w["valid"] | ptr_q["valid"] | w_valid | cur_valid
-                | d0["valid"] | s1_valid | d2_valid | d2["valid"] | d3["valid"] | d4["valid"])
+        busy = (waiting | move | ptr_pending | ptr_w["valid"] | ptr_q["valid"] | w_valid
+                | cur_valid | d0["valid"] | s1_valid | d2_valid | d2["valid"] | d3["valid"]
+                | d4["valid"])
         m.d.comb += pipeline_busy.eq(busy | second if self.ptr_ends else busy)
 
         # ---------------------------------------------------------------- update datapath
@@ -889,7 +995,7 @@ class LIFCore(wiring.Component):
             # was empty and fetched nothing: so it is empty now and nothing can be fetched
             was_fetch = Signal()
             m.d.sync += [was_fetch.eq(fetch), skipped.eq(0)]
-            m.d.comb += quiet.eq(~was_busy & ~was_fetch & ~held_any)
+            m.d.comb += quiet.eq(~was_busy & ~was_fetch & ~held_any & ~old_any)
         hold = self.networked and self.hold
         fsm = StateMachine(m, ["CLEAR", "IDLE", "DELIVER"] + ["HOLD"] * hold
                            + ["UPDATE", "DRAIN"], "CLEAR", one_hot=self.retimed)
@@ -905,17 +1011,20 @@ class LIFCore(wiring.Component):
                     m.d.sync += [idle.eq(0), ahead.eq(self.sweep_overlap), j.eq(0),
                                  sweeping.eq(1), skipped.eq(1)]
                     if self.sweep_overlap:
-                        m.d.sync += prev.eq(slot)
+                        m.d.sync += [prev.eq(slot), prev_old.eq(prev)]
+                        m.d.comb += turn.eq(1)
                     fsm.goto("IDLE", "UPDATE")
             with m.If(self.start & ~quiet if self.quick_start else self.start):
                 m.d.sync += [delivering.eq(1), idle.eq(0), ahead.eq(0)]
                 fsm.goto("IDLE", "DELIVER")
         with m.If(fsm["DELIVER"]):
             m.d.sync += self.deliver_cycles.eq(self.deliver_cycles + 1)
-            with m.If(delivery_over):
+            # split: the deferred work of the step before done too (it may add into slot t)
+            with m.If(delivery_over & ~old_any if self.split else delivery_over):
                 m.d.sync += [j.eq(0), sweeping.eq(1), delivering.eq(0)]
                 if self.sweep_overlap:  # the sweep's deliveries have base t: slot t + 1 ..
-                    m.d.sync += [prev.eq(slot), ahead.eq(1)]
+                    m.d.sync += [prev.eq(slot), prev_old.eq(prev), ahead.eq(1)]
+                    m.d.comb += turn.eq(1)
                 fsm.goto("DELIVER", "HOLD" if hold else "UPDATE")
                 if self.networked and not self.hold:
                     m.d.comb += self.delivered.eq(1)

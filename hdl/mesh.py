@@ -460,6 +460,9 @@ class NeuronMesh(wiring.Component):
     ``fast_network`` (default): routers that pass a packet a clock, one clock a hop
     (MeshRouter ``fast``), and exit stages that take a spike a clock (ExitStage ``queued``);
     False: the earlier ones (two clocks a hop, a packet every other clock; five clocks a spike).
+    ``split_delays`` (default): each core delivers its axons' delay-1 entries before its next
+    sweep and the rest (delay 2 and more) later (LIFCore ``split_delays``; off: the earlier
+    design).
     ``quick_start`` (default): a core that has nothing to deliver at ``start`` sweeps at once
     (LIFCore ``quick_start``; False: an empty delivery phase of two clocks first).
     ``short_paths`` (default): ``start`` reaches the cores a clock later from a flip-flop, and
@@ -476,7 +479,7 @@ class NeuronMesh(wiring.Component):
                  run_ahead: bool = True, sweep_overlap: bool = True, lut: bool = False,
                  fast_network: bool = True, quick_start: bool = True,
                  short_paths: bool = True, mask_routes: bool = False, ptr_ends: bool = False,
-                 ext_in_r: bool = False):
+                 ext_in_r: bool = False, split_delays: bool = True):
         if stall > 0 and stall_hooks:
             raise ValueError("stall (Amaranth simulation) and stall_hooks (Verilog) exclude "
                              "each other")
@@ -498,6 +501,10 @@ class NeuronMesh(wiring.Component):
         self.mask_routes = mask_routes  # sender tables of a word a neuron (ExitStage ``masked``)
         self.ptr_ends = ptr_ends and not prefetch  # the cores' one-field pointers (LIFCore)
         self.ext_in_r = ext_in_r  # the cores' input flags in their refractory words (LIFCore)
+        # the cores deliver an axon's delay-1 entries first and defer the rest (LIFCore)
+        # (LIFCore's conditions: the rom images are laid out for it only when it is on)
+        self.split_delays = split_delays and self.sweep_overlap and prefetch and pipelined \
+            and retimed
         self.stall_hooks = stall_hooks
         self.hooks = hooks
         self.n_neurons = plan.n_neurons
@@ -525,7 +532,8 @@ class NeuronMesh(wiring.Component):
                        sweep_overlap=self.sweep_overlap, fanout_loadable=self.fanout_loadable,
                        lut=self.lut, quick_start=self.quick_start,
                        short_paths=self.short_paths, ptr_ends=self.ptr_ends,
-                       ext_in_r=self.ext_in_r, shape=self.plan.shape(c))
+                       ext_in_r=self.ext_in_r, split_delays=self.split_delays,
+                       shape=self.plan.shape(c))
 
     def _exit(self, c: int, core: LIFCore) -> ExitStage:
         plan, shape = self.plan, self.plan.shape(c)
@@ -553,7 +561,8 @@ class NeuronMesh(wiring.Component):
                            run_ahead=self.run_ahead, sweep_overlap=self.sweep_overlap,
                            lut=self.lut, quick_start=self.quick_start,
                            short_paths=self.short_paths, ptr_ends=self.ptr_ends,
-                           ext_in_r=self.ext_in_r, shape=shapes[k])
+                           ext_in_r=self.ext_in_r, split_delays=self.split_delays,
+                           shape=shapes[k])
             out[core_module(k)] = core
             out[exit_module(k)] = ExitStage(shapes[k]["n"], shapes[k]["route_words"],
                                             core.geometry.n_bits, self.plan.axon_bits,

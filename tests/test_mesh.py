@@ -27,6 +27,7 @@ from neuropaste.generators.rtl import (
     build_design,
     profile_options,
 )
+from neuropaste.hdl import core
 from neuropaste.hdl.core import SWEEP_OVERLAP_MAX_DELAY
 from neuropaste.hdl.mesh import MeshPlan, _senders, mask_table, mesh_shape
 from neuropaste.hdl.router import split
@@ -107,13 +108,15 @@ def test_sender_words_are_one_per_destination_row(width: int) -> None:
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=hardware_networks(max_neurons=14, max_steps=15), cores=st.sampled_from([2, 3, 4]),
        seed=st.integers(0, 1000), balance=st.sampled_from(["work", "steps"]),
-       order=st.sampled_from(["index", "sends"]), lut=st.booleans(), short_paths=st.booleans())
+       order=st.sampled_from(["index", "sends"]), lut=st.booleans(), short_paths=st.booleans(),
+       split=st.booleans())
 def test_mesh_matches_reference_with_stalled_links(case, cores: int, seed: int, balance: str,
                                                     order: str, lut: bool,
-                                                    short_paths: bool) -> None:
+                                                    short_paths: bool, split: bool) -> None:
     """``lut``: the cores' entries index their (weight, delay) tables (RTLOptions default);
     ``short_paths``: ``start`` and the ejection links registered (False: main's); ``order``:
-    each core's sweep order (remote senders first, or the map's)."""
+    each core's sweep order (remote senders first, or the map's); ``split``: the cores defer
+    their entries of delay 2 and more (every delay 1..D appears in the map)."""
     net, steps, stim = case
     cores = min(cores, net.n_neurons)
     reference = simulate(net, steps, stim)
@@ -121,7 +124,7 @@ def test_mesh_matches_reference_with_stalled_links(case, cores: int, seed: int, 
     pl = place(net, cores, CoreLimits(neurons=-(-net.n_neurons // cores) + 2), seed=seed,
                balance=balance, raster=reference, rates=rates, order=order)
     raster, counts = run_mesh(net, pl, steps, stim, stall=0.35, out_stall=0.3, seed=seed,
-                              lut=lut, short_paths=short_paths)
+                              lut=lut, short_paths=short_paths, split_delays=split)
     assert reference.first_difference(raster) is None
     assert counts["step_count"] == steps
 
@@ -215,7 +218,7 @@ def test_a_core_updates_while_another_still_delivers() -> None:
     assert total[1] < total[0] - 0.5 * early["sop_count"]
 
 
-def test_run_ahead_takes_deliveries_out_of_the_step() -> None:
+def test_run_ahead_takes_deliveries_out_of_the_step(monkeypatch: pytest.MonkeyPatch) -> None:
     """A core that has updated delivers the spikes reaching it before the next start (with
     ``sweep_overlap`` during its own sweep already, on D + 1 slot banks; delays up to 3 here;
     ``slow``: without the quick start and the fast network),
@@ -228,8 +231,10 @@ def test_run_ahead_takes_deliveries_out_of_the_step() -> None:
     steps = 12
     stim = poisson(net.n_neurons, steps, 0.25, seed=3)
     reference = simulate(net, steps, stim)
-    modes = {"off": {"run_ahead": False}, "ahead": {"sweep_overlap": False}, "sweep": {},
-             "slow": {"quick_start": False, "fast_network": False}}
+    modes = {"off": {"run_ahead": False}, "ahead": {"sweep_overlap": False},
+             "sweep": {"split_delays": False},
+             "slow": {"quick_start": False, "fast_network": False, "split_delays": False},
+             "split": {}}
     runs = {k: run_mesh(net, pl, steps, stim, stall=0.2, out_stall=0.2, seed=5, **opts)
             for k, opts in modes.items()}
     for raster, counts in runs.values():
@@ -248,6 +253,14 @@ def test_run_ahead_takes_deliveries_out_of_the_step() -> None:
     sweep, slow = runs["sweep"][1], runs["slow"][1]
     assert sweep["deliver_cycles"] + sweep["update_cycles"] \
         < slow["deliver_cycles"] + slow["update_cycles"] - steps
+    # split delays: the delivery phases wait only for the delay-1 entries (and the deferred
+    # ones of the step before); with a deferred queue of one range, most spikes find it full
+    # and deliver their whole range at once: the same raster either way
+    assert runs["split"][1]["deliver_cycles"] < 0.9 * sweep["deliver_cycles"]
+    monkeypatch.setattr(core, "DEFERRED_DEPTH", 1)
+    raster, counts = run_mesh(net, pl, steps, stim, stall=0.2, out_stall=0.2, seed=5,
+                              split_delays=True)
+    assert reference.first_difference(raster) is None
 
 
 @pytest.mark.parametrize("max_delay", [SWEEP_OVERLAP_MAX_DELAY, SWEEP_OVERLAP_MAX_DELAY + 3])

@@ -28,9 +28,10 @@ needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="no
 ORACLE = ("network.npz", "stimulus.csv", "reference_spikes.csv")
 
 
-def _compile(tmp: Path, cores: int | None = None, n: int = 5, profile: str = "default") -> Path:
+def _compile(tmp: Path, cores: int | None = None, n: int = 5, profile: str = "default",
+             **options) -> Path:
     out = tmp / "c"
-    opts = {"rtl": profile_options(profile, cores=cores)} if cores else {}
+    opts = {"rtl": profile_options(profile, cores=cores, **options)} if cores else {}
     net = chain_network(n, (1, 2) * n)
     # the last neuron's threshold differs (3: it still fires when its input lands), so the
     # thresholds stay a ROM column (param.hex) rather than a constant of the packed core
@@ -239,6 +240,35 @@ def _reaches(out: Path, core: int, axon: int, local: int) -> bool:
     image = mesh_plan(cd.network(), cd.placement()).images[core]
     lo, hi = image.indptr[axon], image.indptr[axon + 1]
     return local in image.target[lo:hi].tolist()
+
+
+@needs_iverilog
+def test_split_point_moved_past_an_axon_end_fails(tmp_path: Path) -> None:
+    """``split_delays``: in one ``ptr`` word, where the axon's delay-1 entries end (``mid``,
+    the middle field) moved one entry on, past the axon's end: the axon delivers the next
+    axon's first entry with its own, and its deferred range runs from beyond its end. The
+    raster differs and the proof names the core."""
+    from neuropaste.generators.placement import mesh_plan
+    from neuropaste.hdl.core import CoreGeometry
+
+    out = _compile(tmp_path, cores=2, n=6, split_delays=True)
+    assert _prove(out, link_stall=0.2)["passed"]  # untampered, it is exact
+    cd = Compiled.open(out)
+    plan = mesh_plan(cd.network(), cd.placement())
+    for c, image in enumerate(plan.images):  # an axon of delay-1 entries only, not the last
+        eb = CoreGeometry(image, plan.shape(c), split=True).e_bits
+        path = out / "rtl" / "mem" / f"core_{c}" / "ptr.hex"
+        words = [int(w, 16) for w in path.read_text().split()]
+        fields = [[w >> (k * eb) & ((1 << eb) - 1) for k in range(3)] for w in words]
+        hits = [a for a, (start, mid, end) in enumerate(fields)
+                if start < mid == end < len(image.target)]
+        if hits:
+            break
+    assert hits, "no axon to tamper with"
+    _rewrite_word(path, hits[0], lambda w: w + (1 << eb))
+    result = _prove(out, link_stall=0.2)
+    assert not result["passed"]
+    assert f"(core_{c})" in result["summary"], result["summary"]
 
 
 @needs_iverilog
