@@ -679,21 +679,25 @@ def mesh_plan(net: Network, placement: Placement) -> MeshPlan:
                     axons=[axons[placement.members(c)] for c in range(placement.n_cores)])
 
 
-def table_sizes(plan: MeshPlan) -> list[dict[str, int]]:
+def table_sizes(plan: MeshPlan, split: bool = False, ptr_ends: bool = False,
+                masked: bool = False) -> list[dict[str, int]]:
     """Per core, what its tables hold: axons that reach it, pointer-table entries (axon
     indices up to the largest that reaches it), fan-out entries, sender-table words (one per
     packet: a spike's destination rows), and the bits of those tables, unpadded. With axon
-    remap and row multicast these follow the core's own fan-in and fan-out, not N."""
+    remap and row multicast these follow the core's own fan-in and fan-out, not N. ``split``,
+    ``ptr_ends`` and ``masked``: the layout of the design (LIFCore ``split_delays`` and
+    ``ptr_ends``, ExitStage ``masked``), so the bits are the ones it holds."""
     out = []
     word_bits = bits_for(max(plan.height - 1, 1)) + plan.width
     for c, image in enumerate(plan.images):
-        g = CoreGeometry(image)
+        g = CoreGeometry(image, split=split, ptr_ends=ptr_ends)
         words = len(plan.senders[c][1])
         head_bits = 2 * bits_for(words) + plan.axon_bits
+        senders = (g.n * (plan.axon_bits + plan.width * plan.height) if masked
+                   else g.n * head_bits + words * word_bits)
         out.append({
             "neurons": g.n, "axons_used": int(image.sources), "axon_table_entries": g.axons,
             "fanout_entries": len(image.target), "route_words": words,
-            "table_bits": g.axons * 2 * g.e_bits + g.entries * g.entry_bits
-            + g.n * head_bits + words * word_bits,
+            "table_bits": g.axons * g.ptr_bits + g.entries * g.entry_bits + senders,
         })
     return out

@@ -226,3 +226,24 @@ def test_default_core_count_leaves_a_fan_in_of_room() -> None:
     p = place(net, None, limits)
     assert p.n_cores >= cores_to_start(net, limits)
     assert np.bincount(p.core[net.post], minlength=p.n_cores).max() <= limits.fanout_entries
+
+
+def test_table_bits_follow_the_pointer_layout_of_the_design() -> None:
+    """The manifest's per-core table bits count the pointer word the design holds: a third
+    field (where the delay-1 entries end) with split delays when a core has delays above 1,
+    one field with end pointers, and a word a neuron for the masked sender table."""
+    from neuropaste.generators.placement import mesh_plan, table_sizes
+    from neuropaste.hdl.core import CoreGeometry
+
+    net = clustered_network(n=200, e=2000, clusters=4, p_in=0.9, seed=3)
+    net = net.replace(delay=np.where(np.arange(net.n_synapses) % 2, 2, 1).astype(net.delay.dtype))
+    plan = mesh_plan(net, place(net, 4, CoreLimits(neurons=60)))
+    base, split, ends = (table_sizes(plan, **kw) for kw in ({}, {"split": True},
+                                                            {"ptr_ends": True}))
+    masked = table_sizes(plan, masked=True)
+    for c, image in enumerate(plan.images):
+        e_bits = CoreGeometry(image).e_bits
+        pointers = base[c]["axon_table_entries"] * e_bits
+        assert split[c]["table_bits"] - base[c]["table_bits"] == pointers
+        assert base[c]["table_bits"] - ends[c]["table_bits"] == pointers
+        assert masked[c]["table_bits"] != base[c]["table_bits"]
