@@ -488,7 +488,9 @@ class NeuronMesh(wiring.Component):
         self.prefetch = prefetch
         self.early_update = early_update
         self.run_ahead = run_ahead and early_update  # the cores' cross-step run-ahead
-        self.sweep_overlap = sweep_overlap and self.run_ahead  # ... during their own sweep
+        # ... during their own sweep: LIFCore's condition, so the mesh's figures (accumulator
+        # banks, image layout) are the cores'
+        self.sweep_overlap = sweep_overlap and self.run_ahead and pipelined and retimed
         self.pipelined = pipelined
         # the cores' constant parameters (LIFCore ``packed``); not with ``hooks``: the cores of
         # a class share one module, so their parameters stay in their own images
@@ -501,10 +503,9 @@ class NeuronMesh(wiring.Component):
         self.mask_routes = mask_routes  # sender tables of a word a neuron (ExitStage ``masked``)
         self.ptr_ends = ptr_ends and not prefetch  # the cores' one-field pointers (LIFCore)
         self.ext_in_r = ext_in_r  # the cores' input flags in their refractory words (LIFCore)
-        # the cores deliver an axon's delay-1 entries first and defer the rest (LIFCore)
-        # (LIFCore's conditions: the rom images are laid out for it only when it is on)
-        self.split_delays = split_delays and self.sweep_overlap and prefetch and pipelined \
-            and retimed
+        # the cores deliver an axon's delay-1 entries first and defer the rest (LIFCore's
+        # condition: the rom images are laid out for it only when it is on)
+        self.split_delays = split_delays and self.sweep_overlap and prefetch
         self.stall_hooks = stall_hooks
         self.hooks = hooks
         self.n_neurons = plan.n_neurons
